@@ -1,0 +1,138 @@
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bindings.hpp"
+#include "inferspeed/loops.hpp"
+#include "inferspeed/session.hpp"
+
+namespace py = pybind11;
+
+namespace inferspeed::bindings {
+
+namespace {
+
+// A core Session plus references to the numpy arrays its inputs point into, so the memory
+// ORT reads stays alive as long as the session can run.
+struct PySession {
+  std::unique_ptr<Session> session;
+  std::vector<py::object> keep_alive;
+};
+
+py::dict value_info_to_dict(const ValueInfo& v) {
+  py::dict d;
+  d["name"] = v.name;
+  d["kind"] = static_cast<int>(v.kind);
+  d["element_type"] = v.element_type;
+  d["shape"] = v.shape;
+  d["symbolic"] = v.symbolic;
+  return d;
+}
+
+py::list value_infos(const std::vector<ValueInfo>& values) {
+  py::list out;
+  for (const ValueInfo& v : values) out.append(value_info_to_dict(v));
+  return out;
+}
+
+SessionConfig make_config(int intra, int inter, int opt_level, bool parallel,
+                          std::vector<std::pair<std::string, std::string>> entries,
+                          std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>> providers) {
+  SessionConfig c;
+  c.intra_op_threads = intra;
+  c.inter_op_threads = inter;
+  c.graph_optimization_level = opt_level;
+  c.parallel_execution = parallel;
+  c.config_entries = std::move(entries);
+  for (auto& [name, options] : providers) c.providers.push_back(ProviderSpec{name, std::move(options)});
+  return c;
+}
+
+// Move a sample vector into a numpy array without copying.
+py::array_t<int64_t> to_numpy(std::vector<int64_t>&& samples) {
+  auto* owned = new std::vector<int64_t>(std::move(samples));
+  py::capsule free_when_done(owned, [](void* p) { delete static_cast<std::vector<int64_t>*>(p); });
+  return py::array_t<int64_t>({static_cast<py::ssize_t>(owned->size())}, {sizeof(int64_t)}, owned->data(),
+                              free_when_done);
+}
+
+}  // namespace
+
+void register_session(py::module_& m) {
+  py::enum_<CallMode>(m, "CallMode").value("binding", CallMode::binding).value("run", CallMode::run);
+
+  py::class_<PySession>(m, "Session")
+      .def(py::init([](const std::shared_ptr<Runtime>& runtime, const std::string& model_path, int intra_op_threads,
+                       int inter_op_threads, int graph_optimization_level, bool parallel_execution,
+                       std::vector<std::pair<std::string, std::string>> config_entries,
+                       std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>> providers) {
+             SessionConfig config = make_config(intra_op_threads, inter_op_threads, graph_optimization_level,
+                                                parallel_execution, std::move(config_entries), std::move(providers));
+             py::gil_scoped_release release;
+             auto s = std::make_unique<Session>(runtime, model_path, config);
+             return PySession{std::move(s), {}};
+           }),
+           py::arg("runtime"), py::arg("model_path"), py::kw_only(), py::arg("intra_op_threads") = 0,
+           py::arg("inter_op_threads") = 0, py::arg("graph_optimization_level") = 99,
+           py::arg("parallel_execution") = false,
+           py::arg("config_entries") = std::vector<std::pair<std::string, std::string>>{},
+           py::arg("providers") =
+               std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>>{})
+      .def_property_readonly("inputs", [](const PySession& s) { return value_infos(s.session->inputs()); })
+      .def_property_readonly("outputs", [](const PySession& s) { return value_infos(s.session->outputs()); })
+      .def(
+          "bind_input",
+          [](PySession& s, const std::string& name, const py::array& array, int element_type) {
+            if (!(array.flags() & py::array::c_style)) throw std::invalid_argument("input arrays must be C-contiguous");
+            std::vector<int64_t> shape(array.shape(), array.shape() + array.ndim());
+            s.session->bind_input(name, element_type, shape, const_cast<void*>(array.data()),
+                                  static_cast<size_t>(array.nbytes()));
+            s.keep_alive.push_back(array);
+          },
+          py::arg("name"), py::arg("array"), py::arg("element_type"),
+          "Bind a C-contiguous array as input `name` without copying (ONNX element type given).")
+      .def(
+          "bind_string_input",
+          [](PySession& s, const std::string& name, const std::vector<int64_t>& shape,
+             const std::vector<std::string>& values) { s.session->bind_string_input(name, shape, values); },
+          py::arg("name"), py::arg("shape"), py::arg("values"))
+      .def(
+          "prepare", [](PySession& s) { s.session->prepare(); }, py::call_guard<py::gil_scoped_release>(),
+          "Run once, preallocate and bind the outputs.")
+      .def_property_readonly("outputs_preallocated", [](const PySession& s) { return s.session->outputs_preallocated(); })
+      .def_property_readonly("create_ns", [](const PySession& s) { return s.session->create_ns(); })
+      .def_property_readonly("first_run_ns", [](const PySession& s) { return s.session->first_run_ns(); })
+      .def(
+          "closed_loop",
+          [](PySession& s, CallMode mode, int64_t max_iterations, int64_t max_ns, int64_t chunk_ns) {
+            LoopSpec spec{mode, max_iterations, max_ns, chunk_ns};
+            LoopResult r;
+            {
+              py::gil_scoped_release release;
+              // Between chunks: take the GIL just long enough to run Python's signal handlers,
+              // so Ctrl-C stops the loop and keeps what was measured.
+              r = closed_loop(*s.session, spec, [] {
+                py::gil_scoped_acquire acquire;
+                if (PyErr_CheckSignals() != 0) {
+                  PyErr_Clear();
+                  return false;
+                }
+                return true;
+              });
+            }
+            py::dict d;
+            d["start_ns"] = r.start_ns;
+            d["end_ns"] = r.end_ns;
+            d["interrupted"] = r.interrupted;
+            d["samples_ns"] = to_numpy(std::move(r.samples_ns));
+            return d;
+          },
+          py::arg("mode"), py::arg("max_iterations") = 0, py::arg("max_ns") = 0, py::arg("chunk_ns") = 20'000'000,
+          "Closed loop: time calls back to back; returns samples_ns (int64 numpy), start_ns, end_ns, interrupted.");
+}
+
+}  // namespace inferspeed::bindings

@@ -1,0 +1,162 @@
+// One ONNX Runtime session with its inputs bound and outputs preallocated, ready to be timed.
+#pragma once
+
+#include <onnxruntime_c_api.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "inferspeed/runtime.hpp"
+
+namespace inferspeed {
+
+namespace detail {
+
+/// Move-only owner of one ORT object, released with the matching OrtApi::Release* function.
+template <class T>
+class Handle {
+ public:
+  using Release = void (*)(T*);
+  Handle() = default;
+  explicit Handle(Release release) : release_(release) {}
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  Handle(Handle&& other) noexcept : ptr_(other.ptr_), release_(other.release_) { other.ptr_ = nullptr; }
+  Handle& operator=(Handle&& other) noexcept {
+    if (this != &other) {
+      reset();
+      ptr_ = std::exchange(other.ptr_, nullptr);
+      release_ = other.release_;
+    }
+    return *this;
+  }
+  ~Handle() { reset(); }
+
+  T* get() const noexcept { return ptr_; }
+  /// Out-parameter for an ORT Create* call; releases what was held.
+  T** out() noexcept {
+    reset();
+    return &ptr_;
+  }
+  T* release() noexcept { return std::exchange(ptr_, nullptr); }
+  void reset() noexcept {
+    if (ptr_ != nullptr && release_ != nullptr) release_(ptr_);
+    ptr_ = nullptr;
+  }
+
+ private:
+  T* ptr_ = nullptr;
+  Release release_ = nullptr;
+};
+
+}  // namespace detail
+
+/// ONNXType of a graph input or output, as ORT reports it.
+enum class ValueKind : int { unknown = 0, tensor = 1, sequence = 2, map = 3, opaque = 4, sparse_tensor = 5, optional = 6 };
+
+/// Name, type and shape of a graph input or output. Unknown dims are -1; `symbolic[i]` names
+/// dim i when the model gives it a symbol (empty otherwise).
+struct ValueInfo {
+  std::string name;
+  ValueKind kind = ValueKind::unknown;
+  int element_type = 0;  ///< ONNXTensorElementDataType (0 when not a tensor)
+  std::vector<int64_t> shape;
+  std::vector<std::string> symbolic;
+};
+
+/// An execution provider to append, with its options (key, value).
+struct ProviderSpec {
+  std::string name;
+  std::vector<std::pair<std::string, std::string>> options;
+};
+
+/// Everything that configures an OrtSessionOptions. Validated by the Python layer.
+struct SessionConfig {
+  int intra_op_threads = 0;   ///< 0: ORT's default
+  int inter_op_threads = 0;   ///< 0: ORT's default
+  int graph_optimization_level = 99;  ///< GraphOptimizationLevel
+  bool parallel_execution = false;    ///< ORT_PARALLEL instead of ORT_SEQUENTIAL
+  std::vector<std::pair<std::string, std::string>> config_entries;
+  std::vector<ProviderSpec> providers;
+};
+
+/// The raw handles one timed call needs, so the loops can inline the calls.
+struct CallHandles {
+  const OrtApi* api;
+  OrtSession* session;
+  OrtRunOptions* run_options;
+  OrtIoBinding* binding;
+  const char* const* input_names;
+  const OrtValue* const* input_values;
+  size_t input_count;
+  const char* const* output_names;
+  OrtValue** run_outputs;  ///< scratch for OrtApi::Run; the loop releases what Run puts here
+  size_t output_count;
+};
+
+/// A session plus its bound inputs and outputs. Neither copied nor moved (the name arrays
+/// point into it); not thread-safe.
+class Session {
+ public:
+  Session(std::shared_ptr<Runtime> runtime, const std::string& model_path, const SessionConfig& config);
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+  Session(Session&&) = delete;
+  Session& operator=(Session&&) = delete;
+  ~Session();
+
+  const std::vector<ValueInfo>& inputs() const noexcept { return inputs_; }
+  const std::vector<ValueInfo>& outputs() const noexcept { return outputs_; }
+  const Runtime& runtime() const noexcept { return *rt_; }
+
+  /// Wrap caller-owned memory as input `name` without copying. The memory must outlive
+  /// the session or the next bind of that input.
+  void bind_input(const std::string& name, int element_type, const std::vector<int64_t>& shape,
+                  void* data, size_t nbytes);
+  /// Bind a string tensor (copied into ORT-owned memory).
+  void bind_string_input(const std::string& name, const std::vector<int64_t>& shape,
+                         const std::vector<std::string>& values);
+
+  /// Run once to learn the outputs, preallocate and bind them, and check the bound call works.
+  /// Must be called after every input is bound and before timing.
+  void prepare();
+  bool prepared() const noexcept { return prepared_; }
+  /// True when outputs are preallocated buffers bound once; false when ORT must allocate
+  /// them on every bound call (outputs that are not plain tensors, or change shape).
+  bool outputs_preallocated() const noexcept { return outputs_preallocated_; }
+  /// Time taken to create the session, and by the first (cold) Run in prepare().
+  int64_t create_ns() const noexcept { return create_ns_; }
+  int64_t first_run_ns() const noexcept { return first_run_ns_; }
+
+  CallHandles handles() noexcept;
+
+ private:
+  size_t input_index(const std::string& name) const;
+  ValueInfo describe(const char* name, const OrtTypeInfo* info) const;
+  void bind_outputs_to_device();
+
+  std::shared_ptr<Runtime> rt_;
+  const OrtApi* api_ = nullptr;
+  detail::Handle<OrtSessionOptions> options_;
+  detail::Handle<OrtSession> session_;
+  detail::Handle<OrtRunOptions> run_options_;
+  detail::Handle<OrtMemoryInfo> cpu_memory_;
+  detail::Handle<OrtIoBinding> binding_;
+  std::vector<ValueInfo> inputs_;
+  std::vector<ValueInfo> outputs_;
+  std::vector<const char*> input_names_;
+  std::vector<const char*> output_names_;
+  std::vector<detail::Handle<OrtValue>> input_values_;
+  std::vector<const OrtValue*> input_ptrs_;
+  std::vector<detail::Handle<OrtValue>> output_values_;
+  std::vector<OrtValue*> run_outputs_;
+  bool prepared_ = false;
+  bool outputs_preallocated_ = false;
+  int64_t create_ns_ = 0;
+  int64_t first_run_ns_ = 0;
+};
+
+}  // namespace inferspeed

@@ -1,0 +1,87 @@
+#include "inferspeed/loops.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "inferspeed/clock.hpp"
+#include "inferspeed/error.hpp"
+
+namespace inferspeed {
+
+namespace {
+
+// Iterations of one chunk are bounded so the sample buffer can be grown between chunks,
+// never inside one.
+constexpr int64_t kChunkIterations = int64_t{1} << 16;
+
+// Time up to `n` calls, storing each latency in out[0..]; stop early once a call ends at or
+// after `deadline`. Returns the number of calls made; *status holds a failed call's status.
+template <CallMode Mode>
+int64_t timed_chunk(const CallHandles& h, int64_t* out, int64_t n, int64_t deadline, OrtStatus** status) {
+  int64_t i = 0;
+  while (i < n) {
+    const int64_t t0 = now_ns();
+    OrtStatus* st;
+    if constexpr (Mode == CallMode::binding) {
+      st = h.api->RunWithBinding(h.session, h.run_options, h.binding);
+    } else {
+      st = h.api->Run(h.session, h.run_options, h.input_names, h.input_values, h.input_count,
+                      h.output_names, h.output_count, h.run_outputs);
+    }
+    const int64_t t1 = now_ns();
+    out[i++] = t1 - t0;
+    if constexpr (Mode == CallMode::run) {
+      // An application frees what Run returned; we do it too, after the clock read.
+      for (size_t k = 0; k < h.output_count; ++k) {
+        if (h.run_outputs[k] != nullptr) h.api->ReleaseValue(h.run_outputs[k]);
+        h.run_outputs[k] = nullptr;
+      }
+    }
+    if (st != nullptr) {
+      *status = st;
+      break;
+    }
+    if (t1 >= deadline) break;
+  }
+  return i;
+}
+
+}  // namespace
+
+LoopResult closed_loop(Session& session, const LoopSpec& spec, const ChunkHook& between_chunks) {
+  if (!session.prepared()) throw std::logic_error("session is not prepared: call prepare() first");
+  const int64_t max_iterations =
+      spec.max_iterations > 0 ? std::min(spec.max_iterations, kMaxSamples) : kMaxSamples;
+  const int64_t chunk_ns = spec.chunk_ns > 0 ? spec.chunk_ns : 20'000'000;
+  const CallHandles h = session.handles();
+
+  LoopResult result;
+  std::vector<int64_t>& samples = result.samples_ns;
+  samples.reserve(static_cast<size_t>(std::min(max_iterations, kChunkIterations)));
+  const int64_t start = now_ns();
+  const int64_t end_by = spec.max_ns > 0 ? start + spec.max_ns : INT64_MAX;
+  result.start_ns = start;
+  int64_t done = 0;
+  while (done < max_iterations) {
+    const int64_t n = std::min(max_iterations - done, kChunkIterations);
+    samples.resize(static_cast<size_t>(done + n));
+    const int64_t chunk_start = now_ns();
+    const int64_t deadline = std::min(end_by, chunk_start > INT64_MAX - chunk_ns ? INT64_MAX : chunk_start + chunk_ns);
+    OrtStatus* status = nullptr;
+    const int64_t ran = spec.mode == CallMode::binding
+                            ? timed_chunk<CallMode::binding>(h, samples.data() + done, n, deadline, &status)
+                            : timed_chunk<CallMode::run>(h, samples.data() + done, n, deadline, &status);
+    done += ran;
+    samples.resize(static_cast<size_t>(done));
+    if (status != nullptr) session.runtime().check(status);
+    result.end_ns = now_ns();
+    if (done >= max_iterations || result.end_ns >= end_by) break;
+    if (between_chunks && !between_chunks()) {
+      result.interrupted = true;
+      break;
+    }
+  }
+  return result;
+}
+
+}  // namespace inferspeed
