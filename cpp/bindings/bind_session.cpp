@@ -86,15 +86,16 @@ void register_session(py::module_& m) {
       .def_property_readonly("outputs", [](const PySession& s) { return value_infos(s.session->outputs()); })
       .def(
           "bind_input",
-          [](PySession& s, const std::string& name, const py::array& array, int element_type) {
+          [](PySession& s, const std::string& name, const py::array& array, int element_type,
+             const std::vector<int64_t>& shape) {
             if (!(array.flags() & py::array::c_style)) throw std::invalid_argument("input arrays must be C-contiguous");
-            std::vector<int64_t> shape(array.shape(), array.shape() + array.ndim());
             s.session->bind_input(name, element_type, shape, const_cast<void*>(array.data()),
                                   static_cast<size_t>(array.nbytes()));
             s.keep_alive.push_back(array);
           },
-          py::arg("name"), py::arg("array"), py::arg("element_type"),
-          "Bind a C-contiguous array as input `name` without copying (ONNX element type given).")
+          py::arg("name"), py::arg("array"), py::arg("element_type"), py::arg("shape"),
+          "Bind a C-contiguous array's memory as input `name` (ONNX element type and logical shape\n"
+          "given; packed 4-bit types have fewer bytes than elements) without copying.")
       .def(
           "bind_string_input",
           [](PySession& s, const std::string& name, const std::vector<int64_t>& shape,

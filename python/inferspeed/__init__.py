@@ -1,4 +1,9 @@
-"""inferspeed: latency and throughput of ONNX models under ONNX Runtime, timed in C++."""
+"""inferspeed: latency and throughput of ONNX models under ONNX Runtime, timed in C++.
+
+>>> import inferspeed
+>>> result = inferspeed.benchmark("model.onnx", threads=1, max_time=1.0)  # doctest: +SKIP
+>>> result.stats.median_ns  # doctest: +SKIP
+"""
 
 from __future__ import annotations
 
@@ -13,3 +18,37 @@ from .errors import (
 )
 
 __version__ = "0.1.0"
+
+try:
+    from . import _core
+except ImportError as exc:  # pragma: no cover - only in a broken install
+    raise ImportError(
+        "inferspeed's compiled core (inferspeed._core) is missing or does not load: "
+        f"{exc}. Reinstall with 'pip install .' from the source tree (it builds the C++ core)."
+    ) from exc
+
+from .config import Config, ProviderSpec
+from .result import Result, write_json
+from .session import Session, benchmark
+from .signature import ValueInfo
+from .stats import Stats, summarize
+
+__all__ = [
+    "BenchmarkInterrupted",
+    "Config",
+    "ConfigError",
+    "InferspeedError",
+    "InputError",
+    "ModelError",
+    "OrtError",
+    "ProviderSpec",
+    "Result",
+    "RuntimeLoadError",
+    "Session",
+    "Stats",
+    "ValueInfo",
+    "__version__",
+    "benchmark",
+    "summarize",
+    "write_json",
+]

@@ -1,0 +1,287 @@
+"""The ``inferspeed`` command line.
+
+Every error a user can cause ends as one line on stderr and exit status 2; Ctrl-C during a
+measurement prints and saves the partial result and exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from . import __version__
+from .config import CALL_MODES, EXECUTION_MODES, GRAPH_OPTIMIZATION_LEVELS, Config, ProviderSpec
+from .errors import BenchmarkInterrupted, ConfigError, InferspeedError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+# ----------------------------------------------------------------------------- flag values
+
+
+def parse_seconds(text: str) -> float:
+    """'2' or '2s' -> 2.0; '500ms' -> 0.5; also ns, us/µs, m/min."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zµ]*)\s*", text)
+    if not m or m.group(2) not in ("", *_UNITS):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (e.g. 2, 2s, 500ms)")
+    value = float(m.group(1)) * _UNITS.get(m.group(2), 1.0)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite duration")
+    return value
+
+
+def _int(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip(), 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be at least {minimum}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def _split_pair(flag: str, text: str, sep: str = "=") -> tuple[str, str]:
+    name, found, value = text.partition(sep)
+    name = name.strip()
+    if not found or not name:
+        raise ConfigError(f"{flag} expects NAME{sep}VALUE, got {text!r}")
+    return name, value.strip()
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """'1x3x224x224' or '1,3,224,224' -> (1, 3, 224, 224); '' or 'scalar' -> ()."""
+    text = text.strip()
+    if text in ("", "scalar", "[]", "()"):
+        return ()
+    parts = re.split(r"[x,×]", text.strip("[]()"))
+    dims = []
+    for p in parts:
+        p = p.strip()
+        if not re.fullmatch(r"[0-9]+", p):
+            raise ConfigError(f"shape {text!r}: {p!r} is not a dimension (use e.g. 1x3x224x224)")
+        d = int(p)
+        if d < 1:
+            raise ConfigError(f"shape {text!r}: dimensions must be positive")
+        dims.append(d)
+    return tuple(dims)
+
+
+def _collect(flag: str, items: Sequence[str] | None, convert: Callable[[str], Any],
+             sep: str = "=") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or ():
+        name, raw = _split_pair(flag, item, sep)
+        value = convert(raw)
+        if name in out and out[name] != value:
+            raise ConfigError(f"{flag} gives {name!r} twice, with different values")
+        out[name] = value
+    return out
+
+
+def _dim_value(raw: str) -> int:
+    if not re.fullmatch(r"\s*[0-9]+\s*", raw) or int(raw) < 1:
+        raise ConfigError(f"--dim value {raw!r} must be a positive integer")
+    return int(raw)
+
+
+def _range_value(raw: str) -> tuple[float, float]:
+    lo, found, hi = raw.partition(":")
+    try:
+        bounds = (float(lo), float(hi))
+    except ValueError:
+        bounds = None
+    if not found or bounds is None:
+        raise ConfigError(f"--range expects NAME=LOW:HIGH, got {raw!r}")
+    if not bounds[0] < bounds[1]:
+        raise ConfigError(f"--range {raw!r}: LOW must be below HIGH")
+    return bounds
+
+
+def _provider(text: str) -> ProviderSpec:
+    name, _, opts = text.partition(":")
+    if not name.strip():
+        raise ConfigError(f"--provider expects NAME[:key=value,...], got {text!r}")
+    options = dict(_split_pair("--provider option", kv) for kv in opts.split(",") if kv.strip())
+    return ProviderSpec(name.strip(), options)
+
+
+def _check_writable(path: str, flag: str) -> None:
+    parent = os.path.dirname(os.path.abspath(path)) or "."
+    if os.path.isdir(path):
+        raise ConfigError(f"{flag} {path}: is a directory")
+    if not os.path.isdir(parent):
+        raise ConfigError(f"{flag} {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise ConfigError(f"{flag} {path}: not writable")
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    return Config(
+        threads=args.threads,
+        inter_op_threads=args.inter_op_threads,
+        graph_optimization=args.opt_level,
+        execution_mode=args.execution_mode,
+        providers=tuple(_provider(p) for p in args.provider or ()),
+        session_config=_collect("--session-config", args.session_config, str),
+        ort_lib=args.ort_lib,
+        shapes=_collect("--shape", args.shape, parse_shape),
+        dims=_collect("--dim", args.dim, _dim_value),
+        values=_collect("--input", args.input, str),
+        ranges=_collect("--range", args.range, _range_value),
+        inputs_file=args.inputs,
+        seed=args.seed,
+        max_input_bytes=args.max_input_bytes,
+        mode=args.mode,
+        warmup_iterations=args.warmup_iterations,
+        warmup_time=args.warmup,
+        iterations=args.iterations,
+        max_time=args.max_time,
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .models import demo_model_path
+    from .report.text import render_result
+    from .result import write_json
+    from .session import Session
+
+    config = config_from_args(args)
+    if args.json:
+        _check_writable(args.json, "--json")
+    model = args.model or demo_model_path()
+    with Session(model, config) as session:
+        for notice in session.notices:
+            print(f"note: {notice}", file=sys.stderr)
+        if not args.model and not args.quiet:
+            print(f"(no model given: measuring the demo model {model})", file=sys.stderr)
+        try:
+            result = session.measure()
+        except BenchmarkInterrupted as exc:
+            partial = exc.result
+            if not args.quiet:
+                print(render_result(partial))
+            if args.json:
+                write_json([partial], args.json)
+                print(f"partial result written to {args.json}", file=sys.stderr)
+            print("inferspeed: interrupted; the result above is partial", file=sys.stderr)
+            return EXIT_INTERRUPTED
+    if not args.quiet:
+        print(render_result(result))
+    if args.json:
+        write_json([result], args.json)
+        if not args.quiet:
+            print(f"result written to {args.json}", file=sys.stderr)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import json
+
+    from .info import model_info
+    from .report.text import render_info
+
+    info = model_info(args.model)
+    print(json.dumps(info, indent=2) if args.json else render_info(info))
+    return 0
+
+
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", nargs="?", help="ONNX model file (default: the demo model shipped with inferspeed)")
+    s = p.add_argument_group("session")
+    s.add_argument("--threads", type=_int(1), metavar="N", help="intra-op threads (default: ONNX Runtime's)")
+    s.add_argument("--inter-op-threads", type=_int(1), metavar="N", help="inter-op threads")
+    s.add_argument("--opt-level", choices=list(GRAPH_OPTIMIZATION_LEVELS), default="all",
+                   help="graph optimization level (default: all)")
+    s.add_argument("--execution-mode", choices=EXECUTION_MODES, default="sequential")
+    s.add_argument("--provider", action="append", metavar="NAME[:k=v,...]",
+                   help="execution provider with options, in order of preference (repeatable)")
+    s.add_argument("--session-config", action="append", metavar="KEY=VALUE",
+                   help="ONNX Runtime session config entry (repeatable)")
+    s.add_argument("--ort-lib", metavar="PATH",
+                   help="libonnxruntime to load (default: $INFERSPEED_ORT_LIB, then the onnxruntime wheel's)")
+    i = p.add_argument_group("inputs")
+    i.add_argument("--shape", action="append", metavar="NAME=1x3x224x224", help="shape of an input (repeatable)")
+    i.add_argument("--dim", action="append", metavar="SYMBOL=N", help="size of a named dynamic dim (repeatable)")
+    i.add_argument("--input", action="append", metavar="NAME=VALUE", help="fill an input with a constant")
+    i.add_argument("--range", action="append", metavar="NAME=LOW:HIGH", help="draw an input uniformly from [LOW, HIGH)")
+    i.add_argument("--inputs", metavar="FILE.npz", help="input arrays by name")
+    i.add_argument("--seed", type=_int(0), default=0, help="seed of generated inputs (default: 0)")
+    i.add_argument("--max-input-bytes", type=_int(1), default=Config().max_input_bytes, metavar="N",
+                   help="refuse inputs larger than this in total")
+    m = p.add_argument_group("measurement")
+    m.add_argument("--mode", choices=CALL_MODES, default="binding",
+                   help="binding: RunWithBinding, outputs preallocated (default); run: OrtApi::Run")
+    m.add_argument("--iterations", "-n", type=_int(1), metavar="N", help="timed iterations (at most)")
+    m.add_argument("--max-time", "-t", type=parse_seconds, metavar="SECONDS",
+                   help="time limit of the timed loop (default: 2s unless --iterations is given)")
+    m.add_argument("--warmup", type=parse_seconds, metavar="SECONDS", help="warm-up time (default: 0.2s)")
+    m.add_argument("--warmup-iterations", type=_int(0), metavar="N", help="warm-up iterations (at most)")
+    o = p.add_argument_group("output")
+    o.add_argument("--json", metavar="PATH", help="write the result as JSON (schema inferspeed/1)")
+    o.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="inferspeed", description="Latency of ONNX models under ONNX Runtime, timed in C++.")
+    parser.add_argument("--version", action="version", version=f"inferspeed {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    run = sub.add_parser("run", help="benchmark a model (single stream, closed loop)")
+    _add_run_flags(run)
+    run.set_defaults(func=cmd_run)
+    info = sub.add_parser("info", help="show a model's inputs, outputs, size and operators")
+    info.add_argument("model", help="ONNX model file")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    info.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.func(args))
+    except InferspeedError as exc:
+        print(f"inferspeed: error: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"inferspeed: error: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("inferspeed: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # pragma: no cover - e.g. `inferspeed run | head -1`
+        sys.stderr.close()
+        return 0
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

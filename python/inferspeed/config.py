@@ -1,0 +1,286 @@
+"""Benchmark configuration: one frozen dataclass, validated on construction.
+
+This is the one place defaults live. The CLI and the Python API both build a :class:`Config`;
+everything downstream reads it and never supplies a default of its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+from .errors import ConfigError
+
+__all__ = [
+    "DEFAULT_MAX_TIME",
+    "DEFAULT_WARMUP_TIME",
+    "GRAPH_OPTIMIZATION_LEVELS",
+    "Config",
+    "ProviderSpec",
+]
+
+#: Seconds a timed loop runs when neither ``iterations`` nor ``max_time`` is given.
+DEFAULT_MAX_TIME = 2.0
+#: Seconds of untimed warm-up calls when neither warm-up limit is given.
+DEFAULT_WARMUP_TIME = 0.2
+#: Seconds between the loop's checks for Ctrl-C (outside the timed calls).
+CHUNK_TIME = 0.02
+#: Refuse to generate inputs that need more memory than this unless told otherwise.
+DEFAULT_MAX_INPUT_BYTES = 4 << 30
+
+#: ``graph_optimization`` names -> ONNX Runtime's GraphOptimizationLevel values.
+GRAPH_OPTIMIZATION_LEVELS: Mapping[str, int] = MappingProxyType(
+    {"disable": 0, "basic": 1, "extended": 2, "all": 99}
+)
+CALL_MODES = ("binding", "run")
+EXECUTION_MODES = ("sequential", "parallel")
+
+Mode = Literal["binding", "run"]
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """An execution provider to use, with its provider options."""
+
+    name: str
+    options: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError("provider name must be a non-empty string")
+        name = self.name
+        if not name.endswith("ExecutionProvider"):
+            name += "ExecutionProvider"  # "CUDA" -> "CUDAExecutionProvider", as ORT names them
+        object.__setattr__(self, "name", name)
+        opts = {str(k): str(v) for k, v in dict(self.options).items()}
+        object.__setattr__(self, "options", MappingProxyType(opts))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "options": dict(self.options)}
+
+
+def _positive_int(name: str, value: object, *, allow_none: bool = True) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _non_negative_seconds(name: str, value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a number of seconds, got {value!r}")
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative, got {value!r}")
+
+
+def _frozen_mapping(name: str, value: object) -> Mapping[str, Any]:
+    if value is None:
+        return MappingProxyType({})
+    if isinstance(value, Mapping):
+        items: Iterable[Any] = value.items()
+    elif isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
+        items = value
+    else:
+        raise ConfigError(f"{name} must be a mapping, got {value!r}")
+    out: dict[str, Any] = {}
+    for item in items:
+        try:
+            key, val = item
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must map names to values, got {item!r}") from None
+        if not isinstance(key, str) or not key:
+            raise ConfigError(f"{name}: names must be non-empty strings, got {key!r}")
+        out[key] = val
+    return MappingProxyType(out)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that defines one measurement.
+
+    Session (ONNX Runtime)
+        threads: intra-op threads (None: ONNX Runtime's default, one per physical core);
+        inter_op_threads; graph_optimization ('disable', 'basic', 'extended', 'all');
+        execution_mode ('sequential', 'parallel'); providers (names or ProviderSpec, in order
+        of preference; the CPU provider is always the last resort); session_config (ORT session
+        config entries, e.g. {'session.intra_op.allow_spinning': '0'}); ort_lib (path of the
+        libonnxruntime to load; None: $INFERSPEED_ORT_LIB, then the onnxruntime wheel's).
+    Inputs
+        shapes {input: shape}; dims {symbol: size}; values {input: constant}; ranges
+        {input: (low, high)} drawn uniformly from [low, high); inputs_file (.npz of arrays by
+        input name); seed; max_input_bytes.
+    Loop
+        mode ('binding': RunWithBinding on inputs and outputs bound once; 'run': OrtApi::Run
+        with outputs allocated each call); warmup_iterations / warmup_time (untimed calls
+        before timing; stops at whichever limit comes first); iterations / max_time (timed
+        calls; stops at whichever comes first; with neither, max_time = DEFAULT_MAX_TIME).
+    """
+
+    threads: int | None = None
+    inter_op_threads: int | None = None
+    graph_optimization: str = "all"
+    execution_mode: str = "sequential"
+    providers: tuple[ProviderSpec, ...] = ()
+    session_config: Mapping[str, str] = field(default_factory=dict)
+    ort_lib: str | None = None
+
+    shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    dims: Mapping[str, int] = field(default_factory=dict)
+    values: Mapping[str, Any] = field(default_factory=dict)
+    ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    inputs_file: str | None = None
+    seed: int = 0
+    max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
+
+    mode: str = "binding"
+    warmup_iterations: int | None = None
+    warmup_time: float | None = None
+    iterations: int | None = None
+    max_time: float | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        _positive_int("threads", self.threads)
+        _positive_int("inter_op_threads", self.inter_op_threads)
+        if self.graph_optimization not in GRAPH_OPTIMIZATION_LEVELS:
+            raise ConfigError(
+                f"graph_optimization must be one of {', '.join(GRAPH_OPTIMIZATION_LEVELS)}, "
+                f"got {self.graph_optimization!r}"
+            )
+        if self.execution_mode not in EXECUTION_MODES:
+            raise ConfigError(
+                f"execution_mode must be one of {', '.join(EXECUTION_MODES)}, "
+                f"got {self.execution_mode!r}"
+            )
+        providers = self.providers
+        if isinstance(providers, (str, ProviderSpec)):
+            providers = (providers,)
+        specs: list[ProviderSpec] = []
+        for p in providers:
+            if isinstance(p, ProviderSpec):
+                specs.append(p)
+            elif isinstance(p, str):
+                specs.append(ProviderSpec(p))
+            elif isinstance(p, tuple) and len(p) == 2:
+                specs.append(ProviderSpec(p[0], p[1]))
+            else:
+                raise ConfigError(f"providers: expected a name or (name, options), got {p!r}")
+        set_(self, "providers", tuple(specs))
+        entries = _frozen_mapping("session_config", self.session_config)
+        set_(self, "session_config", MappingProxyType({k: str(v) for k, v in entries.items()}))
+        if self.ort_lib is not None:
+            set_(self, "ort_lib", os.fspath(self.ort_lib))
+
+        shapes: dict[str, tuple[int, ...]] = {}
+        for name, shape in _frozen_mapping("shapes", self.shapes).items():
+            if isinstance(shape, int) or not isinstance(shape, Iterable):
+                raise ConfigError(f"shape of {name!r} must be a sequence of ints, got {shape!r}")
+            dims = tuple(shape)
+            for d in dims:
+                if isinstance(d, bool) or not isinstance(d, int) or d < 1:
+                    raise ConfigError(
+                        f"shape of {name!r}: every dimension must be a positive integer, "
+                        f"got {list(dims)}"
+                    )
+            shapes[name] = dims
+        set_(self, "shapes", MappingProxyType(shapes))
+        dim_map = _frozen_mapping("dims", self.dims)
+        for sym, size in dim_map.items():
+            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+                raise ConfigError(f"dim {sym!r} must be a positive integer, got {size!r}")
+        set_(self, "dims", dim_map)
+        set_(self, "values", _frozen_mapping("values", self.values))
+        ranges: dict[str, tuple[float, float]] = {}
+        for name, bounds in _frozen_mapping("ranges", self.ranges).items():
+            try:
+                lo, hi = bounds
+                lo_f, hi_f = float(lo), float(hi)
+            except (TypeError, ValueError):
+                raise ConfigError(f"range of {name!r} must be (low, high), got {bounds!r}") from None
+            if not (math.isfinite(lo_f) and math.isfinite(hi_f)) or not lo_f < hi_f:
+                raise ConfigError(f"range of {name!r} must have low < high, got {bounds!r}")
+            ranges[name] = (lo, hi)
+        set_(self, "ranges", MappingProxyType(ranges))
+        if self.inputs_file is not None:
+            set_(self, "inputs_file", os.fspath(self.inputs_file))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+        _positive_int("max_input_bytes", self.max_input_bytes, allow_none=False)
+
+        if self.mode not in CALL_MODES:
+            raise ConfigError(f"mode must be one of {', '.join(CALL_MODES)}, got {self.mode!r}")
+        if self.warmup_iterations is not None and (
+            isinstance(self.warmup_iterations, bool)
+            or not isinstance(self.warmup_iterations, int)
+            or self.warmup_iterations < 0
+        ):
+            raise ConfigError(
+                f"warmup_iterations must be a non-negative integer, got {self.warmup_iterations!r}"
+            )
+        _non_negative_seconds("warmup_time", self.warmup_time)
+        _positive_int("iterations", self.iterations)
+        _non_negative_seconds("max_time", self.max_time)
+        if self.max_time is not None and self.max_time <= 0:
+            raise ConfigError(f"max_time must be positive, got {self.max_time!r}")
+
+    @property
+    def warmup_limits(self) -> tuple[int | None, float | None]:
+        """(iterations, seconds) of the warm-up, defaults applied."""
+        if self.warmup_iterations is None and self.warmup_time is None:
+            return None, DEFAULT_WARMUP_TIME
+        return self.warmup_iterations, self.warmup_time
+
+    @property
+    def loop_limits(self) -> tuple[int | None, float | None]:
+        """(iterations, seconds) of the timed loop, defaults applied."""
+        if self.iterations is None and self.max_time is None:
+            return None, DEFAULT_MAX_TIME
+        return self.iterations, self.max_time
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_options(cls, config: Config | None = None, **options: Any) -> Config:
+        """``config`` with ``options`` applied; unknown option names raise ConfigError."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(options) - names)
+        if unknown:
+            raise ConfigError(
+                f"unknown option{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}"
+            )
+        if config is None:
+            return cls(**options)
+        return dataclasses.replace(config, **options) if options else config
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the ``config`` object of a result)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "providers":
+                value = [p.to_dict() for p in value]
+            elif isinstance(value, Mapping):
+                value = {k: (list(v) if isinstance(v, tuple) else _jsonable(v)) for k, v in value.items()}
+            out[f.name] = value
+        # The limits in force, after defaults: what the measurement really used.
+        out["warmup_iterations"], out["warmup_time"] = self.warmup_limits
+        out["iterations"], out["max_time"] = self.loop_limits
+        return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):
+        return tolist()
+    return repr(value)

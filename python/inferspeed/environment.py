@@ -1,0 +1,78 @@
+"""The machine and software a result was measured on, recorded with every result."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import _core
+
+__all__ = ["capture_environment"]
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def _cpu() -> dict[str, Any]:
+    model = platform.processor() or None
+    physical: set[tuple[str, str]] = set()
+    info = _read("/proc/cpuinfo") or ""
+    phys_id = core_id = ""
+    for line in info.splitlines():
+        key, _, value = line.partition(":")
+        key, value = key.strip(), value.strip()
+        if key == "model name" and value:
+            model = value
+        elif key == "physical id":
+            phys_id = value
+        elif key == "core id":
+            core_id = value
+            physical.add((phys_id, core_id))
+    caches: dict[str, str] = {}
+    for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+        level, kind, size = (_read(str(index / f)) for f in ("level", "type", "size"))
+        if level and kind and size:
+            name = f"L{level}" + ({"Data": "d", "Instruction": "i"}.get(kind, ""))
+            caches[name] = size
+    return {
+        "model": model,
+        "logical_cores": os.cpu_count(),
+        "physical_cores": len(physical) or None,
+        "caches": caches,
+        "governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+    }
+
+
+def capture_environment(runtime: _core.Runtime | None = None) -> dict[str, Any]:
+    """Machine, OS, Python, numpy, ONNX Runtime (version and the library actually loaded),
+    its execution providers, the clock's overhead, inferspeed's version and the command line."""
+    from . import __version__
+
+    env: dict[str, Any] = {
+        "cpu": _cpu(),
+        "os": {"system": platform.system(), "release": platform.release(), "machine": platform.machine()},
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "inferspeed": __version__,
+        "command_line": list(sys.argv),
+        "start_time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "clock": {"source": "CLOCK_MONOTONIC", **_core.measure_clock(100_000)},
+    }
+    if runtime is not None:
+        env["onnxruntime"] = {
+            "version": runtime.version,
+            "library": runtime.path,
+            "api_version": _core.Runtime.api_version,
+            "providers": runtime.available_providers(),
+        }
+    return env

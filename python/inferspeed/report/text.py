@@ -1,0 +1,84 @@
+"""Plain-text summaries for the terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..result import Result
+
+
+def format_duration(ns: float | None) -> str:
+    """A duration with a unit chosen by magnitude: 812 ns, 12.34 µs, 3.456 ms, 1.234 s."""
+    if ns is None:
+        return "-"
+    a = abs(ns)
+    if a < 1e3:
+        return f"{ns:.0f} ns"
+    if a < 1e6:
+        return f"{ns / 1e3:.3g} µs" if a >= 1e5 else f"{ns / 1e3:.2f} µs"
+    if a < 1e9:
+        return f"{ns / 1e6:.2f} ms" if a < 1e8 else f"{ns / 1e6:.1f} ms"
+    return f"{ns / 1e9:.3f} s"
+
+
+def _rate(per_s: float | None) -> str:
+    if per_s is None:
+        return "-"
+    if per_s >= 1e6:
+        return f"{per_s / 1e6:.2f} M/s"
+    if per_s >= 1e3:
+        return f"{per_s / 1e3:.2f} k/s"
+    return f"{per_s:.1f} /s"
+
+
+def render_result(result: Result) -> str:
+    s = result.stats
+    cfg = result.config
+    ort = result.environment.get("onnxruntime", {})
+    threads = cfg.get("threads")
+    lines = [
+        f"model      {result.model.get('name')}  "
+        f"({', '.join(i['name'] + ' ' + 'x'.join(map(str, i['bound_shape'])) for i in result.model.get('inputs', []))})",
+        f"runtime    onnxruntime {ort.get('version', '?')}  providers: "
+        f"{', '.join(p['name'] for p in cfg.get('providers', [])) or 'CPUExecutionProvider'}",
+        f"loop       single stream, mode={cfg.get('mode')}, threads={threads if threads else 'default'}, "
+        f"opt={cfg.get('graph_optimization')}",
+        f"samples    {s.count} timed after {result.warmup.get('iterations', 0)} warm-up"
+        + ("   [PARTIAL: interrupted]" if result.interrupted else ""),
+        "",
+        f"  {'min':>10} {'median':>10} {'mean':>10} {'p90':>10} {'p95':>10} {'p99':>10} {'p99.9':>10} {'max':>10}",
+        "  " + " ".join(
+            f"{format_duration(v):>10}"
+            for v in (s.min_ns, s.median_ns, s.mean_ns, s.p90_ns, s.p95_ns, s.p99_ns, s.p999_ns, s.max_ns)
+        ),
+        "",
+        f"std        {format_duration(s.std_ns)}   throughput {_rate(s.throughput_per_s)} (one stream)",
+        f"session    created in {format_duration(result.session.get('create_ns'))}, "
+        f"first run {format_duration(result.session.get('first_run_ns'))}",
+        f"timer      {format_duration(s.timer_overhead_ns)} per clock-read pair (included, not subtracted)",
+    ]
+    return "\n".join(lines)
+
+
+def render_info(info: Mapping[str, Any]) -> str:
+    def shape(dims: Any) -> str:
+        if dims is None:
+            return "(no shape)"
+        return "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]"
+
+    lines = [
+        f"model        {info['path']}",
+        f"size         {info['size_bytes']:,} bytes   ir_version {info['ir_version']}   "
+        f"opsets {', '.join(f'{k} {v}' for k, v in info['opsets'].items())}",
+        f"producer     {info.get('producer') or '-'}",
+        f"parameters   {info['parameters']:,} in {info['initializers']} initializers"
+        + (f" ({info['external_initializers']} external)" if info["external_initializers"] else ""),
+        "inputs",
+        *(f"  {v['name']:<24} {v['type']:<10} {shape(v['shape'])}" for v in info["inputs"]),
+        "outputs",
+        *(f"  {v['name']:<24} {v['type']:<10} {shape(v['shape'])}" for v in info["outputs"]),
+        f"operators    {info['nodes']} nodes",
+        *(f"  {op:<24} {n}" for op, n in info["operators"].items()),
+    ]
+    return "\n".join(lines)

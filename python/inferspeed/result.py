@@ -1,0 +1,122 @@
+"""Results: samples, statistics, configuration and environment; the versioned JSON schema."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .stats import Stats, summarize
+
+__all__ = ["SCHEMA", "Result", "results_document", "write_json"]
+
+#: JSON schema identifier. History:
+#: inferspeed/1 (0.1.0): first version; see docs/schema.md.
+SCHEMA = "inferspeed/1"
+
+
+@dataclass(frozen=True, eq=False)
+class Result:
+    """One measurement.
+
+    Attributes
+    ----------
+    samples_ns : numpy.ndarray
+        int64 latency of every timed iteration, in order, in nanoseconds.
+    stats : Stats
+        Summary of ``samples_ns``.
+    model : dict
+        Path, file size and signature of the model.
+    config : dict
+        The configuration used (``Config.to_dict()``).
+    environment : dict
+        Machine and software (``capture_environment()``).
+    scenario : str
+        "single-stream": a closed loop, one call after another.
+    session : dict
+        Session creation time, first-run latency, whether outputs were preallocated.
+    warmup : dict
+        Untimed warm-up iterations and their duration.
+    interrupted : bool
+        The loop was stopped (Ctrl-C) before its limit: a partial result.
+    notices : tuple of str
+        What inferspeed chose on the user's behalf (e.g. dynamic dims set to 1).
+    """
+
+    samples_ns: np.ndarray
+    stats: Stats
+    model: Mapping[str, Any]
+    config: Mapping[str, Any]
+    environment: Mapping[str, Any]
+    scenario: str = "single-stream"
+    session: Mapping[str, Any] = field(default_factory=dict)
+    warmup: Mapping[str, Any] = field(default_factory=dict)
+    interrupted: bool = False
+    notices: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        samples = np.asarray(self.samples_ns)
+        if samples.ndim != 1 or samples.size == 0 or samples.dtype.kind not in "iu":
+            raise ValueError("samples_ns must be a non-empty 1-D integer array")
+        samples = samples.astype(np.int64, copy=False)
+        samples.flags.writeable = False
+        object.__setattr__(self, "samples_ns", samples)
+
+    @classmethod
+    def from_samples(cls, samples_ns: np.ndarray, *, timer_overhead_ns: float = 0.0, **fields: Any) -> Result:
+        return cls(samples_ns=samples_ns, stats=summarize(samples_ns, timer_overhead_ns), **fields)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result's entry in ``results`` of the JSON document."""
+        return {
+            "model": dict(self.model),
+            "config": dict(self.config),
+            "scenario": self.scenario,
+            "interrupted": self.interrupted,
+            "session": dict(self.session),
+            "warmup": dict(self.warmup),
+            "notices": list(self.notices),
+            "stats": self.stats.to_dict(),
+            "samples_ns": self.samples_ns.tolist(),
+        }
+
+    def to_json(self, path: str | os.PathLike[str] | None = None, *, indent: int | None = 2) -> str:
+        """The JSON document (schema ``inferspeed/1``) holding this result; written to
+        ``path`` as well when given."""
+        return write_json([self], path, indent=indent)
+
+    def __repr__(self) -> str:
+        s = self.stats
+        name = self.model.get("name", "?")
+        return (
+            f"<Result {name} {self.scenario} n={s.count} median={s.median_ns / 1e3:.3f}us "
+            f"p99={s.p99_ns / 1e3:.3f}us{' partial' if self.interrupted else ''}>"
+        )
+
+
+def results_document(results: Sequence[Result]) -> dict[str, Any]:
+    from . import __version__
+
+    env = results[0].environment if results else {}
+    return {
+        "schema": SCHEMA,
+        "inferspeed_version": __version__,
+        "environment": dict(env),
+        "results": [r.to_dict() for r in results],
+    }
+
+
+def write_json(results: Sequence[Result], path: str | os.PathLike[str] | None = None,
+               *, indent: int | None = 2) -> str:
+    text = json.dumps(results_document(results), indent=indent, allow_nan=False)
+    if path is not None:
+        tmp = f"{os.fspath(path)}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.write("\n")
+        os.replace(tmp, path)
+    return text

@@ -1,0 +1,116 @@
+"""Model signatures: the inputs and outputs a session reports, and ONNX element types."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ELEMENT_TYPES", "ElementType", "ValueInfo"]
+
+
+@dataclass(frozen=True)
+class ElementType:
+    """One ONNX tensor element type and how inferspeed stores it in numpy.
+
+    ``storage`` is the numpy dtype of the buffer handed to ONNX Runtime. Types numpy lacks
+    (bfloat16, float8, int4) are stored as raw bits of the same width; ``bits`` is the width
+    of one element (4 for the packed int4 types).
+    """
+
+    code: int
+    name: str
+    storage: Any  # numpy dtype, or None for string
+    bits: int
+    kind: str  # "float", "int", "uint", "bool", "string", "complex", "raw"
+
+
+def _t(code: int, name: str, storage: Any, bits: int, kind: str) -> ElementType:
+    return ElementType(code, name, None if storage is None else np.dtype(storage), bits, kind)
+
+
+#: ONNXTensorElementDataType code -> ElementType.
+ELEMENT_TYPES: Mapping[int, ElementType] = MappingProxyType(
+    {
+        1: _t(1, "float32", np.float32, 32, "float"),
+        2: _t(2, "uint8", np.uint8, 8, "uint"),
+        3: _t(3, "int8", np.int8, 8, "int"),
+        4: _t(4, "uint16", np.uint16, 16, "uint"),
+        5: _t(5, "int16", np.int16, 16, "int"),
+        6: _t(6, "int32", np.int32, 32, "int"),
+        7: _t(7, "int64", np.int64, 64, "int"),
+        8: _t(8, "string", None, 0, "string"),
+        9: _t(9, "bool", np.bool_, 8, "bool"),
+        10: _t(10, "float16", np.float16, 16, "float"),
+        11: _t(11, "float64", np.float64, 64, "float"),
+        12: _t(12, "uint32", np.uint32, 32, "uint"),
+        13: _t(13, "uint64", np.uint64, 64, "uint"),
+        14: _t(14, "complex64", np.complex64, 64, "complex"),
+        15: _t(15, "complex128", np.complex128, 128, "complex"),
+        16: _t(16, "bfloat16", np.uint16, 16, "raw"),
+        17: _t(17, "float8e4m3fn", np.uint8, 8, "raw"),
+        18: _t(18, "float8e4m3fnuz", np.uint8, 8, "raw"),
+        19: _t(19, "float8e5m2", np.uint8, 8, "raw"),
+        20: _t(20, "float8e5m2fnuz", np.uint8, 8, "raw"),
+        21: _t(21, "uint4", np.uint8, 4, "raw"),
+        22: _t(22, "int4", np.int8, 4, "raw"),
+    }
+)
+
+#: ONNXType codes as ORT reports them.
+VALUE_KINDS: Mapping[int, str] = MappingProxyType(
+    {0: "unknown", 1: "tensor", 2: "sequence", 3: "map", 4: "opaque", 5: "sparse_tensor", 6: "optional"}
+)
+
+
+@dataclass(frozen=True)
+class ValueInfo:
+    """A graph input or output as the session sees it.
+
+    ``shape`` holds None for a dimension the model leaves open; ``symbols`` names such a
+    dimension where the model gives it a name ("batch"), else None.
+    """
+
+    name: str
+    kind: str
+    element_type: str | None
+    shape: tuple[int | None, ...] | None
+    symbols: tuple[str | None, ...] | None
+    element_code: int = 0
+
+    @classmethod
+    def from_core(cls, d: Mapping[str, Any]) -> ValueInfo:
+        kind = VALUE_KINDS.get(int(d["kind"]), "unknown")
+        if kind not in ("tensor", "sparse_tensor"):
+            return cls(d["name"], kind, None, None, None, 0)
+        code = int(d["element_type"])
+        et = ELEMENT_TYPES.get(code)
+        shape = tuple(None if int(x) < 0 else int(x) for x in d["shape"])
+        symbols = tuple(s or None for s in d["symbolic"])
+        return cls(d["name"], kind, et.name if et else f"type{code}", shape, symbols, code)
+
+    @property
+    def shape_text(self) -> str:
+        """The shape as people write it: [batch, 3, 224, 224], '?' for an unnamed open dim."""
+        if self.shape is None:
+            return self.kind
+        parts = []
+        for size, sym in zip(self.shape, self.symbols or (), strict=False):
+            parts.append(str(size) if size is not None else (sym or "?"))
+        return "[" + ", ".join(parts) + "]"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "type": self.element_type,
+            "shape": None
+            if self.shape is None
+            else [
+                s if s is not None else (sym or None)
+                for s, sym in zip(self.shape, self.symbols or (), strict=False)
+            ],
+        }
