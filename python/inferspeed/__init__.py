@@ -20,7 +20,7 @@ from .errors import (
 __version__ = "0.1.0"
 
 try:
-    from . import _core
+    from . import _core  # noqa: F401  (fail here, with advice, if the build is broken)
 except ImportError as exc:  # pragma: no cover - only in a broken install
     raise ImportError(
         "inferspeed's compiled core (inferspeed._core) is missing or does not load: "

@@ -51,13 +51,13 @@ def find_library(explicit: str | None = None) -> str:
             if not os.path.isfile(path):
                 raise RuntimeLoadError(f"ONNX Runtime library {candidate!r} (from {origin}) does not exist")
             return path
-    path = wheel_library()
-    if path is None:
+    found = wheel_library()
+    if found is None:
         raise RuntimeLoadError(
             "no ONNX Runtime library found: install the onnxruntime package "
             f"(pip install onnxruntime), or name one with --ort-lib PATH or {ENV_VAR}"
         )
-    return path
+    return found
 
 
 def _log_level() -> int:
@@ -68,7 +68,7 @@ def _log_level() -> int:
         raise RuntimeLoadError(f"{LOG_LEVEL_VAR} must be an integer 0..4, got {raw!r}") from None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load(path: str, log_level: int) -> _core.Runtime:
     return _core.Runtime.load(path, log_level)
 

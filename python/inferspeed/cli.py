@@ -85,8 +85,9 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return tuple(dims)
 
 
-def _collect(flag: str, items: Sequence[str] | None, convert: Callable[[str], Any],
-             sep: str = "=") -> dict[str, Any]:
+def _collect(
+    flag: str, items: Sequence[str] | None, convert: Callable[[str], Any], sep: str = "="
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items or ():
         name, raw = _split_pair(flag, item, sep)
@@ -208,34 +209,80 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", nargs="?", help="ONNX model file (default: the demo model shipped with inferspeed)")
+    p.add_argument(
+        "model", nargs="?", help="ONNX model file (default: the demo model shipped with inferspeed)"
+    )
     s = p.add_argument_group("session")
     s.add_argument("--threads", type=_int(1), metavar="N", help="intra-op threads (default: ONNX Runtime's)")
     s.add_argument("--inter-op-threads", type=_int(1), metavar="N", help="inter-op threads")
-    s.add_argument("--opt-level", choices=list(GRAPH_OPTIMIZATION_LEVELS), default="all",
-                   help="graph optimization level (default: all)")
+    s.add_argument(
+        "--opt-level",
+        choices=list(GRAPH_OPTIMIZATION_LEVELS),
+        default="all",
+        help="graph optimization level (default: all)",
+    )
     s.add_argument("--execution-mode", choices=EXECUTION_MODES, default="sequential")
-    s.add_argument("--provider", action="append", metavar="NAME[:k=v,...]",
-                   help="execution provider with options, in order of preference (repeatable)")
-    s.add_argument("--session-config", action="append", metavar="KEY=VALUE",
-                   help="ONNX Runtime session config entry (repeatable)")
-    s.add_argument("--ort-lib", metavar="PATH",
-                   help="libonnxruntime to load (default: $INFERSPEED_ORT_LIB, then the onnxruntime wheel's)")
+    s.add_argument(
+        "--provider",
+        action="append",
+        metavar="NAME[:k=v,...]",
+        help="execution provider with options, in order of preference (repeatable)",
+    )
+    s.add_argument(
+        "--session-config",
+        action="append",
+        metavar="KEY=VALUE",
+        help="ONNX Runtime session config entry (repeatable)",
+    )
+    s.add_argument(
+        "--ort-lib",
+        metavar="PATH",
+        help="libonnxruntime to load (default: $INFERSPEED_ORT_LIB, then the onnxruntime wheel's)",
+    )
     i = p.add_argument_group("inputs")
-    i.add_argument("--shape", action="append", metavar="NAME=1x3x224x224", help="shape of an input (repeatable)")
-    i.add_argument("--dim", action="append", metavar="SYMBOL=N", help="size of a named dynamic dim (repeatable)")
+    i.add_argument(
+        "--shape",
+        action="append",
+        metavar="NAME=1x3x224x224",
+        help="shape of an input (repeatable)",
+    )
+    i.add_argument(
+        "--dim",
+        action="append",
+        metavar="SYMBOL=N",
+        help="size of a named dynamic dim (repeatable)",
+    )
     i.add_argument("--input", action="append", metavar="NAME=VALUE", help="fill an input with a constant")
-    i.add_argument("--range", action="append", metavar="NAME=LOW:HIGH", help="draw an input uniformly from [LOW, HIGH)")
+    i.add_argument(
+        "--range",
+        action="append",
+        metavar="NAME=LOW:HIGH",
+        help="draw an input uniformly from [LOW, HIGH)",
+    )
     i.add_argument("--inputs", metavar="FILE.npz", help="input arrays by name")
     i.add_argument("--seed", type=_int(0), default=0, help="seed of generated inputs (default: 0)")
-    i.add_argument("--max-input-bytes", type=_int(1), default=Config().max_input_bytes, metavar="N",
-                   help="refuse inputs larger than this in total")
+    i.add_argument(
+        "--max-input-bytes",
+        type=_int(1),
+        default=Config().max_input_bytes,
+        metavar="N",
+        help="refuse inputs larger than this in total",
+    )
     m = p.add_argument_group("measurement")
-    m.add_argument("--mode", choices=CALL_MODES, default="binding",
-                   help="binding: RunWithBinding, outputs preallocated (default); run: OrtApi::Run")
+    m.add_argument(
+        "--mode",
+        choices=CALL_MODES,
+        default="binding",
+        help="binding: RunWithBinding, outputs preallocated (default); run: OrtApi::Run",
+    )
     m.add_argument("--iterations", "-n", type=_int(1), metavar="N", help="timed iterations (at most)")
-    m.add_argument("--max-time", "-t", type=parse_seconds, metavar="SECONDS",
-                   help="time limit of the timed loop (default: 2s unless --iterations is given)")
+    m.add_argument(
+        "--max-time",
+        "-t",
+        type=parse_seconds,
+        metavar="SECONDS",
+        help="time limit of the timed loop (default: 2s unless --iterations is given)",
+    )
     m.add_argument("--warmup", type=parse_seconds, metavar="SECONDS", help="warm-up time (default: 0.2s)")
     m.add_argument("--warmup-iterations", type=_int(0), metavar="N", help="warm-up iterations (at most)")
     o = p.add_argument_group("output")
@@ -244,7 +291,9 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="inferspeed", description="Latency of ONNX models under ONNX Runtime, timed in C++.")
+    parser = _Parser(
+        prog="inferspeed", description="Latency of ONNX models under ONNX Runtime, timed in C++."
+    )
     parser.add_argument("--version", action="version", version=f"inferspeed {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     run = sub.add_parser("run", help="benchmark a model (single stream, closed loop)")

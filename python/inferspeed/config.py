@@ -156,8 +156,7 @@ class Config:
             )
         if self.execution_mode not in EXECUTION_MODES:
             raise ConfigError(
-                f"execution_mode must be one of {', '.join(EXECUTION_MODES)}, "
-                f"got {self.execution_mode!r}"
+                f"execution_mode must be one of {', '.join(EXECUTION_MODES)}, got {self.execution_mode!r}"
             )
         providers = self.providers
         if isinstance(providers, (str, ProviderSpec)):
@@ -186,8 +185,7 @@ class Config:
             for d in dims:
                 if isinstance(d, bool) or not isinstance(d, int) or d < 1:
                     raise ConfigError(
-                        f"shape of {name!r}: every dimension must be a positive integer, "
-                        f"got {list(dims)}"
+                        f"shape of {name!r}: every dimension must be a positive integer, got {list(dims)}"
                     )
             shapes[name] = dims
         set_(self, "shapes", MappingProxyType(shapes))
@@ -254,9 +252,7 @@ class Config:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(options) - names)
         if unknown:
-            raise ConfigError(
-                f"unknown option{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}"
-            )
+            raise ConfigError(f"unknown option{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}")
         if config is None:
             return cls(**options)
         return dataclasses.replace(config, **options) if options else config

@@ -60,7 +60,11 @@ def capture_environment(runtime: _core.Runtime | None = None) -> dict[str, Any]:
 
     env: dict[str, Any] = {
         "cpu": _cpu(),
-        "os": {"system": platform.system(), "release": platform.release(), "machine": platform.machine()},
+        "os": {
+            "system": platform.system(),
+            "release": platform.release(),
+            "machine": platform.machine(),
+        },
         "python": sys.version.split()[0],
         "numpy": np.__version__,
         "inferspeed": __version__,

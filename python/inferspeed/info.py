@@ -45,8 +45,8 @@ def _type_text(type_proto: Any) -> tuple[str, list[Any] | None]:
         inner, _ = _type_text(type_proto.sequence_type.elem_type)
         return f"sequence<{inner}>", None
     if which == "optional_type":
-        inner, dims = _type_text(type_proto.optional_type.elem_type)
-        return f"optional<{inner}>", dims
+        inner, inner_dims = _type_text(type_proto.optional_type.elem_type)
+        return f"optional<{inner}>", inner_dims
     if which == "map_type":
         return "map", None
     return which or "unknown", None

@@ -46,6 +46,11 @@ class GeneratedInputs:
         return sum(int(a.nbytes) for a in self.arrays.values())
 
 
+def _contiguous(a: np.ndarray) -> np.ndarray:
+    """C-contiguous, keeping 0-d arrays 0-d (np.ascontiguousarray makes them 1-d)."""
+    return a if a.flags.c_contiguous else np.array(a, order="C")
+
+
 def _names(values: Sequence[ValueInfo]) -> str:
     return ", ".join(v.name for v in values) or "(none)"
 
@@ -146,13 +151,21 @@ def _constant(name: str, et: ElementType, shape: tuple[int, ...], value: Any) ->
             info = np.iinfo(et.storage)
             if given.size and (given.min() < info.min or given.max() > info.max):
                 raise InputError(f"input {name!r} is {et.name}: {value!r} is out of its range")
-        return np.ascontiguousarray(np.broadcast_to(given.astype(et.storage), shape))
+        return _contiguous(np.broadcast_to(given.astype(et.storage), shape))
     except (TypeError, ValueError) as exc:
-        raise InputError(f"input {name!r}: cannot fill a {et.name} {_fmt(shape)} tensor with {value!r}: {exc}") from None
+        raise InputError(
+            f"input {name!r}: cannot fill a {et.name} {_fmt(shape)} tensor with {value!r}: {exc}"
+        ) from None
 
 
-def _uniform(name: str, et: ElementType, shape: tuple[int, ...], lo: float, hi: float,
-             rng: np.random.Generator) -> np.ndarray:
+def _uniform(
+    name: str,
+    et: ElementType,
+    shape: tuple[int, ...],
+    lo: float,
+    hi: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
     if et.kind in ("int", "uint"):
         ilo, ihi = math.ceil(lo), math.ceil(hi)
         if ilo >= ihi:
@@ -212,10 +225,10 @@ def _file_array(v: ValueInfo, et: ElementType, array: np.ndarray, path: str) -> 
     if et.kind == "raw":
         if array.dtype.itemsize * 8 != et.bits and not (et.bits == 4 and array.dtype.itemsize == 1):
             raise InputError(f"array {v.name!r} in {path} is {array.dtype}: {et.name} needs its raw bits")
-        return np.ascontiguousarray(array).view(et.storage)
+        return _contiguous(array).view(et.storage)
     if not np.can_cast(array.dtype, et.storage, casting="same_kind"):
         raise InputError(f"array {v.name!r} in {path} is {array.dtype}; the input is {et.name}")
-    return np.ascontiguousarray(array.astype(et.storage, copy=False))
+    return _contiguous(array.astype(et.storage, copy=False))
 
 
 def make_inputs(inputs: Sequence[ValueInfo], config: Config) -> GeneratedInputs:
@@ -248,7 +261,9 @@ def make_inputs(inputs: Sequence[ValueInfo], config: Config) -> GeneratedInputs:
             raise InputError(f"input {v.name!r} is a {v.kind}: only tensor inputs can be supplied")
         et = ELEMENT_TYPES.get(v.element_code)
         if et is None:
-            raise InputError(f"input {v.name!r} has element type {v.element_type}, which inferspeed cannot make")
+            raise InputError(
+                f"input {v.name!r} has element type {v.element_type}, which inferspeed cannot make"
+            )
         if v.name in from_file:
             shape = tuple(int(d) for d in from_file[v.name].shape)
         else:
@@ -282,6 +297,6 @@ def make_inputs(inputs: Sequence[ValueInfo], config: Config) -> GeneratedInputs:
             arrays[v.name] = _random(v.name, et, shape, rng)
             sources[v.name] = "random"
         if et.kind != "string":
-            arrays[v.name] = np.ascontiguousarray(arrays[v.name])
+            arrays[v.name] = _contiguous(arrays[v.name])
     shapes = {v.name: shape for v, _, shape in plans}
     return GeneratedInputs(arrays, shapes, tuple(notices), sources)

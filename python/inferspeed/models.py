@@ -6,7 +6,6 @@ deterministic for a given seed.
 
 from __future__ import annotations
 
-import os
 from importlib import resources
 from typing import Any
 
@@ -29,7 +28,9 @@ def _helpers() -> Any:
 
 def _finish(graph: Any, name: str) -> Any:
     onnx, _, helper, _ = _helpers()
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="inferspeed")
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="inferspeed"
+    )
     model.ir_version = IR_VERSION
     model.graph.name = name
     onnx.checker.check_model(model)
@@ -45,8 +46,14 @@ def add_model(width: int = 16, batch: int | str = 1) -> Any:
     return _finish(graph, "add")
 
 
-def mlp_model(layers: int = 3, width: int = 512, batch: int | str = 8, in_features: int | None = None,
-              out_features: int | None = None, seed: int = 0) -> Any:
+def mlp_model(
+    layers: int = 3,
+    width: int = 512,
+    batch: int | str = 8,
+    in_features: int | None = None,
+    out_features: int | None = None,
+    seed: int = 0,
+) -> Any:
     """``layers`` Gemm+Relu layers of ``width`` units on a [batch, in_features] float input.
 
     Cost grows linearly with ``layers`` (each layer is one width x width matrix product for
@@ -81,7 +88,7 @@ def make_demo_model() -> Any:
 
 def demo_model_path() -> str:
     """Path of the demo model file inside the installed package."""
-    return os.fspath(resources.files("inferspeed").joinpath("data", "demo_mlp.onnx"))
+    return str(resources.files("inferspeed").joinpath("data", "demo_mlp.onnx"))
 
 
 if __name__ == "__main__":  # regenerate the shipped demo model: python -m inferspeed.models OUT

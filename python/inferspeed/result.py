@@ -110,8 +110,9 @@ def results_document(results: Sequence[Result]) -> dict[str, Any]:
     }
 
 
-def write_json(results: Sequence[Result], path: str | os.PathLike[str] | None = None,
-               *, indent: int | None = 2) -> str:
+def write_json(
+    results: Sequence[Result], path: str | os.PathLike[str] | None = None, *, indent: int | None = 2
+) -> str:
     text = json.dumps(results_document(results), indent=indent, allow_nan=False)
     if path is not None:
         tmp = f"{os.fspath(path)}.tmp"

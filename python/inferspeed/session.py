@@ -149,8 +149,11 @@ class Session:
             "size_bytes": os.path.getsize(self.model_path),
             "sha256": _sha256(self.model_path),
             "inputs": [
-                {**v.to_dict(), "bound_shape": list(self._generated.shapes[v.name]),
-                 "source": self._generated.sources[v.name]}
+                {
+                    **v.to_dict(),
+                    "bound_shape": list(self._generated.shapes[v.name]),
+                    "source": self._generated.sources[v.name],
+                }
                 for v in self.inputs
             ],
             "outputs": [v.to_dict() for v in self.outputs],
@@ -183,7 +186,9 @@ class Session:
         allowed = {"mode", "iterations", "max_time", "warmup_iterations", "warmup_time"}
         bad = sorted(set(overrides) - allowed)
         if bad:
-            raise ConfigError(f"measure() takes only loop options ({', '.join(sorted(allowed))}); got {', '.join(bad)}")
+            raise ConfigError(
+                f"measure() takes only loop options ({', '.join(sorted(allowed))}); got {', '.join(bad)}"
+            )
         config = self.config.replace(**overrides) if overrides else self.config
         mode = _core.CallMode.binding if config.mode == "binding" else _core.CallMode.run
         environment = self.environment()

@@ -62,7 +62,15 @@ ELEMENT_TYPES: Mapping[int, ElementType] = MappingProxyType(
 
 #: ONNXType codes as ORT reports them.
 VALUE_KINDS: Mapping[int, str] = MappingProxyType(
-    {0: "unknown", 1: "tensor", 2: "sequence", 3: "map", 4: "opaque", 5: "sparse_tensor", 6: "optional"}
+    {
+        0: "unknown",
+        1: "tensor",
+        2: "sequence",
+        3: "map",
+        4: "opaque",
+        5: "sparse_tensor",
+        6: "optional",
+    }
 )
 
 

@@ -36,26 +36,29 @@ def render_result(result: Result) -> str:
     s = result.stats
     cfg = result.config
     ort = result.environment.get("onnxruntime", {})
-    threads = cfg.get("threads")
+    threads = cfg.get("threads") or "default"
+    providers = ", ".join(p["name"] for p in cfg.get("providers", [])) or "CPUExecutionProvider"
+    inputs = ", ".join(
+        f"{i['name']} {'x'.join(map(str, i['bound_shape'])) or 'scalar'}"
+        for i in result.model.get("inputs", [])
+    )
+    partial = "   [PARTIAL: interrupted]" if result.interrupted else ""
+    columns = ("min", "median", "mean", "p90", "p95", "p99", "p99.9", "max")
+    values = (s.min_ns, s.median_ns, s.mean_ns, s.p90_ns, s.p95_ns, s.p99_ns, s.p999_ns, s.max_ns)
+    create = format_duration(result.session.get("create_ns"))
+    first = format_duration(result.session.get("first_run_ns"))
     lines = [
-        f"model      {result.model.get('name')}  "
-        f"({', '.join(i['name'] + ' ' + 'x'.join(map(str, i['bound_shape'])) for i in result.model.get('inputs', []))})",
-        f"runtime    onnxruntime {ort.get('version', '?')}  providers: "
-        f"{', '.join(p['name'] for p in cfg.get('providers', [])) or 'CPUExecutionProvider'}",
-        f"loop       single stream, mode={cfg.get('mode')}, threads={threads if threads else 'default'}, "
+        f"model      {result.model.get('name')}  ({inputs})",
+        f"runtime    onnxruntime {ort.get('version', '?')}  providers: {providers}",
+        f"loop       single stream, mode={cfg.get('mode')}, threads={threads}, "
         f"opt={cfg.get('graph_optimization')}",
-        f"samples    {s.count} timed after {result.warmup.get('iterations', 0)} warm-up"
-        + ("   [PARTIAL: interrupted]" if result.interrupted else ""),
+        f"samples    {s.count} timed after {result.warmup.get('iterations', 0)} warm-up{partial}",
         "",
-        f"  {'min':>10} {'median':>10} {'mean':>10} {'p90':>10} {'p95':>10} {'p99':>10} {'p99.9':>10} {'max':>10}",
-        "  " + " ".join(
-            f"{format_duration(v):>10}"
-            for v in (s.min_ns, s.median_ns, s.mean_ns, s.p90_ns, s.p95_ns, s.p99_ns, s.p999_ns, s.max_ns)
-        ),
+        "  " + " ".join(f"{c:>10}" for c in columns),
+        "  " + " ".join(f"{format_duration(v):>10}" for v in values),
         "",
         f"std        {format_duration(s.std_ns)}   throughput {_rate(s.throughput_per_s)} (one stream)",
-        f"session    created in {format_duration(result.session.get('create_ns'))}, "
-        f"first run {format_duration(result.session.get('first_run_ns'))}",
+        f"session    created in {create}, first run {first}",
         f"timer      {format_duration(s.timer_overhead_ns)} per clock-read pair (included, not subtracted)",
     ]
     return "\n".join(lines)

@@ -1,0 +1,64 @@
+"""Type stubs of the compiled core (cpp/bindings). Keep in step with the bindings."""
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy.typing as npt
+
+from .errors import OrtError as OrtError
+from .errors import RuntimeLoadError as RuntimeLoadError
+
+__version__: str
+
+class CallMode:
+    binding: ClassVar[CallMode]
+    run: ClassVar[CallMode]
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> int: ...
+
+class Runtime:
+    api_version: ClassVar[int]
+    @staticmethod
+    def load(library_path: str, log_level: int = 4) -> Runtime: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    def available_providers(self) -> list[str]: ...
+
+class Session:
+    def __init__(
+        self,
+        runtime: Runtime,
+        model_path: str,
+        *,
+        intra_op_threads: int = 0,
+        inter_op_threads: int = 0,
+        graph_optimization_level: int = 99,
+        parallel_execution: bool = False,
+        config_entries: Sequence[tuple[str, str]] = ...,
+        providers: Sequence[tuple[str, Sequence[tuple[str, str]]]] = ...,
+    ) -> None: ...
+    @property
+    def inputs(self) -> list[dict[str, Any]]: ...
+    @property
+    def outputs(self) -> list[dict[str, Any]]: ...
+    def bind_input(
+        self, name: str, array: npt.NDArray[Any], element_type: int, shape: Sequence[int]
+    ) -> None: ...
+    def bind_string_input(self, name: str, shape: Sequence[int], values: Sequence[str]) -> None: ...
+    def prepare(self) -> None: ...
+    @property
+    def outputs_preallocated(self) -> bool: ...
+    @property
+    def create_ns(self) -> int: ...
+    @property
+    def first_run_ns(self) -> int: ...
+    def closed_loop(
+        self, mode: CallMode, max_iterations: int = 0, max_ns: int = 0, chunk_ns: int = 20000000
+    ) -> dict[str, Any]: ...
+
+def now_ns() -> int: ...
+def measure_clock(pairs: int = 200000) -> dict[str, int]: ...

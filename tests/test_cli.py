@@ -1,0 +1,136 @@
+"""The command line as a user runs it: real processes, exit codes, one-line errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+
+def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "inferspeed", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_run_demo_model(tmp_path: Path) -> None:
+    out = tmp_path / "demo.json"
+    p = cli("run", "--max-time", "0.3", "--warmup", "50ms", "--json", str(out))
+    assert p.returncode == 0, p.stderr
+    assert "median" in p.stdout and "demo_mlp.onnx" in p.stdout
+    doc = json.loads(out.read_text())
+    assert doc["results"][0]["model"]["name"] == "demo_mlp.onnx"
+    assert doc["results"][0]["config"]["max_time"] == pytest.approx(0.3)
+
+
+def test_run_user_model_with_flags(models: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    p = cli(
+        "run", models["embedding"], "--threads", "1", "--mode", "run", "-n", "200", "--dim", "batch=2",
+        "--shape", "scale=scalar", "--range", "ids=0:100", "--dim", "seq=5", "--json", str(out), "-q",
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == ""
+    res = json.loads(out.read_text())["results"][0]
+    assert res["stats"]["count"] == 200 and res["config"]["mode"] == "run"
+    assert {i["name"]: i["bound_shape"] for i in res["model"]["inputs"]} == {"ids": [2, 5], "scale": []}
+
+
+def test_dynamic_dim_notice(models: dict[str, str]) -> None:
+    p = cli("run", models["add_dynamic"], "-n", "20", "-q")
+    assert p.returncode == 0
+    assert "dimension 0 ('batch') is dynamic; using 1" in p.stderr
+
+
+def test_info(models: dict[str, str]) -> None:
+    p = cli("info", models["embedding"])
+    assert p.returncode == 0, p.stderr
+    assert "ids" in p.stdout and "[batch, seq]" in p.stdout and "Gather" in p.stdout
+    p = cli("info", models["if"], "--json")
+    info = json.loads(p.stdout)
+    assert info["operators"] == {"If": 1, "Add": 1, "Mul": 1}  # subgraphs counted
+    assert info["inputs"][0] == {"name": "cond", "type": "bool", "shape": []}
+    p = cli("info", models["mlp3"], "--json")
+    assert json.loads(p.stdout)["parameters"] == 3 * (512 * 512 + 512)
+
+
+BAD_INPUTS = [
+    (["run", "{missing}"], "model file not found"),
+    (["run", "{dir}"], "is a directory"),
+    (["run", "{empty}"], "is empty"),
+    (["run", "{junk}"], "cannot load model"),
+    (["run", "{truncated}"], "cannot load model"),
+    (["info", "{junk}"], "not a readable ONNX model"),
+    (["run", "{add}", "--shape", "x=1x3"], "does not fit"),
+    (["run", "{add}", "--shape", "x=1xq"], "is not a dimension"),
+    (["run", "{add}", "--shape", "x"], "expects NAME=VALUE"),
+    (["run", "{add}", "--shape", "x=1x16", "--shape", "x=2x16"], "twice"),
+    (["run", "{add}", "--shape", "y=1x16"], "no input named 'y'"),
+    (["run", "{add}", "--shape", "x=0x16"], "dimensions must be positive"),
+    (["run", "{add_dynamic}", "--dim", "batch=-1"], "positive integer"),
+    (["run", "{add_dynamic}", "--dim", "seq=2"], "no input has a dimension named 'seq'"),
+    (["run", "{add}", "--input", "y=1"], "no input named 'y'"),
+    (["run", "{add}", "--input", "x=abc"], "cannot use 'abc'"),
+    (["run", "{add}", "--range", "x=1"], "LOW:HIGH"),
+    (["run", "{add}", "--inputs", "{missing}"], "cannot read inputs file"),
+    (["run", "{add}", "--provider", "NoSuchExecutionProvider"], "is not available"),
+    (["run", "{add}", "--provider", "CUDA"], "is not available"),
+    (["run", "{add}", "--threads", "0"], "must be at least 1"),
+    (["run", "{add}", "--threads", "two"], "is not an integer"),
+    (["run", "{add}", "--iterations", "1e3"], "is not an integer"),
+    (["run", "{add}", "--max-time", "fast"], "is not a duration"),
+    (["run", "{add}", "--mode", "turbo"], "invalid choice"),
+    (["run", "{add}", "--ort-lib", "{missing}"], "does not exist"),
+    (["run", "{add}", "--ort-lib", "{junk}"], "cannot load ONNX Runtime library"),
+    (["run", "{add}", "--json", "{missing_dir}/r.json"], "does not exist"),
+    (["run", "{add_dynamic}", "--shape", "x=100000000x16"], "max_input_bytes"),
+    (["run", "{embedding}", "--input", "ids=1000"], "first run"),
+    (["run", "{add}", "--no-such-flag"], "unrecognized arguments"),
+    (["frobnicate"], "invalid choice"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
+def test_bad_input_one_line_exit_2(argv: list[str], message: str, models: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    (tmp_path / "junk.onnx").write_bytes(os.urandom(2048))
+    data = Path(models["mlp3"]).read_bytes()
+    (tmp_path / "truncated.onnx").write_bytes(data[: len(data) // 2])
+    paths = {
+        **models,
+        "missing": str(tmp_path / "missing.onnx"),
+        "dir": str(tmp_path),
+        "empty": str(tmp_path / "empty.onnx"),
+        "junk": str(tmp_path / "junk.onnx"),
+        "truncated": str(tmp_path / "truncated.onnx"),
+        "missing_dir": str(tmp_path / "no" / "such"),
+    }
+    args = [a.format(**paths) for a in argv] + ["-n", "5"] * (argv[0] == "run")
+    p = cli(*args)
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, p.stderr
+    assert message in lines[0] and "Traceback" not in p.stderr
+
+
+def test_ctrl_c_saves_partial_result(models: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "partial.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "inferspeed", "run", models["add"], "--max-time", "60", "--json", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2.0)  # import, session, warm-up, then well into the timed loop
+    sent = time.perf_counter()
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert time.perf_counter() - sent < 5
+    assert proc.returncode == 130, stderr
+    assert "PARTIAL" in stdout and "partial" in stderr and "Traceback" not in stderr
+    res = json.loads(out.read_text())["results"][0]
+    assert res["interrupted"] is True and res["stats"]["count"] > 0

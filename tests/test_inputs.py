@@ -1,0 +1,120 @@
+"""Input generation from signatures, checked against real sessions' signatures."""
+
+import numpy as np
+import pytest
+
+from inferspeed import Config, InputError, Session
+from inferspeed.inputs import make_inputs
+from inferspeed.signature import ValueInfo
+
+from .conftest import FAST
+
+
+def sig(name: str, code: int, shape: list[int | None], symbols: list[str | None] | None = None) -> ValueInfo:
+    return ValueInfo.from_core(
+        {
+            "name": name,
+            "kind": 1,
+            "element_type": code,
+            "shape": [-1 if d is None else d for d in shape],
+            "symbolic": [s or "" for s in (symbols or [None] * len(shape))],
+        }
+    )
+
+
+def test_defaults_per_type_and_reproducible() -> None:
+    inputs = [sig("f", 1, [4, 5]), sig("i", 7, [1000]), sig("b", 9, [50]), sig("s", 8, [3]), sig("h", 10, [2])]
+    a = make_inputs(inputs, Config(seed=3))
+    b = make_inputs(inputs, Config(seed=3))
+    c = make_inputs(inputs, Config(seed=4))
+    assert a.arrays["f"].dtype == np.float32 and a.arrays["f"].shape == (4, 5)
+    assert ((a.arrays["f"] >= 0) & (a.arrays["f"] < 1)).all()
+    ids = a.arrays["i"]
+    assert ids.dtype == np.int64 and ids.min() >= 0 and ids.max() < 10 and len(set(ids.tolist())) == 10
+    assert a.arrays["b"].dtype == np.bool_ and a.arrays["b"].any() and not a.arrays["b"].all()
+    assert a.arrays["s"].tolist() == ["inferspeed"] * 3
+    assert a.arrays["h"].dtype == np.float16
+    for name in ("f", "i", "b"):
+        assert np.array_equal(a.arrays[name], b.arrays[name])
+    assert not np.array_equal(a.arrays["f"], c.arrays["f"])
+    assert all(src == "random" for src in a.sources.values())
+
+
+def test_dynamic_dims_default_to_one_with_notice() -> None:
+    inputs = [sig("x", 1, [None, 3, None], ["batch", None, None])]
+    got = make_inputs(inputs, Config())
+    assert got.shapes["x"] == (1, 3, 1)
+    assert len(got.notices) == 2 and "--dim batch=N" in got.notices[0] and "--shape x=" in got.notices[1]
+    got = make_inputs(inputs, Config(dims={"batch": 8}, shapes={}))
+    assert got.shapes["x"] == (8, 3, 1)
+    got = make_inputs(inputs, Config(shapes={"x": (2, 3, 7)}))
+    assert got.shapes["x"] == (2, 3, 7) and got.notices == ()
+
+
+def test_values_ranges_and_scalars() -> None:
+    inputs = [sig("k", 7, []), sig("x", 1, [100]), sig("flag", 9, []), sig("t", 6, [10])]
+    got = make_inputs(inputs, Config(values={"k": "5", "flag": "false"}, ranges={"x": (-3, -2), "t": (100, 103)}))
+    assert got.arrays["k"].shape == () and got.arrays["k"] == 5 and got.arrays["k"].dtype == np.int64
+    assert got.arrays["flag"].dtype == np.bool_ and not got.arrays["flag"]
+    assert got.arrays["x"].min() >= -3 and got.arrays["x"].max() < -2
+    assert set(got.arrays["t"].tolist()) <= {100, 101, 102}
+    assert got.sources == {"k": "constant", "x": "range", "flag": "constant", "t": "range"}
+
+
+def test_bfloat16_bits() -> None:
+    got = make_inputs([sig("b", 16, [3])], Config(values={"b": 1.0}))
+    assert got.arrays["b"].tolist() == [0x3F80] * 3  # bfloat16 1.0
+
+
+def test_npz_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "in.npz"
+    np.savez(path, x=np.arange(6, dtype=np.float64).reshape(2, 3))
+    got = make_inputs([sig("x", 1, [None, 3], ["n", None])], Config(inputs_file=str(path)))
+    assert got.arrays["x"].dtype == np.float32 and got.arrays["x"].shape == (2, 3)
+    assert got.arrays["x"].ravel().tolist() == [0, 1, 2, 3, 4, 5] and got.sources["x"] == "file"
+    np.savez(path, x=np.zeros((2, 4)))
+    with pytest.raises(InputError, match="dimension 1 is 4"):
+        make_inputs([sig("x", 1, [None, 3])], Config(inputs_file=str(path)))
+    np.savez(path, y=np.zeros(3))
+    with pytest.raises(InputError, match="no input named 'y'"):
+        make_inputs([sig("x", 1, [3])], Config(inputs_file=str(path)))
+    np.savez(path, x=np.zeros(3))
+    with pytest.raises(InputError, match="is float64; the input is int32"):
+        make_inputs([sig("x", 6, [3])], Config(inputs_file=str(path)))
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(InputError, match="cannot read inputs file"):
+        make_inputs([sig("x", 1, [3])], Config(inputs_file=str(tmp_path / "bad.npz")))
+
+
+@pytest.mark.parametrize(
+    ("config", "match"),
+    [
+        (Config(shapes={"nope": (1,)}), "no input named 'nope'"),
+        (Config(values={"nope": 1}), "no input named 'nope'"),
+        (Config(dims={"seq": 3}), "no input has a dimension named 'seq'"),
+        (Config(shapes={"x": (1, 2, 3)}), "rank 3 differs"),
+        (Config(shapes={"x": (1, 5)}), "dimension 1 is 5 but the model fixes it at 4"),
+        (Config(values={"x": "abc"}), "cannot use 'abc'"),
+        (Config(values={"x": 1}, ranges={"x": (0, 1)}), "both a constant value and a range"),
+        (Config(values={"i": 2**40}), "out of its range"),
+        (Config(values={"i": 1.5}), "not an integer"),
+        (Config(ranges={"i": (0, 1e12)}), "does not fit int32"),
+        (Config(shapes={"x": (100_000, 4)}, max_input_bytes=1 << 20), "more than max_input_bytes"),
+    ],
+)
+def test_bad_specs(config: Config, match: str) -> None:
+    inputs = [sig("x", 1, [None, 4], ["batch", None]), sig("i", 6, [2])]
+    with pytest.raises(InputError, match=match):
+        make_inputs(inputs, config)
+
+
+def test_every_element_type_through_a_real_session(models: dict[str, str]) -> None:
+    with Session(models["types"], **FAST) as s:
+        kinds = {v.name: v.element_type for v in s.inputs}
+        assert kinds["bf16"] == "bfloat16" and kinds["text"] == "string" and kinds["u64"] == "uint64"
+        for v in s.inputs:
+            assert s.input_arrays[v.name].shape == (2, 3) or v.name == "text"
+        r = s.measure(iterations=20)
+        assert r.stats.count == 20
+        # String outputs cannot be preallocated: ORT allocates them each call.
+        assert r.session["outputs_preallocated"] is False
