@@ -115,7 +115,10 @@ def build_types() -> Any:
 def build_nonzero() -> Any:
     """Output shape depends on the input values."""
     graph = h.make_graph(
-        [h.make_node("NonZero", ["x"], ["y"])], "nonzero", [_vi("x", T.FLOAT, [3, 4])], [_vi("y", T.INT64, [2, None])]
+        [h.make_node("NonZero", ["x"], ["y"])],
+        "nonzero",
+        [_vi("x", T.FLOAT, [3, 4])],
+        [_vi("y", T.INT64, [2, None])],
     )
     return _model(graph)
 

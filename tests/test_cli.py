@@ -95,7 +95,9 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize(("argv", "message"), BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
-def test_bad_input_one_line_exit_2(argv: list[str], message: str, models: dict[str, str], tmp_path: Path) -> None:
+def test_bad_input_one_line_exit_2(
+    argv: list[str], message: str, models: dict[str, str], tmp_path: Path
+) -> None:
     (tmp_path / "empty.onnx").write_bytes(b"")
     (tmp_path / "junk.onnx").write_bytes(os.urandom(2048))
     data = Path(models["mlp3"]).read_bytes()

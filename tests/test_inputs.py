@@ -23,7 +23,13 @@ def sig(name: str, code: int, shape: list[int | None], symbols: list[str | None]
 
 
 def test_defaults_per_type_and_reproducible() -> None:
-    inputs = [sig("f", 1, [4, 5]), sig("i", 7, [1000]), sig("b", 9, [50]), sig("s", 8, [3]), sig("h", 10, [2])]
+    inputs = [
+        sig("f", 1, [4, 5]),
+        sig("i", 7, [1000]),
+        sig("b", 9, [50]),
+        sig("s", 8, [3]),
+        sig("h", 10, [2]),
+    ]
     a = make_inputs(inputs, Config(seed=3))
     b = make_inputs(inputs, Config(seed=3))
     c = make_inputs(inputs, Config(seed=4))
@@ -53,7 +59,9 @@ def test_dynamic_dims_default_to_one_with_notice() -> None:
 
 def test_values_ranges_and_scalars() -> None:
     inputs = [sig("k", 7, []), sig("x", 1, [100]), sig("flag", 9, []), sig("t", 6, [10])]
-    got = make_inputs(inputs, Config(values={"k": "5", "flag": "false"}, ranges={"x": (-3, -2), "t": (100, 103)}))
+    got = make_inputs(
+        inputs, Config(values={"k": "5", "flag": "false"}, ranges={"x": (-3, -2), "t": (100, 103)})
+    )
     assert got.arrays["k"].shape == () and got.arrays["k"] == 5 and got.arrays["k"].dtype == np.int64
     assert got.arrays["flag"].dtype == np.bool_ and not got.arrays["flag"]
     assert got.arrays["x"].min() >= -3 and got.arrays["x"].max() < -2

@@ -21,7 +21,7 @@ class Handle {
  public:
   using Release = void (*)(T*);
   Handle() = default;
-  explicit Handle(Release release) : release_(release) {}
+  explicit Handle(Release release_fn) : release_(release_fn) {}
   Handle(const Handle&) = delete;
   Handle& operator=(const Handle&) = delete;
   Handle(Handle&& other) noexcept : ptr_(other.ptr_), release_(other.release_) { other.ptr_ = nullptr; }
