@@ -277,6 +277,21 @@ def make_inputs(inputs: Sequence[ValueInfo], config: Config) -> GeneratedInputs:
             f"(--max-input-bytes)"
         )
 
+    try:
+        arrays, sources = _generate(plans, config, from_file)
+    except MemoryError:
+        raise InputError(
+            f"not enough memory to make the inputs ({total / 2**20:.1f} MiB); check the shapes"
+        ) from None
+    shapes = {v.name: shape for v, _, shape in plans}
+    return GeneratedInputs(arrays, shapes, tuple(notices), sources)
+
+
+def _generate(
+    plans: Sequence[tuple[ValueInfo, ElementType, tuple[int, ...]]],
+    config: Config,
+    from_file: Mapping[str, np.ndarray],
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     rng = np.random.default_rng(config.seed)
     arrays: dict[str, np.ndarray] = {}
     sources: dict[str, str] = {}
@@ -298,5 +313,4 @@ def make_inputs(inputs: Sequence[ValueInfo], config: Config) -> GeneratedInputs:
             sources[v.name] = "random"
         if et.kind != "string":
             arrays[v.name] = _contiguous(arrays[v.name])
-    shapes = {v.name: shape for v, _, shape in plans}
-    return GeneratedInputs(arrays, shapes, tuple(notices), sources)
+    return arrays, sources
