@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -158,3 +159,29 @@ def test_prepare_required_and_unbound_inputs(models: dict[str, str]) -> None:
         s.prepare()
     with pytest.raises(ValueError, match="no input named"):
         s.bind_input("nope", np.zeros((1, 16), np.float32), 1, [1, 16])
+
+
+FAKE_OLD_RUNTIME = r"""
+#include <stddef.h>
+#include <stdint.h>
+typedef struct { const void* (*GetApi)(uint32_t); const char* (*GetVersionString)(void); } Base;
+static const void* get_api(uint32_t version) { return version <= 11 ? (const void*)1 : NULL; }
+static const char* version(void) { return "1.11.1"; }
+static const Base base = {get_api, version};
+const Base* OrtGetApiBase(void) { return &base; }
+"""
+
+
+def test_runtime_too_old_names_both_versions(tmp_path: Path) -> None:
+    """A library serving only C API 11 is refused, naming its version and the one needed."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    src = tmp_path / "fake_ort.c"
+    src.write_text(FAKE_OLD_RUNTIME)
+    lib = tmp_path / "libonnxruntime.so.1.11.1"
+    subprocess.run([cc, "-shared", "-fPIC", "-o", str(lib), str(src)], check=True)
+    with pytest.raises(RuntimeLoadError) as info:
+        _core.Runtime.load(str(lib))
+    message = str(info.value)
+    assert "1.11.1" in message and "C API version 12" in message and "1.12 or newer" in message
