@@ -8,8 +8,8 @@
  *   mode 0: RunWithBinding on the input and output bound once;
  *   mode 1: Run with the output allocated by ONNX Runtime on each call and released after the
  *           second clock read.
- * bare_close() releases everything. All functions return 0 on success; on failure they write
- * a message into err and return -1.
+ * bare_close() releases everything. On failure bare_open() returns NULL and bare_measure()
+ * returns -1 (0 on success), both with a message in err.
  *
  * Build: cc -std=c11 -O2 -Wall -Wextra -shared -fPIC -I<dir of onnxruntime_c_api.h>
  *        bare_loop.c -o bare_loop.so -ldl

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What inferspeed's numbers cost over a bare C loop, and how they compare with Python loops.
 
-For a ~1 µs model (one Add on [1, 16]) and a ~100 µs MLP (3 x 512, batch 8), all with one
+For a ~1 µs model (one Add on [1, 16]) and a 0.1-0.2 ms MLP (3 x 512, batch 8), all with one
 intra-op thread, this times in interleaved rounds (every method once per round, the order
 rotated each round) within one process:
 
@@ -17,7 +17,8 @@ Every method has its own session with the same options (1 intra-op thread, seque
 execution, graph optimization level ALL) and the same all-ones input. bare_loop.c is compiled
 with ``cc`` into bench/out/ on first use; the C API headers are found like the build finds them.
 
-    python bench/overhead.py [--rounds 10] [--iterations N] [--quick] [--json PATH]
+    python bench/overhead.py [--rounds N] [--iterations N] [--mlp-iterations N] [--quick]
+                             [--json PATH]
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import timeit
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import onnx
@@ -52,6 +53,18 @@ OUT_DIR = BENCH_DIR / "out"
 HEADER = "onnxruntime_c_api.h"
 CFLAGS = ("-std=c11", "-O2", "-Wall", "-Wextra", "-shared", "-fPIC")
 THREADS = 1
+
+
+class Length(NamedTuple):
+    rounds: int
+    iterations: int  # per method per round, tiny model
+    mlp_iterations: int
+
+
+# Many short rounds: on a shared VM the speed of a core can change for seconds at a time, and a
+# round that stays within one such period compares its methods fairly.
+FULL = Length(rounds=90, iterations=5_000, mlp_iterations=300)
+QUICK = Length(rounds=16, iterations=3_000, mlp_iterations=150)
 
 
 # --------------------------------------------------------------------------------------------
@@ -81,7 +94,9 @@ def find_ort_headers() -> Path:
             return d
     fetched = subprocess.run(
         [sys.executable, str(REPO_DIR / "cmake" / "fetch_ort_headers.py"), str(_cache_dir())],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     d = Path(fetched.stdout.strip())
     if fetched.returncode == 0 and (d / HEADER).is_file():
@@ -96,16 +111,16 @@ def build_bare_loop() -> Path:
     """bench/out/bare_loop-<hash>.so, compiled unless a build of this source exists."""
     source = BENCH_DIR / "bare_loop.c"
     include = find_ort_headers()
-    cc = os.environ.get("CC", "cc")
-    key = hashlib.sha256(
-        source.read_bytes() + "\0".join([cc, str(include), *CFLAGS]).encode()
-    ).hexdigest()[:12]
+    cc = shlex.split(os.environ.get("CC", "cc"))
+    key = hashlib.sha256(source.read_bytes() + "\0".join([*cc, str(include), *CFLAGS]).encode()).hexdigest()[
+        :12
+    ]
     lib = OUT_DIR / f"bare_loop-{key}.so"
     if lib.is_file():
         return lib
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     tmp = lib.with_suffix(f".{os.getpid()}.tmp")
-    cmd = [cc, *CFLAGS, f"-I{include}", str(source), "-o", str(tmp), "-ldl"]
+    cmd = [*cc, *CFLAGS, f"-I{include}", str(source), "-o", str(tmp), "-ldl"]
     built = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if built.returncode != 0:
         sys.exit(f"compiling bare_loop.c failed:\n{shlex.join(cmd)}\n{built.stderr}")
@@ -120,14 +135,31 @@ class BareLoop:
 
     _ERRLEN = 4096
 
-    def __init__(self, lib: ctypes.CDLL, ort_lib: str, model_path: str, input_name: str,
-                 shape: Sequence[int], output_name: str, mode: int) -> None:
+    def __init__(
+        self,
+        lib: ctypes.CDLL,
+        ort_lib: str,
+        model_path: str,
+        input_name: str,
+        shape: Sequence[int],
+        output_name: str,
+        mode: int,
+    ) -> None:
         self._lib = lib
         self._mode = mode
         err = ctypes.create_string_buffer(self._ERRLEN)
         dims = (ctypes.c_int64 * len(shape))(*shape)
-        ctx = lib.bare_open(ort_lib.encode(), model_path.encode(), input_name.encode(), dims,
-                            len(shape), output_name.encode(), THREADS, err, self._ERRLEN)
+        ctx = lib.bare_open(
+            ort_lib.encode(),
+            model_path.encode(),
+            input_name.encode(),
+            dims,
+            len(shape),
+            output_name.encode(),
+            THREADS,
+            err,
+            self._ERRLEN,
+        )
         if not ctx:
             raise RuntimeError(f"bare_open: {err.value.decode()}")
         self._ctx: int | None = ctx
@@ -137,11 +169,9 @@ class BareLoop:
         lib = ctypes.CDLL(str(path))
         i64, size, buf = ctypes.c_int64, ctypes.c_size_t, ctypes.c_char_p
         lib.bare_open.restype = ctypes.c_void_p
-        lib.bare_open.argtypes = [buf, buf, buf, ctypes.POINTER(i64), size, buf, ctypes.c_int,
-                                  buf, size]
+        lib.bare_open.argtypes = [buf, buf, buf, ctypes.POINTER(i64), size, buf, ctypes.c_int, buf, size]
         lib.bare_measure.restype = ctypes.c_int
-        lib.bare_measure.argtypes = [ctypes.c_void_p, ctypes.c_int, i64, i64, ctypes.POINTER(i64),
-                                     buf, size]
+        lib.bare_measure.argtypes = [ctypes.c_void_p, ctypes.c_int, i64, i64, ctypes.POINTER(i64), buf, size]
         lib.bare_close.restype = None
         lib.bare_close.argtypes = [ctypes.c_void_p]
         return lib
@@ -150,8 +180,7 @@ class BareLoop:
         samples = np.zeros(iterations, np.int64)
         err = ctypes.create_string_buffer(self._ERRLEN)
         out = samples.ctypes.data_as(ctypes.POINTER(ctypes.c_int64))
-        if self._lib.bare_measure(self._ctx, self._mode, warmup, iterations, out, err,
-                                  self._ERRLEN) != 0:
+        if self._lib.bare_measure(self._ctx, self._mode, warmup, iterations, out, err, self._ERRLEN) != 0:
             raise RuntimeError(f"bare_measure: {err.value.decode()}")
         return samples
 
@@ -191,7 +220,7 @@ class Ratio:
     key: str
     numerator: str
     denominator: str
-    low: float | None = None  # bounds of an acceptance check on the pooled ratio
+    low: float | None = None  # bounds of an acceptance check on the paired ratio
     high: float | None = None
 
     @property
@@ -262,8 +291,7 @@ def timeit_loop(call: Callable[[], object]) -> Measure:
 class Harness:
     """Every method's session for one model, kept across rounds."""
 
-    def __init__(self, bare_lib: ctypes.CDLL, ort_lib: str, path: str,
-                 shape: tuple[int, ...]) -> None:
+    def __init__(self, bare_lib: ctypes.CDLL, ort_lib: str, path: str, shape: tuple[int, ...]) -> None:
         probe = python_session(path)
         in_name, out_name = probe.get_inputs()[0].name, probe.get_outputs()[0].name
         x = np.ones(shape, np.float32)
@@ -271,11 +299,9 @@ class Harness:
         y_shape = probe.run([out_name], feed)[0].shape
         del probe
 
-        self.bare = [BareLoop(bare_lib, ort_lib, path, in_name, shape, out_name, mode)
-                     for mode in (0, 1)]
+        self.bare = [BareLoop(bare_lib, ort_lib, path, in_name, shape, out_name, mode) for mode in (0, 1)]
         self.inferspeed = [
-            inferspeed.Session(path, threads=THREADS, mode=mode, values={in_name: 1.0},
-                               ort_lib=ort_lib)
+            inferspeed.Session(path, threads=THREADS, mode=mode, values={in_name: 1.0}, ort_lib=ort_lib)
             for mode in ("binding", "run")
         ]
         run_sess, io_sess, timeit_sess = (python_session(path) for _ in range(3))
@@ -311,8 +337,25 @@ class Harness:
 def summary(x: np.ndarray) -> dict[str, float]:
     """Count, percentiles, mean, min and max of x (in x's unit: ns for latencies)."""
     p10, p25, p50, p75, p90 = np.percentile(x.astype(np.float64), [10, 25, 50, 75, 90])
-    return {"n": int(x.size), "median": p50, "p10": p10, "p25": p25, "p75": p75, "p90": p90,
-            "mean": float(x.mean()), "min": float(x.min()), "max": float(x.max())}
+    return {
+        "n": int(x.size),
+        "median": p50,
+        "p10": p10,
+        "p25": p25,
+        "p75": p75,
+        "p90": p90,
+        "mean": float(x.mean()),
+        "min": float(x.min()),
+        "max": float(x.max()),
+    }
+
+
+def bootstrap_ci(x: np.ndarray, resamples: int = 2000) -> tuple[float, float]:
+    """95% bootstrap interval of the median of x (resampling its elements; fixed seed)."""
+    rng = np.random.default_rng(0)
+    medians = np.median(rng.choice(x, size=(resamples, x.size)), axis=1)
+    low, high = np.percentile(medians, [2.5, 97.5])
+    return float(low), float(high)
 
 
 def run_model(spec: ModelSpec, harness: Harness, rounds: int, warmup: int) -> dict[str, Any]:
@@ -340,24 +383,33 @@ def run_model(spec: ModelSpec, harness: Harness, rounds: int, warmup: int) -> di
     ratios: dict[str, Any] = {}
     for ratio in ratios_for(spec):
         num, den = methods[ratio.numerator], methods[ratio.denominator]
-        per_round = np.array([a["median"] / b["median"]
-                              for a, b in zip(num["rounds"], den["rounds"], strict=True)])
-        paired = float(np.median(per_round))
+        round_ratios = np.array(
+            [a["median"] / b["median"] for a, b in zip(num["rounds"], den["rounds"], strict=True)]
+        )
+        paired = float(np.median(round_ratios))
         entry: dict[str, Any] = {
             "label": ratio.label,
             "median_of_round_ratios": paired,
-            "round_ratios": summary(per_round),
-            "per_round": per_round.tolist(),
+            "median_of_round_ratios_ci95": list(bootstrap_ci(round_ratios)),
+            "round_ratios": summary(round_ratios),
+            "per_round": round_ratios.tolist(),
             "pooled_median_ratio": num["pooled"]["median"] / den["pooled"]["median"],
+            "pooled_p10_ratio": num["pooled"]["p10"] / den["pooled"]["p10"],
         }
         if ratio.low is not None:
-            high = ratio.high if ratio.high is not None else float("inf")
-            entry["check"] = {"low": ratio.low, "high": ratio.high,
-                              "passed": ratio.low <= paired <= high}
+            bound = ratio.high if ratio.high is not None else float("inf")
+            entry["check"] = {"low": ratio.low, "high": ratio.high, "passed": ratio.low <= paired <= bound}
         ratios[ratio.key] = entry
-    return {"description": spec.description, "input_shape": list(spec.shape),
-            "iterations_per_round": spec.iterations, "warmup_per_round": warmup,
-            "rounds": rounds, "order": orders, "methods": methods, "ratios": ratios}
+    return {
+        "description": spec.description,
+        "input_shape": list(spec.shape),
+        "iterations_per_round": spec.iterations,
+        "warmup_per_round": warmup,
+        "rounds": rounds,
+        "order": orders,
+        "methods": methods,
+        "ratios": ratios,
+    }
 
 
 def us(ns: float) -> str:
@@ -365,67 +417,105 @@ def us(ns: float) -> str:
 
 
 def print_model(spec: ModelSpec, out: dict[str, Any]) -> None:
-    print(f"\n== {spec.description}: {out['rounds']} rounds x {spec.iterations} timed calls "
-          f"(+{out['warmup_per_round']} warm-up) per method ==")
-    print(f"{'method':<32}{'median':>9} {'p10':>9} {'p90':>9} {'mean':>9}   "
-          f"{'round medians p25-p75':>21}  (µs)")
+    print(
+        f"\n== {spec.description}: {out['rounds']} rounds x {spec.iterations} timed calls "
+        f"(+{out['warmup_per_round']} warm-up) per method =="
+    )
+    print(
+        f"{'method':<32}{'median':>9} {'p10':>9} {'p90':>9} {'mean':>9}   {'round medians p25-p75':>21}  (µs)"
+    )
     for m in METHODS:
         r = out["methods"][m.key]
         p, rm = r["pooled"], r["round_medians"]
-        print(f"{m.label:<32}{us(p['median'])} {us(p['p10'])} {us(p['p90'])} "
-              f"{us(p['mean'])}   {us(rm['p25'])} -{us(rm['p75'])}")
-    print("\nratios of medians. paired: the median over rounds of the two methods' medians in the same")
-    print("round (the checks use it); p10-p90 of those per-round ratios; pooled: of all samples.")
-    print(f"{'ratio':<52}{'paired':>8}{'p10-p90 of rounds':>20}{'pooled':>9}   check")
+        print(
+            f"{m.label:<32}{us(p['median'])} {us(p['p10'])} {us(p['p90'])} "
+            f"{us(p['mean'])}   {us(rm['p25'])} -{us(rm['p75'])}"
+        )
+    print("\nratios. paired: the median over rounds of (numerator's median / denominator's median in")
+    print("the same round), with its 95% bootstrap interval; the checks use it. pooled: ratio of")
+    print("the medians, and of the p10s, of all samples.")
+    print(f"{'ratio':<52}{'paired':>8}{'95% interval':>17}{'pooled':>8}{'p10':>7}   check")
     for entry in out["ratios"].values():
-        rr = entry["round_ratios"]
+        low, high = entry["median_of_round_ratios_ci95"]
         check = ""
         if "check" in entry:
             c = entry["check"]
             bound = f"in [{c['low']:.2f}, {c['high']:.2f}]" if c["high"] else f">= {c['low']:.1f}"
             check = f"{bound}: {'PASS' if c['passed'] else 'FAIL'}"
-        print(f"{entry['label']:<52}{entry['median_of_round_ratios']:8.3f}"
-              f"{rr['p10']:11.3f} -{rr['p90']:6.3f}{entry['pooled_median_ratio']:9.3f}   {check}")
+        print(
+            f"{entry['label']:<52}{entry['median_of_round_ratios']:8.3f}"
+            f"{low:10.3f} -{high:6.3f}{entry['pooled_median_ratio']:8.3f}"
+            f"{entry['pooled_p10_ratio']:7.3f}   {check}"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds (default 10)")
-    parser.add_argument("--iterations", type=int, default=20_000,
-                        help="timed calls per method per round, tiny model (default 20000)")
-    parser.add_argument("--mlp-iterations", type=int, default=1_500,
-                        help="timed calls per method per round, MLP (default 1500)")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run: 3 rounds, a tenth of the iterations")
+    parser.add_argument(
+        "--rounds", type=int, help=f"interleaved rounds (default {FULL.rounds}; --quick: {QUICK.rounds})"
+    )
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        help="timed calls per method per round on the tiny model "
+        f"(default {FULL.iterations}; --quick: {QUICK.iterations})",
+    )
+    parser.add_argument(
+        "--mlp-iterations",
+        type=int,
+        help="timed calls per method per round on the MLP "
+        f"(default {FULL.mlp_iterations}; --quick: {QUICK.mlp_iterations})",
+    )
+    parser.add_argument("--quick", action="store_true", help="a smoke run of about 10 s")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write every number here")
     args = parser.parse_args(argv)
-    if args.quick:
-        args.rounds, args.iterations, args.mlp_iterations = (
-            3, max(1, args.iterations // 10), max(1, args.mlp_iterations // 10))
-    if min(args.rounds, args.iterations, args.mlp_iterations) < 1:
+    base = QUICK if args.quick else FULL
+    rounds, iterations, mlp_iterations = (
+        default if given is None else given
+        for given, default in zip((args.rounds, args.iterations, args.mlp_iterations), base, strict=True)
+    )
+    if min(rounds, iterations, mlp_iterations) < 1:
         parser.error("--rounds and the iteration counts must be positive")
 
     ort_lib = _ortlib.find_library()
     runtime = _ortlib.load_runtime(ort_lib)
     env = capture_environment(runtime)
     print(f"command: {shlex.join([sys.executable, *sys.argv])}")
-    print(f"onnxruntime: python module {ort.__version__}; C API library {runtime.version} "
-          f"at {ort_lib}")
-    print(f"cpu: {env['cpu']['model']} ({env['cpu']['logical_cores']} logical cores); "
-          f"intra-op threads: {THREADS}; clock pair overhead: {env['clock']['overhead_ns']} ns")
+    print(f"onnxruntime: python module {ort.__version__}; C API library {runtime.version} at {ort_lib}")
+    print(
+        f"cpu: {env['cpu']['model']} ({env['cpu']['logical_cores']} logical cores); "
+        f"intra-op threads: {THREADS}; clock pair overhead: {env['clock']['overhead_ns']} ns"
+    )
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
     bare_lib = BareLoop.load(build_bare_loop())
     specs = [
-        ModelSpec("add16", "add [1,16] (~1 µs)", models.add_model(width=16, batch=1), (1, 16),
-                  args.iterations, 0.05, 2.0),
-        ModelSpec("mlp3x512", "MLP 3x512, batch 8", models.mlp_model(layers=3, width=512, batch=8),
-                  (8, 512), args.mlp_iterations, 0.02, None),
+        ModelSpec(
+            key="add16",
+            description="add [1,16] (~1 µs)",
+            model=models.add_model(width=16, batch=1),
+            shape=(1, 16),
+            iterations=iterations,
+            tolerance=0.05,
+            min_python_speedup=2.0,
+        ),
+        ModelSpec(
+            key="mlp3x512",
+            description="MLP 3x512, batch 8",
+            model=models.mlp_model(layers=3, width=512, batch=8),
+            shape=(8, 512),
+            iterations=mlp_iterations,
+            tolerance=0.02,
+            min_python_speedup=None,
+        ),
     ]
     report: dict[str, Any] = {
         "command_line": [sys.executable, *sys.argv],
-        "onnxruntime": {"python_module": ort.__version__, "library": ort_lib,
-                        "library_version": runtime.version},
+        "onnxruntime": {
+            "python_module": ort.__version__,
+            "library": ort_lib,
+            "library_version": runtime.version,
+        },
         "environment": env,
         "threads": THREADS,
         "models": {},
@@ -437,7 +527,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             harness = Harness(bare_lib, ort_lib, path, spec.shape)
             try:
                 warmup = max(100, spec.iterations // 10)
-                report["models"][spec.key] = run_model(spec, harness, args.rounds, warmup)
+                report["models"][spec.key] = run_model(spec, harness, rounds, warmup)
             finally:
                 harness.close()
             print_model(spec, report["models"][spec.key])
@@ -446,8 +536,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
         print(f"wrote {args.json}")
-    passed = all(e["check"]["passed"] for m in report["models"].values()
-                 for e in m["ratios"].values() if "check" in e)
+    passed = all(
+        e["check"]["passed"] for m in report["models"].values() for e in m["ratios"].values() if "check" in e
+    )
     print(f"\nacceptance checks: {'all passed' if passed else 'FAILED'}")
     return 0 if passed else 1
 
