@@ -121,13 +121,14 @@ def test_bad_input_one_line_exit_2(
 
 def test_ctrl_c_saves_partial_result(models: dict[str, str], tmp_path: Path) -> None:
     out = tmp_path / "partial.json"
+    argv = ["run", models["add_dynamic"], "--max-time", "60", "--warmup", "0.1", "--json", str(out)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "inferspeed", "run", models["add"], "--max-time", "60", "--json", str(out)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        [sys.executable, "-m", "inferspeed", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    time.sleep(2.0)  # import, session, warm-up, then well into the timed loop
+    assert proc.stderr is not None
+    # The dynamic-dim notice comes once the session is ready, just before the warm-up.
+    assert "is dynamic" in proc.stderr.readline()
+    time.sleep(1.0)
     sent = time.perf_counter()
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=30)
