@@ -365,10 +365,15 @@ def run_model(spec: ModelSpec, harness: Harness, rounds: int, warmup: int) -> di
         k = r % len(METHODS)
         order = [m.key for m in METHODS[k:] + METHODS[:k]]
         orders.append(order)
-        print(f"  {spec.key}: round {r + 1}/{rounds}", file=sys.stderr, flush=True)
+        if sys.stderr.isatty():
+            print(f"\r  {spec.key}: round {r + 1}/{rounds}", end="", file=sys.stderr, flush=True)
+        elif (r + 1) % 10 == 0 or r + 1 == rounds:
+            print(f"  {spec.key}: round {r + 1}/{rounds}", file=sys.stderr, flush=True)
         for key in order:
             samples[key].append(harness.measures[key](spec.iterations, warmup))
 
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
     methods: dict[str, Any] = {}
     for m in METHODS:
         per_round = [summary(s) for s in samples[m.key]]
