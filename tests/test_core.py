@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inferspeed import ModelError, OrtError, RuntimeLoadError, Session, _core, _ortlib
+from inferspeed import InferspeedError, ModelError, OrtError, RuntimeLoadError, Session, _core, _ortlib
 
 from .conftest import FAST
 
@@ -185,3 +185,10 @@ def test_runtime_too_old_names_both_versions(tmp_path: Path) -> None:
         _core.Runtime.load(str(lib))
     message = str(info.value)
     assert "1.11.1" in message and "C API version 12" in message and "1.12 or newer" in message
+
+
+def test_closed_session_refuses_to_measure(models: dict[str, str]) -> None:
+    s = Session(models["add"])
+    s.close()
+    with pytest.raises(InferspeedError, match="closed"):
+        s.measure(iterations=1)

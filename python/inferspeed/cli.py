@@ -313,19 +313,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return int(args.func(args))
-    except InferspeedError as exc:
-        print(f"inferspeed: error: {_one_line(str(exc))}", file=sys.stderr)
-        return EXIT_USAGE
-    except OSError as exc:
+        code = int(args.func(args))
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:  # e.g. `inferspeed info model.onnx | head -1`: not an error
+        # Point stdout at /dev/null so the interpreter's final flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except (InferspeedError, OSError) as exc:
         print(f"inferspeed: error: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("inferspeed: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except BrokenPipeError:  # pragma: no cover - e.g. `inferspeed run | head -1`
-        sys.stderr.close()
-        return 0
 
 
 def _one_line(message: str) -> str:

@@ -14,7 +14,7 @@ import numpy as np
 from . import _core, _ortlib
 from .config import CHUNK_TIME, GRAPH_OPTIMIZATION_LEVELS, Config
 from .environment import capture_environment
-from .errors import BenchmarkInterrupted, ConfigError, InputError, ModelError, OrtError
+from .errors import BenchmarkInterrupted, ConfigError, InferspeedError, InputError, ModelError, OrtError
 from .inputs import GeneratedInputs, make_inputs
 from .result import Result
 from .signature import ValueInfo
@@ -165,6 +165,8 @@ class Session:
         return self._environment
 
     def _loop(self, mode: _core.CallMode, iterations: int | None, seconds: float | None) -> dict[str, Any]:
+        if not hasattr(self, "_core"):
+            raise InferspeedError("the session is closed")
         return self._core.closed_loop(
             mode,
             max_iterations=iterations or 0,
