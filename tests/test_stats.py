@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from inferspeed import summarize
+from inferspeed.stats import min_samples_for_ci, outlier_mask, quantile_ci
 
 
 def test_summary_matches_numpy_on_known_data() -> None:
@@ -36,3 +37,59 @@ def test_single_and_degenerate_samples() -> None:
         summarize(np.array([], np.int64))
     with pytest.raises(ValueError):
         summarize(np.ones((2, 2)))
+
+
+@pytest.mark.parametrize(("q", "n"), [(0.5, 300), (0.5, 2000), (0.9, 1000), (0.99, 2000)])
+def test_percentile_ci_coverage_by_simulation(q: float, n: int) -> None:
+    """The 95% interval covers the true quantile in 93-97% of 2000 simulated samples."""
+    from scipy import stats as sps
+
+    rng = np.random.default_rng(12345)
+    true = sps.lognorm.ppf(q, s=0.6, scale=50_000.0)
+    draws = np.sort(rng.lognormal(np.log(50_000.0), 0.6, size=(2000, n)), axis=1)
+    covered = 0
+    for row in draws:
+        lo, hi = quantile_ci(row, q)
+        assert lo is not None and hi is not None
+        covered += lo <= true <= hi
+    assert 0.93 <= covered / 2000 <= 0.97
+
+
+def test_ci_ranks_match_the_binomial() -> None:
+    x = np.arange(1, 101, dtype=np.float64)  # x_(k) = k
+    lo, hi = quantile_ci(x, 0.5)
+    # Exact binomial ranks for n=100, q=0.5: P(40 <= B <= 60) >= 0.95.
+    assert (lo, hi) == (40.0, 61.0)
+    assert quantile_ci(x, 0.999)[1] is None  # 0.999**100 > 0.025: no upper bound
+
+
+def test_too_few_samples_to_bound_a_percentile() -> None:
+    assert min_samples_for_ci(0.999) == 3688  # 0.999**n <= 0.025
+    s = summarize(np.arange(500) + 1000)
+    assert s.ci95_p999_ns[1] is None and s.ci95_p999_ns[0] is not None
+    assert "p99.9" in s.unbounded_percentiles() and "median" not in s.unbounded_percentiles()
+    assert s.to_dict()["ci95_p999_ns"][1] is None
+    big = summarize(np.arange(5000) + 1000)
+    assert big.unbounded_percentiles() == []
+
+
+def test_spread_and_outliers() -> None:
+    x = np.array([100] * 50 + [101] * 50 + [102] * 50 + [1000, 5], dtype=np.int64)
+    s = summarize(x)
+    assert s.outliers_high == 1 and s.outliers_low == 1 and s.outliers_dropped == 0
+    assert s.count == x.size and s.max_ns == 1000
+    xf = x.astype(float)
+    assert s.cv == pytest.approx(xf.std(ddof=1) / xf.mean())
+    assert s.iqr_ns == pytest.approx(np.percentile(xf, 75) - np.percentile(xf, 25))
+    assert s.mad_ns == pytest.approx(np.median(np.abs(xf - np.median(xf))))
+    dropped = summarize(x, drop_outliers=True)
+    assert dropped.outliers_dropped == 2 and dropped.count == 150 and dropped.max_ns == 102
+    assert not outlier_mask(np.full(10, 7)).any()
+
+
+def test_median_ci_narrows_with_more_samples() -> None:
+    rng = np.random.default_rng(2)
+    small = summarize(rng.normal(1e5, 1e3, 100).astype(np.int64))
+    large = summarize(rng.normal(1e5, 1e3, 10_000).astype(np.int64))
+    w_small, w_large = small.median_ci_halfwidth(), large.median_ci_halfwidth()
+    assert w_small is not None and w_large is not None and w_large < w_small / 5

@@ -1,22 +1,85 @@
-"""Statistics of latency samples: small pure functions over int64 nanosecond arrays."""
+"""Statistics of latency samples: small pure functions over int64 nanosecond arrays.
+
+Confidence intervals of percentiles are distribution-free: the interval between two order
+statistics whose ranks come from the binomial distribution, so they hold whatever the shape of
+the latency distribution, provided the samples are independent draws. When there are too few
+samples for a bound to exist (p99.9 from 500 samples has no upper bound), that bound is None.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from scipy import stats as _sps
 
-__all__ = ["PERCENTILES", "Stats", "summarize"]
+__all__ = [
+    "OUTLIER_Z",
+    "PERCENTILES",
+    "Stats",
+    "min_samples_for_ci",
+    "outlier_mask",
+    "quantile_ci",
+    "summarize",
+]
 
-#: Percentiles every result reports, and the key each has in JSON (``p999_ns`` is p99.9).
-PERCENTILES: tuple[tuple[str, float], ...] = (
-    ("median_ns", 50.0),
-    ("p90_ns", 90.0),
-    ("p95_ns", 95.0),
-    ("p99_ns", 99.0),
-    ("p999_ns", 99.9),
+#: Percentiles every result reports: (stats key, percentile, label).
+PERCENTILES: tuple[tuple[str, float, str], ...] = (
+    ("median_ns", 50.0, "median"),
+    ("p90_ns", 90.0, "p90"),
+    ("p95_ns", 95.0, "p95"),
+    ("p99_ns", 99.0, "p99"),
+    ("p999_ns", 99.9, "p99.9"),
 )
+
+#: A sample is an outlier when its modified z-score, |x - median| / (1.4826 MAD), exceeds this
+#: (Iglewicz and Hoaglin's rule).
+OUTLIER_Z = 3.5
+
+CONFIDENCE = 0.95
+
+Interval = tuple[float | None, float | None]
+
+
+def quantile_ci(sorted_x: np.ndarray, q: float, confidence: float = CONFIDENCE) -> Interval:
+    """Distribution-free confidence interval of the ``q`` quantile (0 < q < 1) from sorted
+    samples: [x_(l), x_(u)] with l, u the binomial ranks that give coverage >= ``confidence``.
+    A bound that would need a rank outside 1..n is None (too few samples to bound it)."""
+    n = sorted_x.size
+    if n == 0:
+        return (None, None)
+    alpha = (1.0 - confidence) / 2.0
+    # B = number of samples below the true quantile ~ Binomial(n, q).
+    # x_(l) <= quantile iff B >= l; x_(u) >= quantile iff B <= u - 1.
+    lo_rank = int(_sps.binom.ppf(alpha, n, q))  # P(B <= lo_rank - 1) < alpha
+    hi_rank = int(_sps.binom.ppf(1.0 - alpha, n, q)) + 1  # P(B >= hi_rank) <= alpha
+    lo = float(sorted_x[lo_rank - 1]) if lo_rank >= 1 else None
+    hi = float(sorted_x[hi_rank - 1]) if hi_rank <= n else None
+    return (lo, hi)
+
+
+def min_samples_for_ci(q: float, confidence: float = CONFIDENCE) -> int:
+    """Fewest samples for which the ``q`` quantile's interval has both bounds."""
+    alpha = (1.0 - confidence) / 2.0
+    # The upper bound exists once P(all n samples below the quantile) = q**n <= alpha,
+    # the lower once (1 - q)**n <= alpha.
+    return max(math.ceil(math.log(alpha) / math.log(q)), math.ceil(math.log(alpha) / math.log(1 - q)))
+
+
+def outlier_mask(x: np.ndarray, median: float | None = None) -> np.ndarray:
+    """True where a sample is an outlier by the MAD rule (modified z-score > OUTLIER_Z).
+    When more than half the samples are equal (MAD = 0) the mean absolute deviation stands in."""
+    xf = np.asarray(x, dtype=np.float64)
+    med = float(np.median(xf)) if median is None else median
+    dev = np.abs(xf - med)
+    scale = 1.4826 * float(np.median(dev))
+    if scale == 0.0:
+        scale = 1.2533 * float(dev.mean())
+    if scale == 0.0:
+        return np.zeros(xf.shape, dtype=bool)
+    return dev / scale > OUTLIER_Z
 
 
 @dataclass(frozen=True)
@@ -24,11 +87,14 @@ class Stats:
     """Summary of one set of latency samples, all times in nanoseconds.
 
     Percentiles use numpy's default (linear interpolation between order statistics).
-    ``std_ns`` is the sample standard deviation (ddof=1; 0 for one sample).
-    ``throughput_per_s`` is inferences per second of one stream: count / sum of latencies
-    (None when every sample is 0).
-    ``timer_overhead_ns`` is what one empty timed region costs on this machine; it is
-    included in every sample and not subtracted.
+    ``ci95_*`` are distribution-free 95% confidence intervals (see :func:`quantile_ci`);
+    a None bound means too few samples to bound it. ``std_ns`` is the sample standard
+    deviation (ddof=1; 0 for one sample); ``cv`` = std / mean; ``iqr_ns`` = p75 - p25;
+    ``mad_ns`` the median absolute deviation (unscaled). ``outliers_low/high`` count samples
+    with a modified z-score above OUTLIER_Z; they are kept in every figure unless
+    ``outliers_dropped`` > 0. ``throughput_per_s`` is inferences per second of one stream:
+    count / sum of latencies (None when every sample is 0). ``timer_overhead_ns`` is what one
+    empty timed region costs on this machine; it is included in every sample, not subtracted.
     """
 
     count: int
@@ -43,30 +109,88 @@ class Stats:
     p999_ns: float
     throughput_per_s: float | None
     timer_overhead_ns: float
+    ci95_median_ns: Interval = (None, None)
+    ci95_p90_ns: Interval = (None, None)
+    ci95_p95_ns: Interval = (None, None)
+    ci95_p99_ns: Interval = (None, None)
+    ci95_p999_ns: Interval = (None, None)
+    p25_ns: float = 0.0
+    p75_ns: float = 0.0
+    iqr_ns: float = 0.0
+    mad_ns: float = 0.0
+    cv: float = 0.0
+    outliers_low: int = 0
+    outliers_high: int = 0
+    outliers_dropped: int = 0
+
+    def ci(self, key: str) -> Interval:
+        """The interval of a percentile key ("median_ns", "p99_ns", ...)."""
+        value: Interval = getattr(self, f"ci95_{key}")
+        return value
+
+    def median_ci_halfwidth(self) -> float | None:
+        """max(median - lo, hi - median) / median: the median's relative uncertainty."""
+        return relative_halfwidth(self.median_ns, self.ci95_median_ns)
+
+    def unbounded_percentiles(self) -> list[str]:
+        """Labels of the reported percentiles whose interval lacks a bound."""
+        return [label for key, _, label in PERCENTILES if None in self.ci(key)]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        for key, _, _ in PERCENTILES:
+            d[f"ci95_{key}"] = list(d[f"ci95_{key}"])
+        return d
 
 
-def summarize(samples_ns: np.ndarray, timer_overhead_ns: float = 0.0) -> Stats:
-    """Stats of ``samples_ns`` (a non-empty 1-D array of latencies in nanoseconds)."""
+def relative_halfwidth(center: float, interval: Interval) -> float | None:
+    lo, hi = interval
+    if lo is None or hi is None or center <= 0:
+        return None
+    return max(center - lo, hi - center) / center
+
+
+def summarize(samples_ns: np.ndarray, timer_overhead_ns: float = 0.0, drop_outliers: bool = False) -> Stats:
+    """Stats of ``samples_ns`` (a non-empty 1-D array of latencies in nanoseconds).
+    With ``drop_outliers``, MAD outliers are removed before every figure is computed."""
     x = np.asarray(samples_ns)
     if x.ndim != 1 or x.size == 0:
         raise ValueError("samples must be a non-empty 1-D array")
     xf = x.astype(np.float64)
-    qs = np.percentile(xf, [q for _, q in PERCENTILES])
-    total = float(xf.sum())
+    median = float(np.median(xf))
+    mask = outlier_mask(xf, median)
+    low = int((mask & (xf < median)).sum())
+    high = int((mask & (xf > median)).sum())
+    dropped = 0
+    if drop_outliers and mask.any() and not mask.all():
+        dropped = int(mask.sum())
+        xf = xf[~mask]
+    xs = np.sort(xf)
+    qs = np.percentile(xs, [25.0, 75.0] + [q for _, q, _ in PERCENTILES])
+    total = float(xs.sum())
+    mean = float(xs.mean())
+    std = float(xs.std(ddof=1)) if xs.size > 1 else 0.0
+    cis = {f"ci95_{key}": quantile_ci(xs, q / 100.0) for key, q, _ in PERCENTILES}
     return Stats(
-        count=int(x.size),
-        min_ns=float(xf.min()),
-        max_ns=float(xf.max()),
-        mean_ns=float(xf.mean()),
-        std_ns=float(xf.std(ddof=1)) if x.size > 1 else 0.0,
-        median_ns=float(qs[0]),
-        p90_ns=float(qs[1]),
-        p95_ns=float(qs[2]),
-        p99_ns=float(qs[3]),
-        p999_ns=float(qs[4]),
-        throughput_per_s=x.size / total * 1e9 if total > 0 else None,
+        count=int(xs.size),
+        min_ns=float(xs[0]),
+        max_ns=float(xs[-1]),
+        mean_ns=mean,
+        std_ns=std,
+        median_ns=float(qs[2]),
+        p90_ns=float(qs[3]),
+        p95_ns=float(qs[4]),
+        p99_ns=float(qs[5]),
+        p999_ns=float(qs[6]),
+        throughput_per_s=xs.size / total * 1e9 if total > 0 else None,
         timer_overhead_ns=float(timer_overhead_ns),
+        p25_ns=float(qs[0]),
+        p75_ns=float(qs[1]),
+        iqr_ns=float(qs[1] - qs[0]),
+        mad_ns=float(np.median(np.abs(xs - float(qs[2])))),
+        cv=std / mean if mean > 0 else 0.0,
+        outliers_low=low,
+        outliers_high=high,
+        outliers_dropped=dropped,
+        **cis,
     )
