@@ -93,3 +93,14 @@ def test_median_ci_narrows_with_more_samples() -> None:
     large = summarize(rng.normal(1e5, 1e3, 10_000).astype(np.int64))
     w_small, w_large = small.median_ci_halfwidth(), large.median_ci_halfwidth()
     assert w_small is not None and w_large is not None and w_large < w_small / 5
+
+
+def test_binomial_quantile_matches_scipy_stats() -> None:
+    from scipy import stats as sps
+
+    from inferspeed.stats import _binom_ppf
+
+    for n in (1, 7, 100, 3687, 3688, 100_000):
+        for q in (0.5, 0.9, 0.99, 0.999):
+            for p in (0.025, 0.975):
+                assert _binom_ppf(p, n, q) == int(sps.binom.ppf(p, n, q)), (n, q, p)

@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as _sps
 
 __all__ = [
     "OUTLIER_Z",
@@ -53,11 +52,21 @@ def quantile_ci(sorted_x: np.ndarray, q: float, confidence: float = CONFIDENCE) 
     alpha = (1.0 - confidence) / 2.0
     # B = number of samples below the true quantile ~ Binomial(n, q).
     # x_(l) <= quantile iff B >= l; x_(u) >= quantile iff B <= u - 1.
-    lo_rank = int(_sps.binom.ppf(alpha, n, q))  # P(B <= lo_rank - 1) < alpha
-    hi_rank = int(_sps.binom.ppf(1.0 - alpha, n, q)) + 1  # P(B >= hi_rank) <= alpha
+    lo_rank = _binom_ppf(alpha, n, q)  # P(B <= lo_rank - 1) < alpha
+    hi_rank = _binom_ppf(1.0 - alpha, n, q) + 1  # P(B >= hi_rank) <= alpha
     lo = float(sorted_x[lo_rank - 1]) if lo_rank >= 1 else None
     hi = float(sorted_x[hi_rank - 1]) if hi_rank <= n else None
     return (lo, hi)
+
+
+def _binom_ppf(p: float, n: int, q: float) -> int:
+    """Smallest k with P(Binomial(n, q) <= k) >= p: scipy.stats.binom.ppf, computed as scipy
+    does it, through scipy.special (scipy.stats costs most of a second to import)."""
+    from scipy import special
+
+    k = max(math.ceil(float(special.bdtrik(p, n, q))), 0)
+    below = max(k - 1, 0)
+    return below if float(special.bdtr(below, n, q)) >= p else min(k, n)
 
 
 def min_samples_for_ci(q: float, confidence: float = CONFIDENCE) -> int:
