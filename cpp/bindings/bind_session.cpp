@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "bindings.hpp"
+#include "inferspeed/flush.hpp"
 #include "inferspeed/loops.hpp"
 #include "inferspeed/session.hpp"
 
@@ -85,22 +86,31 @@ void register_session(py::module_& m) {
       .def_property_readonly("inputs", [](const PySession& s) { return value_infos(s.session->inputs()); })
       .def_property_readonly("outputs", [](const PySession& s) { return value_infos(s.session->outputs()); })
       .def(
+          "set_input_set_count",
+          [](PySession& s, size_t count) {
+            s.session->set_input_set_count(count);
+            s.keep_alive.clear();
+          },
+          py::arg("count"), "Use `count` input sets, cycled through by the loops; drops bound inputs.")
+      .def_property_readonly("input_set_count", [](const PySession& s) { return s.session->input_set_count(); })
+      .def(
           "bind_input",
           [](PySession& s, const std::string& name, const py::array& array, int element_type,
-             const std::vector<int64_t>& shape) {
+             const std::vector<int64_t>& shape, size_t set) {
             if (!(array.flags() & py::array::c_style)) throw std::invalid_argument("input arrays must be C-contiguous");
-            s.session->bind_input(name, element_type, shape, const_cast<void*>(array.data()),
+            s.session->bind_input(set, name, element_type, shape, const_cast<void*>(array.data()),
                                   static_cast<size_t>(array.nbytes()));
             s.keep_alive.push_back(array);
           },
-          py::arg("name"), py::arg("array"), py::arg("element_type"), py::arg("shape"),
-          "Bind a C-contiguous array's memory as input `name` (ONNX element type and logical shape\n"
-          "given; packed 4-bit types have fewer bytes than elements) without copying.")
+          py::arg("name"), py::arg("array"), py::arg("element_type"), py::arg("shape"), py::arg("set") = 0,
+          "Bind a C-contiguous array's memory as input `name` of input set `set` (ONNX element type\n"
+          "and logical shape given; packed 4-bit types have fewer bytes than elements), without copying.")
       .def(
           "bind_string_input",
           [](PySession& s, const std::string& name, const std::vector<int64_t>& shape,
-             const std::vector<std::string>& values) { s.session->bind_string_input(name, shape, values); },
-          py::arg("name"), py::arg("shape"), py::arg("values"))
+             const std::vector<std::string>& values,
+             size_t set) { s.session->bind_string_input(set, name, shape, values); },
+          py::arg("name"), py::arg("shape"), py::arg("values"), py::arg("set") = 0)
       .def(
           "prepare", [](PySession& s) { s.session->prepare(); }, py::call_guard<py::gil_scoped_release>(),
           "Run once, preallocate and bind the outputs.")
@@ -109,8 +119,9 @@ void register_session(py::module_& m) {
       .def_property_readonly("first_run_ns", [](const PySession& s) { return s.session->first_run_ns(); })
       .def(
           "closed_loop",
-          [](PySession& s, CallMode mode, int64_t max_iterations, int64_t max_ns, int64_t chunk_ns) {
-            LoopSpec spec{mode, max_iterations, max_ns, chunk_ns};
+          [](PySession& s, CallMode mode, int64_t max_iterations, int64_t max_ns, int64_t chunk_ns,
+             CacheFlusher* flusher) {
+            LoopSpec spec{mode, max_iterations, max_ns, chunk_ns, flusher};
             LoopResult r;
             {
               py::gil_scoped_release release;
@@ -133,7 +144,16 @@ void register_session(py::module_& m) {
             return d;
           },
           py::arg("mode"), py::arg("max_iterations") = 0, py::arg("max_ns") = 0, py::arg("chunk_ns") = 20'000'000,
-          "Closed loop: time calls back to back; returns samples_ns (int64 numpy), start_ns, end_ns, interrupted.");
+          py::arg("flusher") = nullptr,
+          "Closed loop: time calls back to back (evicting the caches before each with `flusher`);\n"
+          "returns samples_ns (int64 numpy), start_ns, end_ns, interrupted.");
+
+  py::class_<CacheFlusher>(m, "CacheFlusher")
+      .def(py::init<size_t, size_t>(), py::arg("bytes"), py::arg("line_bytes") = 0,
+           "A buffer of `bytes` whose walk evicts the CPU caches.")
+      .def("flush", &CacheFlusher::flush, py::call_guard<py::gil_scoped_release>())
+      .def_property_readonly("bytes", &CacheFlusher::bytes)
+      .def_property_readonly("line_bytes", &CacheFlusher::line_bytes);
 }
 
 }  // namespace inferspeed::bindings

@@ -15,34 +15,40 @@ namespace {
 constexpr int64_t kChunkIterations = int64_t{1} << 16;
 
 // Time up to `n` calls, storing each latency in out[0..]; stop early once a call ends at or
-// after `deadline`. Returns the number of calls made; *status holds a failed call's status.
+// after `deadline`. `*set` is the input set of the next call; it advances after each call.
+// Returns the number of calls made; *status holds a failed call's status.
 template <CallMode Mode>
-int64_t timed_chunk(const CallHandles& h, int64_t* out, int64_t n, int64_t deadline, OrtStatus** status) {
+int64_t timed_chunk(const CallHandles& h, CacheFlusher* flusher, size_t* set, int64_t* out, int64_t n,
+                    int64_t deadline, OrtStatus** status) {
   int64_t i = 0;
+  size_t k = *set;
   while (i < n) {
+    if (flusher != nullptr) flusher->flush();
     const int64_t t0 = now_ns();
     OrtStatus* st;
     if constexpr (Mode == CallMode::binding) {
-      st = h.api->RunWithBinding(h.session, h.run_options, h.binding);
+      st = h.api->RunWithBinding(h.session, h.run_options, h.bindings[k]);
     } else {
-      st = h.api->Run(h.session, h.run_options, h.input_names, h.input_values, h.input_count,
+      st = h.api->Run(h.session, h.run_options, h.input_names, h.input_values[k], h.input_count,
                       h.output_names, h.output_count, h.run_outputs);
     }
     const int64_t t1 = now_ns();
     out[i++] = t1 - t0;
     if constexpr (Mode == CallMode::run) {
       // An application frees what Run returned; we do it too, after the clock read.
-      for (size_t k = 0; k < h.output_count; ++k) {
-        if (h.run_outputs[k] != nullptr) h.api->ReleaseValue(h.run_outputs[k]);
-        h.run_outputs[k] = nullptr;
+      for (size_t j = 0; j < h.output_count; ++j) {
+        if (h.run_outputs[j] != nullptr) h.api->ReleaseValue(h.run_outputs[j]);
+        h.run_outputs[j] = nullptr;
       }
     }
+    k = k + 1 == h.set_count ? 0 : k + 1;
     if (st != nullptr) {
       *status = st;
       break;
     }
     if (t1 >= deadline) break;
   }
+  *set = k;
   return i;
 }
 
@@ -62,15 +68,17 @@ LoopResult closed_loop(Session& session, const LoopSpec& spec, const ChunkHook& 
   const int64_t end_by = spec.max_ns > 0 ? start + spec.max_ns : INT64_MAX;
   result.start_ns = start;
   int64_t done = 0;
+  size_t set = 0;
   while (done < max_iterations) {
     const int64_t n = std::min(max_iterations - done, kChunkIterations);
     samples.resize(static_cast<size_t>(done + n));
     const int64_t chunk_start = now_ns();
     const int64_t deadline = std::min(end_by, chunk_start > INT64_MAX - chunk_ns ? INT64_MAX : chunk_start + chunk_ns);
     OrtStatus* status = nullptr;
+    int64_t* out = samples.data() + done;
     const int64_t ran = spec.mode == CallMode::binding
-                            ? timed_chunk<CallMode::binding>(h, samples.data() + done, n, deadline, &status)
-                            : timed_chunk<CallMode::run>(h, samples.data() + done, n, deadline, &status);
+                            ? timed_chunk<CallMode::binding>(h, spec.flusher, &set, out, n, deadline, &status)
+                            : timed_chunk<CallMode::run>(h, spec.flusher, &set, out, n, deadline, &status);
     done += ran;
     samples.resize(static_cast<size_t>(done));
     if (status != nullptr) session.runtime().check(status);

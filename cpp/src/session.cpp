@@ -38,8 +38,7 @@ Session::Session(std::shared_ptr<Runtime> runtime, const std::string& model_path
       options_(api_->ReleaseSessionOptions),
       session_(api_->ReleaseSession),
       run_options_(api_->ReleaseRunOptions),
-      cpu_memory_(api_->ReleaseMemoryInfo),
-      binding_(api_->ReleaseIoBinding) {
+      cpu_memory_(api_->ReleaseMemoryInfo) {
   const Runtime& rt = *rt_;
   rt.check(api_->CreateSessionOptions(options_.out()));
   OrtSessionOptions* so = options_.get();
@@ -82,7 +81,6 @@ Session::Session(std::shared_ptr<Runtime> runtime, const std::string& model_path
 
   rt.check(api_->CreateRunOptions(run_options_.out()));
   rt.check(api_->CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, cpu_memory_.out()));
-  rt.check(api_->CreateIoBinding(session_.get(), binding_.out()));
 
   OrtAllocator* allocator = nullptr;
   rt.check(api_->GetAllocatorWithDefaultOptions(&allocator));
@@ -106,9 +104,8 @@ Session::Session(std::shared_ptr<Runtime> runtime, const std::string& model_path
   read_values(false, outputs_);
   for (const ValueInfo& v : inputs_) input_names_.push_back(v.name.c_str());
   for (const ValueInfo& v : outputs_) output_names_.push_back(v.name.c_str());
-  for (size_t i = 0; i < inputs_.size(); ++i) input_values_.emplace_back(api_->ReleaseValue);
-  input_ptrs_.assign(inputs_.size(), nullptr);
   run_outputs_.assign(outputs_.size(), nullptr);
+  set_input_set_count(1);
 }
 
 Session::~Session() {
@@ -116,8 +113,36 @@ Session::~Session() {
     if (v != nullptr) api_->ReleaseValue(v);
     v = nullptr;
   }
-  // Members release in reverse order: binding before the values it refers to, then session.
-  binding_.reset();
+  // The bindings refer to the input and output values: release them first.
+  bindings_.clear();
+}
+
+void Session::set_input_set_count(size_t count) {
+  if (count == 0) throw std::invalid_argument("there must be at least one input set");
+  prepared_ = false;
+  bindings_.clear();
+  set_values_.clear();
+  set_ptrs_.clear();
+  for (size_t k = 0; k < count; ++k) {
+    bindings_.emplace_back(api_->ReleaseIoBinding);
+    rt_->check(api_->CreateIoBinding(session_.get(), bindings_.back().out()));
+    set_values_.emplace_back();
+    for (size_t i = 0; i < inputs_.size(); ++i) set_values_.back().emplace_back(api_->ReleaseValue);
+    set_ptrs_.emplace_back(inputs_.size(), nullptr);
+  }
+  binding_ptrs_.clear();
+  set_arrays_.clear();
+  for (size_t k = 0; k < count; ++k) {
+    binding_ptrs_.push_back(bindings_[k].get());
+    set_arrays_.push_back(set_ptrs_[k].data());
+  }
+}
+
+void Session::check_set(size_t set) const {
+  if (set >= bindings_.size()) {
+    throw std::out_of_range("input set " + std::to_string(set) + " does not exist (there are " +
+                            std::to_string(bindings_.size()) + ")");
+  }
 }
 
 ValueInfo Session::describe(const char* name, const OrtTypeInfo* info) const {
@@ -154,56 +179,71 @@ size_t Session::input_index(const std::string& name) const {
   throw std::invalid_argument("model has no input named '" + name + "'");
 }
 
-void Session::bind_input(const std::string& name, int element_type, const std::vector<int64_t>& shape,
-                         void* data, size_t nbytes) {
+void Session::bind_input(size_t set, const std::string& name, int element_type,
+                         const std::vector<int64_t>& shape, void* data, size_t nbytes) {
+  check_set(set);
   const size_t i = input_index(name);
+  detail::Handle<OrtValue>& value = set_values_[set][i];
   rt_->check(api_->CreateTensorWithDataAsOrtValue(cpu_memory_.get(), data, nbytes, shape.data(), shape.size(),
                                                   static_cast<ONNXTensorElementDataType>(element_type),
-                                                  input_values_[i].out()));
-  input_ptrs_[i] = input_values_[i].get();
+                                                  value.out()));
+  set_ptrs_[set][i] = value.get();
   prepared_ = false;
 }
 
-void Session::bind_string_input(const std::string& name, const std::vector<int64_t>& shape,
+void Session::bind_string_input(size_t set, const std::string& name, const std::vector<int64_t>& shape,
                                 const std::vector<std::string>& values) {
+  check_set(set);
   const size_t i = input_index(name);
+  detail::Handle<OrtValue>& value = set_values_[set][i];
   OrtAllocator* allocator = nullptr;
   rt_->check(api_->GetAllocatorWithDefaultOptions(&allocator));
   rt_->check(api_->CreateTensorAsOrtValue(allocator, shape.data(), shape.size(),
-                                          ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING, input_values_[i].out()));
+                                          ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING, value.out()));
   std::vector<const char*> c_strings;
   c_strings.reserve(values.size());
   for (const std::string& s : values) c_strings.push_back(s.c_str());
-  rt_->check(api_->FillStringTensor(input_values_[i].get(), c_strings.data(), c_strings.size()));
-  input_ptrs_[i] = input_values_[i].get();
+  rt_->check(api_->FillStringTensor(value.get(), c_strings.data(), c_strings.size()));
+  set_ptrs_[set][i] = value.get();
   prepared_ = false;
 }
 
-void Session::bind_outputs_to_device() {
-  api_->ClearBoundOutputs(binding_.get());
-  for (const char* name : output_names_) {
-    rt_->check(api_->BindOutputToDevice(binding_.get(), name, cpu_memory_.get()));
+void Session::bind_outputs(bool preallocated) {
+  for (OrtIoBinding* binding : binding_ptrs_) {
+    api_->ClearBoundOutputs(binding);
+    for (size_t i = 0; i < outputs_.size(); ++i) {
+      if (preallocated && output_numeric_[i]) {
+        rt_->check(api_->BindOutput(binding, output_names_[i], output_values_[i].get()));
+      } else {
+        rt_->check(api_->BindOutputToDevice(binding, output_names_[i], cpu_memory_.get()));
+      }
+    }
   }
 }
 
 void Session::prepare() {
   const Runtime& rt = *rt_;
-  for (size_t i = 0; i < inputs_.size(); ++i) {
-    if (input_ptrs_[i] == nullptr) throw std::invalid_argument("input '" + inputs_[i].name + "' has no value bound");
-  }
-  api_->ClearBoundInputs(binding_.get());
-  api_->ClearBoundOutputs(binding_.get());
-  output_values_.clear();
-  for (size_t i = 0; i < inputs_.size(); ++i) {
-    rt.check(api_->BindInput(binding_.get(), input_names_[i], input_ptrs_[i]));
+  prepared_ = false;
+  for (size_t k = 0; k < set_ptrs_.size(); ++k) {
+    for (size_t i = 0; i < inputs_.size(); ++i) {
+      if (set_ptrs_[k][i] == nullptr) {
+        throw std::invalid_argument("input '" + inputs_[i].name + "' has no value bound" +
+                                    (set_ptrs_.size() > 1 ? " in input set " + std::to_string(k) : ""));
+      }
+    }
+    api_->ClearBoundInputs(binding_ptrs_[k]);
+    for (size_t i = 0; i < inputs_.size(); ++i) {
+      rt.check(api_->BindInput(binding_ptrs_[k], input_names_[i], set_ptrs_[k][i]));
+    }
   }
 
   // First (cold) run through Run: ORT allocates the outputs, which tells us their shapes.
   std::vector<OrtValue*> produced(outputs_.size(), nullptr);
   const int64_t t0 = now_ns();
-  OrtStatus* status = api_->Run(session_.get(), run_options_.get(), input_names_.data(), input_ptrs_.data(),
+  OrtStatus* status = api_->Run(session_.get(), run_options_.get(), input_names_.data(), set_ptrs_[0].data(),
                                 inputs_.size(), output_names_.data(), outputs_.size(), produced.data());
   first_run_ns_ = now_ns() - t0;
+  output_values_.clear();
   for (OrtValue* v : produced) {
     output_values_.emplace_back(api_->ReleaseValue);
     *output_values_.back().out() = v;
@@ -212,34 +252,36 @@ void Session::prepare() {
 
   // Reuse those very buffers as the preallocated outputs of every bound call. Values that are
   // not plain numeric tensors (sequences, maps, strings) are left to ORT to allocate.
+  output_numeric_.assign(outputs_.size(), false);
   outputs_preallocated_ = true;
   for (size_t i = 0; i < outputs_.size(); ++i) {
     OrtValue* v = output_values_[i].get();
     int is_tensor = 0;
     if (v != nullptr) rt.check(api_->IsTensor(v, &is_tensor));
-    bool numeric = false;
     if (is_tensor != 0) {
       detail::Handle<OrtTensorTypeAndShapeInfo> info(api_->ReleaseTensorTypeAndShapeInfo);
       rt.check(api_->GetTensorTypeAndShape(v, info.out()));
       ONNXTensorElementDataType element = ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
       rt.check(api_->GetTensorElementType(info.get(), &element));
-      numeric = element != ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING;
+      output_numeric_[i] = element != ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING;
     }
-    if (numeric) {
-      rt.check(api_->BindOutput(binding_.get(), output_names_[i], v));
-    } else {
-      outputs_preallocated_ = false;
-      rt.check(api_->BindOutputToDevice(binding_.get(), output_names_[i], cpu_memory_.get()));
-    }
+    if (!output_numeric_[i]) outputs_preallocated_ = false;
   }
-  // A model whose output shapes change from run to run rejects preallocated buffers:
-  // fall back to outputs that ORT allocates on each bound call.
-  status = api_->RunWithBinding(session_.get(), run_options_.get(), binding_.get());
-  if (status != nullptr && outputs_preallocated_) {
+  bind_outputs(true);
+  // A model whose output shapes change from run to run (or between input sets) rejects
+  // preallocated buffers: fall back to outputs that ORT allocates on each bound call.
+  auto run_every_binding = [&]() -> OrtStatus* {
+    for (OrtIoBinding* binding : binding_ptrs_) {
+      if (OrtStatus* st = api_->RunWithBinding(session_.get(), run_options_.get(), binding)) return st;
+    }
+    return nullptr;
+  };
+  status = run_every_binding();
+  if (status != nullptr) {
     api_->ReleaseStatus(status);
-    bind_outputs_to_device();
+    bind_outputs(false);
     outputs_preallocated_ = false;
-    status = api_->RunWithBinding(session_.get(), run_options_.get(), binding_.get());
+    status = run_every_binding();
   }
   rt.check(status);
   prepared_ = true;
@@ -249,10 +291,11 @@ CallHandles Session::handles() noexcept {
   return CallHandles{api_,
                      session_.get(),
                      run_options_.get(),
-                     binding_.get(),
+                     binding_ptrs_.data(),
+                     set_arrays_.data(),
+                     binding_ptrs_.size(),
                      input_names_.data(),
-                     input_ptrs_.data(),
-                     input_ptrs_.size(),
+                     inputs_.size(),
                      output_names_.data(),
                      run_outputs_.data(),
                      run_outputs_.size()};

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from . import __version__
-from .config import CALL_MODES, EXECUTION_MODES, GRAPH_OPTIMIZATION_LEVELS, Config, ProviderSpec
+from .config import CACHE_MODES, CALL_MODES, EXECUTION_MODES, GRAPH_OPTIMIZATION_LEVELS, Config, ProviderSpec
 from .errors import BenchmarkInterrupted, ConfigError, InferspeedError
 
 EXIT_USAGE = 2
@@ -117,6 +117,42 @@ def _range_value(raw: str) -> tuple[float, float]:
     return bounds
 
 
+def parse_fraction(text: str) -> float:
+    """'1%' -> 0.01; '0.01' -> 0.01."""
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100.0 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction (e.g. 1% or 0.01)") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0% and 100%")
+    return value
+
+
+def parse_percentile(text: str) -> float:
+    """'99' or 'p99' -> 99.0; 'p99.9' -> 99.9."""
+    raw = text.strip().lower().removeprefix("p")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentile (e.g. 99 or p99.9)") from None
+    if not 0 < value < 100:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 100")
+    return value
+
+
+def parse_bytes(text: str) -> int:
+    """'96M' -> 100663296; also K, G (binary units), or plain bytes."""
+    m = re.fullmatch(r"\s*([0-9]+)\s*([KMG]i?B?|B)?\s*", text, flags=re.IGNORECASE)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 96M, 1G, 65536)")
+    unit = (m.group(2) or "B")[0].upper()
+    value = int(m.group(1)) * {"B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[unit]
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
 def _provider(text: str) -> ProviderSpec:
     name, _, opts = text.partition(":")
     if not name.strip():
@@ -159,6 +195,15 @@ def config_from_args(args: argparse.Namespace) -> Config:
         warmup_time=args.warmup,
         iterations=args.iterations,
         max_time=args.max_time,
+        cache=args.cache,
+        flush_bytes=args.flush_bytes,
+        input_sets=args.input_sets,
+        target_ci=args.target_ci,
+        target_percentile=args.target_percentile,
+        drop_outliers=args.drop_outliers,
+        pin=args.pin,
+        spin=args.spin,
+        processes=args.processes,
     )
 
 
@@ -172,22 +217,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         _check_writable(args.json, "--json")
     model = args.model or demo_model_path()
-    with Session(model, config) as session:
-        for notice in session.notices:
-            print(f"note: {notice}", file=sys.stderr)
-        if not args.model and not args.quiet:
-            print(f"(no model given: measuring the demo model {model})", file=sys.stderr)
-        try:
-            result = session.measure()
-        except BenchmarkInterrupted as exc:
-            partial = exc.result
-            if not args.quiet:
-                print(render_result(partial))
-            if args.json:
-                write_json([partial], args.json)
-                print(f"partial result written to {args.json}", file=sys.stderr)
-            print("inferspeed: interrupted; the result above is partial", file=sys.stderr)
-            return EXIT_INTERRUPTED
+    if not args.model and not args.quiet:
+        print(f"(no model given: measuring the demo model {model})", file=sys.stderr)
+    try:
+        if config.processes > 1:
+            from .workers import measure_in_processes
+
+            result = measure_in_processes(model, config)
+            for notice in result.notices:
+                print(f"note: {notice}", file=sys.stderr)
+        else:
+            with Session(model, config) as session:
+                for notice in session.notices:
+                    print(f"note: {notice}", file=sys.stderr)
+                result = session.measure()
+    except BenchmarkInterrupted as exc:
+        partial = exc.result
+        if not args.quiet:
+            print(render_result(partial))
+        if args.json:
+            write_json([partial], args.json)
+            print(f"partial result written to {args.json}", file=sys.stderr)
+        print("inferspeed: interrupted; the result above is partial", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if not args.quiet:
         print(render_result(result))
     if args.json:
@@ -263,10 +315,17 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     i.add_argument("--seed", type=_int(0), default=0, help="seed of generated inputs (default: 0)")
     i.add_argument(
         "--max-input-bytes",
-        type=_int(1),
+        type=parse_bytes,
         default=Config().max_input_bytes,
+        metavar="SIZE",
+        help="refuse inputs larger than this in total (default 4G)",
+    )
+    i.add_argument(
+        "--input-sets",
+        type=_int(1),
+        default=1,
         metavar="N",
-        help="refuse inputs larger than this in total",
+        help="N distinct input sets, bound ahead and cycled through (default 1)",
     )
     m = p.add_argument_group("measurement")
     m.add_argument(
@@ -285,6 +344,49 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     )
     m.add_argument("--warmup", type=parse_seconds, metavar="SECONDS", help="warm-up time (default: 0.2s)")
     m.add_argument("--warmup-iterations", type=_int(0), metavar="N", help="warm-up iterations (at most)")
+    m.add_argument(
+        "--cache",
+        choices=CACHE_MODES,
+        default="warm",
+        help="warm: back-to-back calls (default); cold: evict the CPU caches before every call",
+    )
+    m.add_argument(
+        "--flush-bytes",
+        type=parse_bytes,
+        metavar="SIZE",
+        help="cold-cache flush buffer (default: twice the last-level cache)",
+    )
+    m.add_argument(
+        "--target-ci",
+        type=parse_fraction,
+        metavar="PCT",
+        help="stop once the median's 95%% CI is within +-PCT (e.g. 1%%), or at the time limit",
+    )
+    m.add_argument(
+        "--target-percentile",
+        type=parse_percentile,
+        metavar="P",
+        help="with --target-ci: also narrow the CI of this percentile (e.g. 99)",
+    )
+    m.add_argument(
+        "--drop-outliers",
+        action="store_true",
+        help="leave MAD outliers out of the statistics (they are counted either way)",
+    )
+    m.add_argument(
+        "--processes",
+        type=_int(1),
+        default=1,
+        metavar="N",
+        help="repeat the measurement in N fresh processes and pool them",
+    )
+    m.add_argument("--pin", type=_int(0), metavar="CPU", help="pin the measuring thread to this CPU")
+    m.add_argument(
+        "--spin",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="let ORT's thread pools spin while waiting (default: ORT's choice)",
+    )
     o = p.add_argument_group("output")
     o.add_argument("--json", metavar="PATH", help="write the result as JSON (schema inferspeed/1)")
     o.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")

@@ -32,6 +32,12 @@ DEFAULT_WARMUP_TIME = 0.2
 CHUNK_TIME = 0.02
 #: Refuse to generate inputs that need more memory than this unless told otherwise.
 DEFAULT_MAX_INPUT_BYTES = 4 << 30
+#: Seconds an adaptive run (``target_ci``) may take when neither loop limit is given.
+DEFAULT_ADAPTIVE_MAX_TIME = 30.0
+#: Cold-cache flush buffer when the last-level cache size cannot be read: twice a large
+#: server L3 of 64 MiB.
+FALLBACK_FLUSH_BYTES = 128 << 20
+CACHE_MODES = ("warm", "cold")
 
 #: ``graph_optimization`` names -> ONNX Runtime's GraphOptimizationLevel values.
 GRAPH_OPTIMIZATION_LEVELS: Mapping[str, int] = MappingProxyType(
@@ -62,6 +68,9 @@ class ProviderSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "options": dict(self.options)}
+
+    def __reduce__(self) -> tuple[Any, ...]:  # mappingproxy does not pickle
+        return (ProviderSpec, (self.name, dict(self.options)))
 
 
 def _positive_int(name: str, value: object, *, allow_none: bool = True) -> None:
@@ -138,12 +147,21 @@ class Config:
     inputs_file: str | None = None
     seed: int = 0
     max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
+    input_sets: int = 1
 
     mode: str = "binding"
     warmup_iterations: int | None = None
     warmup_time: float | None = None
     iterations: int | None = None
     max_time: float | None = None
+    cache: str = "warm"
+    flush_bytes: int | None = None
+    target_ci: float | None = None
+    target_percentile: float | None = None
+    drop_outliers: bool = False
+    pin: int | None = None
+    spin: bool | None = None
+    processes: int = 1
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -211,7 +229,39 @@ class Config:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         _positive_int("max_input_bytes", self.max_input_bytes, allow_none=False)
+        _positive_int("input_sets", self.input_sets, allow_none=False)
 
+        if self.cache not in CACHE_MODES:
+            raise ConfigError(f"cache must be one of {', '.join(CACHE_MODES)}, got {self.cache!r}")
+        _positive_int("flush_bytes", self.flush_bytes)
+        if self.target_ci is not None and (
+            isinstance(self.target_ci, bool)
+            or not isinstance(self.target_ci, (int, float))
+            or not 0 < self.target_ci < 1
+        ):
+            raise ConfigError(
+                f"target_ci must be a fraction in (0, 1), e.g. 0.01 for 1%, got {self.target_ci!r}"
+            )
+        if self.target_percentile is not None:
+            if self.target_ci is None:
+                raise ConfigError("target_percentile needs target_ci")
+            if (
+                isinstance(self.target_percentile, bool)
+                or not isinstance(self.target_percentile, (int, float))
+                or not 0 < self.target_percentile < 100
+            ):
+                raise ConfigError(f"target_percentile must be in (0, 100), got {self.target_percentile!r}")
+        if not isinstance(self.drop_outliers, bool):
+            raise ConfigError(f"drop_outliers must be True or False, got {self.drop_outliers!r}")
+        if self.pin is not None and (
+            isinstance(self.pin, bool) or not isinstance(self.pin, int) or self.pin < 0
+        ):
+            raise ConfigError(f"pin must be a CPU number, got {self.pin!r}")
+        if self.spin is not None and not isinstance(self.spin, bool):
+            raise ConfigError(f"spin must be True, False or None, got {self.spin!r}")
+        if self.spin is not None and any(k.endswith(".allow_spinning") for k in self.session_config):
+            raise ConfigError("give spinning either as spin or as a session_config entry, not both")
+        _positive_int("processes", self.processes, allow_none=False)
         if self.mode not in CALL_MODES:
             raise ConfigError(f"mode must be one of {', '.join(CALL_MODES)}, got {self.mode!r}")
         if self.warmup_iterations is not None and (
@@ -239,8 +289,31 @@ class Config:
     def loop_limits(self) -> tuple[int | None, float | None]:
         """(iterations, seconds) of the timed loop, defaults applied."""
         if self.iterations is None and self.max_time is None:
-            return None, DEFAULT_MAX_TIME
+            return None, DEFAULT_ADAPTIVE_MAX_TIME if self.target_ci is not None else DEFAULT_MAX_TIME
         return self.iterations, self.max_time
+
+    @property
+    def ort_session_config(self) -> dict[str, str]:
+        """The session config entries given to ONNX Runtime (``spin`` included)."""
+        entries = dict(self.session_config)
+        if self.spin is not None:
+            entries["session.intra_op.allow_spinning"] = "1" if self.spin else "0"
+            entries["session.inter_op.allow_spinning"] = "1" if self.spin else "0"
+        return entries
+
+    def resolved_flush_bytes(self, last_level_cache_bytes: int | None) -> int:
+        """Size of the cold-cache flush buffer: ``flush_bytes``, else twice the last-level
+        cache, else FALLBACK_FLUSH_BYTES."""
+        if self.flush_bytes is not None:
+            return self.flush_bytes
+        if last_level_cache_bytes:
+            return 2 * last_level_cache_bytes
+        return FALLBACK_FLUSH_BYTES
+
+    def __reduce__(self) -> tuple[Any, ...]:  # mappingproxy fields do not pickle
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        plain = {k: dict(v) if isinstance(v, Mapping) else v for k, v in fields.items()}
+        return (_config_from_fields, (plain,))
 
     def replace(self, **changes: Any) -> Config:
         """A copy with some fields changed (validated again)."""
@@ -271,6 +344,10 @@ class Config:
         out["warmup_iterations"], out["warmup_time"] = self.warmup_limits
         out["iterations"], out["max_time"] = self.loop_limits
         return out
+
+
+def _config_from_fields(fields: dict[str, Any]) -> Config:
+    return Config(**fields)
 
 
 def _jsonable(value: Any) -> Any:

@@ -53,6 +53,30 @@ def _cpu() -> dict[str, Any]:
     }
 
 
+def _size_bytes(text: str) -> int | None:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    text = text.strip()
+    try:
+        if text and text[-1].upper() in units:
+            return int(text[:-1]) * units[text[-1].upper()]
+        return int(text)
+    except ValueError:
+        return None
+
+
+def last_level_cache_bytes() -> int | None:
+    """Size of the largest data or unified cache of CPU 0 (sysfs), or None."""
+    best: tuple[int, int] | None = None
+    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        level, kind, size = (_read(str(index / f)) for f in ("level", "type", "size"))
+        if not (level and kind and size) or kind == "Instruction":
+            continue
+        nbytes = _size_bytes(size)
+        if nbytes is not None and level.isdigit() and (best is None or (int(level), nbytes) > best):
+            best = (int(level), nbytes)
+    return best[1] if best else None
+
+
 def capture_environment(runtime: _core.Runtime | None = None) -> dict[str, Any]:
     """Machine, OS, Python, numpy, ONNX Runtime (version and the library actually loaded),
     its execution providers, the clock's overhead, inferspeed's version and the command line."""
@@ -69,6 +93,7 @@ def capture_environment(runtime: _core.Runtime | None = None) -> dict[str, Any]:
         "numpy": np.__version__,
         "inferspeed": __version__,
         "command_line": list(sys.argv),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "start_time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "clock": {"source": "CLOCK_MONOTONIC", **_core.measure_clock(100_000)},
     }

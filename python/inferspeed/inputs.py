@@ -34,16 +34,22 @@ DEFAULT_STRING = "inferspeed"
 
 @dataclass(frozen=True)
 class GeneratedInputs:
-    """Arrays by input name (string inputs as numpy object arrays) and the notices to show."""
+    """Input sets (arrays by input name; string inputs as numpy object arrays), their shapes,
+    where each input came from and the notices to show."""
 
-    arrays: dict[str, np.ndarray]
+    sets: tuple[dict[str, np.ndarray], ...]
     shapes: dict[str, tuple[int, ...]]  # logical shapes (packed int4 arrays are shorter)
     notices: tuple[str, ...]
     sources: dict[str, str]  # name -> "random", "constant", "range", "file"
 
     @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The first input set."""
+        return self.sets[0]
+
+    @property
     def nbytes(self) -> int:
-        return sum(int(a.nbytes) for a in self.arrays.values())
+        return sum(int(a.nbytes) for arrays in self.sets for a in arrays.values())
 
 
 def _contiguous(a: np.ndarray) -> np.ndarray:
@@ -232,8 +238,9 @@ def _file_array(v: ValueInfo, et: ElementType, array: np.ndarray, path: str) -> 
 
 
 def make_inputs(inputs: Sequence[ValueInfo], config: Config) -> GeneratedInputs:
-    """Arrays for every model input, following ``config`` (shapes, dims, values, ranges,
-    inputs_file, seed). Raises InputError for a spec that does not fit the model."""
+    """``config.input_sets`` sets of arrays for every model input, following ``config``
+    (shapes, dims, values, ranges, inputs_file, seed). Raises InputError for a spec that does
+    not fit the model."""
     _check_known("shape", list(config.shapes), inputs)
     _check_known("value", list(config.values), inputs)
     _check_known("range", list(config.ranges), inputs)
@@ -270,6 +277,7 @@ def make_inputs(inputs: Sequence[ValueInfo], config: Config) -> GeneratedInputs:
             shape = _resolve_shape(v, config, notices)
         plans.append((v, et, shape))
         total += _storage_bytes(et, shape)
+    total *= config.input_sets
     if total > config.max_input_bytes:
         raise InputError(
             f"the inputs would need {total / 2**20:.1f} MiB, more than max_input_bytes "
@@ -277,27 +285,35 @@ def make_inputs(inputs: Sequence[ValueInfo], config: Config) -> GeneratedInputs:
             f"(--max-input-bytes)"
         )
 
+    # One generator for every set: set 0 is the same whatever the number of sets, and each
+    # later set draws new values (constants and file arrays are copied, so each set has
+    # buffers of its own).
+    rng = np.random.default_rng(config.seed)
+    sets: list[dict[str, np.ndarray]] = []
     try:
-        arrays, sources = _generate(plans, config, from_file)
+        for _ in range(config.input_sets):
+            arrays, sources = _generate(plans, config, from_file, rng)
+            sets.append(arrays)
     except MemoryError:
         raise InputError(
             f"not enough memory to make the inputs ({total / 2**20:.1f} MiB); check the shapes"
         ) from None
     shapes = {v.name: shape for v, _, shape in plans}
-    return GeneratedInputs(arrays, shapes, tuple(notices), sources)
+    return GeneratedInputs(tuple(sets), shapes, tuple(notices), sources)
 
 
 def _generate(
     plans: Sequence[tuple[ValueInfo, ElementType, tuple[int, ...]]],
     config: Config,
     from_file: Mapping[str, np.ndarray],
+    rng: np.random.Generator,
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    rng = np.random.default_rng(config.seed)
     arrays: dict[str, np.ndarray] = {}
     sources: dict[str, str] = {}
     for v, et, shape in plans:
         if v.name in from_file:
-            arrays[v.name] = _file_array(v, et, from_file[v.name], str(config.inputs_file))
+            # A copy: every input set gets buffers of its own.
+            arrays[v.name] = _file_array(v, et, from_file[v.name], str(config.inputs_file)).copy()
             sources[v.name] = "file"
         elif v.name in config.values:
             arrays[v.name] = _constant(v.name, et, shape, config.values[v.name])

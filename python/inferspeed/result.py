@@ -10,12 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from .stats import Stats, summarize
+from .diagnostics import Diagnostic
+from .stats import Stats
 
 __all__ = ["SCHEMA", "Result", "results_document", "write_json"]
 
 #: JSON schema identifier. History:
-#: inferspeed/1 (0.1.0): first version; see docs/schema.md.
+#: inferspeed/1 (0.1.0): first version; see docs/schema.md. Later additions within version 1:
+#: stats CIs/spread/outliers, "loop", "stopping", "warnings" (0.2.0).
 SCHEMA = "inferspeed/1"
 
 
@@ -41,10 +43,19 @@ class Result:
         Session creation time, first-run latency, whether outputs were preallocated.
     warmup : dict
         Untimed warm-up iterations and their duration.
+    loop : dict
+        How the loop ran: cache mode and flush buffer size, input sets, pinned CPU, the CPU
+        cores other processes used meanwhile.
+    stopping : dict or None
+        Adaptive stopping (``target_ci``): the target, whether it was met, samples it took.
+    warnings : tuple of Diagnostic
+        Stability diagnostics in plain words (see :mod:`inferspeed.diagnostics`).
     interrupted : bool
         The loop was stopped (Ctrl-C) before its limit: a partial result.
     notices : tuple of str
         What inferspeed chose on the user's behalf (e.g. dynamic dims set to 1).
+    processes : dict or None
+        With ``processes`` > 1: each worker process's median and the spread between them.
     """
 
     samples_ns: np.ndarray
@@ -55,8 +66,12 @@ class Result:
     scenario: str = "single-stream"
     session: Mapping[str, Any] = field(default_factory=dict)
     warmup: Mapping[str, Any] = field(default_factory=dict)
+    loop: Mapping[str, Any] = field(default_factory=dict)
+    stopping: Mapping[str, Any] | None = None
+    warnings: tuple[Diagnostic, ...] = ()
     interrupted: bool = False
     notices: tuple[str, ...] = ()
+    processes: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         samples = np.asarray(self.samples_ns)
@@ -65,10 +80,6 @@ class Result:
         samples = samples.astype(np.int64, copy=False)
         samples.flags.writeable = False
         object.__setattr__(self, "samples_ns", samples)
-
-    @classmethod
-    def from_samples(cls, samples_ns: np.ndarray, *, timer_overhead_ns: float = 0.0, **fields: Any) -> Result:
-        return cls(samples_ns=samples_ns, stats=summarize(samples_ns, timer_overhead_ns), **fields)
 
     def to_dict(self) -> dict[str, Any]:
         """The result's entry in ``results`` of the JSON document."""
@@ -79,7 +90,11 @@ class Result:
             "interrupted": self.interrupted,
             "session": dict(self.session),
             "warmup": dict(self.warmup),
+            "loop": dict(self.loop),
+            "stopping": None if self.stopping is None else dict(self.stopping),
+            "warnings": [w.to_dict() for w in self.warnings],
             "notices": list(self.notices),
+            "processes": None if self.processes is None else dict(self.processes),
             "stats": self.stats.to_dict(),
             "samples_ns": self.samples_ns.tolist(),
         }

@@ -2,24 +2,69 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from . import _core, _ortlib
 from .config import CHUNK_TIME, GRAPH_OPTIMIZATION_LEVELS, Config
-from .environment import capture_environment
+from .diagnostics import cpu_snapshot, diagnose, other_load
+from .environment import capture_environment, last_level_cache_bytes
 from .errors import BenchmarkInterrupted, ConfigError, InferspeedError, InputError, ModelError, OrtError
 from .inputs import GeneratedInputs, make_inputs
 from .result import Result
 from .signature import ValueInfo
+from .stats import min_samples_for_ci, quantile_ci, relative_halfwidth, summarize
 
 __all__ = ["Session", "benchmark"]
+
+#: Options measure() accepts: those that change the loop, not the session or the inputs.
+MEASURE_OPTIONS = frozenset(
+    {
+        "mode", "iterations", "max_time", "warmup_iterations", "warmup_time", "cache", "flush_bytes",
+        "target_ci", "target_percentile", "drop_outliers", "pin",
+    }
+)  # fmt: skip
+#: Adaptive stopping: the first chunk's length, the longest chunk (s) and the fewest samples
+#: before the first check (an interval from fewer is too coarse to trust).
+ADAPTIVE_FIRST_CHUNK = 0.05
+ADAPTIVE_MAX_CHUNK = 1.0
+ADAPTIVE_MIN_SAMPLES = 100
+
+
+def _percentile_label(q: float) -> str:
+    return "median" if q == 0.5 else f"p{q * 100:g}"
+
+
+def _relative_width(x: np.ndarray, q: float) -> float | None:
+    center = float(np.partition(x, int((x.size - 1) * q))[int((x.size - 1) * q)])
+    return relative_halfwidth(center, quantile_ci(x, q, presorted=False))
+
+
+@contextlib.contextmanager
+def _pinned(cpu: int | None) -> Iterator[None]:
+    """Pin the calling thread (the one that runs the timed loop) to ``cpu`` for the block."""
+    if cpu is None:
+        yield
+        return
+    if not hasattr(os, "sched_setaffinity"):
+        raise ConfigError("pinning (--pin) is not supported on this platform")
+    allowed = os.sched_getaffinity(0)
+    if cpu not in allowed:
+        raise ConfigError(f"cannot pin to CPU {cpu}: this process may use CPUs {sorted(allowed)}")
+    os.sched_setaffinity(0, {cpu})  # pid 0: this thread only (Linux)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, allowed)
+
 
 # ORT error codes that mean "this file is not a model ORT can load".
 _LOAD_ERROR_CODES = {3, 4, 7, 9, 10}
@@ -80,7 +125,7 @@ class Session:
                 inter_op_threads=c.inter_op_threads or 0,
                 graph_optimization_level=GRAPH_OPTIMIZATION_LEVELS[c.graph_optimization],
                 parallel_execution=c.execution_mode == "parallel",
-                config_entries=list(c.session_config.items()),
+                config_entries=list(c.ort_session_config.items()),
                 providers=[(p.name, list(p.options.items())) for p in c.providers],
             )
         except OrtError as exc:
@@ -90,13 +135,15 @@ class Session:
         self.inputs = tuple(ValueInfo.from_core(d) for d in self._core.inputs)
         self.outputs = tuple(ValueInfo.from_core(d) for d in self._core.outputs)
         self._generated: GeneratedInputs = make_inputs(self.inputs, self.config)
-        for v in self.inputs:
-            array = self._generated.arrays[v.name]
-            shape = list(self._generated.shapes[v.name])
-            if array.dtype == object:
-                self._core.bind_string_input(v.name, shape, [str(s) for s in array.ravel()])
-            else:
-                self._core.bind_input(v.name, array, v.element_code, shape)
+        self._core.set_input_set_count(len(self._generated.sets))
+        for k, arrays in enumerate(self._generated.sets):
+            for v in self.inputs:
+                array = arrays[v.name]
+                shape = list(self._generated.shapes[v.name])
+                if array.dtype == object:
+                    self._core.bind_string_input(v.name, shape, [str(x) for x in array.ravel()], k)
+                else:
+                    self._core.bind_input(v.name, array, v.element_code, shape, k)
         try:
             self._core.prepare()
         except OrtError as exc:
@@ -105,6 +152,7 @@ class Session:
                 f"(check the input shapes and values): {exc}"
             ) from None
         self._environment: dict[str, Any] | None = None
+        self._flusher: _core.CacheFlusher | None = None
 
     def _materialize(self, model: Any) -> str:
         if isinstance(model, (str, os.PathLike)):
@@ -164,7 +212,24 @@ class Session:
             self._environment = capture_environment(self.runtime)
         return self._environment
 
-    def _loop(self, mode: _core.CallMode, iterations: int | None, seconds: float | None) -> dict[str, Any]:
+    def _flusher_for(self, config: Config) -> _core.CacheFlusher:
+        size = config.resolved_flush_bytes(last_level_cache_bytes())
+        if self._flusher is None or self._flusher.bytes != size:
+            try:
+                self._flusher = _core.CacheFlusher(size)
+            except MemoryError:
+                raise ConfigError(
+                    f"not enough memory for a {size / 2**20:.0f} MiB cache-flush buffer"
+                ) from None
+        return self._flusher
+
+    def _loop(
+        self,
+        mode: _core.CallMode,
+        iterations: int | None,
+        seconds: float | None,
+        flusher: _core.CacheFlusher | None,
+    ) -> dict[str, Any]:
         if not hasattr(self, "_core"):
             raise InferspeedError("the session is closed")
         return self._core.closed_loop(
@@ -172,47 +237,125 @@ class Session:
             max_iterations=iterations or 0,
             max_ns=int(seconds * 1e9) if seconds else 0,
             chunk_ns=int(CHUNK_TIME * 1e9),
+            flusher=flusher,
         )
+
+    def _adaptive(
+        self, mode: _core.CallMode, config: Config, flusher: _core.CacheFlusher | None
+    ) -> tuple[np.ndarray, bool, dict[str, Any]]:
+        """Measure in growing chunks until the targeted intervals are narrow enough or a loop
+        limit is reached. Returns (samples, interrupted, stopping record)."""
+        assert config.target_ci is not None
+        iterations, seconds = config.loop_limits
+        targets = [0.5] + ([config.target_percentile / 100.0] if config.target_percentile else [])
+        needed = max(ADAPTIVE_MIN_SAMPLES, *(min_samples_for_ci(q) for q in targets))
+        chunks: list[np.ndarray] = []
+        count = 0
+        checks = 0
+        widths: dict[str, float | None] = {}
+        met = interrupted = False
+        chunk_time = ADAPTIVE_FIRST_CHUNK
+        start = time.monotonic()
+        while True:
+            left_time = None if seconds is None else seconds - (time.monotonic() - start)
+            left_iterations = None if iterations is None else iterations - count
+            if (left_time is not None and left_time <= 0) or (
+                left_iterations is not None and left_iterations <= 0
+            ):
+                break
+            step = chunk_time if left_time is None else min(chunk_time, left_time)
+            r = self._loop(mode, left_iterations, step, flusher)
+            chunks.append(r["samples_ns"])
+            count += r["samples_ns"].size
+            if r["interrupted"]:
+                interrupted = True
+                break
+            chunk_time = min(chunk_time * 1.5, ADAPTIVE_MAX_CHUNK)
+            if count < needed:
+                continue
+            checks += 1
+            x = np.concatenate(chunks)
+            chunks = [x]
+            widths = {_percentile_label(q): _relative_width(x, q) for q in targets}
+            if all(w is not None and w <= config.target_ci for w in widths.values()):
+                met = True
+                break
+        samples = np.concatenate(chunks) if chunks else np.zeros(0, np.int64)
+        stopping = {
+            "target_ci": config.target_ci,
+            "target_percentile": config.target_percentile,
+            "met": met,
+            "samples": int(samples.size),
+            "checks": checks,
+            "relative_halfwidths": widths,
+            "elapsed_s": round(time.monotonic() - start, 6),
+        }
+        return samples, interrupted, stopping
 
     def measure(self, **overrides: Any) -> Result:
         """Warm up, then time the model in a closed loop (single stream).
 
-        ``overrides`` change loop fields of the session's config for this call only
-        (``mode``, ``iterations``, ``max_time``, ``warmup_iterations``, ``warmup_time``).
+        ``overrides`` change loop fields of the session's config for this call only:
+        ``mode``, ``iterations``, ``max_time``, ``warmup_iterations``, ``warmup_time``,
+        ``cache``, ``flush_bytes``, ``target_ci``, ``target_percentile``, ``drop_outliers``,
+        ``pin``.
 
         Raises
         ------
         BenchmarkInterrupted
             On Ctrl-C; its ``result`` holds the samples measured so far (``interrupted=True``).
         """
-        allowed = {"mode", "iterations", "max_time", "warmup_iterations", "warmup_time"}
-        bad = sorted(set(overrides) - allowed)
+        bad = sorted(set(overrides) - MEASURE_OPTIONS)
         if bad:
-            raise ConfigError(
-                f"measure() takes only loop options ({', '.join(sorted(allowed))}); got {', '.join(bad)}"
-            )
+            allowed = ", ".join(sorted(MEASURE_OPTIONS))
+            raise ConfigError(f"measure() takes only loop options ({allowed}); got {', '.join(bad)}")
         config = self.config.replace(**overrides) if overrides else self.config
+        if config.processes > 1:
+            raise ConfigError("processes > 1 runs in worker processes: use inferspeed.benchmark() for that")
         mode = _core.CallMode.binding if config.mode == "binding" else _core.CallMode.run
         environment = self.environment()
+        flusher = self._flusher_for(config) if config.cache == "cold" else None
 
         w_iters, w_time = config.warmup_limits
         warm: dict[str, Any] = {"samples_ns": np.zeros(0, np.int64), "interrupted": False}
-        if (w_iters is None or w_iters > 0) and (w_time is None or w_time > 0):
-            warm = self._loop(mode, w_iters, w_time)
-        timed: dict[str, Any] = {"samples_ns": np.zeros(0, np.int64), "interrupted": True}
-        if not warm["interrupted"]:
-            iterations, seconds = config.loop_limits
-            timed = self._loop(mode, iterations, seconds)
-        samples = timed["samples_ns"]
+        timed = np.zeros(0, np.int64)
+        interrupted = False
+        stopping: dict[str, Any] | None = None
+        with _pinned(config.pin):
+            before = cpu_snapshot()
+            if (w_iters is None or w_iters > 0) and (w_time is None or w_time > 0):
+                warm = self._loop(mode, w_iters, w_time, flusher)
+            interrupted = bool(warm["interrupted"])
+            if not interrupted:
+                if config.target_ci is None:
+                    iterations, seconds = config.loop_limits
+                    r = self._loop(mode, iterations, seconds, flusher)
+                    timed, interrupted = r["samples_ns"], bool(r["interrupted"])
+                else:
+                    timed, interrupted, stopping = self._adaptive(mode, config, flusher)
+            after = cpu_snapshot()
         warm_samples = warm["samples_ns"]
-        interrupted = bool(warm["interrupted"] or timed["interrupted"])
-        if samples.size == 0:
+        if timed.size == 0:
             if interrupted:
                 raise KeyboardInterrupt("benchmark interrupted during warm-up; nothing was measured")
             raise OrtError("the timed loop produced no samples")
-        result = Result.from_samples(
-            samples,
+        stats = summarize(
+            timed,
             timer_overhead_ns=float(environment["clock"]["overhead_ns"]),
+            drop_outliers=config.drop_outliers,
+        )
+        load = other_load(before, after) if before is not None and after is not None else None
+        warnings = diagnose(
+            timed,
+            stats,
+            warmup_iterations=int(warm_samples.size),
+            other_load_cores=load,
+            logical_cores=environment["cpu"].get("logical_cores"),
+            governor=environment["cpu"].get("governor"),
+        )
+        result = Result(
+            samples_ns=timed,
+            stats=stats,
             model=self.model_info(),
             config=config.to_dict(),
             environment=environment,
@@ -222,10 +365,16 @@ class Session:
                 "outputs_preallocated": bool(self._core.outputs_preallocated),
                 "call_mode": config.mode,
             },
-            warmup={
-                "iterations": int(warm_samples.size),
-                "time_ns": int(warm_samples.sum()),
+            warmup={"iterations": int(warm_samples.size), "time_ns": int(warm_samples.sum())},
+            loop={
+                "cache": config.cache,
+                "flush_bytes": flusher.bytes if flusher is not None else None,
+                "input_sets": int(self._core.input_set_count),
+                "pinned_cpu": config.pin,
+                "other_load_cores": None if load is None else round(load, 3),
             },
+            stopping=stopping,
+            warnings=tuple(warnings),
             interrupted=interrupted,
             notices=self.notices,
         )
@@ -261,5 +410,13 @@ def benchmark(model: Any, config: Config | None = None, **options: Any) -> Resul
     the options. Raises an :class:`~inferspeed.InferspeedError` subclass for bad input and
     :class:`~inferspeed.BenchmarkInterrupted` (carrying the partial result) on Ctrl-C.
     """
-    with Session(model, config, **options) as session:
+    merged = Config.from_options(config, **options)
+    if merged.processes > 1:
+        from .workers import measure_in_processes
+
+        if not isinstance(model, (str, os.PathLike)):
+            with Session(model, merged.replace(processes=1)) as session:  # writes it to a file
+                return measure_in_processes(session.model_path, merged)
+        return measure_in_processes(model, merged)
+    with Session(model, merged) as session:
         return session.measure()

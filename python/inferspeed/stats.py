@@ -18,6 +18,7 @@ __all__ = [
     "OUTLIER_Z",
     "PERCENTILES",
     "Stats",
+    "ci_ranks",
     "min_samples_for_ci",
     "outlier_mask",
     "quantile_ci",
@@ -42,20 +43,33 @@ CONFIDENCE = 0.95
 Interval = tuple[float | None, float | None]
 
 
-def quantile_ci(sorted_x: np.ndarray, q: float, confidence: float = CONFIDENCE) -> Interval:
-    """Distribution-free confidence interval of the ``q`` quantile (0 < q < 1) from sorted
-    samples: [x_(l), x_(u)] with l, u the binomial ranks that give coverage >= ``confidence``.
-    A bound that would need a rank outside 1..n is None (too few samples to bound it)."""
-    n = sorted_x.size
-    if n == 0:
-        return (None, None)
+def ci_ranks(n: int, q: float, confidence: float = CONFIDENCE) -> tuple[int | None, int | None]:
+    """1-based ranks (l, u) of the order statistics that bound the ``q`` quantile of ``n``
+    samples with coverage >= ``confidence``; None where no rank in 1..n will do."""
     alpha = (1.0 - confidence) / 2.0
     # B = number of samples below the true quantile ~ Binomial(n, q).
     # x_(l) <= quantile iff B >= l; x_(u) >= quantile iff B <= u - 1.
     lo_rank = _binom_ppf(alpha, n, q)  # P(B <= lo_rank - 1) < alpha
     hi_rank = _binom_ppf(1.0 - alpha, n, q) + 1  # P(B >= hi_rank) <= alpha
-    lo = float(sorted_x[lo_rank - 1]) if lo_rank >= 1 else None
-    hi = float(sorted_x[hi_rank - 1]) if hi_rank <= n else None
+    return (lo_rank if lo_rank >= 1 else None, hi_rank if hi_rank <= n else None)
+
+
+def quantile_ci(
+    x: np.ndarray, q: float, confidence: float = CONFIDENCE, *, presorted: bool = True
+) -> Interval:
+    """Distribution-free confidence interval of the ``q`` quantile (0 < q < 1): [x_(l), x_(u)]
+    with l, u the binomial ranks that give coverage >= ``confidence`` (:func:`ci_ranks`).
+    A bound that would need a rank outside 1..n is None (too few samples to bound it).
+    ``x`` must be sorted unless ``presorted`` is False (then two partial sorts find the ranks)."""
+    n = x.size
+    if n == 0:
+        return (None, None)
+    lo_rank, hi_rank = ci_ranks(n, q, confidence)
+    if not presorted:
+        wanted = [r - 1 for r in (lo_rank, hi_rank) if r is not None]
+        x = np.partition(x, wanted) if wanted else x
+    lo = float(x[lo_rank - 1]) if lo_rank is not None else None
+    hi = float(x[hi_rank - 1]) if hi_rank is not None else None
     return (lo, hi)
 
 

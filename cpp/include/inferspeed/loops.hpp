@@ -6,6 +6,7 @@
 #include <functional>
 #include <vector>
 
+#include "inferspeed/flush.hpp"
 #include "inferspeed/session.hpp"
 
 namespace inferspeed {
@@ -19,11 +20,14 @@ enum class CallMode : int {
 /// When a closed loop stops: after `max_iterations` timed iterations or once `max_ns` have
 /// elapsed, whichever comes first (<= 0: no such limit; with neither, kMaxSamples). At least
 /// one iteration always runs. Between chunks of at most `chunk_ns` the loop calls the hook.
+/// With a `flusher`, the caches are evicted before every iteration, outside the timed region
+/// (cold-cache measurement). Iteration i uses input set i mod (number of sets).
 struct LoopSpec {
   CallMode mode = CallMode::binding;
   int64_t max_iterations = 0;
   int64_t max_ns = 0;
   int64_t chunk_ns = 20'000'000;
+  CacheFlusher* flusher = nullptr;
 };
 
 /// The largest number of samples one loop collects (512 MiB of int64).

@@ -83,14 +83,16 @@ struct SessionConfig {
   std::vector<ProviderSpec> providers;
 };
 
-/// The raw handles one timed call needs, so the loops can inline the calls.
+/// The raw handles one timed call needs, so the loops can inline the calls. Input set k is
+/// bound in bindings[k] and listed in input_values[k].
 struct CallHandles {
   const OrtApi* api;
   OrtSession* session;
   OrtRunOptions* run_options;
-  OrtIoBinding* binding;
+  OrtIoBinding* const* bindings;
+  const OrtValue* const* const* input_values;
+  size_t set_count;
   const char* const* input_names;
-  const OrtValue* const* input_values;
   size_t input_count;
   const char* const* output_names;
   OrtValue** run_outputs;  ///< scratch for OrtApi::Run; the loop releases what Run puts here
@@ -112,16 +114,22 @@ class Session {
   const std::vector<ValueInfo>& outputs() const noexcept { return outputs_; }
   const Runtime& runtime() const noexcept { return *rt_; }
 
-  /// Wrap caller-owned memory as input `name` without copying. The memory must outlive
-  /// the session or the next bind of that input.
-  void bind_input(const std::string& name, int element_type, const std::vector<int64_t>& shape,
+  /// Use `count` input sets (>= 1), each bound ahead in its own IoBinding; the loops cycle
+  /// through them. Drops every input bound so far.
+  void set_input_set_count(size_t count);
+  size_t input_set_count() const noexcept { return bindings_.size(); }
+
+  /// Wrap caller-owned memory as input `name` of input set `set` without copying. The memory
+  /// must outlive the session or the next bind of that input.
+  void bind_input(size_t set, const std::string& name, int element_type, const std::vector<int64_t>& shape,
                   void* data, size_t nbytes);
-  /// Bind a string tensor (copied into ORT-owned memory).
-  void bind_string_input(const std::string& name, const std::vector<int64_t>& shape,
+  /// Bind a string tensor (copied into ORT-owned memory) as input `name` of set `set`.
+  void bind_string_input(size_t set, const std::string& name, const std::vector<int64_t>& shape,
                          const std::vector<std::string>& values);
 
-  /// Run once to learn the outputs, preallocate and bind them, and check the bound call works.
-  /// Must be called after every input is bound and before timing.
+  /// Run once to learn the outputs, preallocate them and bind them in every input set's
+  /// binding (runs are sequential, so the sets share one set of output buffers), and check
+  /// each bound call works. Must be called after every input is bound and before timing.
   void prepare();
   bool prepared() const noexcept { return prepared_; }
   /// True when outputs are preallocated buffers bound once; false when ORT must allocate
@@ -136,7 +144,8 @@ class Session {
  private:
   size_t input_index(const std::string& name) const;
   ValueInfo describe(const char* name, const OrtTypeInfo* info) const;
-  void bind_outputs_to_device();
+  void check_set(size_t set) const;
+  void bind_outputs(bool preallocated);
 
   std::shared_ptr<Runtime> rt_;
   const OrtApi* api_ = nullptr;
@@ -144,14 +153,18 @@ class Session {
   detail::Handle<OrtSession> session_;
   detail::Handle<OrtRunOptions> run_options_;
   detail::Handle<OrtMemoryInfo> cpu_memory_;
-  detail::Handle<OrtIoBinding> binding_;
   std::vector<ValueInfo> inputs_;
   std::vector<ValueInfo> outputs_;
   std::vector<const char*> input_names_;
   std::vector<const char*> output_names_;
-  std::vector<detail::Handle<OrtValue>> input_values_;
-  std::vector<const OrtValue*> input_ptrs_;
+  // Per input set: its IoBinding, the values it owns and the array Run takes.
+  std::vector<detail::Handle<OrtIoBinding>> bindings_;
+  std::vector<OrtIoBinding*> binding_ptrs_;
+  std::vector<std::vector<detail::Handle<OrtValue>>> set_values_;
+  std::vector<std::vector<const OrtValue*>> set_ptrs_;
+  std::vector<const OrtValue* const*> set_arrays_;
   std::vector<detail::Handle<OrtValue>> output_values_;
+  std::vector<bool> output_numeric_;
   std::vector<OrtValue*> run_outputs_;
   bool prepared_ = false;
   bool outputs_preallocated_ = false;

@@ -32,9 +32,16 @@ def _rate(per_s: float | None) -> str:
     return f"{per_s:.1f} /s"
 
 
+def _interval(lo: float | None, hi: float | None) -> str:
+    return (
+        f"{format_duration(lo) if lo is not None else '?'}–{format_duration(hi) if hi is not None else '?'}"
+    )
+
+
 def render_result(result: Result) -> str:
     s = result.stats
     cfg = result.config
+    loop = result.loop
     ort = result.environment.get("onnxruntime", {})
     threads = cfg.get("threads") or "default"
     providers = ", ".join(p["name"] for p in cfg.get("providers", [])) or "CPUExecutionProvider"
@@ -43,24 +50,56 @@ def render_result(result: Result) -> str:
         for i in result.model.get("inputs", [])
     )
     partial = "   [PARTIAL: interrupted]" if result.interrupted else ""
+    cache = loop.get("cache", "warm")
+    if cache == "cold" and loop.get("flush_bytes"):
+        cache += f" ({loop['flush_bytes'] / 2**20:.0f} MiB flushed before each call)"
+    extras = []
+    if loop.get("input_sets", 1) > 1:
+        extras.append(f"{loop['input_sets']} input sets")
+    if loop.get("pinned_cpu") is not None:
+        extras.append(f"pinned to CPU {loop['pinned_cpu']}")
+    if cfg.get("spin") is not None:
+        extras.append("spinning" if cfg["spin"] else "no spinning")
     columns = ("min", "median", "mean", "p90", "p95", "p99", "p99.9", "max")
     values = (s.min_ns, s.median_ns, s.mean_ns, s.p90_ns, s.p95_ns, s.p99_ns, s.p999_ns, s.max_ns)
     create = format_duration(result.session.get("create_ns"))
     first = format_duration(result.session.get("first_run_ns"))
+    outliers = s.outliers_low + s.outliers_high
     lines = [
         f"model      {result.model.get('name')}  ({inputs})",
         f"runtime    onnxruntime {ort.get('version', '?')}  providers: {providers}",
         f"loop       single stream, mode={cfg.get('mode')}, threads={threads}, "
-        f"opt={cfg.get('graph_optimization')}",
+        f"opt={cfg.get('graph_optimization')}, cache={cache}" + "".join(f", {e}" for e in extras),
         f"samples    {s.count} timed after {result.warmup.get('iterations', 0)} warm-up{partial}",
         "",
         "  " + " ".join(f"{c:>10}" for c in columns),
         "  " + " ".join(f"{format_duration(v):>10}" for v in values),
         "",
-        f"std        {format_duration(s.std_ns)}   throughput {_rate(s.throughput_per_s)} (one stream)",
+        "95% CI     "
+        + "   ".join(
+            f"{label} {_interval(*s.ci(key))}"
+            for key, label in (("median_ns", "median"), ("p99_ns", "p99"), ("p999_ns", "p99.9"))
+        ),
+        f"spread     std {format_duration(s.std_ns)}, CV {s.cv:.1%}, IQR {format_duration(s.iqr_ns)}, "
+        f"{outliers} outliers ({s.outliers_low} low, {s.outliers_high} high; "
+        + (f"{s.outliers_dropped} dropped)" if s.outliers_dropped else "kept)"),
+        f"throughput {_rate(s.throughput_per_s)} (one stream)",
         f"session    created in {create}, first run {first}",
         f"timer      {format_duration(s.timer_overhead_ns)} per clock-read pair (included, not subtracted)",
     ]
+    if result.stopping is not None:
+        st = result.stopping
+        widths = ", ".join(f"{k} ±{v:.2%}" for k, v in st["relative_halfwidths"].items() if v is not None)
+        verdict = "met" if st["met"] else "NOT met"
+        lines.append(
+            f"stopping   target ±{st['target_ci']:.2%}: {verdict} after {st['samples']} samples"
+            + (f" ({widths})" if widths else "")
+        )
+    if result.processes is not None:
+        p = result.processes
+        medians = ", ".join(format_duration(m) for m in p["medians_ns"])
+        lines.append(f"processes  {p['count']} pooled; medians {medians} (spread {p['median_spread']:.1%})")
+    lines += [f"WARNING: {w.message}" for w in result.warnings]
     return "\n".join(lines)
 
 

@@ -1,0 +1,602 @@
+"""Stability diagnostics of one latency measurement, in plain words with advice.
+
+Each check is a small pure function over the timed samples (in the order they were taken), the
+:class:`~inferspeed.stats.Stats` summarizing them, or facts about the machine captured around the
+run; it returns a :class:`Diagnostic` when it sees something that makes the result less
+trustworthy, else None. :func:`diagnose` runs them all. The machine facts come from
+:func:`cpu_snapshot` / :func:`other_load` (CPU time other processes used during the run) and
+:func:`read_governor` (the cpufreq governor), all Linux-only and None elsewhere.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from .stats import PERCENTILES, Stats, min_samples_for_ci, quantile_ci
+
+__all__ = [
+    "BIMODAL_DIP",
+    "BIMODAL_MIN_SAMPLES",
+    "BIMODAL_MIN_SEPARATION",
+    "BIMODAL_MIN_SHARE",
+    "DRIFT_MIN_CHANGE",
+    "HIGH_CV",
+    "OTHER_LOAD_CORES",
+    "WARMUP_MIN_EXCESS",
+    "WARMUP_MIN_SAMPLES",
+    "WARMUP_SETTLE_TOLERANCE",
+    "CpuSnapshot",
+    "Diagnostic",
+    "check_bimodal",
+    "check_drift",
+    "check_few_samples",
+    "check_governor",
+    "check_high_cv",
+    "check_load",
+    "check_warmup",
+    "cpu_snapshot",
+    "diagnose",
+    "format_diagnostics",
+    "other_load",
+    "read_governor",
+]
+
+# --- warm-up ---------------------------------------------------------------------------------
+#: Fewer timed samples than this: no warm-up check (a handful of blocks of 25 cannot show a trend).
+WARMUP_MIN_SAMPLES = 200
+#: The samples are cut into about this many consecutive blocks...
+WARMUP_BLOCKS = 20
+#: ...of at least this many samples each, so that a block's median ignores a few slow calls
+#: (the first call after warm-up is often slow on its own; that is not a warm-up problem).
+WARMUP_MIN_BLOCK = 25
+#: The first block's median must exceed the reference (median of the last half) by more than
+#: this: smaller start-up effects are within what reruns of one benchmark typically differ by.
+WARMUP_MIN_EXCESS = 0.10
+#: Latency has settled once every later block median stays below reference * (1 + this): within
+#: the difference that the drift check (DRIFT_MIN_CHANGE) would also let pass.
+WARMUP_SETTLE_TOLERANCE = 0.05
+#: Both thresholds above grow to this many standard errors of a block median when the samples
+#: are so noisy that block medians alone wander further: noise is not a warm-up.
+WARMUP_NOISE_Z = 4.0
+
+# --- drift -----------------------------------------------------------------------------------
+#: Medians of the first and last DRIFT_PART of the run must differ by more than this (and their
+#: 95% confidence intervals must not overlap, so that noise alone does not fire it).
+DRIFT_MIN_CHANGE = 0.05
+DRIFT_PART = 0.20
+#: Fewer samples than this (after the warm-up region): no drift check.
+DRIFT_MIN_SAMPLES = 100
+
+# --- bimodal ---------------------------------------------------------------------------------
+#: Fewer samples than this: no mode search (a histogram of fewer samples is mostly noise).
+BIMODAL_MIN_SAMPLES = 200
+#: Histogram of log(latency) between these percentiles: the extreme 1% on each side would
+#: stretch the axis and squeeze the body into a few bins.
+BIMODAL_RANGE = (1.0, 99.0)
+#: At most this many bins, and at least BIMODAL_SAMPLES_PER_BIN samples per bin on average.
+BIMODAL_BINS = 60
+BIMODAL_SAMPLES_PER_BIN = 20
+#: Bins of the same width added beyond each end of the range.
+BIMODAL_MARGIN_BINS = 3
+#: Two neighbouring peaks are two modes when the lowest point between them is below the lower
+#: peak by at least this fraction of its height (shallower dips are flat tops and shoulders)...
+BIMODAL_DIP = 0.20
+#: ...and by at least this many standard deviations of the counting noise of the bins (with
+#: dozens of bins, a 4-sigma dip appears by chance in well under 1% of unimodal runs).
+BIMODAL_NOISE_Z = 4.0
+#: A second mode must hold at least this share of the samples (counted between the valleys on
+#: either side of it): smaller bumps barely move the percentiles people read.
+BIMODAL_MIN_SHARE = 0.05
+#: Modes closer than this (relative) are one mode: the shoulder of a peak, not a second speed.
+BIMODAL_MIN_SEPARATION = 0.10
+
+# --- noise, machine --------------------------------------------------------------------------
+#: Coefficient of variation (std / mean) above this: the run is noisy. Quiet machines running
+#: one model usually stay within a few percent; 10% means something is interfering.
+HIGH_CV = 0.10
+#: Other processes using more than a quarter of a core on average: beyond the background of an
+#: idle desktop or server (daemons, the terminal, the kernel's own threads usually total a few
+#: percent of one core) and enough to take a core from ONNX Runtime's threads now and then.
+OTHER_LOAD_CORES = 0.25
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding about a measurement.
+
+    Attributes
+    ----------
+    code : str
+        Stable machine-readable id: "warmup", "drift", "bimodal", "high_cv", "governor",
+        "load" or "few_samples".
+    message : str
+        What was seen, with numbers, and what to do about it, in plain words.
+    details : Mapping
+        The numbers behind the message (JSON-ready: floats, ints, strings and lists).
+    """
+
+    code: str
+    message: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "details", MappingProxyType(dict(self.details)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": dict(self.details)}
+
+
+def _duration(ns: float) -> str:
+    # Imported here: report.text may come to import this module.
+    from .report.text import format_duration
+
+    return format_duration(ns)
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.0f}%"
+
+
+def _round_up(n: int) -> int:
+    """``n`` rounded up to two significant digits (1234 -> 1300): advice, not a measurement."""
+    if n <= 0:
+        return 0
+    step = 10 ** max(len(str(n)) - 2, 0)
+    return -(-n // step) * step
+
+
+# --- checks on the samples -------------------------------------------------------------------
+
+
+def check_warmup(samples_ns: np.ndarray, warmup_iterations: int = 0) -> Diagnostic | None:
+    """Latency still falling at the start of the timed samples: the warm-up was too short.
+
+    The samples are cut into about WARMUP_BLOCKS consecutive blocks (at least WARMUP_MIN_BLOCK
+    samples each) and each block's median is compared with the reference, the median of the last
+    half of the run. The check fires when the first block is more than WARMUP_MIN_EXCESS above
+    the reference; latency has settled after the last block of the first half whose median is
+    above reference * (1 + WARMUP_SETTLE_TOLERANCE). When it never settles within the first
+    half, this is not a warm-up but a drift (see :func:`check_drift`), and nothing is reported.
+
+    Parameters
+    ----------
+    samples_ns : numpy.ndarray
+        Latencies in the order they were measured.
+    warmup_iterations : int
+        Untimed warm-up iterations run before the samples (for the advice).
+
+    Returns
+    -------
+    Diagnostic or None
+        ``details["settle_iterations"]`` is how many timed samples the warm-up still took.
+    """
+    x = np.asarray(samples_ns, dtype=np.float64)
+    n = x.size
+    if n < WARMUP_MIN_SAMPLES or x.min() <= 0:
+        return None
+    # In log space: latency is skewed to the right, and ratios are what the thresholds are about.
+    logs = np.log(x)
+    size = max(WARMUP_MIN_BLOCK, n // WARMUP_BLOCKS)
+    blocks = n // size  # the few samples past the last whole block only count in the reference
+    medians = np.median(logs[: blocks * size].reshape(blocks, size), axis=1)
+    half = n // 2
+    ref = float(np.median(logs[half:]))
+    noise = _block_median_noise(logs[half:], medians[-(blocks // 2) :], ref, size)
+    if medians[0] - ref <= max(math.log1p(WARMUP_MIN_EXCESS), WARMUP_NOISE_Z * noise):
+        return None
+    first_half = max(half // size, 1)
+    limit = ref + max(math.log1p(WARMUP_SETTLE_TOLERANCE), WARMUP_NOISE_Z * noise)
+    slow = np.nonzero(medians[:first_half] > limit)[0]
+    settle_block = int(slow[-1]) + 1
+    if settle_block >= first_half:
+        return None
+    settle = settle_block * size
+    start = float(np.median(x[:settle]))
+    rest = float(np.median(x[settle:]))
+    slower = start / rest - 1.0
+    suggest = _round_up(warmup_iterations + settle)
+    message = (
+        f"latency was still falling when timing began: the first {settle} timed iterations were "
+        f"{_pct(slower)} slower than the rest (median {_duration(start)} vs {_duration(rest)}), "
+        f"after {warmup_iterations} warm-up iterations. Use a longer warm-up: "
+        f"--warmup-iterations {suggest} or a longer --warmup."
+    )
+    details = {
+        "settle_iterations": settle,
+        "warmup_iterations": int(warmup_iterations),
+        "suggested_warmup_iterations": suggest,
+        "start_median_ns": start,
+        "rest_median_ns": rest,
+        "slower": slower,
+        "block_size": size,
+        "block_medians_ns": [float(math.exp(m)) for m in medians],
+    }
+    return Diagnostic("warmup", message, details)
+
+
+def _block_median_noise(tail: np.ndarray, tail_medians: np.ndarray, ref: float, size: int) -> float:
+    """Standard error of (block median - reference) in log space, from the settled part of the
+    run (``tail``, its block medians and median ``ref``): the larger of what independent samples
+    predict (1.2533 sigma / sqrt(size), sigma from the MAD) and the spread block medians actually
+    show (larger when samples are correlated in time), widened by the reference's own error."""
+    sigma = 1.4826 * float(np.median(np.abs(tail - ref)))
+    predicted = 1.2533 * sigma / math.sqrt(size)
+    seen = 0.0
+    if tail_medians.size >= 3:
+        seen = 1.4826 * float(np.median(np.abs(tail_medians - np.median(tail_medians))))
+    return max(predicted, seen) * math.sqrt(1.0 + size / tail.size)
+
+
+def check_drift(samples_ns: np.ndarray, skip: int = 0) -> Diagnostic | None:
+    """Latency at the end of the run differs from the start: throttling, load, speed changes.
+
+    Compares the medians of the first and last DRIFT_PART of ``samples_ns[skip:]`` (``skip``:
+    the warm-up region that :func:`check_warmup` found). Fires when they differ by more than
+    DRIFT_MIN_CHANGE and their distribution-free 95% confidence intervals do not overlap.
+
+    Parameters
+    ----------
+    samples_ns : numpy.ndarray
+        Latencies in the order they were measured.
+    skip : int
+        Leading samples to leave out.
+
+    Returns
+    -------
+    Diagnostic or None
+    """
+    x = np.asarray(samples_ns, dtype=np.float64)[max(skip, 0) :]
+    if x.size < DRIFT_MIN_SAMPLES:
+        return None
+    m = int(x.size * DRIFT_PART)
+    first, last = np.sort(x[:m]), np.sort(x[-m:])
+    a, b = float(np.median(first)), float(np.median(last))
+    if a <= 0:
+        return None
+    change = b / a - 1.0
+    ci_a, ci_b = quantile_ci(first, 0.5), quantile_ci(last, 0.5)
+    if abs(change) <= DRIFT_MIN_CHANGE or None in ci_a or None in ci_b:
+        return None
+    a_lo, a_hi = ci_a
+    b_lo, b_hi = ci_b
+    assert a_lo is not None and a_hi is not None and b_lo is not None and b_hi is not None
+    if a_lo <= b_hi and b_lo <= a_hi:
+        return None
+    message = (
+        f"latency went from {_duration(a)} to {_duration(b)} ({change * 100:+.0f}%) between the start "
+        "and the end of the run: thermal throttling, other load, or the machine changing speed. "
+        "Rerun, pin the benchmark to cores (--pin) and check what else is running."
+    )
+    details = {
+        "start_median_ns": a,
+        "end_median_ns": b,
+        "change": change,
+        "start_ci95_ns": [a_lo, a_hi],
+        "end_ci95_ns": [b_lo, b_hi],
+        "part_size": m,
+        "skipped": int(max(skip, 0)),
+    }
+    return Diagnostic("drift", message, details)
+
+
+def check_bimodal(samples_ns: np.ndarray) -> Diagnostic | None:
+    """Two or more modes in the latency distribution.
+
+    A histogram of log(latency) over the BIMODAL_RANGE percentiles (at most BIMODAL_BINS bins,
+    lightly smoothed) is searched for peaks (scipy.signal.find_peaks) that stand
+    BIMODAL_NOISE_Z times the counting noise above their surroundings. Neighbouring peaks are
+    two modes when the dip between them is at least BIMODAL_DIP of the lower one's height (and
+    beyond the noise); each mode's share is the samples between the dips on either side of it.
+    Fires when at least two modes hold BIMODAL_MIN_SHARE each and lie BIMODAL_MIN_SEPARATION
+    apart.
+
+    Parameters
+    ----------
+    samples_ns : numpy.ndarray
+        Latencies (order does not matter).
+
+    Returns
+    -------
+    Diagnostic or None
+        ``details["modes_ns"]`` and ``details["shares"]``: the modes, fastest first.
+    """
+    x = np.asarray(samples_ns)
+    if x.size < BIMODAL_MIN_SAMPLES:
+        return None
+    modes = _modes(x)
+    if len(modes) < 2:
+        return None
+    locs = [loc for loc, _ in modes]
+    shares = [share for _, share in modes]
+    listed = _join([f"{_duration(loc)} ({_pct(share)} of samples)" for loc, share in modes])
+    message = (
+        f"the latency distribution has {len(modes)} modes: {listed}, e.g. ONNX Runtime's threads "
+        "spinning vs sleeping, or the machine switching between speeds; percentiles between the "
+        "modes are unstable. Try --no-spin, fewer --threads or --pin, and rerun."
+    )
+    return Diagnostic("bimodal", message, {"modes_ns": locs, "shares": shares})
+
+
+def _modes(x: np.ndarray) -> list[tuple[float, float]]:
+    """(location in ns, share of samples) of each mode that counts, fastest first."""
+    from scipy.signal import find_peaks  # slow to import: only when a check needs it
+
+    xf = x.astype(np.float64)
+    if x.dtype.kind in "iu":
+        # Integer nanoseconds sit on a grid; log-spaced bins would take 1 or 2 grid points each
+        # and turn the histogram into a comb of false peaks. Spreading each value uniformly over
+        # its grid step (seeded: the same samples always give the same answer) removes the comb.
+        steps = np.diff(np.unique(x))
+        step = float(steps.min()) if steps.size else 1.0
+        xf = xf + np.random.default_rng(0).uniform(-step / 2, step / 2, size=xf.size)
+    xf = xf[xf > 0]
+    if xf.size < BIMODAL_MIN_SAMPLES:
+        return []
+    logs = np.log(xf)
+    lo, hi = np.percentile(logs, BIMODAL_RANGE)
+    if hi - lo < math.log1p(BIMODAL_MIN_SEPARATION):
+        return []  # the whole body is narrower than two modes could be apart
+    bins = max(min(BIMODAL_BINS, xf.size // BIMODAL_SAMPLES_PER_BIN), 10)
+    # A few more bins of the same width on either side: a mode cut by the range (the smaller
+    # mode of a mixture often holds the 1st or 99th percentile) keeps its far flank there, and
+    # so is a peak find_peaks can see, not a rise at the edge.
+    width = (hi - lo) / bins
+    margin = BIMODAL_MARGIN_BINS * width
+    counts, edges = np.histogram(logs, bins=bins + 2 * BIMODAL_MARGIN_BINS, range=(lo - margin, hi + margin))
+    # [1, 2, 1] / 4 smoothing: halves the counting noise of single bins (variance 6/16 of it).
+    padded = np.pad(counts.astype(np.float64), 1, mode="edge")
+    smooth = np.convolve(padded, np.array([0.25, 0.5, 0.25]), mode="valid")
+    # Counting noise of a smoothed bin holding c samples: sqrt(0.375 c); of a difference of two
+    # bins, the root of the sum of their variances.
+    peaks = list(find_peaks(smooth, prominence=BIMODAL_NOISE_Z * np.sqrt(0.375 * smooth))[0])
+    centers = (edges[:-1] + edges[1:]) / 2
+    # find_peaks gives two near-equal neighbours both the full height as prominence (each one's
+    # window runs past the other), so the dip between neighbours is what is checked. One peak is
+    # dropped at a time until every pair of neighbours is separated by a real dip, each holds a
+    # real share of the samples and they lie far enough apart.
+    while len(peaks) >= 2:
+        dips = []
+        for p, q in zip(peaks[:-1], peaks[1:]):
+            low = float(smooth[p : q + 1].min())
+            top = min(float(smooth[p]), float(smooth[q]))
+            needed = max(BIMODAL_DIP * top, BIMODAL_NOISE_Z * math.sqrt(0.375 * (top + low)))
+            dips.append((top - low) / needed)
+        i = int(np.argmin(dips))
+        if dips[i] < 1.0:
+            peaks.remove(_lower(smooth, peaks[i], peaks[i + 1]))
+            continue
+        # Each peak owns the samples between the lowest points separating it from its neighbours.
+        valleys = [p + int(np.argmin(smooth[p : q + 1])) for p, q in zip(peaks[:-1], peaks[1:])]
+        cuts = np.concatenate(([-np.inf], edges[np.array(valleys) + 1], [np.inf]))
+        shares = np.histogram(logs, bins=cuts)[0] / logs.size
+        if shares.min() < BIMODAL_MIN_SHARE:
+            del peaks[int(np.argmin(shares))]
+            continue
+        gaps = np.diff(centers[peaks])
+        i = int(np.argmin(gaps))
+        if gaps[i] < math.log1p(BIMODAL_MIN_SEPARATION):
+            peaks.remove(_lower(smooth, peaks[i], peaks[i + 1]))  # a shoulder of the higher one
+            continue
+        return [(float(math.exp(centers[p])), float(s)) for p, s in zip(peaks, shares)]
+    return []
+
+
+def _lower(heights: np.ndarray, p: int, q: int) -> int:
+    return p if heights[p] < heights[q] else q
+
+
+def _join(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+# --- checks on the summary and the machine ---------------------------------------------------
+
+
+def check_high_cv(stats: Stats) -> Diagnostic | None:
+    """Coefficient of variation (std / mean) above HIGH_CV."""
+    if stats.cv <= HIGH_CV:
+        return None
+    message = (
+        f"the run is noisy: the standard deviation is {_pct(stats.cv)} of the mean "
+        f"({_duration(stats.std_ns)} of {_duration(stats.mean_ns)}). Close other programs, "
+        "pin the benchmark to cores (--pin) and rerun with more iterations."
+    )
+    return Diagnostic("high_cv", message, {"cv": stats.cv, "threshold": HIGH_CV})
+
+
+def check_governor(governor: str | None) -> Diagnostic | None:
+    """A cpufreq governor other than "performance" (None: unknown, e.g. in a VM: no finding)."""
+    if governor is None or governor == "performance":
+        return None
+    message = (
+        f"the CPU frequency governor is '{governor}', not 'performance': the clock speed may change "
+        "during the run. Set it with 'sudo cpupower frequency-set -g performance', or expect "
+        "frequency scaling noise."
+    )
+    return Diagnostic("governor", message, {"governor": governor})
+
+
+def check_load(other_load_cores: float | None, logical_cores: int | None = None) -> Diagnostic | None:
+    """Other processes used more than OTHER_LOAD_CORES cores on average during the run."""
+    if other_load_cores is None or other_load_cores <= OTHER_LOAD_CORES:
+        return None
+    of = f" (of {logical_cores} logical cores)" if logical_cores else ""
+    message = (
+        f"other processes used {other_load_cores:.2f} CPU cores on average during the run{of}; "
+        "results may be noisy: rerun on an idle machine."
+    )
+    details = {"other_load_cores": other_load_cores, "logical_cores": logical_cores}
+    return Diagnostic("load", message, {k: v for k, v in details.items() if v is not None})
+
+
+def check_few_samples(stats: Stats) -> Diagnostic | None:
+    """Too few samples for some reported percentile's 95% interval to have both bounds."""
+    unbounded = stats.unbounded_percentiles()
+    if not unbounded:
+        return None
+    q_of = {label: q / 100.0 for _, q, label in PERCENTILES}
+    needs = [min_samples_for_ci(q_of[label]) for label in unbounded]
+    worst = unbounded[-1]  # PERCENTILES is in increasing order: the last needs the most samples
+    if len(unbounded) == 1:
+        what = f"{worst}'s 95% confidence interval"
+    else:
+        what = f"the 95% confidence intervals of {_join(unbounded)}"
+    message = (
+        f"too few samples ({stats.count}) to bound {what} ({worst} needs at least {needs[-1]}): "
+        "use more iterations or a longer --max-time."
+    )
+    details = {"count": stats.count, "unbounded": list(unbounded), "min_samples": needs}
+    return Diagnostic("few_samples", message, details)
+
+
+# --- the machine -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """CPU time counters at one moment (see :func:`cpu_snapshot`), all in seconds.
+
+    ``busy_s`` and ``idle_s``: the whole machine's busy and idle CPU time since boot, summed
+    over all CPUs (from /proc/stat). ``own_s``: this process's user + system time (all its
+    threads, ONNX Runtime's included). ``monotonic_s``: time.monotonic() when taken.
+    """
+
+    busy_s: float
+    idle_s: float
+    own_s: float
+    monotonic_s: float
+
+
+def cpu_snapshot(proc_stat: str = "/proc/stat") -> CpuSnapshot | None:
+    """CPU time counters now, to compare with another snapshot (:func:`other_load`).
+
+    Returns
+    -------
+    CpuSnapshot or None
+        None where ``proc_stat`` cannot be read or parsed (not Linux).
+    """
+    try:
+        with open(proc_stat, encoding="ascii") as f:
+            line = f.readline()
+        fields = line.split()
+        if fields[0] != "cpu":
+            return None
+        # user nice system idle iowait irq softirq steal [guest guest_nice]; guest time is already
+        # counted in user and nice. Steal (a hypervisor running other guests) counts as busy: it
+        # is CPU this machine wanted and did not get.
+        j = [int(v) for v in fields[1:9]]
+        tick = float(os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
+    if len(j) < 4:
+        return None
+    j += [0] * (8 - len(j))
+    user, nice, system, idle, iowait, irq, softirq, steal = j
+    t = os.times()
+    return CpuSnapshot(
+        busy_s=(user + nice + system + irq + softirq + steal) / tick,
+        idle_s=(idle + iowait) / tick,
+        own_s=t.user + t.system,
+        monotonic_s=time.monotonic(),
+    )
+
+
+def other_load(before: CpuSnapshot, after: CpuSnapshot) -> float | None:
+    """Average number of CPU cores other processes used between two snapshots.
+
+    (machine busy CPU-seconds - this process's CPU-seconds) / wall seconds, at least 0 (the
+    kernel's tick accounting and the process's own accounting can disagree by a tick or two).
+
+    Returns
+    -------
+    float or None
+        None when (almost) no time passed between the snapshots.
+    """
+    wall = after.monotonic_s - before.monotonic_s
+    if wall < 1e-3:
+        return None
+    busy = after.busy_s - before.busy_s
+    own = after.own_s - before.own_s
+    return max((busy - own) / wall, 0.0)
+
+
+def read_governor(cpu_dir: str = "/sys/devices/system/cpu") -> str | None:
+    """The cpufreq scaling governor of the CPUs: e.g. "performance", or "mixed: performance,
+    powersave" when they differ; None when there is none to read (VMs often have no cpufreq)."""
+    found: set[str] = set()
+    for path in glob.glob(os.path.join(cpu_dir, "cpu[0-9]*", "cpufreq", "scaling_governor")):
+        try:
+            with open(path, encoding="ascii") as f:
+                value = f.read().strip()
+        except (OSError, ValueError):
+            continue
+        if value:
+            found.add(value)
+    if not found:
+        return None
+    if len(found) == 1:
+        return found.pop()
+    return "mixed: " + ", ".join(sorted(found))
+
+
+# --- all together ----------------------------------------------------------------------------
+
+
+def diagnose(
+    samples_ns: np.ndarray,
+    stats: Stats,
+    *,
+    warmup_iterations: int,
+    other_load_cores: float | None = None,
+    logical_cores: int | None = None,
+    governor: str | None = None,
+) -> list[Diagnostic]:
+    """Every finding about one measurement, most specific first.
+
+    Parameters
+    ----------
+    samples_ns : numpy.ndarray
+        The timed latencies, in the order they were measured.
+    stats : Stats
+        Their summary (:func:`~inferspeed.stats.summarize`).
+    warmup_iterations : int
+        Untimed warm-up iterations run before the samples.
+    other_load_cores : float, optional
+        CPU cores other processes used during the run (:func:`other_load`).
+    logical_cores : int, optional
+        Logical cores of the machine, for the load message.
+    governor : str, optional
+        The cpufreq governor (:func:`read_governor`); None: unknown, nothing said.
+
+    Returns
+    -------
+    list of Diagnostic
+        Empty when nothing was seen.
+    """
+    found: list[Diagnostic | None] = []
+    warmup = check_warmup(samples_ns, warmup_iterations)
+    found.append(warmup)
+    skip = int(warmup.details["settle_iterations"]) if warmup is not None else 0
+    found += [
+        check_drift(samples_ns, skip),
+        check_bimodal(samples_ns),
+        check_high_cv(stats),
+        check_governor(governor),
+        check_load(other_load_cores, logical_cores),
+        check_few_samples(stats),
+    ]
+    return [d for d in found if d is not None]
+
+
+def format_diagnostics(diags: Iterable[Diagnostic]) -> str:
+    """One "WARNING: ..." line per diagnostic, for the terminal; "" when there are none."""
+    return "\n".join(f"WARNING: {d.message}" for d in diags)
