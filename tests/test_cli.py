@@ -40,6 +40,24 @@ def test_run_user_model_with_flags(models: dict[str, str], tmp_path: Path) -> No
     assert {i["name"]: i["bound_shape"] for i in res["model"]["inputs"]} == {"ids": [2, 5], "scale": []}
 
 
+def test_run_with_trust_flags(models: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    p = cli(
+        "run", models["add"], "--cache", "cold", "--flush-bytes", "8M", "--input-sets", "3",
+        "--target-ci", "5%", "--max-time", "1", "--no-spin", "--processes", "2", "--json", str(out),
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert "cache=cold (8 MiB flushed before each call)" in p.stdout and "95% CI" in p.stdout
+    assert "processes  2 pooled" in p.stdout
+    res = json.loads(out.read_text())["results"][0]
+    assert res["loop"]["cache"] == "cold" and res["loop"]["flush_bytes"] == 8 << 20
+    assert res["loop"]["input_sets"] == 3 and res["config"]["spin"] is False
+    assert res["processes"]["count"] == 2
+    lo, hi = res["stats"]["ci95_median_ns"]
+    assert lo <= res["stats"]["median_ns"] <= hi
+    assert isinstance(res["warnings"], list)
+
+
 def test_dynamic_dim_notice(models: dict[str, str]) -> None:
     p = cli("run", models["add_dynamic"], "-n", "20", "-q")
     assert p.returncode == 0
@@ -90,6 +108,16 @@ BAD_INPUTS = [
     (["run", "{add_dynamic}", "--shape", "x=100000000x16"], "max_input_bytes"),
     (["run", "{embedding}", "--input", "ids=1000"], "first run"),
     (["run", "{add}", "--no-such-flag"], "unrecognized arguments"),
+    (["run", "{add}", "--target-ci", "0%"], "between 0% and 100%"),
+    (["run", "{add}", "--target-ci", "tight"], "is not a fraction"),
+    (["run", "{add}", "--target-percentile", "99"], "target_percentile needs target_ci"),
+    (["run", "{add}", "--target-ci", "1%", "--target-percentile", "p100"], "between 0 and 100"),
+    (["run", "{add}", "--pin", "9999"], "cannot pin to CPU 9999"),
+    (["run", "{add}", "--flush-bytes", "0"], "must be positive"),
+    (["run", "{add}", "--flush-bytes", "lots"], "is not a size"),
+    (["run", "{add}", "--cache", "hot"], "invalid choice"),
+    (["run", "{add}", "--input-sets", "0"], "must be at least 1"),
+    (["run", "{add}", "--processes", "0"], "must be at least 1"),
     (["frobnicate"], "invalid choice"),
 ]
 
