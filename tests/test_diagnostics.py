@@ -32,7 +32,8 @@ US = 1_000.0  # ns
 
 def _ns(x: np.ndarray) -> np.ndarray:
     """Latencies as the timer gives them: positive int64 nanoseconds."""
-    return np.maximum(np.asarray(x), 1).astype(np.int64)
+    ns: np.ndarray = np.maximum(np.asarray(x), 1).astype(np.int64)
+    return ns
 
 
 def _stable(n: int = 5000, seed: int = 0, sd: float = 0.02) -> np.ndarray:
@@ -196,13 +197,15 @@ def test_drift_skips_the_warmup_region() -> None:
 
 @pytest.mark.parametrize(("share", "n"), [(0.5, 2000), (0.5, 500), (0.8, 2000), (0.2, 5000), (0.93, 5000)])
 def test_mixtures_fire_bimodal(share: float, n: int) -> None:
-    d = check_bimodal(_mixture(n, share))
+    x = _mixture(n, share)
+    d = check_bimodal(x)
     assert d is not None and d.code == "bimodal"
     modes = d.details["modes_ns"]
     assert len(modes) == 2
     assert modes[0] == pytest.approx(100 * US, rel=0.03)
     assert modes[1] == pytest.approx(150 * US, rel=0.03)
-    assert d.details["shares"] == pytest.approx([share, 1 - share], abs=0.03)
+    fast = float(np.mean(x < 125 * US))  # the share this draw actually holds
+    assert d.details["shares"] == pytest.approx([fast, 1 - fast], abs=0.01)
     assert "2 modes" in d.message and "--no-spin" in d.message
 
 
@@ -356,8 +359,15 @@ def test_other_load_sees_a_busy_process() -> None:
 
 
 @needs_proc_stat
-def test_other_load_is_low_when_only_this_process_works() -> None:
-    # Background noise comes and goes: the quietest of three short looks must be below half a
-    # core, whether this process sleeps or spins (its own CPU time is not "other").
-    assert min(_measure(0.5) for _ in range(3)) < 0.5
-    assert min(_measure(0.3, _spin) for _ in range(3)) < 0.5
+@pytest.mark.parametrize(("seconds", "work"), [(0.5, time.sleep), (0.3, _spin)])
+def test_other_load_is_low_when_only_this_process_works(
+    seconds: float, work: Callable[[float], None]
+) -> None:
+    # Whether this process sleeps or spins (its own CPU time is not "other"), other load stays
+    # low. Background noise comes and goes: one of three looks must be below half a core.
+    loads = []
+    for _ in range(3):
+        loads.append(_measure(seconds, work))
+        if loads[-1] < 0.5:
+            break
+    assert loads[-1] < 0.5, loads

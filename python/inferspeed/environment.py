@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from .diagnostics import read_governor
 
 __all__ = ["capture_environment"]
 
@@ -49,7 +50,7 @@ def _cpu() -> dict[str, Any]:
         "logical_cores": os.cpu_count(),
         "physical_cores": len(physical) or None,
         "caches": caches,
-        "governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+        "governor": read_governor(),
     }
 
 

@@ -107,7 +107,7 @@ def _pool(
             counts[w["code"]] = counts.get(w["code"], 0) + 1
             warnings.setdefault(w["code"], Diagnostic(w["code"], w["message"], w["details"]))
     pooled_warnings = [
-        Diagnostic(w.code, f"{w.message} (in {counts[code]} of {len(runs)} processes)", w.details)
+        Diagnostic(w.code, f"In {counts[code]} of {len(runs)} processes: {w.message}", w.details)
         for code, w in warnings.items()
     ]
     if spread > PROCESS_SPREAD:
