@@ -145,19 +145,23 @@ def _busy(count: int, cpu: int | None = None, seconds: float = 30.0) -> Iterator
     code = "import os, time\n"
     if cpu is not None:
         code += f"os.sched_setaffinity(0, {{{cpu}}})\n"
-    code += f"end = time.time() + {seconds}\nwhile time.time() < end: pass\n"
-    procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(count)]
+    code += f"print('ready', flush=True)\nend = time.time() + {seconds}\nwhile time.time() < end: pass\n"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        for _ in range(count)
+    ]
     try:
+        for p in procs:  # each is spinning (and pinned) before the block starts
+            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
         yield
     finally:
         for p in procs:
             p.kill()
-            p.wait()
+            p.communicate()
 
 
 def test_noise_warning_when_other_processes_load_the_cores(models: dict[str, str]) -> None:
     with Session(models["add"], threads=1) as s, _busy(2):
-        time.sleep(0.2)
         r = s.measure(max_time=1.0, warmup_time=0.05)
     codes = [w.code for w in r.warnings]
     assert "load" in codes, codes
@@ -178,7 +182,6 @@ def test_short_warmup_on_a_slow_start_gets_the_warmup_warning(model_dir: Path) -
         one = s.measure(iterations=5, warmup_iterations=1).stats.median_ns / 1e9
         # Busy for about the first 60 of 300 iterations (they run about half as fast).
         with _busy(1, cpu=cpu, seconds=120 * one):
-            time.sleep(0.05)
             r = s.measure(iterations=300, warmup_iterations=0, pin=cpu)
     codes = [w.code for w in r.warnings]
     assert "warmup" in codes, [w.message for w in r.warnings]
