@@ -69,6 +69,8 @@ WARMUP_MIN_EXCESS = 0.10
 #: Latency has settled once every later block median stays below reference * (1 + this): within
 #: the difference that the drift check (DRIFT_MIN_CHANGE) would also let pass.
 WARMUP_SETTLE_TOLERANCE = 0.05
+#: Consecutive block medians within the tolerance that mark the end of the warm-up.
+WARMUP_SETTLED_BLOCKS = 3
 #: Both thresholds above grow to this many standard errors of a block median when the samples
 #: are so noisy that block medians alone wander further: noise is not a warm-up.
 WARMUP_NOISE_Z = 4.0
@@ -203,14 +205,22 @@ def check_warmup(samples_ns: np.ndarray, warmup_iterations: int = 0) -> Diagnost
         return None
     first_half = max(half // size, 1)
     limit = ref + max(math.log1p(WARMUP_SETTLE_TOLERANCE), WARMUP_NOISE_Z * noise)
-    slow = np.nonzero(medians[:first_half] > limit)[0]
-    settle_block = int(slow[-1]) + 1
+    # Settled at the first block that starts WARMUP_SETTLED_BLOCKS blocks in a row at or below
+    # the limit: a slow block later on is noise or a second mode (other checks report those),
+    # not the warm-up.
+    within = medians <= limit
+    settle_block = next(
+        (i for i in range(1, first_half) if within[i : i + WARMUP_SETTLED_BLOCKS].all()),
+        first_half,
+    )
     if settle_block >= first_half:
         return None
     settle = settle_block * size
     start = float(np.median(x[:settle]))
     rest = float(np.median(x[settle:]))
     slower = start / rest - 1.0
+    if slower <= WARMUP_MIN_EXCESS:
+        return None  # the slow start is too short or too mixed to matter
     suggest = _round_up(warmup_iterations + settle)
     message = (
         f"latency was still falling when timing began: the first {settle} timed iterations were "
