@@ -371,3 +371,15 @@ def test_other_load_is_low_when_only_this_process_works(
         if loads[-1] < 0.5:
             break
     assert loads[-1] < 0.5, loads
+
+
+def test_warmup_settle_point_ignores_later_slow_periods() -> None:
+    """A machine switching speed every 500 calls: the settle point is where the first slow
+    period ends, not the last slow block of the first half, and the figures say so."""
+    rng = np.random.default_rng(5)
+    parts = [rng.normal(6400.0 if k % 2 == 0 else 4100.0, 40.0, 500) for k in range(40)]
+    x = np.concatenate(parts).astype(np.int64)
+    d = check_warmup(x, 1000)
+    if d is not None:
+        assert d.details["settle_iterations"] <= 600
+        assert d.details["slower"] > 0.10
