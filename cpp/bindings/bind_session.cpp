@@ -9,6 +9,7 @@
 #include "bindings.hpp"
 #include "inferspeed/flush.hpp"
 #include "inferspeed/loops.hpp"
+#include "inferspeed/scenarios.hpp"
 #include "inferspeed/session.hpp"
 
 namespace py = pybind11;
@@ -53,12 +54,39 @@ SessionConfig make_config(int intra, int inter, int opt_level, bool parallel,
   return c;
 }
 
-// Move a sample vector into a numpy array without copying.
-py::array_t<int64_t> to_numpy(std::vector<int64_t>&& samples) {
-  auto* owned = new std::vector<int64_t>(std::move(samples));
-  py::capsule free_when_done(owned, [](void* p) { delete static_cast<std::vector<int64_t>*>(p); });
-  return py::array_t<int64_t>({static_cast<py::ssize_t>(owned->size())}, {sizeof(int64_t)}, owned->data(),
-                              free_when_done);
+// Move a vector into a numpy array without copying.
+template <class T>
+py::array_t<T> to_numpy(std::vector<T>&& values) {
+  auto* owned = new std::vector<T>(std::move(values));
+  py::capsule free_when_done(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+  return py::array_t<T>({static_cast<py::ssize_t>(owned->size())}, {sizeof(T)}, owned->data(), free_when_done);
+}
+
+// Between chunks: take the GIL just long enough to run Python's signal handlers, so Ctrl-C
+// stops a loop and keeps what was measured.
+bool python_signals_ok() {
+  py::gil_scoped_acquire acquire;
+  if (PyErr_CheckSignals() != 0) {
+    PyErr_Clear();
+    return false;
+  }
+  return true;
+}
+
+// `count` workers of the session, worker k on input set k mod (number of sets).
+std::vector<std::unique_ptr<Worker>> make_workers(Session& session, int count) {
+  if (count < 1) throw std::invalid_argument("concurrency must be at least 1");
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (int k = 0; k < count; ++k) {
+    workers.push_back(session.make_worker(static_cast<size_t>(k) % session.input_set_count()));
+  }
+  return workers;
+}
+
+std::vector<Worker*> raw(const std::vector<std::unique_ptr<Worker>>& workers) {
+  std::vector<Worker*> out;
+  for (const auto& w : workers) out.push_back(w.get());
+  return out;
 }
 
 }  // namespace
@@ -125,16 +153,7 @@ void register_session(py::module_& m) {
             LoopResult r;
             {
               py::gil_scoped_release release;
-              // Between chunks: take the GIL just long enough to run Python's signal handlers,
-              // so Ctrl-C stops the loop and keeps what was measured.
-              r = closed_loop(*s.session, spec, [] {
-                py::gil_scoped_acquire acquire;
-                if (PyErr_CheckSignals() != 0) {
-                  PyErr_Clear();
-                  return false;
-                }
-                return true;
-              });
+              r = closed_loop(*s.session, spec, python_signals_ok);
             }
             py::dict d;
             d["start_ns"] = r.start_ns;
@@ -147,6 +166,58 @@ void register_session(py::module_& m) {
           py::arg("flusher") = nullptr,
           "Closed loop: time calls back to back (evicting the caches before each with `flusher`);\n"
           "returns samples_ns (int64 numpy), start_ns, end_ns, interrupted.");
+
+  m.def(
+      "run_server",
+      [](PySession& s, CallMode mode, const std::vector<int64_t>& arrivals_ns, int concurrency, int64_t spin_ns,
+         int64_t chunk_ns) {
+        ServerSpec spec{mode, arrivals_ns, spin_ns, chunk_ns};
+        ServerResult r;
+        {
+          py::gil_scoped_release release;
+          auto workers = make_workers(*s.session, concurrency);
+          r = run_server(*s.session, raw(workers), spec, python_signals_ok);
+        }
+        py::dict d;
+        d["origin_ns"] = r.origin_ns;
+        d["interrupted"] = r.interrupted;
+        d["start_ns"] = to_numpy(std::move(r.start_ns));
+        d["end_ns"] = to_numpy(std::move(r.end_ns));
+        d["worker"] = to_numpy(std::move(r.worker));
+        d["waited"] = to_numpy(std::move(r.waited));
+        return d;
+      },
+      py::arg("session"), py::arg("mode"), py::arg("arrivals_ns"), py::arg("concurrency"),
+      py::arg("spin_ns") = 200'000, py::arg("chunk_ns") = 20'000'000,
+      "Server scenario: requests at the given arrival offsets, `concurrency` worker threads.\n"
+      "Returns per-request start_ns/end_ns (-1: not run), worker, waited, and origin_ns.");
+  m.def(
+      "run_offline",
+      [](PySession& s, CallMode mode, int64_t duration_ns, int concurrency, int64_t expected_per_worker,
+         int64_t chunk_ns) {
+        OfflineSpec spec{mode, duration_ns, chunk_ns, expected_per_worker};
+        OfflineResult r;
+        {
+          py::gil_scoped_release release;
+          auto workers = make_workers(*s.session, concurrency);
+          r = run_offline(*s.session, raw(workers), spec, python_signals_ok);
+        }
+        py::list starts;
+        py::list ends;
+        for (auto& v : r.start_ns) starts.append(to_numpy(std::move(v)));
+        for (auto& v : r.end_ns) ends.append(to_numpy(std::move(v)));
+        py::dict d;
+        d["origin_ns"] = r.origin_ns;
+        d["elapsed_ns"] = r.elapsed_ns;
+        d["interrupted"] = r.interrupted;
+        d["start_ns"] = starts;
+        d["end_ns"] = ends;
+        return d;
+      },
+      py::arg("session"), py::arg("mode"), py::arg("duration_ns"), py::arg("concurrency"),
+      py::arg("expected_per_worker") = 0, py::arg("chunk_ns") = 20'000'000,
+      "Offline scenario: `concurrency` workers back to back for `duration_ns`; per-worker\n"
+      "lists of start_ns/end_ns arrays, elapsed_ns, origin_ns.");
 
   py::class_<CacheFlusher>(m, "CacheFlusher")
       .def(py::init<size_t, size_t>(), py::arg("bytes"), py::arg("line_bytes") = 0,

@@ -287,6 +287,37 @@ void Session::prepare() {
   prepared_ = true;
 }
 
+std::unique_ptr<Worker> Session::make_worker(size_t set) {
+  if (!prepared_) throw std::logic_error("session is not prepared: call prepare() first");
+  check_set(set);
+  const Runtime& rt = *rt_;
+  auto w = std::make_unique<Worker>();
+  w->set = set;
+  w->binding = detail::Handle<OrtIoBinding>(api_->ReleaseIoBinding);
+  rt.check(api_->CreateIoBinding(session_.get(), w->binding.out()));
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    rt.check(api_->BindInput(w->binding.get(), input_names_[i], set_ptrs_[set][i]));
+  }
+  std::vector<OrtValue*> produced(outputs_.size(), nullptr);
+  OrtStatus* status = api_->Run(session_.get(), run_options_.get(), input_names_.data(), set_ptrs_[set].data(),
+                                inputs_.size(), output_names_.data(), outputs_.size(), produced.data());
+  for (OrtValue* v : produced) {
+    w->outputs.emplace_back(api_->ReleaseValue);
+    *w->outputs.back().out() = v;
+  }
+  rt.check(status);
+  for (size_t i = 0; i < outputs_.size(); ++i) {
+    if (outputs_preallocated_ && output_numeric_[i]) {
+      rt.check(api_->BindOutput(w->binding.get(), output_names_[i], w->outputs[i].get()));
+    } else {
+      rt.check(api_->BindOutputToDevice(w->binding.get(), output_names_[i], cpu_memory_.get()));
+    }
+  }
+  rt.check(api_->RunWithBinding(session_.get(), run_options_.get(), w->binding.get()));
+  w->run_outputs.assign(outputs_.size(), nullptr);
+  return w;
+}
+
 CallHandles Session::handles() noexcept {
   return CallHandles{api_,
                      session_.get(),

@@ -80,3 +80,19 @@ class CacheFlusher:
 
 def now_ns() -> int: ...
 def measure_clock(pairs: int = 200000) -> dict[str, int]: ...
+def run_server(
+    session: Session,
+    mode: CallMode,
+    arrivals_ns: Sequence[int],
+    concurrency: int,
+    spin_ns: int = 200000,
+    chunk_ns: int = 20000000,
+) -> dict[str, Any]: ...
+def run_offline(
+    session: Session,
+    mode: CallMode,
+    duration_ns: int,
+    concurrency: int,
+    expected_per_worker: int = 0,
+    chunk_ns: int = 20000000,
+) -> dict[str, Any]: ...

@@ -15,7 +15,16 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from . import __version__
-from .config import CACHE_MODES, CALL_MODES, EXECUTION_MODES, GRAPH_OPTIMIZATION_LEVELS, Config, ProviderSpec
+from .config import (
+    ARRIVALS,
+    CACHE_MODES,
+    CALL_MODES,
+    EXECUTION_MODES,
+    GRAPH_OPTIMIZATION_LEVELS,
+    SCENARIOS,
+    Config,
+    ProviderSpec,
+)
 from .errors import BenchmarkInterrupted, ConfigError, InferspeedError
 
 EXIT_USAGE = 2
@@ -153,6 +162,37 @@ def parse_bytes(text: str) -> int:
     return value
 
 
+def parse_int_list(text: str) -> list[int]:
+    """'1,2,4' -> [1, 2, 4] (each at least 1)."""
+    values = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit() or int(part) < 1:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a list of positive integers (e.g. 1,2,4)")
+        values.append(int(part))
+    return values
+
+
+def parse_rate(text: str) -> float:
+    """'200' or '200/s' -> 200.0 requests per second."""
+    raw = text.strip().removesuffix("/s")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a rate (e.g. 200 or 200/s)") from None
+    if not 0 < value < 1e9 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive rate")
+    return value
+
+
+def parse_slo(text: str) -> tuple[float, float]:
+    """'p99=5ms' -> (99.0, 0.005): a percentile and a latency in seconds."""
+    name, found, limit = text.partition("=")
+    if not found:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an SLO (e.g. p99=5ms)")
+    return parse_percentile(name), parse_seconds(limit)
+
+
 def _provider(text: str) -> ProviderSpec:
     name, _, opts = text.partition(":")
     if not name.strip():
@@ -204,13 +244,20 @@ def config_from_args(args: argparse.Namespace) -> Config:
         pin=args.pin,
         spin=args.spin,
         processes=args.processes,
+        scenario=args.scenario,
+        qps=args.qps,
+        arrival=args.arrival,
+        duration=args.duration,
+        concurrency=args.concurrency[0],
+        deadline=args.deadline,
+        scheduler_spin=args.scheduler_spin,
     )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .models import demo_model_path
-    from .report.text import render_result
-    from .result import write_json
+    from .report.text import render_concurrency_table, render_result
+    from .result import Result, write_json
     from .session import Session
 
     config = config_from_args(args)
@@ -219,33 +266,70 @@ def cmd_run(args: argparse.Namespace) -> int:
     model = args.model or demo_model_path()
     if not args.model and not args.quiet:
         print(f"(no model given: measuring the demo model {model})", file=sys.stderr)
+    results: list[Result] = []
     try:
         if config.processes > 1:
             from .workers import measure_in_processes
 
-            result = measure_in_processes(model, config)
-            for notice in result.notices:
+            if len(args.concurrency) > 1:
+                raise ConfigError("--processes takes one --concurrency value")
+            results.append(measure_in_processes(model, config))
+            for notice in results[0].notices:
                 print(f"note: {notice}", file=sys.stderr)
         else:
             with Session(model, config) as session:
                 for notice in session.notices:
                     print(f"note: {notice}", file=sys.stderr)
-                result = session.measure()
+                for concurrency in args.concurrency:
+                    result = session.measure(concurrency=concurrency)
+                    results.append(result)
+                    if not args.quiet:
+                        print(render_result(result) + ("\n" if len(args.concurrency) > 1 else ""))
     except BenchmarkInterrupted as exc:
-        partial = exc.result
+        results.append(exc.result)
         if not args.quiet:
-            print(render_result(partial))
+            print(render_result(exc.result))
         if args.json:
-            write_json([partial], args.json)
+            write_json(results, args.json)
             print(f"partial result written to {args.json}", file=sys.stderr)
         print("inferspeed: interrupted; the result above is partial", file=sys.stderr)
         return EXIT_INTERRUPTED
     if not args.quiet:
-        print(render_result(result))
+        if config.processes > 1:
+            print(render_result(results[0]))
+        if len(results) > 1:
+            print(render_concurrency_table(results))
     if args.json:
-        write_json([result], args.json)
+        write_json(results, args.json)
         if not args.quiet:
             print(f"result written to {args.json}", file=sys.stderr)
+    return 0
+
+
+def cmd_capacity(args: argparse.Namespace) -> int:
+    import json
+
+    from .capacity import find_capacity
+    from .models import demo_model_path
+    from .report.text import render_capacity
+    from .session import Session
+
+    percentile, slo = args.slo
+    config = config_from_args(args)
+    if args.json:
+        _check_writable(args.json, "--json")
+    model = args.model or demo_model_path()
+    with Session(model, config) as session:
+        for notice in session.notices:
+            print(f"note: {notice}", file=sys.stderr)
+        found = find_capacity(
+            session, percentile, slo * 1e9, step_time=args.step_time, max_step_time=4 * args.step_time
+        )
+    if not args.quiet:
+        print(render_capacity(found))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(found.to_dict(), f, indent=2)
     return 0
 
 
@@ -387,6 +471,36 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
         default=None,
         help="let ORT's thread pools spin while waiting (default: ORT's choice)",
     )
+    sc = p.add_argument_group("load scenario")
+    sc.add_argument(
+        "--scenario",
+        choices=SCENARIOS,
+        default="single-stream",
+        help="single-stream: one call after another (default); server: requests at scheduled "
+        "arrival times (--qps); offline: --concurrency workers back to back",
+    )
+    sc.add_argument("--qps", type=parse_rate, metavar="RATE", help="server: offered arrival rate, requests/s")
+    sc.add_argument("--arrival", choices=ARRIVALS, default="poisson", help="server: arrival process")
+    sc.add_argument(
+        "--duration", type=parse_seconds, metavar="SECONDS", help="server/offline: how long (default 5s)"
+    )
+    sc.add_argument(
+        "--concurrency",
+        type=parse_int_list,
+        default=[1],
+        metavar="K[,K...]",
+        help="server/offline: worker threads sharing the session; a list runs each",
+    )
+    sc.add_argument(
+        "--deadline", type=parse_seconds, metavar="TIME", help="count requests slower than this (e.g. 2ms)"
+    )
+    sc.add_argument(
+        "--scheduler-spin",
+        type=parse_seconds,
+        default=Config().scheduler_spin,
+        metavar="TIME",
+        help="server: idle workers spin (rather than sleep) this long before each arrival (default 10ms)",
+    )
     o = p.add_argument_group("output")
     o.add_argument("--json", metavar="PATH", help="write the result as JSON (schema inferspeed/1)")
     o.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
@@ -401,6 +515,13 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="benchmark a model (single stream, closed loop)")
     _add_run_flags(run)
     run.set_defaults(func=cmd_run)
+    cap = sub.add_parser("capacity", help="find the highest arrival rate that meets a latency SLO")
+    _add_run_flags(cap)
+    cap.add_argument("--slo", type=parse_slo, required=True, metavar="pNN=TIME", help="e.g. p99=5ms")
+    cap.add_argument(
+        "--step-time", type=parse_seconds, default=2.0, metavar="SECONDS", help="seconds per rate tried"
+    )
+    cap.set_defaults(func=cmd_capacity)
     info = sub.add_parser("info", help="show a model's inputs, outputs, size and operators")
     info.add_argument("model", help="ONNX model file")
     info.add_argument("--json", action="store_true", help="print JSON")

@@ -38,6 +38,10 @@ DEFAULT_ADAPTIVE_MAX_TIME = 30.0
 #: server L3 of 64 MiB.
 FALLBACK_FLUSH_BYTES = 128 << 20
 CACHE_MODES = ("warm", "cold")
+SCENARIOS = ("single-stream", "server", "offline")
+ARRIVALS = ("poisson", "constant")
+#: Seconds a server or offline run lasts when no duration is given.
+DEFAULT_SCENARIO_DURATION = 5.0
 
 #: ``graph_optimization`` names -> ONNX Runtime's GraphOptimizationLevel values.
 GRAPH_OPTIMIZATION_LEVELS: Mapping[str, int] = MappingProxyType(
@@ -162,6 +166,13 @@ class Config:
     pin: int | None = None
     spin: bool | None = None
     processes: int = 1
+    scenario: str = "single-stream"
+    qps: float | None = None
+    arrival: str = "poisson"
+    duration: float | None = None
+    concurrency: int = 1
+    deadline: float | None = None
+    scheduler_spin: float = 0.01
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -262,6 +273,28 @@ class Config:
         if self.spin is not None and any(k.endswith(".allow_spinning") for k in self.session_config):
             raise ConfigError("give spinning either as spin or as a session_config entry, not both")
         _positive_int("processes", self.processes, allow_none=False)
+        if self.scenario not in SCENARIOS:
+            raise ConfigError(f"scenario must be one of {', '.join(SCENARIOS)}, got {self.scenario!r}")
+        if self.arrival not in ARRIVALS:
+            raise ConfigError(f"arrival must be one of {', '.join(ARRIVALS)}, got {self.arrival!r}")
+        if self.qps is not None and (
+            isinstance(self.qps, bool) or not isinstance(self.qps, (int, float)) or not 0 < self.qps < 1e9
+        ):
+            raise ConfigError(f"qps must be a positive rate, got {self.qps!r}")
+        if self.scenario == "server" and self.qps is None:
+            raise ConfigError("the server scenario needs an arrival rate (qps / --qps)")
+        if self.scenario != "server" and self.qps is not None:
+            raise ConfigError("qps applies to the server scenario only (--scenario server)")
+        _non_negative_seconds("duration", self.duration)
+        if self.duration is not None and self.duration <= 0:
+            raise ConfigError(f"duration must be positive, got {self.duration!r}")
+        _positive_int("concurrency", self.concurrency, allow_none=False)
+        _non_negative_seconds("deadline", self.deadline)
+        if self.deadline is not None and self.deadline <= 0:
+            raise ConfigError(f"deadline must be positive, got {self.deadline!r}")
+        _non_negative_seconds("scheduler_spin", self.scheduler_spin)
+        if self.scenario != "single-stream" and self.target_ci is not None:
+            raise ConfigError("target_ci applies to the single-stream scenario only")
         if self.mode not in CALL_MODES:
             raise ConfigError(f"mode must be one of {', '.join(CALL_MODES)}, got {self.mode!r}")
         if self.warmup_iterations is not None and (
@@ -291,6 +324,11 @@ class Config:
         if self.iterations is None and self.max_time is None:
             return None, DEFAULT_ADAPTIVE_MAX_TIME if self.target_ci is not None else DEFAULT_MAX_TIME
         return self.iterations, self.max_time
+
+    @property
+    def scenario_duration(self) -> float:
+        """Seconds a server or offline run lasts (``duration``, else max_time, else the default)."""
+        return self.duration or self.max_time or DEFAULT_SCENARIO_DURATION
 
     @property
     def ort_session_config(self) -> dict[str, str]:

@@ -56,6 +56,11 @@ class Result:
         What inferspeed chose on the user's behalf (e.g. dynamic dims set to 1).
     processes : dict or None
         With ``processes`` > 1: each worker process's median and the spread between them.
+    scenario_stats : dict
+        Figures of the load scenario, written at the top level of the result's JSON: for a
+        server ``offered_qps``, ``achieved_qps``, ``queue_stats``, ``service_stats``,
+        ``scheduler_lateness_stats``; for offline ``throughput_per_s``, ``samples_per_s``,
+        ``per_worker``; with a deadline ``deadline_miss_rate`` and ``longest_miss_run``.
     """
 
     samples_ns: np.ndarray
@@ -72,6 +77,7 @@ class Result:
     interrupted: bool = False
     notices: tuple[str, ...] = ()
     processes: Mapping[str, Any] | None = None
+    scenario_stats: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         samples = np.asarray(self.samples_ns)
@@ -95,6 +101,7 @@ class Result:
             "warnings": [w.to_dict() for w in self.warnings],
             "notices": list(self.notices),
             "processes": None if self.processes is None else dict(self.processes),
+            **dict(self.scenario_stats),
             "stats": self.stats.to_dict(),
             "samples_ns": self.samples_ns.tolist(),
         }

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _core, _ortlib
+from . import _core, _ortlib, scenarios
 from .config import CHUNK_TIME, GRAPH_OPTIMIZATION_LEVELS, Config
 from .diagnostics import cpu_snapshot, diagnose, other_load
 from .environment import capture_environment, last_level_cache_bytes
@@ -29,7 +29,8 @@ __all__ = ["Session", "benchmark"]
 MEASURE_OPTIONS = frozenset(
     {
         "mode", "iterations", "max_time", "warmup_iterations", "warmup_time", "cache", "flush_bytes",
-        "target_ci", "target_percentile", "drop_outliers", "pin",
+        "target_ci", "target_percentile", "drop_outliers", "pin", "scenario", "qps", "arrival",
+        "duration", "concurrency", "deadline",
     }
 )  # fmt: skip
 #: Adaptive stopping: the first chunk's length, the longest chunk (s) and the fewest samples
@@ -326,8 +327,16 @@ class Session:
             if (w_iters is None or w_iters > 0) and (w_time is None or w_time > 0):
                 warm = self._loop(mode, w_iters, w_time, flusher)
             interrupted = bool(warm["interrupted"])
+            service: np.ndarray | None = None
+            figures: dict[str, Any] = {}
             if not interrupted:
-                if config.target_ci is None:
+                if config.scenario == "server":
+                    timed, service, figures, interrupted = scenarios.run_server(self, config)
+                elif config.scenario == "offline":
+                    ws = warm["samples_ns"]
+                    one_call = float(np.median(ws)) if ws.size else None
+                    timed, service, figures, interrupted = scenarios.run_offline(self, config, one_call)
+                elif config.target_ci is None:
                     iterations, seconds = config.loop_limits
                     r = self._loop(mode, iterations, seconds, flusher)
                     timed, interrupted = r["samples_ns"], bool(r["interrupted"])
@@ -345,14 +354,25 @@ class Session:
             drop_outliers=config.drop_outliers,
         )
         load = other_load(before, after) if before is not None and after is not None else None
+        # For a server, the noise checks look at what the model did (service times); queueing
+        # is reported by the overload check instead.
+        basis = service if config.scenario == "server" and service is not None and service.size else timed
         warnings = diagnose(
-            timed,
-            stats,
+            basis,
+            stats if basis is timed else summarize(basis),
             warmup_iterations=int(warm_samples.size),
             other_load_cores=load,
             logical_cores=environment["cpu"].get("logical_cores"),
             governor=environment["cpu"].get("governor"),
         )
+        if config.scenario != "single-stream":
+            cpu = environment["cpu"]
+            extra = (
+                scenarios.overload(figures),
+                scenarios.oversubscription(config, cpu.get("physical_cores"), cpu.get("logical_cores")),
+            )
+            warnings += [d for d in extra if d is not None]
+        figures.update(scenarios.deadline_stats(timed, config.deadline))
         result = Result(
             samples_ns=timed,
             stats=stats,
@@ -377,6 +397,8 @@ class Session:
             warnings=tuple(warnings),
             interrupted=interrupted,
             notices=self.notices,
+            scenario=config.scenario,
+            scenario_stats=figures,
         )
         if interrupted:
             raise BenchmarkInterrupted(result)

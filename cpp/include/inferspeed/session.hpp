@@ -99,6 +99,16 @@ struct CallHandles {
   size_t output_count;
 };
 
+/// What one of several concurrent workers needs of its own: an IoBinding of one input set and
+/// its own outputs (preallocated when the session's are), plus scratch for OrtApi::Run. Input
+/// values are shared: ONNX Runtime only reads them. Made by Session::make_worker.
+struct Worker {
+  detail::Handle<OrtIoBinding> binding;
+  std::vector<detail::Handle<OrtValue>> outputs;
+  std::vector<OrtValue*> run_outputs;
+  size_t set = 0;
+};
+
 /// A session plus its bound inputs and outputs. Neither copied nor moved (the name arrays
 /// point into it); not thread-safe.
 class Session {
@@ -140,6 +150,11 @@ class Session {
   int64_t first_run_ns() const noexcept { return first_run_ns_; }
 
   CallHandles handles() noexcept;
+
+  /// A worker bound to input set `set`, with outputs of its own, checked by one bound call.
+  /// The session must be prepared. Sessions are safe to Run from several threads at once;
+  /// each thread must use its own Worker.
+  std::unique_ptr<Worker> make_worker(size_t set);
 
  private:
   size_t input_index(const std::string& name) const;

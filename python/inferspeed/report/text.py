@@ -38,6 +38,51 @@ def _interval(lo: float | None, hi: float | None) -> str:
     )
 
 
+def _scenario_text(result: Result) -> str:
+    sc = result.scenario_stats
+    if result.scenario == "server":
+        return (
+            f"server ({sc.get('arrival')} arrivals at {sc.get('offered_qps', 0):.1f}/s for "
+            f"{sc.get('duration_s', 0):g} s, {sc.get('concurrency')} workers)"
+        )
+    if result.scenario == "offline":
+        return f"offline ({sc.get('concurrency')} workers back to back for {sc.get('duration_s', 0):g} s)"
+    return "single stream"
+
+
+def _pcts(stats: Mapping[str, Any] | None) -> str:
+    if not stats:
+        return "-"
+    return f"median {format_duration(stats['median_ns'])}, p99 {format_duration(stats['p99_ns'])}"
+
+
+def _scenario_lines(result: Result) -> list[str]:
+    sc = result.scenario_stats
+    lines = []
+    if result.scenario == "server":
+        lines += [
+            f"load       offered {sc['offered_qps']:.1f}/s, achieved {sc['achieved_qps']:.1f}/s "
+            f"({sc['completed']} of {sc['requests']} requests); latency counts from scheduled arrival",
+            f"queueing   {_pcts(sc.get('queue_stats'))}",
+            f"service    {_pcts(sc.get('service_stats'))}",
+            f"scheduler  lateness {_pcts(sc.get('scheduler_lateness_stats'))}",
+        ]
+    elif result.scenario == "offline":
+        workers = ", ".join(
+            f"{format_duration(w['median_ns'])} ({w['count']})" for w in sc.get("per_worker", [])
+        )
+        lines += [
+            f"offline    {_rate(sc['throughput_per_s'])} inferences, {_rate(sc['samples_per_s'])} samples",
+            f"workers    median (calls): {workers}",
+        ]
+    if "deadline_ns" in sc:
+        lines.append(
+            f"deadline   {format_duration(sc['deadline_ns'])}: {sc['deadline_miss_rate']:.2%} missed "
+            f"({sc['deadline_misses']}), longest run of misses {sc['longest_miss_run']}"
+        )
+    return lines
+
+
 def render_result(result: Result) -> str:
     s = result.stats
     cfg = result.config
@@ -68,7 +113,7 @@ def render_result(result: Result) -> str:
     lines = [
         f"model      {result.model.get('name')}  ({inputs})",
         f"runtime    onnxruntime {ort.get('version', '?')}  providers: {providers}",
-        f"loop       single stream, mode={cfg.get('mode')}, threads={threads}, "
+        f"loop       {_scenario_text(result)}, mode={cfg.get('mode')}, threads={threads}, "
         f"opt={cfg.get('graph_optimization')}, cache={cache}" + "".join(f", {e}" for e in extras),
         f"samples    {s.count} timed after {result.warmup.get('iterations', 0)} warm-up{partial}",
         "",
@@ -83,7 +128,7 @@ def render_result(result: Result) -> str:
         f"spread     std {format_duration(s.std_ns)}, CV {s.cv:.1%}, IQR {format_duration(s.iqr_ns)}, "
         f"{outliers} outliers ({s.outliers_low} low, {s.outliers_high} high; "
         + (f"{s.outliers_dropped} dropped)" if s.outliers_dropped else "kept)"),
-        f"throughput {_rate(s.throughput_per_s)} (one stream)",
+        f"throughput {_rate(s.throughput_per_s)} (one stream: 1 / mean latency)",
         f"session    created in {create}, first run {first}",
         f"timer      {format_duration(s.timer_overhead_ns)} per clock-read pair (included, not subtracted)",
     ]
@@ -95,11 +140,45 @@ def render_result(result: Result) -> str:
             f"stopping   target ±{st['target_ci']:.2%}: {verdict} after {st['samples']} samples"
             + (f" ({widths})" if widths else "")
         )
+    lines += _scenario_lines(result)
     if result.processes is not None:
         p = result.processes
         medians = ", ".join(format_duration(m) for m in p["medians_ns"])
         lines.append(f"processes  {p['count']} pooled; medians {medians} (spread {p['median_spread']:.1%})")
     lines += [f"WARNING: {w.message}" for w in result.warnings]
+    return "\n".join(lines)
+
+
+def render_concurrency_table(results: list[Result]) -> str:
+    """Throughput against latency, one row per concurrency."""
+    lines = [f"{'workers':>8} {'throughput':>14} {'median':>10} {'p99':>10} {'p99.9':>10}"]
+    for r in results:
+        sc = r.scenario_stats
+        rate = sc.get("throughput_per_s", r.stats.throughput_per_s)
+        lines.append(
+            f"{sc.get('concurrency', 1):>8} {_rate(rate):>14} {format_duration(r.stats.median_ns):>10} "
+            f"{format_duration(r.stats.p99_ns):>10} {format_duration(r.stats.p999_ns):>10}"
+        )
+    return "\n".join(lines)
+
+
+def render_capacity(found: Any) -> str:
+    """The rates walked by ``inferspeed capacity`` and the capacity found."""
+    label = f"p{found.percentile:g}"
+    lines = [
+        f"SLO        {label} <= {format_duration(found.slo_ns)} with {found.concurrency} worker(s)",
+        f"offline    {_rate(found.offline_throughput_per_s)} (upper bound of the search)",
+        "",
+        f"{'offered':>12} {'achieved':>12} {label:>10} {'95% CI':>22} {'seconds':>8}  verdict",
+    ]
+    for st in found.steps:
+        lo, hi = st["ci95_ns"]
+        lines.append(
+            f"{_rate(st['qps']):>12} {_rate(st['achieved_qps']):>12} {format_duration(st['latency_ns']):>10} "
+            f"{_interval(lo, hi):>22} {st['duration_s']:>8g}  {'pass' if st['passed'] else 'FAIL'}"
+        )
+    cap = found.capacity_qps
+    lines += ["", f"capacity   {_rate(cap) if cap else 'none: even the lowest rate tried missed the SLO'}"]
     return "\n".join(lines)
 
 

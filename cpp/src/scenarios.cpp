@@ -1,0 +1,213 @@
+#include "inferspeed/scenarios.hpp"
+
+#include <time.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <utility>
+
+#include "inferspeed/clock.hpp"
+#include "inferspeed/error.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+namespace inferspeed {
+
+namespace {
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#endif
+}
+
+// Sleep until `target_ns` on the monotonic clock, waking `spin_ns` early to spin the rest of
+// the way: the kernel's wake-up is tens of microseconds late, a spin is not.
+void wait_until(int64_t target_ns, int64_t spin_ns, const std::atomic<bool>& stop) noexcept {
+  const int64_t sleep_to = target_ns - spin_ns;
+  if (sleep_to > now_ns()) {
+    timespec ts{};
+    ts.tv_sec = static_cast<time_t>(sleep_to / 1'000'000'000);
+    ts.tv_nsec = static_cast<long>(sleep_to % 1'000'000'000);
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) != 0) {
+      if (stop.load(std::memory_order_relaxed)) return;
+    }
+  }
+  while (now_ns() < target_ns) {
+    if (stop.load(std::memory_order_relaxed)) return;
+    cpu_relax();
+  }
+}
+
+inline OrtStatus* call_once(const CallHandles& h, CallMode mode, Worker& w) noexcept {
+  if (mode == CallMode::binding) return h.api->RunWithBinding(h.session, h.run_options, w.binding.get());
+  return h.api->Run(h.session, h.run_options, h.input_names, h.input_values[w.set], h.input_count, h.output_names,
+                    h.output_count, w.run_outputs.data());
+}
+
+inline void release_run_outputs(const CallHandles& h, Worker& w) noexcept {
+  for (OrtValue*& v : w.run_outputs) {
+    if (v != nullptr) h.api->ReleaseValue(v);
+    v = nullptr;
+  }
+}
+
+// The first failed status of any worker; the others are released.
+class FirstError {
+ public:
+  void set(const OrtApi* api, OrtStatus* status) noexcept {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (status_ == nullptr) {
+      status_ = status;
+    } else {
+      api->ReleaseStatus(status);
+    }
+  }
+  OrtStatus* take() noexcept { return std::exchange(status_, nullptr); }
+
+ private:
+  std::mutex mutex_;
+  OrtStatus* status_ = nullptr;
+};
+
+// Wait for `running` to reach zero, calling the hook every chunk_ns; a false from the hook
+// sets `stop`. Returns true when the hook asked to stop.
+bool coordinate(const std::atomic<int>& running, std::atomic<bool>& stop, int64_t chunk_ns,
+                const ChunkHook& between_chunks) {
+  bool interrupted = false;
+  int64_t next_hook = now_ns() + chunk_ns;
+  while (running.load() > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    if (now_ns() >= next_hook) {
+      next_hook = now_ns() + chunk_ns;
+      if (!interrupted && between_chunks && !between_chunks()) {
+        interrupted = true;
+        stop.store(true);
+      }
+    }
+  }
+  return interrupted;
+}
+
+void check_workers(Session& session, const std::vector<Worker*>& workers) {
+  if (workers.empty()) throw std::invalid_argument("at least one worker is needed");
+  if (!session.prepared()) throw std::logic_error("session is not prepared: call prepare() first");
+  for (const Worker* w : workers) {
+    if (w == nullptr) throw std::invalid_argument("null worker");
+  }
+}
+
+}  // namespace
+
+ServerResult run_server(Session& session, const std::vector<Worker*>& workers, const ServerSpec& spec,
+                        const ChunkHook& between_chunks) {
+  check_workers(session, workers);
+  const CallHandles h = session.handles();
+  const size_t n = spec.arrivals_ns.size();
+  ServerResult r;
+  r.start_ns.assign(n, -1);
+  r.end_ns.assign(n, -1);
+  r.worker.assign(n, -1);
+  r.waited.assign(n, 0);
+  std::atomic<size_t> next{0};
+  std::atomic<bool> stop{false};
+  std::atomic<int> running{static_cast<int>(workers.size())};
+  FirstError error;
+  // Start a little in the future, so every thread is up before the first arrival.
+  r.origin_ns = now_ns() + 5'000'000;
+  const int64_t origin = r.origin_ns;
+
+  auto serve = [&](size_t index) {
+    Worker& w = *workers[index];
+    while (!stop.load(std::memory_order_relaxed)) {
+      const size_t i = next.fetch_add(1);
+      if (i >= n) break;
+      const int64_t arrival = origin + spec.arrivals_ns[i];
+      const bool waited = now_ns() < arrival;
+      if (waited) wait_until(arrival, spec.spin_ns, stop);
+      if (stop.load(std::memory_order_relaxed)) break;
+      const int64_t t0 = now_ns();
+      OrtStatus* st = call_once(h, spec.mode, w);
+      const int64_t t1 = now_ns();
+      if (spec.mode == CallMode::run) release_run_outputs(h, w);
+      r.start_ns[i] = t0 - origin;
+      r.end_ns[i] = t1 - origin;
+      r.worker[i] = static_cast<int32_t>(index);
+      r.waited[i] = waited ? 1 : 0;
+      if (st != nullptr) {
+        error.set(h.api, st);
+        stop.store(true);
+        break;
+      }
+    }
+    running.fetch_sub(1);
+  };
+
+  std::vector<std::thread> threads;
+  threads.reserve(workers.size());
+  for (size_t k = 0; k < workers.size(); ++k) threads.emplace_back(serve, k);
+  r.interrupted = coordinate(running, stop, spec.chunk_ns, between_chunks);
+  for (std::thread& t : threads) t.join();
+  if (OrtStatus* st = error.take()) session.runtime().check(st);
+  return r;
+}
+
+OfflineResult run_offline(Session& session, const std::vector<Worker*>& workers, const OfflineSpec& spec,
+                          const ChunkHook& between_chunks) {
+  check_workers(session, workers);
+  if (spec.duration_ns <= 0) throw std::invalid_argument("duration must be positive");
+  const CallHandles h = session.handles();
+  OfflineResult r;
+  r.start_ns.resize(workers.size());
+  r.end_ns.resize(workers.size());
+  const size_t hint = spec.expected_per_worker > 0 ? static_cast<size_t>(spec.expected_per_worker) : 4096;
+  for (size_t k = 0; k < workers.size(); ++k) {
+    r.start_ns[k].reserve(hint);
+    r.end_ns[k].reserve(hint);
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<int> running{static_cast<int>(workers.size())};
+  FirstError error;
+  r.origin_ns = now_ns() + 5'000'000;
+  const int64_t origin = r.origin_ns;
+  const int64_t end_by = origin + spec.duration_ns;
+
+  auto work = [&](size_t index) {
+    Worker& w = *workers[index];
+    std::vector<int64_t>& starts = r.start_ns[index];
+    std::vector<int64_t>& ends = r.end_ns[index];
+    wait_until(origin, 200'000, stop);
+    while (!stop.load(std::memory_order_relaxed)) {
+      const int64_t t0 = now_ns();
+      OrtStatus* st = call_once(h, spec.mode, w);
+      const int64_t t1 = now_ns();
+      if (spec.mode == CallMode::run) release_run_outputs(h, w);
+      // push_back grows the buffer now and then: after the clock read, never inside a call.
+      starts.push_back(t0 - origin);
+      ends.push_back(t1 - origin);
+      if (st != nullptr) {
+        error.set(h.api, st);
+        stop.store(true);
+        break;
+      }
+      if (t1 >= end_by) break;
+    }
+    running.fetch_sub(1);
+  };
+
+  std::vector<std::thread> threads;
+  threads.reserve(workers.size());
+  for (size_t k = 0; k < workers.size(); ++k) threads.emplace_back(work, k);
+  r.interrupted = coordinate(running, stop, spec.chunk_ns, between_chunks);
+  for (std::thread& t : threads) t.join();
+  r.elapsed_ns = now_ns() - origin;
+  if (OrtStatus* st = error.take()) session.runtime().check(st);
+  return r;
+}
+
+}  // namespace inferspeed

@@ -1,0 +1,168 @@
+"""Load scenarios: server (scheduled arrivals, no coordinated omission), offline throughput,
+concurrency, deadlines and the capacity search."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inferspeed import ConfigError, Session
+from inferspeed.capacity import find_capacity
+from inferspeed.scenarios import arrival_offsets, deadline_stats
+
+from .test_cli import cli
+
+
+def test_arrivals_are_seeded_and_at_the_rate() -> None:
+    constant = arrival_offsets(1000.0, 2.0, "constant", 0)
+    assert constant.size == 2000 and constant[0] == 0
+    assert np.all(np.diff(constant) == 1_000_000)
+    poisson = arrival_offsets(1000.0, 20.0, "poisson", 7)
+    assert poisson.size == 20_000 and poisson[0] == 0 and np.all(np.diff(poisson) >= 0)
+    gaps = np.diff(poisson) / 1e9
+    assert gaps.mean() == pytest.approx(1e-3, rel=0.03)
+    assert gaps.std() == pytest.approx(1e-3, rel=0.05)  # exponential: sd = mean
+    assert np.array_equal(poisson, arrival_offsets(1000.0, 20.0, "poisson", 7))
+    assert not np.array_equal(poisson, arrival_offsets(1000.0, 20.0, "poisson", 8))
+
+
+def test_deadline_misses_and_longest_run() -> None:
+    lat = np.array([1, 5, 6, 1, 7, 8, 9, 1], dtype=np.int64) * 1_000_000
+    d = deadline_stats(lat, 0.002)
+    assert d == {
+        "deadline_ns": 2_000_000,
+        "deadline_misses": 5,
+        "deadline_miss_rate": 5 / 8,
+        "longest_miss_run": 3,
+    }
+    assert deadline_stats(lat, None) == {}
+
+
+def _closed_median(s: Session) -> float:
+    return float(np.median(s.measure(max_time=0.4, warmup_time=0.05).samples_ns))
+
+
+def test_server_at_light_load_matches_single_stream(models: dict[str, str]) -> None:
+    with Session(models["mlp3"], threads=1) as s:
+        before = _closed_median(s)
+        qps = 0.3 / (before / 1e9)
+        r = s.measure(scenario="server", qps=qps, arrival="constant", duration=1.5, warmup_time=0.05)
+        after = _closed_median(s)
+    single = (before + after) / 2
+    sc = r.scenario_stats
+    assert r.scenario == "server" and sc["completed"] == sc["requests"]
+    assert sc["achieved_qps"] == pytest.approx(qps, rel=0.05)
+    assert abs(r.stats.median_ns / single - 1) < 0.15, (r.stats.median_ns, single)
+    # The scheduler itself is on time: idle workers spin the last stretch before an arrival.
+    assert sc["scheduler_lateness_stats"]["median_ns"] < 50_000
+
+
+def test_overload_latency_grows_with_duration_unlike_a_closed_loop(models: dict[str, str]) -> None:
+    """At 150% of capacity requests queue up: p99 grows with the length of the run, and is
+    far above anything a closed loop (which waits for each call) reports."""
+    with Session(models["mlp3"], threads=1) as s:
+        closed = s.measure(max_time=0.4, warmup_time=0.05)
+        capacity = 1e9 / closed.stats.median_ns
+        qps = 1.5 * capacity
+        short = s.measure(scenario="server", qps=qps, duration=0.6, warmup_time=0.02)
+        long = s.measure(scenario="server", qps=qps, duration=1.2, warmup_time=0.02)
+    assert long.stats.p99_ns > 1.5 * short.stats.p99_ns
+    assert short.stats.p99_ns > 20 * closed.stats.p99_ns
+    for r in (short, long):
+        assert r.scenario_stats["achieved_qps"] < 0.85 * qps
+        assert r.scenario_stats["achieved_qps"] == pytest.approx(capacity, rel=0.35)
+        assert "overloaded" in [w.code for w in r.warnings]
+
+
+def test_offline_two_workers_beat_one_stream(models: dict[str, str]) -> None:
+    with Session(models["mlp3"], threads=1) as s:
+        one = s.measure(scenario="offline", concurrency=1, duration=0.6, warmup_time=0.05)
+        two = s.measure(scenario="offline", concurrency=2, duration=0.6, warmup_time=0.05)
+    assert two.scenario_stats["throughput_per_s"] > 1.3 * one.scenario_stats["throughput_per_s"]
+    assert len(two.scenario_stats["per_worker"]) == 2
+    assert two.scenario_stats["samples_per_s"] == pytest.approx(8 * two.scenario_stats["throughput_per_s"])
+
+
+def test_capacity_with_a_generous_slo_is_near_offline_throughput(models: dict[str, str]) -> None:
+    with Session(models["mlp3"], threads=1) as s:
+        found = find_capacity(s, 99.0, 0.1e9, step_time=0.6, max_step_time=1.2)
+    assert found.capacity_qps is not None
+    assert found.capacity_qps > 0.8 * found.offline_throughput_per_s
+    assert all(isinstance(st["passed"], bool) for st in found.steps)
+    assert found.to_dict()["steps"][0]["qps"] == pytest.approx(0.9 * found.offline_throughput_per_s)
+
+
+def test_oversubscription_is_a_warning(models: dict[str, str]) -> None:
+    with Session(models["add"], threads=1) as s:
+        r = s.measure(scenario="offline", concurrency=8, duration=0.2, warmup_time=0.01)
+    assert "oversubscribed" in [w.code for w in r.warnings]
+
+
+def test_scenario_config_errors() -> None:
+    from inferspeed import Config
+
+    with pytest.raises(ConfigError, match="needs an arrival rate"):
+        Config(scenario="server")
+    with pytest.raises(ConfigError, match="server scenario only"):
+        Config(qps=10.0)
+    with pytest.raises(ConfigError):
+        Config(scenario="offline", concurrency=0)
+    with pytest.raises(ConfigError):
+        Config(scenario="batch")
+
+
+def test_cli_server_json_and_concurrency_table(models: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "server.json"
+    p = cli(
+        "run", models["add"], "--threads", "1", "--scenario", "server", "--qps", "2000", "--duration", "0.5",
+        "--concurrency", "1,2", "--deadline", "1ms", "--json", str(out),
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert "offered 2000.0/s" in p.stdout and "workers     throughput" in p.stdout
+    results = json.loads(out.read_text())["results"]
+    assert [r["concurrency"] for r in results] == [1, 2]
+    for r in results:
+        assert r["scenario"] == "server" and r["offered_qps"] == 2000.0
+        assert r["achieved_qps"] > 1500
+        for key in ("queue_stats", "service_stats", "scheduler_lateness_stats"):
+            assert r[key]["count"] > 0
+        assert 0 <= r["deadline_miss_rate"] <= 1 and r["deadline_ns"] == 1_000_000
+
+
+def test_cli_capacity(models: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "cap.json"
+    p = cli(
+        "capacity",
+        models["add"],
+        "--threads",
+        "1",
+        "--slo",
+        "p99=20ms",
+        "--step-time",
+        "0.3",
+        "--json",
+        str(out),
+    )
+    assert p.returncode == 0, p.stderr
+    assert "capacity" in p.stdout and "offline" in p.stdout
+    doc = json.loads(out.read_text())
+    assert doc["scenario"] == "capacity" and doc["slo"]["percentile"] == 99.0 and doc["steps"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "{add}", "--scenario", "server"], "needs an arrival rate"),
+        (["run", "{add}", "--qps", "100"], "server scenario only"),
+        (["run", "{add}", "--scenario", "offline", "--concurrency", "0"], "positive integers"),
+        (["run", "{add}", "--scenario", "server", "--qps", "-5"], "positive rate"),
+        (["capacity", "{add}", "--slo", "fast"], "is not an SLO"),
+        (["capacity", "{add}", "--slo", "p99=soon"], "is not a duration"),
+    ],
+)
+def test_scenario_flag_errors(argv: list[str], message: str, models: dict[str, str]) -> None:
+    p = cli(*[a.format(**models) for a in argv])
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], p.stderr
