@@ -104,3 +104,23 @@ def test_binomial_quantile_matches_scipy_stats() -> None:
         for q in (0.5, 0.9, 0.99, 0.999):
             for p in (0.025, 0.975):
                 assert _binom_ppf(p, n, q) == int(sps.binom.ppf(p, n, q)), (n, q, p)
+
+
+def test_median_ci_widens_when_samples_are_correlated_in_time() -> None:
+    """A machine switching between two speeds for long stretches: independent-sample intervals
+    would claim a precision the run does not have; the batch medians widen the interval."""
+    from inferspeed.stats import median_ci
+
+    rng = np.random.default_rng(3)
+    parts = [rng.normal(160e3 if k % 2 else 205e3, 5e3, 1000) for k in range(15)]
+    x = np.concatenate(parts).astype(np.int64)
+    s = summarize(x)
+    assert s.time_correlated and s.batch_dispersion is not None and s.batch_dispersion > 2
+    lo, hi = s.ci95_median_ns
+    assert lo is not None and hi is not None and hi - lo > 20e3
+    assert median_ci(x) == s.ci95_median_ns
+    # Independent samples are left alone: never flagged in 200 draws.
+    flagged = sum(
+        summarize(rng.lognormal(10, 0.4, 4000).astype(np.int64)).time_correlated for _ in range(200)
+    )
+    assert flagged == 0

@@ -21,7 +21,7 @@ from .errors import BenchmarkInterrupted, ConfigError, InferspeedError, InputErr
 from .inputs import GeneratedInputs, make_inputs
 from .result import Result
 from .signature import ValueInfo
-from .stats import min_samples_for_ci, quantile_ci, relative_halfwidth, summarize
+from .stats import median_ci, min_samples_for_ci, quantile_ci, relative_halfwidth, summarize
 
 __all__ = ["Session", "benchmark"]
 
@@ -45,8 +45,10 @@ def _percentile_label(q: float) -> str:
 
 
 def _relative_width(x: np.ndarray, q: float) -> float | None:
+    """Relative half-width of the ``q`` quantile's interval, as the final Stats will report it."""
     center = float(np.partition(x, int((x.size - 1) * q))[int((x.size - 1) * q)])
-    return relative_halfwidth(center, quantile_ci(x, q, presorted=False))
+    interval = median_ci(x) if q == 0.5 else quantile_ci(x, q, presorted=False)
+    return relative_halfwidth(center, interval)
 
 
 @contextlib.contextmanager

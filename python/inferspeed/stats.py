@@ -18,7 +18,9 @@ __all__ = [
     "OUTLIER_Z",
     "PERCENTILES",
     "Stats",
+    "batch_median_ci",
     "ci_ranks",
+    "median_ci",
     "min_samples_for_ci",
     "outlier_mask",
     "quantile_ci",
@@ -39,6 +41,15 @@ PERCENTILES: tuple[tuple[str, float, str], ...] = (
 OUTLIER_Z = 3.5
 
 CONFIDENCE = 0.95
+
+#: The median's interval also comes from this many consecutive batches of the run...
+CI_BATCHES = 20
+#: ...when their medians spread more than this many times what independent samples predict:
+#: the samples are then correlated in time (a machine changing speed for seconds at a time)
+#: and an interval that assumes independent draws is too narrow.
+CORRELATION_FACTOR = 2.0
+#: Fewest samples per batch for a batch median to mean anything.
+MIN_BATCH = 25
 
 Interval = tuple[float | None, float | None]
 
@@ -83,6 +94,49 @@ def _binom_ppf(p: float, n: int, q: float) -> int:
     return below if float(special.bdtr(below, n, q)) >= p else min(k, n)
 
 
+def batch_median_ci(x: np.ndarray, confidence: float = CONFIDENCE) -> tuple[Interval, float] | None:
+    """Interval of the median from CI_BATCHES consecutive batches of ``x`` (in the order measured),
+    and how much more the batch medians spread than independent samples would make them
+    (1 for independent samples). None when there are too few samples for batches."""
+    xf = np.asarray(x, dtype=np.float64)
+    size = xf.size // CI_BATCHES
+    if size < MIN_BATCH:
+        return None
+    medians = np.median(xf[: size * CI_BATCHES].reshape(CI_BATCHES, size), axis=1)
+    center = float(np.median(xf))
+    spread = 1.4826 * float(np.median(np.abs(xf - center)))
+    if spread == 0.0:
+        spread = 1.2533 * float(np.abs(xf - center).mean())
+    predicted = 1.2533 * spread / math.sqrt(size)  # standard error of one batch's median
+    observed = 1.4826 * float(np.median(np.abs(medians - np.median(medians))))
+    ratio = observed / predicted if predicted > 0 else 1.0
+    return quantile_ci(np.sort(medians), 0.5, confidence), ratio
+
+
+def _widen_for_correlation(x: np.ndarray, iid: Interval) -> tuple[Interval, float | None]:
+    """The median's interval ``iid``, widened to the batch-median interval when the samples
+    (``x`` in the order measured) are correlated in time; and the batch dispersion ratio."""
+    batches = batch_median_ci(x)
+    if batches is None:
+        return iid, None
+    (blo, bhi), ratio = batches
+    if ratio <= CORRELATION_FACTOR:
+        return iid, ratio
+    lo, hi = iid
+    widened = (
+        None if lo is None or blo is None else min(lo, blo),
+        None if hi is None or bhi is None else max(hi, bhi),
+    )
+    return widened, ratio
+
+
+def median_ci(x: np.ndarray, confidence: float = CONFIDENCE) -> Interval:
+    """The median's 95% interval as :func:`summarize` reports it, from samples in the order
+    they were measured (unsorted): order statistics, widened when samples are correlated in time."""
+    interval, _ = _widen_for_correlation(x, quantile_ci(x, 0.5, confidence, presorted=False))
+    return interval
+
+
 def min_samples_for_ci(q: float, confidence: float = CONFIDENCE) -> int:
     """Fewest samples for which the ``q`` quantile's interval has both bounds."""
     alpha = (1.0 - confidence) / 2.0
@@ -115,7 +169,10 @@ class Stats:
     deviation (ddof=1; 0 for one sample); ``cv`` = std / mean; ``iqr_ns`` = p75 - p25;
     ``mad_ns`` the median absolute deviation (unscaled). ``outliers_low/high`` count samples
     with a modified z-score above OUTLIER_Z; they are kept in every figure unless
-    ``outliers_dropped`` > 0. ``throughput_per_s`` is inferences per second of one stream:
+    ``outliers_dropped`` > 0. ``time_correlated``: the medians of consecutive batches of the run
+    spread more than CORRELATION_FACTOR times what independent samples predict
+    (``batch_dispersion`` is that ratio); the median's interval is then widened to cover the
+    interval from the batch medians too. ``throughput_per_s`` is inferences per second of one stream:
     count / sum of latencies (None when every sample is 0). ``timer_overhead_ns`` is what one
     empty timed region costs on this machine; it is included in every sample, not subtracted.
     """
@@ -145,6 +202,8 @@ class Stats:
     outliers_low: int = 0
     outliers_high: int = 0
     outliers_dropped: int = 0
+    time_correlated: bool = False
+    batch_dispersion: float | None = None
 
     def ci(self, key: str) -> Interval:
         """The interval of a percentile key ("median_ns", "p99_ns", ...)."""
@@ -187,13 +246,15 @@ def summarize(samples_ns: np.ndarray, timer_overhead_ns: float = 0.0, drop_outli
     dropped = 0
     if drop_outliers and mask.any() and not mask.all():
         dropped = int(mask.sum())
-        xf = xf[~mask]
+        xf = xf[~mask]  # keeps the order of measurement
     xs = np.sort(xf)
     qs = np.percentile(xs, [25.0, 75.0] + [q for _, q, _ in PERCENTILES])
     total = float(xs.sum())
     mean = float(xs.mean())
     std = float(xs.std(ddof=1)) if xs.size > 1 else 0.0
     cis = {f"ci95_{key}": quantile_ci(xs, q / 100.0) for key, q, _ in PERCENTILES}
+    cis["ci95_median_ns"], dispersion = _widen_for_correlation(xf, cis["ci95_median_ns"])
+    correlated = dispersion is not None and dispersion > CORRELATION_FACTOR
     return Stats(
         count=int(xs.size),
         min_ns=float(xs[0]),
@@ -215,5 +276,7 @@ def summarize(samples_ns: np.ndarray, timer_overhead_ns: float = 0.0, drop_outli
         outliers_low=low,
         outliers_high=high,
         outliers_dropped=dropped,
+        time_correlated=correlated,
+        batch_dispersion=None if dispersion is None else round(dispersion, 3),
         **cis,
     )
