@@ -44,16 +44,21 @@ def _closed_median(s: Session) -> float:
 
 
 def test_server_at_light_load_matches_single_stream(models: dict[str, str]) -> None:
+    # Single stream measured just before and after; a machine that changes speed in between
+    # gets up to three tries.
     with Session(models["mlp3"], threads=1) as s:
-        before = _closed_median(s)
-        qps = 0.3 / (before / 1e9)
-        r = s.measure(scenario="server", qps=qps, arrival="constant", duration=1.5, warmup_time=0.05)
-        after = _closed_median(s)
-    single = (before + after) / 2
+        for _ in range(3):
+            before = _closed_median(s)
+            qps = 0.3 / (before / 1e9)
+            r = s.measure(scenario="server", qps=qps, arrival="constant", duration=1.5, warmup_time=0.05)
+            after = _closed_median(s)
+            single = (before + after) / 2
+            if abs(r.stats.median_ns / single - 1) < 0.10:
+                break
     sc = r.scenario_stats
     assert r.scenario == "server" and sc["completed"] == sc["requests"]
     assert sc["achieved_qps"] == pytest.approx(qps, rel=0.05)
-    assert abs(r.stats.median_ns / single - 1) < 0.15, (r.stats.median_ns, single)
+    assert abs(r.stats.median_ns / single - 1) < 0.10, (r.stats.median_ns, single)
     # The scheduler itself is on time: idle workers spin the last stretch before an arrival.
     assert sc["scheduler_lateness_stats"]["median_ns"] < 50_000
 

@@ -80,12 +80,18 @@ def test_input_sets_count_against_the_memory_limit(models: dict[str, str]) -> No
 
 
 def test_target_ci_stops_early_when_met(models: dict[str, str]) -> None:
+    # A machine that changes speed mid-run rightly widens the interval (time-correlated
+    # samples) and then the target is not met: up to three tries for a steady stretch.
     with Session(models["mlp3"], threads=1) as s:
-        t0 = time.perf_counter()
-        r = s.measure(target_ci=0.01, max_time=20, warmup_time=0.05)
-        wall = time.perf_counter() - t0
-    assert r.stopping is not None and r.stopping["met"] is True
-    assert wall < 10 and r.stopping["samples"] == r.stats.count
+        for _ in range(3):
+            t0 = time.perf_counter()
+            r = s.measure(target_ci=0.01, max_time=6, warmup_time=0.05)
+            wall = time.perf_counter() - t0
+            assert r.stopping is not None
+            if r.stopping["met"]:
+                break
+    assert r.stopping["met"] is True
+    assert wall < 5 and r.stopping["samples"] == r.stats.count
     width = r.stats.median_ci_halfwidth()
     assert width is not None and width <= 0.0101
 
