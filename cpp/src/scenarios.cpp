@@ -94,6 +94,31 @@ bool coordinate(const std::atomic<int>& running, std::atomic<bool>& stop, int64_
   return interrupted;
 }
 
+// Run fn(k) on one thread per worker k while the calling thread calls the hook between
+// chunks (a false from it sets `stop`) and then joins them all. Returns true when the hook
+// asked to stop.
+template <class Fn>
+bool run_on_threads(size_t count, Fn&& fn, std::atomic<bool>& stop, int64_t chunk_ns, const ChunkHook& hook) {
+  std::atomic<int> running{static_cast<int>(count)};
+  std::vector<std::thread> threads;
+  threads.reserve(count);
+  try {
+    for (size_t k = 0; k < count; ++k) {
+      threads.emplace_back([&fn, &running, k] {
+        fn(k);
+        running.fetch_sub(1);
+      });
+    }
+  } catch (...) {  // a thread could not start: stop and join the ones that did
+    stop.store(true);
+    for (std::thread& t : threads) t.join();
+    throw;
+  }
+  const bool interrupted = coordinate(running, stop, chunk_ns, hook);
+  for (std::thread& t : threads) t.join();
+  return interrupted;
+}
+
 void check_workers(Session& session, const std::vector<Worker*>& workers) {
   if (workers.empty()) throw std::invalid_argument("at least one worker is needed");
   if (!session.prepared()) throw std::logic_error("session is not prepared: call prepare() first");
@@ -116,7 +141,6 @@ ServerResult run_server(Session& session, const std::vector<Worker*>& workers, c
   r.waited.assign(n, 0);
   std::atomic<size_t> next{0};
   std::atomic<bool> stop{false};
-  std::atomic<int> running{static_cast<int>(workers.size())};
   FirstError error;
   // Start a little in the future, so every thread is up before the first arrival.
   r.origin_ns = now_ns() + 5'000'000;
@@ -145,14 +169,9 @@ ServerResult run_server(Session& session, const std::vector<Worker*>& workers, c
         break;
       }
     }
-    running.fetch_sub(1);
   };
 
-  std::vector<std::thread> threads;
-  threads.reserve(workers.size());
-  for (size_t k = 0; k < workers.size(); ++k) threads.emplace_back(serve, k);
-  r.interrupted = coordinate(running, stop, spec.chunk_ns, between_chunks);
-  for (std::thread& t : threads) t.join();
+  r.interrupted = run_on_threads(workers.size(), serve, stop, spec.chunk_ns, between_chunks);
   if (OrtStatus* st = error.take()) session.runtime().check(st);
   return r;
 }
@@ -171,7 +190,6 @@ OfflineResult run_offline(Session& session, const std::vector<Worker*>& workers,
     r.end_ns[k].reserve(hint);
   }
   std::atomic<bool> stop{false};
-  std::atomic<int> running{static_cast<int>(workers.size())};
   FirstError error;
   r.origin_ns = now_ns() + 5'000'000;
   const int64_t origin = r.origin_ns;
@@ -197,14 +215,9 @@ OfflineResult run_offline(Session& session, const std::vector<Worker*>& workers,
       }
       if (t1 >= end_by) break;
     }
-    running.fetch_sub(1);
   };
 
-  std::vector<std::thread> threads;
-  threads.reserve(workers.size());
-  for (size_t k = 0; k < workers.size(); ++k) threads.emplace_back(work, k);
-  r.interrupted = coordinate(running, stop, spec.chunk_ns, between_chunks);
-  for (std::thread& t : threads) t.join();
+  r.interrupted = run_on_threads(workers.size(), work, stop, spec.chunk_ns, between_chunks);
   r.elapsed_ns = now_ns() - origin;
   if (OrtStatus* st = error.take()) session.runtime().check(st);
   return r;
