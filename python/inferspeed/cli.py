@@ -28,6 +28,7 @@ from .config import (
 from .errors import BenchmarkInterrupted, ConfigError, InferspeedError
 
 EXIT_USAGE = 2
+EXIT_SLOWER = 1
 EXIT_INTERRUPTED = 130
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0}
@@ -263,7 +264,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.json:
         _check_writable(args.json, "--json")
-    model = args.model or demo_model_path()
+    if len(args.model) > 1:
+        return cmd_interleaved(args, config)
+    model = args.model[0] if args.model else demo_model_path()
     if not args.model and not args.quiet:
         print(f"(no model given: measuring the demo model {model})", file=sys.stderr)
     results: list[Result] = []
@@ -306,6 +309,119 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    import json
+
+    from .compare import check_comparable, compare
+    from .report.text import render_comparisons
+    from .result import load_json
+
+    entries = []
+    for path in args.results:
+        loaded = load_json(path)
+        for k, result in enumerate(loaded):
+            entries.append((path if len(loaded) == 1 else f"{path}#{k}", result))
+    if len(entries) < 2:
+        raise ConfigError("compare needs at least two results (give two or more JSON files)")
+    base_label, base = entries[0]
+    comparisons = []
+    for label, result in entries[1:]:
+        why = check_comparable(base, result)
+        if why and not args.force:
+            raise ConfigError(
+                f"refusing to compare {base_label} with {label}: {why} (--force compares anyway)"
+            )
+        comparisons.append(
+            compare(base, result, threshold=args.threshold, baseline_label=base_label, candidate_label=label)
+        )
+    if args.json:
+        print(json.dumps([c.to_dict() for c in comparisons], indent=2))
+    elif not args.quiet:
+        print(render_comparisons(comparisons))
+    slow = [c.candidate for c in comparisons if c.slower_by_more_than(args.fail_if_slower or math.inf)]
+    if args.fail_if_slower is not None and slow:
+        print(
+            f"inferspeed: {', '.join(slow)} significantly slower than {base_label} "
+            f"by more than {args.fail_if_slower:.1%}",
+            file=sys.stderr,
+        )
+        return EXIT_SLOWER
+    return 0
+
+
+def cmd_interleaved(args: argparse.Namespace, config: Config) -> int:
+    """Several models measured in rounds (A B A B ...) in one process, then compared."""
+    from .compare import compare
+    from .report.text import render_comparisons, render_result
+    from .result import write_json
+    from .session import Session
+
+    if config.scenario != "single-stream" or config.processes > 1 or len(args.concurrency) > 1:
+        raise ConfigError("several models are measured interleaved in the single-stream scenario only")
+    if config.target_ci is not None:
+        raise ConfigError("--target-ci applies to one model at a time")
+    iterations, seconds = config.loop_limits
+    rounds = args.rounds
+    per_round: dict[str, Any] = {
+        "iterations": max(1, iterations // rounds) if iterations else None,
+        "max_time": seconds / rounds if seconds else None,
+    }
+    labels = [
+        os.path.basename(m) if args.model.count(m) == 1 else f"{m}#{i}" for i, m in enumerate(args.model)
+    ]
+    sessions = []
+    try:
+        for m in args.model:
+            sessions.append(Session(m, config))
+        runs: list[list[Any]] = [[] for _ in sessions]
+        for r in range(rounds):
+            order = list(range(len(sessions)))
+            order = order[r % len(order) :] + order[: r % len(order)]  # rotate who goes first
+            for i in order:
+                runs[i].append(sessions[i].measure(**per_round))
+        results = [_pool_rounds(parts) for parts in runs]
+    finally:
+        for s in sessions:
+            s.close()
+    if not args.quiet:
+        for label, result in zip(labels, results, strict=True):
+            print(f"== {label}")
+            print(render_result(result) + "\n")
+        comparisons = [
+            compare(results[0], r, baseline_label=labels[0], candidate_label=label)
+            for label, r in zip(labels[1:], results[1:], strict=True)
+        ]
+        print(f"interleaved in {rounds} rounds; ratios against {labels[0]}:")
+        print(render_comparisons(comparisons))
+    if args.json:
+        write_json(results, args.json)
+    return 0
+
+
+def _pool_rounds(parts: list[Any]) -> Any:
+    """One Result from the rounds of one model: every sample, stats of the pool."""
+    import dataclasses
+
+    import numpy as np
+
+    from .stats import summarize
+
+    first = parts[0]
+    samples = np.concatenate([p.samples_ns for p in parts])
+    drop = bool(first.config.get("drop_outliers"))
+    return dataclasses.replace(
+        first,
+        samples_ns=samples,
+        stats=summarize(samples, first.stats.timer_overhead_ns, drop_outliers=drop),
+        warmup={
+            "iterations": sum(p.warmup["iterations"] for p in parts),
+            "time_ns": sum(p.warmup["time_ns"] for p in parts),
+        },
+        warnings=tuple({w.code: w for p in parts for w in p.warnings}.values()),
+        loop={**first.loop, "rounds": len(parts)},
+    )
+
+
 def cmd_capacity(args: argparse.Namespace) -> int:
     import json
 
@@ -318,7 +434,9 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.json:
         _check_writable(args.json, "--json")
-    model = args.model or demo_model_path()
+    if len(args.model) > 1:
+        raise ConfigError("capacity takes one model")
+    model = args.model[0] if args.model else demo_model_path()
     with Session(model, config) as session:
         for notice in session.notices:
             print(f"note: {notice}", file=sys.stderr)
@@ -346,7 +464,10 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "model", nargs="?", help="ONNX model file (default: the demo model shipped with inferspeed)"
+        "model",
+        nargs="*",
+        help="ONNX model file(s) (default: the demo model shipped with inferspeed); several are "
+        "measured interleaved in rounds and compared",
     )
     s = p.add_argument_group("session")
     s.add_argument("--threads", type=_int(1), metavar="N", help="intra-op threads (default: ONNX Runtime's)")
@@ -501,6 +622,13 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
         metavar="TIME",
         help="server: idle workers spin (rather than sleep) this long before each arrival (default 10ms)",
     )
+    m.add_argument(
+        "--rounds",
+        type=_int(1),
+        default=10,
+        metavar="N",
+        help="several models: interleaved rounds (default 10)",
+    )
     o = p.add_argument_group("output")
     o.add_argument("--json", metavar="PATH", help="write the result as JSON (schema inferspeed/1)")
     o.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
@@ -522,6 +650,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--step-time", type=parse_seconds, default=2.0, metavar="SECONDS", help="seconds per rate tried"
     )
     cap.set_defaults(func=cmd_capacity)
+    cmp_ = sub.add_parser("compare", help="compare results (JSON files) with significance")
+    cmp_.add_argument("results", nargs="+", metavar="RESULT.json", help="the first is the baseline")
+    cmp_.add_argument(
+        "--threshold",
+        type=parse_fraction,
+        default=0.02,
+        metavar="PCT",
+        help="differences within +-PCT are 'no significant difference' (default 2%%)",
+    )
+    cmp_.add_argument(
+        "--fail-if-slower",
+        type=parse_fraction,
+        metavar="PCT",
+        help="exit 1 when a result is significantly slower than the baseline by more than PCT",
+    )
+    cmp_.add_argument("--force", action="store_true", help="compare different models or machines anyway")
+    cmp_.add_argument("--json", action="store_true", help="print JSON")
+    cmp_.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors and the gate")
+    cmp_.set_defaults(func=cmd_compare)
     info = sub.add_parser("info", help="show a model's inputs, outputs, size and operators")
     info.add_argument("model", help="ONNX model file")
     info.add_argument("--json", action="store_true", help="print JSON")

@@ -13,7 +13,7 @@ import numpy as np
 from .diagnostics import Diagnostic
 from .stats import Stats
 
-__all__ = ["SCHEMA", "Result", "results_document", "write_json"]
+__all__ = ["SCHEMA", "Result", "load_json", "results_document", "write_json"]
 
 #: JSON schema identifier. History:
 #: inferspeed/1 (0.1.0): first version; see docs/schema.md. Later additions within version 1:
@@ -106,6 +106,35 @@ class Result:
             "samples_ns": self.samples_ns.tolist(),
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], environment: Mapping[str, Any]) -> Result:
+        """A result from its JSON form (an entry of ``results``) and the document's environment."""
+        known = {
+            "model", "config", "scenario", "interrupted", "session", "warmup", "loop", "stopping",
+            "warnings", "notices", "processes", "stats", "samples_ns",
+        }  # fmt: skip
+        stats = dict(data["stats"])
+        for key, value in list(stats.items()):
+            if key.startswith("ci95_") and value is not None:
+                stats[key] = tuple(value)
+        return cls(
+            samples_ns=np.asarray(data["samples_ns"], dtype=np.int64),
+            stats=Stats(**stats),
+            model=data.get("model", {}),
+            config=data.get("config", {}),
+            environment=environment,
+            scenario=data.get("scenario", "single-stream"),
+            session=data.get("session", {}),
+            warmup=data.get("warmup", {}),
+            loop=data.get("loop", {}),
+            stopping=data.get("stopping"),
+            warnings=tuple(Diagnostic(**w) for w in data.get("warnings", [])),
+            interrupted=bool(data.get("interrupted", False)),
+            notices=tuple(data.get("notices", [])),
+            processes=data.get("processes"),
+            scenario_stats={k: v for k, v in data.items() if k not in known},
+        )
+
     def to_json(self, path: str | os.PathLike[str] | None = None, *, indent: int | None = 2) -> str:
         """The JSON document (schema ``inferspeed/1``) holding this result; written to
         ``path`` as well when given."""
@@ -130,6 +159,30 @@ def results_document(results: Sequence[Result]) -> dict[str, Any]:
         "environment": dict(env),
         "results": [r.to_dict() for r in results],
     }
+
+
+def load_json(path: str | os.PathLike[str]) -> list[Result]:
+    """The results of a JSON document written by inferspeed. Raises InputError for a file that
+    is missing, not JSON, not inferspeed's, or from a newer schema than this version reads."""
+    from .errors import InputError
+
+    name = os.fspath(path)
+    try:
+        with open(name, encoding="utf-8") as f:
+            doc = json.load(f)
+    except OSError as exc:
+        raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise InputError(f"{name} is not JSON: {exc}") from None
+    schema = doc.get("schema") if isinstance(doc, dict) else None
+    if not isinstance(schema, str) or not schema.startswith("inferspeed/"):
+        raise InputError(f"{name} is not an inferspeed result (no 'schema': 'inferspeed/N')")
+    if schema != SCHEMA:
+        raise InputError(f"{name} uses schema {schema}; this inferspeed reads {SCHEMA}: upgrade inferspeed")
+    try:
+        return [Result.from_dict(r, doc.get("environment", {})) for r in doc["results"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{name}: malformed result ({exc})") from None
 
 
 def write_json(

@@ -182,6 +182,25 @@ def render_capacity(found: Any) -> str:
     return "\n".join(lines)
 
 
+def render_comparisons(comparisons: list[Any]) -> str:
+    """Ratio of medians and p99s with intervals, p-value, Hodges-Lehmann shift and verdict."""
+    lines = [
+        f"{'candidate':<28} {'median ratio (95% CI)':>24} {'p99 ratio (95% CI)':>24} "
+        f"{'p':>9} {'shift (95% CI)':>30}  verdict"
+    ]
+    for c in comparisons:
+        lo, hi = c.ratio_median_ci
+        plo, phi = c.ratio_p99_ci
+        slo, shi = c.hl_shift_ci_ns
+        shift = f"{format_duration(c.hl_shift_ns)} ({format_duration(slo)}..{format_duration(shi)})"
+        lines.append(
+            f"{c.candidate[-28:]:<28} {f'{c.ratio_median:.3f} ({lo:.3f}-{hi:.3f})':>24} "
+            f"{f'{c.ratio_p99:.3f} ({plo:.3f}-{phi:.3f})':>24} {c.p_value:>9.2g} {shift:>30}  "
+            f"{c.verdict} (vs {c.baseline}, threshold {c.threshold:.0%})"
+        )
+    return "\n".join(lines)
+
+
 def render_info(info: Mapping[str, Any]) -> str:
     def shape(dims: Any) -> str:
         if dims is None:

@@ -1,0 +1,175 @@
+"""Comparisons of latency results with statistics: is B faster or slower than A, by how much,
+and is the difference more than noise?
+
+For each candidate against the baseline:
+
+- the ratio of medians (and of p99s) with a 95% bootstrap interval (up to COMPARE_SUBSAMPLE
+  samples per side, BOOTSTRAP resamples, seeded); when either run's samples are correlated in
+  time (``stats.time_correlated``), the median ratio's interval is widened to a bootstrap over
+  20 consecutive batches of each run;
+- the Mann-Whitney U test (scipy.stats.mannwhitneyu, two-sided) on the samples;
+- the Hodges-Lehmann shift (median of all pairwise differences B - A) with its distribution-free
+  interval from the Mann-Whitney distribution;
+- a verdict: "slower" / "faster" when the test is significant (p < alpha), the ratio's interval
+  excludes 1 and the ratio differs from 1 by more than the noise threshold; otherwise
+  "no significant difference".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+from .result import Result
+from .stats import CI_BATCHES, MIN_BATCH
+
+__all__ = ["DEFAULT_THRESHOLD", "Comparison", "check_comparable", "compare"]
+
+#: Ratios within +-2% of 1 are "no significant difference": below what separate runs of one
+#: model usually differ by on a quiet machine.
+DEFAULT_THRESHOLD = 0.02
+ALPHA = 0.05
+BOOTSTRAP = 1000
+#: Samples per side used for the bootstrap and the pairwise differences (seeded subsample).
+COMPARE_SUBSAMPLE = 4000
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One candidate against the baseline (ratios are candidate / baseline)."""
+
+    baseline: str
+    candidate: str
+    ratio_median: float
+    ratio_median_ci: tuple[float, float]
+    ratio_p99: float
+    ratio_p99_ci: tuple[float, float]
+    p_value: float
+    hl_shift_ns: float
+    hl_shift_ci_ns: tuple[float, float]
+    threshold: float
+    verdict: str
+
+    @property
+    def significant(self) -> bool:
+        lo, hi = self.ratio_median_ci
+        return self.p_value < ALPHA and (lo > 1.0 or hi < 1.0)
+
+    def slower_by_more_than(self, fraction: float) -> bool:
+        """Significantly slower, with the median ratio above 1 + ``fraction``."""
+        return self.significant and self.ratio_median > 1.0 + fraction
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["significant"] = self.significant
+        return d
+
+
+def _subsample(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return x if x.size <= COMPARE_SUBSAMPLE else rng.choice(x, COMPARE_SUBSAMPLE, replace=False)
+
+
+def _ratio_ci(a: np.ndarray, b: np.ndarray, q: float, rng: np.random.Generator) -> tuple[float, float]:
+    """Bootstrap interval of quantile(b) / quantile(a), resampling each side independently."""
+    ia = rng.integers(0, a.size, size=(BOOTSTRAP, a.size))
+    ib = rng.integers(0, b.size, size=(BOOTSTRAP, b.size))
+    ratios = np.quantile(b[ib], q, axis=1) / np.quantile(a[ia], q, axis=1)
+    lo, hi = np.percentile(ratios, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def _block_ratio_ci(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> tuple[float, float] | None:
+    """Bootstrap interval of the median ratio from CI_BATCHES consecutive batches of each run
+    (samples in the order measured): honest when samples are correlated in time, where the
+    sample-by-sample bootstrap is far too narrow. None when a run is too short for batches."""
+    medians = []
+    for x in (a, b):
+        size = x.size // CI_BATCHES
+        if size < MIN_BATCH:
+            return None
+        medians.append(np.median(x[: size * CI_BATCHES].reshape(CI_BATCHES, size), axis=1))
+    ma, mb = medians
+    ia = rng.integers(0, CI_BATCHES, size=(BOOTSTRAP, CI_BATCHES))
+    ib = rng.integers(0, CI_BATCHES, size=(BOOTSTRAP, CI_BATCHES))
+    ratios = np.median(mb[ib], axis=1) / np.median(ma[ia], axis=1)
+    lo, hi = np.percentile(ratios, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def _hodges_lehmann(a: np.ndarray, b: np.ndarray) -> tuple[float, tuple[float, float]]:
+    diffs = np.sort((b[None, :] - a[:, None]).ravel())
+    n, m = a.size, b.size
+    # Ranks of the interval's ends from the normal approximation of the U distribution.
+    k = math.floor(n * m / 2.0 - 1.959964 * math.sqrt(n * m * (n + m + 1) / 12.0))
+    k = min(max(k, 0), diffs.size - 1)
+    return float(np.median(diffs)), (float(diffs[k]), float(diffs[diffs.size - 1 - k]))
+
+
+def compare(
+    baseline: Result,
+    candidate: Result,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    baseline_label: str = "A",
+    candidate_label: str = "B",
+    seed: int = 0,
+) -> Comparison:
+    """Compare ``candidate`` with ``baseline`` (see the module's docstring)."""
+    from scipy import stats as sps  # slow to import: only here
+
+    rng = np.random.default_rng(seed)
+    a_all = baseline.samples_ns.astype(np.float64)
+    b_all = candidate.samples_ns.astype(np.float64)
+    if a_all.size < 2 or b_all.size < 2:
+        raise InputError("each result needs at least 2 samples to compare")
+    a, b = _subsample(a_all, rng), _subsample(b_all, rng)
+    p_value = float(sps.mannwhitneyu(a_all, b_all, alternative="two-sided").pvalue)
+    ratio = float(np.median(b_all) / np.median(a_all))
+    ratio_ci = _ratio_ci(a, b, 0.5, rng)
+    if baseline.stats.time_correlated or candidate.stats.time_correlated:
+        # Samples correlated in time: only whole stretches of the run are independent.
+        blocks = _block_ratio_ci(a_all, b_all, rng)
+        if blocks is not None:
+            ratio_ci = (min(ratio_ci[0], blocks[0]), max(ratio_ci[1], blocks[1]))
+    p99 = float(np.percentile(b_all, 99) / np.percentile(a_all, 99))
+    p99_ci = _ratio_ci(a, b, 0.99, rng)
+    shift, shift_ci = _hodges_lehmann(a[: min(a.size, 2000)], b[: min(b.size, 2000)])
+    significant = p_value < ALPHA and (ratio_ci[0] > 1.0 or ratio_ci[1] < 1.0)
+    if significant and ratio > 1.0 + threshold:
+        verdict = "slower"
+    elif significant and ratio < 1.0 - threshold:
+        verdict = "faster"
+    else:
+        verdict = "no significant difference"
+    return Comparison(
+        baseline=baseline_label,
+        candidate=candidate_label,
+        ratio_median=ratio,
+        ratio_median_ci=ratio_ci,
+        ratio_p99=p99,
+        ratio_p99_ci=p99_ci,
+        p_value=p_value,
+        hl_shift_ns=shift,
+        hl_shift_ci_ns=shift_ci,
+        threshold=threshold,
+        verdict=verdict,
+    )
+
+
+def check_comparable(baseline: Result, candidate: Result) -> str | None:
+    """Why two results should not be compared (different model or machine), or None."""
+    sha_a, sha_b = baseline.model.get("sha256"), candidate.model.get("sha256")
+    if sha_a and sha_b and sha_a != sha_b:
+        return (
+            f"they measure different models ({baseline.model.get('name')} vs {candidate.model.get('name')})"
+        )
+    cpu_a = baseline.environment.get("cpu", {})
+    cpu_b = candidate.environment.get("cpu", {})
+    for key in ("model", "logical_cores"):
+        if cpu_a.get(key) != cpu_b.get(key):
+            return f"they come from different machines (CPU {key}: {cpu_a.get(key)} vs {cpu_b.get(key)})"
+    return None

@@ -1,0 +1,141 @@
+"""Comparisons with significance, the JSON loader, and several models measured interleaved."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inferspeed import InputError, Result, summarize
+from inferspeed.compare import check_comparable, compare
+from inferspeed.result import load_json
+
+from .test_cli import cli
+
+ENV = {"cpu": {"model": "test cpu", "logical_cores": 2}}
+
+
+def result(samples: np.ndarray, sha: str = "same", env: dict[str, object] | None = None) -> Result:
+    x = np.asarray(samples).astype(np.int64)
+    return Result(x, summarize(x), {"name": sha, "sha256": sha}, {}, env or ENV)
+
+
+def test_same_distribution_is_no_significant_difference() -> None:
+    rng = np.random.default_rng(10)
+    verdicts = [
+        compare(result(rng.lognormal(11, 0.2, 3000)), result(rng.lognormal(11, 0.2, 3000)), seed=k).verdict
+        for k in range(10)
+    ]
+    assert verdicts.count("no significant difference") >= 9
+
+
+def test_twice_as_slow_is_slower_with_a_tight_ratio() -> None:
+    rng = np.random.default_rng(11)
+    a = rng.lognormal(11, 0.1, 5000)
+    b = 2.0 * rng.lognormal(11, 0.1, 5000)
+    c = compare(result(a), result(b))
+    assert c.verdict == "slower" and c.significant
+    assert 1.9 < c.ratio_median < 2.1
+    assert 1.8 < c.ratio_median_ci[0] <= c.ratio_median <= c.ratio_median_ci[1] < 2.2
+    assert c.slower_by_more_than(0.05) and not c.slower_by_more_than(1.5)
+    assert c.hl_shift_ci_ns[0] < c.hl_shift_ns < c.hl_shift_ci_ns[1]
+    assert c.hl_shift_ns == pytest.approx(np.median(b) - np.median(a), rel=0.05)
+    back = compare(result(b), result(a))
+    assert back.verdict == "faster" and not back.slower_by_more_than(0.05)
+
+
+def test_p_value_is_scipys_mann_whitney() -> None:
+    from scipy import stats as sps
+
+    rng = np.random.default_rng(12)
+    a, b = rng.normal(1e5, 1e3, 400), rng.normal(1.002e5, 1e3, 400)
+    c = compare(result(a), result(b))
+    expected = sps.mannwhitneyu(a.astype(np.int64), b.astype(np.int64), alternative="two-sided").pvalue
+    assert c.p_value == pytest.approx(expected)
+
+
+def test_small_real_differences_below_the_threshold_are_not_called() -> None:
+    rng = np.random.default_rng(13)
+    a = rng.normal(1e5, 500, 20_000)
+    b = rng.normal(1.01e5, 500, 20_000)  # 1% slower: significant, but under the 2% threshold
+    c = compare(result(a), result(b))
+    assert c.significant and c.verdict == "no significant difference"
+    assert compare(result(a), result(b), threshold=0.005).verdict == "slower"
+
+
+def test_correlated_runs_get_wider_ratio_intervals() -> None:
+    rng = np.random.default_rng(14)
+    parts = [rng.normal(160e3 if k % 2 else 205e3, 3e3, 800) for k in range(10)]
+    a = np.concatenate(parts)
+    b = np.concatenate(parts[1:] + parts[:1]) * 1.01
+    c = compare(result(a), result(b))
+    lo, hi = c.ratio_median_ci
+    assert hi - lo > 0.05  # the batch bootstrap, not the sample-by-sample one
+
+
+def test_refuses_different_models_or_machines() -> None:
+    x = np.arange(100) + 1000
+    assert check_comparable(result(x), result(x)) is None
+    assert "different models" in (check_comparable(result(x), result(x, sha="other")) or "")
+    other = {"cpu": {"model": "another cpu", "logical_cores": 2}}
+    assert "different machines" in (check_comparable(result(x), result(x, env=other)) or "")
+
+
+def test_json_round_trip_and_schema_checks(tmp_path: Path) -> None:
+    rng = np.random.default_rng(15)
+    r = result(rng.lognormal(10, 0.3, 600))
+    path = tmp_path / "r.json"
+    r.to_json(path)
+    (back,) = load_json(path)
+    assert np.array_equal(back.samples_ns, r.samples_ns) and back.stats == r.stats
+    doc = json.loads(path.read_text())
+    doc["schema"] = "inferspeed/99"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match="inferspeed/99"):
+        load_json(path)
+    path.write_text("{not json")
+    with pytest.raises(InputError, match="not JSON"):
+        load_json(path)
+    path.write_text(json.dumps({"schema": "pyperf"}))
+    with pytest.raises(InputError, match="not an inferspeed result"):
+        load_json(path)
+
+
+def test_cli_compare_gate(models: dict[str, str], tmp_path: Path) -> None:
+    paths = {}
+    for name in ("mlp3", "mlp6"):
+        paths[name] = tmp_path / f"{name}.json"
+        p = cli("run", models[name], "--threads", "1", "-t", "0.5", "-q", "--json", str(paths[name]))
+        assert p.returncode == 0, p.stderr
+    p = cli("compare", str(paths["mlp3"]), str(paths["mlp6"]))
+    assert p.returncode == 2 and "different models" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    slower = cli("compare", str(paths["mlp3"]), str(paths["mlp6"]), "--force", "--fail-if-slower", "5%")
+    assert slower.returncode == 1, slower.stdout + slower.stderr
+    assert "slower" in slower.stdout
+    faster = cli("compare", str(paths["mlp6"]), str(paths["mlp3"]), "--force", "--fail-if-slower", "5%")
+    assert faster.returncode == 0 and "faster" in faster.stdout
+    out = cli("compare", str(paths["mlp3"]), str(paths["mlp3"]), "--json")
+    (c,) = json.loads(out.stdout)
+    assert c["verdict"] == "no significant difference" and c["ratio_median"] == 1.0
+
+
+def test_cli_interleaved_models(models: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "both.json"
+    flags = ["--threads", "1", "-t", "2", "--rounds", "5", "--json", str(out)]
+    p = cli("run", models["mlp3"], models["mlp6"], *flags)
+    assert p.returncode == 0, p.stderr
+    assert "interleaved in 5 rounds" in p.stdout and "slower" in p.stdout
+    results = json.loads(out.read_text())["results"]
+    assert [r["model"]["name"] for r in results] == ["mlp3.onnx", "mlp6.onnx"]
+    ratio = results[1]["stats"]["median_ns"] / results[0]["stats"]["median_ns"]
+    assert 1.6 < ratio < 2.4
+    assert results[0]["loop"]["rounds"] == 5
+
+
+def test_bad_compare_inputs(tmp_path: Path) -> None:
+    missing = cli("compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"))
+    assert missing.returncode == 2 and "cannot read" in missing.stderr
+    one = tmp_path / "one.json"
+    one.write_text(result(np.arange(50) + 10).to_json())
+    alone = cli("compare", str(one))
+    assert alone.returncode == 2 and "at least two results" in alone.stderr
