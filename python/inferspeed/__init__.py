@@ -27,14 +27,16 @@ except ImportError as exc:  # pragma: no cover - only in a broken install
         f"{exc}. Reinstall with 'pip install .' from the source tree (it builds the C++ core)."
     ) from exc
 
+from .compare import Comparison, compare
 from .config import Config, ProviderSpec
-from .result import Result, write_json
+from .result import Result, load_json, write_json
 from .session import Session, benchmark
 from .signature import ValueInfo
 from .stats import Stats, summarize
 
 __all__ = [
     "BenchmarkInterrupted",
+    "Comparison",
     "Config",
     "ConfigError",
     "InferspeedError",
@@ -49,6 +51,8 @@ __all__ = [
     "ValueInfo",
     "__version__",
     "benchmark",
+    "compare",
+    "load_json",
     "summarize",
     "write_json",
 ]
