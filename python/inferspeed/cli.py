@@ -422,6 +422,55 @@ def _pool_rounds(parts: list[Any]) -> Any:
     )
 
 
+def _choice_list(choices: Sequence[str]) -> Callable[[str], list[str]]:
+    def parse(text: str) -> list[str]:
+        values = [v.strip() for v in text.split(",") if v.strip()]
+        bad = [v for v in values if v not in choices]
+        if not values or bad:
+            raise argparse.ArgumentTypeError(f"{text!r}: choose from {', '.join(choices)}")
+        return values
+
+    return parse
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .report.text import render_sweep
+    from .sweep import sweep
+
+    grid: dict[str, Any] = {}
+    if args.threads:
+        grid["threads"] = args.threads
+    if args.opt_level:
+        grid["opt_level"] = args.opt_level
+    if args.mode:
+        grid["mode"] = args.mode
+    if args.cache:
+        grid["cache"] = args.cache
+    if args.dim:
+        grid["dims"] = _collect("--dim", args.dim, lambda raw: [_dim_value(v) for v in raw.split(",")])
+    if not grid:
+        raise ConfigError("sweep needs at least one axis (--threads, --dim, --opt-level, --mode, --cache)")
+    config = Config(
+        ort_lib=args.ort_lib,
+        seed=args.seed,
+        iterations=args.iterations,
+        max_time=args.max_time,
+        warmup_time=args.warmup,
+    )
+
+    def progress(done: int, total: int, entry: Any) -> None:
+        if not args.quiet:
+            status = entry.get("error") or f"median {entry['result']['stats']['median_ns'] / 1e3:.2f} µs"
+            print(f"[{done}/{total}] {entry['cell']}: {status}", file=sys.stderr)
+
+    found = sweep(
+        args.model, grid, args.out, config=config, resume=args.resume, by=args.by, progress=progress
+    )
+    if not args.quiet:
+        print(render_sweep(found))
+    return 0
+
+
 def cmd_capacity(args: argparse.Namespace) -> int:
     import json
 
@@ -669,6 +718,29 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--json", action="store_true", help="print JSON")
     cmp_.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors and the gate")
     cmp_.set_defaults(func=cmd_compare)
+    sw = sub.add_parser("sweep", help="measure a grid of configurations, each in its own process")
+    sw.add_argument("model", help="ONNX model file")
+    sw.add_argument("--threads", type=parse_int_list, metavar="N[,N...]", help="intra-op threads")
+    sw.add_argument(
+        "--dim", action="append", metavar="SYMBOL=N[,N...]", help="sizes of a named dim (repeatable)"
+    )
+    sw.add_argument("--opt-level", type=_choice_list(list(GRAPH_OPTIMIZATION_LEVELS)), metavar="L[,L...]")
+    sw.add_argument("--mode", type=_choice_list(CALL_MODES), metavar="M[,M...]")
+    sw.add_argument("--cache", type=_choice_list(CACHE_MODES), metavar="C[,C...]")
+    sw.add_argument("--out", required=True, metavar="FILE.jsonl", help="results, one line per cell")
+    sw.add_argument("--resume", action="store_true", help="skip the cells already in --out")
+    sw.add_argument(
+        "--by", choices=("median", "p99", "throughput"), default="median", help="what 'best' means"
+    )
+    sw.add_argument("--iterations", "-n", type=_int(1), metavar="N", help="timed iterations per cell")
+    sw.add_argument(
+        "--max-time", "-t", type=parse_seconds, metavar="SECONDS", help="time per cell (default 2s)"
+    )
+    sw.add_argument("--warmup", type=parse_seconds, metavar="SECONDS", help="warm-up per cell (default 0.2s)")
+    sw.add_argument("--seed", type=_int(0), default=0)
+    sw.add_argument("--ort-lib", metavar="PATH")
+    sw.add_argument("--quiet", "-q", action="store_true")
+    sw.set_defaults(func=cmd_sweep)
     info = sub.add_parser("info", help="show a model's inputs, outputs, size and operators")
     info.add_argument("model", help="ONNX model file")
     info.add_argument("--json", action="store_true", help="print JSON")

@@ -201,6 +201,31 @@ def render_comparisons(comparisons: list[Any]) -> str:
     return "\n".join(lines)
 
 
+def render_sweep(found: Any) -> str:
+    """One row per cell: median, p99, median per sample (batched cells) and samples/s; the best
+    by the chosen metric marked with *."""
+    best = found.best
+    lines = [f"{'cell':<44} {'median':>10} {'p99':>10} {'per sample':>11} {'samples/s':>12}"]
+    for e in found.entries:
+        cell = ", ".join(f"{k}={v}" for k, v in e["cell"].items())
+        if "error" in e:
+            lines.append(f"  {cell:<42} error: {e['error']}")
+            continue
+        st = e["result"]["stats"]
+        inputs = e["result"].get("model", {}).get("inputs", [])
+        shape = inputs[0].get("bound_shape") if inputs else None
+        batch = int(shape[0]) if shape else 1
+        mark = "*" if e is best else " "
+        samples_per_s = (st["throughput_per_s"] or 0) * batch
+        lines.append(
+            f"{mark} {cell:<42} {format_duration(st['median_ns']):>10} {format_duration(st['p99_ns']):>10} "
+            f"{format_duration(st['median_ns'] / batch):>11} {_rate(samples_per_s):>12}"
+        )
+    if best is not None:
+        lines.append(f"best by {found.by}: {best['cell']}")
+    return "\n".join(lines)
+
+
 def render_info(info: Mapping[str, Any]) -> str:
     def shape(dims: Any) -> str:
         if dims is None:
