@@ -351,7 +351,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_interleaved(args: argparse.Namespace, config: Config) -> int:
     """Several models measured in rounds (A B A B ...) in one process, then compared."""
-    from .compare import compare
+    from .compare import compare, measure_interleaved
     from .report.text import render_comparisons, render_result
     from .result import write_json
     from .session import Session
@@ -360,12 +360,6 @@ def cmd_interleaved(args: argparse.Namespace, config: Config) -> int:
         raise ConfigError("several models are measured interleaved in the single-stream scenario only")
     if config.target_ci is not None:
         raise ConfigError("--target-ci applies to one model at a time")
-    iterations, seconds = config.loop_limits
-    rounds = args.rounds
-    per_round: dict[str, Any] = {
-        "iterations": max(1, iterations // rounds) if iterations else None,
-        "max_time": seconds / rounds if seconds else None,
-    }
     labels = [
         os.path.basename(m) if args.model.count(m) == 1 else f"{m}#{i}" for i, m in enumerate(args.model)
     ]
@@ -373,13 +367,7 @@ def cmd_interleaved(args: argparse.Namespace, config: Config) -> int:
     try:
         for m in args.model:
             sessions.append(Session(m, config))
-        runs: list[list[Any]] = [[] for _ in sessions]
-        for r in range(rounds):
-            order = list(range(len(sessions)))
-            order = order[r % len(order) :] + order[: r % len(order)]  # rotate who goes first
-            for i in order:
-                runs[i].append(sessions[i].measure(**per_round))
-        results = [_pool_rounds(parts) for parts in runs]
+        results = measure_interleaved(sessions, args.rounds, config)
     finally:
         for s in sessions:
             s.close()
@@ -391,35 +379,11 @@ def cmd_interleaved(args: argparse.Namespace, config: Config) -> int:
             compare(results[0], r, baseline_label=labels[0], candidate_label=label)
             for label, r in zip(labels[1:], results[1:], strict=True)
         ]
-        print(f"interleaved in {rounds} rounds; ratios against {labels[0]}:")
+        print(f"interleaved in {args.rounds} rounds; ratios against {labels[0]}:")
         print(render_comparisons(comparisons))
     if args.json:
         write_json(results, args.json)
     return 0
-
-
-def _pool_rounds(parts: list[Any]) -> Any:
-    """One Result from the rounds of one model: every sample, stats of the pool."""
-    import dataclasses
-
-    import numpy as np
-
-    from .stats import summarize
-
-    first = parts[0]
-    samples = np.concatenate([p.samples_ns for p in parts])
-    drop = bool(first.config.get("drop_outliers"))
-    return dataclasses.replace(
-        first,
-        samples_ns=samples,
-        stats=summarize(samples, first.stats.timer_overhead_ns, drop_outliers=drop),
-        warmup={
-            "iterations": sum(p.warmup["iterations"] for p in parts),
-            "time_ns": sum(p.warmup["time_ns"] for p in parts),
-        },
-        warnings=tuple({w.code: w for p in parts for w in p.warnings}.values()),
-        loop={**first.loop, "rounds": len(parts)},
-    )
 
 
 def _choice_list(choices: Sequence[str]) -> Callable[[str], list[str]]:
@@ -468,6 +432,35 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     )
     if not args.quiet:
         print(render_sweep(found))
+    return 0
+
+
+def cmd_tradeoff(args: argparse.Namespace) -> int:
+    import json
+
+    from .report.text import render_tradeoff
+    from .tradeoff import tradeoff
+
+    config = config_from_args(args)
+    if args.json:
+        _check_writable(args.json, "--json")
+    if not args.model:
+        raise ConfigError("tradeoff needs a base model")
+    base, *variants = args.model
+    found = tradeoff(
+        base,
+        variants,
+        config=config,
+        quantize=args.quantize,
+        fp16=args.fp16,
+        calibration_file=args.calibration,
+        rounds=args.rounds,
+    )
+    if not args.quiet:
+        print(render_tradeoff(found))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(found.to_dict(), f, indent=2)
     return 0
 
 
@@ -699,6 +692,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--step-time", type=parse_seconds, default=2.0, metavar="SECONDS", help="seconds per rate tried"
     )
     cap.set_defaults(func=cmd_capacity)
+    tr = sub.add_parser("tradeoff", help="speed against output error of model variants (quantised, fp16)")
+    _add_run_flags(tr)
+    tr.add_argument("--quantize", choices=("dynamic", "static"), help="make an int8 variant")
+    tr.add_argument("--fp16", action="store_true", help="make a float16 variant")
+    tr.add_argument("--calibration", metavar="FILE.npz", help="static quantisation: calibration inputs")
+    tr.set_defaults(func=cmd_tradeoff)
     cmp_ = sub.add_parser("compare", help="compare results (JSON files) with significance")
     cmp_.add_argument("results", nargs="+", metavar="RESULT.json", help="the first is the baseline")
     cmp_.add_argument(

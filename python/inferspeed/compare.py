@@ -18,16 +18,21 @@ For each candidate against the baseline:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .config import Config
 from .errors import InputError
-from .result import Result
+from .result import Result, pool_results
 from .stats import CI_BATCHES, MIN_BATCH
 
-__all__ = ["DEFAULT_THRESHOLD", "Comparison", "check_comparable", "compare"]
+if TYPE_CHECKING:
+    from .session import Session
+
+__all__ = ["DEFAULT_THRESHOLD", "Comparison", "check_comparable", "compare", "measure_interleaved"]
 
 #: Ratios within +-2% of 1 are "no significant difference": below what separate runs of one
 #: model usually differ by on a quiet machine.
@@ -173,3 +178,21 @@ def check_comparable(baseline: Result, candidate: Result) -> str | None:
         if cpu_a.get(key) != cpu_b.get(key):
             return f"they come from different machines (CPU {key}: {cpu_a.get(key)} vs {cpu_b.get(key)})"
     return None
+
+
+def measure_interleaved(sessions: Sequence[Session], rounds: int, config: Config) -> list[Result]:
+    """Measure each session in ``rounds`` rounds (A B, B A, ...: who goes first rotates), each
+    round a share of ``config``'s loop limits, and pool each session's rounds: drift and noise
+    hit every session alike."""
+    iterations, seconds = config.loop_limits
+    share: dict[str, Any] = {
+        "iterations": max(1, iterations // rounds) if iterations else None,
+        "max_time": seconds / rounds if seconds else None,
+    }
+    runs: list[list[Result]] = [[] for _ in sessions]
+    for r in range(rounds):
+        order = list(range(len(sessions)))
+        order = order[r % len(order) :] + order[: r % len(order)]
+        for i in order:
+            runs[i].append(sessions[i].measure(**share))
+    return [pool_results(parts) for parts in runs]

@@ -13,7 +13,7 @@ import numpy as np
 from .diagnostics import Diagnostic
 from .stats import Stats
 
-__all__ = ["SCHEMA", "Result", "load_json", "results_document", "write_json"]
+__all__ = ["SCHEMA", "Result", "load_json", "pool_results", "results_document", "write_json"]
 
 #: JSON schema identifier. History:
 #: inferspeed/1 (0.1.0): first version; see docs/schema.md. Later additions within version 1:
@@ -159,6 +159,29 @@ def results_document(results: Sequence[Result]) -> dict[str, Any]:
         "environment": dict(env),
         "results": [r.to_dict() for r in results],
     }
+
+
+def pool_results(parts: Sequence[Result]) -> Result:
+    """One Result from several measurements of the same session (e.g. interleaved rounds):
+    every sample in order, statistics of the pool, warm-up summed, warnings merged by code."""
+    import dataclasses
+
+    from .stats import summarize
+
+    first = parts[0]
+    samples = np.concatenate([p.samples_ns for p in parts])
+    drop = bool(first.config.get("drop_outliers"))
+    return dataclasses.replace(
+        first,
+        samples_ns=samples,
+        stats=summarize(samples, first.stats.timer_overhead_ns, drop_outliers=drop),
+        warmup={
+            "iterations": sum(p.warmup["iterations"] for p in parts),
+            "time_ns": sum(p.warmup["time_ns"] for p in parts),
+        },
+        warnings=tuple({w.code: w for p in parts for w in p.warnings}.values()),
+        loop={**first.loop, "rounds": len(parts)},
+    )
 
 
 def load_json(path: str | os.PathLike[str]) -> list[Result]:

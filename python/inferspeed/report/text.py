@@ -226,6 +226,28 @@ def render_sweep(found: Any) -> str:
     return "\n".join(lines)
 
 
+def render_tradeoff(found: Any) -> str:
+    """Speedup (with its interval) beside fidelity, Pareto-optimal rows marked with *."""
+    lines = [
+        f"  {'variant':<16} {'median':>10} {'speedup (95% CI)':>22} {'max abs err':>12} {'mean abs err':>13} "
+        f"{'rel L2':>9} {'cosine':>9} {'top-1':>7}"
+    ]
+    for r in found.rows:
+        f = r["fidelity"]
+        lo, hi = r["speedup_ci"]
+        speed = "reference" if r["reference"] else f"{r['speedup']:.2f}x ({lo:.2f}-{hi:.2f})"
+        top1 = "-" if f["top1_agreement"] is None else f"{f['top1_agreement']:.1%}"
+        mark = "*" if r["pareto"] else " "
+        lines.append(
+            f"{mark} {r['label']:<16} {format_duration(r['median_ns']):>10} {speed:>22} "
+            f"{f['max_abs_error']:>12.3g} {f['mean_abs_error']:>13.3g} {f['relative_l2_error']:>9.2e} "
+            f"{f['cosine_similarity']:>9.6f} {top1:>7}"
+        )
+    lines.append("* Pareto-optimal: no other entry is both faster and more faithful (relative L2)")
+    lines += [f"  {r['label']}: {r['how']}" for r in found.rows if not r["reference"]]
+    return "\n".join(lines)
+
+
 def render_info(info: Mapping[str, Any]) -> str:
     def shape(dims: Any) -> str:
         if dims is None:
