@@ -38,6 +38,7 @@ def test_twice_as_slow_is_slower_with_a_tight_ratio() -> None:
     assert 1.9 < c.ratio_median < 2.1
     assert 1.8 < c.ratio_median_ci[0] <= c.ratio_median <= c.ratio_median_ci[1] < 2.2
     assert c.slower_by_more_than(0.05) and not c.slower_by_more_than(1.5)
+    assert c.ratio_p99_ci[0] <= c.ratio_p99 <= c.ratio_p99_ci[1] and 1.7 < c.ratio_p99 < 2.3
     assert c.hl_shift_ci_ns[0] < c.hl_shift_ns < c.hl_shift_ci_ns[1]
     assert c.hl_shift_ns == pytest.approx(np.median(b) - np.median(a), rel=0.05)
     back = compare(result(b), result(a))
@@ -139,3 +140,9 @@ def test_bad_compare_inputs(tmp_path: Path) -> None:
     one.write_text(result(np.arange(50) + 10).to_json())
     alone = cli("compare", str(one))
     assert alone.returncode == 2 and "at least two results" in alone.stderr
+
+
+def test_cli_interleaved_thread_counts(models: dict[str, str]) -> None:
+    p = cli("run", models["mlp_small"], "--threads", "1,2", "-t", "0.6", "--rounds", "3", "--dim", "batch=8")
+    assert p.returncode == 0, p.stderr
+    assert "threads=1" in p.stdout and "threads=2" in p.stdout and "interleaved in 3 rounds" in p.stdout

@@ -33,6 +33,8 @@ from .result import Result, load_json, write_json
 from .session import Session, benchmark
 from .signature import ValueInfo
 from .stats import Stats, summarize
+from .sweep import SweepResult, sweep
+from .tradeoff import TradeoffResult, tradeoff
 
 __all__ = [
     "BenchmarkInterrupted",
@@ -48,11 +50,15 @@ __all__ = [
     "RuntimeLoadError",
     "Session",
     "Stats",
+    "SweepResult",
+    "TradeoffResult",
     "ValueInfo",
     "__version__",
     "benchmark",
     "compare",
     "load_json",
     "summarize",
+    "sweep",
+    "tradeoff",
     "write_json",
 ]

@@ -217,7 +217,7 @@ def _check_writable(path: str, flag: str) -> None:
 
 def config_from_args(args: argparse.Namespace) -> Config:
     return Config(
-        threads=args.threads,
+        threads=args.threads[0] if args.threads else None,
         inter_op_threads=args.inter_op_threads,
         graph_optimization=args.opt_level,
         execution_mode=args.execution_mode,
@@ -264,7 +264,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.json:
         _check_writable(args.json, "--json")
-    if len(args.model) > 1:
+    if len(args.model) > 1 or (args.threads and len(args.threads) > 1):
         return cmd_interleaved(args, config)
     model = args.model[0] if args.model else demo_model_path()
     if not args.model and not args.quiet:
@@ -350,23 +350,30 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_interleaved(args: argparse.Namespace, config: Config) -> int:
-    """Several models measured in rounds (A B A B ...) in one process, then compared."""
+    """Several models (or thread counts) measured in rounds (A B A B ...) in one process, then
+    compared with the first."""
     from .compare import compare, measure_interleaved
     from .report.text import render_comparisons, render_result
     from .result import write_json
     from .session import Session
 
     if config.scenario != "single-stream" or config.processes > 1 or len(args.concurrency) > 1:
-        raise ConfigError("several models are measured interleaved in the single-stream scenario only")
+        raise ConfigError(
+            "several models or thread counts are measured interleaved in the single-stream scenario only"
+        )
     if config.target_ci is not None:
         raise ConfigError("--target-ci applies to one model at a time")
-    labels = [
-        os.path.basename(m) if args.model.count(m) == 1 else f"{m}#{i}" for i, m in enumerate(args.model)
-    ]
+    from .models import demo_model_path
+
+    models = args.model or [demo_model_path()]
+    names = [os.path.basename(m) if models.count(m) == 1 else f"{m}#{i}" for i, m in enumerate(models)]
+    threads = args.threads or [None]
+    cells = [(name, m, t) for name, m in zip(names, models, strict=True) for t in threads]
+    labels = [name if len(threads) == 1 else f"{name} threads={t}" for name, _, t in cells]
     sessions = []
     try:
-        for m in args.model:
-            sessions.append(Session(m, config))
+        for _, m, t in cells:
+            sessions.append(Session(m, config.replace(threads=t)))
         results = measure_interleaved(sessions, args.rounds, config)
     finally:
         for s in sessions:
@@ -446,6 +453,8 @@ def cmd_tradeoff(args: argparse.Namespace) -> int:
         _check_writable(args.json, "--json")
     if not args.model:
         raise ConfigError("tradeoff needs a base model")
+    if args.threads and len(args.threads) > 1:
+        raise ConfigError("tradeoff takes one thread count")
     base, *variants = args.model
     found = tradeoff(
         base,
@@ -476,8 +485,8 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.json:
         _check_writable(args.json, "--json")
-    if len(args.model) > 1:
-        raise ConfigError("capacity takes one model")
+    if len(args.model) > 1 or (args.threads and len(args.threads) > 1):
+        raise ConfigError("capacity takes one model and one thread count")
     model = args.model[0] if args.model else demo_model_path()
     with Session(model, config) as session:
         for notice in session.notices:
@@ -512,7 +521,12 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
         "measured interleaved in rounds and compared",
     )
     s = p.add_argument_group("session")
-    s.add_argument("--threads", type=_int(1), metavar="N", help="intra-op threads (default: ONNX Runtime's)")
+    s.add_argument(
+        "--threads",
+        type=parse_int_list,
+        metavar="N[,N...]",
+        help="intra-op threads (default: ONNX Runtime's); a list (run) measures each, interleaved",
+    )
     s.add_argument("--inter-op-threads", type=_int(1), metavar="N", help="inter-op threads")
     s.add_argument(
         "--opt-level",
