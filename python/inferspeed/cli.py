@@ -374,7 +374,7 @@ def cmd_interleaved(args: argparse.Namespace, config: Config) -> int:
     try:
         for _, m, t in cells:
             sessions.append(Session(m, config.replace(threads=t)))
-        results = measure_interleaved(sessions, args.rounds, config)
+        results, per_round = measure_interleaved(sessions, args.rounds, config)
     finally:
         for s in sessions:
             s.close()
@@ -383,8 +383,10 @@ def cmd_interleaved(args: argparse.Namespace, config: Config) -> int:
             print(f"== {label}")
             print(render_result(result) + "\n")
         comparisons = [
-            compare(results[0], r, baseline_label=labels[0], candidate_label=label)
-            for label, r in zip(labels[1:], results[1:], strict=True)
+            compare(
+                results[0], r, baseline_label=labels[0], candidate_label=label, rounds=(per_round[0], parts)
+            )
+            for label, r, parts in zip(labels[1:], results[1:], per_round[1:], strict=True)
         ]
         print(f"interleaved in {args.rounds} rounds; ratios against {labels[0]}:")
         print(render_comparisons(comparisons))

@@ -11,6 +11,8 @@ For each candidate against the baseline:
 - the Mann-Whitney U test (scipy.stats.mannwhitneyu, two-sided) on the samples;
 - the Hodges-Lehmann shift (median of all pairwise differences B - A) with its distribution-free
   interval from the Mann-Whitney distribution;
+- for interleaved measurements, the median ratio is paired instead: the median over rounds of
+  the ratio within each round, with its distribution-free interval;
 - a verdict: "slower" / "faster" when the test is significant (p < alpha), the ratio's interval
   excludes 1 and the ratio differs from 1 by more than the noise threshold; otherwise
   "no significant difference".
@@ -40,6 +42,8 @@ __all__ = ["DEFAULT_THRESHOLD", "Comparison", "check_comparable", "compare", "me
 DEFAULT_THRESHOLD = 0.02
 ALPHA = 0.05
 BOOTSTRAP = 1000
+#: Fewest interleaved rounds for the paired ratio (its interval needs at least 6).
+PAIRED_MIN_ROUNDS = 6
 #: Samples per side used for the bootstrap and the pairwise differences (seeded subsample).
 COMPARE_SUBSAMPLE = 4000
 
@@ -88,6 +92,22 @@ def _ratio_ci(a: np.ndarray, b: np.ndarray, q: float, rng: np.random.Generator) 
     return float(lo), float(hi)
 
 
+def _paired_ratio(
+    base_rounds: Sequence[Result], cand_rounds: Sequence[Result]
+) -> tuple[float, tuple[float, float]]:
+    """Median of the per-round ratios of medians, with its distribution-free 95% interval."""
+    from .stats import quantile_ci
+
+    ratios = np.sort(
+        [c.stats.median_ns / b.stats.median_ns for b, c in zip(base_rounds, cand_rounds, strict=True)]
+    )
+    lo, hi = quantile_ci(ratios, 0.5)
+    return float(np.median(ratios)), (
+        float(lo) if lo is not None else float(ratios[0]),
+        float(hi) if hi is not None else float(ratios[-1]),
+    )
+
+
 def _tail_ratio_ci(baseline: Result, candidate: Result, point: float) -> tuple[float, float]:
     """Interval of the p99 ratio from each run's distribution-free p99 interval (conservative:
     the ratio of the extremes). A subsample bootstrap is biased in the tail, so not that."""
@@ -133,8 +153,12 @@ def compare(
     baseline_label: str = "A",
     candidate_label: str = "B",
     seed: int = 0,
+    rounds: tuple[Sequence[Result], Sequence[Result]] | None = None,
 ) -> Comparison:
-    """Compare ``candidate`` with ``baseline`` (see the module's docstring)."""
+    """Compare ``candidate`` with ``baseline`` (see the module's docstring). With ``rounds``
+    (the per-round results of an interleaved measurement, in pairs), the median ratio and its
+    interval are paired: the median over rounds of median(candidate) / median(baseline) in the
+    same round, which a machine that changes speed between rounds cannot bias."""
     from scipy import stats as sps  # slow to import: only here
 
     rng = np.random.default_rng(seed)
@@ -146,7 +170,9 @@ def compare(
     p_value = float(sps.mannwhitneyu(a_all, b_all, alternative="two-sided").pvalue)
     ratio = float(np.median(b_all) / np.median(a_all))
     ratio_ci = _ratio_ci(a, b, 0.5, rng)
-    if baseline.stats.time_correlated or candidate.stats.time_correlated:
+    if rounds is not None and len(rounds[0]) >= PAIRED_MIN_ROUNDS:
+        ratio, ratio_ci = _paired_ratio(*rounds)
+    elif baseline.stats.time_correlated or candidate.stats.time_correlated:
         # Samples correlated in time: only whole stretches of the run are independent.
         blocks = _block_ratio_ci(a_all, b_all, rng)
         if blocks is not None:
@@ -191,10 +217,12 @@ def check_comparable(baseline: Result, candidate: Result) -> str | None:
     return None
 
 
-def measure_interleaved(sessions: Sequence[Session], rounds: int, config: Config) -> list[Result]:
+def measure_interleaved(
+    sessions: Sequence[Session], rounds: int, config: Config
+) -> tuple[list[Result], list[list[Result]]]:
     """Measure each session in ``rounds`` rounds (A B, B A, ...: who goes first rotates), each
-    round a share of ``config``'s loop limits, and pool each session's rounds: drift and noise
-    hit every session alike."""
+    round a share of ``config``'s loop limits: drift and noise hit every session alike.
+    Returns each session's pooled result and its per-round results."""
     iterations, seconds = config.loop_limits
     share: dict[str, Any] = {
         "iterations": max(1, iterations // rounds) if iterations else None,
@@ -206,4 +234,4 @@ def measure_interleaved(sessions: Sequence[Session], rounds: int, config: Config
         order = order[r % len(order) :] + order[: r % len(order)]
         for i in order:
             runs[i].append(sessions[i].measure(**share))
-    return [pool_results(parts) for parts in runs]
+    return [pool_results(parts) for parts in runs], runs

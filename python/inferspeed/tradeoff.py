@@ -191,10 +191,10 @@ def tradeoff(
                 sessions.append((label, path, how, Session(path, cfg)))
             if len(sessions) < 2:
                 raise ConfigError("tradeoff needs a variant: give one, or --quantize / --fp16")
-            results = measure_interleaved([entry[3] for entry in sessions], rounds, cfg)
+            results, per_round = measure_interleaved([entry[3] for entry in sessions], rounds, cfg)
             base_outputs = _outputs(base_path, sets)
             rows = []
-            for (label, path, how, _), result in zip(sessions, results, strict=True):
+            for i, ((label, path, how, _), result) in enumerate(zip(sessions, results, strict=True)):
                 try:
                     fid = fidelity(base_outputs, _outputs(path, sets))
                 except Exception as exc:  # ORT may reject a variant's inputs: say so, keep going
@@ -208,7 +208,13 @@ def tradeoff(
                     "reference": label == "base",
                 }
                 if label != "base":
-                    c = compare(results[0], result, baseline_label="base", candidate_label=label)
+                    c = compare(
+                        results[0],
+                        result,
+                        baseline_label="base",
+                        candidate_label=label,
+                        rounds=(per_round[0], per_round[i]),
+                    )
                     row["speedup"] = 1.0 / c.ratio_median
                     row["speedup_ci"] = [1.0 / c.ratio_median_ci[1], 1.0 / c.ratio_median_ci[0]]
                     row["verdict"] = c.verdict
