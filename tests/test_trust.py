@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ import pytest
 from inferspeed import Config, ConfigError, Session, benchmark
 from inferspeed.models import mlp_model
 
-from .conftest import FAST
+from .conftest import FAST, until
 
 
 def _paired(a: Session, b: Session, rounds: int, **kw: object) -> float:
@@ -186,9 +187,14 @@ def test_short_warmup_on_a_slow_start_gets_the_warmup_warning(model_dir: Path) -
     cpu = min(os.sched_getaffinity(0))
     with Session(path, threads=1) as s:
         one = s.measure(iterations=5, warmup_iterations=1).stats.median_ns / 1e9
-        # Busy for about the first 60 of 300 iterations (they run about half as fast).
-        with _busy(1, cpu=cpu, seconds=120 * one):
-            r = s.measure(iterations=300, warmup_iterations=0, pin=cpu)
+
+        def check() -> tuple[bool, Any]:
+            # Busy for about the first 60 of 300 iterations (they run about half as fast).
+            with _busy(1, cpu=cpu, seconds=120 * one):
+                r = s.measure(iterations=300, warmup_iterations=0, pin=cpu)
+            return "warmup" in [w.code for w in r.warnings], r
+
+        r = until(check)
     codes = [w.code for w in r.warnings]
     assert "warmup" in codes, [w.message for w in r.warnings]
     warmup = next(w for w in r.warnings if w.code == "warmup")
