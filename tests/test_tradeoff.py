@@ -53,3 +53,11 @@ def test_static_and_fp16_variants_and_the_cli(models: dict[str, str], tmp_path: 
     assert rows[2]["fidelity"]["max_abs_error"] > 0  # float16 rounds
     p = cli("tradeoff", models["mlp_small"], "-t", "0.2")
     assert p.returncode == 2 and "needs a variant" in p.stderr
+
+
+def test_bad_calibration_file_is_one_line(models: dict[str, str], tmp_path: Path) -> None:
+    bad = tmp_path / "cal.npz"
+    bad.write_bytes(b"not an npz")
+    p = cli("tradeoff", models["mlp_small"], "--quantize", "static", "--calibration", str(bad), "-t", "0.2")
+    assert p.returncode == 2 and "cannot read inputs file" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1

@@ -207,7 +207,8 @@ def _random(name: str, et: ElementType, shape: tuple[int, ...], rng: np.random.G
     return raw.view(et.storage)
 
 
-def _from_file(path: str) -> dict[str, np.ndarray]:
+def read_npz(path: str) -> dict[str, np.ndarray]:
+    """Arrays by name from an .npz file; InputError when it cannot be read."""
     try:
         with np.load(path, allow_pickle=False) as data:
             if not hasattr(data, "files"):
@@ -254,7 +255,7 @@ def make_inputs(inputs: Sequence[ValueInfo], config: Config) -> GeneratedInputs:
             raise InputError(f"dim: no input has a dimension named {sym!r} (named dims: {known})")
     from_file: Mapping[str, np.ndarray] = {}
     if config.inputs_file is not None:
-        from_file = _from_file(config.inputs_file)
+        from_file = read_npz(config.inputs_file)
         _check_known(f"inputs file {config.inputs_file}", list(from_file), inputs)
         for name in from_file:
             if name in config.values or name in config.ranges or name in config.shapes:

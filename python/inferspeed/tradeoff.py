@@ -27,6 +27,7 @@ import numpy as np
 from .compare import compare, measure_interleaved
 from .config import Config
 from .errors import ConfigError, InferspeedError, InputError
+from .inputs import read_npz
 from .session import Session
 
 __all__ = ["TradeoffResult", "fidelity", "make_variants", "tradeoff"]
@@ -180,11 +181,7 @@ def tradeoff(
         sessions = [("base", base_path, "reference", base_session)]
         try:
             sets = list(base_session._generated.sets)
-            if calibration_file is not None:
-                with np.load(calibration_file, allow_pickle=False) as data:
-                    calibration = [{k: data[k] for k in data.files}]
-            else:
-                calibration = sets
+            calibration = [read_npz(calibration_file)] if calibration_file is not None else sets
             made = make_variants(base_path, workdir, quantize=quantize, fp16=fp16, calibration=calibration)
             given = [(os.path.basename(os.fspath(v)), os.fspath(v), "given") for v in variants]
             for label, path, how in [*given, *made]:
