@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 from .errors import ModelError
+from .macs import estimate_macs
 from .signature import ELEMENT_TYPES
 
 __all__ = ["model_info"]
@@ -104,4 +105,5 @@ def model_info(path: str) -> dict[str, Any]:
         "parameters": int(params),
         "nodes": sum(ops.values()),
         "operators": dict(ops.most_common()),
+        "macs": estimate_macs(model),
     }

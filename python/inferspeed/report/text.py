@@ -248,6 +248,23 @@ def render_tradeoff(found: Any) -> str:
     return "\n".join(lines)
 
 
+def _count(n: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n:.0f}"
+
+
+def _macs_line(macs: Mapping[str, Any] | None) -> str:
+    if macs is None:
+        return "MACs         unknown (shape inference failed)"
+    parts = ", ".join(f"{op} {_count(v)}" for op, v in macs["by_op_type"].items())
+    extra = f"; {macs['nodes_unknown']} nodes of unknown shape" if macs["nodes_unknown"] else ""
+    return (
+        f"MACs         {_count(macs['total'])} ({parts or 'no Gemm/MatMul/Conv'}; dynamic dims as 1{extra})"
+    )
+
+
 def render_info(info: Mapping[str, Any]) -> str:
     def shape(dims: Any) -> str:
         if dims is None:
@@ -265,6 +282,7 @@ def render_info(info: Mapping[str, Any]) -> str:
         *(f"  {v['name']:<24} {v['type']:<10} {shape(v['shape'])}" for v in info["inputs"]),
         "outputs",
         *(f"  {v['name']:<24} {v['type']:<10} {shape(v['shape'])}" for v in info["outputs"]),
+        _macs_line(info.get("macs")),
         f"operators    {info['nodes']} nodes",
         *(f"  {op:<24} {n}" for op, n in info["operators"].items()),
     ]
