@@ -103,6 +103,9 @@ def test_json_document(models: dict[str, str], tmp_path) -> None:  # type: ignor
         assert key in stats
     assert stats["median_ns"] == pytest.approx(np.median(res["samples_ns"]))
     assert res["model"]["sha256"] and res["model"]["size_bytes"] > 0
+    assert res["session"]["create_ns"] > 0 and res["session"]["first_run_ns"] > 0
+    assert res["warmup"]["iterations"] == 10 and res["warmup"]["first_iteration_ns"] > 0
+    assert "settle_iterations" in res["warmup"]
 
 
 def test_interrupt_keeps_partial_samples(models: dict[str, str]) -> None:

@@ -383,3 +383,14 @@ def test_warmup_settle_point_ignores_later_slow_periods() -> None:
     if d is not None:
         assert d.details["settle_iterations"] <= 600
         assert d.details["slower"] > 0.10
+
+
+def test_settle_iterations_of_a_decaying_start() -> None:
+    from inferspeed.diagnostics import settle_iterations
+
+    rng = np.random.default_rng(21)
+    x = np.concatenate([np.linspace(3000.0, 1000.0, 200), rng.normal(1000.0, 10.0, 1800)])
+    settle = settle_iterations(x)
+    assert settle is not None and 160 <= settle <= 280
+    assert settle_iterations(rng.normal(1000.0, 10.0, 2000)) == 0
+    assert settle_iterations(np.arange(10)) is None

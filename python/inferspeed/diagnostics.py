@@ -254,6 +254,24 @@ def _block_median_noise(tail: np.ndarray, tail_medians: np.ndarray, ref: float, 
     return max(predicted, seen) * math.sqrt(1.0 + size / tail.size)
 
 
+def settle_iterations(samples_ns: np.ndarray, tolerance: float = WARMUP_SETTLE_TOLERANCE) -> int | None:
+    """Iterations until latency reached its steady state: the start of the first run of
+    WARMUP_SETTLED_BLOCKS consecutive blocks (about 50 blocks in all) whose medians are within
+    ``tolerance`` of the median of the last quarter. None with fewer than 20 samples."""
+    x = np.asarray(samples_ns, dtype=np.float64)
+    if x.size < 20:
+        return None
+    size = max(1, x.size // 50)
+    blocks = x.size // size
+    medians = np.median(x[: blocks * size].reshape(blocks, size), axis=1)
+    reference = float(np.median(x[-max(1, x.size // 4) :]))
+    within = medians <= reference * (1.0 + tolerance)
+    for i in range(blocks):
+        if within[i : i + WARMUP_SETTLED_BLOCKS].all():
+            return i * size
+    return None
+
+
 def check_drift(samples_ns: np.ndarray, skip: int = 0) -> Diagnostic | None:
     """Latency at the end of the run differs from the start: throttling, load, speed changes.
 

@@ -129,7 +129,12 @@ def render_result(result: Result) -> str:
         f"{outliers} outliers ({s.outliers_low} low, {s.outliers_high} high; "
         + (f"{s.outliers_dropped} dropped)" if s.outliers_dropped else "kept)"),
         f"throughput {_rate(s.throughput_per_s)} (one stream: 1 / mean latency)",
-        f"session    created in {create}, first run {first}",
+        f"session    created in {create}, first run {first}"
+        + (
+            f", steady after {result.warmup['settle_iterations']} warm-up iterations"
+            if result.warmup.get("settle_iterations") is not None
+            else ""
+        ),
         f"timer      {format_duration(s.timer_overhead_ns)} per clock-read pair (included, not subtracted)",
     ]
     if result.stopping is not None:
