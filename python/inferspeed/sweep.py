@@ -21,7 +21,7 @@ from typing import Any
 from .config import Config
 from .errors import ConfigError, InferspeedError
 
-__all__ = ["SWEEP_METRICS", "SweepResult", "cell_key", "grid_cells", "sweep"]
+__all__ = ["SWEEP_METRICS", "SweepResult", "batch_of", "cell_key", "grid_cells", "sweep"]
 
 #: Grid axes and the Config field each sets. "dims" cells hold {symbol: size}.
 AXES = {
@@ -117,7 +117,8 @@ def _append(path: str, entry: Mapping[str, Any]) -> None:
         os.close(fd)
 
 
-def _batch(result: Mapping[str, Any]) -> int:
+def batch_of(result: Mapping[str, Any]) -> int:
+    """The batch of a result's JSON form: the first dimension of its first input (1 if none)."""
     inputs = result.get("model", {}).get("inputs", [])
     shape = inputs[0].get("bound_shape") if inputs else None
     return int(shape[0]) if shape else 1
@@ -125,7 +126,7 @@ def _batch(result: Mapping[str, Any]) -> int:
 
 def _metric(entry: Mapping[str, Any], by: str) -> float:
     stats = entry["result"]["stats"]
-    batch = _batch(entry["result"])
+    batch = batch_of(entry["result"])
     if by == "throughput":
         return -(stats["throughput_per_s"] or 0.0) * batch  # samples/s, higher is better
     return float(stats["median_ns" if by == "median" else "p99_ns"]) / batch  # per sample

@@ -209,6 +209,8 @@ def render_comparisons(comparisons: list[Any]) -> str:
 def render_sweep(found: Any) -> str:
     """One row per cell: median, p99, median per sample (batched cells) and samples/s; the best
     by the chosen metric marked with *."""
+    from ..sweep import batch_of
+
     best = found.best
     lines = [f"{'cell':<44} {'median':>10} {'p99':>10} {'per sample':>11} {'samples/s':>12}"]
     for e in found.entries:
@@ -217,9 +219,7 @@ def render_sweep(found: Any) -> str:
             lines.append(f"  {cell:<42} error: {e['error']}")
             continue
         st = e["result"]["stats"]
-        inputs = e["result"].get("model", {}).get("inputs", [])
-        shape = inputs[0].get("bound_shape") if inputs else None
-        batch = int(shape[0]) if shape else 1
+        batch = batch_of(e["result"])
         mark = "*" if e is best else " "
         samples_per_s = (st["throughput_per_s"] or 0) * batch
         lines.append(
