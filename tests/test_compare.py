@@ -76,6 +76,32 @@ def test_correlated_runs_get_wider_ratio_intervals() -> None:
     assert hi - lo > 0.05  # the batch bootstrap, not the sample-by-sample one
 
 
+def _two_state_run(rng: np.random.Generator, slow_share: float, scale: float = 1.0) -> np.ndarray:
+    """A run on a machine that is 25% slower for a stretch of it (the slow stretch at the end)."""
+    n = 12_000
+    slow = int(n * slow_share)
+    fast = rng.normal(160e3, 2e3, n - slow)
+    return scale * np.concatenate([fast, rng.normal(200e3, 3e3, slow)])
+
+
+def test_separate_runs_in_different_machine_states_are_not_a_difference() -> None:
+    rng = np.random.default_rng(15)
+    a = _two_state_run(rng, 0.7)  # median in the slow state
+    b = _two_state_run(rng, 0.2)  # median in the fast state
+    plain = np.median(b) / np.median(a)
+    assert plain < 0.85  # what a comparison blind to the machine's states would call faster
+    c = compare(result(a), result(b))
+    assert c.method == "machine-variation" and c.machine_variation is not None and c.machine_variation > 0.2
+    assert c.verdict == "no significant difference"
+    assert c.ratio_median == pytest.approx(plain, rel=1e-4) and c.ratio_median_all == c.ratio_median
+    # A real difference larger than the machine's variation is still found.
+    slow_model = compare(result(a), result(_two_state_run(rng, 0.5, scale=2.0)))
+    assert slow_model.verdict == "slower" and slow_model.ratio_median_ci[0] > 1.4
+    # A steady run keeps the tight interval.
+    steady = compare(result(rng.normal(1e5, 1e3, 8000)), result(rng.normal(1e5, 1e3, 8000)))
+    assert steady.method == "independent" and steady.machine_variation is None
+
+
 def test_refuses_different_models_or_machines() -> None:
     x = np.arange(100) + 1000
     assert check_comparable(result(x), result(x)) is None

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from . import __version__
+from .compare import DEFAULT_ROUNDS
 from .config import (
     ARRIVALS,
     CACHE_MODES,
@@ -683,9 +684,9 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     m.add_argument(
         "--rounds",
         type=_int(1),
-        default=10,
+        default=DEFAULT_ROUNDS,
         metavar="N",
-        help="several models: interleaved rounds (default 10)",
+        help=f"several models: interleaved rounds (default {DEFAULT_ROUNDS})",
     )
     o = p.add_argument_group("output")
     o.add_argument("--json", metavar="PATH", help="write the result as JSON (schema inferspeed/1)")

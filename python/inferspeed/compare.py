@@ -13,6 +13,13 @@ For each candidate against the baseline:
   interval from the Mann-Whitney distribution;
 - for interleaved measurements, the median ratio is paired instead: the median over rounds of
   the ratio within each round, with its distribution-free interval;
+- for separate runs on a machine whose speed changes for seconds at a time, the interval is
+  widened to at least ratio / (1 + v) .. ratio * (1 + v), where v is the larger of the two
+  runs' own variation in time: the 95th over the 5th percentile of STATE_BATCHES consecutive
+  batch medians, minus 1, counted when it is more than twice what the same samples in random
+  order give (``variation_in_time``). A run's level is a draw from the machine's states, so two
+  runs cannot show a difference smaller than what one run saw the machine do
+  (bench/run_to_run.py measures this);
 - a verdict: "slower" / "faster" when the test is significant (p < alpha), the ratio's interval
   excludes 1 and the ratio differs from 1 by more than the noise threshold; otherwise
   "no significant difference".
@@ -35,7 +42,14 @@ from .stats import CI_BATCHES, MIN_BATCH
 if TYPE_CHECKING:
     from .session import Session
 
-__all__ = ["DEFAULT_THRESHOLD", "Comparison", "check_comparable", "compare", "measure_interleaved"]
+__all__ = [
+    "DEFAULT_ROUNDS",
+    "DEFAULT_THRESHOLD",
+    "Comparison",
+    "check_comparable",
+    "compare",
+    "measure_interleaved",
+]
 
 #: Ratios within +-2% of 1 are "no significant difference": below what separate runs of one
 #: model usually differ by on a quiet machine.
@@ -44,8 +58,16 @@ ALPHA = 0.05
 BOOTSTRAP = 1000
 #: Fewest interleaved rounds for the paired ratio (its interval needs at least 6).
 PAIRED_MIN_ROUNDS = 6
+#: Rounds of an interleaved measurement unless told (short rounds pair best).
+DEFAULT_ROUNDS = 30
+#: Share of a round spent re-warming a session after the first round.
+REWARM_FRACTION = 0.1
 #: Samples per side used for the bootstrap and the pairwise differences (seeded subsample).
 COMPARE_SUBSAMPLE = 4000
+#: Consecutive batches a run is cut into to see how the machine's speed varied during it.
+STATE_BATCHES = 40
+#: Percentiles of the batch medians whose ratio is a run's variation.
+STATE_PERCENTILES = (5.0, 95.0)
 
 
 @dataclass(frozen=True)
@@ -63,6 +85,15 @@ class Comparison:
     hl_shift_ci_ns: tuple[float, float]
     threshold: float
     verdict: str
+    #: How the median ratio's interval was found: "independent" (bootstrap of the samples),
+    #: "blocks" (widened by a bootstrap of consecutive batches), "machine-variation" (widened to
+    #: the variation the runs saw in time, see the module's docstring) or "paired" (the ratio
+    #: over interleaved rounds).
+    method: str = "independent"
+    #: Ratio of the medians of all samples (differs from ratio_median when paired).
+    ratio_median_all: float | None = None
+    #: The larger of the two runs' variation in time (method "machine-variation").
+    machine_variation: float | None = None
 
     @property
     def significant(self) -> bool:
@@ -128,12 +159,34 @@ def _block_ratio_ci(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> t
         if size < MIN_BATCH:
             return None
         medians.append(np.median(x[: size * CI_BATCHES].reshape(CI_BATCHES, size), axis=1))
-    ma, mb = medians
-    ia = rng.integers(0, CI_BATCHES, size=(BOOTSTRAP, CI_BATCHES))
-    ib = rng.integers(0, CI_BATCHES, size=(BOOTSTRAP, CI_BATCHES))
+    return _bootstrap_median_ratio(medians[0], medians[1], rng)
+
+
+def _bootstrap_median_ratio(ma: np.ndarray, mb: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
+    """Bootstrap interval of median(mb) / median(ma), resampling each side's batch medians."""
+    ia = rng.integers(0, ma.size, size=(BOOTSTRAP, ma.size))
+    ib = rng.integers(0, mb.size, size=(BOOTSTRAP, mb.size))
     ratios = np.median(mb[ib], axis=1) / np.median(ma[ia], axis=1)
     lo, hi = np.percentile(ratios, [2.5, 97.5])
     return float(lo), float(hi)
+
+
+def variation_in_time(x: np.ndarray, rng: np.random.Generator) -> float | None:
+    """How much a run's speed varied in time beyond chance: the 95th over the 5th percentile of
+    the medians of STATE_BATCHES consecutive batches of ``x`` (in the order measured), minus 1,
+    when that is more than twice the same figure for the samples shuffled (no order in time);
+    else None, as when the run is too short for batches of MIN_BATCH samples."""
+    size = x.size // STATE_BATCHES
+    if size < MIN_BATCH:
+        return None
+
+    def spread(y: np.ndarray) -> float:
+        medians = np.median(y[: size * STATE_BATCHES].reshape(STATE_BATCHES, size), axis=1)
+        lo, hi = np.percentile(medians, STATE_PERCENTILES)
+        return float(hi / lo - 1.0) if lo > 0 else 0.0
+
+    seen = spread(x)
+    return seen if seen > 2.0 * spread(rng.permutation(x)) else None
 
 
 def _hodges_lehmann(a: np.ndarray, b: np.ndarray) -> tuple[float, tuple[float, float]]:
@@ -166,17 +219,28 @@ def compare(
     b_all = candidate.samples_ns.astype(np.float64)
     if a_all.size < 2 or b_all.size < 2:
         raise InputError("each result needs at least 2 samples to compare")
+    ratio_all = float(np.median(b_all) / np.median(a_all))
     a, b = _subsample(a_all, rng), _subsample(b_all, rng)
     p_value = float(sps.mannwhitneyu(a_all, b_all, alternative="two-sided").pvalue)
-    ratio = float(np.median(b_all) / np.median(a_all))
-    ratio_ci = _ratio_ci(a, b, 0.5, rng)
+    ratio, ratio_ci = ratio_all, _ratio_ci(a, b, 0.5, rng)
+    method, variation = "independent", None
     if rounds is not None and len(rounds[0]) >= PAIRED_MIN_ROUNDS:
+        method = "paired"
         ratio, ratio_ci = _paired_ratio(*rounds)
-    elif baseline.stats.time_correlated or candidate.stats.time_correlated:
-        # Samples correlated in time: only whole stretches of the run are independent.
-        blocks = _block_ratio_ci(a_all, b_all, rng)
-        if blocks is not None:
-            ratio_ci = (min(ratio_ci[0], blocks[0]), max(ratio_ci[1], blocks[1]))
+    else:
+        if baseline.stats.time_correlated or candidate.stats.time_correlated:
+            # Samples correlated in time: only whole stretches of the run are independent.
+            blocks = _block_ratio_ci(a_all, b_all, rng)
+            if blocks is not None:
+                method = "blocks"
+                ratio_ci = (min(ratio_ci[0], blocks[0]), max(ratio_ci[1], blocks[1]))
+        found = [v for v in (variation_in_time(a_all, rng), variation_in_time(b_all, rng)) if v is not None]
+        if found:
+            method, variation = "machine-variation", max(found)
+            ratio_ci = (
+                min(ratio_ci[0], ratio / (1.0 + variation)),
+                max(ratio_ci[1], ratio * (1.0 + variation)),
+            )
     p99 = float(np.percentile(b_all, 99) / np.percentile(a_all, 99))
     p99_ci = _tail_ratio_ci(baseline, candidate, p99)
     shift, shift_ci = _hodges_lehmann(a[: min(a.size, 2000)], b[: min(b.size, 2000)])
@@ -199,6 +263,9 @@ def compare(
         hl_shift_ci_ns=shift_ci,
         threshold=threshold,
         verdict=verdict,
+        method=method,
+        ratio_median_all=ratio_all,
+        machine_variation=variation,
     )
 
 
@@ -222,16 +289,28 @@ def measure_interleaved(
 ) -> tuple[list[Result], list[list[Result]]]:
     """Measure each session in ``rounds`` rounds (A B, B A, ...: who goes first rotates), each
     round a share of ``config``'s loop limits: drift and noise hit every session alike.
+
+    Each session warms up fully before its first round; in later rounds it re-warms for
+    REWARM_FRACTION of its round (the others evicted its caches), at most the configured
+    warm-up. Short rounds pair better: both halves of a round see the machine in one state.
     Returns each session's pooled result and its per-round results."""
     iterations, seconds = config.loop_limits
     share: dict[str, Any] = {
         "iterations": max(1, iterations // rounds) if iterations else None,
         "max_time": seconds / rounds if seconds else None,
     }
+    w_iters, w_time = config.warmup_limits
+    rewarm: dict[str, Any] = {
+        "warmup_iterations": None if w_iters is None else max(0, min(w_iters, 1 + w_iters // rounds)),
+        "warmup_time": None,
+    }
+    if w_time is not None:
+        round_time = share["max_time"] if share["max_time"] is not None else w_time
+        rewarm["warmup_time"] = min(w_time, max(round_time * REWARM_FRACTION, 1e-4))
     runs: list[list[Result]] = [[] for _ in sessions]
     for r in range(rounds):
         order = list(range(len(sessions)))
         order = order[r % len(order) :] + order[: r % len(order)]
         for i in order:
-            runs[i].append(sessions[i].measure(**share))
+            runs[i].append(sessions[i].measure(**share, **(rewarm if r else {})))
     return [pool_results(parts) for parts in runs], runs

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .compare import compare, measure_interleaved
+from .compare import DEFAULT_ROUNDS, compare, measure_interleaved
 from .config import Config
 from .errors import ConfigError, InferspeedError, InputError
 from .inputs import read_npz
@@ -171,7 +171,7 @@ def tradeoff(
     quantize: str | None = None,
     fp16: bool = False,
     calibration_file: str | None = None,
-    rounds: int = 10,
+    rounds: int = DEFAULT_ROUNDS,
 ) -> TradeoffResult:
     """Measure ``base`` and its variants interleaved and compare their outputs."""
     base_path = os.fspath(base)

@@ -203,6 +203,13 @@ def render_comparisons(comparisons: list[Any]) -> str:
             f"{f'{c.ratio_p99:.3f} ({plo:.3f}-{phi:.3f})':>24} {c.p_value:>9.2g} {shift:>30}  "
             f"{c.verdict} (vs {c.baseline}, threshold {c.threshold:.0%})"
         )
+    for c in comparisons:
+        if c.method == "machine-variation" and (c.machine_variation or 0.0) > c.threshold:
+            lines.append(
+                f"  {c.candidate[-28:]}: the machine's speed varied {c.machine_variation:.0%} within "
+                "these runs, so separate runs cannot resolve less; measure both in one interleaved "
+                "run (inferspeed run A B)"
+            )
     return "\n".join(lines)
 
 
