@@ -41,14 +41,17 @@ py::list value_infos(const std::vector<ValueInfo>& values) {
   return out;
 }
 
-SessionConfig make_config(int intra, int inter, int opt_level, bool parallel,
-                          std::vector<std::pair<std::string, std::string>> entries,
+SessionConfig make_config(int intra, int inter, int opt_level, bool parallel, bool arena, bool mem_pattern,
+                          std::string profile_prefix, std::vector<std::pair<std::string, std::string>> entries,
                           std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>> providers) {
   SessionConfig c;
   c.intra_op_threads = intra;
   c.inter_op_threads = inter;
   c.graph_optimization_level = opt_level;
   c.parallel_execution = parallel;
+  c.cpu_mem_arena = arena;
+  c.mem_pattern = mem_pattern;
+  c.profile_prefix = std::move(profile_prefix);
   c.config_entries = std::move(entries);
   for (auto& [name, options] : providers) c.providers.push_back(ProviderSpec{name, std::move(options)});
   return c;
@@ -97,21 +100,32 @@ void register_session(py::module_& m) {
   py::class_<PySession>(m, "Session")
       .def(py::init([](const std::shared_ptr<Runtime>& runtime, const std::string& model_path, int intra_op_threads,
                        int inter_op_threads, int graph_optimization_level, bool parallel_execution,
+                       bool cpu_mem_arena, bool mem_pattern, std::string profile_prefix,
                        std::vector<std::pair<std::string, std::string>> config_entries,
                        std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>> providers) {
              SessionConfig config = make_config(intra_op_threads, inter_op_threads, graph_optimization_level,
-                                                parallel_execution, std::move(config_entries), std::move(providers));
+                                                parallel_execution, cpu_mem_arena, mem_pattern,
+                                                std::move(profile_prefix), std::move(config_entries),
+                                                std::move(providers));
              py::gil_scoped_release release;
              auto s = std::make_unique<Session>(runtime, model_path, config);
              return PySession{std::move(s), {}};
            }),
            py::arg("runtime"), py::arg("model_path"), py::kw_only(), py::arg("intra_op_threads") = 0,
            py::arg("inter_op_threads") = 0, py::arg("graph_optimization_level") = 99,
-           py::arg("parallel_execution") = false,
+           py::arg("parallel_execution") = false, py::arg("cpu_mem_arena") = true, py::arg("mem_pattern") = true,
+           py::arg("profile_prefix") = std::string(),
            py::arg("config_entries") = std::vector<std::pair<std::string, std::string>>{},
            py::arg("providers") =
                std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>>{})
       .def_property_readonly("inputs", [](const PySession& s) { return value_infos(s.session->inputs()); })
+      .def(
+          "end_profiling",
+          [](PySession& s) {
+            py::gil_scoped_release release;
+            return s.session->end_profiling();
+          },
+          "End ONNX Runtime profiling and return the trace file's path ('' when not profiling).")
       .def_property_readonly("outputs", [](const PySession& s) { return value_infos(s.session->outputs()); })
       .def(
           "set_input_set_count",

@@ -31,6 +31,18 @@ struct KeyValues {
 
 }  // namespace
 
+std::string Session::end_profiling() {
+  if (!profiling_) return {};
+  profiling_ = false;
+  OrtAllocator* allocator = nullptr;
+  rt_->check(api_->GetAllocatorWithDefaultOptions(&allocator));
+  char* path = nullptr;
+  rt_->check(api_->SessionEndProfiling(session_.get(), allocator, &path));
+  std::string owned(path != nullptr ? path : "");
+  if (path != nullptr) rt_->check(api_->AllocatorFree(allocator, path));
+  return owned;
+}
+
 Session::Session(std::shared_ptr<Runtime> runtime, const std::string& model_path,
                  const SessionConfig& config)
     : rt_(std::move(runtime)),
@@ -47,6 +59,12 @@ Session::Session(std::shared_ptr<Runtime> runtime, const std::string& model_path
   rt.check(api_->SetSessionGraphOptimizationLevel(
       so, static_cast<GraphOptimizationLevel>(config.graph_optimization_level)));
   rt.check(api_->SetSessionExecutionMode(so, config.parallel_execution ? ORT_PARALLEL : ORT_SEQUENTIAL));
+  if (!config.cpu_mem_arena) rt.check(api_->DisableCpuMemArena(so));
+  if (!config.mem_pattern) rt.check(api_->DisableMemPattern(so));
+  if (!config.profile_prefix.empty()) {
+    profiling_ = true;
+    rt.check(api_->EnableProfiling(so, config.profile_prefix.c_str()));
+  }
   for (const auto& [key, value] : config.config_entries) {
     rt.check(api_->AddSessionConfigEntry(so, key.c_str(), value.c_str()));
   }

@@ -38,9 +38,13 @@ class Session:
         inter_op_threads: int = 0,
         graph_optimization_level: int = 99,
         parallel_execution: bool = False,
+        cpu_mem_arena: bool = True,
+        mem_pattern: bool = True,
+        profile_prefix: str = "",
         config_entries: Sequence[tuple[str, str]] = ...,
         providers: Sequence[tuple[str, Sequence[tuple[str, str]]]] = ...,
     ) -> None: ...
+    def end_profiling(self) -> str: ...
     @property
     def inputs(self) -> list[dict[str, Any]]: ...
     @property

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from . import __version__
-from .compare import DEFAULT_ROUNDS
+from .compare import DEFAULT_ROUNDS, DEFAULT_THRESHOLD
 from .config import (
     ARRIVALS,
     CACHE_MODES,
@@ -225,6 +225,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         providers=tuple(_provider(p) for p in args.provider or ()),
         session_config=_collect("--session-config", args.session_config, str),
         ort_lib=args.ort_lib,
+        arena=not args.no_arena,
+        mem_pattern=not args.no_mem_pattern,
         shapes=_collect("--shape", args.shape, parse_shape),
         dims=_collect("--dim", args.dim, _dim_value),
         values=_collect("--input", args.input, str),
@@ -505,6 +507,33 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    from .models import demo_model_path
+    from .profile import profile
+    from .report.text import render_profile, render_result
+    from .result import write_json
+
+    config = config_from_args(args)
+    for path, flag in ((args.json, "--json"), (args.trace, "--trace")):
+        if path:
+            _check_writable(path, flag)
+    if len(args.model) > 1 or (args.threads and len(args.threads) > 1):
+        raise ConfigError("profile takes one model and one thread count")
+    if len(args.concurrency) > 1:
+        raise ConfigError("profile takes one --concurrency value")
+    model = args.model[0] if args.model else demo_model_path()
+    found = profile(model, config, trace=args.trace)
+    if not args.quiet:
+        print(render_result(found.profiled))
+        print()
+        print(render_profile(found.profiled, top=args.top))
+    if args.json:
+        write_json([found.profiled], args.json)
+        if not args.quiet:
+            print(f"result written to {args.json}", file=sys.stderr)
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     import json
 
@@ -538,6 +567,14 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
         help="graph optimization level (default: all)",
     )
     s.add_argument("--execution-mode", choices=EXECUTION_MODES, default="sequential")
+    s.add_argument(
+        "--no-arena", action="store_true", help="no CPU memory arena: ORT buffers come from malloc each run"
+    )
+    s.add_argument(
+        "--no-mem-pattern",
+        action="store_true",
+        help="no memory pattern: ORT does not plan allocations from the first run's sizes",
+    )
     s.add_argument(
         "--provider",
         action="append",
@@ -720,9 +757,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument(
         "--threshold",
         type=parse_fraction,
-        default=0.02,
+        default=DEFAULT_THRESHOLD,
         metavar="PCT",
-        help="differences within +-PCT are 'no significant difference' (default 2%%)",
+        help=f"differences within +-PCT are 'no significant difference' (default {DEFAULT_THRESHOLD:.0%%})",
     )
     cmp_.add_argument(
         "--fail-if-slower",
@@ -757,6 +794,13 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--ort-lib", metavar="PATH")
     sw.add_argument("--quiet", "-q", action="store_true")
     sw.set_defaults(func=cmd_sweep)
+    prof = sub.add_parser("profile", help="time per operator type and per node (ONNX Runtime's profiler)")
+    _add_run_flags(prof)
+    prof.add_argument("--top", type=_int(1), default=15, metavar="N", help="rows of each table (default 15)")
+    prof.add_argument(
+        "--trace", metavar="PATH", help="keep ONNX Runtime's trace (Perfetto, chrome://tracing)"
+    )
+    prof.set_defaults(func=cmd_profile)
     info = sub.add_parser("info", help="show a model's inputs, outputs, size and operators")
     info.add_argument("model", help="ONNX model file")
     info.add_argument("--json", action="store_true", help="print JSON")

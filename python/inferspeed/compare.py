@@ -15,7 +15,7 @@ For each candidate against the baseline:
   the ratio within each round, with its distribution-free interval;
 - for separate runs on a machine whose speed changes for seconds at a time, the interval is
   widened to at least ratio / (1 + v) .. ratio * (1 + v), where v is the larger of the two
-  runs' own variation in time: the 95th over the 5th percentile of STATE_BATCHES consecutive
+  runs' own variation in time: the slowest over the fastest of STATE_BATCHES consecutive
   batch medians, minus 1, counted when it is more than twice what the same samples in random
   order give (``variation_in_time``). A run's level is a draw from the machine's states, so two
   runs cannot show a difference smaller than what one run saw the machine do
@@ -66,8 +66,8 @@ REWARM_FRACTION = 0.1
 COMPARE_SUBSAMPLE = 4000
 #: Consecutive batches a run is cut into to see how the machine's speed varied during it.
 STATE_BATCHES = 40
-#: Percentiles of the batch medians whose ratio is a run's variation.
-STATE_PERCENTILES = (5.0, 95.0)
+#: Percentiles of the batch medians whose ratio is a run's variation: the whole range.
+STATE_PERCENTILES = (0.0, 100.0)
 
 
 @dataclass(frozen=True)
@@ -172,8 +172,8 @@ def _bootstrap_median_ratio(ma: np.ndarray, mb: np.ndarray, rng: np.random.Gener
 
 
 def variation_in_time(x: np.ndarray, rng: np.random.Generator) -> float | None:
-    """How much a run's speed varied in time beyond chance: the 95th over the 5th percentile of
-    the medians of STATE_BATCHES consecutive batches of ``x`` (in the order measured), minus 1,
+    """How much a run's speed varied in time beyond chance: the slowest over the fastest of the
+    medians of STATE_BATCHES consecutive batches of ``x`` (in the order measured), minus 1,
     when that is more than twice the same figure for the samples shuffled (no order in time);
     else None, as when the run is too short for batches of MIN_BATCH samples."""
     size = x.size // STATE_BATCHES

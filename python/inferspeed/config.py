@@ -124,7 +124,9 @@ class Config:
         execution_mode ('sequential', 'parallel'); providers (names or ProviderSpec, in order
         of preference; the CPU provider is always the last resort); session_config (ORT session
         config entries, e.g. {'session.intra_op.allow_spinning': '0'}); ort_lib (path of the
-        libonnxruntime to load; None: $INFERSPEED_ORT_LIB, then the onnxruntime wheel's).
+        libonnxruntime to load; None: $INFERSPEED_ORT_LIB, then the onnxruntime wheel's);
+        arena (False: DisableCpuMemArena, buffers from malloc each run); mem_pattern (False:
+        DisableMemPattern, no planned allocation from the first run's sizes).
     Inputs
         shapes {input: shape}; dims {symbol: size}; values {input: constant}; ranges
         {input: (low, high)} drawn uniformly from [low, high); inputs_file (.npz of arrays by
@@ -143,6 +145,8 @@ class Config:
     providers: tuple[ProviderSpec, ...] = ()
     session_config: Mapping[str, str] = field(default_factory=dict)
     ort_lib: str | None = None
+    arena: bool = True
+    mem_pattern: bool = True
 
     shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     dims: Mapping[str, int] = field(default_factory=dict)
@@ -262,8 +266,9 @@ class Config:
                 or not 0 < self.target_percentile < 100
             ):
                 raise ConfigError(f"target_percentile must be in (0, 100), got {self.target_percentile!r}")
-        if not isinstance(self.drop_outliers, bool):
-            raise ConfigError(f"drop_outliers must be True or False, got {self.drop_outliers!r}")
+        for name in ("drop_outliers", "arena", "mem_pattern"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.pin is not None and (
             isinstance(self.pin, bool) or not isinstance(self.pin, int) or self.pin < 0
         ):

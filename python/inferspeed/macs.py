@@ -6,6 +6,7 @@ per batch item)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = ["COUNTED", "estimate_macs"]
@@ -69,9 +70,17 @@ def _node_macs(node: Any, shapes: dict[str, list[int]]) -> int | None:
     return None
 
 
-def estimate_macs(model: Any) -> dict[str, Any] | None:
+def estimate_macs(model: Any, shapes: Mapping[str, Sequence[int]] | None = None) -> dict[str, Any] | None:
     """{"total", "by_op_type", "nodes_counted", "nodes_unknown"} for the main graph, or None
-    when shape inference fails."""
+    when shape inference fails. ``shapes`` (by input name) replace the graph inputs' dims (the
+    model is changed in place): the count is then for those shapes, not per unit of each
+    dynamic dim."""
+    for vi in model.graph.input:
+        if shapes is not None and vi.name in shapes and vi.type.HasField("tensor_type"):
+            dims = vi.type.tensor_type.shape.dim
+            del dims[:]
+            for size in shapes[vi.name]:
+                dims.add().dim_value = int(size)
     try:
         import onnx
 
@@ -95,5 +104,5 @@ def estimate_macs(model: Any) -> dict[str, Any] | None:
         "by_op_type": by_type,
         "nodes_counted": counted,
         "nodes_unknown": unknown,
-        "dynamic_dims_as": 1,
+        "dynamic_dims_as": None if shapes is not None else 1,
     }

@@ -61,6 +61,14 @@ class Result:
         server ``offered_qps``, ``achieved_qps``, ``queue_stats``, ``service_stats``,
         ``scheduler_lateness_stats``; for offline ``throughput_per_s``, ``samples_per_s``,
         ``per_worker``; with a deadline ``deadline_miss_rate`` and ``longest_miss_run``.
+    memory : dict or None
+        Resident memory: before the session, peak during its creation and first run, peak
+        during the measurement; model file and initializer sizes (``Session.memory_info``).
+    compute : dict or None
+        Multiply-accumulates per call at the bound shapes and the achieved GFLOP/s.
+    profile : dict or None
+        ``inferspeed profile``: per-operator-type and per-node times from ONNX Runtime's
+        profiler (:mod:`inferspeed.profile`).
     """
 
     samples_ns: np.ndarray
@@ -78,6 +86,20 @@ class Result:
     notices: tuple[str, ...] = ()
     processes: Mapping[str, Any] | None = None
     scenario_stats: Mapping[str, Any] = field(default_factory=dict)
+    memory: Mapping[str, Any] | None = None
+    compute: Mapping[str, Any] | None = None
+    profile: Mapping[str, Any] | None = None
+
+    @property
+    def cold_start(self) -> dict[str, Any]:
+        """Session creation time, the first (cold) run, the first warm-up iteration and the
+        warm-up iterations until steady state (null where not measured)."""
+        return {
+            "session_create_ns": self.session.get("create_ns"),
+            "first_run_ns": self.session.get("first_run_ns"),
+            "first_warmup_iteration_ns": self.warmup.get("first_iteration_ns"),
+            "settle_iterations": self.warmup.get("settle_iterations"),
+        }
 
     def __post_init__(self) -> None:
         samples = np.asarray(self.samples_ns)
@@ -101,6 +123,10 @@ class Result:
             "warnings": [w.to_dict() for w in self.warnings],
             "notices": list(self.notices),
             "processes": None if self.processes is None else dict(self.processes),
+            "cold_start": self.cold_start,
+            "memory": None if self.memory is None else dict(self.memory),
+            "compute": None if self.compute is None else dict(self.compute),
+            "profile": None if self.profile is None else dict(self.profile),
             **dict(self.scenario_stats),
             "stats": self.stats.to_dict(),
             "samples_ns": self.samples_ns.tolist(),
@@ -111,7 +137,8 @@ class Result:
         """A result from its JSON form (an entry of ``results``) and the document's environment."""
         known = {
             "model", "config", "scenario", "interrupted", "session", "warmup", "loop", "stopping",
-            "warnings", "notices", "processes", "stats", "samples_ns",
+            "warnings", "notices", "processes", "stats", "samples_ns", "cold_start", "memory", "compute",
+            "profile",
         }  # fmt: skip
         stats = dict(data["stats"])
         for key, value in list(stats.items()):
@@ -132,6 +159,9 @@ class Result:
             interrupted=bool(data.get("interrupted", False)),
             notices=tuple(data.get("notices", [])),
             processes=data.get("processes"),
+            memory=data.get("memory"),
+            compute=data.get("compute"),
+            profile=data.get("profile"),
             scenario_stats={k: v for k, v in data.items() if k not in known},
         )
 
@@ -171,17 +201,41 @@ def pool_results(parts: Sequence[Result]) -> Result:
     first = parts[0]
     samples = np.concatenate([p.samples_ns for p in parts])
     drop = bool(first.config.get("drop_outliers"))
+    stats = summarize(samples, first.stats.timer_overhead_ns, drop_outliers=drop)
     return dataclasses.replace(
         first,
         samples_ns=samples,
-        stats=summarize(samples, first.stats.timer_overhead_ns, drop_outliers=drop),
+        stats=stats,
         warmup={
+            **first.warmup,  # the cold start is the first part's
             "iterations": sum(p.warmup["iterations"] for p in parts),
             "time_ns": sum(p.warmup["time_ns"] for p in parts),
         },
+        memory=_pooled_memory(parts),
+        compute=compute_at(first.compute, stats.median_ns),
         warnings=tuple({w.code: w for p in parts for w in p.warnings}.values()),
         loop={**first.loop, "rounds": len(parts)},
     )
+
+
+def _pooled_memory(parts: Sequence[Result]) -> dict[str, Any] | None:
+    """The first part's memory figures with the highest run peak of all parts."""
+    if parts[0].memory is None:
+        return None
+    out = dict(parts[0].memory)
+    for key in ("run_peak_bytes", "run_peak_delta_bytes"):
+        values = [p.memory.get(key) if p.memory is not None else None for p in parts]
+        if all(isinstance(v, int) for v in values):
+            out[key] = max(int(v) for v in values if v is not None)
+    return out
+
+
+def compute_at(compute: Mapping[str, Any] | None, median_ns: float) -> dict[str, Any] | None:
+    """``compute`` with its GFLOP/s at ``median_ns``."""
+    if compute is None:
+        return None
+    macs = compute.get("macs") or 0
+    return {**compute, "gflop_per_s": 2.0 * macs / median_ns if median_ns > 0 else None}
 
 
 def load_json(path: str | os.PathLike[str]) -> list[Result]:

@@ -19,6 +19,8 @@ from .diagnostics import cpu_snapshot, diagnose, other_load, settle_iterations
 from .environment import capture_environment, last_level_cache_bytes
 from .errors import BenchmarkInterrupted, ConfigError, InferspeedError, InputError, ModelError, OrtError
 from .inputs import GeneratedInputs, make_inputs
+from .macs import estimate_macs
+from .memory import MemoryProbe
 from .result import Result
 from .signature import ValueInfo
 from .stats import median_ci, min_samples_for_ci, quantile_ci, relative_halfwidth, summarize
@@ -112,7 +114,9 @@ class Session:
     context manager, or call :meth:`close`, to release it early.
     """
 
-    def __init__(self, model: Any, config: Config | None = None, **options: Any) -> None:
+    def __init__(
+        self, model: Any, config: Config | None = None, *, profile_prefix: str | None = None, **options: Any
+    ) -> None:
         self.config = Config.from_options(config, **options)
         self._tmpdir: str | None = None
         self.model_path = self._materialize(model)
@@ -120,6 +124,7 @@ class Session:
         self.runtime = _ortlib.load_runtime(self.config.ort_lib)
         self._check_providers()
         c = self.config
+        probe = MemoryProbe().start()
         try:
             self._core = _core.Session(
                 self.runtime,
@@ -128,6 +133,9 @@ class Session:
                 inter_op_threads=c.inter_op_threads or 0,
                 graph_optimization_level=GRAPH_OPTIMIZATION_LEVELS[c.graph_optimization],
                 parallel_execution=c.execution_mode == "parallel",
+                cpu_mem_arena=c.arena,
+                mem_pattern=c.mem_pattern,
+                profile_prefix=profile_prefix or "",
                 config_entries=list(c.ort_session_config.items()),
                 providers=[(p.name, list(p.options.items())) for p in c.providers],
             )
@@ -154,8 +162,17 @@ class Session:
                 f"the first run of {os.path.basename(self.model_path)} failed "
                 f"(check the input shapes and values): {exc}"
             ) from None
+        peak, rss = probe.stop()
+        # Resident memory around session creation, input binding and the first run.
+        self._memory: dict[str, Any] = {
+            "rss_before_session_bytes": probe.before,
+            "session_peak_bytes": peak,
+            "session_rss_bytes": rss,
+            "peak_reset": probe.peak_reset,
+        }
         self._environment: dict[str, Any] | None = None
         self._flusher: _core.CacheFlusher | None = None
+        self._compute: dict[str, Any] | None = None
 
     def _materialize(self, model: Any) -> str:
         if isinstance(model, (str, os.PathLike)):
@@ -209,6 +226,42 @@ class Session:
             ],
             "outputs": [v.to_dict() for v in self.outputs],
         }
+
+    def memory_info(self, run_peak: int | None = None, run_peak_reset: bool = False) -> dict[str, Any]:
+        """Resident memory of this process (see :mod:`inferspeed.memory`) before the session,
+        at its peak while the session was created and first run, after that, and at its peak
+        during a measurement (warm-up and timed loop); the model file's and initializers'
+        sizes. The ``*_delta_bytes`` figures are above ``rss_before_session_bytes``."""
+        m = dict(self._memory)
+        m["run_peak_bytes"] = run_peak
+        m["peak_reset"] = bool(m["peak_reset"] and run_peak_reset)
+        before = m["rss_before_session_bytes"]
+        for key in ("session_peak", "session_rss", "run_peak"):
+            value = m[f"{key}_bytes"]
+            m[f"{key}_delta_bytes"] = value - before if value is not None and before is not None else None
+        m["model_file_bytes"] = os.path.getsize(self.model_path)
+        m.update(model_weights(self.model_path))
+        return m
+
+    def compute_info(self, median_ns: float) -> dict[str, Any] | None:
+        """Multiply-accumulates per call at the bound input shapes (Gemm, MatMul, Conv and
+        their integer forms; :mod:`inferspeed.macs`) and the achieved GFLOP/s at ``median_ns``
+        (2 FLOPs per MAC); None when the count is unknown."""
+        if self._compute is None:
+            self._compute = _count_macs(self.model_path, self._generated.shapes)
+        macs = self._compute.get("total")
+        if not macs:
+            return None
+        return {
+            "macs": int(macs),
+            "macs_by_op_type": self._compute["by_op_type"],
+            "gflop_per_s": 2.0 * macs / median_ns if median_ns > 0 else None,
+        }
+
+    def end_profiling(self) -> str | None:
+        """End ONNX Runtime profiling (sessions made with ``profile_prefix``) and return the
+        trace file's path; None when not profiling."""
+        return self._core.end_profiling() or None
 
     def environment(self) -> dict[str, Any]:
         if self._environment is None:
@@ -324,6 +377,7 @@ class Session:
         timed = np.zeros(0, np.int64)
         interrupted = False
         stopping: dict[str, Any] | None = None
+        run_probe = MemoryProbe().start()
         with _pinned(config.pin):
             before = cpu_snapshot()
             if (w_iters is None or w_iters > 0) and (w_time is None or w_time > 0):
@@ -345,6 +399,7 @@ class Session:
                 else:
                     timed, interrupted, stopping = self._adaptive(mode, config, flusher)
             after = cpu_snapshot()
+        run_peak, _ = run_probe.stop()
         warm_samples = warm["samples_ns"]
         if timed.size == 0:
             if interrupted:
@@ -408,6 +463,8 @@ class Session:
             notices=self.notices,
             scenario=config.scenario,
             scenario_stats=figures,
+            memory=self.memory_info(run_peak, run_probe.peak_reset),
+            compute=self.compute_info(stats.median_ns),
         )
         if interrupted:
             raise BenchmarkInterrupted(result)
@@ -432,6 +489,47 @@ class Session:
         tmp = getattr(self, "_tmpdir", None)
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+#: Models above this size are not parsed in Python for MAC counts and initializer sizes.
+MAX_PARSE_BYTES = 1 << 30
+
+
+def _load_proto(path: str) -> Any:
+    if os.path.getsize(path) > MAX_PARSE_BYTES:
+        return None
+    try:
+        import onnx
+
+        return onnx.load(path, load_external_data=False)
+    except Exception:  # unparseable here (ORT may still load it): no figures
+        return None
+
+
+def _count_macs(path: str, shapes: Mapping[str, Any]) -> dict[str, Any]:
+    proto = _load_proto(path)
+    if proto is None:
+        return {}
+    found = estimate_macs(proto, {name: tuple(shape) for name, shape in shapes.items()})
+    return found or {}
+
+
+def model_weights(path: str) -> dict[str, Any]:
+    """Number and total size (bytes, from dims and element type) of the main graph's
+    initializers, stored in the file or as external data; Nones when the model cannot be parsed."""
+    proto = _load_proto(path)
+    if proto is None:
+        return {"initializers": None, "initializer_bytes": None}
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    total = 0
+    for init in proto.graph.initializer:
+        try:
+            size = np.dtype(tensor_dtype_to_np_dtype(init.data_type)).itemsize
+        except (KeyError, TypeError, ValueError):
+            size = 1  # strings and exotic types: counted at a byte each
+        total += int(np.prod(init.dims, dtype=np.int64)) * size
+    return {"initializers": len(proto.graph.initializer), "initializer_bytes": total}
 
 
 def benchmark(model: Any, config: Config | None = None, **options: Any) -> Result:

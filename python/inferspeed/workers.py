@@ -19,7 +19,7 @@ import numpy as np
 from .config import Config
 from .diagnostics import Diagnostic
 from .errors import BenchmarkInterrupted, InferspeedError
-from .result import Result
+from .result import Result, compute_at
 from .session import Session
 from .stats import summarize
 
@@ -41,6 +41,16 @@ def _worker(model_path: str, config: Config) -> tuple[dict[str, Any], np.ndarray
     del data["samples_ns"]
     data["environment"] = dict(result.environment)
     return data, result.samples_ns
+
+
+def _max_memory(found: list[Any]) -> dict[str, Any] | None:
+    if not found or any(m is None for m in found):
+        return None
+    out = dict(found[0])
+    for key in list(out):
+        if key.endswith("_bytes") and all(isinstance(m.get(key), int) for m in found):
+            out[key] = max(m[key] for m in found)
+    return out
 
 
 def measure_in_processes(model: str | os.PathLike[str], config: Config) -> Result:
@@ -128,9 +138,13 @@ def _pool(
         environment=first["environment"],
         session=first["session"],
         warmup={
+            **first["warmup"],  # the cold start is the first process's
             "iterations": sum(d["warmup"]["iterations"] for d, _ in runs),
             "time_ns": sum(d["warmup"]["time_ns"] for d, _ in runs),
         },
+        # Each process measured its own memory: the largest of each figure.
+        memory=_max_memory([d.get("memory") for d, _ in runs]),
+        compute=compute_at(first.get("compute"), stats.median_ns),
         loop={**first["loop"], "other_load_cores": None},
         stopping=None,
         warnings=tuple(pooled_warnings),

@@ -79,6 +79,9 @@ struct SessionConfig {
   int inter_op_threads = 0;   ///< 0: ORT's default
   int graph_optimization_level = 99;  ///< GraphOptimizationLevel
   bool parallel_execution = false;    ///< ORT_PARALLEL instead of ORT_SEQUENTIAL
+  bool cpu_mem_arena = true;          ///< false: DisableCpuMemArena
+  bool mem_pattern = true;            ///< false: DisableMemPattern
+  std::string profile_prefix;         ///< non-empty: EnableProfiling with this file prefix
   std::vector<std::pair<std::string, std::string>> config_entries;
   std::vector<ProviderSpec> providers;
 };
@@ -148,6 +151,9 @@ class Session {
   /// Time taken to create the session, and by the first (cold) Run in prepare().
   int64_t create_ns() const noexcept { return create_ns_; }
   int64_t first_run_ns() const noexcept { return first_run_ns_; }
+  /// Ends ORT profiling (SessionEndProfiling) and returns the trace file's path; empty when
+  /// the session was created without a profile prefix.
+  std::string end_profiling();
 
   CallHandles handles() noexcept;
 
@@ -182,6 +188,7 @@ class Session {
   std::vector<bool> output_numeric_;
   std::vector<OrtValue*> run_outputs_;
   bool prepared_ = false;
+  bool profiling_ = false;
   bool outputs_preallocated_ = false;
   int64_t create_ns_ = 0;
   int64_t first_run_ns_ = 0;

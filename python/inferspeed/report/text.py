@@ -137,6 +137,22 @@ def render_result(result: Result) -> str:
         ),
         f"timer      {format_duration(s.timer_overhead_ns)} per clock-read pair (included, not subtracted)",
     ]
+    if result.compute is not None and result.compute.get("gflop_per_s"):
+        c = result.compute
+        lines.insert(
+            lines.index(next(x for x in lines if x.startswith("throughput"))) + 1,
+            f"compute    {c['gflop_per_s']:.1f} GFLOP/s at the median "
+            f"({_count(c['macs'])} multiply-adds per call)",
+        )
+    if result.memory is not None and result.memory.get("session_peak_delta_bytes") is not None:
+        m = result.memory
+        weights = m.get("initializer_bytes")
+        lines.append(
+            f"memory     peak {_bytes(m['session_peak_delta_bytes'])} creating the session, "
+            f"{_bytes(m.get('run_peak_delta_bytes'))} while running (above the "
+            f"{_bytes(m['rss_before_session_bytes'])} before it); weights "
+            + (_bytes(weights) if weights is not None else "?")
+        )
     if result.stopping is not None:
         st = result.stopping
         widths = ", ".join(f"{k} ±{v:.2%}" for k, v in st["relative_halfwidths"].items() if v is not None)
@@ -185,6 +201,81 @@ def render_capacity(found: Any) -> str:
     cap = found.capacity_qps
     lines += ["", f"capacity   {_rate(cap) if cap else 'none: even the lowest rate tried missed the SLO'}"]
     return "\n".join(lines)
+
+
+def render_profile(result: Any, top: int = 15) -> str:
+    """Profiled against unprofiled time, then the top ``top`` operator types and nodes."""
+    pr = result.profile
+    if pr is None:
+        return "(no profile)"
+    us = 1000.0
+
+    def t(v: float | None) -> str:
+        return format_duration(None if v is None else v * us)
+
+    over = pr.get("profiling_overhead")
+    lines = [
+        f"profile    {pr['runs']} profiled calls, graph optimization {pr['graph_optimization']} "
+        "(names are ONNX Runtime's, after fusion)",
+        f"model time unprofiled median {format_duration(pr['unprofiled_median_ns'])}; profiled median "
+        f"{format_duration(pr['profiled_median_ns'])}"
+        + (f" ({over:+.1%} from profiling)" if over is not None else "")
+        + f"; ORT model_run median {t(pr['model_run_median_us'])}",
+    ]
+    if over is not None and over > 0.25:
+        lines.append(
+            f"note       profiling made each call {over:.0%} slower: ONNX Runtime's profiler costs "
+            "microseconds per node, so small nodes look larger than they are"
+        )
+    if pr.get("node_share") is not None:
+        lines.append(
+            f"nodes      {pr['node_share']:.1%} of the profiled model time (the rest: ONNX Runtime's "
+            "executor and profiler between nodes)"
+        )
+    if pr["runs"] < pr["runs_expected"]:
+        lines.append(
+            f"note       ONNX Runtime recorded {pr['runs']} of {pr['runs_expected']} calls (its event limit)"
+        )
+    lines += ["", f"{'operator type':<28} {'nodes':>6} {'calls':>9} {'total':>10} {'mean':>10} {'share':>7}"]
+    for row in pr["by_op_type"][:top]:
+        lines.append(
+            f"{row['op_type'][:28]:<28} {row['nodes']:>6} {row['calls']:>9} {t(row['total_us']):>10} "
+            f"{t(row['mean_us']):>10} {_share(row['share']):>7}"
+        )
+    more = len(pr["by_op_type"]) - top
+    if more > 0:
+        lines.append(f"  ... {more} more operator types")
+    between = pr.get("between_nodes_us")
+    if between is not None and pr["model_time_us"] > 0:
+        lines.append(
+            f"{'(between nodes)':<28} {'':>6} {'':>9} {t(between):>10} {'':>10} "
+            f"{_share(between / pr['model_time_us']):>7}"
+        )
+    lines += ["", f"{'node':<36} {'op type':<18} {'calls':>9} {'total':>10} {'mean':>10} {'share':>7}"]
+    for row in pr["by_node"][:top]:
+        lines.append(
+            f"{row['node'][-36:]:<36} {row['op_type'][:18]:<18} {row['calls']:>9} {t(row['total_us']):>10} "
+            f"{t(row['mean_us']):>10} {_share(row['share']):>7}"
+        )
+    more = len(pr["by_node"]) - top
+    if more > 0:
+        lines.append(f"  ... {more} more nodes")
+    if pr.get("trace"):
+        lines += ["", f"trace      {pr['trace']} (open in Perfetto or chrome://tracing)"]
+    return "\n".join(lines)
+
+
+def _share(v: float | None) -> str:
+    return "?" if v is None else f"{v:.1%}"
+
+
+def _bytes(n: int | None) -> str:
+    if n is None:
+        return "?"
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if abs(n) >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
 
 
 def render_comparisons(comparisons: list[Any]) -> str:

@@ -1,0 +1,182 @@
+"""Where the time goes: ORT's profiler summarised, cold start, memory and GFLOP/s."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto as T
+from onnx import helper as h
+from onnx import numpy_helper as nh
+
+import inferspeed
+from inferspeed.models import mlp_model
+from inferspeed.profile import profile, summarize_trace
+
+from .conftest import FAST, until
+from .test_cli import cli
+
+
+def _expensive_among_cheap(path: Path) -> str:
+    """Ten cheap Adds on a [64, 256] tensor and one MatMul with a 256 x 256 weight in the middle
+    (about 100x the work of an Add)."""
+    rng = np.random.default_rng(0)
+    nodes, inits = [], []
+    prev = "x"
+    for k in range(10):
+        if k == 5:
+            inits.append(nh.from_array(rng.random((256, 256), dtype=np.float32), "w"))
+            nodes.append(h.make_node("MatMul", [prev, "w"], ["mm"], name="expensive"))
+            prev = "mm"
+        inits.append(nh.from_array(np.full((256,), 0.001, np.float32), f"b{k}"))
+        nodes.append(h.make_node("Add", [prev, f"b{k}"], [f"a{k}"], name=f"cheap{k}"))
+        prev = f"a{k}"
+    graph = h.make_graph(
+        nodes,
+        "expensive",
+        [h.make_tensor_value_info("x", T.FLOAT, [64, 256])],
+        [h.make_tensor_value_info(prev, T.FLOAT, [64, 256])],
+        inits,
+    )
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return str(path)
+
+
+def test_mlp_time_is_in_gemm_and_adds_up(tmp_path: Path) -> None:
+    path = tmp_path / "mlp.onnx"
+    onnx.save(mlp_model(layers=3, width=512, batch=16), path)
+
+    def check() -> tuple[bool, Any]:
+        found = profile(str(path), threads=1, **FAST)
+        pr = found.summary
+        share = pr["node_share"]
+        return pr["by_op_type"][0]["op_type"].endswith("Gemm") and share > 0.8, pr
+
+    pr = until(check)
+    top = pr["by_op_type"][0]
+    assert "Gemm" in top["op_type"] and top["share"] > 0.5, pr["by_op_type"]
+    assert pr["node_share"] > 0.8, pr  # per-type totals against the profiled model time
+    assert sum(r["total_us"] for r in pr["by_op_type"]) == pytest.approx(pr["node_time_us"])
+    assert pr["runs"] == pr["runs_expected"] > 0
+    assert top["calls"] == pr["runs"] * top["nodes"]  # warm-up and the cold run left out
+    assert pr["graph_optimization"] == "all"
+    assert pr["unprofiled_median_ns"] > 0 and pr["profiled_median_ns"] > 0
+
+
+def test_unfused_mlp_shows_gemm_and_relu(tmp_path: Path) -> None:
+    path = tmp_path / "mlp.onnx"
+    onnx.save(mlp_model(layers=2, width=256, batch=8), path)
+    pr = profile(str(path), threads=1, graph_optimization="disable", **FAST).summary
+    types = {r["op_type"]: r for r in pr["by_op_type"]}
+    assert set(types) == {"Gemm", "Relu"} and types["Gemm"]["nodes"] == 2
+    assert pr["by_op_type"][0]["op_type"] == "Gemm"
+
+
+def test_expensive_node_is_first(tmp_path: Path) -> None:
+    path = _expensive_among_cheap(tmp_path / "expensive.onnx")
+
+    def check() -> tuple[bool, Any]:
+        pr = profile(path, threads=1, graph_optimization="disable", **FAST).summary
+        return pr["by_node"][0]["node"] == "expensive", pr["by_node"][:3]
+
+    rows = until(check)
+    assert rows[0]["node"] == "expensive" and rows[0]["op_type"] == "MatMul", rows
+
+
+def _event(cat: str, name: str, ts: float, dur: float, **args: Any) -> dict[str, Any]:
+    return {"cat": cat, "name": name, "ts": ts, "dur": dur, "ph": "X", "args": args}
+
+
+def test_summarize_trace_keeps_only_the_timed_calls() -> None:
+    events = []
+    for k in range(5):  # run 0: cold, run 1: warm-up, runs 2-4: timed
+        t0 = 1000.0 * k
+        events.append(_event("Session", "model_run", t0, 100.0))
+        events.append(_event("Node", "a_kernel_time", t0 + 5, 60.0 if k >= 2 else 900.0, op_name="Conv"))
+        events.append(_event("Node", "_kernel_time", t0 + 70, 20.0, op_name="Relu", node_index="3"))
+        events.append(_event("Node", "a_fence_before", t0 + 1, 1.0, op_name="Conv"))
+    pr = summarize_trace(events, timed_calls=3)
+    assert pr["runs"] == 3 and pr["model_time_us"] == 300.0
+    by_type = {r["op_type"]: r for r in pr["by_op_type"]}
+    assert by_type["Conv"]["total_us"] == 180.0 and by_type["Conv"]["calls"] == 3
+    assert by_type["Conv"]["share"] == pytest.approx(0.6) and by_type["Conv"]["mean_us"] == 60.0
+    assert [r["node"] for r in pr["by_node"]] == ["a", "#3 (Relu)"]
+    assert pr["node_share"] == pytest.approx(0.8) and pr["between_nodes_us"] == pytest.approx(60.0)
+    assert summarize_trace(events, timed_calls=10)["runs"] == 5  # ORT stopped recording early
+
+
+def test_cli_profile_writes_tables_trace_and_json(models: dict[str, str], tmp_path: Path) -> None:
+    out, trace = tmp_path / "p.json", tmp_path / "trace.json"
+    p = cli(
+        "profile", models["mlp3"], "--threads", "1", "-t", "0.2", "--warmup", "20ms", "--top", "2",
+        "--trace", str(trace), "--json", str(out),
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert "operator type" in p.stdout and "FusedGemm" in p.stdout and "unprofiled median" in p.stdout
+    events = json.loads(trace.read_text())
+    assert any(e.get("name") == "model_run" for e in events)
+    r = json.loads(out.read_text())["results"][0]
+    assert r["profile"]["by_op_type"][0]["op_type"] == "FusedGemm"
+    assert len(r["profile"]["by_node"]) == 3 and r["profile"]["trace"] == str(trace)
+    back = inferspeed.load_json(out)[0]
+    assert back.profile is not None and back.profile["runs"] > 0
+
+
+def test_cold_start_in_every_result() -> None:
+    r = inferspeed.benchmark(inferspeed.models.demo_model_path(), **FAST)
+    cold = r.to_dict()["cold_start"]
+    assert cold["session_create_ns"] > 0 and cold["first_run_ns"] > 0
+    assert cold["first_warmup_iteration_ns"] > 0 and cold["settle_iterations"] is not None
+
+
+def _big_model(path: Path, megabytes: int) -> str:
+    n = megabytes * (1 << 20) // 4
+    w = nh.from_array(np.full((n,), 0.5, np.float32), "w")
+    graph = h.make_graph(
+        [h.make_node("Slice", ["w", "starts", "ends"], ["s"]), h.make_node("Add", ["x", "s"], ["y"])],
+        "big",
+        [h.make_tensor_value_info("x", T.FLOAT, [4])],
+        [h.make_tensor_value_info("y", T.FLOAT, [4])],
+        [w, nh.from_array(np.array([0], np.int64), "starts"), nh.from_array(np.array([4], np.int64), "ends")],
+    )
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return str(path)
+
+
+def test_memory_of_a_model_with_100_mb_of_weights(models: dict[str, str], tmp_path: Path) -> None:
+    big = _big_model(tmp_path / "big.onnx", 100)
+    peaks = {}
+    for name, path in (("tiny", models["add"]), ("big", big)):
+        out = tmp_path / f"{name}.json"
+        p = cli("run", path, "-t", "0.1", "--warmup", "10ms", "--json", str(out), "-q")
+        assert p.returncode == 0, p.stderr
+        m = json.loads(out.read_text())["results"][0]["memory"]
+        assert m["peak_reset"] in (True, False) and m["model_file_bytes"] > 0
+        peaks[name] = m
+    assert peaks["big"]["initializer_bytes"] >= 100 << 20
+    assert peaks["big"]["session_peak_bytes"] - peaks["tiny"]["session_peak_bytes"] >= 100 << 20
+    assert peaks["big"]["session_peak_delta_bytes"] >= 100 << 20
+    assert peaks["tiny"]["session_peak_delta_bytes"] < 50 << 20
+
+
+def test_allocator_flags_reach_the_session(models: dict[str, str]) -> None:
+    r = inferspeed.benchmark(models["mlp3"], arena=False, mem_pattern=False, **FAST)
+    assert r.config["arena"] is False and r.config["mem_pattern"] is False
+    with pytest.raises(inferspeed.ConfigError):
+        inferspeed.Config(arena="no")  # type: ignore[arg-type]
+
+
+def test_achieved_gflops_at_the_bound_shapes(models: dict[str, str]) -> None:
+    r = inferspeed.benchmark(models["mlp_small"], dims={"batch": 32}, **FAST)
+    assert r.compute is not None
+    assert r.compute["macs"] == 2 * 64 * 64 * 32  # two 64x64 layers, batch 32
+    assert r.compute["gflop_per_s"] == pytest.approx(2 * r.compute["macs"] / r.stats.median_ns)
+    assert "GFLOP/s" in inferspeed.report.text.render_result(r)
