@@ -8,5 +8,6 @@ namespace inferspeed::bindings {
 void register_errors(pybind11::module_& m);
 void register_runtime(pybind11::module_& m);
 void register_session(pybind11::module_& m);
+void register_callable(pybind11::module_& m);
 
 }  // namespace inferspeed::bindings

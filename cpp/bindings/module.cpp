@@ -8,4 +8,5 @@ PYBIND11_MODULE(_core, m) {
   inferspeed::bindings::register_errors(m);
   inferspeed::bindings::register_runtime(m);
   inferspeed::bindings::register_session(m);
+  inferspeed::bindings::register_callable(m);
 }

@@ -92,4 +92,52 @@ LoopResult closed_loop(Session& session, const LoopSpec& spec, const ChunkHook& 
   return result;
 }
 
+LoopResult callable_loop(CallFn fn, void* context, const CallableSpec& spec, const ChunkHook& between_chunks,
+                         bool* failed) {
+  if (fn == nullptr) throw std::invalid_argument("callable_loop needs a function");
+  if (spec.batch < 1) throw std::invalid_argument("batch must be at least 1");
+  *failed = false;
+  const int64_t max_iterations =
+      spec.max_iterations > 0 ? std::min(spec.max_iterations, kMaxSamples) : kMaxSamples;
+  const int64_t chunk_ns = spec.chunk_ns > 0 ? spec.chunk_ns : 20'000'000;
+  const int64_t batch = spec.batch;
+
+  LoopResult result;
+  std::vector<int64_t>& samples = result.samples_ns;
+  samples.reserve(static_cast<size_t>(std::min(max_iterations, kChunkIterations)));
+  const int64_t start = now_ns();
+  const int64_t end_by = spec.max_ns > 0 ? start + spec.max_ns : INT64_MAX;
+  result.start_ns = start;
+  int64_t done = 0;
+  while (done < max_iterations) {
+    const int64_t n = std::min(max_iterations - done, kChunkIterations);
+    samples.resize(static_cast<size_t>(done + n));
+    const int64_t chunk_start = now_ns();
+    const int64_t deadline = std::min(end_by, chunk_start > INT64_MAX - chunk_ns ? INT64_MAX : chunk_start + chunk_ns);
+    int64_t* out = samples.data() + done;
+    int64_t i = 0;
+    while (i < n) {
+      bool ok = true;
+      const int64_t t0 = now_ns();
+      for (int64_t k = 0; k < batch && ok; ++k) ok = fn(context);
+      const int64_t t1 = now_ns();
+      if (!ok) {
+        *failed = true;
+        break;
+      }
+      out[i++] = t1 - t0;
+      if (t1 >= deadline) break;
+    }
+    done += i;
+    samples.resize(static_cast<size_t>(done));
+    result.end_ns = now_ns();
+    if (*failed || done >= max_iterations || result.end_ns >= end_by) break;
+    if (between_chunks && !between_chunks()) {
+      result.interrupted = true;
+      break;
+    }
+  }
+  return result;
+}
+
 }  // namespace inferspeed

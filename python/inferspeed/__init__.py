@@ -27,6 +27,7 @@ except ImportError as exc:  # pragma: no cover - only in a broken install
         f"{exc}. Reinstall with 'pip install .' from the source tree (it builds the C++ core)."
     ) from exc
 
+from .callables import timeit
 from .compare import Comparison, compare
 from .config import Config, ProviderSpec
 from .result import Result, load_json, write_json
@@ -59,6 +60,7 @@ __all__ = [
     "load_json",
     "summarize",
     "sweep",
+    "timeit",
     "tradeoff",
     "write_json",
 ]

@@ -1,6 +1,6 @@
 """Type stubs of the compiled core (cpp/bindings). Keep in step with the bindings."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy.typing as npt
@@ -99,4 +99,13 @@ def run_offline(
     concurrency: int,
     expected_per_worker: int = 0,
     chunk_ns: int = 20000000,
+) -> dict[str, Any]: ...
+def time_callable(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...] = ...,
+    kwargs: dict[str, Any] = ...,
+    max_iterations: int = 0,
+    max_ns: int = 0,
+    chunk_ns: int = 20000000,
+    batch: int = 1,
 ) -> dict[str, Any]: ...

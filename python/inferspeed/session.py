@@ -8,7 +8,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,60 @@ MEASURE_OPTIONS = frozenset(
 ADAPTIVE_FIRST_CHUNK = 0.05
 ADAPTIVE_MAX_CHUNK = 1.0
 ADAPTIVE_MIN_SAMPLES = 100
+
+
+def adaptive_loop(
+    loop: Callable[[int | None, float | None], dict[str, Any]], config: Config
+) -> tuple[np.ndarray, bool, dict[str, Any]]:
+    """Measure in growing chunks until the targeted intervals are narrow enough or a loop
+    limit is reached. ``loop(iterations, seconds)`` runs one chunk (a core loop's dict).
+    Returns (samples, interrupted, stopping record)."""
+    assert config.target_ci is not None
+    iterations, seconds = config.loop_limits
+    targets = [0.5] + ([config.target_percentile / 100.0] if config.target_percentile else [])
+    needed = max(ADAPTIVE_MIN_SAMPLES, *(min_samples_for_ci(q) for q in targets))
+    chunks: list[np.ndarray] = []
+    count = 0
+    checks = 0
+    widths: dict[str, float | None] = {}
+    met = interrupted = False
+    chunk_time = ADAPTIVE_FIRST_CHUNK
+    start = time.monotonic()
+    while True:
+        left_time = None if seconds is None else seconds - (time.monotonic() - start)
+        left_iterations = None if iterations is None else iterations - count
+        if (left_time is not None and left_time <= 0) or (
+            left_iterations is not None and left_iterations <= 0
+        ):
+            break
+        step = chunk_time if left_time is None else min(chunk_time, left_time)
+        r = loop(left_iterations, step)
+        chunks.append(r["samples_ns"])
+        count += r["samples_ns"].size
+        if r["interrupted"]:
+            interrupted = True
+            break
+        chunk_time = min(chunk_time * 1.5, ADAPTIVE_MAX_CHUNK)
+        if count < needed:
+            continue
+        checks += 1
+        x = np.concatenate(chunks)
+        chunks = [x]
+        widths = {_percentile_label(q): _relative_width(x, q) for q in targets}
+        if all(w is not None and w <= config.target_ci for w in widths.values()):
+            met = True
+            break
+    samples = np.concatenate(chunks) if chunks else np.zeros(0, np.int64)
+    stopping = {
+        "target_ci": config.target_ci,
+        "target_percentile": config.target_percentile,
+        "met": met,
+        "samples": int(samples.size),
+        "checks": checks,
+        "relative_halfwidths": widths,
+        "elapsed_s": round(time.monotonic() - start, 6),
+    }
+    return samples, interrupted, stopping
 
 
 def _percentile_label(q: float) -> str:
@@ -299,54 +353,7 @@ class Session:
     def _adaptive(
         self, mode: _core.CallMode, config: Config, flusher: _core.CacheFlusher | None
     ) -> tuple[np.ndarray, bool, dict[str, Any]]:
-        """Measure in growing chunks until the targeted intervals are narrow enough or a loop
-        limit is reached. Returns (samples, interrupted, stopping record)."""
-        assert config.target_ci is not None
-        iterations, seconds = config.loop_limits
-        targets = [0.5] + ([config.target_percentile / 100.0] if config.target_percentile else [])
-        needed = max(ADAPTIVE_MIN_SAMPLES, *(min_samples_for_ci(q) for q in targets))
-        chunks: list[np.ndarray] = []
-        count = 0
-        checks = 0
-        widths: dict[str, float | None] = {}
-        met = interrupted = False
-        chunk_time = ADAPTIVE_FIRST_CHUNK
-        start = time.monotonic()
-        while True:
-            left_time = None if seconds is None else seconds - (time.monotonic() - start)
-            left_iterations = None if iterations is None else iterations - count
-            if (left_time is not None and left_time <= 0) or (
-                left_iterations is not None and left_iterations <= 0
-            ):
-                break
-            step = chunk_time if left_time is None else min(chunk_time, left_time)
-            r = self._loop(mode, left_iterations, step, flusher)
-            chunks.append(r["samples_ns"])
-            count += r["samples_ns"].size
-            if r["interrupted"]:
-                interrupted = True
-                break
-            chunk_time = min(chunk_time * 1.5, ADAPTIVE_MAX_CHUNK)
-            if count < needed:
-                continue
-            checks += 1
-            x = np.concatenate(chunks)
-            chunks = [x]
-            widths = {_percentile_label(q): _relative_width(x, q) for q in targets}
-            if all(w is not None and w <= config.target_ci for w in widths.values()):
-                met = True
-                break
-        samples = np.concatenate(chunks) if chunks else np.zeros(0, np.int64)
-        stopping = {
-            "target_ci": config.target_ci,
-            "target_percentile": config.target_percentile,
-            "met": met,
-            "samples": int(samples.size),
-            "checks": checks,
-            "relative_halfwidths": widths,
-            "elapsed_s": round(time.monotonic() - start, 6),
-        }
-        return samples, interrupted, stopping
+        return adaptive_loop(lambda n, t: self._loop(mode, n, t, flusher), config)
 
     def measure(self, **overrides: Any) -> Result:
         """Warm up, then time the model in a closed loop (single stream).

@@ -48,4 +48,21 @@ using ChunkHook = std::function<bool()>;
 /// `session` must be prepared. Throws OrtError if a call fails.
 LoopResult closed_loop(Session& session, const LoopSpec& spec, const ChunkHook& between_chunks);
 
+/// A call timed by callable_loop; returns false when it failed (the caller keeps the error).
+using CallFn = bool (*)(void* context);
+
+/// Limits of a callable loop: as LoopSpec's, and `batch` calls per pair of clock reads.
+struct CallableSpec {
+  int64_t max_iterations = 0;  ///< samples (each of `batch` calls); <= 0: no limit
+  int64_t max_ns = 0;
+  int64_t chunk_ns = 20'000'000;
+  int64_t batch = 1;
+};
+
+/// Closed loop over any call (e.g. a Python callable, through a trampoline): each sample is
+/// the time of `batch` consecutive calls of `fn(context)`. Stops like closed_loop, or at the
+/// first call that returns false (then `*failed` is set and the samples so far are kept).
+LoopResult callable_loop(CallFn fn, void* context, const CallableSpec& spec, const ChunkHook& between_chunks,
+                         bool* failed);
+
 }  // namespace inferspeed

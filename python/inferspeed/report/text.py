@@ -110,11 +110,30 @@ def render_result(result: Result) -> str:
     create = format_duration(result.session.get("create_ns"))
     first = format_duration(result.session.get("first_run_ns"))
     outliers = s.outliers_low + s.outliers_high
+    settle = result.warmup.get("settle_iterations")
+    steady = f", steady after {settle} warm-up iterations" if settle is not None else ""
+    if result.session:
+        cold_line = f"session    created in {create}, first run {first}{steady}"
+    else:
+        cold_line = (
+            f"warm-up    first call {format_duration(result.warmup.get('first_iteration_ns'))}{steady}"
+        )
+    if result.model.get("kind") == "callable":
+        overhead = loop.get("loop_overhead_ns")
+        head = [
+            f"callable   {result.model.get('name')}  (timed in inferspeed's C++ loop)",
+            f"loop       {loop.get('batch', 1)} call(s) per pair of clock reads; an empty callable takes "
+            f"{format_duration(overhead)} per call here (included, not subtracted)",
+        ]
+    else:
+        head = [
+            f"model      {result.model.get('name')}  ({inputs})",
+            f"runtime    onnxruntime {ort.get('version', '?')}  providers: {providers}",
+            f"loop       {_scenario_text(result)}, mode={cfg.get('mode')}, threads={threads}, "
+            f"opt={cfg.get('graph_optimization')}, cache={cache}" + "".join(f", {e}" for e in extras),
+        ]
     lines = [
-        f"model      {result.model.get('name')}  ({inputs})",
-        f"runtime    onnxruntime {ort.get('version', '?')}  providers: {providers}",
-        f"loop       {_scenario_text(result)}, mode={cfg.get('mode')}, threads={threads}, "
-        f"opt={cfg.get('graph_optimization')}, cache={cache}" + "".join(f", {e}" for e in extras),
+        *head,
         f"samples    {s.count} timed after {result.warmup.get('iterations', 0)} warm-up{partial}",
         "",
         "  " + " ".join(f"{c:>10}" for c in columns),
@@ -129,12 +148,7 @@ def render_result(result: Result) -> str:
         f"{outliers} outliers ({s.outliers_low} low, {s.outliers_high} high; "
         + (f"{s.outliers_dropped} dropped)" if s.outliers_dropped else "kept)"),
         f"throughput {_rate(s.throughput_per_s)} (one stream: 1 / mean latency)",
-        f"session    created in {create}, first run {first}"
-        + (
-            f", steady after {result.warmup['settle_iterations']} warm-up iterations"
-            if result.warmup.get("settle_iterations") is not None
-            else ""
-        ),
+        cold_line,
         f"timer      {format_duration(s.timer_overhead_ns)} per clock-read pair (included, not subtracted)",
     ]
     if result.compute is not None and result.compute.get("gflop_per_s"):
