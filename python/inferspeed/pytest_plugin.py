@@ -1,0 +1,224 @@
+"""pytest plugin (entry point ``pytest11``): the ``inferspeed`` fixture benchmarks models and
+callables inside tests; results are saved and compared between test runs.
+
+    def test_model_speed(inferspeed):
+        result = inferspeed.benchmark("model.onnx", threads=1, max_time=0.5)
+        assert result.stats.median_ns < 5e6
+
+    pytest --inferspeed-save main                  # .inferspeed/main.json
+    pytest --inferspeed-compare main --inferspeed-fail-slower 5%
+
+Each measurement is stored under its test's node id (with ``#k`` for a test's k-th
+measurement after the first). With ``--inferspeed-compare NAME``, every measurement that has
+a counterpart in NAME is compared with it (``inferspeed.compare``); with
+``--inferspeed-fail-slower PCT`` a measurement significantly slower than its counterpart by
+more than PCT fails its test, after one confirming re-measurement (``--inferspeed-confirm``,
+default 1) also found it slower: on a machine that changes speed, one slow run alone is not a
+regression. The end of the session prints a table of every measurement and comparison.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .errors import InputError
+from .result import SCHEMA, Result
+
+__all__ = ["InferspeedFixture"]
+
+#: Format of a saved file: {"format": STORE_FORMAT, "benchmarks": {key: results document}}.
+STORE_FORMAT = "inferspeed-pytest/1"
+DEFAULT_DIR = ".inferspeed"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    from .cli import parse_fraction
+
+    group = parser.getgroup("inferspeed", "inferspeed benchmarks")
+    group.addoption("--inferspeed-save", metavar="NAME", help="save this run's measurements as NAME")
+    group.addoption("--inferspeed-compare", metavar="NAME", help="compare measurements with the saved NAME")
+    group.addoption(
+        "--inferspeed-fail-slower",
+        metavar="PCT",
+        type=parse_fraction,
+        help="fail a test whose measurement is significantly slower than NAME's by more than PCT",
+    )
+    group.addoption(
+        "--inferspeed-confirm",
+        metavar="N",
+        type=int,
+        default=1,
+        help="re-measurements that must agree before a slowdown fails a test (default 1)",
+    )
+    group.addoption(
+        "--inferspeed-dir",
+        metavar="DIR",
+        default=None,
+        help=f"where saved runs live (default {DEFAULT_DIR}/)",
+    )
+
+
+def _store_dir(config: pytest.Config) -> Path:
+    chosen = config.getoption("inferspeed_dir")
+    return Path(chosen) if chosen else Path(config.rootpath) / DEFAULT_DIR
+
+
+def _load_store(path: Path) -> dict[str, Result]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"no saved inferspeed run {path} (save one with --inferspeed-save)") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read saved inferspeed run {path}: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != STORE_FORMAT:
+        raise InputError(f"{path} is not a saved inferspeed pytest run ({STORE_FORMAT})")
+    out = {}
+    for key, d in doc.get("benchmarks", {}).items():
+        if d.get("schema") != SCHEMA:
+            raise InputError(f"{path}: {key} has schema {d.get('schema')!r}; this inferspeed reads {SCHEMA}")
+        out[key] = Result.from_dict(d["results"][0], d.get("environment", {}))
+    return out
+
+
+@dataclass
+class _Session:
+    """What the plugin keeps for one pytest session."""
+
+    baseline: dict[str, Result] | None = None
+    baseline_name: str | None = None
+    measured: dict[str, Result] = field(default_factory=dict)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+_STATE = pytest.StashKey[_Session]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    state = _Session()
+    name = config.getoption("inferspeed_compare", None)
+    if name:
+        state.baseline_name = name
+        try:
+            state.baseline = _load_store(_store_dir(config) / f"{name}.json")
+        except InputError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    config.stash[_STATE] = state
+
+
+class InferspeedFixture:
+    """The ``inferspeed`` fixture: ``benchmark(model, **options)`` and ``timeit(fn, *args,
+    **options)`` measure as :func:`inferspeed.benchmark` / :func:`inferspeed.timeit` do, record
+    the result for saving and compare it with the saved baseline."""
+
+    def __init__(self, request: pytest.FixtureRequest) -> None:
+        self._config = request.config
+        self._state = request.config.stash[_STATE]
+        self._nodeid = request.node.nodeid
+        self._count = 0
+        self.results: list[Result] = []
+
+    def benchmark(self, model: Any, config: Any = None, **options: Any) -> Result:
+        from .session import benchmark
+
+        return self._record(lambda: benchmark(model, config, **options))
+
+    def timeit(self, fn: Callable[..., Any], *args: Any, **options: Any) -> Result:
+        from .callables import timeit
+
+        return self._record(lambda: timeit(fn, *args, **options))
+
+    def _record(self, measure: Callable[[], Result]) -> Result:
+        key = self._nodeid if self._count == 0 else f"{self._nodeid}#{self._count}"
+        self._count += 1
+        result = measure()
+        row: dict[str, Any] = {"key": key, "median_ns": result.stats.median_ns, "p99_ns": result.stats.p99_ns}
+        base = (self._state.baseline or {}).get(key)
+        fail_slower = self._config.getoption("inferspeed_fail_slower")
+        failure = None
+        if base is not None:
+            from .compare import compare
+
+            c = compare(
+                base, result, baseline_label=self._state.baseline_name or "baseline", candidate_label=key
+            )
+            row["comparison"] = c
+            if fail_slower is not None and c.slower_by_more_than(fail_slower):
+                confirmations = max(0, int(self._config.getoption("inferspeed_confirm")))
+                for _ in range(confirmations):
+                    result = measure()
+                    c = compare(base, result, baseline_label=c.baseline, candidate_label=key)
+                    row["comparison"] = c
+                    row["median_ns"], row["p99_ns"] = result.stats.median_ns, result.stats.p99_ns
+                    if not c.slower_by_more_than(fail_slower):
+                        break
+                else:
+                    failure = (
+                        f"inferspeed: {key} is slower than {c.baseline}: median ratio {c.ratio_median:.3f} "
+                        f"({c.ratio_median_ci[0]:.3f}-{c.ratio_median_ci[1]:.3f}), more than the "
+                        f"{fail_slower:.0%} allowed"
+                        + (f" (confirmed by {confirmations} re-measurement)" if confirmations else "")
+                    )
+        self._state.measured[key] = result
+        self._state.rows.append(row)
+        self.results.append(result)
+        if failure is not None:
+            row["failed"] = True
+            pytest.fail(failure, pytrace=False)
+        return result
+
+
+@pytest.fixture
+def inferspeed(request: pytest.FixtureRequest) -> InferspeedFixture:
+    """Benchmark models (``inferspeed.benchmark(model, ...)``) and callables
+    (``inferspeed.timeit(fn, ...)``) inside a test; see :mod:`inferspeed.pytest_plugin`."""
+    return InferspeedFixture(request)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    name = config.getoption("inferspeed_save", None)
+    state = config.stash.get(_STATE, None)
+    if not name or state is None or not state.measured:
+        return
+    from .result import results_document
+
+    folder = _store_dir(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "format": STORE_FORMAT,
+        "benchmarks": {key: results_document([r]) for key, r in state.measured.items()},
+    }
+    path = folder / f"{name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc), encoding="utf-8")
+    os.replace(tmp, path)
+    state.rows.append({"saved": str(path)})
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    from .report.text import format_duration
+
+    state = config.stash.get(_STATE, None)
+    if state is None or not state.rows:
+        return
+    tr = terminalreporter
+    tr.write_sep("-", "inferspeed")
+    for row in state.rows:
+        if "saved" in row:
+            tr.write_line(f"saved to {row['saved']}")
+            continue
+        line = (
+            f"{row['key']}: median {format_duration(row['median_ns'])}, p99 {format_duration(row['p99_ns'])}"
+        )
+        c = row.get("comparison")
+        if c is not None:
+            lo, hi = c.ratio_median_ci
+            line += f"; vs {c.baseline}: x{c.ratio_median:.3f} ({lo:.3f}-{hi:.3f}) {c.verdict}"
+        tr.write_line(line + ("  FAILED" if row.get("failed") else ""))
