@@ -26,7 +26,7 @@ from .config import (
     Config,
     ProviderSpec,
 )
-from .errors import BenchmarkInterrupted, ConfigError, InferspeedError
+from .errors import BenchmarkInterrupted, ConfigError, InferspeedError, InputError
 
 EXIT_USAGE = 2
 EXIT_SLOWER = 1
@@ -534,6 +534,73 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_report_input(path: str) -> tuple[dict[str, Any] | None, list[Any]]:
+    """(trade-off or capacity document, []) or (None, results) of one file given to report."""
+    import json
+
+    from .result import load_json
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise InputError(f"{path} is not JSON (a sweep's JSONL is not a report input): {exc}") from None
+    if isinstance(doc, dict) and doc.get("scenario") in ("tradeoff", "capacity") and "schema" not in doc:
+        return doc, []
+    return None, load_json(path)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report.exports import to_csv, to_markdown, write_pyperf
+    from .report.text import render_result
+
+    for path, flag in ((args.html, "--html"), (args.pyperf, "--pyperf")):
+        if path:
+            _check_writable(path, flag)
+    for path, flag in ((args.markdown, "--markdown"), (args.csv, "--csv")):
+        if path and path != "-":
+            _check_writable(path, flag)
+    inputs = [(path, *_read_report_input(path)) for path in args.results]
+    results = [r for _, _, rs in inputs for r in rs]
+    if (args.pyperf or args.markdown or args.csv) and not results:
+        raise InputError("--pyperf, --markdown and --csv need latency results (from run, profile, ...)")
+    wrote = []
+    if args.html or args.png:
+        from .report.html import plots_for, render_html, require_matplotlib, write_pngs
+
+        require_matplotlib()
+        sections = [plots_for(path, doc, rs) for path, doc, rs in inputs]
+        if args.html:
+            with open(args.html, "w", encoding="utf-8") as f:
+                f.write(render_html(sections))
+            wrote.append(f"{args.html} ({sum(len(s.plots) for s in sections)} plots)")
+        if args.png:
+            wrote.append(f"{len(write_pngs(sections, args.png))} PNG files in {args.png}")
+    for path, text in ((args.markdown, to_markdown), (args.csv, to_csv)):
+        if path == "-":
+            sys.stdout.write(text(results))
+        elif path:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text(results))
+            wrote.append(path)
+    if args.pyperf:
+        if args.pyperf_name and len(results) > 1:
+            raise ConfigError("--pyperf-name names the benchmark of a single result")
+        write_pyperf(results, args.pyperf, args.pyperf_name)
+        wrote.append(f"{args.pyperf} (pyperf format)")
+    if not (args.html or args.png or args.markdown or args.csv or args.pyperf):
+        for r in results:
+            print(render_result(r) + "\n")
+        for path, doc, _ in inputs:
+            if doc is not None:
+                print(f"{path}: a {doc['scenario']} result: use --html or --png to draw it")
+    for line in wrote:
+        print(f"wrote {line}", file=sys.stderr)
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     import json
 
@@ -759,7 +826,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=parse_fraction,
         default=DEFAULT_THRESHOLD,
         metavar="PCT",
-        help=f"differences within +-PCT are 'no significant difference' (default {DEFAULT_THRESHOLD:.0%%})",
+        help="differences within +-PCT are 'no significant difference' "
+        f"(default {DEFAULT_THRESHOLD * 100:g}%%)",
     )
     cmp_.add_argument(
         "--fail-if-slower",
@@ -801,6 +869,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--trace", metavar="PATH", help="keep ONNX Runtime's trace (Perfetto, chrome://tracing)"
     )
     prof.set_defaults(func=cmd_profile)
+    rep = sub.add_parser("report", help="plots (HTML, PNG), Markdown, CSV or pyperf files from results")
+    rep.add_argument(
+        "results", nargs="+", metavar="RESULT.json", help="run, profile, tradeoff or capacity JSON"
+    )
+    rep.add_argument("--html", metavar="PATH", help="one self-contained HTML file with every plot")
+    rep.add_argument("--png", metavar="DIR", help="every plot as a PNG file in DIR")
+    rep.add_argument("--markdown", nargs="?", const="-", metavar="PATH", help="a Markdown table (stdout: -)")
+    rep.add_argument("--csv", nargs="?", const="-", metavar="PATH", help="a CSV table (stdout: -)")
+    rep.add_argument(
+        "--pyperf", metavar="PATH", help="pyperf's JSON format (python -m pyperf compare_to ...)"
+    )
+    rep.add_argument(
+        "--pyperf-name", metavar="NAME", help="pyperf benchmark name of a single result (default 'latency')"
+    )
+    rep.set_defaults(func=cmd_report)
     info = sub.add_parser("info", help="show a model's inputs, outputs, size and operators")
     info.add_argument("model", help="ONNX model file")
     info.add_argument("--json", action="store_true", help="print JSON")

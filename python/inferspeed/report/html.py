@@ -1,0 +1,375 @@
+"""Pictures of results: one self-contained HTML file (every plot an embedded PNG, no scripts,
+no network) and the same plots as PNG files. Needs matplotlib (``pip install
+'inferspeed[plot]'``); plots are drawn on ``matplotlib.figure.Figure`` objects, without pyplot
+or a GUI backend.
+
+What is drawn, by input:
+
+- every latency result: a histogram (up to p99.9; the rest counted in the title), the CDF with
+  p50/p90/p99/p99.9 marked (log x when the samples span more than 10x), and latency over the
+  iteration index (each point a call, at most MAX_POINTS, with the median of each of 50
+  consecutive blocks drawn over it: drift and throttling show there);
+- a file of several results of one model (``--concurrency`` lists, server rates): p50 and p99
+  against achieved throughput;
+- a capacity search: the SLO percentile against achieved throughput, with the SLO;
+- a trade-off: speedup (with its interval) against relative L2 error, the Pareto front joined;
+- a profile: the share of model time of the top operator types and nodes.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..result import Result
+from .exports import result_name, summary_row, throughput_of
+from .text import format_duration
+
+__all__ = ["MAX_POINTS", "Plot", "Section", "plots_for", "render_html", "require_matplotlib", "write_pngs"]
+
+MAX_POINTS = 20_000
+_BLOCKS = 50
+_DPI = 100
+
+
+def require_matplotlib() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ConfigError("plots need matplotlib: pip install 'inferspeed[plot]'") from None
+
+
+@dataclass
+class Plot:
+    """One figure, rendered to PNG bytes."""
+
+    slug: str
+    title: str
+    png: bytes
+
+
+@dataclass
+class Section:
+    """A heading, an optional table (rows of cells) and plots."""
+
+    title: str
+    table: list[list[str]] = field(default_factory=list)
+    plots: list[Plot] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _figure(width: float = 7.0, height: float = 3.6) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_DPI)
+    return buf.getvalue()
+
+
+def _us(x: np.ndarray | float) -> Any:
+    return np.asarray(x, dtype=np.float64) / 1e3
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "plot"
+
+
+def _latency_plots(r: Result, label: str) -> list[Plot]:
+    x = r.samples_ns.astype(np.float64)
+    s = r.stats
+    plots = []
+    # Histogram, up to p99.9.
+    fig = _figure()
+    ax = fig.add_subplot()
+    cut = s.p999_ns if s.p999_ns > s.min_ns else s.max_ns
+    inside = x[x <= cut]
+    ax.hist(_us(inside), bins=min(100, max(10, inside.size // 20)), color="#3b75af")
+    ax.axvline(
+        _us(s.median_ns), color="#d62728", linestyle="--", label=f"median {format_duration(s.median_ns)}"
+    )
+    ax.set_xlabel("latency (µs)")
+    ax.set_ylabel("calls")
+    beyond = x.size - inside.size
+    ax.set_title(f"{label}: histogram" + (f" ({beyond} calls above p99.9 not shown)" if beyond else ""))
+    ax.legend(loc="upper right")
+    plots.append(Plot(_slug(f"{label}-histogram"), f"{label}: histogram", _png(fig)))
+    # CDF with the tail percentiles.
+    fig = _figure()
+    ax = fig.add_subplot()
+    xs = np.sort(x)
+    step = max(1, xs.size // MAX_POINTS)
+    xs_plot = xs[::step]
+    ys = (np.arange(xs.size)[::step] + 1) / xs.size
+    ax.plot(_us(xs_plot), ys, color="#3b75af")
+    if xs[0] > 0 and xs[-1] / xs[0] > 10:
+        ax.set_xscale("log")
+    for name, value, color in (
+        ("p50", s.median_ns, "#2ca02c"),
+        ("p90", s.p90_ns, "#ff7f0e"),
+        ("p99", s.p99_ns, "#d62728"),
+        ("p99.9", s.p999_ns, "#9467bd"),
+    ):
+        ax.axvline(
+            _us(value), color=color, linestyle="--", linewidth=1, label=f"{name} {format_duration(value)}"
+        )
+    ax.set_xlabel("latency (µs)")
+    ax.set_ylabel("fraction of calls")
+    ax.set_title(f"{label}: cumulative distribution")
+    ax.legend(loc="lower right")
+    plots.append(Plot(_slug(f"{label}-cdf"), f"{label}: CDF", _png(fig)))
+    # Latency over the iteration index.
+    fig = _figure()
+    ax = fig.add_subplot()
+    idx = np.arange(x.size)
+    step = max(1, x.size // MAX_POINTS)
+    ax.plot(idx[::step], _us(x[::step]), ".", markersize=1.5, color="#3b75af", alpha=0.5, label="calls")
+    blocks = min(_BLOCKS, x.size)
+    size = x.size // blocks
+    if size >= 1:
+        med = np.median(x[: size * blocks].reshape(blocks, size), axis=1)
+        ax.plot((np.arange(blocks) + 0.5) * size, _us(med), color="#d62728", label="block median")
+    ax.set_ylim(0, float(_us(s.p999_ns)) * 1.2 if s.p999_ns > 0 else None)
+    ax.set_xlabel("iteration" if r.scenario == "single-stream" else "request")
+    ax.set_ylabel("latency (µs)")
+    ax.set_title(f"{label}: latency over the run")
+    ax.legend(loc="upper right")
+    plots.append(Plot(_slug(f"{label}-timeline"), f"{label}: latency over the run", _png(fig)))
+    return plots
+
+
+def _curve_plot(results: Sequence[Result], label: str) -> Plot | None:
+    """p50 and p99 against achieved throughput; against concurrency when the throughput
+    hardly changes (a server at one offered rate)."""
+    points = [
+        (tp, r.stats.median_ns, r.stats.p99_ns) for r in results if (tp := throughput_of(r)) is not None
+    ]
+    if len(points) < 2:
+        return None
+    xlabel = "achieved throughput (calls/s)"
+    spread = (
+        max(p[0] for p in points) / min(p[0] for p in points) - 1.0 if min(p[0] for p in points) > 0 else 0
+    )
+    if spread < 0.1:
+        points = [
+            (float(r.config.get("concurrency") or 1), r.stats.median_ns, r.stats.p99_ns) for r in results
+        ]
+        xlabel = "concurrency (workers)"
+    points.sort()
+    t, p50, p99 = (np.array(v, dtype=np.float64) for v in zip(*points, strict=True))
+    fig = _figure()
+    ax = fig.add_subplot()
+    ax.plot(t, _us(p50), "o-", label="p50")
+    ax.plot(t, _us(p99), "s-", label="p99")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("latency (µs)")
+    ax.set_title(f"{label}: latency against throughput")
+    ax.legend()
+    return Plot(_slug(f"{label}-throughput-latency"), f"{label}: throughput–latency", _png(fig))
+
+
+def _capacity_plot(doc: dict[str, Any], label: str) -> Plot | None:
+    steps = [s for s in doc.get("steps", []) if s.get("achieved_qps")]
+    if not steps:
+        return None
+    steps.sort(key=lambda s: s["achieved_qps"])
+    fig = _figure()
+    ax = fig.add_subplot()
+    q = [s["achieved_qps"] for s in steps]
+    lat = [s["latency_ns"] / 1e3 for s in steps]
+    colors = ["#2ca02c" if s.get("passed") else "#d62728" for s in steps]
+    ax.plot(q, lat, "-", color="#777777")
+    ax.scatter(q, lat, c=colors, zorder=3)
+    slo = doc["slo"]
+    ax.axhline(slo["latency_ns"] / 1e3, color="#d62728", linestyle="--", label=f"SLO p{slo['percentile']:g}")
+    ax.set_xlabel("achieved throughput (requests/s)")
+    ax.set_ylabel(f"p{slo['percentile']:g} latency (µs)")
+    ax.set_title(f"{label}: capacity search (green: met the SLO)")
+    ax.legend()
+    return Plot(_slug(f"{label}-capacity"), f"{label}: capacity", _png(fig))
+
+
+def _tradeoff_plot(doc: dict[str, Any], label: str) -> Plot:
+    rows = doc["variants"]
+    fig = _figure()
+    ax = fig.add_subplot()
+    for row in rows:
+        err = float(row["fidelity"]["relative_l2_error"])
+        lo, hi = row.get("speedup_ci") or [row["speedup"], row["speedup"]]
+        ax.errorbar(
+            [max(err, 1e-12)],
+            [row["speedup"]],
+            yerr=[[row["speedup"] - lo], [hi - row["speedup"]]],
+            fmt="o",
+            color="#d62728" if row.get("pareto") else "#3b75af",
+            capsize=3,
+        )
+        ax.annotate(
+            str(row["label"]), (max(err, 1e-12), row["speedup"]), textcoords="offset points", xytext=(5, 5)
+        )
+    front = sorted((r for r in rows if r.get("pareto")), key=lambda r: r["fidelity"]["relative_l2_error"])
+    if len(front) > 1:
+        ax.plot(
+            [max(float(r["fidelity"]["relative_l2_error"]), 1e-12) for r in front],
+            [r["speedup"] for r in front],
+            "--",
+            color="#d62728",
+            label="Pareto front",
+        )
+        ax.legend()
+    ax.set_xscale("symlog", linthresh=1e-6)
+    ax.set_xlabel("relative L2 error of the outputs (vs base)")
+    ax.set_ylabel("speedup over base (x)")
+    ax.set_title(f"{label}: speed against fidelity (red: Pareto-optimal)")
+    return Plot(_slug(f"{label}-tradeoff"), f"{label}: trade-off", _png(fig))
+
+
+def _profile_plots(r: Result, label: str, top: int = 15) -> list[Plot]:
+    pr = r.profile or {}
+    plots = []
+    for key, name in (("by_op_type", "op_type"), ("by_node", "node")):
+        rows = [row for row in pr.get(key, [])[:top] if row.get("share") is not None]
+        if not rows:
+            continue
+        fig = _figure(7.0, 0.35 * len(rows) + 1.4)
+        ax = fig.add_subplot()
+        names = [str(row[name])[-40:] for row in rows][::-1]
+        shares = [100.0 * float(row["share"]) for row in rows][::-1]
+        ax.barh(names, shares, color="#3b75af")
+        ax.set_xlabel("share of the profiled model time (%)")
+        what = "operator types" if key == "by_op_type" else "nodes"
+        ax.set_title(f"{label}: top {len(rows)} {what}")
+        plots.append(Plot(_slug(f"{label}-profile-{key}"), f"{label}: profile by {what}", _png(fig)))
+    return plots
+
+
+def _result_table(results: Sequence[Result]) -> list[list[str]]:
+    table = [["model", "scenario", "samples", "median (95% CI)", "p90", "p99", "p99.9", "warnings"]]
+    for r in results:
+        row = summary_row(r)
+        lo, hi = row["ci95_median_lo_ns"], row["ci95_median_hi_ns"]
+        ci = f" ({format_duration(lo)}–{format_duration(hi)})" if lo is not None and hi is not None else ""
+        table.append(
+            [
+                row["name"],
+                row["scenario"],
+                str(row["samples"]),
+                format_duration(row["median_ns"]) + ci,
+                format_duration(row["p90_ns"]),
+                format_duration(row["p99_ns"]),
+                format_duration(row["p999_ns"]),
+                row["warnings"] or "-",
+            ]
+        )
+    return table
+
+
+def plots_for(path: str, doc: Any, results: Sequence[Result] = ()) -> Section:
+    """The section of one input file: ``results`` (of a results document), or ``doc`` a
+    trade-off or a capacity search."""
+    require_matplotlib()
+    label = os.path.basename(path)
+    if isinstance(doc, dict) and doc.get("scenario") == "tradeoff":
+        table = [["variant", "speedup (95% CI)", "relative L2 error", "cosine", "Pareto"]]
+        for row in doc["variants"]:
+            lo, hi = row.get("speedup_ci") or [row["speedup"], row["speedup"]]
+            fid = row["fidelity"]
+            table.append(
+                [
+                    str(row["label"]),
+                    f"{row['speedup']:.3f} ({lo:.3f}–{hi:.3f})",
+                    f"{fid['relative_l2_error']:.3g}",
+                    f"{fid.get('cosine_similarity', float('nan')):.6f}",
+                    "*" if row.get("pareto") else "",
+                ]
+            )
+        return Section(f"{label}: trade-off", table, [_tradeoff_plot(doc, label)])
+    if isinstance(doc, dict) and doc.get("scenario") == "capacity":
+        cap = doc.get("capacity_qps")
+        section = Section(
+            f"{label}: capacity", notes=[f"capacity: {cap:,.0f} requests/s" if cap else "no rate met the SLO"]
+        )
+        plot = _capacity_plot(doc, label)
+        if plot is not None:
+            section.plots.append(plot)
+        return section
+    section = Section(label, _result_table(results))
+    for k, r in enumerate(results):
+        name = result_name(r) if len(results) == 1 else f"{result_name(r)} [{k + 1}]"
+        section.plots += _latency_plots(r, name)
+        if r.profile is not None:
+            section.plots += _profile_plots(r, name)
+    curve = _curve_plot(results, label) if len(results) > 1 else None
+    if curve is not None:
+        section.plots.append(curve)
+    return section
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; border-bottom: 1px solid #ccc; margin-top: 2em; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+td:first-child, th:first-child { text-align: left; }
+figure { margin: 1em 0; } img { max-width: 100%; height: auto; }
+figcaption { font-size: 0.85em; color: #555; }
+"""
+
+
+def render_html(sections: Sequence[Section], title: str = "inferspeed report") -> str:
+    """One self-contained HTML document: tables, and every plot as an embedded PNG."""
+    from .. import __version__
+
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>inferspeed {html.escape(__version__)}: {sum(len(s.plots) for s in sections)} plots.</p>",
+    ]
+    for s in sections:
+        parts.append(f"<h2>{html.escape(s.title)}</h2>")
+        for note in s.notes:
+            parts.append(f"<p>{html.escape(note)}</p>")
+        if s.table:
+            head, *rows = s.table
+            parts.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in head) + "</tr>")
+            for row in rows:
+                parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
+            parts.append("</table>")
+        for p in s.plots:
+            data = base64.b64encode(p.png).decode("ascii")
+            parts.append(
+                f'<figure id="{html.escape(p.slug)}"><img src="data:image/png;base64,{data}" '
+                f'alt="{html.escape(p.title)}"><figcaption>{html.escape(p.title)}</figcaption></figure>'
+            )
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_pngs(sections: Sequence[Section], folder: str) -> list[str]:
+    """Every plot as FOLDER/<slug>.png (numbered when two share a slug); returns the paths."""
+    os.makedirs(folder, exist_ok=True)
+    used: dict[str, int] = {}
+    paths = []
+    for s in sections:
+        for p in s.plots:
+            used[p.slug] = used.get(p.slug, 0) + 1
+            name = p.slug if used[p.slug] == 1 else f"{p.slug}-{used[p.slug]}"
+            path = os.path.join(folder, f"{name}.png")
+            with open(path, "wb") as f:
+                f.write(p.png)
+            paths.append(path)
+    return paths
