@@ -135,3 +135,18 @@ def test_bad_report_inputs(inputs: dict[str, str], tmp_path: Path) -> None:
         p = cli(*args)
         assert p.returncode == 2, (args, p.stdout, p.stderr)
         assert p.stderr.startswith("inferspeed: error:") and p.stderr.count("\n") == 1, p.stderr
+
+
+def test_progress_bar_and_colour_only_on_a_terminal(models: dict[str, str]) -> None:
+    import os
+
+    args = [sys.executable, "-m", "inferspeed", "run", models["add"], "-t", "1.2", "--warmup", "0.05"]
+    plain = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert plain.returncode == 0 and "\x1b[" not in plain.stdout + plain.stderr
+    env = {**os.environ, "INFERSPEED_FORCE_TERMINAL": "1"}
+    tty = subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)
+    assert tty.returncode == 0, tty.stderr
+    assert "measuring add" in tty.stderr and "%" in tty.stderr  # the bar, drawn on stderr
+    assert "\x1b[1mmedian" in tty.stdout or "\x1b[1m" in tty.stdout
+    quiet = subprocess.run([*args, "--quiet"], capture_output=True, text=True, timeout=60, env=env)
+    assert quiet.returncode == 0 and quiet.stdout == "" and "measuring" not in quiet.stderr

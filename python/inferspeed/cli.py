@@ -258,8 +258,19 @@ def config_from_args(args: argparse.Namespace) -> Config:
     )
 
 
+def expected_seconds(config: Config) -> float | None:
+    """Roughly how long one measurement with ``config`` takes (warm-up and timed loop), or None
+    when it is bounded by a count of iterations only."""
+    _, warm = config.warmup_limits
+    if config.scenario != "single-stream":
+        return (warm or 0.0) + config.scenario_duration
+    _, seconds = config.loop_limits
+    return None if seconds is None else (warm or 0.0) + seconds
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .models import demo_model_path
+    from .report.terminal import print_summary, progress
     from .report.text import render_concurrency_table, render_result
     from .result import Result, write_json
     from .session import Session
@@ -287,10 +298,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                 for notice in session.notices:
                     print(f"note: {notice}", file=sys.stderr)
                 for concurrency in args.concurrency:
-                    result = session.measure(concurrency=concurrency)
+                    label = f"measuring {os.path.basename(model)}" + (
+                        f" (concurrency {concurrency})" if len(args.concurrency) > 1 else ""
+                    )
+                    with progress(expected_seconds(config), label, enabled=not args.quiet):
+                        result = session.measure(concurrency=concurrency)
                     results.append(result)
                     if not args.quiet:
-                        print(render_result(result) + ("\n" if len(args.concurrency) > 1 else ""))
+                        print_summary(render_result(result) + ("\n" if len(args.concurrency) > 1 else ""))
     except BenchmarkInterrupted as exc:
         results.append(exc.result)
         if not args.quiet:
@@ -356,6 +371,7 @@ def cmd_interleaved(args: argparse.Namespace, config: Config) -> int:
     """Several models (or thread counts) measured in rounds (A B A B ...) in one process, then
     compared with the first."""
     from .compare import compare, measure_interleaved
+    from .report.terminal import progress
     from .report.text import render_comparisons, render_result
     from .result import write_json
     from .session import Session
@@ -377,7 +393,12 @@ def cmd_interleaved(args: argparse.Namespace, config: Config) -> int:
     try:
         for _, m, t in cells:
             sessions.append(Session(m, config.replace(threads=t)))
-        results, per_round = measure_interleaved(sessions, args.rounds, config)
+        each = expected_seconds(config)
+        total = None if each is None else each * len(sessions)
+        with progress(
+            total, f"measuring {len(sessions)} interleaved in {args.rounds} rounds", not args.quiet
+        ):
+            results, per_round = measure_interleaved(sessions, args.rounds, config)
     finally:
         for s in sessions:
             s.close()
@@ -510,6 +531,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
 def cmd_profile(args: argparse.Namespace) -> int:
     from .models import demo_model_path
     from .profile import profile
+    from .report.terminal import print_summary, progress
     from .report.text import render_profile, render_result
     from .result import write_json
 
@@ -522,9 +544,11 @@ def cmd_profile(args: argparse.Namespace) -> int:
     if len(args.concurrency) > 1:
         raise ConfigError("profile takes one --concurrency value")
     model = args.model[0] if args.model else demo_model_path()
-    found = profile(model, config, trace=args.trace)
+    each = expected_seconds(config)
+    with progress(None if each is None else 2 * each, f"profiling {os.path.basename(model)}", not args.quiet):
+        found = profile(model, config, trace=args.trace)
     if not args.quiet:
-        print(render_result(found.profiled))
+        print_summary(render_result(found.profiled))
         print()
         print(render_profile(found.profiled, top=args.top))
     if args.json:
