@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from . import _cli_guard  # noqa: F401  (Ctrl-C while the CLI is importing: one line, exit 130)
 from .errors import (
     BenchmarkInterrupted,
     ConfigError,
@@ -15,6 +16,7 @@ from .errors import (
     ModelError,
     OrtError,
     RuntimeLoadError,
+    WorkerCrashed,
 )
 
 __version__ = "0.1.0"
@@ -54,6 +56,7 @@ __all__ = [
     "SweepResult",
     "TradeoffResult",
     "ValueInfo",
+    "WorkerCrashed",
     "__version__",
     "benchmark",
     "compare",

@@ -315,6 +315,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"partial result written to {args.json}", file=sys.stderr)
         print("inferspeed: interrupted; the result above is partial", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        # Before the first call was timed: the file still says what happened.
+        if args.json:
+            write_json(results, args.json, interrupted=True)
+            print(f"partial result written to {args.json} ({len(results)} results)", file=sys.stderr)
+        print(f"inferspeed: interrupted: {str(exc) or 'before anything was measured'}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if not args.quiet:
         if config.processes > 1:
             print(render_result(results[0]))
@@ -933,8 +940,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InferspeedError, OSError) as exc:
         print(f"inferspeed: error: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("inferspeed: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        detail = str(exc)
+        print(f"inferspeed: interrupted{': ' + _one_line(detail) if detail else ''}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

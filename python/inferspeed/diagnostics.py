@@ -366,10 +366,43 @@ def check_bimodal(samples_ns: np.ndarray) -> Diagnostic | None:
     return Diagnostic("bimodal", message, {"modes_ns": locs, "shares": shares})
 
 
+def find_peaks(y: np.ndarray, prominence: np.ndarray) -> list[int]:
+    """Indices of the local maxima of ``y`` whose prominence is at least ``prominence`` at
+    their index: scipy.signal.find_peaks(y, prominence=...)[0] for the 1-D case, without
+    importing scipy.signal (a second of start-up, paid after every run otherwise). A flat top
+    is one peak at its middle; the prominence is the height above the higher of the lowest
+    points on either side before a higher sample (or the end)."""
+    n = y.size
+    peaks: list[int] = []
+    i = 1
+    while i < n - 1:
+        if y[i - 1] < y[i]:
+            ahead = i + 1
+            while ahead < n - 1 and y[ahead] == y[i]:
+                ahead += 1
+            if y[ahead] < y[i]:
+                peaks.append((i + ahead - 1) // 2)
+                i = ahead
+        i += 1
+    kept = []
+    for p in peaks:
+        top = y[p]
+        left = right = top
+        j = p
+        while j >= 0 and y[j] <= top:
+            left = min(left, y[j])
+            j -= 1
+        j = p
+        while j < n and y[j] <= top:
+            right = min(right, y[j])
+            j += 1
+        if top - max(left, right) >= prominence[p]:
+            kept.append(p)
+    return kept
+
+
 def _modes(x: np.ndarray) -> list[tuple[float, float]]:
     """(location in ns, share of samples) of each mode that counts, fastest first."""
-    from scipy.signal import find_peaks  # slow to import: only when a check needs it
-
     xf = x.astype(np.float64)
     if x.dtype.kind in "iu":
         # Integer nanoseconds sit on a grid; log-spaced bins would take 1 or 2 grid points each
@@ -397,7 +430,7 @@ def _modes(x: np.ndarray) -> list[tuple[float, float]]:
     smooth = np.convolve(padded, np.array([0.25, 0.5, 0.25]), mode="valid")
     # Counting noise of a smoothed bin holding c samples: sqrt(0.375 c); of a difference of two
     # bins, the root of the sum of their variances.
-    peaks = list(find_peaks(smooth, prominence=BIMODAL_NOISE_Z * np.sqrt(0.375 * smooth))[0])
+    peaks = find_peaks(smooth, BIMODAL_NOISE_Z * np.sqrt(0.375 * smooth))
     centers = (edges[:-1] + edges[1:]) / 2
     # find_peaks gives two near-equal neighbours both the full height as prominence (each one's
     # window runs past the other), so the dip between neighbours is checked as well. One peak is

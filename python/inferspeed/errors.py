@@ -19,6 +19,7 @@ __all__ = [
     "ModelError",
     "OrtError",
     "RuntimeLoadError",
+    "WorkerCrashed",
 ]
 
 
@@ -56,6 +57,15 @@ class OrtError(InferspeedError):
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
         self.code = code
+
+
+class WorkerCrashed(InferspeedError):
+    """A worker process died without answering (ONNX Runtime crashed, the out-of-memory
+    killer, ``kill -9``). ``exitcode``: negative for a signal, as multiprocessing reports it."""
+
+    def __init__(self, message: str, exitcode: int | None = None) -> None:
+        super().__init__(message)
+        self.exitcode = exitcode
 
 
 class BenchmarkInterrupted(KeyboardInterrupt):

@@ -179,13 +179,16 @@ class Result:
         )
 
 
-def results_document(results: Sequence[Result]) -> dict[str, Any]:
+def results_document(results: Sequence[Result], interrupted: bool | None = None) -> dict[str, Any]:
+    """The JSON document of ``results``; ``interrupted`` (default: any result is) marks a run
+    stopped by Ctrl-C, also one stopped before its first result."""
     from . import __version__
 
     env = results[0].environment if results else {}
     return {
         "schema": SCHEMA,
         "inferspeed_version": __version__,
+        "interrupted": any(r.interrupted for r in results) if interrupted is None else interrupted,
         "environment": dict(env),
         "results": [r.to_dict() for r in results],
     }
@@ -263,9 +266,13 @@ def load_json(path: str | os.PathLike[str]) -> list[Result]:
 
 
 def write_json(
-    results: Sequence[Result], path: str | os.PathLike[str] | None = None, *, indent: int | None = 2
+    results: Sequence[Result],
+    path: str | os.PathLike[str] | None = None,
+    *,
+    indent: int | None = 2,
+    interrupted: bool | None = None,
 ) -> str:
-    text = json.dumps(results_document(results), indent=indent, allow_nan=False)
+    text = json.dumps(results_document(results, interrupted), indent=indent, allow_nan=False)
     if path is not None:
         tmp = f"{os.fspath(path)}.tmp"
         with open(tmp, "w", encoding="utf-8") as f:

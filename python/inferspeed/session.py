@@ -227,6 +227,7 @@ class Session:
         self._environment: dict[str, Any] | None = None
         self._flusher: _core.CacheFlusher | None = None
         self._compute: dict[str, Any] | None = None
+        self._weights: dict[str, Any] | None = None
 
     def _materialize(self, model: Any) -> str:
         if isinstance(model, (str, os.PathLike)):
@@ -281,6 +282,16 @@ class Session:
             "outputs": [v.to_dict() for v in self.outputs],
         }
 
+    def _before_timing(self) -> None:
+        """Work whose first call is slow (parsing the model for MACs and weights, importing
+        scipy.special for the intervals), done before the loop rather than after it: a run
+        stopped by Ctrl-C then ends within milliseconds."""
+        if self._compute is None:
+            self._compute = _count_macs(self.model_path, self._generated.shapes)
+        if self._weights is None:
+            self._weights = model_weights(self.model_path)
+        import scipy.special  # noqa: F401
+
     def memory_info(self, run_peak: int | None = None, run_peak_reset: bool = False) -> dict[str, Any]:
         """Resident memory of this process (see :mod:`inferspeed.memory`) before the session,
         at its peak while the session was created and first run, after that, and at its peak
@@ -294,7 +305,9 @@ class Session:
             value = m[f"{key}_bytes"]
             m[f"{key}_delta_bytes"] = value - before if value is not None and before is not None else None
         m["model_file_bytes"] = os.path.getsize(self.model_path)
-        m.update(model_weights(self.model_path))
+        if self._weights is None:
+            self._weights = model_weights(self.model_path)
+        m.update(self._weights)
         return m
 
     def compute_info(self, median_ns: float) -> dict[str, Any] | None:
@@ -384,6 +397,7 @@ class Session:
         timed = np.zeros(0, np.int64)
         interrupted = False
         stopping: dict[str, Any] | None = None
+        self._before_timing()
         run_probe = MemoryProbe().start()
         with _pinned(config.pin):
             before = cpu_snapshot()
@@ -408,10 +422,14 @@ class Session:
             after = cpu_snapshot()
         run_peak, _ = run_probe.stop()
         warm_samples = warm["samples_ns"]
+        interrupted_in = ("timed loop" if timed.size else "warm-up") if interrupted else None
         if timed.size == 0:
-            if interrupted:
-                raise KeyboardInterrupt("benchmark interrupted during warm-up; nothing was measured")
-            raise OrtError("the timed loop produced no samples")
+            if not interrupted:
+                raise OrtError("the timed loop produced no samples")
+            if warm_samples.size == 0:
+                raise KeyboardInterrupt("interrupted before the first call was measured")
+            # Interrupted in the warm-up: what there is, is warm-up calls; marked as such.
+            timed = warm_samples
         stats = summarize(
             timed,
             timer_overhead_ns=float(environment["clock"]["overhead_ns"]),
@@ -463,6 +481,7 @@ class Session:
                 "input_sets": int(self._core.input_set_count),
                 "pinned_cpu": config.pin,
                 "other_load_cores": None if load is None else round(load, 3),
+                "interrupted_in": interrupted_in,
             },
             stopping=stopping,
             warnings=tuple(warnings),

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import itertools
 import json
-import multiprocessing
 import os
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
 from .config import Config
-from .errors import ConfigError, InferspeedError
+from .errors import ConfigError, InferspeedError, WorkerCrashed
+from .processes import run_in_process
 
 __all__ = ["SWEEP_METRICS", "SweepResult", "batch_of", "cell_key", "grid_cells", "sweep"]
 
@@ -173,22 +171,27 @@ def sweep(
     if os.path.exists(path) and not resume:
         raise ConfigError(f"{path} exists: --resume to finish that sweep, or remove it")
     done = _read_done(path) if resume else {}
-    context = multiprocessing.get_context("spawn")
     measured = 0
     for index, cell in enumerate(cells):
         key = cell_key(cell)
         if key in done:
             continue
-        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-            try:
-                entry: dict[str, Any] = {
-                    "cell": cell,
-                    "result": pool.submit(_measure_cell, model_path, cell_config(base, cell)).result(),
-                }
-            except InferspeedError as exc:
-                entry = {"cell": cell, "error": str(exc)}
-            except BrokenProcessPool:
-                entry = {"cell": cell, "error": "the worker process died (crashed or killed)"}
+        interrupted = False
+        stop = f"sweep interrupted: {len(done)} of {len(cells)} cells are in {path}; --resume finishes it"
+        try:
+            value, interrupted = run_in_process(
+                _measure_cell, model_path, cell_config(base, cell), what="the cell's process"
+            )
+            entry: dict[str, Any] = {"cell": cell, "result": value}
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(stop) from None
+        except WorkerCrashed as exc:
+            entry = {"cell": cell, "error": f"crashed: {exc}", "crashed": True, "exitcode": exc.exitcode}
+        except InferspeedError as exc:
+            entry = {"cell": cell, "error": str(exc)}
+        if interrupted:
+            # The cell's partial result is not written: --resume measures it again in full.
+            raise KeyboardInterrupt(stop)
         _append(path, entry)
         done[key] = entry
         measured += 1

@@ -8,17 +8,15 @@ the pool, and the spread between the processes.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import numpy as np
 
 from .config import Config
 from .diagnostics import Diagnostic
-from .errors import BenchmarkInterrupted, InferspeedError
+from .errors import BenchmarkInterrupted, WorkerCrashed
+from .processes import run_in_process
 from .result import Result, compute_at
 from .session import Session
 from .stats import summarize
@@ -62,26 +60,23 @@ def measure_in_processes(model: str | os.PathLike[str], config: Config) -> Resul
         model_info = probe.model_info()
         notices = probe.notices
     worker_config = config.replace(processes=1)
-    context = multiprocessing.get_context("spawn")
     runs: list[tuple[dict[str, Any], np.ndarray]] = []
+    crashed: list[str] = []
     interrupted = False
     for index in range(config.processes):
-        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-            future: Future[tuple[dict[str, Any], np.ndarray]] = pool.submit(_worker, path, worker_config)
-            try:
-                try:
-                    runs.append(future.result())
-                except KeyboardInterrupt:
-                    interrupted = True
-                    runs.append(future.result())  # the worker saw the same Ctrl-C and stops soon
-            except BrokenProcessPool:
-                raise InferspeedError(
-                    f"worker process {index + 1} of {config.processes} died (crashed or killed)"
-                ) from None
+        what = f"worker process {index + 1} of {config.processes}"
+        try:
+            value, interrupted = run_in_process(_worker, path, worker_config, what=what)
+        except WorkerCrashed as exc:
+            crashed.append(str(exc))  # the others still measure
+            continue
+        runs.append(value)
         if interrupted or runs[-1][0]["interrupted"]:
             interrupted = True
             break
-    result = _pool(runs, config, model_info, notices, interrupted)
+    if not runs:
+        raise WorkerCrashed("every worker process crashed: " + "; ".join(crashed))
+    result = _pool(runs, config, model_info, notices, interrupted, crashed)
     if interrupted:
         raise BenchmarkInterrupted(result)
     return result
@@ -93,6 +88,7 @@ def _pool(
     model_info: dict[str, Any],
     notices: tuple[str, ...],
     interrupted: bool,
+    crashed: list[str] | None = None,
 ) -> Result:
     samples = np.concatenate([s for _, s in runs])
     first = runs[0][0]
@@ -120,6 +116,15 @@ def _pool(
         Diagnostic(w.code, f"In {counts[code]} of {len(runs)} processes: {w.message}", w.details)
         for code, w in warnings.items()
     ]
+    if crashed:
+        pooled_warnings.append(
+            Diagnostic(
+                "worker_crashed",
+                f"{len(crashed)} of {len(crashed) + len(runs)} worker processes crashed "
+                f"({'; '.join(crashed)}); the figures pool the others",
+                {"crashed": list(crashed)},
+            )
+        )
     if spread > PROCESS_SPREAD:
         pooled_warnings.append(
             Diagnostic(
@@ -156,5 +161,6 @@ def _pool(
             "median_spread": spread,
             "median_cv": float(medians.std(ddof=1) / medians.mean()) if len(runs) > 1 else 0.0,
             "per_process": per_process,
+            "crashed": list(crashed or []),
         },
     )

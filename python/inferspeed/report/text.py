@@ -94,7 +94,14 @@ def render_result(result: Result) -> str:
         f"{i['name']} {'x'.join(map(str, i['bound_shape'])) or 'scalar'}"
         for i in result.model.get("inputs", [])
     )
-    partial = "   [PARTIAL: interrupted]" if result.interrupted else ""
+    partial = ""
+    if result.interrupted:
+        where = loop.get("interrupted_in")
+        partial = (
+            "   [PARTIAL: interrupted in the warm-up; these are warm-up calls]"
+            if where == "warm-up"
+            else "   [PARTIAL: interrupted]"
+        )
     cache = loop.get("cache", "warm")
     if cache == "cold" and loop.get("flush_bytes"):
         cache += f" ({loop['flush_bytes'] / 2**20:.0f} MiB flushed before each call)"
