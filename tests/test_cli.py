@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -119,6 +120,33 @@ BAD_INPUTS = [
     (["run", "{add}", "--input-sets", "0"], "must be at least 1"),
     (["run", "{add}", "--processes", "0"], "must be at least 1"),
     (["frobnicate"], "invalid choice"),
+    (["run", "{ext_outside}"], "outside the model's folder"),
+    (["run", "{ext_absolute}"], "outside the model's folder"),
+    (["run", "{ext_missing}"], "external data file 'w.bin' of tensor 'w' is missing"),
+    (["run", "{unknown_op}"], "Frobnicate(-1) is not a registered function/op"),
+    (["run", "{future_opset}"], "Opset 99"),
+    (["run", "{add_dynamic}", "--shape", "x=4x16", "--dim", "batch=8"], "contradicts"),
+    (["run", "{add}", "--provider", "CPU:bogus=1"], "takes no options"),
+    (["run", "{add}", "--json", "/proc/inferspeed-result.json"], "cannot write in /proc"),
+    (["run", "{add}", "--json", "{dir}"], "is a directory"),
+    (
+        ["run", "{add}", "--max-input-bytes", "16"],
+        "the inputs would need 64 bytes, more than max_input_bytes (16 bytes)",
+    ),
+    (["run", "{add}", "--max-input-bytes", "a lot"], "is not a size"),
+    (["run", "{add}", "--qps", "-5", "--scenario", "server"], "must be a positive rate"),
+    (["run", "{add}", "--deadline", "soon"], "is not a duration"),
+    (["run", "{add}", "--duration", "-1"], "is not a duration"),
+    (["run", "{add}", "--warmup", "-1"], "is not a duration"),
+    (["run", "{add}", "--scheduler-spin", "x"], "is not a duration"),
+    (["run", "{add}", "--seed", "-1"], "must be at least 0"),
+    (["run", "{add}", "--rounds", "0"], "must be at least 1"),
+    (["run", "{add}", "--concurrency", "0"], "is not a list of positive integers"),
+    (["run", "{add}", "--arrival", "weird"], "invalid choice"),
+    (["run", "{add}", "--iterations", "-5"], "must be at least 1"),
+    (["compare", "{newer_json}", "{newer_json}"], "upgrade inferspeed"),
+    (["report", "{newer_json}"], "upgrade inferspeed"),
+    (["compare", "{junk}", "{junk}"], "is not JSON"),
 ]
 
 
@@ -130,7 +158,10 @@ def test_bad_input_one_line_exit_2(
     (tmp_path / "junk.onnx").write_bytes(os.urandom(2048))
     data = Path(models["mlp3"]).read_bytes()
     (tmp_path / "truncated.onnx").write_bytes(data[: len(data) // 2])
+    (tmp_path / "newer.json").write_text(json.dumps({"schema": "inferspeed/99", "results": []}))
     paths = {
+        **_odd_models(tmp_path),
+        "newer_json": str(tmp_path / "newer.json"),
         **models,
         "missing": str(tmp_path / "missing.onnx"),
         "dir": str(tmp_path),
@@ -145,6 +176,62 @@ def test_bad_input_one_line_exit_2(
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1, p.stderr
     assert message in lines[0] and "Traceback" not in p.stderr
+
+
+def _odd_models(folder: Path) -> dict[str, str]:
+    """Models that must be refused: external data outside the folder, missing, an unknown
+    operator, an opset from the future."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+
+    def save(graph: Any, name: str, opset: int = 17, domain: str = "") -> str:
+        model = h.make_model(graph, opset_imports=[h.make_opsetid(domain, opset), h.make_opsetid("", 17)])
+        model.ir_version = 8
+        path = folder / name
+        onnx.save(model, path)
+        return str(path)
+
+    x = h.make_tensor_value_info("x", T.FLOAT, [4])
+    y = h.make_tensor_value_info("y", T.FLOAT, [4])
+    out: dict[str, str] = {}
+    for name, location in (
+        ("outside", "../outside.bin"),
+        ("absolute", "/etc/hostname"),
+        ("missing", "w.bin"),
+    ):
+        sub = folder / f"ext_{name}"
+        sub.mkdir(exist_ok=True)
+        w = nh.from_array(np.ones(4, np.float32), "w")
+        model = h.make_model(
+            h.make_graph([h.make_node("Add", ["x", "w"], ["y"])], "g", [x], [y], [w]),
+            opset_imports=[h.make_opsetid("", 17)],
+        )
+        model.ir_version = 8
+        onnx.save(model, sub / "m.onnx", save_as_external_data=True, location="w.bin", size_threshold=0)
+        proto = onnx.load(sub / "m.onnx", load_external_data=False)
+        for entry in proto.graph.initializer[0].external_data:
+            if entry.key == "location":
+                entry.value = location
+        onnx.save(proto, sub / "m.onnx")
+        if name == "missing":
+            (sub / "w.bin").unlink()
+        out[f"ext_{name}"] = str(sub / "m.onnx")
+    (folder / "outside.bin").write_bytes(np.ones(4, np.float32).tobytes())
+    out["unknown_op"] = save(
+        h.make_graph([h.make_node("Frobnicate", ["x"], ["y"], domain="com.nosuch")], "g", [x], [y]),
+        "unknown_op.onnx",
+        opset=1,
+        domain="com.nosuch",
+    )
+    graph = h.make_graph([h.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
+    future = h.make_model(graph, opset_imports=[h.make_opsetid("", 99)])
+    future.ir_version = 8
+    onnx.save(future, folder / "future.onnx")
+    out["future_opset"] = str(folder / "future.onnx")
+    return out
 
 
 def test_ctrl_c_saves_partial_result(models: dict[str, str], tmp_path: Path) -> None:

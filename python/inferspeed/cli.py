@@ -154,7 +154,7 @@ def parse_percentile(text: str) -> float:
 
 def parse_bytes(text: str) -> int:
     """'96M' -> 100663296; also K, G (binary units), or plain bytes."""
-    m = re.fullmatch(r"\s*([0-9]+)\s*([KMG]i?B?|B)?\s*", text, flags=re.IGNORECASE)
+    m = re.fullmatch(r"\s*([0-9]+)\s*([KMG]i?B?|B)?\s*", text, flags=re.IGNORECASE | re.ASCII)
     if not m:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 96M, 1G, 65536)")
     unit = (m.group(2) or "B")[0].upper()
@@ -169,7 +169,8 @@ def parse_int_list(text: str) -> list[int]:
     values = []
     for part in text.split(","):
         part = part.strip()
-        if not part.isdigit() or int(part) < 1:
+        # ASCII digits only: str.isdigit() also passes '³', which int() refuses (found by fuzzing).
+        if not re.fullmatch(r"[0-9]+", part) or int(part) < 1:
             raise argparse.ArgumentTypeError(f"{text!r} is not a list of positive integers (e.g. 1,2,4)")
         values.append(int(part))
     return values
@@ -211,6 +212,14 @@ def _check_writable(path: str, flag: str) -> None:
         raise ConfigError(f"{flag} {path}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
         raise ConfigError(f"{flag} {path}: not writable")
+    # os.access trusts permission bits (and root passes them all): try for real, before measuring.
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".inferspeed-check-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{flag} {path}: cannot write in {parent} ({exc.strerror or exc})") from None
 
 
 # ----------------------------------------------------------------------------- commands

@@ -87,6 +87,12 @@ def _resolve_shape(v: ValueInfo, config: Config, notices: list[str]) -> tuple[in
                 f"shape {_fmt(shape)} given for input {v.name!r} does not fit the model's "
                 f"{v.shape_text}: {problem}"
             )
+        for k, (sym, given) in enumerate(zip(v.symbols, shape, strict=True)):
+            if sym is not None and sym in config.dims and int(config.dims[sym]) != given:
+                raise InputError(
+                    f"--shape {v.name}={_fmt(shape)} contradicts --dim {sym}={config.dims[sym]} "
+                    f"(dimension {k} of {v.name!r} is {sym!r})"
+                )
         return shape
     out = []
     for i, (size, sym) in enumerate(zip(v.shape, v.symbols, strict=True)):
@@ -238,6 +244,13 @@ def _file_array(v: ValueInfo, et: ElementType, array: np.ndarray, path: str) -> 
     return _contiguous(array.astype(et.storage, copy=False))
 
 
+def _size(n: int) -> str:
+    for unit, size in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
+
+
 def make_inputs(inputs: Sequence[ValueInfo], config: Config) -> GeneratedInputs:
     """``config.input_sets`` sets of arrays for every model input, following ``config``
     (shapes, dims, values, ranges, inputs_file, seed). Raises InputError for a spec that does
@@ -281,8 +294,9 @@ def make_inputs(inputs: Sequence[ValueInfo], config: Config) -> GeneratedInputs:
     total *= config.input_sets
     if total > config.max_input_bytes:
         raise InputError(
-            f"the inputs would need {total / 2**20:.1f} MiB, more than max_input_bytes "
-            f"({config.max_input_bytes / 2**20:.1f} MiB); check the shapes or raise the limit "
+            f"the inputs would need {_size(total)}{f' ({total} bytes)' if total >= 1024 else ''}, "
+            "more than max_input_bytes "
+            f"({_size(config.max_input_bytes)}); check the shapes or raise the limit "
             f"(--max-input-bytes)"
         )
 

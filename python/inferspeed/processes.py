@@ -5,8 +5,9 @@ dies without answering (ONNX Runtime crashed, the out-of-memory killer, ``kill -
 raises :class:`~inferspeed.errors.WorkerCrashed` naming the signal or exit status, so a sweep
 or a multi-process run can record it and go on. An exception raised by ``fn`` comes back as
 the same inferspeed error class (others as ``InferspeedError``), with its message. On Ctrl-C
-the child (in the same process group) sees the signal too; the parent waits up to
-INTERRUPT_GRACE seconds for what the child measured and returns it with ``interrupted=True``.
+the child (in the same process group) sees the signal too (if it has not answered within
+FORWARD_AFTER seconds, the parent sends it SIGINT); the parent waits up to INTERRUPT_GRACE
+seconds for what the child measured and returns it with ``interrupted=True``.
 
 ``INFERSPEED_WORKER_SELF_SIGNAL=SIGSEGV`` (any signal name) makes every worker process kill
 itself with that signal before it runs: a way to check crash handling, in our tests and in
@@ -28,6 +29,8 @@ from .errors import InferspeedError, WorkerCrashed
 __all__ = ["INTERRUPT_GRACE", "SELF_SIGNAL_ENV", "describe_exit", "run_in_process"]
 
 INTERRUPT_GRACE = 5.0
+#: Seconds to wait for a child that saw Ctrl-C itself before sending it SIGINT.
+FORWARD_AFTER = 0.3
 SELF_SIGNAL_ENV = "INFERSPEED_WORKER_SELF_SIGNAL"
 _POLL = 0.05
 
@@ -92,7 +95,12 @@ def run_in_process(fn: Callable[..., Any], *args: Any, what: str = "worker proce
             msg = _receive(parent, process, None)
         except KeyboardInterrupt:
             interrupted = True
-            msg = _receive(parent, process, time.monotonic() + INTERRUPT_GRACE)
+            # A terminal's Ctrl-C reaches the child too; `kill -INT` of this process does not:
+            # pass it on when the child has not answered at once.
+            msg = _receive(parent, process, time.monotonic() + FORWARD_AFTER)
+            if msg is None and process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGINT)
+                msg = _receive(parent, process, time.monotonic() + INTERRUPT_GRACE)
         if msg is None:
             if process.is_alive():
                 process.terminate()

@@ -178,6 +178,12 @@ class Session:
         self.runtime = _ortlib.load_runtime(self.config.ort_lib)
         self._check_providers()
         c = self.config
+        proto = _load_proto(self.model_path)
+        self._weights: dict[str, Any] | None = None
+        if proto is not None:
+            check_external_data(proto, self.model_path)
+            self._weights = model_weights(self.model_path, proto)
+            del proto  # before the memory probe starts
         probe = MemoryProbe().start()
         try:
             self._core = _core.Session(
@@ -196,7 +202,7 @@ class Session:
         except OrtError as exc:
             if exc.code in _LOAD_ERROR_CODES:
                 raise ModelError(f"cannot load model {self.model_path}: {exc}") from None
-            raise
+            raise OrtError(f"cannot create a session for {self.model_path}: {exc}", exc.code) from None
         self.inputs = tuple(ValueInfo.from_core(d) for d in self._core.inputs)
         self.outputs = tuple(ValueInfo.from_core(d) for d in self._core.outputs)
         self._generated: GeneratedInputs = make_inputs(self.inputs, self.config)
@@ -227,7 +233,6 @@ class Session:
         self._environment: dict[str, Any] | None = None
         self._flusher: _core.CacheFlusher | None = None
         self._compute: dict[str, Any] | None = None
-        self._weights: dict[str, Any] | None = None
 
     def _materialize(self, model: Any) -> str:
         if isinstance(model, (str, os.PathLike)):
@@ -250,6 +255,11 @@ class Session:
             return
         available = self.runtime.available_providers()
         for p in self.config.providers:
+            if p.name == "CPUExecutionProvider" and p.options:
+                raise ConfigError(
+                    f"the CPU execution provider takes no options here (got {', '.join(p.options)}); "
+                    "its settings are session options: --no-arena, --session-config KEY=VALUE"
+                )
             if p.name not in available:
                 raise ConfigError(
                     f"execution provider {p.name} is not available in ONNX Runtime "
@@ -540,10 +550,33 @@ def _count_macs(path: str, shapes: Mapping[str, Any]) -> dict[str, Any]:
     return found or {}
 
 
-def model_weights(path: str) -> dict[str, Any]:
+def check_external_data(proto: Any, path: str) -> None:
+    """Refuse, before ONNX Runtime reads anything, a model whose external data (tensors stored
+    in other files) is missing, or lies outside the model's folder (an absolute path, ``..``,
+    or a symbolic link that leads out): a model downloaded from elsewhere must not make the
+    benchmark read arbitrary files."""
+    import onnx
+    from onnx.external_data_helper import _get_all_tensors
+
+    folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    for tensor in _get_all_tensors(proto):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        location = {e.key: e.value for e in tensor.external_data}.get("location", "")
+        target = os.path.realpath(os.path.join(folder, location))
+        if not location or os.path.isabs(location) or os.path.commonpath([folder, target]) != folder:
+            raise ModelError(
+                f"refused {path}: tensor {tensor.name!r} keeps its data in {location!r}, outside the "
+                f"model's folder {folder}"
+            )
+        if not os.path.isfile(target):
+            raise ModelError(f"{path}: external data file {location!r} of tensor {tensor.name!r} is missing")
+
+
+def model_weights(path: str, proto: Any = None) -> dict[str, Any]:
     """Number and total size (bytes, from dims and element type) of the main graph's
     initializers, stored in the file or as external data; Nones when the model cannot be parsed."""
-    proto = _load_proto(path)
+    proto = proto if proto is not None else _load_proto(path)
     if proto is None:
         return {"initializers": None, "initializer_bytes": None}
     from onnx.helper import tensor_dtype_to_np_dtype
