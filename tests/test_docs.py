@@ -64,3 +64,11 @@ def test_ci_gate_example(models: dict[str, str]) -> None:
         [*gate, models["mlp6"], models["mlp3"]], capture_output=True, text=True, env=env, timeout=120
     )
     assert faster.returncode == 0, faster.stdout + faster.stderr
+
+
+def test_bad_input_table_lists_every_case() -> None:
+    from .test_cli import BAD_INPUTS
+
+    page = (ROOT / "docs" / "bad-inputs.md").read_text(encoding="utf-8")
+    missing = [message for _, message in BAD_INPUTS if f"`{message}`" not in page]
+    assert not missing, f"docs/bad-inputs.md lacks {missing}"
