@@ -79,6 +79,13 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
+def _title(ax: Any, text: str) -> None:
+    """A title that wraps instead of running off the figure."""
+    import textwrap
+
+    ax.set_title(textwrap.fill(text, 75), fontsize=10)
+
+
 def _us(x: np.ndarray | float) -> Any:
     return np.asarray(x, dtype=np.float64) / 1e3
 
@@ -103,7 +110,10 @@ def _latency_plots(r: Result, label: str) -> list[Plot]:
     ax.set_xlabel("latency (µs)")
     ax.set_ylabel("calls")
     beyond = x.size - inside.size
-    ax.set_title(f"{label}: histogram" + (f" ({beyond} calls above p99.9 not shown)" if beyond else ""))
+    _title(ax, f"{label}: histogram")
+    if beyond:
+        note = f"{beyond} call{'s' if beyond > 1 else ''} above p99.9 not shown"
+        ax.text(0.01, 0.97, note, transform=ax.transAxes, va="top", fontsize=8, color="#555555")
     ax.legend(loc="upper right")
     plots.append(Plot(_slug(f"{label}-histogram"), f"{label}: histogram", _png(fig)))
     # CDF with the tail percentiles.
@@ -127,7 +137,7 @@ def _latency_plots(r: Result, label: str) -> list[Plot]:
         )
     ax.set_xlabel("latency (µs)")
     ax.set_ylabel("fraction of calls")
-    ax.set_title(f"{label}: cumulative distribution")
+    _title(ax, f"{label}: cumulative distribution")
     ax.legend(loc="lower right")
     plots.append(Plot(_slug(f"{label}-cdf"), f"{label}: CDF", _png(fig)))
     # Latency over the iteration index.
@@ -144,7 +154,7 @@ def _latency_plots(r: Result, label: str) -> list[Plot]:
     ax.set_ylim(0, float(_us(s.p999_ns)) * 1.2 if s.p999_ns > 0 else None)
     ax.set_xlabel("iteration" if r.scenario == "single-stream" else "request")
     ax.set_ylabel("latency (µs)")
-    ax.set_title(f"{label}: latency over the run")
+    _title(ax, f"{label}: latency over the run")
     ax.legend(loc="upper right")
     plots.append(Plot(_slug(f"{label}-timeline"), f"{label}: latency over the run", _png(fig)))
     return plots
@@ -175,7 +185,7 @@ def _curve_plot(results: Sequence[Result], label: str) -> Plot | None:
     ax.plot(t, _us(p99), "s-", label="p99")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("latency (µs)")
-    ax.set_title(f"{label}: latency against throughput")
+    _title(ax, f"{label}: latency against throughput")
     ax.legend()
     return Plot(_slug(f"{label}-throughput-latency"), f"{label}: throughput–latency", _png(fig))
 
@@ -196,7 +206,7 @@ def _capacity_plot(doc: dict[str, Any], label: str) -> Plot | None:
     ax.axhline(slo["latency_ns"] / 1e3, color="#d62728", linestyle="--", label=f"SLO p{slo['percentile']:g}")
     ax.set_xlabel("achieved throughput (requests/s)")
     ax.set_ylabel(f"p{slo['percentile']:g} latency (µs)")
-    ax.set_title(f"{label}: capacity search (green: met the SLO)")
+    _title(ax, f"{label}: capacity search (green: met the SLO)")
     ax.legend()
     return Plot(_slug(f"{label}-capacity"), f"{label}: capacity", _png(fig))
 
@@ -232,7 +242,7 @@ def _tradeoff_plot(doc: dict[str, Any], label: str) -> Plot:
     ax.set_xscale("symlog", linthresh=1e-6)
     ax.set_xlabel("relative L2 error of the outputs (vs base)")
     ax.set_ylabel("speedup over base (x)")
-    ax.set_title(f"{label}: speed against fidelity (red: Pareto-optimal)")
+    _title(ax, f"{label}: speed against fidelity (red: Pareto-optimal)")
     return Plot(_slug(f"{label}-tradeoff"), f"{label}: trade-off", _png(fig))
 
 
@@ -250,7 +260,7 @@ def _profile_plots(r: Result, label: str, top: int = 15) -> list[Plot]:
         ax.barh(names, shares, color="#3b75af")
         ax.set_xlabel("share of the profiled model time (%)")
         what = "operator types" if key == "by_op_type" else "nodes"
-        ax.set_title(f"{label}: top {len(rows)} {what}")
+        _title(ax, f"{label}: top {len(rows)} {what}")
         plots.append(Plot(_slug(f"{label}-profile-{key}"), f"{label}: profile by {what}", _png(fig)))
     return plots
 
