@@ -5,6 +5,7 @@
 
 #include "inferspeed/clock.hpp"
 #include "inferspeed/error.hpp"
+#include "inferspeed/interrupt.hpp"
 
 namespace inferspeed {
 
@@ -60,6 +61,8 @@ LoopResult closed_loop(Session& session, const LoopSpec& spec, const ChunkHook& 
       spec.max_iterations > 0 ? std::min(spec.max_iterations, kMaxSamples) : kMaxSamples;
   const int64_t chunk_ns = spec.chunk_ns > 0 ? spec.chunk_ns : 20'000'000;
   const CallHandles h = session.handles();
+  // Ctrl-C also stops a call in progress (a model that takes seconds per call).
+  const TerminateOnSigint guard(h.api, h.run_options);
 
   LoopResult result;
   std::vector<int64_t>& samples = result.samples_ns;
@@ -80,6 +83,16 @@ LoopResult closed_loop(Session& session, const LoopSpec& spec, const ChunkHook& 
                             ? timed_chunk<CallMode::binding>(h, spec.flusher, &set, out, n, deadline, &status)
                             : timed_chunk<CallMode::run>(h, spec.flusher, &set, out, n, deadline, &status);
     done += ran;
+    if (status != nullptr && guard.fired()) {
+      // Ctrl-C made ORT abandon the last call: not a latency; stop as interrupted.
+      h.api->ReleaseStatus(status);
+      done = std::max<int64_t>(0, done - 1);
+      samples.resize(static_cast<size_t>(done));
+      result.end_ns = now_ns();
+      result.interrupted = true;
+      if (between_chunks) between_chunks();  // consume the caller's pending Ctrl-C as well
+      break;
+    }
     samples.resize(static_cast<size_t>(done));
     if (status != nullptr) session.runtime().check(status);
     result.end_ns = now_ns();

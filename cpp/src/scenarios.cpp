@@ -1,5 +1,6 @@
 #include "inferspeed/scenarios.hpp"
 
+
 #include <time.h>
 
 #include <atomic>
@@ -10,6 +11,7 @@
 #include <utility>
 
 #include "inferspeed/clock.hpp"
+#include "inferspeed/interrupt.hpp"
 #include "inferspeed/error.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -142,6 +144,7 @@ ServerResult run_server(Session& session, const std::vector<Worker*>& workers, c
   std::atomic<size_t> next{0};
   std::atomic<bool> stop{false};
   FirstError error;
+  const TerminateOnSigint guard(h.api, h.run_options);
   // Start a little in the future, so every thread is up before the first arrival.
   r.origin_ns = now_ns() + 5'000'000;
   const int64_t origin = r.origin_ns;
@@ -164,6 +167,7 @@ ServerResult run_server(Session& session, const std::vector<Worker*>& workers, c
       r.worker[i] = static_cast<int32_t>(index);
       r.waited[i] = waited ? 1 : 0;
       if (st != nullptr) {
+        if (guard.fired()) r.start_ns[i] = r.end_ns[i] = -1;  // abandoned on Ctrl-C: not served
         error.set(h.api, st);
         stop.store(true);
         break;
@@ -172,7 +176,12 @@ ServerResult run_server(Session& session, const std::vector<Worker*>& workers, c
   };
 
   r.interrupted = run_on_threads(workers.size(), serve, stop, spec.chunk_ns, between_chunks);
-  if (OrtStatus* st = error.take()) session.runtime().check(st);
+  if (OrtStatus* st = error.take()) {
+    if (!guard.fired()) session.runtime().check(st);
+    h.api->ReleaseStatus(st);
+    r.interrupted = true;
+    if (between_chunks) between_chunks();  // consume the caller's pending Ctrl-C as well
+  }
   return r;
 }
 
@@ -191,6 +200,7 @@ OfflineResult run_offline(Session& session, const std::vector<Worker*>& workers,
   }
   std::atomic<bool> stop{false};
   FirstError error;
+  const TerminateOnSigint guard(h.api, h.run_options);
   r.origin_ns = now_ns() + 5'000'000;
   const int64_t origin = r.origin_ns;
   const int64_t end_by = origin + spec.duration_ns;
@@ -209,6 +219,10 @@ OfflineResult run_offline(Session& session, const std::vector<Worker*>& workers,
       starts.push_back(t0 - origin);
       ends.push_back(t1 - origin);
       if (st != nullptr) {
+        if (guard.fired()) {  // abandoned on Ctrl-C: not a latency
+          starts.pop_back();
+          ends.pop_back();
+        }
         error.set(h.api, st);
         stop.store(true);
         break;
@@ -219,7 +233,12 @@ OfflineResult run_offline(Session& session, const std::vector<Worker*>& workers,
 
   r.interrupted = run_on_threads(workers.size(), work, stop, spec.chunk_ns, between_chunks);
   r.elapsed_ns = now_ns() - origin;
-  if (OrtStatus* st = error.take()) session.runtime().check(st);
+  if (OrtStatus* st = error.take()) {
+    if (!guard.fired()) session.runtime().check(st);
+    h.api->ReleaseStatus(st);
+    r.interrupted = true;
+    if (between_chunks) between_chunks();  // consume the caller's pending Ctrl-C as well
+  }
   return r;
 }
 

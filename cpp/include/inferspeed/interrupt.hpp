@@ -1,0 +1,26 @@
+// Ctrl-C inside a long ONNX Runtime call: while a TerminateOnSigint guard is alive, SIGINT also
+// sets ORT's terminate flag on the guarded run options (OrtApi::RunOptionsSetTerminate), so a
+// Run that takes seconds returns within ORT's next check instead of running to its end. The
+// previous SIGINT handler (Python's) is still called, so Python sees Ctrl-C as usual.
+#pragma once
+
+#include <onnxruntime_c_api.h>
+
+namespace inferspeed {
+
+class TerminateOnSigint {
+ public:
+  /// Guards `run_options` until destroyed. Does nothing when SIGINT is ignored (SIG_IGN).
+  TerminateOnSigint(const OrtApi* api, OrtRunOptions* run_options);
+  ~TerminateOnSigint();
+  TerminateOnSigint(const TerminateOnSigint&) = delete;
+  TerminateOnSigint& operator=(const TerminateOnSigint&) = delete;
+
+  /// SIGINT arrived while this guard was alive (ORT was asked to stop its calls).
+  bool fired() const noexcept;
+
+ private:
+  int slot_ = -1;
+};
+
+}  // namespace inferspeed
