@@ -1,0 +1,83 @@
+"""Ctrl-C at a random point of N runs: does every run exit fast, with a partial result saved?
+
+Starts ``inferspeed run MODEL -t SECONDS --json FILE`` N times (in its own process group, as a
+terminal runs it), sends SIGINT to the group at a random moment, and reports for each run the
+exit status, the time from SIGINT to exit and whether the JSON file says "interrupted".
+
+    python bench/sigint_exit.py                 # 20 runs of an MLP 3x512, batch 8
+    python bench/sigint_exit.py --runs 5 --model m.onnx --seconds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--model", help="ONNX model (default: MLP 3x512, batch 8)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="timed loop of each run")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        model = args.model
+        if model is None:
+            import onnx
+
+            from inferspeed.models import mlp_model
+
+            model = str(Path(tmp) / "mlp3.onnx")
+            onnx.save(mlp_model(layers=3, width=512, batch=8), model)
+        worst, bad = 0.0, 0
+        for k in range(args.runs):
+            out = Path(tmp) / f"run{k}.json"
+            cmd = [
+                sys.executable,
+                "-m",
+                "inferspeed",
+                "run",
+                model,
+                "-t",
+                str(args.seconds),
+                "--json",
+                str(out),
+            ]
+            p = subprocess.Popen(
+                cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+            )
+            delay = rng.uniform(0.3, args.seconds)
+            time.sleep(delay)
+            sent = time.monotonic()
+            os.killpg(p.pid, signal.SIGINT)
+            try:
+                _, err = p.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                _, err = p.communicate()
+            took = time.monotonic() - sent
+            saved = out.exists() and json.loads(out.read_text()).get("interrupted") is True
+            ok = p.returncode == 130 and saved and took < 1.0
+            worst, bad = max(worst, took), bad + (not ok)
+            last = err.strip().splitlines()[-1] if err.strip() else ""
+            timing = f"exit {p.returncode} after {took * 1e3:4.0f} ms"
+            print(f"{k + 1:2d}: SIGINT at {delay:4.2f}s, {timing}, saved={saved}  {last}")
+    summary = f"{args.runs - bad} of {args.runs} runs exited within 1 s with a partial result"
+    print(f"{summary}; slowest exit {worst * 1e3:.0f} ms")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
