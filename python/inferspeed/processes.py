@@ -19,6 +19,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -51,6 +52,9 @@ def describe_exit(exitcode: int | None) -> str:
 
 
 def _child(conn: Any, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    # Ignored while the process started (see _cli_guard); from here on Ctrl-C stops the work
+    # and the partial result goes back to the parent.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     name = os.environ.get(SELF_SIGNAL_ENV)
     if name:
         os.kill(os.getpid(), signal.Signals[name.upper()])
@@ -82,12 +86,24 @@ def _receive(conn: Any, process: Any, deadline: float | None) -> tuple[Any, ...]
             return None
 
 
-def run_in_process(fn: Callable[..., Any], *args: Any, what: str = "worker process") -> tuple[Any, bool]:
-    """(``fn(*args)`` from a fresh spawned process, interrupted): see the module's docstring."""
+def run_in_process(
+    fn: Callable[..., Any], *args: Any, what: str = "worker process", keep_partial: bool = True
+) -> tuple[Any, bool]:
+    """(``fn(*args)`` from a fresh spawned process, interrupted): see the module's docstring.
+    ``keep_partial=False``: on Ctrl-C, stop the child at once and raise KeyboardInterrupt
+    (for callers that would throw a partial answer away, like a sweep's cell)."""
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe(duplex=False)
     process = context.Process(target=_child, args=(child, fn, args), daemon=True)
-    process.start()
+    # The child starts with SIGINT ignored (an ignored signal stays ignored across exec, and
+    # Python keeps it so), so Ctrl-C cannot break its start-up; _child turns it back on.
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        process.start()
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
     child.close()
     interrupted = False
     try:
@@ -97,10 +113,14 @@ def run_in_process(fn: Callable[..., Any], *args: Any, what: str = "worker proce
             interrupted = True
             # A terminal's Ctrl-C reaches the child too; `kill -INT` of this process does not:
             # pass it on when the child has not answered at once.
+            # Passed on every FORWARD_AFTER seconds: a worker still starting up ignores it.
+            give_up = time.monotonic() + INTERRUPT_GRACE
             msg = _receive(parent, process, time.monotonic() + FORWARD_AFTER)
-            if msg is None and process.is_alive() and process.pid is not None:
+            while (
+                msg is None and process.is_alive() and process.pid is not None and time.monotonic() < give_up
+            ):
                 os.kill(process.pid, signal.SIGINT)
-                msg = _receive(parent, process, time.monotonic() + INTERRUPT_GRACE)
+                msg = _receive(parent, process, min(give_up, time.monotonic() + FORWARD_AFTER))
         if msg is None:
             if process.is_alive():
                 process.terminate()
