@@ -178,6 +178,10 @@ class Session:
         self.runtime = _ortlib.load_runtime(self.config.ort_lib)
         self._check_providers()
         c = self.config
+        # Libraries the measurement needs, loaded before the memory probe starts: the figures
+        # are then the session's and the measurement's, not Python's imports.
+        import scipy.special  # noqa: F401
+
         proto = _load_proto(self.model_path)
         self._weights: dict[str, Any] | None = None
         if proto is not None:
