@@ -40,12 +40,6 @@ bool signals_ok() {
   return true;
 }
 
-template <class T>
-py::array_t<T> to_numpy(std::vector<T>&& values) {
-  auto* owned = new std::vector<T>(std::move(values));
-  py::capsule free_when_done(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
-  return py::array_t<T>({static_cast<py::ssize_t>(owned->size())}, {sizeof(T)}, owned->data(), free_when_done);
-}
 
 }  // namespace
 

@@ -57,13 +57,6 @@ SessionConfig make_config(int intra, int inter, int opt_level, bool parallel, bo
   return c;
 }
 
-// Move a vector into a numpy array without copying.
-template <class T>
-py::array_t<T> to_numpy(std::vector<T>&& values) {
-  auto* owned = new std::vector<T>(std::move(values));
-  py::capsule free_when_done(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
-  return py::array_t<T>({static_cast<py::ssize_t>(owned->size())}, {sizeof(T)}, owned->data(), free_when_done);
-}
 
 // Between chunks: take the GIL just long enough to run Python's signal handlers, so Ctrl-C
 // stops a loop and keeps what was measured.
