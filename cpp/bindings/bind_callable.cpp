@@ -1,6 +1,5 @@
 // Timing any Python callable in the C++ loop (inferspeed.timeit): a trampoline makes one
 // vectorcall per call, with the GIL held (Python code needs it); the clock reads are C++'s.
-#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include <memory>
@@ -32,15 +31,6 @@ bool call_once(void* context) {
   return true;
 }
 
-bool signals_ok() {
-  if (PyErr_CheckSignals() != 0) {
-    PyErr_Clear();
-    return false;
-  }
-  return true;
-}
-
-
 }  // namespace
 
 void register_callable(py::module_& m) {
@@ -61,14 +51,9 @@ void register_callable(py::module_& m) {
         if (kwargs.size() > 0) call.kwnames = names.ptr();
         CallableSpec spec{max_iterations, max_ns, chunk_ns, batch};
         bool failed = false;
-        LoopResult r = callable_loop(call_once, &call, spec, signals_ok, &failed);
+        LoopResult r = callable_loop(call_once, &call, spec, python_signals_ok, &failed);
         if (failed) throw py::error_already_set();
-        py::dict d;
-        d["start_ns"] = r.start_ns;
-        d["end_ns"] = r.end_ns;
-        d["interrupted"] = r.interrupted;
-        d["samples_ns"] = to_numpy(std::move(r.samples_ns));
-        return d;
+        return loop_result_to_dict(std::move(r));
       },
       py::arg("fn"), py::arg("args") = py::tuple(), py::arg("kwargs") = py::dict(), py::arg("max_iterations") = 0,
       py::arg("max_ns") = 0, py::arg("chunk_ns") = 20'000'000, py::arg("batch") = 1,

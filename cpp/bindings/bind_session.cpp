@@ -58,17 +58,6 @@ SessionConfig make_config(int intra, int inter, int opt_level, bool parallel, bo
 }
 
 
-// Between chunks: take the GIL just long enough to run Python's signal handlers, so Ctrl-C
-// stops a loop and keeps what was measured.
-bool python_signals_ok() {
-  py::gil_scoped_acquire acquire;
-  if (PyErr_CheckSignals() != 0) {
-    PyErr_Clear();
-    return false;
-  }
-  return true;
-}
-
 // `count` workers of the session, worker k on input set k mod (number of sets).
 std::vector<std::unique_ptr<Worker>> make_workers(Session& session, int count) {
   if (count < 1) throw std::invalid_argument("concurrency must be at least 1");
@@ -162,12 +151,7 @@ void register_session(py::module_& m) {
               py::gil_scoped_release release;
               r = closed_loop(*s.session, spec, python_signals_ok);
             }
-            py::dict d;
-            d["start_ns"] = r.start_ns;
-            d["end_ns"] = r.end_ns;
-            d["interrupted"] = r.interrupted;
-            d["samples_ns"] = to_numpy(std::move(r.samples_ns));
-            return d;
+            return loop_result_to_dict(std::move(r));
           },
           py::arg("mode"), py::arg("max_iterations") = 0, py::arg("max_ns") = 0, py::arg("chunk_ns") = 20'000'000,
           py::arg("flusher") = nullptr,

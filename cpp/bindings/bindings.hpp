@@ -7,12 +7,25 @@
 #include <utility>
 #include <vector>
 
+#include "inferspeed/loops.hpp"
+
 namespace inferspeed::bindings {
 
 void register_errors(pybind11::module_& m);
 void register_runtime(pybind11::module_& m);
 void register_session(pybind11::module_& m);
 void register_callable(pybind11::module_& m);
+
+/// Between chunks of a loop: take the GIL (re-entrant if held) just long enough to run Python's
+/// signal handlers, so Ctrl-C stops the loop and keeps what was measured.
+inline bool python_signals_ok() {
+  pybind11::gil_scoped_acquire acquire;
+  if (PyErr_CheckSignals() != 0) {
+    PyErr_Clear();
+    return false;
+  }
+  return true;
+}
 
 /// Move a vector into a numpy array without copying (the array owns it).
 template <class T>
@@ -21,6 +34,17 @@ pybind11::array_t<T> to_numpy(std::vector<T>&& values) {
   pybind11::capsule free_when_done(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
   return pybind11::array_t<T>({static_cast<pybind11::ssize_t>(owned->size())}, {sizeof(T)}, owned->data(),
                               free_when_done);
+}
+
+/// A closed or callable loop's result as the dict the Python side reads: samples_ns (numpy,
+/// no copy), start_ns, end_ns, interrupted.
+inline pybind11::dict loop_result_to_dict(LoopResult&& r) {
+  pybind11::dict d;
+  d["start_ns"] = r.start_ns;
+  d["end_ns"] = r.end_ns;
+  d["interrupted"] = r.interrupted;
+  d["samples_ns"] = to_numpy(std::move(r.samples_ns));
+  return d;
 }
 
 }  // namespace inferspeed::bindings

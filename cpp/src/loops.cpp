@@ -53,50 +53,43 @@ int64_t timed_chunk(const CallHandles& h, CacheFlusher* flusher, size_t* set, in
   return i;
 }
 
-}  // namespace
+// How a chunk ended besides running out of calls or time.
+enum class ChunkEnd { more, stop, interrupted };
 
-LoopResult closed_loop(Session& session, const LoopSpec& spec, const ChunkHook& between_chunks) {
-  if (!session.prepared()) throw std::logic_error("session is not prepared: call prepare() first");
-  const int64_t max_iterations =
-      spec.max_iterations > 0 ? std::min(spec.max_iterations, kMaxSamples) : kMaxSamples;
-  const int64_t chunk_ns = spec.chunk_ns > 0 ? spec.chunk_ns : 20'000'000;
-  const CallHandles h = session.handles();
-  // Ctrl-C also stops a call in progress (a model that takes seconds per call).
-  const TerminateOnSigint guard(h.api, h.run_options);
+struct ChunkDone {
+  int64_t ran;
+  ChunkEnd end;
+};
 
+// The loop both closed_loop and callable_loop run: chunks of at most kChunkIterations calls
+// and chunk_ns, the sample buffer grown only between chunks, the hook called between chunks.
+// run_chunk(out, n, deadline) times up to n calls into out[0..] and says how it ended.
+template <class RunChunk>
+LoopResult chunked_loop(int64_t wanted_iterations, int64_t max_ns, int64_t wanted_chunk_ns,
+                        const ChunkHook& between_chunks, RunChunk&& run_chunk) {
+  const int64_t max_iterations = wanted_iterations > 0 ? std::min(wanted_iterations, kMaxSamples) : kMaxSamples;
+  const int64_t chunk_ns = wanted_chunk_ns > 0 ? wanted_chunk_ns : 20'000'000;
   LoopResult result;
   std::vector<int64_t>& samples = result.samples_ns;
   samples.reserve(static_cast<size_t>(std::min(max_iterations, kChunkIterations)));
   const int64_t start = now_ns();
-  const int64_t end_by = spec.max_ns > 0 ? start + spec.max_ns : INT64_MAX;
+  const int64_t end_by = max_ns > 0 ? start + max_ns : INT64_MAX;
   result.start_ns = start;
   int64_t done = 0;
-  size_t set = 0;
   while (done < max_iterations) {
     const int64_t n = std::min(max_iterations - done, kChunkIterations);
     samples.resize(static_cast<size_t>(done + n));
     const int64_t chunk_start = now_ns();
     const int64_t deadline = std::min(end_by, chunk_start > INT64_MAX - chunk_ns ? INT64_MAX : chunk_start + chunk_ns);
-    OrtStatus* status = nullptr;
-    int64_t* out = samples.data() + done;
-    const int64_t ran = spec.mode == CallMode::binding
-                            ? timed_chunk<CallMode::binding>(h, spec.flusher, &set, out, n, deadline, &status)
-                            : timed_chunk<CallMode::run>(h, spec.flusher, &set, out, n, deadline, &status);
-    done += ran;
-    if (status != nullptr && guard.fired()) {
-      // Ctrl-C made ORT abandon the last call: not a latency; stop as interrupted.
-      h.api->ReleaseStatus(status);
-      done = std::max<int64_t>(0, done - 1);
-      samples.resize(static_cast<size_t>(done));
-      result.end_ns = now_ns();
+    const ChunkDone chunk = run_chunk(samples.data() + done, n, deadline);
+    done += chunk.ran;
+    samples.resize(static_cast<size_t>(done));
+    result.end_ns = now_ns();
+    if (chunk.end == ChunkEnd::interrupted) {
       result.interrupted = true;
-      if (between_chunks) between_chunks();  // consume the caller's pending Ctrl-C as well
       break;
     }
-    samples.resize(static_cast<size_t>(done));
-    if (status != nullptr) session.runtime().check(status);
-    result.end_ns = now_ns();
-    if (done >= max_iterations || result.end_ns >= end_by) break;
+    if (chunk.end == ChunkEnd::stop || done >= max_iterations || result.end_ns >= end_by) break;
     if (between_chunks && !between_chunks()) {
       result.interrupted = true;
       break;
@@ -105,52 +98,53 @@ LoopResult closed_loop(Session& session, const LoopSpec& spec, const ChunkHook& 
   return result;
 }
 
+}  // namespace
+
+LoopResult closed_loop(Session& session, const LoopSpec& spec, const ChunkHook& between_chunks) {
+  if (!session.prepared()) throw std::logic_error("session is not prepared: call prepare() first");
+  const CallHandles h = session.handles();
+  // Ctrl-C also stops a call in progress (a model that takes seconds per call).
+  const TerminateOnSigint guard(h.api, h.run_options);
+  size_t set = 0;
+  return chunked_loop(spec.max_iterations, spec.max_ns, spec.chunk_ns, between_chunks,
+                      [&](int64_t* out, int64_t n, int64_t deadline) {
+                        OrtStatus* status = nullptr;
+                        const int64_t ran =
+                            spec.mode == CallMode::binding
+                                ? timed_chunk<CallMode::binding>(h, spec.flusher, &set, out, n, deadline, &status)
+                                : timed_chunk<CallMode::run>(h, spec.flusher, &set, out, n, deadline, &status);
+                        if (status == nullptr) return ChunkDone{ran, ChunkEnd::more};
+                        if (!guard.fired()) session.runtime().check(status);  // throws
+                        // Ctrl-C made ORT abandon the last call: not a latency; stop as interrupted.
+                        h.api->ReleaseStatus(status);
+                        if (between_chunks) between_chunks();  // consume the caller's pending Ctrl-C
+                        return ChunkDone{std::max<int64_t>(0, ran - 1), ChunkEnd::interrupted};
+                      });
+}
+
 LoopResult callable_loop(CallFn fn, void* context, const CallableSpec& spec, const ChunkHook& between_chunks,
                          bool* failed) {
   if (fn == nullptr) throw std::invalid_argument("callable_loop needs a function");
   if (spec.batch < 1) throw std::invalid_argument("batch must be at least 1");
   *failed = false;
-  const int64_t max_iterations =
-      spec.max_iterations > 0 ? std::min(spec.max_iterations, kMaxSamples) : kMaxSamples;
-  const int64_t chunk_ns = spec.chunk_ns > 0 ? spec.chunk_ns : 20'000'000;
   const int64_t batch = spec.batch;
-
-  LoopResult result;
-  std::vector<int64_t>& samples = result.samples_ns;
-  samples.reserve(static_cast<size_t>(std::min(max_iterations, kChunkIterations)));
-  const int64_t start = now_ns();
-  const int64_t end_by = spec.max_ns > 0 ? start + spec.max_ns : INT64_MAX;
-  result.start_ns = start;
-  int64_t done = 0;
-  while (done < max_iterations) {
-    const int64_t n = std::min(max_iterations - done, kChunkIterations);
-    samples.resize(static_cast<size_t>(done + n));
-    const int64_t chunk_start = now_ns();
-    const int64_t deadline = std::min(end_by, chunk_start > INT64_MAX - chunk_ns ? INT64_MAX : chunk_start + chunk_ns);
-    int64_t* out = samples.data() + done;
-    int64_t i = 0;
-    while (i < n) {
-      bool ok = true;
-      const int64_t t0 = now_ns();
-      for (int64_t k = 0; k < batch && ok; ++k) ok = fn(context);
-      const int64_t t1 = now_ns();
-      if (!ok) {
-        *failed = true;
-        break;
-      }
-      out[i++] = t1 - t0;
-      if (t1 >= deadline) break;
-    }
-    done += i;
-    samples.resize(static_cast<size_t>(done));
-    result.end_ns = now_ns();
-    if (*failed || done >= max_iterations || result.end_ns >= end_by) break;
-    if (between_chunks && !between_chunks()) {
-      result.interrupted = true;
-      break;
-    }
-  }
-  return result;
+  return chunked_loop(spec.max_iterations, spec.max_ns, spec.chunk_ns, between_chunks,
+                      [&](int64_t* out, int64_t n, int64_t deadline) {
+                        int64_t i = 0;
+                        while (i < n) {
+                          bool ok = true;
+                          const int64_t t0 = now_ns();
+                          for (int64_t k = 0; k < batch && ok; ++k) ok = fn(context);
+                          const int64_t t1 = now_ns();
+                          if (!ok) {
+                            *failed = true;
+                            return ChunkDone{i, ChunkEnd::stop};
+                          }
+                          out[i++] = t1 - t0;
+                          if (t1 >= deadline) break;
+                        }
+                        return ChunkDone{i, ChunkEnd::more};
+                      });
 }
 
 }  // namespace inferspeed

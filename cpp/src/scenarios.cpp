@@ -129,6 +129,18 @@ void check_workers(Session& session, const std::vector<Worker*>& workers) {
   }
 }
 
+// After the workers joined: a worker's failed call throws as OrtError, unless Ctrl-C made ORT
+// abandon it (then true: the run was interrupted; the caller's pending Ctrl-C is consumed too).
+bool finish_with_error(Session& session, FirstError& error, const TerminateOnSigint& guard,
+                       const ChunkHook& between_chunks) {
+  OrtStatus* st = error.take();
+  if (st == nullptr) return false;
+  if (!guard.fired()) session.runtime().check(st);  // throws
+  session.runtime().api().ReleaseStatus(st);
+  if (between_chunks) between_chunks();
+  return true;
+}
+
 }  // namespace
 
 ServerResult run_server(Session& session, const std::vector<Worker*>& workers, const ServerSpec& spec,
@@ -176,12 +188,7 @@ ServerResult run_server(Session& session, const std::vector<Worker*>& workers, c
   };
 
   r.interrupted = run_on_threads(workers.size(), serve, stop, spec.chunk_ns, between_chunks);
-  if (OrtStatus* st = error.take()) {
-    if (!guard.fired()) session.runtime().check(st);
-    h.api->ReleaseStatus(st);
-    r.interrupted = true;
-    if (between_chunks) between_chunks();  // consume the caller's pending Ctrl-C as well
-  }
+  if (finish_with_error(session, error, guard, between_chunks)) r.interrupted = true;
   return r;
 }
 
@@ -233,12 +240,7 @@ OfflineResult run_offline(Session& session, const std::vector<Worker*>& workers,
 
   r.interrupted = run_on_threads(workers.size(), work, stop, spec.chunk_ns, between_chunks);
   r.elapsed_ns = now_ns() - origin;
-  if (OrtStatus* st = error.take()) {
-    if (!guard.fired()) session.runtime().check(st);
-    h.api->ReleaseStatus(st);
-    r.interrupted = true;
-    if (between_chunks) between_chunks();  // consume the caller's pending Ctrl-C as well
-  }
+  if (finish_with_error(session, error, guard, between_chunks)) r.interrupted = true;
   return r;
 }
 
