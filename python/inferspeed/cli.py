@@ -576,20 +576,12 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 def _read_report_input(path: str) -> tuple[dict[str, Any] | None, list[Any]]:
     """(trade-off or capacity document, []) or (None, results) of one file given to report."""
-    import json
+    from .result import read_json_file, results_from_document
 
-    from .result import load_json
-
-    try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise InputError(f"{path} is not JSON (a sweep's JSONL is not a report input): {exc}") from None
+    doc = read_json_file(path, " (a sweep's JSONL is not a report input)")
     if isinstance(doc, dict) and doc.get("scenario") in ("tradeoff", "capacity") and "schema" not in doc:
         return doc, []
-    return None, load_json(path)
+    return None, results_from_document(doc, path)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

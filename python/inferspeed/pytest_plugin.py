@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from .errors import InputError
-from .result import SCHEMA, Result
+from .result import Result, results_from_document
 
 __all__ = ["InferspeedFixture"]
 
@@ -81,9 +81,10 @@ def _load_store(path: Path) -> dict[str, Result]:
         raise InputError(f"{path} is not a saved inferspeed pytest run ({STORE_FORMAT})")
     out = {}
     for key, d in doc.get("benchmarks", {}).items():
-        if d.get("schema") != SCHEMA:
-            raise InputError(f"{path}: {key} has schema {d.get('schema')!r}; this inferspeed reads {SCHEMA}")
-        out[key] = Result.from_dict(d["results"][0], d.get("environment", {}))
+        results = results_from_document(d, f"{path}: {key}")
+        if len(results) != 1:
+            raise InputError(f"{path}: {key} holds {len(results)} results, not one")
+        out[key] = results[0]
     return out
 
 

@@ -13,7 +13,16 @@ import numpy as np
 from .diagnostics import Diagnostic
 from .stats import Stats
 
-__all__ = ["SCHEMA", "Result", "load_json", "pool_results", "results_document", "write_json"]
+__all__ = [
+    "SCHEMA",
+    "Result",
+    "load_json",
+    "pool_results",
+    "read_json_file",
+    "results_document",
+    "results_from_document",
+    "write_json",
+]
 
 #: JSON schema identifier. History:
 #: inferspeed/1 (0.1.0): first version; see docs/schema.md. Later additions within version 1:
@@ -241,19 +250,26 @@ def compute_at(compute: Mapping[str, Any] | None, median_ns: float) -> dict[str,
     return {**compute, "gflop_per_s": 2.0 * macs / median_ns if median_ns > 0 else None}
 
 
-def load_json(path: str | os.PathLike[str]) -> list[Result]:
-    """The results of a JSON document written by inferspeed. Raises InputError for a file that
-    is missing, not JSON, not inferspeed's, or from a newer schema than this version reads."""
+def read_json_file(path: str | os.PathLike[str], what: str = "") -> Any:
+    """The parsed JSON of ``path``; InputError (one line) when it cannot be read or is not JSON.
+    ``what`` is added to the not-JSON message (e.g. what the file should have been)."""
     from .errors import InputError
 
     name = os.fspath(path)
     try:
         with open(name, encoding="utf-8") as f:
-            doc = json.load(f)
+            return json.load(f)
     except OSError as exc:
         raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
     except ValueError as exc:
-        raise InputError(f"{name} is not JSON: {exc}") from None
+        raise InputError(f"{name} is not JSON{what}: {exc}") from None
+
+
+def results_from_document(doc: Any, name: str) -> list[Result]:
+    """The results of a parsed results document (``name`` for messages); InputError for a
+    document that is not inferspeed's, or from a newer schema than this version reads."""
+    from .errors import InputError
+
     schema = doc.get("schema") if isinstance(doc, dict) else None
     if not isinstance(schema, str) or not schema.startswith("inferspeed/"):
         raise InputError(f"{name} is not an inferspeed result (no 'schema': 'inferspeed/N')")
@@ -263,6 +279,12 @@ def load_json(path: str | os.PathLike[str]) -> list[Result]:
         return [Result.from_dict(r, doc.get("environment", {})) for r in doc["results"]]
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"{name}: malformed result ({exc})") from None
+
+
+def load_json(path: str | os.PathLike[str]) -> list[Result]:
+    """The results of a JSON document written by inferspeed. Raises InputError for a file that
+    is missing, not JSON, not inferspeed's, or from a newer schema than this version reads."""
+    return results_from_document(read_json_file(path), os.fspath(path))
 
 
 def write_json(

@@ -237,6 +237,7 @@ class Session:
         self._environment: dict[str, Any] | None = None
         self._flusher: _core.CacheFlusher | None = None
         self._compute: dict[str, Any] | None = None
+        self._hash: str | None = None
 
     def _materialize(self, model: Any) -> str:
         if isinstance(model, (str, os.PathLike)):
@@ -279,12 +280,18 @@ class Session:
     def notices(self) -> tuple[str, ...]:
         return self._generated.notices
 
+    def _model_sha256(self) -> str:
+        """The model file's hash, read once per session (not on every measure())."""
+        if self._hash is None:
+            self._hash = _sha256(self.model_path)
+        return self._hash
+
     def model_info(self) -> dict[str, Any]:
         return {
             "path": os.path.abspath(self.model_path) if self._tmpdir is None else None,
             "name": os.path.basename(self.model_path) if self._tmpdir is None else "<in-memory>",
             "size_bytes": os.path.getsize(self.model_path),
-            "sha256": _sha256(self.model_path),
+            "sha256": self._model_sha256(),
             "inputs": [
                 {
                     **v.to_dict(),

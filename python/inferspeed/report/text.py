@@ -229,11 +229,7 @@ def render_profile(result: Any, top: int = 15) -> str:
     pr = result.profile
     if pr is None:
         return "(no profile)"
-    us = 1000.0
-
-    def t(v: float | None) -> str:
-        return format_duration(None if v is None else v * us)
-
+    t = _from_us
     over = pr.get("profiling_overhead")
     lines = [
         f"profile    {pr['runs']} profiled calls, graph optimization {pr['graph_optimization']} "
@@ -257,33 +253,59 @@ def render_profile(result: Any, top: int = 15) -> str:
         lines.append(
             f"note       ONNX Runtime recorded {pr['runs']} of {pr['runs_expected']} calls (its event limit)"
         )
-    lines += ["", f"{'operator type':<28} {'nodes':>6} {'calls':>9} {'total':>10} {'mean':>10} {'share':>7}"]
-    for row in pr["by_op_type"][:top]:
-        lines.append(
-            f"{row['op_type'][:28]:<28} {row['nodes']:>6} {row['calls']:>9} {t(row['total_us']):>10} "
-            f"{t(row['mean_us']):>10} {_share(row['share']):>7}"
-        )
-    more = len(pr["by_op_type"]) - top
-    if more > 0:
-        lines.append(f"  ... {more} more operator types")
+    lines += [
+        "",
+        *_time_table(
+            pr["by_op_type"],
+            top,
+            "operator types",
+            [("operator type", "op_type", -28), ("nodes", "nodes", 6)],
+        ),
+    ]
     between = pr.get("between_nodes_us")
     if between is not None and pr["model_time_us"] > 0:
         lines.append(
             f"{'(between nodes)':<28} {'':>6} {'':>9} {t(between):>10} {'':>10} "
             f"{_share(between / pr['model_time_us']):>7}"
         )
-    lines += ["", f"{'node':<36} {'op type':<18} {'calls':>9} {'total':>10} {'mean':>10} {'share':>7}"]
-    for row in pr["by_node"][:top]:
-        lines.append(
-            f"{row['node'][-36:]:<36} {row['op_type'][:18]:<18} {row['calls']:>9} {t(row['total_us']):>10} "
-            f"{t(row['mean_us']):>10} {_share(row['share']):>7}"
-        )
-    more = len(pr["by_node"]) - top
-    if more > 0:
-        lines.append(f"  ... {more} more nodes")
+    lines += [
+        "",
+        *_time_table(pr["by_node"], top, "nodes", [("node", "node", -36), ("op type", "op_type", -18)]),
+    ]
     if pr.get("trace"):
         lines += ["", f"trace      {pr['trace']} (open in Perfetto or chrome://tracing)"]
     return "\n".join(lines)
+
+
+def _from_us(v: float | None) -> str:
+    """A profile time (ORT writes microseconds) with units."""
+    return format_duration(None if v is None else v * 1000.0)
+
+
+def _time_table(
+    rows: list[dict[str, Any]], top: int, what: str, columns: list[tuple[str, str, int]]
+) -> list[str]:
+    """A profile table: the ``columns`` (title, key, width; a negative width is a text column,
+    left-aligned, its value cut to the width keeping the end for node names), then calls,
+    total, mean and share; the first ``top`` rows and how many more there are."""
+
+    def cell(value: Any, width: int, keep_end: bool = False) -> str:
+        if width < 0:
+            text = str(value)
+            text = text[width:] if keep_end else text[:-width]
+            return f"{text:<{-width}}"
+        return f"{value:>{width}}"
+
+    t = _from_us
+    head = " ".join(cell(title, width) for title, _, width in columns)
+    lines = [f"{head} {'calls':>9} {'total':>10} {'mean':>10} {'share':>7}"]
+    for row in rows[:top]:
+        first = " ".join(cell(row[key], width, key == "node") for _, key, width in columns)
+        times = f"{t(row['total_us']):>10} {t(row['mean_us']):>10}"
+        lines.append(f"{first} {row['calls']:>9} {times} {_share(row['share']):>7}")
+    if len(rows) > top:
+        lines.append(f"  ... {len(rows) - top} more {what}")
+    return lines
 
 
 def _share(v: float | None) -> str:
