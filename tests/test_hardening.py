@@ -4,7 +4,6 @@ property tests of the parsers, input generation and statistics on adversarial da
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 import signal
@@ -170,15 +169,12 @@ from hypothesis import strategies as st  # noqa: E402
 
 from inferspeed import cli  # noqa: E402
 from inferspeed.config import Config  # noqa: E402
-from inferspeed.errors import InferspeedError  # noqa: E402
 from inferspeed.inputs import make_inputs  # noqa: E402
 from inferspeed.signature import ELEMENT_TYPES, ValueInfo  # noqa: E402
 from inferspeed.stats import summarize  # noqa: E402
 
-PARSERS = [
-    cli.parse_shape, cli.parse_seconds, cli.parse_bytes, cli.parse_fraction, cli.parse_percentile,
-    cli.parse_int_list, cli.parse_rate, cli.parse_slo,
-]  # fmt: skip
+from .parser_properties import check_parsers  # noqa: E402
+
 SPECISH = st.one_of(
     st.text(max_size=40),
     st.from_regex(r"[0-9x\-+.eE ]{0,20}", fullmatch=True),
@@ -189,20 +185,7 @@ SPECISH = st.one_of(
 @settings(max_examples=400, deadline=None)
 @given(text=SPECISH)
 def test_flag_parsers_accept_or_refuse_cleanly(text: str) -> None:
-    import argparse
-
-    for parse in PARSERS:
-        try:
-            value = parse(text)
-        except (argparse.ArgumentTypeError, InferspeedError):
-            continue
-        if parse is cli.parse_shape:
-            assert all(isinstance(d, int) and d > 0 for d in value)
-        elif parse in (cli.parse_seconds, cli.parse_bytes, cli.parse_rate):
-            assert value > 0 or (parse is cli.parse_seconds and value == 0)
-            assert math.isfinite(float(value))
-        elif parse is cli.parse_fraction:
-            assert math.isfinite(value) and value >= 0
+    check_parsers(text)
 
 
 SAMPLES = st.one_of(
