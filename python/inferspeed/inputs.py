@@ -244,13 +244,6 @@ def _file_array(v: ValueInfo, et: ElementType, array: np.ndarray, path: str) -> 
     return _contiguous(array.astype(et.storage, copy=False))
 
 
-def _size(n: int) -> str:
-    for unit, size in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} bytes"
-
-
 def make_inputs(inputs: Sequence[ValueInfo], config: Config) -> GeneratedInputs:
     """``config.input_sets`` sets of arrays for every model input, following ``config``
     (shapes, dims, values, ranges, inputs_file, seed). Raises InputError for a spec that does
@@ -293,10 +286,12 @@ def make_inputs(inputs: Sequence[ValueInfo], config: Config) -> GeneratedInputs:
         total += _storage_bytes(et, shape)
     total *= config.input_sets
     if total > config.max_input_bytes:
+        from .report.text import format_bytes
+
         raise InputError(
-            f"the inputs would need {_size(total)}{f' ({total} bytes)' if total >= 1024 else ''}, "
+            f"the inputs would need {format_bytes(total)}{f' ({total} bytes)' if total >= 1024 else ''}, "
             "more than max_input_bytes "
-            f"({_size(config.max_input_bytes)}); check the shapes or raise the limit "
+            f"({format_bytes(config.max_input_bytes)}); check the shapes or raise the limit "
             f"(--max-input-bytes)"
         )
 

@@ -169,10 +169,9 @@ def render_result(result: Result) -> str:
         m = result.memory
         weights = m.get("initializer_bytes")
         lines.append(
-            f"memory     peak {_bytes(m['session_peak_delta_bytes'])} creating the session, "
-            f"{_bytes(m.get('run_peak_delta_bytes'))} while running (above the "
-            f"{_bytes(m['rss_before_session_bytes'])} before it); weights "
-            + (_bytes(weights) if weights is not None else "?")
+            f"memory     peak {format_bytes(m['session_peak_delta_bytes'])} creating the session, "
+            f"{format_bytes(m.get('run_peak_delta_bytes'))} while running (above the "
+            f"{format_bytes(m['rss_before_session_bytes'])} before it); weights " + format_bytes(weights)
         )
     if result.stopping is not None:
         st = result.stopping
@@ -312,13 +311,15 @@ def _share(v: float | None) -> str:
     return "?" if v is None else f"{v:.1%}"
 
 
-def _bytes(n: int | None) -> str:
+def format_bytes(n: int | None) -> str:
+    """A size with a binary unit: '3.0 MiB', '64 bytes' ('?' for None; negative deltas keep
+    their sign)."""
     if n is None:
         return "?"
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+    for unit, size in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if abs(n) >= size:
             return f"{n / size:.1f} {unit}"
-    return f"{n} B"
+    return f"{n} bytes"
 
 
 def render_comparisons(comparisons: list[Any]) -> str:
