@@ -22,7 +22,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -76,26 +76,139 @@ def _node_count(path: str) -> int:
     return max(1, count(model.graph))
 
 
+@dataclass(slots=True)
+class _Span:
+    """One trace event inside a timed ``model_run``: a node's kernel event or an executor call."""
+
+    kind: str  # "node" or "exec"
+    ts: float
+    dur: float
+    order: int  # position in the trace: ORT writes an event when it ends, a parent after its children
+    tid: Any
+    name: str = ""
+    op: str = "?"
+    provider: str = "?"
+    children: list[_Span] = field(default_factory=list)
+    dispatch: float = 0.0  # executor time around the kernel, attributed to this node
+    own: float = 0.0  # the node's event less what its subgraphs' nodes took
+    body: float = 0.0  # time of the nodes of its subgraphs (all levels)
+
+    @property
+    def end(self) -> float:
+        return self.ts + self.dur
+
+    def contains(self, other: _Span) -> bool:
+        # ORT truncates both ts and dur to whole microseconds: a child may end 1 µs past its parent.
+        return (
+            self.tid == other.tid
+            and self.ts <= other.ts
+            and other.end <= self.end + 1.0
+            and (other.ts < self.end or (other.dur == 0 and other.ts == self.end))
+        )
+
+
+def _forest(spans: list[_Span]) -> list[_Span]:
+    """Nest the spans of one call by containment on the same thread: an executor call inside a
+    control-flow node (Loop, If, Scan runs its subgraph), nodes inside an executor call."""
+    roots: list[_Span] = []
+    stack: list[_Span] = []
+    for s in sorted(spans, key=lambda s: (s.ts, -s.dur, -s.order)):
+        while stack and not stack[-1].contains(s):
+            stack.pop()
+        (stack[-1].children if stack else roots).append(s)
+        stack.append(s)
+    return roots
+
+
+def _attribute_frame(nodes: list[_Span], lo: float | None, hi: float | None) -> None:
+    """Give the executor's time around a sequence of sibling nodes to the nodes: each gap
+    between two nodes half to each, the time from the frame's start (``lo``, an executor call's
+    start) to the first node to it, and from the last node to the frame's end to the last node.
+    Overlapping siblings (the parallel executor) share no gap."""
+    if not nodes:
+        return
+    nodes = sorted(nodes, key=lambda s: s.ts)
+    if lo is not None:
+        nodes[0].dispatch += max(0.0, nodes[0].ts - lo)
+    reach, last = nodes[0].end, nodes[0]
+    for n in nodes[1:]:
+        gap = n.ts - reach
+        if gap > 0:
+            last.dispatch += gap / 2
+            n.dispatch += gap / 2
+        if n.end >= reach:
+            reach, last = n.end, n
+    if hi is not None:
+        last.dispatch += max(0.0, hi - reach)
+
+
+def _settle(container: list[_Span]) -> float:
+    """Attribute the executor time of the frames under one container (a call's top level or a
+    control-flow node), fill each node's ``own`` and ``body``, and return the time the
+    container's nodes take in total (their own time and dispatch, subgraphs included)."""
+    total = 0.0
+    loose = [c for c in container if c.kind == "node"]
+    _attribute_frame(loose, None, None)
+    frames = [
+        (c.ts, c.end, [n for n in c.children if n.kind == "node"]) for c in container if c.kind == "exec"
+    ]
+    for lo, hi, nodes in frames:
+        _attribute_frame(nodes, lo, hi)
+    for nodes in [loose] + [f[2] for f in frames]:
+        for n in nodes:
+            inner = _settle(n.children)
+            n.body = inner
+            n.own = max(0.0, n.dur - inner)
+            total += n.own + n.dispatch + inner
+    return total
+
+
+def _walk(spans: list[_Span], path: str = "") -> Any:
+    """Every node below ``spans`` with its path ("loop > body_add" for a Loop body's node; ORT's
+    own names often contain "/")."""
+    for s in spans:
+        if s.kind == "node":
+            key = f"{path} > {s.name}" if path else s.name
+            yield key, s
+            yield from _walk(s.children, key)
+        else:
+            yield from _walk(s.children, path)
+
+
 def _table(rows: dict[str, dict[str, Any]], model_time_us: float, runs: int) -> list[dict[str, Any]]:
     out = []
     for key, r in rows.items():
         total = r["total_us"]
-        out.append(
-            {
-                **({"node": key} if "op_type" in r else {"op_type": key}),
-                **r,
-                "calls_per_run": r["calls"] / runs if runs else None,
-                "mean_us": total / r["calls"] if r["calls"] else None,
-                "share": total / model_time_us if model_time_us > 0 else None,
-            }
-        )
+        calls = r["calls"]
+        row = {
+            **({"node": key} if "op_type" in r else {"op_type": key}),
+            **r,
+            "calls_per_run": calls / runs if runs else None,
+            "mean_us": total / calls if calls else None,
+            "kernel_mean_us": r["kernel_us"] / calls if calls else None,
+            "share": total / model_time_us if model_time_us > 0 else None,
+        }
+        if "body_us" in r:
+            if r["body_us"] > 0:
+                row["inclusive_share"] = (total + r["body_us"]) / model_time_us if model_time_us > 0 else None
+            else:
+                del row["body_us"]
+        out.append(row)
     out.sort(key=lambda row: -row["total_us"])
     return out
 
 
 def summarize_trace(events: Sequence[Mapping[str, Any]], timed_calls: int) -> dict[str, Any]:
     """Per-op-type and per-node tables from ORT's trace events, over the last ``timed_calls``
-    ``model_run`` events (fewer when ORT stopped recording)."""
+    ``model_run`` events (fewer when ORT stopped recording).
+
+    A node's time is its kernel event plus its dispatch: the executor's work between kernels
+    (ORT's bookkeeping and, while profiling, its profiler's), each gap split between the two
+    nodes around it, and the executor call's start and end given to its first and last node.
+    So the nodes' times add up to the executor's time, and what is left of ``model_run`` is
+    ORT's run outside the nodes (``outside_nodes_us``: checking inputs, fetching outputs).
+    A control-flow node's own time excludes the nodes of its subgraphs, which have rows of
+    their own (named ``parent > node``); ``body_us`` and ``inclusive_share`` give it with them."""
     runs = sorted(
         (e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"),
         key=lambda e: float(e["ts"]),
@@ -104,33 +217,53 @@ def summarize_trace(events: Sequence[Mapping[str, Any]], timed_calls: int) -> di
     starts = [float(e["ts"]) for e in kept]
     ends = [float(e["ts"]) + float(e["dur"]) for e in kept]
     model_time = float(sum(float(e["dur"]) for e in kept))
-    by_type: dict[str, dict[str, Any]] = {}
-    by_node: dict[str, dict[str, Any]] = {}
-    for e in events:
+    per_run: list[list[_Span]] = [[] for _ in kept]
+    for order, e in enumerate(events):
         name = str(e.get("name", ""))
-        if e.get("cat") != "Node" or not name.endswith("_kernel_time"):
+        cat = e.get("cat")
+        if cat == "Node" and name.endswith("_kernel_time"):
+            kind = "node"
+        elif cat == "Session" and name.endswith("Executor::Execute"):
+            kind = "exec"
+        else:
             continue
         ts = float(e["ts"])
         k = bisect.bisect_right(starts, ts) - 1
         if k < 0 or ts > ends[k]:
             continue  # cold run, warm-up, or between runs
-        args = e.get("args", {})
-        op = str(args.get("op_name", "?"))
-        dur = float(e["dur"])
-        t = by_type.setdefault(op, {"calls": 0, "total_us": 0.0, "nodes": set()})
-        # An unnamed node is named by its index in ORT's graph.
-        node = name[: -len("_kernel_time")] or f"#{args.get('node_index', '?')} ({op})"
-        t["calls"] += 1
-        t["total_us"] += dur
-        t["nodes"].add(node)
-        n = by_node.setdefault(
-            node, {"op_type": op, "provider": str(args.get("provider", "?")), "calls": 0, "total_us": 0.0}
-        )
-        n["calls"] += 1
-        n["total_us"] += dur
+        span = _Span(kind, ts, float(e.get("dur", 0.0)), order, e.get("tid"))
+        if kind == "node":
+            args = e.get("args", {})
+            span.op = str(args.get("op_name", "?"))
+            span.provider = str(args.get("provider", "?"))
+            # An unnamed node is named by its index in ORT's graph.
+            span.name = name[: -len("_kernel_time")] or f"#{args.get('node_index', '?')} ({span.op})"
+        per_run[k].append(span)
+    by_type: dict[str, dict[str, Any]] = {}
+    by_node: dict[str, dict[str, Any]] = {}
+    node_time = 0.0
+    for spans in per_run:
+        roots = _forest(spans)
+        node_time += _settle(roots)
+        for key, s in _walk(roots):
+            t = by_type.setdefault(
+                s.op, {"calls": 0, "total_us": 0.0, "kernel_us": 0.0, "dispatch_us": 0.0, "nodes": set()}
+            )
+            n = by_node.setdefault(
+                key,
+                {"op_type": s.op, "provider": s.provider, "calls": 0, "total_us": 0.0, "kernel_us": 0.0,
+                 "dispatch_us": 0.0, "body_us": 0.0},
+            )  # fmt: skip
+            for row in (t, n):
+                row["calls"] += 1
+                row["total_us"] += s.own + s.dispatch
+                row["kernel_us"] += s.own
+                row["dispatch_us"] += s.dispatch
+            t["nodes"].add(key)
+            n["body_us"] += s.body
     for t in by_type.values():
         t["nodes"] = len(t["nodes"])
-    node_time = sum(n["total_us"] for n in by_node.values())
+    kernel_time = sum(t["kernel_us"] for t in by_type.values())
     durations = np.array([float(e["dur"]) for e in kept]) if kept else np.zeros(0)
     return {
         "runs": len(kept),
@@ -139,8 +272,11 @@ def summarize_trace(events: Sequence[Mapping[str, Any]], timed_calls: int) -> di
         "model_run_median_us": float(np.median(durations)) if durations.size else None,
         "node_time_us": node_time,
         "node_share": node_time / model_time if model_time > 0 else None,
-        # Inside model_run but in no node: ORT's executor and its profiler between kernels.
-        "between_nodes_us": max(0.0, model_time - node_time),
+        "kernel_time_us": kernel_time,
+        "kernel_share": kernel_time / model_time if model_time > 0 else None,
+        "dispatch_time_us": node_time - kernel_time,
+        # Inside model_run but outside the executor's nodes: ORT's run before and after them.
+        "outside_nodes_us": max(0.0, model_time - node_time),
         "by_op_type": _table(by_type, model_time, len(kept)),
         "by_node": _table(by_node, model_time, len(kept)),
     }

@@ -244,9 +244,15 @@ def render_profile(result: Any, top: int = 15) -> str:
             "microseconds per node, so small nodes look larger than they are"
         )
     if pr.get("node_share") is not None:
+        kernel = pr.get("kernel_share")
         lines.append(
-            f"nodes      {pr['node_share']:.1%} of the profiled model time (the rest: ONNX Runtime's "
-            "executor and profiler between nodes)"
+            f"nodes      {pr['node_share']:.1%} of the profiled model time"
+            + (
+                f": kernels {kernel:.1%}, dispatch {pr['node_share'] - kernel:.1%}"
+                if kernel is not None
+                else ""
+            )
+            + " (a node's time is its kernel and its share of ONNX Runtime's executor work around it)"
         )
     if pr["runs"] < pr["runs_expected"]:
         lines.append(
@@ -261,16 +267,22 @@ def render_profile(result: Any, top: int = 15) -> str:
             [("operator type", "op_type", -28), ("nodes", "nodes", 6)],
         ),
     ]
-    between = pr.get("between_nodes_us")
-    if between is not None and pr["model_time_us"] > 0:
+    outside = pr.get("outside_nodes_us")
+    if outside is not None and pr["model_time_us"] > 0:
         lines.append(
-            f"{'(between nodes)':<28} {'':>6} {'':>9} {t(between):>10} {'':>10} "
-            f"{_share(between / pr['model_time_us']):>7}"
+            f"{'(ORT run outside the nodes)':<28} {'':>6} {'':>9} {t(outside):>10} {'':>10} {'':>10} "
+            f"{_share(outside / pr['model_time_us']):>7}"
         )
     lines += [
         "",
         *_time_table(pr["by_node"], top, "nodes", [("node", "node", -36), ("op type", "op_type", -18)]),
     ]
+    bodies = [row for row in pr["by_node"] if row.get("inclusive_share") is not None]
+    for row in bodies[:top]:
+        lines.append(
+            f"subgraphs  {row['node']} ({row['op_type']}) with its subgraphs' nodes: "
+            f"{_share(row['inclusive_share'])} of the model time"
+        )
     if pr.get("trace"):
         lines += ["", f"trace      {pr['trace']} (open in Perfetto or chrome://tracing)"]
     return "\n".join(lines)
@@ -286,7 +298,8 @@ def _time_table(
 ) -> list[str]:
     """A profile table: the ``columns`` (title, key, width; a negative width is a text column,
     left-aligned, its value cut to the width keeping the end for node names), then calls,
-    total, mean and share; the first ``top`` rows and how many more there are."""
+    total, mean (kernel and dispatch), mean kernel time and share; the first ``top`` rows and
+    how many more there are."""
 
     def cell(value: Any, width: int, keep_end: bool = False) -> str:
         if width < 0:
@@ -297,10 +310,10 @@ def _time_table(
 
     t = _from_us
     head = " ".join(cell(title, width) for title, _, width in columns)
-    lines = [f"{head} {'calls':>9} {'total':>10} {'mean':>10} {'share':>7}"]
+    lines = [f"{head} {'calls':>9} {'total':>10} {'mean':>10} {'kernel':>10} {'share':>7}"]
     for row in rows[:top]:
         first = " ".join(cell(row[key], width, key == "node") for _, key, width in columns)
-        times = f"{t(row['total_us']):>10} {t(row['mean_us']):>10}"
+        times = f"{t(row['total_us']):>10} {t(row['mean_us']):>10} {t(row.get('kernel_mean_us')):>10}"
         lines.append(f"{first} {row['calls']:>9} {times} {_share(row['share']):>7}")
     if len(rows) > top:
         lines.append(f"  ... {len(rows) - top} more {what}")
