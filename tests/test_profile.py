@@ -273,3 +273,19 @@ def test_achieved_gflops_at_the_bound_shapes(models: dict[str, str]) -> None:
     assert r.compute["macs"] == 2 * 64 * 64 * 32  # two 64x64 layers, batch 32
     assert r.compute["gflop_per_s"] == pytest.approx(2 * r.compute["macs"] / r.stats.median_ns)
     assert "GFLOP/s" in inferspeed.report.text.render_result(r)
+
+
+def test_profile_of_a_model_without_nodes(tmp_path: Path) -> None:
+    graph = h.make_graph(
+        [],
+        "empty",
+        [h.make_tensor_value_info("x", T.FLOAT, [4])],
+        [h.make_tensor_value_info("x", T.FLOAT, [4])],
+    )
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "empty.onnx")
+    p = cli("profile", str(tmp_path / "empty.onnx"), "-t", "0.1", "--warmup", "10ms")
+    assert p.returncode == 0, p.stderr
+    assert "(no operator types: ONNX Runtime ran no node" in p.stdout
+    assert "(ORT run outside the nodes)" in p.stdout and "100.0%" in p.stdout

@@ -255,9 +255,15 @@ def _profile_plots(r: Result, label: str, top: int = 15) -> list[Plot]:
             continue
         fig = _figure(7.0, 0.35 * len(rows) + 1.4)
         ax = fig.add_subplot()
-        names = [str(row[name])[-40:] for row in rows][::-1]
-        shares = [100.0 * float(row["share"]) for row in rows][::-1]
-        ax.barh(names, shares, color="#3b75af")
+        names = [str(row[name])[-40:] for row in rows]
+        shares = [100.0 * float(row["share"]) for row in rows]
+        colors = ["#3b75af"] * len(rows)
+        outside, model_time = pr.get("outside_nodes_us"), pr.get("model_time_us")
+        if key == "by_op_type" and outside is not None and model_time:
+            names.append("(ORT run outside the nodes)")
+            shares.append(100.0 * float(outside) / float(model_time))
+            colors.append("#999999")
+        ax.barh(names[::-1], shares[::-1], color=colors[::-1])
         ax.set_xlabel("share of the profiled model time (%)")
         what = "operator types" if key == "by_op_type" else "nodes"
         _title(ax, f"{label}: top {len(rows)} {what}")

@@ -315,7 +315,9 @@ def _time_table(
         first = " ".join(cell(row[key], width, key == "node") for _, key, width in columns)
         times = f"{t(row['total_us']):>10} {t(row['mean_us']):>10} {t(row.get('kernel_mean_us')):>10}"
         lines.append(f"{first} {row['calls']:>9} {times} {_share(row['share']):>7}")
-    if len(rows) > top:
+    if not rows:
+        lines.append(f"  (no {what}: ONNX Runtime ran no node in the timed calls)")
+    elif len(rows) > top:
         lines.append(f"  ... {len(rows) - top} more {what}")
     return lines
 
