@@ -126,3 +126,36 @@ def test_every_element_type_through_a_real_session(models: dict[str, str]) -> No
         assert r.stats.count == 20
         # String outputs cannot be preallocated: ORT allocates them each call.
         assert r.session["outputs_preallocated"] is False
+
+
+def test_input_without_a_shape_takes_any_shape(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A tensor input typed without a shape (any rank): ONNX Runtime reports it as a scalar."""
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+
+    graph = h.make_graph(
+        [h.make_node("Relu", ["x"], ["y"])],
+        "any_rank",
+        [h.make_tensor_value_info("x", T.FLOAT, None)],
+        [h.make_tensor_value_info("y", T.FLOAT, None)],
+    )
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = str(tmp_path / "any_rank.onnx")
+    onnx.save(model, path)
+    with Session(path, Config(**FAST)) as s:
+        assert not s.inputs[0].rank_known and s.inputs[0].shape_text == "[any rank]"
+        assert s._generated.arrays["x"].shape == ()
+        assert any("has no shape in the model; using a scalar" in n for n in s._generated.notices)
+    with Session(path, Config(shapes={"x": [3, 4]}, **FAST)) as s:
+        x = s.measure().to_dict()["model"]["inputs"][0]
+        assert x["bound_shape"] == [3, 4] and x["shape"] is None
+
+
+def test_non_tensor_inputs_are_named_with_their_kind() -> None:
+    optional = ValueInfo("x", "optional", None, None, None)
+    with pytest.raises(InputError, match="input 'x' is an optional: only tensor inputs"):
+        make_inputs([optional], Config())
+    with pytest.raises(InputError, match="input 'q' is a sequence"):
+        make_inputs([ValueInfo("q", "sequence", None, None, None)], Config())

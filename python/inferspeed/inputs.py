@@ -79,6 +79,13 @@ def _fits(model_shape: tuple[int | None, ...], shape: tuple[int, ...]) -> str | 
 
 def _resolve_shape(v: ValueInfo, config: Config, notices: list[str]) -> tuple[int, ...]:
     assert v.shape is not None and v.symbols is not None
+    if not v.rank_known:  # the model allows any shape
+        if v.name in config.shapes:
+            return tuple(config.shapes[v.name])
+        notices.append(
+            f"input {v.name!r} has no shape in the model; using a scalar (set one with --shape {v.name}=...)"
+        )
+        return ()
     if v.name in config.shapes:
         shape = tuple(config.shapes[v.name])
         problem = _fits(v.shape, shape)
@@ -272,7 +279,8 @@ def make_inputs(inputs: Sequence[ValueInfo], config: Config) -> GeneratedInputs:
     total = 0
     for v in inputs:
         if v.kind != "tensor" or v.shape is None:
-            raise InputError(f"input {v.name!r} is a {v.kind}: only tensor inputs can be supplied")
+            article = "an" if v.kind[:1] in "aeiou" else "a"
+            raise InputError(f"input {v.name!r} is {article} {v.kind}: only tensor inputs can be supplied")
         et = ELEMENT_TYPES.get(v.element_code)
         if et is None:
             raise InputError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -184,9 +185,11 @@ class Session:
 
         proto = _load_proto(self.model_path)
         self._weights: dict[str, Any] | None = None
+        unranked: set[str] = set()
         if proto is not None:
             check_external_data(proto, self.model_path)
             self._weights = model_weights(self.model_path, proto)
+            unranked = _unranked_inputs(proto)
             del proto  # before the memory probe starts
         probe = MemoryProbe().start()
         try:
@@ -207,7 +210,10 @@ class Session:
             if exc.code in _LOAD_ERROR_CODES:
                 raise ModelError(f"cannot load model {self.model_path}: {exc}") from None
             raise OrtError(f"cannot create a session for {self.model_path}: {exc}", exc.code) from None
-        self.inputs = tuple(ValueInfo.from_core(d) for d in self._core.inputs)
+        self.inputs = tuple(
+            dataclasses.replace(v, rank_known=False) if v.name in unranked and v.kind == "tensor" else v
+            for v in (ValueInfo.from_core(d) for d in self._core.inputs)
+        )
         self.outputs = tuple(ValueInfo.from_core(d) for d in self._core.outputs)
         self._generated: GeneratedInputs = make_inputs(self.inputs, self.config)
         self._core.set_input_set_count(len(self._generated.sets))
@@ -551,6 +557,15 @@ def _load_proto(path: str) -> Any:
         return onnx.load(path, load_external_data=False)
     except Exception:  # unparseable here (ORT may still load it): no figures
         return None
+
+
+def _unranked_inputs(proto: Any) -> set[str]:
+    """Graph inputs typed as tensors with no shape at all (any rank)."""
+    return {
+        i.name
+        for i in proto.graph.input
+        if i.type.HasField("tensor_type") and not i.type.tensor_type.HasField("shape")
+    }
 
 
 def _count_macs(path: str, shapes: Mapping[str, Any]) -> dict[str, Any]:

@@ -79,7 +79,9 @@ class ValueInfo:
     """A graph input or output as the session sees it.
 
     ``shape`` holds None for a dimension the model leaves open; ``symbols`` names such a
-    dimension where the model gives it a name ("batch"), else None.
+    dimension where the model gives it a name ("batch"), else None. ``rank_known`` is False
+    for a tensor whose type in the model has no shape at all (any rank): ONNX Runtime reports
+    it as a scalar, so the session marks it from the model's graph.
     """
 
     name: str
@@ -88,6 +90,7 @@ class ValueInfo:
     shape: tuple[int | None, ...] | None
     symbols: tuple[str | None, ...] | None
     element_code: int = 0
+    rank_known: bool = True
 
     @classmethod
     def from_core(cls, d: Mapping[str, Any]) -> ValueInfo:
@@ -105,6 +108,8 @@ class ValueInfo:
         """The shape as people write it: [batch, 3, 224, 224], '?' for an unnamed open dim."""
         if self.shape is None:
             return self.kind
+        if not self.rank_known:
+            return "[any rank]"
         parts = []
         for size, sym in zip(self.shape, self.symbols or (), strict=False):
             parts.append(str(size) if size is not None else (sym or "?"))
@@ -116,7 +121,7 @@ class ValueInfo:
             "kind": self.kind,
             "type": self.element_type,
             "shape": None
-            if self.shape is None
+            if self.shape is None or not self.rank_known
             else [
                 s if s is not None else (sym or None)
                 for s, sym in zip(self.shape, self.symbols or (), strict=False)
