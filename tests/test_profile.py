@@ -163,7 +163,11 @@ def test_summarize_trace_keeps_only_the_timed_calls() -> None:
     assert [r["node"] for r in pr["by_node"]] == ["a", "#3 (Relu)"]
     assert pr["node_share"] == pytest.approx(0.9) and pr["kernel_share"] == pytest.approx(0.8)
     assert pr["outside_nodes_us"] == pytest.approx(30.0) and pr["dispatch_time_us"] == pytest.approx(30.0)
-    assert summarize_trace(events, timed_calls=10)["runs"] == 5  # ORT stopped recording early
+    # ORT stopped recording at its event limit: it kept the first calls, cold run and warm-up
+    # included; the timed ones are those after the untimed calls.
+    truncated = summarize_trace(events, timed_calls=10, untimed_calls=2)
+    assert truncated["runs"] == 3 and truncated["by_op_type"][0]["kernel_us"] == 180.0
+    assert summarize_trace(events, timed_calls=3, untimed_calls=2)["model_time_us"] == 300.0
 
 
 def test_summarize_trace_counts_a_subgraph_once() -> None:
@@ -289,3 +293,20 @@ def test_profile_of_a_model_without_nodes(tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     assert "(no operator types: ONNX Runtime ran no node" in p.stdout
     assert "(ORT run outside the nodes)" in p.stdout and "100.0%" in p.stdout
+
+
+@pytest.mark.parametrize("input_sets", [1, 3])
+def test_the_trace_holds_the_untimed_calls_then_the_timed_ones(
+    models: dict[str, str], tmp_path: Path, input_sets: int
+) -> None:
+    """summarize_trace finds the timed calls of a truncated trace by counting the untimed ones
+    (Session.untimed_calls and the warm-up): the count must match ORT's model_run events."""
+    cfg = inferspeed.Config(input_sets=input_sets, threads=1)
+    with inferspeed.Session(models["mlp_small"], cfg, profile_prefix=str(tmp_path / "ort")) as s:
+        r = s.measure(iterations=20, warmup_iterations=5, max_time=None, warmup_time=None)
+        written = s.end_profiling()
+        untimed = s.untimed_calls
+    assert written is not None and untimed == 1 + input_sets
+    runs = [e for e in json.loads(Path(written).read_text()) if e.get("name") == "model_run"]
+    assert r.warmup["iterations"] == 5 and r.stats.count == 20
+    assert len(runs) == untimed + 5 + 20

@@ -141,6 +141,7 @@ void register_session(py::module_& m) {
       .def_property_readonly("outputs_preallocated", [](const PySession& s) { return s.session->outputs_preallocated(); })
       .def_property_readonly("create_ns", [](const PySession& s) { return s.session->create_ns(); })
       .def_property_readonly("first_run_ns", [](const PySession& s) { return s.session->first_run_ns(); })
+      .def_property_readonly("untimed_calls", [](const PySession& s) { return s.session->untimed_calls(); })
       .def(
           "closed_loop",
           [](PySession& s, CallMode mode, int64_t max_iterations, int64_t max_ns, int64_t chunk_ns,

@@ -198,9 +198,13 @@ def _table(rows: dict[str, dict[str, Any]], model_time_us: float, runs: int) -> 
     return out
 
 
-def summarize_trace(events: Sequence[Mapping[str, Any]], timed_calls: int) -> dict[str, Any]:
-    """Per-op-type and per-node tables from ORT's trace events, over the last ``timed_calls``
-    ``model_run`` events (fewer when ORT stopped recording).
+def summarize_trace(
+    events: Sequence[Mapping[str, Any]], timed_calls: int, untimed_calls: int | None = None
+) -> dict[str, Any]:
+    """Per-op-type and per-node tables from ORT's trace events, over the ``timed_calls`` timed
+    ``model_run`` events: the last ones, or, when ORT stopped recording at its event limit
+    (fewer than ``untimed_calls + timed_calls`` recorded), those after the first
+    ``untimed_calls`` (the cold run and the warm-up), which ORT did record.
 
     A node's time is its kernel event plus its dispatch: the executor's work between kernels
     (ORT's bookkeeping and, while profiling, its profiler's), each gap split between the two
@@ -213,7 +217,12 @@ def summarize_trace(events: Sequence[Mapping[str, Any]], timed_calls: int) -> di
         (e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"),
         key=lambda e: float(e["ts"]),
     )
-    kept = runs[-timed_calls:] if timed_calls > 0 else []
+    if timed_calls <= 0:
+        kept = []
+    elif untimed_calls is not None and len(runs) < untimed_calls + timed_calls:
+        kept = runs[untimed_calls:]  # ORT kept the first events only
+    else:
+        kept = runs[-timed_calls:]
     starts = [float(e["ts"]) for e in kept]
     ends = [float(e["ts"]) + float(e["dur"]) for e in kept]
     model_time = float(sum(float(e["dur"]) for e in kept))
@@ -308,6 +317,7 @@ def profile(
         try:
             with Session(path, cfg, profile_prefix=os.path.join(folder, "ort")) as profiled_session:
                 profiled = profiled_session.measure(**limits)
+                untimed_before = profiled_session.untimed_calls
                 written = profiled_session.end_profiling()
             if not written or not os.path.exists(written):
                 raise OrtError("ONNX Runtime wrote no profile")
@@ -316,7 +326,10 @@ def profile(
                     events = json.load(f)
             except (OSError, ValueError) as exc:
                 raise OrtError(f"cannot read ONNX Runtime's profile {written}: {exc}") from None
-            summary = summarize_trace(events, int(profiled.stats.count))
+            # The calls before the timed loop: prepare()'s (single stream makes no others outside
+            # the loops) and the warm-up's.
+            untimed = untimed_before + int(profiled.warmup["iterations"])
+            summary = summarize_trace(events, int(profiled.stats.count), untimed)
             kept = None
             if trace is not None:
                 kept = os.path.abspath(os.fspath(trace))

@@ -352,6 +352,12 @@ class Session:
             "gflop_per_s": 2.0 * macs / median_ns if median_ns > 0 else None,
         }
 
+    @property
+    def untimed_calls(self) -> int:
+        """Calls made outside measure()'s loops so far: the cold first run and the first bound
+        call of each input set (prepare), and each server worker's first calls."""
+        return int(self._core.untimed_calls)
+
     def end_profiling(self) -> str | None:
         """End ONNX Runtime profiling (sessions made with ``profile_prefix``) and return the
         trace file's path; None when not profiling."""

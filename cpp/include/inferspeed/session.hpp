@@ -151,6 +151,9 @@ class Session {
   /// Time taken to create the session, and by the first (cold) Run in prepare().
   int64_t create_ns() const noexcept { return create_ns_; }
   int64_t first_run_ns() const noexcept { return first_run_ns_; }
+  /// Calls made outside the measurement loops so far: prepare()'s Run and RunWithBinding
+  /// calls, and make_worker()'s. The profiler's trace holds them before the timed calls.
+  int64_t untimed_calls() const noexcept { return untimed_calls_; }
   /// Ends ORT profiling (SessionEndProfiling) and returns the trace file's path; empty when
   /// the session was created without a profile prefix.
   std::string end_profiling();
@@ -192,6 +195,7 @@ class Session {
   bool outputs_preallocated_ = false;
   int64_t create_ns_ = 0;
   int64_t first_run_ns_ = 0;
+  int64_t untimed_calls_ = 0;
 };
 
 }  // namespace inferspeed
