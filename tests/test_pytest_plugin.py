@@ -38,12 +38,14 @@ def test_gate_fails_when_the_model_gets_twice_as_slow(
     saved.assert_outcomes(passed=2)
     assert (pytester.path / ".inferspeed" / "base.json").exists()
 
-    same = _run(pytester, str(fast), "--inferspeed-compare", "base", "--inferspeed-fail-slower", "5%")
+    # A 50% gate: this VM's cores switch speed by up to ~30% for seconds at a time (separate runs
+    # of the same code can differ that much), and the model below gets 100% slower.
+    same = _run(pytester, str(fast), "--inferspeed-compare", "base", "--inferspeed-fail-slower", "50%")
     same.assert_outcomes(passed=2)
     same.stdout.fnmatch_lines(["*inferspeed*", "*test_model_speed*vs base*"])
 
     monkeypatch.setenv("MODEL", str(slow))
-    slower = _run(pytester, str(slow), "--inferspeed-compare", "base", "--inferspeed-fail-slower", "5%")
+    slower = _run(pytester, str(slow), "--inferspeed-compare", "base", "--inferspeed-fail-slower", "50%")
     slower.assert_outcomes(passed=1, failed=1)
     slower.stdout.fnmatch_lines(["*test_model_speed is slower than base*"])
     # Without the gate the comparison is reported, not enforced.
