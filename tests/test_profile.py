@@ -310,3 +310,18 @@ def test_the_trace_holds_the_untimed_calls_then_the_timed_ones(
     runs = [e for e in json.loads(Path(written).read_text()) if e.get("name") == "model_run"]
     assert r.warmup["iterations"] == 5 and r.stats.count == 20
     assert len(runs) == untimed + 5 + 20
+
+
+def test_summarize_trace_nodes_within_one_microsecond_stay_siblings() -> None:
+    """A sub-microsecond kernel has dur 0; the next node may start in the same microsecond.
+    Neither is inside the other."""
+    events = [
+        _event("Node", "reshape_kernel_time", 5.0, 0.0, op_name="Reshape"),
+        _event("Node", "gemm_kernel_time", 5.0, 3.0, op_name="Gemm"),
+        _event("Node", "relu_kernel_time", 8.0, 0.0, op_name="Relu"),
+        _event("Session", "SequentialExecutor::Execute", 4.0, 6.0),
+        _event("Session", "model_run", 3.0, 8.0),
+    ]
+    pr = summarize_trace(events, timed_calls=1)
+    assert {r["node"] for r in pr["by_node"]} == {"reshape", "gemm", "relu"}
+    assert pr["node_time_us"] == pytest.approx(6.0) and pr["outside_nodes_us"] == pytest.approx(2.0)

@@ -98,12 +98,16 @@ class _Span:
         return self.ts + self.dur
 
     def contains(self, other: _Span) -> bool:
-        # ORT truncates both ts and dur to whole microseconds: a child may end 1 µs past its parent.
+        """Whether ``other`` ran inside this span. Executor calls hold nodes and a control-flow
+        node holds its subgraphs' executor calls, never a node another node: two nodes that
+        look nested are siblings within one microsecond (a kernel under 1 µs has dur 0).
+        ORT truncates ts and dur to whole microseconds, so a child may end 1 µs past its
+        parent; a sibling starts at or after the truncated end."""
         return (
-            self.tid == other.tid
-            and self.ts <= other.ts
+            self.kind != other.kind
+            and self.tid == other.tid
+            and self.ts <= other.ts < self.end
             and other.end <= self.end + 1.0
-            and (other.ts < self.end or (other.dur == 0 and other.ts == self.end))
         )
 
 
