@@ -325,3 +325,14 @@ def test_summarize_trace_nodes_within_one_microsecond_stay_siblings() -> None:
     pr = summarize_trace(events, timed_calls=1)
     assert {r["node"] for r in pr["by_node"]} == {"reshape", "gemm", "relu"}
     assert pr["node_time_us"] == pytest.approx(6.0) and pr["outside_nodes_us"] == pytest.approx(2.0)
+
+
+def test_a_trace_cut_at_the_event_limit_is_said(models: dict[str, str]) -> None:
+    import dataclasses
+
+    found = profile(models["mlp_small"], threads=1, **FAST)
+    summary = dict(found.summary)
+    summary["runs_expected"] = summary["runs"] + 100
+    text = inferspeed.report.text.render_profile(dataclasses.replace(found.profiled, profile=summary))
+    assert f"ONNX Runtime recorded {summary['runs']} of {summary['runs_expected']} timed calls" in text
+    assert "--iterations N profiles fewer" in text

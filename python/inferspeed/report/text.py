@@ -256,7 +256,8 @@ def render_profile(result: Any, top: int = 15) -> str:
         )
     if pr["runs"] < pr["runs_expected"]:
         lines.append(
-            f"note       ONNX Runtime recorded {pr['runs']} of {pr['runs_expected']} calls (its event limit)"
+            f"note       ONNX Runtime recorded {pr['runs']} of {pr['runs_expected']} timed calls (its event "
+            "limit: subgraphs that iterate write more events per call); --iterations N profiles fewer"
         )
     lines += [
         "",
