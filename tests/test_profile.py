@@ -223,6 +223,9 @@ def test_cli_profile_writes_tables_trace_and_json(models: dict[str, str], tmp_pa
     assert len(r["profile"]["by_node"]) == 3 and r["profile"]["trace"] == str(trace)
     back = inferspeed.load_json(out)[0]
     assert back.profile is not None and back.profile["runs"] > 0
+    again = cli("report", str(out))  # the saved profile's tables, printed again
+    assert again.returncode == 0, again.stderr
+    assert "operator type" in again.stdout and "FusedGemm" in again.stdout
 
 
 def test_cold_start_in_every_result() -> None:

@@ -586,7 +586,7 @@ def _read_report_input(path: str) -> tuple[dict[str, Any] | None, list[Any]]:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .report.exports import to_csv, to_markdown, write_pyperf
-    from .report.text import render_result
+    from .report.text import render_profile, render_result
 
     for path, flag in ((args.html, "--html"), (args.pyperf, "--pyperf")):
         if path:
@@ -625,6 +625,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not (args.html or args.png or args.markdown or args.csv or args.pyperf):
         for r in results:
             print(render_result(r) + "\n")
+            if r.profile is not None:  # a saved `inferspeed profile` result: its tables too
+                print(render_profile(r) + "\n")
         for path, doc, _ in inputs:
             if doc is not None:
                 print(f"{path}: a {doc['scenario']} result: use --html or --png to draw it")
