@@ -22,7 +22,7 @@ from .errors import BenchmarkInterrupted, ConfigError, InferspeedError, InputErr
 from .inputs import GeneratedInputs, make_inputs
 from .macs import estimate_macs
 from .memory import MemoryProbe
-from .result import Result
+from .result import Result, compute_at
 from .signature import ValueInfo
 from .stats import median_ci, min_samples_for_ci, quantile_ci, relative_halfwidth, summarize
 
@@ -184,11 +184,10 @@ class Session:
         import scipy.special  # noqa: F401
 
         proto = _load_proto(self.model_path)
-        self._weights: dict[str, Any] | None = None
+        self._weights = model_weights(proto)
         unranked: set[str] = set()
         if proto is not None:
             check_external_data(proto, self.model_path)
-            self._weights = model_weights(self.model_path, proto)
             unranked = _unranked_inputs(proto)
             del proto  # before the memory probe starts
         probe = MemoryProbe().start()
@@ -309,15 +308,17 @@ class Session:
             "outputs": [v.to_dict() for v in self.outputs],
         }
 
-    def _before_timing(self) -> None:
-        """Work whose first call is slow (parsing the model for MACs and weights, importing
-        scipy.special for the intervals), done before the loop rather than after it: a run
-        stopped by Ctrl-C then ends within milliseconds."""
+    def _macs(self) -> dict[str, Any]:
+        """MAC counts at the bound input shapes (the model parsed again, on first use)."""
         if self._compute is None:
             self._compute = _count_macs(self.model_path, self._generated.shapes)
-        if self._weights is None:
-            self._weights = model_weights(self.model_path)
-        import scipy.special  # noqa: F401
+        return self._compute
+
+    def _before_timing(self) -> None:
+        """Work whose first call is slow (parsing the model for MACs), done before the loop
+        rather than after it: a run stopped by Ctrl-C then ends within milliseconds (scipy.special,
+        for the intervals, was imported with the session)."""
+        self._macs()
 
     def memory_info(self, run_peak: int | None = None, run_peak_reset: bool = False) -> dict[str, Any]:
         """Resident memory of this process (see :mod:`inferspeed.memory`) before the session,
@@ -332,8 +333,6 @@ class Session:
             value = m[f"{key}_bytes"]
             m[f"{key}_delta_bytes"] = value - before if value is not None and before is not None else None
         m["model_file_bytes"] = os.path.getsize(self.model_path)
-        if self._weights is None:
-            self._weights = model_weights(self.model_path)
         m.update(self._weights)
         return m
 
@@ -341,16 +340,11 @@ class Session:
         """Multiply-accumulates per call at the bound input shapes (Gemm, MatMul, Conv and
         their integer forms; :mod:`inferspeed.macs`) and the achieved GFLOP/s at ``median_ns``
         (2 FLOPs per MAC); None when the count is unknown."""
-        if self._compute is None:
-            self._compute = _count_macs(self.model_path, self._generated.shapes)
-        macs = self._compute.get("total")
+        found = self._macs()
+        macs = found.get("total")
         if not macs:
             return None
-        return {
-            "macs": int(macs),
-            "macs_by_op_type": self._compute["by_op_type"],
-            "gflop_per_s": 2.0 * macs / median_ns if median_ns > 0 else None,
-        }
+        return compute_at({"macs": int(macs), "macs_by_op_type": found["by_op_type"]}, median_ns)
 
     @property
     def untimed_calls(self) -> int:
@@ -605,10 +599,10 @@ def check_external_data(proto: Any, path: str) -> None:
             raise ModelError(f"{path}: external data file {location!r} of tensor {tensor.name!r} is missing")
 
 
-def model_weights(path: str, proto: Any = None) -> dict[str, Any]:
+def model_weights(proto: Any) -> dict[str, Any]:
     """Number and total size (bytes, from dims and element type) of the main graph's
-    initializers, stored in the file or as external data; Nones when the model cannot be parsed."""
-    proto = proto if proto is not None else _load_proto(path)
+    initializers, stored in the file or as external data; Nones when the model could not be
+    parsed (``proto`` None)."""
     if proto is None:
         return {"initializers": None, "initializer_bytes": None}
     from onnx.helper import tensor_dtype_to_np_dtype
