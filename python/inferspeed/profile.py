@@ -6,12 +6,14 @@
 2. with ONNX Runtime's profiling on (``EnableProfiling``): the same warm-up and loop, capped so
    the trace stays under ORT's event limit (PROFILE_EVENT_BUDGET), then ``SessionEndProfiling``.
 
-The trace (Chrome trace-event JSON) has a ``model_run`` event per call and a
-``<node>_kernel_time`` event per node executed, with ORT's op type (``args.op_name``) and
-execution provider. Only the calls of the timed loop count: the first (cold) run and the
-warm-up are left out by taking the last ``count`` ``model_run`` events, and node events count
-when they start within one of those. Node and op-type names are ORT's after graph optimisation
-(fused nodes as ORT names them, e.g. ``FusedGemm``). ORT writes times in whole microseconds.
+The trace (Chrome trace-event JSON) has a ``model_run`` event per call, an executor event per
+executor call (subgraphs included) and a ``<node>_kernel_time`` event per node executed, with
+ORT's op type (``args.op_name``) and execution provider. Only the calls of the timed loop
+count: the first (cold) run and the warm-up are left out (``summarize_trace``: the last
+``count`` ``model_run`` events, or those after the untimed calls when ORT's event limit cut the
+trace), and node events count when they start within one of those. Node and op-type names are
+ORT's after graph optimisation (fused nodes as ORT names them, e.g. ``FusedGemm``). ORT writes
+times in whole microseconds.
 """
 
 from __future__ import annotations
@@ -54,12 +56,13 @@ class ProfileResult:
 
 def _node_count(path: str) -> int:
     """Nodes of the model's graphs, subgraphs included (an upper bound for ORT's per-call
-    events before fusion; a Loop body counts once)."""
-    try:
-        import onnx
+    events before fusion; a Loop body counts once); 100 when the model is not parsed here."""
+    import onnx
 
-        model = onnx.load(path, load_external_data=False)
-    except Exception:
+    from .session import _load_proto
+
+    model = _load_proto(path)
+    if model is None:
         return 100
 
     def count(graph: Any) -> int:
