@@ -223,20 +223,24 @@ def pool_results(parts: Sequence[Result]) -> Result:
             "iterations": sum(p.warmup["iterations"] for p in parts),
             "time_ns": sum(p.warmup["time_ns"] for p in parts),
         },
-        memory=_pooled_memory(parts),
+        # One session: its creation's figures are the first part's; the run peak is the highest.
+        memory=max_memory([p.memory for p in parts], ("run_peak_bytes", "run_peak_delta_bytes")),
         compute=compute_at(first.compute, stats.median_ns),
         warnings=tuple({w.code: w for p in parts for w in p.warnings}.values()),
         loop={**first.loop, "rounds": len(parts)},
     )
 
 
-def _pooled_memory(parts: Sequence[Result]) -> dict[str, Any] | None:
-    """The first part's memory figures with the highest run peak of all parts."""
-    if parts[0].memory is None:
+def max_memory(
+    memories: Sequence[Mapping[str, Any] | None], keys: Sequence[str] | None = None
+) -> dict[str, Any] | None:
+    """The first memory record, with the largest value of each of ``keys`` (every ``*_bytes``
+    figure when None) where every record has one; None when the first has none."""
+    if not memories or memories[0] is None:
         return None
-    out = dict(parts[0].memory)
-    for key in ("run_peak_bytes", "run_peak_delta_bytes"):
-        values = [p.memory.get(key) if p.memory is not None else None for p in parts]
+    out = dict(memories[0])
+    for key in keys if keys is not None else [k for k in out if k.endswith("_bytes")]:
+        values = [m.get(key) if m is not None else None for m in memories]
         if all(isinstance(v, int) for v in values):
             out[key] = max(int(v) for v in values if v is not None)
     return out

@@ -17,7 +17,7 @@ from .config import Config
 from .diagnostics import Diagnostic
 from .errors import BenchmarkInterrupted, WorkerCrashed
 from .processes import run_in_process
-from .result import Result, compute_at
+from .result import Result, compute_at, max_memory
 from .session import Session
 from .stats import summarize
 
@@ -39,16 +39,6 @@ def _worker(model_path: str, config: Config) -> tuple[dict[str, Any], np.ndarray
     del data["samples_ns"]
     data["environment"] = dict(result.environment)
     return data, result.samples_ns
-
-
-def _max_memory(found: list[Any]) -> dict[str, Any] | None:
-    if not found or any(m is None for m in found):
-        return None
-    out = dict(found[0])
-    for key in list(out):
-        if key.endswith("_bytes") and all(isinstance(m.get(key), int) for m in found):
-            out[key] = max(m[key] for m in found)
-    return out
 
 
 def measure_in_processes(model: str | os.PathLike[str], config: Config) -> Result:
@@ -148,7 +138,7 @@ def _pool(
             "time_ns": sum(d["warmup"]["time_ns"] for d, _ in runs),
         },
         # Each process measured its own memory: the largest of each figure.
-        memory=_max_memory([d.get("memory") for d, _ in runs]),
+        memory=max_memory([d.get("memory") for d, _ in runs]),
         compute=compute_at(first.get("compute"), stats.median_ns),
         loop={**first["loop"], "other_load_cores": None},
         stopping=None,
