@@ -34,6 +34,7 @@ from .text import format_duration
 __all__ = [
     "PYPERF_RUNS",
     "PYPERF_VALUES",
+    "summary_cells",
     "summary_row",
     "to_csv",
     "to_markdown",
@@ -103,20 +104,32 @@ def to_csv(results: Sequence[Result]) -> str:
     return out.getvalue()
 
 
+def summary_cells(result: Result) -> dict[str, str]:
+    """The summary row with units, by column title, as the Markdown and HTML tables show it."""
+    row = summary_row(result)
+    lo, hi = row["ci95_median_lo_ns"], row["ci95_median_hi_ns"]
+    ci = f" ({format_duration(lo)}–{format_duration(hi)})" if lo is not None and hi is not None else ""
+    tput = row["throughput_per_s"]
+    return {
+        "model": row["name"],
+        "scenario": row["scenario"],
+        "samples": str(row["samples"]),
+        "median (95% CI)": format_duration(row["median_ns"]) + ci,
+        "p90": format_duration(row["p90_ns"]),
+        "p99": format_duration(row["p99_ns"]),
+        "p99.9": format_duration(row["p999_ns"]),
+        "throughput": "" if tput is None else f"{tput:,.0f}/s",
+        "warnings": row["warnings"] or "-",
+    }
+
+
 def to_markdown(results: Sequence[Result]) -> str:
     head = "| model | scenario | samples | median (95% CI) | p90 | p99 | p99.9 | throughput | warnings |"
     lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for r in results:
-        row = summary_row(r)
-        lo, hi = row["ci95_median_lo_ns"], row["ci95_median_hi_ns"]
-        ci = f" ({format_duration(lo)}–{format_duration(hi)})" if lo is not None and hi is not None else ""
-        tput = row["throughput_per_s"]
-        lines.append(
-            f"| {row['name'].replace('|', '/')} | {row['scenario']} | {row['samples']} | "
-            f"{format_duration(row['median_ns'])}{ci} | {format_duration(row['p90_ns'])} | "
-            f"{format_duration(row['p99_ns'])} | {format_duration(row['p999_ns'])} | "
-            f"{'' if tput is None else f'{tput:,.0f}/s'} | {row['warnings'] or '-'} |"
-        )
+        cells = summary_cells(r)
+        cells["model"] = cells["model"].replace("|", "/")
+        lines.append("| " + " | ".join(cells.values()) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..result import Result
-from .exports import result_name, summary_row, throughput_of
+from .exports import result_name, summary_cells, throughput_of
 from .text import format_duration
 
 __all__ = ["MAX_POINTS", "Plot", "Section", "plots_for", "render_html", "require_matplotlib", "write_pngs"]
@@ -272,24 +272,9 @@ def _profile_plots(r: Result, label: str, top: int = 15) -> list[Plot]:
 
 
 def _result_table(results: Sequence[Result]) -> list[list[str]]:
-    table = [["model", "scenario", "samples", "median (95% CI)", "p90", "p99", "p99.9", "warnings"]]
-    for r in results:
-        row = summary_row(r)
-        lo, hi = row["ci95_median_lo_ns"], row["ci95_median_hi_ns"]
-        ci = f" ({format_duration(lo)}–{format_duration(hi)})" if lo is not None and hi is not None else ""
-        table.append(
-            [
-                row["name"],
-                row["scenario"],
-                str(row["samples"]),
-                format_duration(row["median_ns"]) + ci,
-                format_duration(row["p90_ns"]),
-                format_duration(row["p99_ns"]),
-                format_duration(row["p999_ns"]),
-                row["warnings"] or "-",
-            ]
-        )
-    return table
+    columns = ["model", "scenario", "samples", "median (95% CI)", "p90", "p99", "p99.9", "warnings"]
+    cells = [summary_cells(r) for r in results]
+    return [columns] + [[row[c] for c in columns] for row in cells]
 
 
 def plots_for(path: str, doc: Any, results: Sequence[Result] = ()) -> Section:
