@@ -57,7 +57,6 @@ SessionConfig make_config(int intra, int inter, int opt_level, bool parallel, bo
   return c;
 }
 
-
 // `count` workers of the session, worker k on input set k mod (number of sets).
 std::vector<std::unique_ptr<Worker>> make_workers(Session& session, int count) {
   if (count < 1) throw std::invalid_argument("concurrency must be at least 1");

@@ -1,6 +1,5 @@
 #include "inferspeed/scenarios.hpp"
 
-
 #include <time.h>
 
 #include <atomic>
@@ -11,8 +10,8 @@
 #include <utility>
 
 #include "inferspeed/clock.hpp"
-#include "inferspeed/interrupt.hpp"
 #include "inferspeed/error.hpp"
+#include "inferspeed/interrupt.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
