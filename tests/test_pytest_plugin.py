@@ -17,7 +17,9 @@ def test_model_speed(inferspeed):
     assert r.stats.count > 0
 
 def test_callable_speed(inferspeed):
-    r = inferspeed.timeit(sum, [1, 2, 3], max_time=0.05, warmup_time=0.01)
+    # Tens of microseconds in a C loop: a ~70 ns call through the interpreter was seen 1.8x
+    # slower in one run than in another a minute earlier on this VM (CI), which no gate survives.
+    r = inferspeed.timeit(sum, range(10000), max_time=0.1, warmup_time=0.01)
     assert r.stats.median_ns > 0
 """
 
