@@ -91,12 +91,10 @@ def _apt(work: Path, source_list: Path | None, *args: str) -> subprocess.Complet
         "-o", f"Dir::Cache={work / 'cache'}",
         "-o", "Debug::NoLocking=1",
         "-o", "APT::Sandbox::User=root" if os.geteuid() == 0 else "APT::Sandbox::User=",
-    ]
+    ]  # fmt: skip
     if source_list is not None:
         opts += ["-o", f"Dir::Etc::sourcelist={source_list}", "-o", "Dir::Etc::sourceparts=/dev/null"]
-    return subprocess.run(
-        ["apt-get", "-q", *opts, *args], cwd=work / "deb", capture_output=True, text=True
-    )
+    return subprocess.run(["apt-get", "-q", *opts, *args], cwd=work / "deb", capture_output=True, text=True)
 
 
 def _download(work: Path, source_list: Path | None) -> Path | None:

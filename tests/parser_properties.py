@@ -12,11 +12,11 @@ from inferspeed import cli
 from inferspeed.errors import InferspeedError
 
 PARSERS = (
-    cli.parse_shape, cli.parse_seconds, cli.parse_bytes, cli.parse_fraction, cli.parse_percentile,
-    cli.parse_int_list, cli.parse_rate, cli.parse_slo,
+    cli.parse_shape, cli.parse_seconds, cli.parse_bytes, cli.parse_fraction, cli.parse_slowdown,
+    cli.parse_percentile, cli.parse_int_list, cli.parse_rate, cli.parse_slo,
 )  # fmt: skip
 #: Parsers of a non-negative amount (seconds may be 0; sizes and rates are positive).
-AMOUNTS = (cli.parse_seconds, cli.parse_bytes, cli.parse_rate, cli.parse_fraction)
+AMOUNTS = (cli.parse_seconds, cli.parse_bytes, cli.parse_rate, cli.parse_fraction, cli.parse_slowdown)
 
 
 def _sensible(parse: Any, value: Any) -> bool:

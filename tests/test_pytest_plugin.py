@@ -29,25 +29,32 @@ def _run(pytester: pytest.Pytester, model: str, *args: str) -> pytest.RunResult:
     return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=120)
 
 
-def test_gate_fails_when_the_model_gets_twice_as_slow(
+def test_gate_fails_when_the_model_gets_much_slower(
     pytester: pytest.Pytester, models: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import onnx
+
+    from inferspeed.models import mlp_model
+
     fast, slow = pytester.path / "model.onnx", pytester.path / "slow.onnx"
     shutil.copy(models["mlp3"], fast)
-    shutil.copy(models["mlp6"], slow)
+    # Eight times the work of mlp3 (24 layers of the same size, same inputs and outputs).
+    onnx.save(mlp_model(layers=24, width=512, batch=8), slow)
     monkeypatch.setenv("MODEL", str(fast))
     saved = _run(pytester, str(fast), "--inferspeed-save", "base")
     saved.assert_outcomes(passed=2)
     assert (pytester.path / ".inferspeed" / "base.json").exists()
 
-    # A 50% gate: this VM's cores switch speed by up to ~30% for seconds at a time (separate runs
-    # of the same code can differ that much), and the model below gets 100% slower.
-    same = _run(pytester, str(fast), "--inferspeed-compare", "base", "--inferspeed-fail-slower", "50%")
+    # A 200% gate (fail above 3x the saved median), with a model 8x slower. The gate compares
+    # against a run saved seconds earlier in another process, so it also sees any change in the
+    # machine's own speed: in CI on this shared VM both the model and a C loop once ran 1.8x
+    # slower than they had seconds before, which failed a 50% gate on unchanged code.
+    same = _run(pytester, str(fast), "--inferspeed-compare", "base", "--inferspeed-fail-slower", "200%")
     same.assert_outcomes(passed=2)
     same.stdout.fnmatch_lines(["*inferspeed*", "*test_model_speed*vs base*"])
 
     monkeypatch.setenv("MODEL", str(slow))
-    slower = _run(pytester, str(slow), "--inferspeed-compare", "base", "--inferspeed-fail-slower", "50%")
+    slower = _run(pytester, str(slow), "--inferspeed-compare", "base", "--inferspeed-fail-slower", "200%")
     slower.assert_outcomes(passed=1, failed=1)
     slower.stdout.fnmatch_lines(["*test_model_speed is slower than base*"])
     # Without the gate the comparison is reported, not enforced.

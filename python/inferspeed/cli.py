@@ -129,15 +129,27 @@ def _range_value(raw: str) -> tuple[float, float]:
 
 
 def parse_fraction(text: str) -> float:
-    """'1%' -> 0.01; '0.01' -> 0.01."""
-    raw = text.strip()
-    try:
-        value = float(raw[:-1]) / 100.0 if raw.endswith("%") else float(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction (e.g. 1% or 0.01)") from None
+    """'1%' -> 0.01; '0.01' -> 0.01 (between 0 and 1)."""
+    value = _parse_percent(text)
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be between 0% and 100%")
     return value
+
+
+def parse_slowdown(text: str) -> float:
+    """A slowdown allowed by a gate: '5%' -> 0.05; '200%' -> 2.0 (a median ratio of 3)."""
+    value = _parse_percent(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive percentage (e.g. 5% or 200%)")
+    return value
+
+
+def _parse_percent(text: str) -> float:
+    raw = text.strip()
+    try:
+        return float(raw[:-1]) / 100.0 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction (e.g. 1% or 0.01)") from None
 
 
 def parse_percentile(text: str) -> float:
@@ -865,7 +877,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cmp_.add_argument(
         "--fail-if-slower",
-        type=parse_fraction,
+        type=parse_slowdown,
         metavar="PCT",
         help="exit 1 when a result is significantly slower than the baseline by more than PCT",
     )

@@ -39,7 +39,7 @@ DEFAULT_DIR = ".inferspeed"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    from .cli import parse_fraction
+    from .cli import parse_slowdown
 
     group = parser.getgroup("inferspeed", "inferspeed benchmarks")
     group.addoption("--inferspeed-save", metavar="NAME", help="save this run's measurements as NAME")
@@ -47,7 +47,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--inferspeed-fail-slower",
         metavar="PCT",
-        type=parse_fraction,
+        type=parse_slowdown,
         help="fail a test whose measurement is significantly slower than NAME's by more than PCT",
     )
     group.addoption(
