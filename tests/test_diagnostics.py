@@ -394,3 +394,23 @@ def test_settle_iterations_of_a_decaying_start() -> None:
     assert settle is not None and 160 <= settle <= 280
     assert settle_iterations(rng.normal(1000.0, 10.0, 2000)) == 0
     assert settle_iterations(np.arange(10)) is None
+
+
+def test_steady_state_counts_the_timed_iterations_a_short_warm_up_left() -> None:
+    """The cold-start figure agrees with the warm-up warning: a warm-up that looked steady by
+    itself, then timed samples 60% slower for their first 1000, settle after warm-up + ~1000."""
+    from inferspeed.diagnostics import steady_state
+
+    rng = np.random.default_rng(8)
+    warm = rng.normal(1600.0, 10.0, 400).astype(np.int64)
+    timed = np.concatenate([rng.normal(1600.0, 10.0, 1000), rng.normal(1000.0, 10.0, 9000)]).astype(np.int64)
+    found = diagnose(timed, summarize(timed), warmup_iterations=warm.size)
+    assert [d.code for d in found if d.code == "warmup"] == ["warmup"]
+    steady = steady_state(warm, found)
+    assert 900 <= steady["settle_timed_iterations"] <= 1100
+    assert steady["settle_iterations"] == warm.size + steady["settle_timed_iterations"]
+    # No warning: the warm-up's own settle point, none of it timed; timeit's batches scale it.
+    assert steady_state(warm, []) == {"settle_iterations": 0, "settle_timed_iterations": 0}
+    decaying = np.concatenate([np.linspace(3000.0, 1000.0, 200), rng.normal(1000.0, 10.0, 1800)])
+    one = steady_state(decaying, [])["settle_iterations"]
+    assert one is not None and steady_state(decaying, [], per_sample=4)["settle_iterations"] == 4 * one

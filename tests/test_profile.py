@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -233,6 +234,14 @@ def test_cold_start_in_every_result() -> None:
     cold = r.to_dict()["cold_start"]
     assert cold["session_create_ns"] > 0 and cold["first_run_ns"] > 0
     assert cold["first_warmup_iteration_ns"] > 0 and cold["settle_iterations"] is not None
+    from inferspeed.report.text import render_result
+
+    assert "steady after" in render_result(r)
+    # A warm-up that ended before latency settled: the line says how much of it was timed.
+    late = dataclasses.replace(
+        r, warmup={**r.warmup, "settle_iterations": 700, "settle_timed_iterations": 500}
+    )
+    assert "steady after 700 iterations (200 warm-up and 500 timed" in render_result(late)
 
 
 def _big_model(path: Path, megabytes: int) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _core
 from .config import CHUNK_TIME, Config
-from .diagnostics import cpu_snapshot, diagnose, other_load, settle_iterations
+from .diagnostics import cpu_snapshot, diagnose, other_load, steady_state
 from .environment import capture_environment
 from .errors import BenchmarkInterrupted, ConfigError
 from .result import Result
@@ -137,7 +137,7 @@ def timeit(
         warmup={
             "iterations": int(warm.size) * batch,
             "time_ns": int(warm.sum()),
-            "settle_iterations": settle_iterations(warm_per_call),
+            **steady_state(warm_per_call, warnings, per_sample=batch),
             "first_iteration_ns": int(warm_per_call[0]) if warm.size else None,
         },
         loop={

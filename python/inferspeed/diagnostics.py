@@ -49,6 +49,8 @@ __all__ = [
     "format_diagnostics",
     "other_load",
     "read_governor",
+    "settle_iterations",
+    "steady_state",
 ]
 
 # --- warm-up ---------------------------------------------------------------------------------
@@ -270,6 +272,36 @@ def settle_iterations(samples_ns: np.ndarray, tolerance: float = WARMUP_SETTLE_T
         if within[i : i + WARMUP_SETTLED_BLOCKS].all():
             return i * size
     return None
+
+
+def steady_state(
+    warm_ns: np.ndarray, found: Sequence[Diagnostic], per_sample: int = 1
+) -> dict[str, int | None]:
+    """Iterations until latency reached its steady state, for the cold-start figures.
+
+    Within the warm-up (:func:`settle_iterations`) unless the warm-up check (in ``found``) saw
+    latency still falling once timing began: then the whole warm-up plus that many timed
+    iterations, so the figure never says "steady" where a warning says it was not.
+    ``per_sample``: calls per sample (timeit's batches).
+
+    Returns
+    -------
+    dict
+        ``settle_iterations`` (warm-up and timed, ``None`` when not measured) and
+        ``settle_timed_iterations`` (how many of them were timed).
+    """
+    late = next((d for d in found if d.code == "warmup"), None)
+    if late is not None:
+        timed = int(late.details["settle_iterations"])
+        return {
+            "settle_iterations": (int(np.size(warm_ns)) + timed) * per_sample,
+            "settle_timed_iterations": timed * per_sample,
+        }
+    settle = settle_iterations(warm_ns)
+    return {
+        "settle_iterations": None if settle is None else settle * per_sample,
+        "settle_timed_iterations": 0,
+    }
 
 
 def check_drift(samples_ns: np.ndarray, skip: int = 0) -> Diagnostic | None:

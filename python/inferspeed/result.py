@@ -102,12 +102,14 @@ class Result:
     @property
     def cold_start(self) -> dict[str, Any]:
         """Session creation time, the first (cold) run, the first warm-up iteration and the
-        warm-up iterations until steady state (null where not measured)."""
+        iterations until steady state (null where not measured; ``settle_timed_iterations`` of
+        them were timed ones, when the warm-up was too short)."""
         return {
             "session_create_ns": self.session.get("create_ns"),
             "first_run_ns": self.session.get("first_run_ns"),
             "first_warmup_iteration_ns": self.warmup.get("first_iteration_ns"),
             "settle_iterations": self.warmup.get("settle_iterations"),
+            "settle_timed_iterations": self.warmup.get("settle_timed_iterations", 0),
         }
 
     def __post_init__(self) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _core, _ortlib, scenarios
 from .config import CHUNK_TIME, GRAPH_OPTIMIZATION_LEVELS, Config
-from .diagnostics import cpu_snapshot, diagnose, other_load, settle_iterations
+from .diagnostics import cpu_snapshot, diagnose, other_load, steady_state
 from .environment import capture_environment, last_level_cache_bytes
 from .errors import BenchmarkInterrupted, ConfigError, InferspeedError, InputError, ModelError, OrtError
 from .inputs import GeneratedInputs, make_inputs
@@ -498,8 +498,8 @@ class Session:
                 "iterations": int(warm_samples.size),
                 "time_ns": int(warm_samples.sum()),
                 # Cold start: iterations (the cold first Run of prepare() not counted) until
-                # the warm-up reached its steady state, and the first warm-up iteration.
-                "settle_iterations": settle_iterations(warm_samples),
+                # latency reached its steady state, and the first warm-up iteration.
+                **steady_state(warm_samples, warnings),
                 "first_iteration_ns": int(warm_samples[0]) if warm_samples.size else None,
             },
             loop={

@@ -118,7 +118,13 @@ def render_result(result: Result) -> str:
     first = format_duration(result.session.get("first_run_ns"))
     outliers = s.outliers_low + s.outliers_high
     settle = result.warmup.get("settle_iterations")
-    steady = f", steady after {settle} warm-up iterations" if settle is not None else ""
+    timed = result.warmup.get("settle_timed_iterations") or 0
+    if settle is None:
+        steady = ""
+    elif timed:
+        steady = f", steady after {settle} iterations ({settle - timed} warm-up and {timed} timed)"
+    else:
+        steady = f", steady after {settle} warm-up iterations"
     if result.session:
         cold_line = f"session    created in {create}, first run {first}{steady}"
     else:
