@@ -28,6 +28,18 @@ def test_run_demo_model(tmp_path: Path) -> None:
     assert doc["results"][0]["config"]["max_time"] == pytest.approx(0.3)
 
 
+def test_json_to_standard_output(models: dict[str, str]) -> None:
+    """`--json -`: standard output holds the JSON document alone, for a pipe into jq or a tool."""
+    p = cli("run", models["add"], "--max-time", "0.2", "--warmup", "20ms", "--json", "-")
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["schema"] == "inferspeed/1" and doc["results"][0]["model"]["name"] == "add.onnx"
+    assert "written" not in p.stderr
+    p = cli("profile", models["mlp_small"], "--max-time", "0.2", "--json", "-")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["results"][0]["profile"]["by_op_type"]
+
+
 def test_run_user_model_with_flags(models: dict[str, str], tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     p = cli(

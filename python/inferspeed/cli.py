@@ -217,6 +217,8 @@ def _provider(text: str) -> ProviderSpec:
 
 
 def _check_writable(path: str, flag: str) -> None:
+    if path == "-":
+        return  # standard output
     parent = os.path.dirname(os.path.abspath(path)) or "."
     if os.path.isdir(path):
         raise ConfigError(f"{flag} {path}: is a directory")
@@ -235,6 +237,22 @@ def _check_writable(path: str, flag: str) -> None:
 
 
 # ----------------------------------------------------------------------------- commands
+
+
+def _shown(path: str) -> str:
+    return "standard output" if path == "-" else path
+
+
+def _write_document(path: str, doc: Any) -> None:
+    """A JSON document to ``path``, or to standard output for "-"."""
+    import json
+
+    text = json.dumps(doc, indent=2)
+    if path == "-":
+        print(text)
+        return
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text + "\n")
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -333,14 +351,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(render_result(exc.result))
         if args.json:
             write_json(results, args.json)
-            print(f"partial result written to {args.json}", file=sys.stderr)
+            print(f"partial result written to {_shown(args.json)}", file=sys.stderr)
         print("inferspeed: interrupted; the result above is partial", file=sys.stderr)
         return EXIT_INTERRUPTED
     except KeyboardInterrupt as exc:
         # Before the first call was timed: the file still says what happened.
         if args.json:
             write_json(results, args.json, interrupted=True)
-            print(f"partial result written to {args.json} ({len(results)} results)", file=sys.stderr)
+            print(f"partial result written to {_shown(args.json)} ({len(results)} results)", file=sys.stderr)
         print(f"inferspeed: interrupted: {str(exc) or 'before anything was measured'}", file=sys.stderr)
         return EXIT_INTERRUPTED
     if not args.quiet:
@@ -497,7 +515,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_tradeoff(args: argparse.Namespace) -> int:
-    import json
 
     from .report.text import render_tradeoff
     from .tradeoff import tradeoff
@@ -522,13 +539,11 @@ def cmd_tradeoff(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(render_tradeoff(found))
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(found.to_dict(), f, indent=2)
+        _write_document(args.json, found.to_dict())
     return 0
 
 
 def cmd_capacity(args: argparse.Namespace) -> int:
-    import json
 
     from .capacity import find_capacity
     from .models import demo_model_path
@@ -551,8 +566,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(render_capacity(found))
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(found.to_dict(), f, indent=2)
+        _write_document(args.json, found.to_dict())
     return 0
 
 
@@ -839,7 +853,12 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
         help=f"several models: interleaved rounds (default {DEFAULT_ROUNDS})",
     )
     o = p.add_argument_group("output")
-    o.add_argument("--json", metavar="PATH", help="write the result as JSON (schema inferspeed/1)")
+    o.add_argument(
+        "--json",
+        metavar="PATH",
+        help="write the result as JSON (schema inferspeed/1); '-' writes it to standard output "
+        "and prints nothing else there",
+    )
     o.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
 
 
@@ -943,6 +962,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
+    if getattr(args, "json", None) == "-" and hasattr(args, "quiet"):
+        args.quiet = True  # standard output carries the JSON alone
     try:
         code = int(args.func(args))
         sys.stdout.flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -300,8 +301,13 @@ def write_json(
     indent: int | None = 2,
     interrupted: bool | None = None,
 ) -> str:
+    """The results as a JSON document (schema inferspeed/1), written to ``path`` when given
+    (through a temporary file, replaced at once) or to standard output when ``path`` is "-"."""
     text = json.dumps(results_document(results, interrupted), indent=indent, allow_nan=False)
-    if path is not None:
+    if path is not None and os.fspath(path) == "-":
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    elif path is not None:
         tmp = f"{os.fspath(path)}.tmp"
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
