@@ -86,12 +86,8 @@ def _receive(conn: Any, process: Any, deadline: float | None) -> tuple[Any, ...]
             return None
 
 
-def run_in_process(
-    fn: Callable[..., Any], *args: Any, what: str = "worker process", keep_partial: bool = True
-) -> tuple[Any, bool]:
-    """(``fn(*args)`` from a fresh spawned process, interrupted): see the module's docstring.
-    ``keep_partial=False``: on Ctrl-C, stop the child at once and raise KeyboardInterrupt
-    (for callers that would throw a partial answer away, like a sweep's cell)."""
+def run_in_process(fn: Callable[..., Any], *args: Any, what: str = "worker process") -> tuple[Any, bool]:
+    """(``fn(*args)`` from a fresh spawned process, interrupted): see the module's docstring."""
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe(duplex=False)
     process = context.Process(target=_child, args=(child, fn, args), daemon=True)

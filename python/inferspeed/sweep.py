@@ -180,11 +180,7 @@ def sweep(
         stop = f"sweep interrupted: {len(done)} of {len(cells)} cells are in {path}; --resume finishes it"
         try:
             value, interrupted = run_in_process(
-                _measure_cell,
-                model_path,
-                cell_config(base, cell),
-                what="the cell's process",
-                keep_partial=False,
+                _measure_cell, model_path, cell_config(base, cell), what="the cell's process"
             )
             entry: dict[str, Any] = {"cell": cell, "result": value}
         except KeyboardInterrupt:
