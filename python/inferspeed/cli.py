@@ -139,7 +139,7 @@ def parse_fraction(text: str) -> float:
 def parse_slowdown(text: str) -> float:
     """A slowdown allowed by a gate: '5%' -> 0.05; '200%' -> 2.0 (a median ratio of 3)."""
     value = _parse_percent(text)
-    if not value > 0 or value == float("inf"):
+    if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive percentage (e.g. 5% or 200%)")
     return value
 
@@ -515,7 +515,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_tradeoff(args: argparse.Namespace) -> int:
-
     from .report.text import render_tradeoff
     from .tradeoff import tradeoff
 
@@ -544,7 +543,6 @@ def cmd_tradeoff(args: argparse.Namespace) -> int:
 
 
 def cmd_capacity(args: argparse.Namespace) -> int:
-
     from .capacity import find_capacity
     from .models import demo_model_path
     from .report.text import render_capacity
