@@ -44,8 +44,9 @@ import onnx
 import onnxruntime as ort
 
 import inferspeed
-from inferspeed import _ortlib, models
-from inferspeed.environment import capture_environment
+from inferspeed.facts import models
+from inferspeed.facts import ortlib as _ortlib
+from inferspeed.facts.environment import capture_environment
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent

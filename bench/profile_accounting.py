@@ -27,7 +27,7 @@ import tempfile
 import numpy as np
 import onnx
 
-from inferspeed.models import mlp_model
+from inferspeed.facts.models import mlp_model
 
 #: (layers, width, batch, graph optimization level)
 MLPS = [

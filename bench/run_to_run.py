@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import inferspeed
-from inferspeed.models import mlp_model
+from inferspeed.facts.models import mlp_model
 
 
 def main() -> None:

@@ -37,7 +37,7 @@ def main() -> int:
         if model is None:
             import onnx
 
-            from inferspeed.models import mlp_model
+            from inferspeed.facts.models import mlp_model
 
             model = str(Path(tmp) / "mlp3.onnx")
             onnx.save(mlp_model(layers=3, width=512, batch=8), model)

@@ -6,7 +6,7 @@ python examples/benchmark_model.py [MODEL.onnx]     # default: the demo model
 import sys
 
 import inferspeed
-from inferspeed.models import demo_model_path
+from inferspeed.facts.models import demo_model_path
 from inferspeed.report.text import render_result
 
 model = sys.argv[1] if len(sys.argv) > 1 else demo_model_path()

@@ -11,12 +11,12 @@ from pathlib import Path
 import onnx
 
 import inferspeed
-from inferspeed.compare import measure_interleaved
+from inferspeed.measure.interleave import measure_interleaved
 
 if len(sys.argv) == 3:
     a, b = sys.argv[1], sys.argv[2]
 else:
-    from inferspeed.models import mlp_model
+    from inferspeed.facts.models import mlp_model
 
     folder = Path(tempfile.mkdtemp())
     a, b = str(folder / "mlp3.onnx"), str(folder / "mlp6.onnx")

@@ -13,7 +13,7 @@ from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper as nh
 
-from inferspeed.models import add_model, mlp_model
+from inferspeed.facts.models import add_model, mlp_model
 
 # Short measurement windows keep the suite fast; real measurements live in bench/.
 FAST = {"warmup_time": 0.02, "max_time": 0.2}

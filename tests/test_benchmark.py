@@ -7,7 +7,7 @@ import pytest
 
 import inferspeed
 from inferspeed import BenchmarkInterrupted, Config, ConfigError, Result, Session, benchmark
-from inferspeed.models import add_model
+from inferspeed.facts.models import add_model
 
 from .conftest import FAST, until
 

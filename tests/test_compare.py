@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from inferspeed import InputError, Result, summarize
-from inferspeed.compare import check_comparable, compare
-from inferspeed.result import load_json
+from inferspeed.analysis.compare import check_comparable, compare
+from inferspeed.results.result import load_json
 
 from .conftest import until
 from .test_cli import cli

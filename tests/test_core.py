@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inferspeed import InferspeedError, ModelError, OrtError, RuntimeLoadError, Session, _core, _ortlib
+from inferspeed import InferspeedError, ModelError, OrtError, RuntimeLoadError, Session, _core
+from inferspeed.facts import ortlib as _ortlib
 
 from .conftest import FAST
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from inferspeed import summarize
-from inferspeed.diagnostics import (
-    CpuSnapshot,
+from inferspeed.facts.machine import CpuSnapshot, cpu_snapshot, other_load, read_governor
+from inferspeed.stats.diagnostics import (
     Diagnostic,
     check_bimodal,
     check_drift,
@@ -20,11 +20,8 @@ from inferspeed.diagnostics import (
     check_high_cv,
     check_load,
     check_warmup,
-    cpu_snapshot,
     diagnose,
     format_diagnostics,
-    other_load,
-    read_governor,
 )
 
 US = 1_000.0  # ns
@@ -386,7 +383,7 @@ def test_warmup_settle_point_ignores_later_slow_periods() -> None:
 
 
 def test_settle_iterations_of_a_decaying_start() -> None:
-    from inferspeed.diagnostics import settle_iterations
+    from inferspeed.stats.diagnostics import settle_iterations
 
     rng = np.random.default_rng(21)
     x = np.concatenate([np.linspace(3000.0, 1000.0, 200), rng.normal(1000.0, 10.0, 1800)])
@@ -399,7 +396,7 @@ def test_settle_iterations_of_a_decaying_start() -> None:
 def test_steady_state_counts_the_timed_iterations_a_short_warm_up_left() -> None:
     """The cold-start figure agrees with the warm-up warning: a warm-up that looked steady by
     itself, then timed samples 60% slower for their first 1000, settle after warm-up + ~1000."""
-    from inferspeed.diagnostics import steady_state
+    from inferspeed.stats.diagnostics import steady_state
 
     rng = np.random.default_rng(8)
     warm = rng.normal(1600.0, 10.0, 400).astype(np.int64)

@@ -19,7 +19,7 @@ import pytest
 
 import inferspeed
 from inferspeed.errors import WorkerCrashed
-from inferspeed.processes import SELF_SIGNAL_ENV, describe_exit
+from inferspeed.measure.processes import SELF_SIGNAL_ENV, describe_exit
 
 from .conftest import FAST
 
@@ -169,9 +169,9 @@ from hypothesis import strategies as st  # noqa: E402
 
 from inferspeed import cli  # noqa: E402
 from inferspeed.config import Config  # noqa: E402
-from inferspeed.inputs import make_inputs  # noqa: E402
-from inferspeed.signature import ELEMENT_TYPES, ValueInfo  # noqa: E402
-from inferspeed.stats import summarize  # noqa: E402
+from inferspeed.facts.signature import ELEMENT_TYPES, ValueInfo  # noqa: E402
+from inferspeed.measure.inputs import make_inputs  # noqa: E402
+from inferspeed.stats.summary import summarize  # noqa: E402
 
 from .parser_properties import check_parsers  # noqa: E402
 
@@ -259,7 +259,7 @@ def test_input_generation_over_random_signatures(
 def test_peak_finder_matches_scipy() -> None:
     from scipy.signal import find_peaks as scipy_peaks
 
-    from inferspeed.diagnostics import find_peaks
+    from inferspeed.stats.diagnostics import find_peaks
 
     rng = np.random.default_rng(3)
     for k in range(2000):
@@ -283,7 +283,7 @@ def test_fuzzer_findings_stay_fixed() -> None:
 
 
 def test_sessions_created_and_destroyed_do_not_leak(models: dict[str, str]) -> None:
-    from inferspeed.memory import read_memory
+    from inferspeed.facts.memory import read_memory
 
     def cycle(n: int) -> None:
         for _ in range(n):

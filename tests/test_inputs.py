@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from inferspeed import Config, InputError, Session
-from inferspeed.inputs import make_inputs
-from inferspeed.signature import ValueInfo
+from inferspeed.facts.signature import ValueInfo
+from inferspeed.measure.inputs import make_inputs
 
 from .conftest import FAST
 

@@ -4,8 +4,8 @@ import onnx
 from onnx import TensorProto as T
 from onnx import helper as h
 
-from inferspeed.macs import estimate_macs
-from inferspeed.models import mlp_model
+from inferspeed.facts.macs import estimate_macs
+from inferspeed.facts.models import mlp_model
 
 
 def test_gemm_mlp() -> None:

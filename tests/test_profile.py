@@ -15,8 +15,8 @@ from onnx import helper as h
 from onnx import numpy_helper as nh
 
 import inferspeed
-from inferspeed.models import mlp_model
-from inferspeed.profile import profile, summarize_trace
+from inferspeed.facts.models import demo_model_path, mlp_model
+from inferspeed.tools.profile import profile, summarize_trace
 
 from .conftest import FAST, until
 from .test_cli import cli
@@ -230,7 +230,7 @@ def test_cli_profile_writes_tables_trace_and_json(models: dict[str, str], tmp_pa
 
 
 def test_cold_start_in_every_result() -> None:
-    r = inferspeed.benchmark(inferspeed.models.demo_model_path(), **FAST)
+    r = inferspeed.benchmark(demo_model_path(), **FAST)
     cold = r.to_dict()["cold_start"]
     assert cold["session_create_ns"] > 0 and cold["first_run_ns"] > 0
     assert cold["first_warmup_iteration_ns"] > 0 and cold["settle_iterations"] is not None

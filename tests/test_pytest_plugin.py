@@ -34,7 +34,7 @@ def test_gate_fails_when_the_model_gets_much_slower(
 ) -> None:
     import onnx
 
-    from inferspeed.models import mlp_model
+    from inferspeed.facts.models import mlp_model
 
     fast, slow = pytester.path / "model.onnx", pytester.path / "slow.onnx"
     shutil.copy(models["mlp3"], fast)

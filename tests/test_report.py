@@ -16,8 +16,8 @@ import pytest
 
 import inferspeed
 from inferspeed.config import Config
-from inferspeed.profile import profile
-from inferspeed.tradeoff import tradeoff
+from inferspeed.tools.profile import profile
+from inferspeed.tools.tradeoff import tradeoff
 
 from .conftest import FAST
 from .test_cli import cli

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from inferspeed import ConfigError, Session
-from inferspeed.capacity import find_capacity
-from inferspeed.scenarios import arrival_offsets, deadline_stats
+from inferspeed.analysis.capacity import find_capacity
+from inferspeed.measure.scenarios import arrival_offsets, deadline_stats
 
 from .conftest import until
 from .test_cli import cli

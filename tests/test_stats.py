@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from inferspeed import summarize
-from inferspeed.stats import min_samples_for_ci, outlier_mask, quantile_ci
+from inferspeed.stats.summary import min_samples_for_ci, outlier_mask, quantile_ci
 
 
 def test_summary_matches_numpy_on_known_data() -> None:
@@ -98,7 +98,7 @@ def test_median_ci_narrows_with_more_samples() -> None:
 def test_binomial_quantile_matches_scipy_stats() -> None:
     from scipy import stats as sps
 
-    from inferspeed.stats import _binom_ppf
+    from inferspeed.stats.summary import _binom_ppf
 
     for n in (1, 7, 100, 3687, 3688, 100_000):
         for q in (0.5, 0.9, 0.99, 0.999):
@@ -109,7 +109,7 @@ def test_binomial_quantile_matches_scipy_stats() -> None:
 def test_median_ci_widens_when_samples_are_correlated_in_time() -> None:
     """A machine switching between two speeds for long stretches: independent-sample intervals
     would claim a precision the run does not have; the batch medians widen the interval."""
-    from inferspeed.stats import median_ci
+    from inferspeed.stats.summary import median_ci
 
     rng = np.random.default_rng(3)
     parts = [rng.normal(160e3 if k % 2 else 205e3, 5e3, 1000) for k in range(15)]

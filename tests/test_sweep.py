@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from inferspeed import ConfigError
-from inferspeed.sweep import _read_done, cell_key, grid_cells, sweep
+from inferspeed.tools.sweep import _read_done, cell_key, grid_cells, sweep
 
 
 def test_grid_is_every_combination_in_a_stable_order() -> None:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from inferspeed import Config
-from inferspeed.tradeoff import fidelity, tradeoff
+from inferspeed.tools.tradeoff import fidelity, tradeoff
 
 from .test_cli import cli
 

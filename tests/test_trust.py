@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from inferspeed import Config, ConfigError, Session, benchmark
-from inferspeed.models import mlp_model
+from inferspeed.facts.models import mlp_model
 
 from .conftest import FAST, until
 
@@ -46,7 +46,7 @@ def test_cold_cache_is_slower_and_recorded(models: dict[str, str]) -> None:
 
 def test_default_flush_is_twice_the_last_level_cache(models: dict[str, str]) -> None:
     from inferspeed.config import FALLBACK_FLUSH_BYTES
-    from inferspeed.environment import last_level_cache_bytes
+    from inferspeed.facts.environment import last_level_cache_bytes
 
     llc = last_level_cache_bytes()
     with Session(models["add"]) as s:

@@ -6,13 +6,7 @@ each into one line on stderr and exit status 2.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .result import Result
-
 __all__ = [
-    "BenchmarkInterrupted",
     "ConfigError",
     "InferspeedError",
     "InputError",
@@ -66,11 +60,3 @@ class WorkerCrashed(InferspeedError):
     def __init__(self, message: str, exitcode: int | None = None) -> None:
         super().__init__(message)
         self.exitcode = exitcode
-
-
-class BenchmarkInterrupted(KeyboardInterrupt):
-    """A measurement was interrupted (Ctrl-C); ``result`` holds what was measured so far."""
-
-    def __init__(self, result: Result) -> None:
-        super().__init__("benchmark interrupted; partial result kept")
-        self.result = result

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from .errors import InputError
-from .result import Result, results_from_document
+from .results.result import Result, results_from_document
 
 __all__ = ["InferspeedFixture"]
 
@@ -126,12 +126,12 @@ class InferspeedFixture:
         self.results: list[Result] = []
 
     def benchmark(self, model: Any, config: Any = None, **options: Any) -> Result:
-        from .session import benchmark
+        from .measure.benchmark import benchmark
 
         return self._record(lambda: benchmark(model, config, **options))
 
     def timeit(self, fn: Callable[..., Any], *args: Any, **options: Any) -> Result:
-        from .callables import timeit
+        from .measure.callables import timeit
 
         return self._record(lambda: timeit(fn, *args, **options))
 
@@ -144,7 +144,7 @@ class InferspeedFixture:
         fail_slower = self._config.getoption("inferspeed_fail_slower")
         failure = None
         if base is not None:
-            from .compare import compare
+            from .analysis.compare import compare
 
             c = compare(
                 base, result, baseline_label=self._state.baseline_name or "baseline", candidate_label=key
@@ -188,7 +188,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = config.stash.get(_STATE, None)
     if not name or state is None or not state.measured:
         return
-    from .result import results_document
+    from .results.result import results_document
 
     folder = _store_dir(config)
     folder.mkdir(parents=True, exist_ok=True)
@@ -204,7 +204,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    from .report.text import format_duration
+    from .units import format_duration
 
     state = config.stash.get(_STATE, None)
     if state is None or not state.rows:

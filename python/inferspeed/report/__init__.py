@@ -1,5 +1,2 @@
-"""Human-readable reports of results."""
-
-from .text import format_duration, render_info, render_result
-
-__all__ = ["format_duration", "render_info", "render_result"]
+"""Layer 7, reports: results as people read them (terminal text, Markdown, CSV, pyperf JSON,
+HTML with plots)."""

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from ..result import Result
-from .text import format_duration
+from ..results.result import Result
+from ..units import format_duration
 
 __all__ = [
     "PYPERF_RUNS",

@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..result import Result
+from ..results.result import Result
+from ..units import format_duration
 from .exports import result_name, summary_cells, throughput_of
-from .text import format_duration
 
 __all__ = ["MAX_POINTS", "Plot", "Section", "plots_for", "render_html", "require_matplotlib", "write_pngs"]
 
@@ -331,7 +331,7 @@ figcaption { font-size: 0.85em; color: #555; }
 
 def render_html(sections: Sequence[Section], title: str = "inferspeed report") -> str:
     """One self-contained HTML document: tables, and every plot as an embedded PNG."""
-    from .. import __version__
+    from ..version import __version__
 
     parts = [
         "<!DOCTYPE html>",

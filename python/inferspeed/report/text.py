@@ -5,21 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..result import Result
-
-
-def format_duration(ns: float | None) -> str:
-    """A duration with a unit chosen by magnitude: 812 ns, 12.34 µs, 3.456 ms, 1.234 s."""
-    if ns is None:
-        return "-"
-    a = abs(ns)
-    if a < 1e3:
-        return f"{ns:.0f} ns"
-    if a < 1e6:
-        return f"{ns / 1e3:.3g} µs" if a >= 1e5 else f"{ns / 1e3:.2f} µs"
-    if a < 1e9:
-        return f"{ns / 1e6:.2f} ms" if a < 1e8 else f"{ns / 1e6:.1f} ms"
-    return f"{ns / 1e9:.3f} s"
+from ..results.result import Result
+from ..units import format_bytes, format_duration
 
 
 def _rate(per_s: float | None) -> str:
@@ -333,17 +320,6 @@ def _share(v: float | None) -> str:
     return "?" if v is None else f"{v:.1%}"
 
 
-def format_bytes(n: int | None) -> str:
-    """A size with a binary unit: '3.0 MiB', '64 bytes' ('?' for None; negative deltas keep
-    their sign)."""
-    if n is None:
-        return "?"
-    for unit, size in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if abs(n) >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} bytes"
-
-
 def render_comparisons(comparisons: list[Any]) -> str:
     """Ratio of medians and p99s with intervals, p-value, Hodges-Lehmann shift and verdict."""
     lines = [
@@ -373,7 +349,7 @@ def render_comparisons(comparisons: list[Any]) -> str:
 def render_sweep(found: Any) -> str:
     """One row per cell: median, p99, median per sample (batched cells) and samples/s; the best
     by the chosen metric marked with *."""
-    from ..sweep import batch_of
+    from ..results.result import batch_of
 
     best = found.best
     lines = [f"{'cell':<44} {'median':>10} {'p99':>10} {'per sample':>11} {'samples/s':>12}"]

@@ -17,13 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from . import _core
-from .config import CHUNK_TIME, Config
-from .diagnostics import cpu_snapshot, diagnose, other_load, steady_state
-from .environment import capture_environment
-from .errors import BenchmarkInterrupted, ConfigError
-from .result import Result
-from .stats import summarize
+from .. import _core
+from ..config import CHUNK_TIME, Config
+from ..errors import ConfigError
+from ..facts.environment import capture_environment
+from ..facts.machine import cpu_snapshot, other_load
+from ..results.result import BenchmarkInterrupted, Result
+from ..stats.diagnostics import diagnose, steady_state
+from ..stats.summary import summarize
+from .loop import adaptive_loop, pinned
 
 __all__ = ["OVERHEAD_TIME", "timeit"]
 
@@ -63,7 +65,6 @@ def timeit(
     sample (see the module's docstring). An exception raised by ``fn`` propagates; Ctrl-C
     raises :class:`BenchmarkInterrupted` with the samples so far.
     """
-    from .session import _pinned, adaptive_loop
 
     if not callable(fn):
         raise ConfigError(f"timeit needs a callable, got {type(fn).__name__}")
@@ -95,7 +96,7 @@ def timeit(
     warm = np.zeros(0, np.int64)
     timed = np.zeros(0, np.int64)
     interrupted = False
-    with _pinned(config.pin):
+    with pinned(config.pin):
         overhead = loop(_empty, None, OVERHEAD_TIME)["samples_ns"]
         before = cpu_snapshot()
         if (w_iters is None or w_iters > 0) and (w_time is None or w_time > 0):

@@ -2,31 +2,40 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import hashlib
 import os
 import shutil
 import tempfile
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from . import _core, _ortlib, scenarios
-from .config import CHUNK_TIME, GRAPH_OPTIMIZATION_LEVELS, Config
-from .diagnostics import cpu_snapshot, diagnose, other_load, steady_state
-from .environment import capture_environment, last_level_cache_bytes
-from .errors import BenchmarkInterrupted, ConfigError, InferspeedError, InputError, ModelError, OrtError
+from .. import _core
+from ..config import CHUNK_TIME, GRAPH_OPTIMIZATION_LEVELS, Config
+from ..errors import ConfigError, InferspeedError, InputError, ModelError, OrtError
+from ..facts import ortlib
+from ..facts.environment import capture_environment, last_level_cache_bytes
+from ..facts.machine import cpu_snapshot, other_load
+from ..facts.memory import MemoryProbe
+from ..facts.modelfile import (
+    check_external_data,
+    check_model_path,
+    count_macs,
+    load_proto,
+    model_weights,
+    sha256_file,
+    unranked_inputs,
+)
+from ..facts.signature import ValueInfo
+from ..results.result import BenchmarkInterrupted, Result, compute_at, first_dim
+from ..stats.diagnostics import diagnose, steady_state
+from ..stats.summary import summarize
+from . import scenarios
 from .inputs import GeneratedInputs, make_inputs
-from .macs import estimate_macs
-from .memory import MemoryProbe
-from .result import Result, compute_at
-from .signature import ValueInfo
-from .stats import median_ci, min_samples_for_ci, quantile_ci, relative_halfwidth, summarize
+from .loop import adaptive_loop, pinned
 
-__all__ = ["Session", "benchmark"]
+__all__ = ["MEASURE_OPTIONS", "Session"]
 
 #: Options measure() accepts: those that change the loop, not the session or the inputs.
 MEASURE_OPTIONS = frozenset(
@@ -36,121 +45,10 @@ MEASURE_OPTIONS = frozenset(
         "duration", "concurrency", "deadline",
     }
 )  # fmt: skip
-#: Adaptive stopping: the first chunk's length, the longest chunk (s) and the fewest samples
-#: before the first check (an interval from fewer is too coarse to trust).
-ADAPTIVE_FIRST_CHUNK = 0.05
-ADAPTIVE_MAX_CHUNK = 1.0
-ADAPTIVE_MIN_SAMPLES = 100
-
-
-def adaptive_loop(
-    loop: Callable[[int | None, float | None], dict[str, Any]], config: Config
-) -> tuple[np.ndarray, bool, dict[str, Any]]:
-    """Measure in growing chunks until the targeted intervals are narrow enough or a loop
-    limit is reached. ``loop(iterations, seconds)`` runs one chunk (a core loop's dict).
-    Returns (samples, interrupted, stopping record)."""
-    assert config.target_ci is not None
-    iterations, seconds = config.loop_limits
-    targets = [0.5] + ([config.target_percentile / 100.0] if config.target_percentile else [])
-    needed = max(ADAPTIVE_MIN_SAMPLES, *(min_samples_for_ci(q) for q in targets))
-    chunks: list[np.ndarray] = []
-    count = 0
-    checks = 0
-    widths: dict[str, float | None] = {}
-    met = interrupted = False
-    chunk_time = ADAPTIVE_FIRST_CHUNK
-    start = time.monotonic()
-    while True:
-        left_time = None if seconds is None else seconds - (time.monotonic() - start)
-        left_iterations = None if iterations is None else iterations - count
-        if (left_time is not None and left_time <= 0) or (
-            left_iterations is not None and left_iterations <= 0
-        ):
-            break
-        step = chunk_time if left_time is None else min(chunk_time, left_time)
-        r = loop(left_iterations, step)
-        chunks.append(r["samples_ns"])
-        count += r["samples_ns"].size
-        if r["interrupted"]:
-            interrupted = True
-            break
-        chunk_time = min(chunk_time * 1.5, ADAPTIVE_MAX_CHUNK)
-        if count < needed:
-            continue
-        checks += 1
-        x = np.concatenate(chunks)
-        chunks = [x]
-        widths = {_percentile_label(q): _relative_width(x, q) for q in targets}
-        if all(w is not None and w <= config.target_ci for w in widths.values()):
-            met = True
-            break
-    samples = np.concatenate(chunks) if chunks else np.zeros(0, np.int64)
-    stopping = {
-        "target_ci": config.target_ci,
-        "target_percentile": config.target_percentile,
-        "met": met,
-        "samples": int(samples.size),
-        "checks": checks,
-        "relative_halfwidths": widths,
-        "elapsed_s": round(time.monotonic() - start, 6),
-    }
-    return samples, interrupted, stopping
-
-
-def _percentile_label(q: float) -> str:
-    return "median" if q == 0.5 else f"p{q * 100:g}"
-
-
-def _relative_width(x: np.ndarray, q: float) -> float | None:
-    """Relative half-width of the ``q`` quantile's interval, as the final Stats will report it."""
-    center = float(np.partition(x, int((x.size - 1) * q))[int((x.size - 1) * q)])
-    interval = median_ci(x) if q == 0.5 else quantile_ci(x, q, presorted=False)
-    return relative_halfwidth(center, interval)
-
-
-@contextlib.contextmanager
-def _pinned(cpu: int | None) -> Iterator[None]:
-    """Pin the calling thread (the one that runs the timed loop) to ``cpu`` for the block."""
-    if cpu is None:
-        yield
-        return
-    if not hasattr(os, "sched_setaffinity"):
-        raise ConfigError("pinning (--pin) is not supported on this platform")
-    allowed = os.sched_getaffinity(0)
-    if cpu not in allowed:
-        raise ConfigError(f"cannot pin to CPU {cpu}: this process may use CPUs {sorted(allowed)}")
-    os.sched_setaffinity(0, {cpu})  # pid 0: this thread only (Linux)
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, allowed)
 
 
 # ORT error codes that mean "this file is not a model ORT can load".
 _LOAD_ERROR_CODES = {3, 4, 7, 9, 10}
-
-
-def _check_model_path(path: str) -> None:
-    if not os.path.exists(path):
-        raise ModelError(f"model file not found: {path}")
-    if os.path.isdir(path):
-        raise ModelError(f"{path} is a directory, not an ONNX model file")
-    try:
-        size = os.path.getsize(path)
-        with open(path, "rb"):
-            pass
-    except OSError as exc:
-        raise ModelError(f"cannot read model {path}: {exc.strerror or exc}") from None
-    if size == 0:
-        raise ModelError(f"{path} is empty, not an ONNX model")
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class Session:
@@ -175,20 +73,20 @@ class Session:
         self.config = Config.from_options(config, **options)
         self._tmpdir: str | None = None
         self.model_path = self._materialize(model)
-        _check_model_path(self.model_path)
-        self.runtime = _ortlib.load_runtime(self.config.ort_lib)
+        check_model_path(self.model_path)
+        self.runtime = ortlib.load_runtime(self.config.ort_lib)
         self._check_providers()
         c = self.config
         # Libraries the measurement needs, loaded before the memory probe starts: the figures
         # are then the session's and the measurement's, not Python's imports.
         import scipy.special  # noqa: F401
 
-        proto = _load_proto(self.model_path)
+        proto = load_proto(self.model_path)
         self._weights = model_weights(proto)
         unranked: set[str] = set()
         if proto is not None:
             check_external_data(proto, self.model_path)
-            unranked = _unranked_inputs(proto)
+            unranked = unranked_inputs(proto)
             del proto  # before the memory probe starts
         probe = MemoryProbe().start()
         try:
@@ -282,13 +180,18 @@ class Session:
         return self._generated.arrays
 
     @property
+    def batch(self) -> int:
+        """The batch: the first dimension of the first input as bound (1 when it has none)."""
+        return first_dim(self._generated.shapes[self.inputs[0].name]) if self.inputs else 1
+
+    @property
     def notices(self) -> tuple[str, ...]:
         return self._generated.notices
 
     def _model_sha256(self) -> str:
         """The model file's hash, read once per session (not on every measure())."""
         if self._hash is None:
-            self._hash = _sha256(self.model_path)
+            self._hash = sha256_file(self.model_path)
         return self._hash
 
     def model_info(self) -> dict[str, Any]:
@@ -311,7 +214,7 @@ class Session:
     def _macs(self) -> dict[str, Any]:
         """MAC counts at the bound input shapes (the model parsed again, on first use)."""
         if self._compute is None:
-            self._compute = _count_macs(self.model_path, self._generated.shapes)
+            self._compute = count_macs(self.model_path, self._generated.shapes)
         return self._compute
 
     def _before_timing(self) -> None:
@@ -426,7 +329,7 @@ class Session:
         stopping: dict[str, Any] | None = None
         self._before_timing()
         run_probe = MemoryProbe().start()
-        with _pinned(config.pin):
+        with pinned(config.pin):
             before = cpu_snapshot()
             if (w_iters is None or w_iters > 0) and (w_time is None or w_time > 0):
                 warm = self._loop(mode, w_iters, w_time, flusher)
@@ -435,11 +338,15 @@ class Session:
             figures: dict[str, Any] = {}
             if not interrupted:
                 if config.scenario == "server":
-                    timed, service, figures, interrupted = scenarios.run_server(self, config)
+                    timed, service, figures, interrupted = scenarios.run_server(
+                        self._core, self.batch, config
+                    )
                 elif config.scenario == "offline":
                     ws = warm["samples_ns"]
                     one_call = float(np.median(ws)) if ws.size else None
-                    timed, service, figures, interrupted = scenarios.run_offline(self, config, one_call)
+                    timed, service, figures, interrupted = scenarios.run_offline(
+                        self._core, self.batch, config, one_call
+                    )
                 elif config.target_ci is None:
                     iterations, seconds = config.loop_limits
                     r = self._loop(mode, iterations, seconds, flusher)
@@ -542,95 +449,3 @@ class Session:
         tmp = getattr(self, "_tmpdir", None)
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-#: Models above this size are not parsed in Python for MAC counts and initializer sizes.
-MAX_PARSE_BYTES = 1 << 30
-
-
-def _load_proto(path: str) -> Any:
-    if os.path.getsize(path) > MAX_PARSE_BYTES:
-        return None
-    try:
-        import onnx
-
-        return onnx.load(path, load_external_data=False)
-    except Exception:  # unparseable here (ORT may still load it): no figures
-        return None
-
-
-def _unranked_inputs(proto: Any) -> set[str]:
-    """Graph inputs typed as tensors with no shape at all (any rank)."""
-    return {
-        i.name
-        for i in proto.graph.input
-        if i.type.HasField("tensor_type") and not i.type.tensor_type.HasField("shape")
-    }
-
-
-def _count_macs(path: str, shapes: Mapping[str, Any]) -> dict[str, Any]:
-    proto = _load_proto(path)
-    if proto is None:
-        return {}
-    found = estimate_macs(proto, {name: tuple(shape) for name, shape in shapes.items()})
-    return found or {}
-
-
-def check_external_data(proto: Any, path: str) -> None:
-    """Refuse, before ONNX Runtime reads anything, a model whose external data (tensors stored
-    in other files) is missing, or lies outside the model's folder (an absolute path, ``..``,
-    or a symbolic link that leads out): a model downloaded from elsewhere must not make the
-    benchmark read arbitrary files."""
-    import onnx
-    from onnx.external_data_helper import _get_all_tensors
-
-    folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
-    for tensor in _get_all_tensors(proto):
-        if tensor.data_location != onnx.TensorProto.EXTERNAL:
-            continue
-        location = {e.key: e.value for e in tensor.external_data}.get("location", "")
-        target = os.path.realpath(os.path.join(folder, location))
-        if not location or os.path.isabs(location) or os.path.commonpath([folder, target]) != folder:
-            raise ModelError(
-                f"refused {path}: tensor {tensor.name!r} keeps its data in {location!r}, outside the "
-                f"model's folder {folder}"
-            )
-        if not os.path.isfile(target):
-            raise ModelError(f"{path}: external data file {location!r} of tensor {tensor.name!r} is missing")
-
-
-def model_weights(proto: Any) -> dict[str, Any]:
-    """Number and total size (bytes, from dims and element type) of the main graph's
-    initializers, stored in the file or as external data; Nones when the model could not be
-    parsed (``proto`` None)."""
-    if proto is None:
-        return {"initializers": None, "initializer_bytes": None}
-    from onnx.helper import tensor_dtype_to_np_dtype
-
-    total = 0
-    for init in proto.graph.initializer:
-        try:
-            size = np.dtype(tensor_dtype_to_np_dtype(init.data_type)).itemsize
-        except (KeyError, TypeError, ValueError):
-            size = 1  # strings and exotic types: counted at a byte each
-        total += int(np.prod(init.dims, dtype=np.int64)) * size
-    return {"initializers": len(proto.graph.initializer), "initializer_bytes": total}
-
-
-def benchmark(model: Any, config: Config | None = None, **options: Any) -> Result:
-    """Measure ``model`` once with ``config`` / ``options`` and return the :class:`Result`.
-
-    Equivalent to ``Session(model, config, **options).measure()``; see :class:`Config` for
-    the options. Raises an :class:`~inferspeed.InferspeedError` subclass for bad input and
-    :class:`~inferspeed.BenchmarkInterrupted` (carrying the partial result) on Ctrl-C.
-    """
-    merged = Config.from_options(config, **options)
-    if merged.processes > 1:
-        from .workers import measure_in_processes
-
-        if not isinstance(model, (str, os.PathLike)):
-            with Session(model, merged.replace(processes=1)) as session:  # writes it to a file
-                return measure_in_processes(session.model_path, merged)
-        return measure_in_processes(model, merged)
-    with Session(model, merged) as session:
-        return session.measure()

@@ -11,13 +11,18 @@ from typing import Any
 
 import numpy as np
 
-from .diagnostics import Diagnostic
-from .stats import Stats
+from ..stats.diagnostics import Diagnostic
+from ..stats.summary import Stats
 
 __all__ = [
     "SCHEMA",
+    "BenchmarkInterrupted",
     "Result",
+    "batch_of",
+    "compute_at",
+    "first_dim",
     "load_json",
+    "max_memory",
     "pool_results",
     "read_json_file",
     "results_document",
@@ -194,7 +199,7 @@ class Result:
 def results_document(results: Sequence[Result], interrupted: bool | None = None) -> dict[str, Any]:
     """The JSON document of ``results``; ``interrupted`` (default: any result is) marks a run
     stopped by Ctrl-C, also one stopped before its first result."""
-    from . import __version__
+    from ..version import __version__
 
     env = results[0].environment if results else {}
     return {
@@ -211,7 +216,7 @@ def pool_results(parts: Sequence[Result]) -> Result:
     every sample in order, statistics of the pool, warm-up summed, warnings merged by code."""
     import dataclasses
 
-    from .stats import summarize
+    from ..stats.summary import summarize
 
     first = parts[0]
     samples = np.concatenate([p.samples_ns for p in parts])
@@ -260,7 +265,7 @@ def compute_at(compute: Mapping[str, Any] | None, median_ns: float) -> dict[str,
 def read_json_file(path: str | os.PathLike[str], what: str = "") -> Any:
     """The parsed JSON of ``path``; InputError (one line) when it cannot be read or is not JSON.
     ``what`` is added to the not-JSON message (e.g. what the file should have been)."""
-    from .errors import InputError
+    from ..errors import InputError
 
     name = os.fspath(path)
     try:
@@ -275,7 +280,7 @@ def read_json_file(path: str | os.PathLike[str], what: str = "") -> Any:
 def results_from_document(doc: Any, name: str) -> list[Result]:
     """The results of a parsed results document (``name`` for messages); InputError for a
     document that is not inferspeed's, or from a newer schema than this version reads."""
-    from .errors import InputError
+    from ..errors import InputError
 
     schema = doc.get("schema") if isinstance(doc, dict) else None
     if not isinstance(schema, str) or not schema.startswith("inferspeed/"):
@@ -314,3 +319,22 @@ def write_json(
             f.write("\n")
         os.replace(tmp, path)
     return text
+
+
+class BenchmarkInterrupted(KeyboardInterrupt):
+    """A measurement was interrupted (Ctrl-C); ``result`` holds what was measured so far."""
+
+    def __init__(self, result: Result) -> None:
+        super().__init__("benchmark interrupted; partial result kept")
+        self.result = result
+
+
+def first_dim(shape: Sequence[int] | None) -> int:
+    """The batch of an input shape: its first dimension (1 for a scalar or no shape)."""
+    return int(shape[0]) if shape else 1
+
+
+def batch_of(result: Mapping[str, Any]) -> int:
+    """The batch of a result's JSON form: the first dimension of its first input (1 if none)."""
+    inputs = result.get("model", {}).get("inputs", [])
+    return first_dim(inputs[0].get("bound_shape") if inputs else None)

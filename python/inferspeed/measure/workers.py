@@ -13,13 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from .config import Config
-from .diagnostics import Diagnostic
-from .errors import BenchmarkInterrupted, WorkerCrashed
+from ..config import Config
+from ..errors import WorkerCrashed
+from ..results.result import BenchmarkInterrupted, Result, compute_at, max_memory
+from ..stats.diagnostics import Diagnostic
+from ..stats.summary import summarize
 from .processes import run_in_process
-from .result import Result, compute_at, max_memory
 from .session import Session
-from .stats import summarize
 
 __all__ = ["PROCESS_SPREAD", "measure_in_processes"]
 

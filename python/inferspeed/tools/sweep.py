@@ -15,11 +15,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .config import Config
-from .errors import ConfigError, InferspeedError, WorkerCrashed
-from .processes import run_in_process
+from ..config import Config
+from ..errors import ConfigError, InferspeedError, WorkerCrashed
+from ..measure.processes import run_in_process
+from ..results.result import batch_of
 
-__all__ = ["SWEEP_METRICS", "SweepResult", "batch_of", "cell_key", "grid_cells", "sweep"]
+__all__ = ["SWEEP_METRICS", "SweepResult", "cell_key", "grid_cells", "sweep"]
 
 #: Grid axes and the Config field each sets. "dims" cells hold {symbol: size}.
 AXES = {
@@ -74,7 +75,7 @@ def cell_config(base: Config, cell: Mapping[str, Any]) -> Config:
 
 def _measure_cell(model: str, config: Config) -> dict[str, Any]:
     """Runs in the worker process: one cell's result as JSON-ready data (without samples)."""
-    from .session import Session
+    from ..measure.session import Session
 
     with Session(model, config) as session:
         data = session.measure().to_dict()
@@ -113,13 +114,6 @@ def _append(path: str, entry: Mapping[str, Any]) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def batch_of(result: Mapping[str, Any]) -> int:
-    """The batch of a result's JSON form: the first dimension of its first input (1 if none)."""
-    inputs = result.get("model", {}).get("inputs", [])
-    shape = inputs[0].get("bound_shape") if inputs else None
-    return int(shape[0]) if shape else 1
 
 
 def _metric(entry: Mapping[str, Any], by: str) -> float:

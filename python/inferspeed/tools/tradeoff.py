@@ -24,11 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from .compare import DEFAULT_ROUNDS, compare, measure_interleaved
-from .config import Config
-from .errors import ConfigError, InferspeedError, InputError
-from .inputs import read_npz
-from .session import Session
+from ..analysis.compare import compare
+from ..config import Config
+from ..errors import ConfigError, InferspeedError, InputError
+from ..measure.inputs import read_npz
+from ..measure.interleave import DEFAULT_ROUNDS, measure_interleaved
+from ..measure.session import Session
 
 __all__ = ["TradeoffResult", "fidelity", "make_variants", "tradeoff"]
 

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .stats import quantile_ci
+from ..stats.summary import quantile_ci
 
 if TYPE_CHECKING:
-    from .session import Session
+    from ..measure.session import Session
 
 __all__ = ["CapacityResult", "find_capacity"]
 

@@ -24,8 +24,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import errors
-from .errors import InferspeedError, WorkerCrashed
+from .. import errors
+from ..errors import InferspeedError, WorkerCrashed
 
 __all__ = ["INTERRUPT_GRACE", "SELF_SIGNAL_ENV", "describe_exit", "run_in_process"]
 

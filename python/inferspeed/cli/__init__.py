@@ -14,9 +14,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from . import __version__
-from .compare import DEFAULT_ROUNDS, DEFAULT_THRESHOLD
-from .config import (
+from ..analysis.compare import DEFAULT_THRESHOLD
+from ..config import (
     ARRIVALS,
     CACHE_MODES,
     CALL_MODES,
@@ -26,7 +25,10 @@ from .config import (
     Config,
     ProviderSpec,
 )
-from .errors import BenchmarkInterrupted, ConfigError, InferspeedError, InputError
+from ..errors import ConfigError, InferspeedError, InputError
+from ..measure.interleave import DEFAULT_ROUNDS
+from ..results.result import BenchmarkInterrupted
+from ..version import __version__
 
 EXIT_USAGE = 2
 EXIT_SLOWER = 1
@@ -308,11 +310,11 @@ def expected_seconds(config: Config) -> float | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .models import demo_model_path
-    from .report.terminal import print_summary, progress
-    from .report.text import render_concurrency_table, render_result
-    from .result import Result, write_json
-    from .session import Session
+    from ..facts.models import demo_model_path
+    from ..measure.session import Session
+    from ..report.terminal import print_summary, progress
+    from ..report.text import render_concurrency_table, render_result
+    from ..results.result import Result, write_json
 
     config = config_from_args(args)
     if args.json:
@@ -325,7 +327,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     results: list[Result] = []
     try:
         if config.processes > 1:
-            from .workers import measure_in_processes
+            from ..measure.workers import measure_in_processes
 
             if len(args.concurrency) > 1:
                 raise ConfigError("--processes takes one --concurrency value")
@@ -376,9 +378,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     import json
 
-    from .compare import check_comparable, compare
-    from .report.text import render_comparisons
-    from .result import load_json
+    from ..analysis.compare import check_comparable, compare
+    from ..report.text import render_comparisons
+    from ..results.result import load_json
 
     entries = []
     for path in args.results:
@@ -416,11 +418,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_interleaved(args: argparse.Namespace, config: Config) -> int:
     """Several models (or thread counts) measured in rounds (A B A B ...) in one process, then
     compared with the first."""
-    from .compare import compare, measure_interleaved
-    from .report.terminal import progress
-    from .report.text import render_comparisons, render_result
-    from .result import write_json
-    from .session import Session
+    from ..analysis.compare import compare
+    from ..measure.interleave import measure_interleaved
+    from ..measure.session import Session
+    from ..report.terminal import progress
+    from ..report.text import render_comparisons, render_result
+    from ..results.result import write_json
 
     if config.scenario != "single-stream" or config.processes > 1 or len(args.concurrency) > 1:
         raise ConfigError(
@@ -428,7 +431,7 @@ def cmd_interleaved(args: argparse.Namespace, config: Config) -> int:
         )
     if config.target_ci is not None:
         raise ConfigError("--target-ci applies to one model at a time")
-    from .models import demo_model_path
+    from ..facts.models import demo_model_path
 
     models = args.model or [demo_model_path()]
     names = [os.path.basename(m) if models.count(m) == 1 else f"{m}#{i}" for i, m in enumerate(models)]
@@ -477,8 +480,8 @@ def _choice_list(choices: Sequence[str]) -> Callable[[str], list[str]]:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .report.text import render_sweep
-    from .sweep import sweep
+    from ..report.text import render_sweep
+    from ..tools.sweep import sweep
 
     grid: dict[str, Any] = {}
     if args.threads:
@@ -515,8 +518,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_tradeoff(args: argparse.Namespace) -> int:
-    from .report.text import render_tradeoff
-    from .tradeoff import tradeoff
+    from ..report.text import render_tradeoff
+    from ..tools.tradeoff import tradeoff
 
     config = config_from_args(args)
     if args.json:
@@ -543,10 +546,10 @@ def cmd_tradeoff(args: argparse.Namespace) -> int:
 
 
 def cmd_capacity(args: argparse.Namespace) -> int:
-    from .capacity import find_capacity
-    from .models import demo_model_path
-    from .report.text import render_capacity
-    from .session import Session
+    from ..analysis.capacity import find_capacity
+    from ..facts.models import demo_model_path
+    from ..measure.session import Session
+    from ..report.text import render_capacity
 
     percentile, slo = args.slo
     config = config_from_args(args)
@@ -569,11 +572,11 @@ def cmd_capacity(args: argparse.Namespace) -> int:
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
-    from .models import demo_model_path
-    from .profile import profile
-    from .report.terminal import print_summary, progress
-    from .report.text import render_profile, render_result
-    from .result import write_json
+    from ..facts.models import demo_model_path
+    from ..report.terminal import print_summary, progress
+    from ..report.text import render_profile, render_result
+    from ..results.result import write_json
+    from ..tools.profile import profile
 
     config = config_from_args(args)
     for path, flag in ((args.json, "--json"), (args.trace, "--trace")):
@@ -600,7 +603,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 def _read_report_input(path: str) -> tuple[dict[str, Any] | None, list[Any]]:
     """(trade-off or capacity document, []) or (None, results) of one file given to report."""
-    from .result import read_json_file, results_from_document
+    from ..results.result import read_json_file, results_from_document
 
     doc = read_json_file(path, " (a sweep's JSONL is not a report input)")
     if isinstance(doc, dict) and doc.get("scenario") in ("tradeoff", "capacity") and "schema" not in doc:
@@ -609,8 +612,8 @@ def _read_report_input(path: str) -> tuple[dict[str, Any] | None, list[Any]]:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report.exports import to_csv, to_markdown, write_pyperf
-    from .report.text import render_profile, render_result
+    from ..report.exports import to_csv, to_markdown, write_pyperf
+    from ..report.text import render_profile, render_result
 
     for path, flag in ((args.html, "--html"), (args.pyperf, "--pyperf")):
         if path:
@@ -624,7 +627,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise InputError("--pyperf, --markdown and --csv need latency results (from run, profile, ...)")
     wrote = []
     if args.html or args.png:
-        from .report.html import plots_for, render_html, require_matplotlib, write_pngs
+        from ..report.html import plots_for, render_html, require_matplotlib, write_pngs
 
         require_matplotlib()
         sections = [plots_for(path, doc, rs) for path, doc, rs in inputs]
@@ -662,8 +665,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     import json
 
-    from .info import model_info
-    from .report.text import render_info
+    from ..facts.info import model_info
+    from ..report.text import render_info
 
     info = model_info(args.model)
     print(json.dumps(info, indent=2) if args.json else render_info(info))

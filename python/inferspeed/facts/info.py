@@ -7,8 +7,9 @@ import math
 import os
 from typing import Any
 
-from .errors import ModelError
+from ..errors import ModelError
 from .macs import estimate_macs
+from .modelfile import check_model_path
 from .signature import ELEMENT_TYPES
 
 __all__ = ["model_info"]
@@ -56,9 +57,8 @@ def _type_text(type_proto: Any) -> tuple[str, list[Any] | None]:
 def model_info(path: str) -> dict[str, Any]:
     """Inputs and outputs (types, shapes with symbolic dims named), opsets, IR version, file
     size, parameter count and an operator histogram (subgraphs of If/Loop/Scan included)."""
-    from .session import _check_model_path
 
-    _check_model_path(path)
+    check_model_path(path)
     try:
         import onnx
 

@@ -15,17 +15,14 @@ inferences/s and samples/s (the first input's first dimension is the batch).
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from . import _core
-from .config import CHUNK_TIME, Config
-from .diagnostics import Diagnostic
-from .stats import summarize
-
-if TYPE_CHECKING:
-    from .session import Session
+from .. import _core
+from ..config import CHUNK_TIME, Config
+from ..stats.diagnostics import Diagnostic
+from ..stats.summary import summarize
 
 __all__ = ["arrival_offsets", "deadline_stats", "run_offline", "run_server"]
 
@@ -63,11 +60,6 @@ def deadline_stats(latencies_ns: np.ndarray, deadline: float | None) -> dict[str
     }
 
 
-def _batch(session: Session) -> int:
-    shapes = [tuple(session._generated.shapes[v.name]) for v in session.inputs]
-    return int(shapes[0][0]) if shapes and shapes[0] else 1
-
-
 def _mode(config: Config) -> _core.CallMode:
     return _core.CallMode.binding if config.mode == "binding" else _core.CallMode.run
 
@@ -89,7 +81,9 @@ def oversubscription(
     )
 
 
-def run_server(session: Session, config: Config) -> tuple[np.ndarray, np.ndarray, dict[str, Any], bool]:
+def run_server(
+    core: _core.Session, batch: int, config: Config
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any], bool]:
     """The timed part of a server run: (latencies, service times, scenario figures, interrupted)."""
     assert config.qps is not None
     duration = config.scenario_duration
@@ -99,7 +93,7 @@ def run_server(session: Session, config: Config) -> tuple[np.ndarray, np.ndarray
     # core busy, which is why it is bounded).
     spin_ns = int(config.scheduler_spin * 1e9)
     r = _core.run_server(
-        session._core, _mode(config), arrivals.tolist(), config.concurrency, spin_ns, int(CHUNK_TIME * 1e9)
+        core, _mode(config), arrivals.tolist(), config.concurrency, spin_ns, int(CHUNK_TIME * 1e9)
     )
     start, end, waited = r["start_ns"], r["end_ns"], r["waited"].astype(bool)
     done = end >= 0
@@ -121,19 +115,19 @@ def run_server(session: Session, config: Config) -> tuple[np.ndarray, np.ndarray
         "service_stats": summarize(service).to_dict() if service.size else None,
         "scheduler_lateness_stats": summarize(lateness).to_dict() if lateness.size else None,
         "throughput_per_s": achieved,
-        "samples_per_s": achieved * _batch(session),
+        "samples_per_s": achieved * batch,
     }
     return latency, service, figures, bool(r["interrupted"])
 
 
 def run_offline(
-    session: Session, config: Config, single_call_ns: float | None
+    core: _core.Session, batch: int, config: Config, single_call_ns: float | None
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any], bool]:
     """The timed part of an offline run: (latencies, latencies, scenario figures, interrupted)."""
     duration = config.scenario_duration
     expected = int(duration * 1e9 / single_call_ns * 1.2) + 1024 if single_call_ns else 0
     r = _core.run_offline(
-        session._core, _mode(config), int(duration * 1e9), config.concurrency, expected, int(CHUNK_TIME * 1e9)
+        core, _mode(config), int(duration * 1e9), config.concurrency, expected, int(CHUNK_TIME * 1e9)
     )
     starts: list[np.ndarray] = r["start_ns"]
     ends: list[np.ndarray] = r["end_ns"]
@@ -158,7 +152,7 @@ def run_offline(
         "concurrency": config.concurrency,
         "completed": int(latency.size),
         "throughput_per_s": throughput,
-        "samples_per_s": throughput * _batch(session),
+        "samples_per_s": throughput * batch,
         "per_worker": per_worker,
     }
     return latency, latency, figures, bool(r["interrupted"])

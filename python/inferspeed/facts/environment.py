@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _core
-from .diagnostics import read_governor
+from .. import _core
+from .machine import read_governor
 
 __all__ = ["capture_environment"]
 
@@ -81,7 +81,7 @@ def last_level_cache_bytes() -> int | None:
 def capture_environment(runtime: _core.Runtime | None = None) -> dict[str, Any]:
     """Machine, OS, Python, numpy, ONNX Runtime (version and the library actually loaded),
     its execution providers, the clock's overhead, inferspeed's version and the command line."""
-    from . import __version__
+    from ..version import __version__
 
     env: dict[str, Any] = {
         "cpu": _cpu(),

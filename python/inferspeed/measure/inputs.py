@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from .config import Config
-from .errors import InputError
-from .signature import ELEMENT_TYPES, ElementType, ValueInfo
+from ..config import Config
+from ..errors import InputError
+from ..facts.signature import ELEMENT_TYPES, ElementType, ValueInfo
 
 __all__ = ["GeneratedInputs", "make_inputs"]
 
@@ -294,7 +294,7 @@ def make_inputs(inputs: Sequence[ValueInfo], config: Config) -> GeneratedInputs:
         total += _storage_bytes(et, shape)
     total *= config.input_sets
     if total > config.max_input_bytes:
-        from .report.text import format_bytes
+        from ..units import format_bytes
 
         raise InputError(
             f"the inputs would need {format_bytes(total)}{f' ({total} bytes)' if total >= 1024 else ''}, "

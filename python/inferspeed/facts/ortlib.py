@@ -8,8 +8,8 @@ import importlib.util
 import os
 import re
 
-from . import _core
-from .errors import RuntimeLoadError
+from .. import _core
+from ..errors import RuntimeLoadError
 
 #: Environment variable naming the libonnxruntime to load.
 ENV_VAR = "INFERSPEED_ORT_LIB"

@@ -34,21 +34,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .config import Config
-from .errors import InputError
-from .result import Result, pool_results
-from .stats import CI_BATCHES, MIN_BATCH
+from ..errors import InputError
+from ..results.result import Result
+from ..stats.summary import CI_BATCHES, MIN_BATCH
 
 if TYPE_CHECKING:
-    from .session import Session
+    pass
 
 __all__ = [
-    "DEFAULT_ROUNDS",
     "DEFAULT_THRESHOLD",
     "Comparison",
     "check_comparable",
     "compare",
-    "measure_interleaved",
 ]
 
 #: Ratios within +-2% of 1 are "no significant difference": below what separate runs of one
@@ -58,10 +55,6 @@ ALPHA = 0.05
 BOOTSTRAP = 1000
 #: Fewest interleaved rounds for the paired ratio (its interval needs at least 6).
 PAIRED_MIN_ROUNDS = 6
-#: Rounds of an interleaved measurement unless told (short rounds pair best).
-DEFAULT_ROUNDS = 30
-#: Share of a round spent re-warming a session after the first round.
-REWARM_FRACTION = 0.1
 #: Samples per side used for the bootstrap and the pairwise differences (seeded subsample).
 COMPARE_SUBSAMPLE = 4000
 #: Consecutive batches a run is cut into to see how the machine's speed varied during it.
@@ -127,7 +120,7 @@ def _paired_ratio(
     base_rounds: Sequence[Result], cand_rounds: Sequence[Result]
 ) -> tuple[float, tuple[float, float]]:
     """Median of the per-round ratios of medians, with its distribution-free 95% interval."""
-    from .stats import quantile_ci
+    from ..stats.summary import quantile_ci
 
     ratios = np.sort(
         [c.stats.median_ns / b.stats.median_ns for b, c in zip(base_rounds, cand_rounds, strict=True)]
@@ -282,35 +275,3 @@ def check_comparable(baseline: Result, candidate: Result) -> str | None:
         if cpu_a.get(key) != cpu_b.get(key):
             return f"they come from different machines (CPU {key}: {cpu_a.get(key)} vs {cpu_b.get(key)})"
     return None
-
-
-def measure_interleaved(
-    sessions: Sequence[Session], rounds: int, config: Config
-) -> tuple[list[Result], list[list[Result]]]:
-    """Measure each session in ``rounds`` rounds (A B, B A, ...: who goes first rotates), each
-    round a share of ``config``'s loop limits: drift and noise hit every session alike.
-
-    Each session warms up fully before its first round; in later rounds it re-warms for
-    REWARM_FRACTION of its round (the others evicted its caches), at most the configured
-    warm-up. Short rounds pair better: both halves of a round see the machine in one state.
-    Returns each session's pooled result and its per-round results."""
-    iterations, seconds = config.loop_limits
-    share: dict[str, Any] = {
-        "iterations": max(1, iterations // rounds) if iterations else None,
-        "max_time": seconds / rounds if seconds else None,
-    }
-    w_iters, w_time = config.warmup_limits
-    rewarm: dict[str, Any] = {
-        "warmup_iterations": None if w_iters is None else max(0, min(w_iters, 1 + w_iters // rounds)),
-        "warmup_time": None,
-    }
-    if w_time is not None:
-        round_time = share["max_time"] if share["max_time"] is not None else w_time
-        rewarm["warmup_time"] = min(w_time, max(round_time * REWARM_FRACTION, 1e-4))
-    runs: list[list[Result]] = [[] for _ in sessions]
-    for r in range(rounds):
-        order = list(range(len(sessions)))
-        order = order[r % len(order) :] + order[: r % len(order)]
-        for i in order:
-            runs[i].append(sessions[i].measure(**share, **(rewarm if r else {})))
-    return [pool_results(parts) for parts in runs], runs

@@ -29,9 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from .config import Config
-from .errors import InputError, OrtError
-from .result import Result
+from ..config import Config
+from ..errors import InputError, OrtError
+from ..facts.modelfile import load_proto
+from ..results.result import Result
 
 __all__ = ["PROFILE_EVENT_BUDGET", "ProfileResult", "profile", "summarize_trace"]
 
@@ -59,9 +60,7 @@ def _node_count(path: str) -> int:
     events before fusion; a Loop body counts once); 100 when the model is not parsed here."""
     import onnx
 
-    from .session import _load_proto
-
-    model = _load_proto(path)
+    model = load_proto(path)
     if model is None:
         return 100
 
@@ -307,7 +306,7 @@ def profile(
 ) -> ProfileResult:
     """Measure ``model`` unprofiled, then with ONNX Runtime's profiler, and summarise the trace
     (see the module's docstring). ``trace``: keep ORT's trace file at this path."""
-    from .session import Session
+    from ..measure.session import Session
 
     cfg = Config.from_options(config, **options)
     if cfg.processes > 1 or cfg.scenario != "single-stream" or cfg.concurrency > 1:

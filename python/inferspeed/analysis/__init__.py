@@ -1,0 +1,1 @@
+"""Layer 5, analysis: decisions over Results (comparison with significance, capacity search)."""

@@ -1,0 +1,112 @@
+"""The steps of one measurement around the core's loop: pinning the timing thread, adaptive
+stopping (growing chunks until the targeted intervals are narrow enough)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from ..config import Config
+from ..errors import ConfigError
+from ..stats.summary import median_ci, min_samples_for_ci, quantile_ci, relative_halfwidth
+
+__all__ = ["adaptive_loop", "pinned"]
+
+
+#: Adaptive stopping: the first chunk's length, the longest chunk (s) and the fewest samples
+#: before the first check (an interval from fewer is too coarse to trust).
+ADAPTIVE_FIRST_CHUNK = 0.05
+
+
+ADAPTIVE_MAX_CHUNK = 1.0
+
+
+ADAPTIVE_MIN_SAMPLES = 100
+
+
+def adaptive_loop(
+    loop: Callable[[int | None, float | None], dict[str, Any]], config: Config
+) -> tuple[np.ndarray, bool, dict[str, Any]]:
+    """Measure in growing chunks until the targeted intervals are narrow enough or a loop
+    limit is reached. ``loop(iterations, seconds)`` runs one chunk (a core loop's dict).
+    Returns (samples, interrupted, stopping record)."""
+    assert config.target_ci is not None
+    iterations, seconds = config.loop_limits
+    targets = [0.5] + ([config.target_percentile / 100.0] if config.target_percentile else [])
+    needed = max(ADAPTIVE_MIN_SAMPLES, *(min_samples_for_ci(q) for q in targets))
+    chunks: list[np.ndarray] = []
+    count = 0
+    checks = 0
+    widths: dict[str, float | None] = {}
+    met = interrupted = False
+    chunk_time = ADAPTIVE_FIRST_CHUNK
+    start = time.monotonic()
+    while True:
+        left_time = None if seconds is None else seconds - (time.monotonic() - start)
+        left_iterations = None if iterations is None else iterations - count
+        if (left_time is not None and left_time <= 0) or (
+            left_iterations is not None and left_iterations <= 0
+        ):
+            break
+        step = chunk_time if left_time is None else min(chunk_time, left_time)
+        r = loop(left_iterations, step)
+        chunks.append(r["samples_ns"])
+        count += r["samples_ns"].size
+        if r["interrupted"]:
+            interrupted = True
+            break
+        chunk_time = min(chunk_time * 1.5, ADAPTIVE_MAX_CHUNK)
+        if count < needed:
+            continue
+        checks += 1
+        x = np.concatenate(chunks)
+        chunks = [x]
+        widths = {_percentile_label(q): _relative_width(x, q) for q in targets}
+        if all(w is not None and w <= config.target_ci for w in widths.values()):
+            met = True
+            break
+    samples = np.concatenate(chunks) if chunks else np.zeros(0, np.int64)
+    stopping = {
+        "target_ci": config.target_ci,
+        "target_percentile": config.target_percentile,
+        "met": met,
+        "samples": int(samples.size),
+        "checks": checks,
+        "relative_halfwidths": widths,
+        "elapsed_s": round(time.monotonic() - start, 6),
+    }
+    return samples, interrupted, stopping
+
+
+def _percentile_label(q: float) -> str:
+    return "median" if q == 0.5 else f"p{q * 100:g}"
+
+
+def _relative_width(x: np.ndarray, q: float) -> float | None:
+    """Relative half-width of the ``q`` quantile's interval, as the final Stats will report it."""
+    center = float(np.partition(x, int((x.size - 1) * q))[int((x.size - 1) * q)])
+    interval = median_ci(x) if q == 0.5 else quantile_ci(x, q, presorted=False)
+    return relative_halfwidth(center, interval)
+
+
+@contextlib.contextmanager
+def pinned(cpu: int | None) -> Iterator[None]:
+    """Pin the calling thread (the one that runs the timed loop) to ``cpu`` for the block."""
+    if cpu is None:
+        yield
+        return
+    if not hasattr(os, "sched_setaffinity"):
+        raise ConfigError("pinning (--pin) is not supported on this platform")
+    allowed = os.sched_getaffinity(0)
+    if cpu not in allowed:
+        raise ConfigError(f"cannot pin to CPU {cpu}: this process may use CPUs {sorted(allowed)}")
+    os.sched_setaffinity(0, {cpu})  # pid 0: this thread only (Linux)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, allowed)

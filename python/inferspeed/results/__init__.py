@@ -1,0 +1,2 @@
+"""Layer 3, results: the immutable Result, its JSON schema, reading and writing it, pooling
+several into one, and the interruption that carries a partial one."""

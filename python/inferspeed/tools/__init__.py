@@ -1,0 +1,1 @@
+"""Layer 6, tools: workflows built from measurement and analysis (profile, tradeoff, sweep)."""
