@@ -14,6 +14,7 @@ import numpy as np
 from .. import _core
 from ..config import CHUNK_TIME, GRAPH_OPTIMIZATION_LEVELS, Config
 from ..errors import ConfigError, InferspeedError, InputError, ModelError, OrtError
+from ..events import emit
 from ..facts import ortlib
 from ..facts.environment import capture_environment, last_level_cache_bytes
 from ..facts.machine import cpu_snapshot, other_load
@@ -141,6 +142,7 @@ class Session:
         self._flusher: _core.CacheFlusher | None = None
         self._compute: dict[str, Any] | None = None
         self._hash: str | None = None
+        emit("session", model=os.path.basename(self.model_path))
 
     def _materialize(self, model: Any) -> str:
         if isinstance(model, (str, os.PathLike)):
@@ -332,11 +334,13 @@ class Session:
         with pinned(config.pin):
             before = cpu_snapshot()
             if (w_iters is None or w_iters > 0) and (w_time is None or w_time > 0):
+                emit("warmup")
                 warm = self._loop(mode, w_iters, w_time, flusher)
             interrupted = bool(warm["interrupted"])
             service: np.ndarray | None = None
             figures: dict[str, Any] = {}
             if not interrupted:
+                emit("timed", scenario=config.scenario)
                 if config.scenario == "server":
                     timed, service, figures, interrupted = scenarios.run_server(
                         self._core, self.batch, config
@@ -426,6 +430,7 @@ class Session:
             memory=self.memory_info(run_peak, run_probe.peak_reset),
             compute=self.compute_info(stats.median_ns),
         )
+        emit("measured", interrupted=interrupted)
         if interrupted:
             raise BenchmarkInterrupted(result)
         return result

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..config import Config
 from ..errors import ConfigError, InferspeedError, WorkerCrashed
+from ..events import emit
 from ..measure.processes import run_in_process
 from ..results.result import batch_of
 
@@ -187,6 +188,7 @@ def sweep(
             # The cell's partial result is not written: --resume measures it again in full.
             raise KeyboardInterrupt(stop)
         _append(path, entry)
+        emit("cell", index=index, cells=len(cells), error="error" in entry)
         done[key] = entry
         measured += 1
         if progress is not None:
