@@ -78,10 +78,6 @@ class Session:
         self.runtime = ortlib.load_runtime(self.config.ort_lib)
         self._check_providers()
         c = self.config
-        # Libraries the measurement needs, loaded before the memory probe starts: the figures
-        # are then the session's and the measurement's, not Python's imports.
-        import scipy.special  # noqa: F401
-
         proto = load_proto(self.model_path)
         self._weights = model_weights(proto)
         unranked: set[str] = set()
