@@ -8,24 +8,27 @@ import argparse
 import math
 from typing import Any
 
-from inferspeed import cli
+from inferspeed.cli import values
 from inferspeed.errors import InferspeedError
 
 PARSERS = (
-    cli.parse_shape, cli.parse_seconds, cli.parse_bytes, cli.parse_fraction, cli.parse_slowdown,
-    cli.parse_percentile, cli.parse_int_list, cli.parse_rate, cli.parse_slo,
+    values.parse_shape, values.parse_seconds, values.parse_bytes, values.parse_fraction,
+    values.parse_slowdown, values.parse_percentile, values.parse_int_list, values.parse_rate,
+    values.parse_slo,
 )  # fmt: skip
 #: Parsers of a non-negative amount (seconds may be 0; sizes and rates are positive).
-AMOUNTS = (cli.parse_seconds, cli.parse_bytes, cli.parse_rate, cli.parse_fraction, cli.parse_slowdown)
+AMOUNTS = (
+    values.parse_seconds, values.parse_bytes, values.parse_rate, values.parse_fraction, values.parse_slowdown,
+)  # fmt: skip
 
 
 def _sensible(parse: Any, value: Any) -> bool:
-    if parse is cli.parse_shape:
+    if parse is values.parse_shape:
         return all(isinstance(d, int) and d > 0 for d in value)
     if parse in AMOUNTS:
         if not (isinstance(value, (int, float)) and math.isfinite(float(value)) and value >= 0):
             return False
-        return value > 0 or parse in (cli.parse_seconds, cli.parse_fraction)
+        return value > 0 or parse in (values.parse_seconds, values.parse_fraction)
     return True
 
 
@@ -40,7 +43,7 @@ def check_parsers(text: str) -> None:
         if not _sensible(parse, value):
             raise AssertionError(f"{parse.__name__}({text!r}) = {value!r}")
     try:
-        _, spec = cli._split_pair("--shape", text)
-        cli.parse_shape(spec)
+        _, spec = values.split_pair("--shape", text)
+        values.parse_shape(spec)
     except (argparse.ArgumentTypeError, InferspeedError):
         pass

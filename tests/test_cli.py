@@ -246,21 +246,174 @@ def _odd_models(folder: Path) -> dict[str, str]:
     return out
 
 
+def _wait_for_event(path: Path, event: str, proc: subprocess.Popen[str], deadline: float = 60.0) -> None:
+    """Poll the INFERSPEED_EVENTS file ``path`` until the child reports ``event``."""
+    start = time.monotonic()
+    while time.monotonic() - start < deadline:
+        if path.exists():
+            lines = path.read_text(encoding="utf-8").splitlines()
+            # The last line may be half written: only complete lines are read.
+            if any(json.loads(line)["event"] == event for line in lines if line.endswith("}")):
+                return
+        if proc.poll() is not None:
+            raise AssertionError(f"the child exited ({proc.returncode}) before reporting {event!r}")
+        time.sleep(0.02)
+    proc.kill()
+    raise AssertionError(f"no {event!r} event within {deadline} s")
+
+
 def test_ctrl_c_saves_partial_result(models: dict[str, str], tmp_path: Path) -> None:
-    out = tmp_path / "partial.json"
+    out, events = tmp_path / "partial.json", tmp_path / "events.jsonl"
     argv = ["run", models["add_dynamic"], "--max-time", "60", "--warmup", "0.1", "--json", str(out)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "inferspeed", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "inferspeed", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "INFERSPEED_EVENTS": str(events)},
     )
-    assert proc.stderr is not None
-    # The dynamic-dim notice comes once the session is ready, just before the warm-up.
-    assert "is dynamic" in proc.stderr.readline()
-    time.sleep(1.0)
+    _wait_for_event(events, "timed", proc)  # warmed up, timing: there is something to keep
     sent = time.perf_counter()
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=30)
     assert time.perf_counter() - sent < 5
     assert proc.returncode == 130, stderr
+    assert "is dynamic" in stderr  # the dynamic-dim notice, once the session was ready
     assert "PARTIAL" in stdout and "partial" in stderr and "Traceback" not in stderr
     res = json.loads(out.read_text())["results"][0]
     assert res["interrupted"] is True and res["stats"]["count"] > 0
+
+
+# ----------------------------------------------------------------------------- flags by command
+
+#: A flag each command does not take (it would refuse or ignore it): argparse refuses it.
+FOREIGN_FLAGS = [
+    ("capacity", ["--slo", "p99=5ms", "--max-time", "1"]),
+    ("capacity", ["--slo", "p99=5ms", "--scenario", "server"]),
+    ("capacity", ["--slo", "p99=5ms", "--processes", "2"]),
+    ("capacity", ["--slo", "p99=5ms", "--target-ci", "1%"]),
+    ("profile", ["--processes", "2"]),
+    ("profile", ["--concurrency", "2"]),
+    ("profile", ["--rounds", "3"]),
+    ("tradeoff", ["--scenario", "server"]),
+    ("tradeoff", ["--input-sets", "3"]),
+    ("tradeoff", ["--target-ci", "1%"]),
+    ("sweep", ["--out", "x.jsonl", "--threads", "1", "--scenario", "offline"]),
+    ("info", ["--threads", "1"]),
+    ("compare", ["--threads", "1"]),
+]
+
+
+@pytest.mark.parametrize(("command", "argv"), FOREIGN_FLAGS, ids=[f"{c} {a[-2]}" for c, a in FOREIGN_FLAGS])
+def test_command_refuses_a_flag_it_does_not_take(
+    command: str, argv: list[str], models: dict[str, str]
+) -> None:
+    p = cli(command, models["add"], *argv)
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    assert p.stderr.count("\n") == 1 and "unrecognized arguments" in p.stderr, p.stderr
+    assert argv[-2] in p.stderr
+
+
+#: A flag given where the command would ignore it: a one-line usage error naming the flag.
+IGNORED_FLAGS = [
+    (["run", "--concurrency", "2"], "--concurrency applies to the server and offline scenarios only"),
+    (["run", "--duration", "1"], "--duration applies to the server and offline scenarios only"),
+    (["run", "--arrival", "constant"], "--arrival applies to the server scenario only"),
+    (["run", "--scenario", "offline", "--scheduler-spin", "1ms"], "--scheduler-spin applies to the server"),
+    (["run", "--scenario", "offline", "--qps", "100"], "--qps applies to the server scenario only"),
+    (["run", "--scenario", "server", "--qps", "100", "-n", "5"], "--iterations applies to the single-stream"),
+    (["run", "--scenario", "offline", "--cache", "cold"], "--cache applies to the single-stream"),
+    (["run", "--flush-bytes", "8M"], "--flush-bytes applies to --cache cold only"),
+    (["run", "--rounds", "3"], "--rounds applies to several models or thread counts"),
+    (["profile", "--cache", "warm", "--flush-bytes", "8M"], "--flush-bytes applies to --cache cold only"),
+    (["tradeoff", "--quantize", "dynamic", "--calibration", "c.npz"], "--calibration applies to --quantize"),
+    (["report", "r.json", "--pyperf-name", "x"], "--pyperf-name applies to --pyperf only"),
+    (["compare", "a.json", "b.json", "--json", "--quiet"], "not allowed with argument --json"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), IGNORED_FLAGS, ids=[" ".join(a) for a, _ in IGNORED_FLAGS])
+def test_flag_that_would_be_ignored_is_a_usage_error(
+    argv: list[str], message: str, models: dict[str, str], tmp_path: Path
+) -> None:
+    """Refused before anything is loaded: the model file need not even exist."""
+    args = (
+        [*argv[:1], str(tmp_path / "model.onnx"), *argv[1:]]
+        if argv[0] in ("run", "profile", "tradeoff")
+        else argv
+    )
+    p = cli(*args)
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    assert p.stderr.count("\n") == 1 and message in p.stderr, p.stderr
+    assert p.stderr.startswith(f"inferspeed {argv[0]}: error:")
+
+
+HEAVY = ("numpy", "onnx", "onnxruntime", "scipy", "rich", "matplotlib", "ml_dtypes")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["run", "--help"],
+        ["profile", "--help"],
+        ["run", "--no-such-flag"],
+        ["run", "--concurrency", "2"],
+    ],
+)
+def test_help_and_flag_errors_import_nothing_heavy(argv: list[str]) -> None:
+    p = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "inferspeed", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode == (0 if "--help" in argv else 2), p.stderr
+    imported = {
+        line.rsplit("|", 1)[-1].strip() for line in p.stderr.splitlines() if line.startswith("import time:")
+    }
+    heavy = sorted(m for m in imported if m.split(".")[0] in HEAVY)
+    assert not heavy, f"inferspeed {' '.join(argv)} imported {heavy[:5]}"
+
+
+def test_defaults_shown_in_help_are_the_real_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    """--help shows the defaults the code uses (they live in one place, config.py)."""
+    from inferspeed.analysis.compare import compare
+    from inferspeed.cli import main
+    from inferspeed.config import DEFAULT_ROUNDS, DEFAULT_THRESHOLD
+    from inferspeed.measure import interleave
+
+    assert compare.__kwdefaults__["threshold"] == DEFAULT_THRESHOLD
+    assert interleave.DEFAULT_ROUNDS == DEFAULT_ROUNDS
+    cases = (
+        (["run", "--help"], f"(default {DEFAULT_ROUNDS})"),
+        (["compare", "--help"], f"(default {DEFAULT_THRESHOLD * 100:g}%)"),
+    )
+    for argv, shown in cases:
+        with pytest.raises(SystemExit):
+            main(argv)
+        assert shown in " ".join(capsys.readouterr().out.split()), argv
+
+
+def test_one_module_per_command_and_every_flag_read() -> None:
+    """Each command is its own module, and each flag it takes is read: by its module (args.X)
+    or through config_from_args into a Config field."""
+    import argparse
+    import importlib
+    import inspect
+
+    from inferspeed.cli import COMMANDS, build_parser, flags
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert list(sub.choices) == list(COMMANDS)
+    for name, command in sub.choices.items():
+        module = importlib.import_module(f"inferspeed.cli.{COMMANDS[name]}")
+        source = inspect.getsource(module)
+        for action in command._actions:
+            if action.dest == "help":
+                continue
+            read = f"args.{action.dest}" in source or (
+                "config_from_args" in source and action.dest in flags.CONFIG_FIELDS
+            )
+            assert read, f"inferspeed {name} takes {action.option_strings or action.dest} and never reads it"

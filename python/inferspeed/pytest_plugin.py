@@ -39,7 +39,7 @@ DEFAULT_DIR = ".inferspeed"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    from .cli import parse_slowdown
+    from .cli.values import parse_slowdown
 
     group = parser.getgroup("inferspeed", "inferspeed benchmarks")
     group.addoption("--inferspeed-save", metavar="NAME", help="save this run's measurements as NAME")

@@ -16,8 +16,8 @@ import atheris
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, for tests/
 
-with atheris.instrument_imports(include=["inferspeed.cli"]):
-    from inferspeed import cli  # noqa: F401  (imported here to be instrumented)
+with atheris.instrument_imports(include=["inferspeed.cli.values"]):
+    from inferspeed.cli import values  # noqa: F401  (imported here to be instrumented)
 
 from tests.parser_properties import check_parsers
 

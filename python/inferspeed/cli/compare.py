@@ -1,0 +1,78 @@
+"""``inferspeed compare``: results (JSON files) against the first, with significance; a gate."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+from ..config import DEFAULT_THRESHOLD
+from ..errors import ConfigError
+from .common import EXIT_SLOWER
+from .values import parse_fraction, parse_slowdown
+
+__all__ = ["add_parser", "cmd_compare"]
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("compare", help="compare results (JSON files) with significance")
+    p.add_argument("results", nargs="+", metavar="RESULT.json", help="the first is the baseline")
+    p.add_argument(
+        "--threshold",
+        type=parse_fraction,
+        metavar="PCT",
+        help="differences within +-PCT are 'no significant difference' "
+        f"(default {DEFAULT_THRESHOLD * 100:g}%%)",
+    )
+    p.add_argument(
+        "--fail-if-slower",
+        type=parse_slowdown,
+        metavar="PCT",
+        help="exit 1 when a result is significantly slower than the baseline by more than PCT",
+    )
+    p.add_argument("--force", action="store_true", help="compare different models or machines anyway")
+    shown = p.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true", help="print JSON")
+    shown.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors and the gate")
+    p.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    import json
+
+    from ..analysis.compare import check_comparable, compare
+    from ..report.text import render_comparisons
+    from ..results.result import load_json
+
+    entries = []
+    for path in args.results:
+        loaded = load_json(path)
+        for k, result in enumerate(loaded):
+            entries.append((path if len(loaded) == 1 else f"{path}#{k}", result))
+    if len(entries) < 2:
+        raise ConfigError("compare needs at least two results (give two or more JSON files)")
+    base_label, base = entries[0]
+    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+    comparisons = []
+    for label, result in entries[1:]:
+        why = check_comparable(base, result)
+        if why and not args.force:
+            raise ConfigError(
+                f"refusing to compare {base_label} with {label}: {why} (--force compares anyway)"
+            )
+        comparisons.append(
+            compare(base, result, threshold=threshold, baseline_label=base_label, candidate_label=label)
+        )
+    if args.json:
+        print(json.dumps([c.to_dict() for c in comparisons], indent=2))
+    elif not args.quiet:
+        print(render_comparisons(comparisons))
+    slow = [c.candidate for c in comparisons if c.slower_by_more_than(args.fail_if_slower or math.inf)]
+    if args.fail_if_slower is not None and slow:
+        print(
+            f"inferspeed: {', '.join(slow)} significantly slower than {base_label} "
+            f"by more than {args.fail_if_slower:.1%}",
+            file=sys.stderr,
+        )
+        return EXIT_SLOWER
+    return 0

@@ -1,0 +1,348 @@
+"""Flag groups shared by the commands, each a small function that adds its flags to a parser or
+an argument group, and :func:`config_from_args`, which reads whichever of them a command took.
+
+A flag whose value must be told apart from "not given" (to refuse it where it would be ignored)
+defaults to None here; :class:`~inferspeed.config.Config` supplies the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from ..config import (
+    ARRIVALS,
+    CACHE_MODES,
+    CALL_MODES,
+    DEFAULT_ROUNDS,
+    EXECUTION_MODES,
+    GRAPH_OPTIMIZATION_LEVELS,
+    SCENARIOS,
+    Config,
+)
+from .values import (
+    collect,
+    dim_value,
+    int_at_least,
+    parse_bytes,
+    parse_fraction,
+    parse_int_list,
+    parse_percentile,
+    parse_provider,
+    parse_rate,
+    parse_seconds,
+    parse_shape,
+    range_value,
+)
+
+__all__ = [
+    "CONFIG_FIELDS",
+    "Group",
+    "add_call_flags",
+    "add_deadline_flag",
+    "add_input_flags",
+    "add_loop_flags",
+    "add_ort_lib_flag",
+    "add_output_flags",
+    "add_quiet_flag",
+    "add_rounds_flag",
+    "add_scenario_flags",
+    "add_seed_flag",
+    "add_server_flags",
+    "add_session_flags",
+    "add_statistics_flags",
+    "check_loop_flags",
+    "config_from_args",
+]
+
+#: A parser or one of its argument groups.
+Group = argparse._ActionsContainer
+
+
+def add_session_flags(p: argparse.ArgumentParser, *, thread_list: bool) -> None:
+    """ONNX Runtime session options. ``thread_list``: --threads takes a list (run measures each)."""
+    s = p.add_argument_group("session")
+    if thread_list:
+        s.add_argument(
+            "--threads",
+            type=parse_int_list,
+            metavar="N[,N...]",
+            help="intra-op threads (default: ONNX Runtime's); a list measures each, interleaved",
+        )
+    else:
+        s.add_argument(
+            "--threads", type=int_at_least(1), metavar="N", help="intra-op threads (default: ONNX Runtime's)"
+        )
+    s.add_argument("--inter-op-threads", type=int_at_least(1), metavar="N", help="inter-op threads")
+    s.add_argument(
+        "--opt-level",
+        choices=list(GRAPH_OPTIMIZATION_LEVELS),
+        default="all",
+        help="graph optimization level (default: all)",
+    )
+    s.add_argument("--execution-mode", choices=EXECUTION_MODES, default="sequential")
+    s.add_argument(
+        "--no-arena", action="store_true", help="no CPU memory arena: ORT buffers come from malloc each run"
+    )
+    s.add_argument(
+        "--no-mem-pattern",
+        action="store_true",
+        help="no memory pattern: ORT does not plan allocations from the first run's sizes",
+    )
+    s.add_argument(
+        "--provider",
+        action="append",
+        metavar="NAME[:k=v,...]",
+        help="execution provider with options, in order of preference (repeatable)",
+    )
+    s.add_argument(
+        "--session-config",
+        action="append",
+        metavar="KEY=VALUE",
+        help="ONNX Runtime session config entry (repeatable)",
+    )
+    add_ort_lib_flag(s)
+
+
+def add_ort_lib_flag(g: Group) -> None:
+    g.add_argument(
+        "--ort-lib",
+        metavar="PATH",
+        help="libonnxruntime to load (default: $INFERSPEED_ORT_LIB, then the onnxruntime wheel's)",
+    )
+
+
+def add_input_flags(p: argparse.ArgumentParser, *, input_sets: bool = True) -> None:
+    """How the inputs are made. ``input_sets``: offer --input-sets (a command that fixes the
+    number of input sets itself does not)."""
+    i = p.add_argument_group("inputs")
+    i.add_argument(
+        "--shape", action="append", metavar="NAME=1x3x224x224", help="shape of an input (repeatable)"
+    )
+    i.add_argument(
+        "--dim", action="append", metavar="SYMBOL=N", help="size of a named dynamic dim (repeatable)"
+    )
+    i.add_argument("--input", action="append", metavar="NAME=VALUE", help="fill an input with a constant")
+    i.add_argument(
+        "--range", action="append", metavar="NAME=LOW:HIGH", help="draw an input uniformly from [LOW, HIGH)"
+    )
+    i.add_argument("--inputs", metavar="FILE.npz", help="input arrays by name")
+    add_seed_flag(i)
+    i.add_argument(
+        "--max-input-bytes",
+        type=parse_bytes,
+        default=Config().max_input_bytes,
+        metavar="SIZE",
+        help="refuse inputs larger than this in total (default 4G)",
+    )
+    if input_sets:
+        i.add_argument(
+            "--input-sets",
+            type=int_at_least(1),
+            default=1,
+            metavar="N",
+            help="N distinct input sets, bound ahead and cycled through (default 1)",
+        )
+
+
+def add_seed_flag(g: Group) -> None:
+    g.add_argument("--seed", type=int_at_least(0), default=0, help="seed of generated inputs (default: 0)")
+
+
+def add_call_flags(g: Group) -> None:
+    """How each call is made: the call API, the measuring thread's CPU, ORT's spinning."""
+    g.add_argument(
+        "--mode",
+        choices=CALL_MODES,
+        default="binding",
+        help="binding: RunWithBinding, outputs preallocated (default); run: OrtApi::Run",
+    )
+    g.add_argument("--pin", type=int_at_least(0), metavar="CPU", help="pin the measuring thread to this CPU")
+    g.add_argument(
+        "--spin",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="let ORT's thread pools spin while waiting (default: ORT's choice)",
+    )
+
+
+def add_loop_flags(g: Group) -> None:
+    """The closed loop's limits (timed and warm-up) and its cache state."""
+    g.add_argument("--iterations", "-n", type=int_at_least(1), metavar="N", help="timed iterations (at most)")
+    g.add_argument(
+        "--max-time",
+        "-t",
+        type=parse_seconds,
+        metavar="SECONDS",
+        help="time limit of the timed loop (default: 2s unless --iterations is given)",
+    )
+    g.add_argument("--warmup", type=parse_seconds, metavar="SECONDS", help="warm-up time (default: 0.2s)")
+    g.add_argument(
+        "--warmup-iterations", type=int_at_least(0), metavar="N", help="warm-up iterations (at most)"
+    )
+    g.add_argument(
+        "--cache",
+        choices=CACHE_MODES,
+        help="warm: back-to-back calls (default); cold: evict the CPU caches before every call",
+    )
+    g.add_argument(
+        "--flush-bytes",
+        type=parse_bytes,
+        metavar="SIZE",
+        help="cold-cache flush buffer (default: twice the last-level cache)",
+    )
+
+
+def check_loop_flags(args: argparse.Namespace) -> str | None:
+    """The loop flags given where they would be ignored (a usage error), or None."""
+    if args.flush_bytes is not None and args.cache != "cold":
+        return "--flush-bytes applies to --cache cold only"
+    return None
+
+
+def add_statistics_flags(g: Group, *, adaptive: bool = True) -> None:
+    """What the statistics keep; ``adaptive``: also stop the loop on a target CI."""
+    if adaptive:
+        g.add_argument(
+            "--target-ci",
+            type=parse_fraction,
+            metavar="PCT",
+            help="stop once the median's 95%% CI is within +-PCT (e.g. 1%%), or at the time limit",
+        )
+        g.add_argument(
+            "--target-percentile",
+            type=parse_percentile,
+            metavar="P",
+            help="with --target-ci: also narrow the CI of this percentile (e.g. 99)",
+        )
+    g.add_argument(
+        "--drop-outliers",
+        action="store_true",
+        help="leave MAD outliers out of the statistics (they are counted either way)",
+    )
+
+
+def add_rounds_flag(g: Group) -> None:
+    g.add_argument(
+        "--rounds",
+        type=int_at_least(1),
+        metavar="N",
+        help=f"several models: interleaved rounds (default {DEFAULT_ROUNDS})",
+    )
+
+
+def add_scenario_flags(p: argparse.ArgumentParser) -> None:
+    """The load scenario: single stream, server (scheduled arrivals) or offline."""
+    sc = p.add_argument_group("load scenario")
+    sc.add_argument(
+        "--scenario",
+        choices=SCENARIOS,
+        default="single-stream",
+        help="single-stream: one call after another (default); server: requests at scheduled "
+        "arrival times (--qps); offline: --concurrency workers back to back",
+    )
+    sc.add_argument("--qps", type=parse_rate, metavar="RATE", help="server: offered arrival rate, requests/s")
+    sc.add_argument(
+        "--duration", type=parse_seconds, metavar="SECONDS", help="server/offline: how long (default 5s)"
+    )
+    add_server_flags(sc, concurrency_list=True)
+    add_deadline_flag(sc)
+
+
+def add_server_flags(g: Group, *, concurrency_list: bool) -> None:
+    """Server workers: arrival process, how many, how they wait. ``concurrency_list``: a list of
+    worker counts, each measured (otherwise one)."""
+    g.add_argument("--arrival", choices=ARRIVALS, help="server: arrival process")
+    if concurrency_list:
+        g.add_argument(
+            "--concurrency",
+            type=parse_int_list,
+            metavar="K[,K...]",
+            help="server/offline: worker threads sharing the session; a list runs each",
+        )
+    else:
+        g.add_argument(
+            "--concurrency",
+            type=int_at_least(1),
+            metavar="K",
+            help="worker threads sharing the session (default 1)",
+        )
+    g.add_argument(
+        "--scheduler-spin",
+        type=parse_seconds,
+        metavar="TIME",
+        help="server: idle workers spin (rather than sleep) this long before each arrival (default 10ms)",
+    )
+
+
+def add_deadline_flag(g: Group) -> None:
+    g.add_argument(
+        "--deadline", type=parse_seconds, metavar="TIME", help="count requests slower than this (e.g. 2ms)"
+    )
+
+
+def add_output_flags(
+    p: argparse.ArgumentParser, *, document: str = "the result (schema inferspeed/1)"
+) -> None:
+    """--json and --quiet; ``document``: what --json writes."""
+    o = p.add_argument_group("output")
+    o.add_argument(
+        "--json",
+        metavar="PATH",
+        help=f"write {document} as JSON; '-' writes it to standard output and prints nothing else there",
+    )
+    add_quiet_flag(o)
+
+
+def add_quiet_flag(g: Group) -> None:
+    g.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+
+
+def _first(value: int | list[int]) -> int:
+    return value[0] if isinstance(value, list) else value
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+#: Flags whose destination is the Config field of the same name, the value unchanged.
+_SAME_NAME = (
+    "seed", "max_input_bytes", "input_sets", "mode", "iterations", "max_time", "warmup_iterations",
+    "cache", "flush_bytes", "target_ci", "target_percentile", "drop_outliers", "pin", "spin",
+    "processes", "scenario", "qps", "arrival", "duration", "deadline", "scheduler_spin",
+)  # fmt: skip
+
+#: Flag destination -> (Config field, how its value becomes the field's). A flag a command did
+#: not take is absent from its namespace; a flag left at None takes Config's default.
+CONFIG_FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    **{name: (name, _same) for name in _SAME_NAME},
+    "threads": ("threads", _first),
+    "inter_op_threads": ("inter_op_threads", _same),
+    "opt_level": ("graph_optimization", _same),
+    "execution_mode": ("execution_mode", _same),
+    "provider": ("providers", lambda v: tuple(parse_provider(p) for p in v)),
+    "session_config": ("session_config", lambda v: collect("--session-config", v, str)),
+    "ort_lib": ("ort_lib", _same),
+    "no_arena": ("arena", lambda v: not v),
+    "no_mem_pattern": ("mem_pattern", lambda v: not v),
+    "shape": ("shapes", lambda v: collect("--shape", v, parse_shape)),
+    "dim": ("dims", lambda v: collect("--dim", v, dim_value)),
+    "input": ("values", lambda v: collect("--input", v, str)),
+    "range": ("ranges", lambda v: collect("--range", v, range_value)),
+    "inputs": ("inputs_file", _same),
+    "warmup": ("warmup_time", _same),
+    "concurrency": ("concurrency", _first),
+}
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The Config of the flags a command took (its namespace holds no others)."""
+    options = {
+        field: convert(value)
+        for dest, value in vars(args).items()
+        if dest in CONFIG_FIELDS and value is not None
+        for field, convert in [CONFIG_FIELDS[dest]]
+    }
+    return Config(**options)

@@ -1,0 +1,212 @@
+"""``inferspeed run``: measure a model (or several, interleaved in rounds, then compared)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from ..config import DEFAULT_ROUNDS, Config
+from ..errors import ConfigError
+from . import flags
+from .common import EXIT_INTERRUPTED, check_writable, expected_seconds, shown
+from .values import int_at_least
+
+if TYPE_CHECKING:
+    from ..results.result import Result
+
+__all__ = ["add_parser", "check", "cmd_interleaved", "cmd_run"]
+
+_SERVER = ("server",), "the server scenario only (--scenario server)"
+_LOADED = ("server", "offline"), "the server and offline scenarios only (--scenario server or offline)"
+_SINGLE = ("single-stream",), "the single-stream scenario only"
+
+#: Flags only some load scenarios use: flag -> (its destination, those scenarios, how to say so).
+SCENARIO_ONLY: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "--qps": ("qps", *_SERVER),
+    "--arrival": ("arrival", *_SERVER),
+    "--scheduler-spin": ("scheduler_spin", *_SERVER),
+    "--duration": ("duration", *_LOADED),
+    "--concurrency": ("concurrency", *_LOADED),
+    "--iterations": ("iterations", _SINGLE[0], _SINGLE[1] + " (a server or offline run lasts --duration)"),
+    "--cache": ("cache", *_SINGLE),
+}
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("run", help="benchmark a model (single stream, closed loop)")
+    p.add_argument(
+        "model",
+        nargs="*",
+        help="ONNX model file(s) (default: the demo model shipped with inferspeed); several are "
+        "measured interleaved in rounds and compared",
+    )
+    flags.add_session_flags(p, thread_list=True)
+    flags.add_input_flags(p)
+    m = p.add_argument_group("measurement")
+    flags.add_call_flags(m)
+    flags.add_loop_flags(m)
+    flags.add_statistics_flags(m)
+    m.add_argument(
+        "--processes",
+        type=int_at_least(1),
+        default=1,
+        metavar="N",
+        help="repeat the measurement in N fresh processes and pool them",
+    )
+    flags.add_rounds_flag(m)
+    flags.add_scenario_flags(p)
+    flags.add_output_flags(p)
+    p.set_defaults(func=cmd_run, check=check)
+
+
+def check(args: argparse.Namespace) -> str | None:
+    """A flag given where this run would not use it, said as a usage error; None when all are used."""
+    for flag, (dest, scenarios, where) in SCENARIO_ONLY.items():
+        if getattr(args, dest) is not None and args.scenario not in scenarios:
+            return f"{flag} applies to {where}"
+    if (problem := flags.check_loop_flags(args)) is not None:
+        return problem
+    if args.rounds is not None and len(args.model) < 2 and len(args.threads or ()) < 2:
+        return "--rounds applies to several models or thread counts (measured interleaved)"
+    return None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ..facts.models import demo_model_path
+    from ..results.result import BenchmarkInterrupted, write_json
+
+    config = flags.config_from_args(args)
+    if args.json:
+        check_writable(args.json, "--json")
+    if len(args.model) > 1 or (args.threads and len(args.threads) > 1):
+        return cmd_interleaved(args, config)
+    model = args.model[0] if args.model else demo_model_path()
+    if not args.model and not args.quiet:
+        print(f"(no model given: measuring the demo model {model})", file=sys.stderr)
+    results: list[Result] = []
+    try:
+        _measure(args, config, model, results)
+    except BenchmarkInterrupted as exc:
+        return _interrupted(args, [*results, exc.result])
+    except KeyboardInterrupt as exc:
+        # Before the first call was timed: the file still says what happened.
+        if args.json:
+            write_json(results, args.json, interrupted=True)
+            print(f"partial result written to {shown(args.json)} ({len(results)} results)", file=sys.stderr)
+        print(f"inferspeed: interrupted: {str(exc) or 'before anything was measured'}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if not args.quiet:
+        from ..report.text import render_concurrency_table, render_result
+
+        if config.processes > 1:
+            print(render_result(results[0]))
+        if len(results) > 1:
+            print(render_concurrency_table(results))
+    if args.json:
+        write_json(results, args.json)
+        if not args.quiet:
+            print(f"result written to {args.json}", file=sys.stderr)
+    return 0
+
+
+def _measure(args: argparse.Namespace, config: Config, model: str, results: list[Result]) -> None:
+    """Measure ``model`` (in worker processes, or once per --concurrency value), appending each
+    result to ``results`` as it comes."""
+    concurrencies = args.concurrency or [1]
+    if config.processes > 1:
+        from ..measure.workers import measure_in_processes
+
+        if len(concurrencies) > 1:
+            raise ConfigError("--processes takes one --concurrency value")
+        results.append(measure_in_processes(model, config))
+        for notice in results[0].notices:
+            print(f"note: {notice}", file=sys.stderr)
+        return
+    from ..measure.session import Session
+    from ..report.terminal import print_summary, progress
+    from ..report.text import render_result
+
+    with Session(model, config) as session:
+        for notice in session.notices:
+            print(f"note: {notice}", file=sys.stderr)
+        for concurrency in concurrencies:
+            label = f"measuring {os.path.basename(model)}" + (
+                f" (concurrency {concurrency})" if len(concurrencies) > 1 else ""
+            )
+            with progress(expected_seconds(config), label, enabled=not args.quiet):
+                result = session.measure(concurrency=concurrency)
+            results.append(result)
+            if not args.quiet:
+                print_summary(render_result(result) + ("\n" if len(concurrencies) > 1 else ""))
+
+
+def _interrupted(args: argparse.Namespace, results: list[Result]) -> int:
+    """Ctrl-C during a measurement: print and save what there is (the last result partial)."""
+    from ..report.text import render_result
+    from ..results.result import write_json
+
+    if not args.quiet:
+        print(render_result(results[-1]))
+    if args.json:
+        write_json(results, args.json)
+        print(f"partial result written to {shown(args.json)}", file=sys.stderr)
+    print("inferspeed: interrupted; the result above is partial", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def cmd_interleaved(args: argparse.Namespace, config: Config) -> int:
+    """Several models (or thread counts) measured in rounds (A B A B ...) in one process, then
+    compared with the first."""
+    from ..facts.models import demo_model_path
+    from ..measure.interleave import measure_interleaved
+    from ..measure.session import Session
+    from ..report.terminal import progress
+    from ..results.result import write_json
+
+    if config.scenario != "single-stream" or config.processes > 1 or len(args.concurrency or ()) > 1:
+        raise ConfigError(
+            "several models or thread counts are measured interleaved in the single-stream scenario only"
+        )
+    if config.target_ci is not None:
+        raise ConfigError("--target-ci applies to one model at a time")
+    rounds = args.rounds or DEFAULT_ROUNDS
+    models = args.model or [demo_model_path()]
+    names = [os.path.basename(m) if models.count(m) == 1 else f"{m}#{i}" for i, m in enumerate(models)]
+    threads = args.threads or [None]
+    cells = [(name, m, t) for name, m in zip(names, models, strict=True) for t in threads]
+    labels = [name if len(threads) == 1 else f"{name} threads={t}" for name, _, t in cells]
+    sessions = []
+    try:
+        for _, m, t in cells:
+            sessions.append(Session(m, config.replace(threads=t)))
+        each = expected_seconds(config)
+        total = None if each is None else each * len(sessions)
+        with progress(total, f"measuring {len(sessions)} interleaved in {rounds} rounds", not args.quiet):
+            results, per_round = measure_interleaved(sessions, rounds, config)
+    finally:
+        for s in sessions:
+            s.close()
+    if not args.quiet:
+        _print_interleaved(labels, results, per_round, rounds)
+    if args.json:
+        write_json(results, args.json)
+    return 0
+
+
+def _print_interleaved(
+    labels: list[str], results: list[Result], per_round: list[list[Result]], rounds: int
+) -> None:
+    from ..analysis.compare import compare
+    from ..report.text import render_comparisons, render_result
+
+    for label, result in zip(labels, results, strict=True):
+        print(f"== {label}")
+        print(render_result(result) + "\n")
+    comparisons = [
+        compare(results[0], r, baseline_label=labels[0], candidate_label=label, rounds=(per_round[0], parts))
+        for label, r, parts in zip(labels[1:], results[1:], per_round[1:], strict=True)
+    ]
+    print(f"interleaved in {rounds} rounds; ratios against {labels[0]}:")
+    print(render_comparisons(comparisons))
