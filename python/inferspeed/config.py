@@ -40,6 +40,11 @@ FALLBACK_FLUSH_BYTES = 128 << 20
 CACHE_MODES = ("warm", "cold")
 SCENARIOS = ("single-stream", "server", "offline")
 ARRIVALS = ("poisson", "constant")
+#: Rounds of an interleaved measurement unless told (short rounds pair best).
+DEFAULT_ROUNDS = 30
+#: Ratios within +-2% of 1 are "no significant difference" in a comparison: below what separate
+#: runs of one model usually differ by on a quiet machine.
+DEFAULT_THRESHOLD = 0.02
 #: Seconds a server or offline run lasts when no duration is given.
 DEFAULT_SCENARIO_DURATION = 5.0
 
@@ -114,6 +119,54 @@ def _frozen_mapping(name: str, value: object) -> Mapping[str, Any]:
     return MappingProxyType(out)
 
 
+def _provider_specs(providers: Iterable[Any] | str | ProviderSpec) -> tuple[ProviderSpec, ...]:
+    """``providers`` as ProviderSpecs: one or several names, specs or (name, options) pairs."""
+    if isinstance(providers, (str, ProviderSpec)):
+        providers = (providers,)
+    specs: list[ProviderSpec] = []
+    for p in providers:
+        if isinstance(p, ProviderSpec):
+            specs.append(p)
+        elif isinstance(p, str):
+            specs.append(ProviderSpec(p))
+        elif isinstance(p, tuple) and len(p) == 2:
+            specs.append(ProviderSpec(p[0], p[1]))
+        else:
+            raise ConfigError(f"providers: expected a name or (name, options), got {p!r}")
+    return tuple(specs)
+
+
+def _shapes(value: object) -> Mapping[str, tuple[int, ...]]:
+    """``shapes`` checked: each a sequence of positive integers, made a tuple."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for name, shape in _frozen_mapping("shapes", value).items():
+        if isinstance(shape, int) or not isinstance(shape, Iterable):
+            raise ConfigError(f"shape of {name!r} must be a sequence of ints, got {shape!r}")
+        dims = tuple(shape)
+        for d in dims:
+            if isinstance(d, bool) or not isinstance(d, int) or d < 1:
+                raise ConfigError(
+                    f"shape of {name!r}: every dimension must be a positive integer, got {list(dims)}"
+                )
+        shapes[name] = dims
+    return MappingProxyType(shapes)
+
+
+def _ranges(value: object) -> Mapping[str, tuple[float, float]]:
+    """``ranges`` checked: each (low, high), finite, low < high."""
+    ranges: dict[str, tuple[float, float]] = {}
+    for name, bounds in _frozen_mapping("ranges", value).items():
+        try:
+            lo, hi = bounds
+            lo_f, hi_f = float(lo), float(hi)
+        except (TypeError, ValueError):
+            raise ConfigError(f"range of {name!r} must be (low, high), got {bounds!r}") from None
+        if not (math.isfinite(lo_f) and math.isfinite(hi_f)) or not lo_f < hi_f:
+            raise ConfigError(f"range of {name!r} must have low < high, got {bounds!r}")
+        ranges[name] = (lo, hi)
+    return MappingProxyType(ranges)
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything that defines one measurement.
@@ -179,6 +232,15 @@ class Config:
     scheduler_spin: float = 0.01
 
     def __post_init__(self) -> None:
+        # In the order of the fields' groups: of several bad fields, the earliest is reported.
+        self._check_session()
+        self._check_inputs()
+        self._check_loop()
+        self._check_scenario()
+        self._check_limits()
+
+    def _check_session(self) -> None:
+        """ONNX Runtime's session fields; providers and session_config normalised."""
         set_ = object.__setattr__
         _positive_int("threads", self.threads)
         _positive_int("inter_op_threads", self.inter_op_threads)
@@ -191,54 +253,23 @@ class Config:
             raise ConfigError(
                 f"execution_mode must be one of {', '.join(EXECUTION_MODES)}, got {self.execution_mode!r}"
             )
-        providers = self.providers
-        if isinstance(providers, (str, ProviderSpec)):
-            providers = (providers,)
-        specs: list[ProviderSpec] = []
-        for p in providers:
-            if isinstance(p, ProviderSpec):
-                specs.append(p)
-            elif isinstance(p, str):
-                specs.append(ProviderSpec(p))
-            elif isinstance(p, tuple) and len(p) == 2:
-                specs.append(ProviderSpec(p[0], p[1]))
-            else:
-                raise ConfigError(f"providers: expected a name or (name, options), got {p!r}")
-        set_(self, "providers", tuple(specs))
+        set_(self, "providers", _provider_specs(self.providers))
         entries = _frozen_mapping("session_config", self.session_config)
         set_(self, "session_config", MappingProxyType({k: str(v) for k, v in entries.items()}))
         if self.ort_lib is not None:
             set_(self, "ort_lib", os.fspath(self.ort_lib))
 
-        shapes: dict[str, tuple[int, ...]] = {}
-        for name, shape in _frozen_mapping("shapes", self.shapes).items():
-            if isinstance(shape, int) or not isinstance(shape, Iterable):
-                raise ConfigError(f"shape of {name!r} must be a sequence of ints, got {shape!r}")
-            dims = tuple(shape)
-            for d in dims:
-                if isinstance(d, bool) or not isinstance(d, int) or d < 1:
-                    raise ConfigError(
-                        f"shape of {name!r}: every dimension must be a positive integer, got {list(dims)}"
-                    )
-            shapes[name] = dims
-        set_(self, "shapes", MappingProxyType(shapes))
+    def _check_inputs(self) -> None:
+        """The input fields; shapes, dims, values and ranges made read-only mappings."""
+        set_ = object.__setattr__
+        set_(self, "shapes", _shapes(self.shapes))
         dim_map = _frozen_mapping("dims", self.dims)
         for sym, size in dim_map.items():
             if isinstance(size, bool) or not isinstance(size, int) or size < 1:
                 raise ConfigError(f"dim {sym!r} must be a positive integer, got {size!r}")
         set_(self, "dims", dim_map)
         set_(self, "values", _frozen_mapping("values", self.values))
-        ranges: dict[str, tuple[float, float]] = {}
-        for name, bounds in _frozen_mapping("ranges", self.ranges).items():
-            try:
-                lo, hi = bounds
-                lo_f, hi_f = float(lo), float(hi)
-            except (TypeError, ValueError):
-                raise ConfigError(f"range of {name!r} must be (low, high), got {bounds!r}") from None
-            if not (math.isfinite(lo_f) and math.isfinite(hi_f)) or not lo_f < hi_f:
-                raise ConfigError(f"range of {name!r} must have low < high, got {bounds!r}")
-            ranges[name] = (lo, hi)
-        set_(self, "ranges", MappingProxyType(ranges))
+        set_(self, "ranges", _ranges(self.ranges))
         if self.inputs_file is not None:
             set_(self, "inputs_file", os.fspath(self.inputs_file))
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -246,6 +277,9 @@ class Config:
         _positive_int("max_input_bytes", self.max_input_bytes, allow_none=False)
         _positive_int("input_sets", self.input_sets, allow_none=False)
 
+    def _check_loop(self) -> None:
+        """How the loop runs: cache, adaptive stopping, outliers, pinning, spinning, processes
+        (and the session's two switches, checked with the other booleans)."""
         if self.cache not in CACHE_MODES:
             raise ConfigError(f"cache must be one of {', '.join(CACHE_MODES)}, got {self.cache!r}")
         _positive_int("flush_bytes", self.flush_bytes)
@@ -278,6 +312,9 @@ class Config:
         if self.spin is not None and any(k.endswith(".allow_spinning") for k in self.session_config):
             raise ConfigError("give spinning either as spin or as a session_config entry, not both")
         _positive_int("processes", self.processes, allow_none=False)
+
+    def _check_scenario(self) -> None:
+        """The load scenario's fields, and which fields go with which scenario."""
         if self.scenario not in SCENARIOS:
             raise ConfigError(f"scenario must be one of {', '.join(SCENARIOS)}, got {self.scenario!r}")
         if self.arrival not in ARRIVALS:
@@ -300,6 +337,9 @@ class Config:
         _non_negative_seconds("scheduler_spin", self.scheduler_spin)
         if self.scenario != "single-stream" and self.target_ci is not None:
             raise ConfigError("target_ci applies to the single-stream scenario only")
+
+    def _check_limits(self) -> None:
+        """The call mode and the warm-up's and timed loop's limits."""
         if self.mode not in CALL_MODES:
             raise ConfigError(f"mode must be one of {', '.join(CALL_MODES)}, got {self.mode!r}")
         if self.warmup_iterations is not None and (

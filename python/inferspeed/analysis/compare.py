@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..config import DEFAULT_THRESHOLD
 from ..errors import InputError
 from ..results.result import Result
 from ..stats.summary import CI_BATCHES, MIN_BATCH
@@ -48,9 +49,6 @@ __all__ = [
     "compare",
 ]
 
-#: Ratios within +-2% of 1 are "no significant difference": below what separate runs of one
-#: model usually differ by on a quiet machine.
-DEFAULT_THRESHOLD = 0.02
 ALPHA = 0.05
 BOOTSTRAP = 1000
 #: Fewest interleaved rounds for the paired ratio (its interval needs at least 6).

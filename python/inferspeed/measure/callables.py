@@ -8,6 +8,9 @@ few nanoseconds, where one pair of clock reads (~20 ns) would swamp it. The loop
 an empty callable timed the same way with the same arguments, is measured first and reported
 as ``loop.loop_overhead_ns``; it is included in every sample, not subtracted (as the clock's
 overhead is not for models).
+
+The warm-up, the timed loop, adaptive stopping, the statistics and diagnostics are a model's:
+:class:`CallableTarget` goes through the same path (:mod:`inferspeed.measure.measurement`).
 """
 
 from __future__ import annotations
@@ -21,13 +24,11 @@ from .. import _core
 from ..config import CHUNK_TIME, Config
 from ..errors import ConfigError
 from ..facts.environment import capture_environment
-from ..facts.machine import cpu_snapshot, other_load
-from ..results.result import BenchmarkInterrupted, Result
-from ..stats.diagnostics import diagnose, steady_state
-from ..stats.summary import summarize
-from .loop import adaptive_loop, pinned
+from ..results.result import Result
+from ..stats.summary import Stats
+from .measurement import Target, run_measurement
 
-__all__ = ["OVERHEAD_TIME", "timeit"]
+__all__ = ["OVERHEAD_TIME", "CallableTarget", "timeit"]
 
 #: Seconds spent timing the empty callable that gives the loop's own overhead.
 OVERHEAD_TIME = 0.05
@@ -47,6 +48,67 @@ def _empty(*args: Any, **kwargs: Any) -> None:
 
 def _name(fn: Callable[..., Any]) -> str:
     return str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__)
+
+
+class CallableTarget(Target):
+    """One measurement of ``fn(*args, **kwargs)``, ``batch`` calls per sample; the loop's own
+    cost (an empty callable's, same arguments) is timed first on the pinned thread. Ctrl-C in
+    the warm-up leaves nothing to report."""
+
+    keeps_warmup = False
+    nothing_measured = "timeit interrupted during warm-up; nothing was measured"
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        batch: int,
+        name: str,
+        config: Config,
+        environment: Mapping[str, Any],
+    ) -> None:
+        super().__init__(config, environment)
+        self.calls_per_sample = batch
+        self._fn = fn
+        self._args = args
+        self._kwargs = kwargs
+        self._name = name
+        self._overhead = np.zeros(0, np.int64)
+
+    def _time(self, fn: Callable[..., Any], iterations: int | None, seconds: float | None) -> dict[str, Any]:
+        return _core.time_callable(
+            fn,
+            self._args,
+            self._kwargs,
+            max_iterations=iterations or 0,
+            max_ns=int(seconds * 1e9) if seconds else 0,
+            chunk_ns=int(CHUNK_TIME * 1e9),
+            batch=self.calls_per_sample,
+        )
+
+    def loop(self, iterations: int | None, seconds: float | None) -> dict[str, Any]:
+        return self._time(self._fn, iterations, seconds)
+
+    def start(self) -> None:
+        self._overhead = self._time(_empty, None, OVERHEAD_TIME)["samples_ns"]
+
+    def loop_fields(self) -> dict[str, Any]:
+        batch = self.calls_per_sample
+        overhead = self._overhead
+        return {
+            "callable": self._name,
+            "batch": batch,
+            "loop_overhead_ns": float(np.median(overhead)) / batch if overhead.size else None,
+        }
+
+    def fields(self, stats: Stats) -> dict[str, Any]:
+        config = {k: v for k, v in self.config.to_dict().items() if k in TIMEIT_OPTIONS}
+        return {
+            "model": {"name": self._name, "kind": "callable"},
+            "config": config | {"batch": self.calls_per_sample},
+            "session": {},
+        }
 
 
 def timeit(
@@ -76,82 +138,7 @@ def timeit(
             f"timeit takes only loop options ({', '.join(sorted(TIMEIT_OPTIONS))}); got {', '.join(bad)}"
         )
     config = Config(**options)
-    call_args = tuple(args)
-    call_kwargs = dict(kwargs or {})
-
-    def loop(target: Callable[..., Any], iterations: int | None, seconds: float | None) -> dict[str, Any]:
-        return _core.time_callable(
-            target,
-            call_args,
-            call_kwargs,
-            max_iterations=iterations or 0,
-            max_ns=int(seconds * 1e9) if seconds else 0,
-            chunk_ns=int(CHUNK_TIME * 1e9),
-            batch=batch,
-        )
-
-    environment = capture_environment()
-    w_iters, w_time = config.warmup_limits
-    stopping: dict[str, Any] | None = None
-    warm = np.zeros(0, np.int64)
-    timed = np.zeros(0, np.int64)
-    interrupted = False
-    with pinned(config.pin):
-        overhead = loop(_empty, None, OVERHEAD_TIME)["samples_ns"]
-        before = cpu_snapshot()
-        if (w_iters is None or w_iters > 0) and (w_time is None or w_time > 0):
-            w = loop(fn, w_iters, w_time)
-            warm, interrupted = w["samples_ns"], bool(w["interrupted"])
-        if not interrupted:
-            if config.target_ci is None:
-                iterations, seconds = config.loop_limits
-                r = loop(fn, iterations, seconds)
-                timed, interrupted = r["samples_ns"], bool(r["interrupted"])
-            else:
-                timed, interrupted, stopping = adaptive_loop(lambda n, t: loop(fn, n, t), config)
-        after = cpu_snapshot()
-    if timed.size == 0:
-        raise KeyboardInterrupt("timeit interrupted during warm-up; nothing was measured")
-    per_call = timed if batch == 1 else np.rint(timed / batch).astype(np.int64)
-    warm_per_call = warm if batch == 1 else np.rint(warm / batch).astype(np.int64)
-    stats = summarize(
-        per_call,
-        timer_overhead_ns=float(environment["clock"]["overhead_ns"]) / batch,
-        drop_outliers=config.drop_outliers,
+    target = CallableTarget(
+        fn, tuple(args), dict(kwargs or {}), batch, name or _name(fn), config, capture_environment()
     )
-    load = other_load(before, after) if before is not None and after is not None else None
-    warnings = diagnose(
-        per_call,
-        stats,
-        warmup_iterations=int(warm.size),
-        other_load_cores=load,
-        logical_cores=environment["cpu"].get("logical_cores"),
-        governor=environment["cpu"].get("governor"),
-    )
-    result = Result(
-        samples_ns=per_call,
-        stats=stats,
-        model={"name": name or _name(fn), "kind": "callable"},
-        config={k: v for k, v in config.to_dict().items() if k in TIMEIT_OPTIONS} | {"batch": batch},
-        environment=environment,
-        session={},
-        warmup={
-            "iterations": int(warm.size) * batch,
-            "time_ns": int(warm.sum()),
-            **steady_state(warm_per_call, warnings, per_sample=batch),
-            "first_iteration_ns": int(warm_per_call[0]) if warm.size else None,
-        },
-        loop={
-            "callable": name or _name(fn),
-            "batch": batch,
-            "loop_overhead_ns": float(np.median(overhead)) / batch if overhead.size else None,
-            "pinned_cpu": config.pin,
-            "other_load_cores": None if load is None else round(load, 3),
-        },
-        stopping=stopping,
-        warnings=tuple(warnings),
-        interrupted=interrupted,
-    )
-    if interrupted:
-        raise BenchmarkInterrupted(result)
-    return result
+    return run_measurement(target)

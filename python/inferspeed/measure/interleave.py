@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from ..config import Config
-from ..results.result import Result, pool_results
+from ..config import DEFAULT_ROUNDS, Config
+from ..results.pool import pool_results
+from ..results.result import Result
 from .session import Session
 
 __all__ = ["DEFAULT_ROUNDS", "REWARM_FRACTION", "measure_interleaved"]
-
-
-#: Rounds of an interleaved measurement unless told (short rounds pair best).
-DEFAULT_ROUNDS = 30
 
 
 #: Share of a round spent re-warming a session after the first round.
@@ -49,4 +47,10 @@ def measure_interleaved(
         order = order[r % len(order) :] + order[: r % len(order)]
         for i in order:
             runs[i].append(sessions[i].measure(**share, **(rewarm if r else {})))
-    return [pool_results(parts) for parts in runs], runs
+    return [_pooled_rounds(parts) for parts in runs], runs
+
+
+def _pooled_rounds(parts: Sequence[Result]) -> Result:
+    """One session's rounds pooled; ``loop.rounds`` says how many."""
+    pooled = pool_results(parts)
+    return dataclasses.replace(pooled, loop={**pooled.loop, "rounds": len(parts)})

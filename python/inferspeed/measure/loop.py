@@ -1,5 +1,6 @@
-"""The steps of one measurement around the core's loop: pinning the timing thread, adaptive
-stopping (growing chunks until the targeted intervals are narrow enough)."""
+"""The steps of one measurement around the core's loop: pinning the timing thread, the timed
+phase of a closed loop (to its limits, or adaptive stopping: growing chunks until the targeted
+intervals are narrow enough) and what a timed phase hands back (:class:`Timed`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
 
 import numpy as np
 
@@ -15,7 +17,11 @@ from ..config import Config
 from ..errors import ConfigError
 from ..stats.summary import median_ci, min_samples_for_ci, quantile_ci, relative_halfwidth
 
-__all__ = ["adaptive_loop", "pinned"]
+__all__ = ["LoopChunk", "Timed", "adaptive_loop", "closed_loop", "pinned"]
+
+#: One chunk of a closed loop in the core: ``loop(iterations, seconds)`` calls until either
+#: limit (None: no limit) and returns the core's dict (``samples_ns``, ``interrupted``, ...).
+LoopChunk: TypeAlias = Callable[[int | None, float | None], dict[str, Any]]
 
 
 #: Adaptive stopping: the first chunk's length, the longest chunk (s) and the fewest samples
@@ -29,9 +35,45 @@ ADAPTIVE_MAX_CHUNK = 1.0
 ADAPTIVE_MIN_SAMPLES = 100
 
 
-def adaptive_loop(
-    loop: Callable[[int | None, float | None], dict[str, Any]], config: Config
-) -> tuple[np.ndarray, bool, dict[str, Any]]:
+@dataclass
+class Timed:
+    """What the timed phase of a measurement measured.
+
+    Attributes
+    ----------
+    samples_ns : numpy.ndarray
+        int64 latency of each timed sample, in order (a server's: from each request's
+        scheduled arrival to its completion).
+    interrupted : bool
+        Ctrl-C stopped the phase before its limit.
+    service_ns : numpy.ndarray or None
+        A server's service times (start to end of each request): the noise checks read them,
+        since the latencies include queueing, which the overload check reports instead.
+    figures : dict
+        The load scenario's figures (``Result.scenario_stats``).
+    stopping : dict or None
+        Adaptive stopping's record (``Result.stopping``).
+    """
+
+    samples_ns: np.ndarray
+    interrupted: bool
+    service_ns: np.ndarray | None = None
+    figures: dict[str, Any] = field(default_factory=dict)
+    stopping: dict[str, Any] | None = None
+
+
+def closed_loop(loop: LoopChunk, config: Config) -> Timed:
+    """The timed phase of a closed loop (single stream): ``loop`` to ``config``'s loop limits,
+    or in chunks until the targeted intervals are narrow enough when ``target_ci`` is set."""
+    if config.target_ci is None:
+        iterations, seconds = config.loop_limits
+        r = loop(iterations, seconds)
+        return Timed(r["samples_ns"], bool(r["interrupted"]))
+    samples, interrupted, stopping = adaptive_loop(loop, config)
+    return Timed(samples, interrupted, stopping=stopping)
+
+
+def adaptive_loop(loop: LoopChunk, config: Config) -> tuple[np.ndarray, bool, dict[str, Any]]:
     """Measure in growing chunks until the targeted intervals are narrow enough or a loop
     limit is reached. ``loop(iterations, seconds)`` runs one chunk (a core loop's dict).
     Returns (samples, interrupted, stopping record)."""

@@ -15,6 +15,7 @@ inferences/s and samples/s (the first input's first dimension is the batch).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -23,8 +24,9 @@ from .. import _core
 from ..config import CHUNK_TIME, Config
 from ..stats.diagnostics import Diagnostic
 from ..stats.summary import summarize
+from .loop import Timed
 
-__all__ = ["arrival_offsets", "deadline_stats", "run_offline", "run_server"]
+__all__ = ["arrival_offsets", "deadline_stats", "run_offline", "run_server", "scenario_warnings"]
 
 #: Achieved below this fraction of the offered rate means the server could not keep up.
 OVERLOAD_RATIO = 0.95
@@ -81,10 +83,8 @@ def oversubscription(
     )
 
 
-def run_server(
-    core: _core.Session, batch: int, config: Config
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any], bool]:
-    """The timed part of a server run: (latencies, service times, scenario figures, interrupted)."""
+def run_server(core: _core.Session, batch: int, config: Config) -> Timed:
+    """The timed part of a server run: latencies, service times and the scenario's figures."""
     assert config.qps is not None
     duration = config.scenario_duration
     arrivals = arrival_offsets(config.qps, duration, config.arrival, config.seed)
@@ -117,13 +117,12 @@ def run_server(
         "throughput_per_s": achieved,
         "samples_per_s": achieved * batch,
     }
-    return latency, service, figures, bool(r["interrupted"])
+    return Timed(latency, bool(r["interrupted"]), service_ns=service, figures=figures)
 
 
-def run_offline(
-    core: _core.Session, batch: int, config: Config, single_call_ns: float | None
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any], bool]:
-    """The timed part of an offline run: (latencies, latencies, scenario figures, interrupted)."""
+def run_offline(core: _core.Session, batch: int, config: Config, single_call_ns: float | None) -> Timed:
+    """The timed part of an offline run: latencies and the scenario's figures (no queue: the
+    latencies are the service times). ``single_call_ns`` (a warm-up call's) sizes the buffers."""
     duration = config.scenario_duration
     expected = int(duration * 1e9 / single_call_ns * 1.2) + 1024 if single_call_ns else 0
     r = _core.run_offline(
@@ -155,10 +154,10 @@ def run_offline(
         "samples_per_s": throughput * batch,
         "per_worker": per_worker,
     }
-    return latency, latency, figures, bool(r["interrupted"])
+    return Timed(latency, bool(r["interrupted"]), figures=figures)
 
 
-def overload(figures: dict[str, Any]) -> Diagnostic | None:
+def overload(figures: Mapping[str, Any]) -> Diagnostic | None:
     """The server could not keep up with the offered rate."""
     offered, achieved = figures.get("offered_qps"), figures.get("achieved_qps")
     if not offered or achieved is None or achieved >= OVERLOAD_RATIO * offered:
@@ -170,3 +169,15 @@ def overload(figures: dict[str, Any]) -> Diagnostic | None:
         "find the highest rate that meets a latency target with `inferspeed capacity`.",
         {"offered_qps": offered, "achieved_qps": achieved},
     )
+
+
+def scenario_warnings(config: Config, figures: Mapping[str, Any], cpu: Mapping[str, Any]) -> list[Diagnostic]:
+    """A load scenario's own findings: a server that could not keep up with the offered rate,
+    more threads than cores (``cpu``: the environment's CPU record); none for a single stream."""
+    if config.scenario == "single-stream":
+        return []
+    found = (
+        overload(figures),
+        oversubscription(config, cpu.get("physical_cores"), cpu.get("logical_cores")),
+    )
+    return [d for d in found if d is not None]

@@ -1,4 +1,5 @@
-"""The public Session and benchmark(): a model loaded once, its inputs bound, timed in C++."""
+"""The public Session: a model loaded once, its inputs bound, measured in C++ through the
+measurement path it shares with callables (:mod:`~inferspeed.measure.measurement`)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,11 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from ..config import CHUNK_TIME, GRAPH_OPTIMIZATION_LEVELS, Config
+from ..config import GRAPH_OPTIMIZATION_LEVELS, Config
 from ..errors import ConfigError, InferspeedError, InputError, ModelError, OrtError
 from ..events import emit
 from ..facts import ortlib
-from ..facts.environment import capture_environment, last_level_cache_bytes
-from ..facts.machine import cpu_snapshot, other_load
+from ..facts.environment import capture_environment
 from ..facts.memory import MemoryProbe
 from ..facts.modelfile import (
     check_external_data,
@@ -29,12 +29,10 @@ from ..facts.modelfile import (
     unranked_inputs,
 )
 from ..facts.signature import ValueInfo
-from ..results.result import BenchmarkInterrupted, Result, compute_at, first_dim
-from ..stats.diagnostics import diagnose, steady_state
-from ..stats.summary import summarize
-from . import scenarios
+from ..results.result import Result, compute_at, first_dim
 from .inputs import GeneratedInputs, make_inputs
-from .loop import adaptive_loop, pinned
+from .measurement import run_measurement
+from .model import ModelTarget, cache_flusher
 
 __all__ = ["MEASURE_OPTIONS", "Session"]
 
@@ -178,6 +176,12 @@ class Session:
         return self._generated.arrays
 
     @property
+    def input_sets(self) -> tuple[Mapping[str, np.ndarray], ...]:
+        """Every input set bound (arrays by input name), in the order the loop cycles through
+        them (``config.input_sets`` of them); the first is :attr:`input_arrays`."""
+        return self._generated.sets
+
+    @property
     def batch(self) -> int:
         """The batch: the first dimension of the first input as bound (1 when it has none)."""
         return first_dim(self._generated.shapes[self.inputs[0].name]) if self.inputs else 1
@@ -215,14 +219,8 @@ class Session:
             self._compute = count_macs(self.model_path, self._generated.shapes)
         return self._compute
 
-    def _before_timing(self) -> None:
-        """Work whose first call is slow (parsing the model for MACs), done before the loop
-        rather than after it: a run stopped by Ctrl-C then ends within milliseconds (scipy.special,
-        for the intervals, was imported with the session)."""
-        self._macs()
-
     def memory_info(self, run_peak: int | None = None, run_peak_reset: bool = False) -> dict[str, Any]:
-        """Resident memory of this process (see :mod:`inferspeed.memory`) before the session,
+        """Resident memory of this process (see :mod:`inferspeed.facts.memory`) before the session,
         at its peak while the session was created and first run, after that, and at its peak
         during a measurement (warm-up and timed loop); the model file's and initializers'
         sizes. The ``*_delta_bytes`` figures are above ``rss_before_session_bytes``."""
@@ -239,7 +237,7 @@ class Session:
 
     def compute_info(self, median_ns: float) -> dict[str, Any] | None:
         """Multiply-accumulates per call at the bound input shapes (Gemm, MatMul, Conv and
-        their integer forms; :mod:`inferspeed.macs`) and the achieved GFLOP/s at ``median_ns``
+        their integer forms; :mod:`inferspeed.facts.macs`) and the achieved GFLOP/s at ``median_ns``
         (2 FLOPs per MAC); None when the count is unknown."""
         found = self._macs()
         macs = found.get("total")
@@ -263,46 +261,16 @@ class Session:
             self._environment = capture_environment(self.runtime)
         return self._environment
 
-    def _flusher_for(self, config: Config) -> _core.CacheFlusher:
-        size = config.resolved_flush_bytes(last_level_cache_bytes())
-        if self._flusher is None or self._flusher.bytes != size:
-            try:
-                self._flusher = _core.CacheFlusher(size)
-            except MemoryError:
-                raise ConfigError(
-                    f"not enough memory for a {size / 2**20:.0f} MiB cache-flush buffer"
-                ) from None
-        return self._flusher
-
-    def _loop(
-        self,
-        mode: _core.CallMode,
-        iterations: int | None,
-        seconds: float | None,
-        flusher: _core.CacheFlusher | None,
-    ) -> dict[str, Any]:
-        if not hasattr(self, "_core"):
-            raise InferspeedError("the session is closed")
-        return self._core.closed_loop(
-            mode,
-            max_iterations=iterations or 0,
-            max_ns=int(seconds * 1e9) if seconds else 0,
-            chunk_ns=int(CHUNK_TIME * 1e9),
-            flusher=flusher,
-        )
-
-    def _adaptive(
-        self, mode: _core.CallMode, config: Config, flusher: _core.CacheFlusher | None
-    ) -> tuple[np.ndarray, bool, dict[str, Any]]:
-        return adaptive_loop(lambda n, t: self._loop(mode, n, t, flusher), config)
-
     def measure(self, **overrides: Any) -> Result:
-        """Warm up, then time the model in a closed loop (single stream).
+        """Warm up, then time the model in a closed loop (single stream) or the configured
+        load scenario, through the measurement path timeit shares
+        (:func:`~inferspeed.measure.measurement.run_measurement`).
 
         ``overrides`` change loop fields of the session's config for this call only:
         ``mode``, ``iterations``, ``max_time``, ``warmup_iterations``, ``warmup_time``,
         ``cache``, ``flush_bytes``, ``target_ci``, ``target_percentile``, ``drop_outliers``,
-        ``pin``.
+        ``pin``, and the scenario's (``scenario``, ``qps``, ``arrival``, ``duration``,
+        ``concurrency``, ``deadline``).
 
         Raises
         ------
@@ -316,120 +284,17 @@ class Session:
         config = self.config.replace(**overrides) if overrides else self.config
         if config.processes > 1:
             raise ConfigError("processes > 1 runs in worker processes: use inferspeed.benchmark() for that")
-        mode = _core.CallMode.binding if config.mode == "binding" else _core.CallMode.run
+        if not hasattr(self, "_core"):
+            raise InferspeedError("the session is closed")
         environment = self.environment()
-        flusher = self._flusher_for(config) if config.cache == "cold" else None
-
-        w_iters, w_time = config.warmup_limits
-        warm: dict[str, Any] = {"samples_ns": np.zeros(0, np.int64), "interrupted": False}
-        timed = np.zeros(0, np.int64)
-        interrupted = False
-        stopping: dict[str, Any] | None = None
-        self._before_timing()
-        run_probe = MemoryProbe().start()
-        with pinned(config.pin):
-            before = cpu_snapshot()
-            if (w_iters is None or w_iters > 0) and (w_time is None or w_time > 0):
-                emit("warmup")
-                warm = self._loop(mode, w_iters, w_time, flusher)
-            interrupted = bool(warm["interrupted"])
-            service: np.ndarray | None = None
-            figures: dict[str, Any] = {}
-            if not interrupted:
-                emit("timed", scenario=config.scenario)
-                if config.scenario == "server":
-                    timed, service, figures, interrupted = scenarios.run_server(
-                        self._core, self.batch, config
-                    )
-                elif config.scenario == "offline":
-                    ws = warm["samples_ns"]
-                    one_call = float(np.median(ws)) if ws.size else None
-                    timed, service, figures, interrupted = scenarios.run_offline(
-                        self._core, self.batch, config, one_call
-                    )
-                elif config.target_ci is None:
-                    iterations, seconds = config.loop_limits
-                    r = self._loop(mode, iterations, seconds, flusher)
-                    timed, interrupted = r["samples_ns"], bool(r["interrupted"])
-                else:
-                    timed, interrupted, stopping = self._adaptive(mode, config, flusher)
-            after = cpu_snapshot()
-        run_peak, _ = run_probe.stop()
-        warm_samples = warm["samples_ns"]
-        interrupted_in = ("timed loop" if timed.size else "warm-up") if interrupted else None
-        if timed.size == 0:
-            if not interrupted:
-                raise OrtError("the timed loop produced no samples")
-            if warm_samples.size == 0:
-                raise KeyboardInterrupt("interrupted before the first call was measured")
-            # Interrupted in the warm-up: what there is, is warm-up calls; marked as such.
-            timed = warm_samples
-        stats = summarize(
-            timed,
-            timer_overhead_ns=float(environment["clock"]["overhead_ns"]),
-            drop_outliers=config.drop_outliers,
-        )
-        load = other_load(before, after) if before is not None and after is not None else None
-        # For a server, the noise checks look at what the model did (service times); queueing
-        # is reported by the overload check instead.
-        basis = service if config.scenario == "server" and service is not None and service.size else timed
-        warnings = diagnose(
-            basis,
-            stats if basis is timed else summarize(basis),
-            warmup_iterations=int(warm_samples.size),
-            other_load_cores=load,
-            logical_cores=environment["cpu"].get("logical_cores"),
-            governor=environment["cpu"].get("governor"),
-        )
-        if config.scenario != "single-stream":
-            cpu = environment["cpu"]
-            extra = (
-                scenarios.overload(figures),
-                scenarios.oversubscription(config, cpu.get("physical_cores"), cpu.get("logical_cores")),
-            )
-            warnings += [d for d in extra if d is not None]
-        figures.update(scenarios.deadline_stats(timed, config.deadline))
-        result = Result(
-            samples_ns=timed,
-            stats=stats,
-            model=self.model_info(),
-            config=config.to_dict(),
-            environment=environment,
-            session={
-                "create_ns": int(self._core.create_ns),
-                "first_run_ns": int(self._core.first_run_ns),
-                "outputs_preallocated": bool(self._core.outputs_preallocated),
-                "call_mode": config.mode,
-            },
-            warmup={
-                "iterations": int(warm_samples.size),
-                "time_ns": int(warm_samples.sum()),
-                # Cold start: iterations (the cold first Run of prepare() not counted) until
-                # latency reached its steady state, and the first warm-up iteration.
-                **steady_state(warm_samples, warnings),
-                "first_iteration_ns": int(warm_samples[0]) if warm_samples.size else None,
-            },
-            loop={
-                "cache": config.cache,
-                "flush_bytes": flusher.bytes if flusher is not None else None,
-                "input_sets": int(self._core.input_set_count),
-                "pinned_cpu": config.pin,
-                "other_load_cores": None if load is None else round(load, 3),
-                "interrupted_in": interrupted_in,
-            },
-            stopping=stopping,
-            warnings=tuple(warnings),
-            interrupted=interrupted,
-            notices=self.notices,
-            scenario=config.scenario,
-            scenario_stats=figures,
-            memory=self.memory_info(run_peak, run_probe.peak_reset),
-            compute=self.compute_info(stats.median_ns),
-        )
-        emit("measured", interrupted=interrupted)
-        if interrupted:
-            raise BenchmarkInterrupted(result)
-        return result
+        flusher = None
+        if config.cache == "cold":
+            flusher = self._flusher = cache_flusher(config, self._flusher)
+        # Work whose first call is slow (parsing the model for MACs), done before the loop rather
+        # than after it: a run stopped by Ctrl-C then ends within milliseconds.
+        self._macs()
+        target = ModelTarget(self, self._core, self.batch, config, environment, flusher)
+        return run_measurement(target)
 
     def close(self) -> None:
         """Release the ONNX Runtime session (and any temporary model file)."""

@@ -8,16 +8,18 @@ the pool, and the spread between the processes.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from ..config import Config
 from ..errors import WorkerCrashed
-from ..results.result import BenchmarkInterrupted, Result, compute_at, max_memory
+from ..results.pool import pool_results
+from ..results.result import BenchmarkInterrupted, Result
 from ..stats.diagnostics import Diagnostic
-from ..stats.summary import summarize
 from .processes import run_in_process
 from .session import Session
 
@@ -28,8 +30,9 @@ __all__ = ["PROCESS_SPREAD", "measure_in_processes"]
 PROCESS_SPREAD = 0.05
 
 
-def _worker(model_path: str, config: Config) -> tuple[dict[str, Any], np.ndarray]:
-    """Runs in the worker: one measurement; the result as a dict plus its samples."""
+def _worker(model_path: str, config: Config) -> tuple[dict[str, Any], dict[str, Any], np.ndarray]:
+    """Runs in the worker: one measurement, as its JSON entry, its environment and its samples
+    (a Result does not pickle: its warnings' details are read-only mappings)."""
     try:
         with Session(model_path, config) as session:
             result = session.measure()
@@ -37,8 +40,7 @@ def _worker(model_path: str, config: Config) -> tuple[dict[str, Any], np.ndarray
         result = exc.result
     data = result.to_dict()
     del data["samples_ns"]
-    data["environment"] = dict(result.environment)
-    return data, result.samples_ns
+    return data, dict(result.environment), result.samples_ns
 
 
 def measure_in_processes(model: str | os.PathLike[str], config: Config) -> Result:
@@ -50,73 +52,108 @@ def measure_in_processes(model: str | os.PathLike[str], config: Config) -> Resul
         model_info = probe.model_info()
         notices = probe.notices
     worker_config = config.replace(processes=1)
-    runs: list[tuple[dict[str, Any], np.ndarray]] = []
+    parts: list[Result] = []
     crashed: list[str] = []
     interrupted = False
     for index in range(config.processes):
         what = f"worker process {index + 1} of {config.processes}"
         try:
-            value, interrupted = run_in_process(_worker, path, worker_config, what=what)
+            (data, environment, samples), interrupted = run_in_process(
+                _worker, path, worker_config, what=what
+            )
         except WorkerCrashed as exc:
             crashed.append(str(exc))  # the others still measure
             continue
-        runs.append(value)
-        if interrupted or runs[-1][0]["interrupted"]:
+        parts.append(Result.from_dict({**data, "samples_ns": samples}, environment))
+        if interrupted or parts[-1].interrupted:
             interrupted = True
             break
-    if not runs:
+    if not parts:
         raise WorkerCrashed("every worker process crashed: " + "; ".join(crashed))
-    result = _pool(runs, config, model_info, notices, interrupted, crashed)
+    result = _pool(parts, config, model_info, notices, interrupted, crashed)
     if interrupted:
         raise BenchmarkInterrupted(result)
     return result
 
 
 def _pool(
-    runs: list[tuple[dict[str, Any], np.ndarray]],
+    parts: Sequence[Result],
     config: Config,
     model_info: dict[str, Any],
     notices: tuple[str, ...],
     interrupted: bool,
-    crashed: list[str] | None = None,
+    crashed: Sequence[str] = (),
 ) -> Result:
-    samples = np.concatenate([s for _, s in runs])
-    first = runs[0][0]
-    stats = summarize(samples, first["stats"]["timer_overhead_ns"], drop_outliers=config.drop_outliers)
-    medians = np.array([d["stats"]["median_ns"] for d, _ in runs])
-    spread = float((medians.max() - medians.min()) / stats.median_ns) if stats.median_ns > 0 else 0.0
-    per_process = [
-        {
-            "pid_index": i,
-            "count": d["stats"]["count"],
-            "median_ns": d["stats"]["median_ns"],
-            "ci95_median_ns": d["stats"]["ci95_median_ns"],
-            "p99_ns": d["stats"]["p99_ns"],
-            "warnings": [w["code"] for w in d["warnings"]],
-        }
-        for i, (d, _) in enumerate(runs)
-    ]
-    warnings: dict[str, Diagnostic] = {}
+    """The processes' measurements pooled, with each process's figures and the spread of their
+    medians, and their warnings counted over the processes."""
+    # Each process measured its own memory: the largest of each figure.
+    pooled = pool_results(parts, memory_keys=None)
+    medians = np.array([p.stats.median_ns for p in parts])
+    median = pooled.stats.median_ns
+    spread = float((medians.max() - medians.min()) / median) if median > 0 else 0.0
+    return dataclasses.replace(
+        pooled,
+        model=model_info,
+        config=config.to_dict(),
+        # A load scenario's rates and queue statistics do not pool across processes: none is
+        # reported, and the pooled result is labelled as the closed loop's.
+        scenario="single-stream",
+        scenario_stats={},
+        loop={**parts[0].loop, "other_load_cores": None},
+        stopping=None,
+        warnings=tuple(_process_warnings(parts, medians, spread, crashed)),
+        interrupted=interrupted,
+        notices=notices,
+        processes={
+            "count": len(parts),
+            "medians_ns": medians.tolist(),
+            "median_spread": spread,
+            "median_cv": float(medians.std(ddof=1) / medians.mean()) if len(parts) > 1 else 0.0,
+            "per_process": [_process_figures(i, p) for i, p in enumerate(parts)],
+            "crashed": list(crashed),
+        },
+    )
+
+
+def _process_figures(index: int, part: Result) -> dict[str, Any]:
+    """One process's entry of ``processes.per_process``."""
+    s = part.stats
+    return {
+        "pid_index": index,
+        "count": s.count,
+        "median_ns": s.median_ns,
+        "ci95_median_ns": list(s.ci95_median_ns),
+        "p99_ns": s.p99_ns,
+        "warnings": [w.code for w in part.warnings],
+    }
+
+
+def _process_warnings(
+    parts: Sequence[Result], medians: np.ndarray, spread: float, crashed: Sequence[str]
+) -> list[Diagnostic]:
+    """Each process's warnings once, saying in how many processes they were seen; crashed
+    processes; medians that differ more between processes than layout effects explain."""
+    first_seen: dict[str, Diagnostic] = {}
     counts: dict[str, int] = {}
-    for d, _ in runs:
-        for w in d["warnings"]:
-            counts[w["code"]] = counts.get(w["code"], 0) + 1
-            warnings.setdefault(w["code"], Diagnostic(w["code"], w["message"], w["details"]))
-    pooled_warnings = [
-        Diagnostic(w.code, f"In {counts[code]} of {len(runs)} processes: {w.message}", w.details)
-        for code, w in warnings.items()
+    for p in parts:
+        for w in p.warnings:
+            counts[w.code] = counts.get(w.code, 0) + 1
+            first_seen.setdefault(w.code, w)
+    found = [
+        Diagnostic(w.code, f"In {counts[code]} of {len(parts)} processes: {w.message}", w.details)
+        for code, w in first_seen.items()
     ]
     if crashed:
-        pooled_warnings.append(
+        found.append(
             Diagnostic(
                 "worker_crashed",
-                f"{len(crashed)} of {len(crashed) + len(runs)} worker processes crashed "
+                f"{len(crashed)} of {len(crashed) + len(parts)} worker processes crashed "
                 f"({'; '.join(crashed)}); the figures pool the others",
                 {"crashed": list(crashed)},
             )
         )
     if spread > PROCESS_SPREAD:
-        pooled_warnings.append(
+        found.append(
             Diagnostic(
                 "process_spread",
                 f"the median differed by {spread:.1%} between processes ({medians.min() / 1e3:.2f} to "
@@ -125,32 +162,4 @@ def _pool(
                 {"medians_ns": medians.tolist(), "spread": spread},
             )
         )
-    return Result(
-        samples_ns=samples,
-        stats=stats,
-        model=model_info,
-        config=config.to_dict(),
-        environment=first["environment"],
-        session=first["session"],
-        warmup={
-            **first["warmup"],  # the cold start is the first process's
-            "iterations": sum(d["warmup"]["iterations"] for d, _ in runs),
-            "time_ns": sum(d["warmup"]["time_ns"] for d, _ in runs),
-        },
-        # Each process measured its own memory: the largest of each figure.
-        memory=max_memory([d.get("memory") for d, _ in runs]),
-        compute=compute_at(first.get("compute"), stats.median_ns),
-        loop={**first["loop"], "other_load_cores": None},
-        stopping=None,
-        warnings=tuple(pooled_warnings),
-        interrupted=interrupted,
-        notices=notices,
-        processes={
-            "count": len(runs),
-            "medians_ns": medians.tolist(),
-            "median_spread": spread,
-            "median_cv": float(medians.std(ddof=1) / medians.mean()) if len(runs) > 1 else 0.0,
-            "per_process": per_process,
-            "crashed": list(crashed or []),
-        },
-    )
+    return found

@@ -71,70 +71,16 @@ def _scenario_lines(result: Result) -> list[str]:
 
 
 def render_result(result: Result) -> str:
+    """The terminal report of one result: what was measured and how, the latency table, the
+    intervals, spread, throughput, cold start and timer, then the figures the result has
+    (compute, memory, adaptive stopping, scenario, processes) and its warnings."""
     s = result.stats
-    cfg = result.config
-    loop = result.loop
-    ort = result.environment.get("onnxruntime", {})
-    threads = cfg.get("threads") or "default"
-    providers = ", ".join(p["name"] for p in cfg.get("providers", [])) or "CPUExecutionProvider"
-    inputs = ", ".join(
-        f"{i['name']} {'x'.join(map(str, i['bound_shape'])) or 'scalar'}"
-        for i in result.model.get("inputs", [])
-    )
-    partial = ""
-    if result.interrupted:
-        where = loop.get("interrupted_in")
-        partial = (
-            "   [PARTIAL: interrupted in the warm-up; these are warm-up calls]"
-            if where == "warm-up"
-            else "   [PARTIAL: interrupted]"
-        )
-    cache = loop.get("cache", "warm")
-    if cache == "cold" and loop.get("flush_bytes"):
-        cache += f" ({loop['flush_bytes'] / 2**20:.0f} MiB flushed before each call)"
-    extras = []
-    if loop.get("input_sets", 1) > 1:
-        extras.append(f"{loop['input_sets']} input sets")
-    if loop.get("pinned_cpu") is not None:
-        extras.append(f"pinned to CPU {loop['pinned_cpu']}")
-    if cfg.get("spin") is not None:
-        extras.append("spinning" if cfg["spin"] else "no spinning")
     columns = ("min", "median", "mean", "p90", "p95", "p99", "p99.9", "max")
     values = (s.min_ns, s.median_ns, s.mean_ns, s.p90_ns, s.p95_ns, s.p99_ns, s.p999_ns, s.max_ns)
-    create = format_duration(result.session.get("create_ns"))
-    first = format_duration(result.session.get("first_run_ns"))
     outliers = s.outliers_low + s.outliers_high
-    settle = result.warmup.get("settle_iterations")
-    timed = result.warmup.get("settle_timed_iterations") or 0
-    if settle is None:
-        steady = ""
-    elif timed:
-        steady = f", steady after {settle} iterations ({settle - timed} warm-up and {timed} timed)"
-    else:
-        steady = f", steady after {settle} warm-up iterations"
-    if result.session:
-        cold_line = f"session    created in {create}, first run {first}{steady}"
-    else:
-        cold_line = (
-            f"warm-up    first call {format_duration(result.warmup.get('first_iteration_ns'))}{steady}"
-        )
-    if result.model.get("kind") == "callable":
-        overhead = loop.get("loop_overhead_ns")
-        head = [
-            f"callable   {result.model.get('name')}  (timed in inferspeed's C++ loop)",
-            f"loop       {loop.get('batch', 1)} call(s) per pair of clock reads; an empty callable takes "
-            f"{format_duration(overhead)} per call here (included, not subtracted)",
-        ]
-    else:
-        head = [
-            f"model      {result.model.get('name')}  ({inputs})",
-            f"runtime    onnxruntime {ort.get('version', '?')}  providers: {providers}",
-            f"loop       {_scenario_text(result)}, mode={cfg.get('mode')}, threads={threads}, "
-            f"opt={cfg.get('graph_optimization')}, cache={cache}" + "".join(f", {e}" for e in extras),
-        ]
     lines = [
-        *head,
-        f"samples    {s.count} timed after {result.warmup.get('iterations', 0)} warm-up{partial}",
+        *(_callable_head(result) if result.model.get("kind") == "callable" else _model_head(result)),
+        f"samples    {s.count} timed after {result.warmup.get('iterations', 0)} warm-up{_partial(result)}",
         "",
         "  " + " ".join(f"{c:>10}" for c in columns),
         "  " + " ".join(f"{format_duration(v):>10}" for v in values),
@@ -148,39 +94,122 @@ def render_result(result: Result) -> str:
         f"{outliers} outliers ({s.outliers_low} low, {s.outliers_high} high; "
         + (f"{s.outliers_dropped} dropped)" if s.outliers_dropped else "kept)"),
         f"throughput {_rate(s.throughput_per_s)} (one stream: 1 / mean latency)",
-        cold_line,
+        *_compute_lines(result),
+        _cold_start_line(result),
         f"timer      {format_duration(s.timer_overhead_ns)} per clock-read pair (included, not subtracted)",
+        *_memory_lines(result),
+        *_stopping_lines(result),
+        *_scenario_lines(result),
+        *_processes_lines(result),
+        *(f"WARNING: {w.message}" for w in result.warnings),
     ]
-    if result.compute is not None and result.compute.get("gflop_per_s"):
-        c = result.compute
-        lines.insert(
-            lines.index(next(x for x in lines if x.startswith("throughput"))) + 1,
-            f"compute    {c['gflop_per_s']:.1f} GFLOP/s at the median "
-            f"({_count(c['macs'])} multiply-adds per call)",
-        )
-    if result.memory is not None and result.memory.get("session_peak_delta_bytes") is not None:
-        m = result.memory
-        weights = m.get("initializer_bytes")
-        lines.append(
-            f"memory     peak {format_bytes(m['session_peak_delta_bytes'])} creating the session, "
-            f"{format_bytes(m.get('run_peak_delta_bytes'))} while running (above the "
-            f"{format_bytes(m['rss_before_session_bytes'])} before it); weights " + format_bytes(weights)
-        )
-    if result.stopping is not None:
-        st = result.stopping
-        widths = ", ".join(f"{k} ±{v:.2%}" for k, v in st["relative_halfwidths"].items() if v is not None)
-        verdict = "met" if st["met"] else "NOT met"
-        lines.append(
-            f"stopping   target ±{st['target_ci']:.2%}: {verdict} after {st['samples']} samples"
-            + (f" ({widths})" if widths else "")
-        )
-    lines += _scenario_lines(result)
-    if result.processes is not None:
-        p = result.processes
-        medians = ", ".join(format_duration(m) for m in p["medians_ns"])
-        lines.append(f"processes  {p['count']} pooled; medians {medians} (spread {p['median_spread']:.1%})")
-    lines += [f"WARNING: {w.message}" for w in result.warnings]
     return "\n".join(lines)
+
+
+def _model_head(result: Result) -> list[str]:
+    """A model's result: the model and its bound inputs, the runtime, how the loop ran."""
+    cfg = result.config
+    loop = result.loop
+    ort = result.environment.get("onnxruntime", {})
+    threads = cfg.get("threads") or "default"
+    providers = ", ".join(p["name"] for p in cfg.get("providers", [])) or "CPUExecutionProvider"
+    inputs = ", ".join(
+        f"{i['name']} {'x'.join(map(str, i['bound_shape'])) or 'scalar'}"
+        for i in result.model.get("inputs", [])
+    )
+    cache = loop.get("cache", "warm")
+    if cache == "cold" and loop.get("flush_bytes"):
+        cache += f" ({loop['flush_bytes'] / 2**20:.0f} MiB flushed before each call)"
+    extras = []
+    if loop.get("input_sets", 1) > 1:
+        extras.append(f"{loop['input_sets']} input sets")
+    if loop.get("pinned_cpu") is not None:
+        extras.append(f"pinned to CPU {loop['pinned_cpu']}")
+    if cfg.get("spin") is not None:
+        extras.append("spinning" if cfg["spin"] else "no spinning")
+    return [
+        f"model      {result.model.get('name')}  ({inputs})",
+        f"runtime    onnxruntime {ort.get('version', '?')}  providers: {providers}",
+        f"loop       {_scenario_text(result)}, mode={cfg.get('mode')}, threads={threads}, "
+        f"opt={cfg.get('graph_optimization')}, cache={cache}" + "".join(f", {e}" for e in extras),
+    ]
+
+
+def _callable_head(result: Result) -> list[str]:
+    """A callable's result (inferspeed.timeit): its name, the calls per sample, the loop's cost."""
+    loop = result.loop
+    return [
+        f"callable   {result.model.get('name')}  (timed in inferspeed's C++ loop)",
+        f"loop       {loop.get('batch', 1)} call(s) per pair of clock reads; an empty callable takes "
+        f"{format_duration(loop.get('loop_overhead_ns'))} per call here (included, not subtracted)",
+    ]
+
+
+def _partial(result: Result) -> str:
+    """The mark of a partial result, saying when it was interrupted in the warm-up."""
+    if not result.interrupted:
+        return ""
+    if result.loop.get("interrupted_in") == "warm-up":
+        return "   [PARTIAL: interrupted in the warm-up; these are warm-up calls]"
+    return "   [PARTIAL: interrupted]"
+
+
+def _cold_start_line(result: Result) -> str:
+    """Session creation and first run (a callable: its first warm-up call), and the iterations
+    until latency was steady."""
+    settle = result.warmup.get("settle_iterations")
+    timed = result.warmup.get("settle_timed_iterations") or 0
+    if settle is None:
+        steady = ""
+    elif timed:
+        steady = f", steady after {settle} iterations ({settle - timed} warm-up and {timed} timed)"
+    else:
+        steady = f", steady after {settle} warm-up iterations"
+    if result.session:
+        create = format_duration(result.session.get("create_ns"))
+        first = format_duration(result.session.get("first_run_ns"))
+        return f"session    created in {create}, first run {first}{steady}"
+    return f"warm-up    first call {format_duration(result.warmup.get('first_iteration_ns'))}{steady}"
+
+
+def _compute_lines(result: Result) -> list[str]:
+    c = result.compute
+    if c is None or not c.get("gflop_per_s"):
+        return []
+    macs = _count(c["macs"])
+    return [f"compute    {c['gflop_per_s']:.1f} GFLOP/s at the median ({macs} multiply-adds per call)"]
+
+
+def _memory_lines(result: Result) -> list[str]:
+    m = result.memory
+    if m is None or m.get("session_peak_delta_bytes") is None:
+        return []
+    return [
+        f"memory     peak {format_bytes(m['session_peak_delta_bytes'])} creating the session, "
+        f"{format_bytes(m.get('run_peak_delta_bytes'))} while running (above the "
+        f"{format_bytes(m['rss_before_session_bytes'])} before it); weights "
+        + format_bytes(m.get("initializer_bytes"))
+    ]
+
+
+def _stopping_lines(result: Result) -> list[str]:
+    st = result.stopping
+    if st is None:
+        return []
+    widths = ", ".join(f"{k} ±{v:.2%}" for k, v in st["relative_halfwidths"].items() if v is not None)
+    verdict = "met" if st["met"] else "NOT met"
+    return [
+        f"stopping   target ±{st['target_ci']:.2%}: {verdict} after {st['samples']} samples"
+        + (f" ({widths})" if widths else "")
+    ]
+
+
+def _processes_lines(result: Result) -> list[str]:
+    p = result.processes
+    if p is None:
+        return []
+    medians = ", ".join(format_duration(m) for m in p["medians_ns"])
+    return [f"processes  {p['count']} pooled; medians {medians} (spread {p['median_spread']:.1%})"]
 
 
 def render_concurrency_table(results: list[Result]) -> str:

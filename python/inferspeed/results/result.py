@@ -22,8 +22,6 @@ __all__ = [
     "compute_at",
     "first_dim",
     "load_json",
-    "max_memory",
-    "pool_results",
     "read_json_file",
     "results_document",
     "results_from_document",
@@ -64,7 +62,7 @@ class Result:
     stopping : dict or None
         Adaptive stopping (``target_ci``): the target, whether it was met, samples it took.
     warnings : tuple of Diagnostic
-        Stability diagnostics in plain words (see :mod:`inferspeed.diagnostics`).
+        Stability diagnostics in plain words (see :mod:`inferspeed.stats.diagnostics`).
     interrupted : bool
         The loop was stopped (Ctrl-C) before its limit: a partial result.
     notices : tuple of str
@@ -209,49 +207,6 @@ def results_document(results: Sequence[Result], interrupted: bool | None = None)
         "environment": dict(env),
         "results": [r.to_dict() for r in results],
     }
-
-
-def pool_results(parts: Sequence[Result]) -> Result:
-    """One Result from several measurements of the same session (e.g. interleaved rounds):
-    every sample in order, statistics of the pool, warm-up summed, warnings merged by code."""
-    import dataclasses
-
-    from ..stats.summary import summarize
-
-    first = parts[0]
-    samples = np.concatenate([p.samples_ns for p in parts])
-    drop = bool(first.config.get("drop_outliers"))
-    stats = summarize(samples, first.stats.timer_overhead_ns, drop_outliers=drop)
-    return dataclasses.replace(
-        first,
-        samples_ns=samples,
-        stats=stats,
-        warmup={
-            **first.warmup,  # the cold start is the first part's
-            "iterations": sum(p.warmup["iterations"] for p in parts),
-            "time_ns": sum(p.warmup["time_ns"] for p in parts),
-        },
-        # One session: its creation's figures are the first part's; the run peak is the highest.
-        memory=max_memory([p.memory for p in parts], ("run_peak_bytes", "run_peak_delta_bytes")),
-        compute=compute_at(first.compute, stats.median_ns),
-        warnings=tuple({w.code: w for p in parts for w in p.warnings}.values()),
-        loop={**first.loop, "rounds": len(parts)},
-    )
-
-
-def max_memory(
-    memories: Sequence[Mapping[str, Any] | None], keys: Sequence[str] | None = None
-) -> dict[str, Any] | None:
-    """The first memory record, with the largest value of each of ``keys`` (every ``*_bytes``
-    figure when None) where every record has one; None when the first has none."""
-    if not memories or memories[0] is None:
-        return None
-    out = dict(memories[0])
-    for key in keys if keys is not None else [k for k in out if k.endswith("_bytes")]:
-        values = [m.get(key) if m is not None else None for m in memories]
-        if all(isinstance(v, int) for v in values):
-            out[key] = max(int(v) for v in values if v is not None)
-    return out
 
 
 def compute_at(compute: Mapping[str, Any] | None, median_ns: float) -> dict[str, Any] | None:

@@ -9,7 +9,7 @@ outputs are compared with the base's on the same input sets:
 - top-1 agreement for classifier-shaped outputs (2-D [batch, classes >= 2]).
 
 Speedup = base median / variant median, with the interval of the ratio from
-:func:`inferspeed.compare.compare`. A variant is Pareto-optimal when no other entry (base
+:func:`inferspeed.analysis.compare.compare`. A variant is Pareto-optimal when no other entry (base
 included) is both faster and more faithful (lower relative L2 error).
 """
 
@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 
 from ..analysis.compare import compare
-from ..config import Config
+from ..config import DEFAULT_ROUNDS, Config
 from ..errors import ConfigError, InferspeedError, InputError
 from ..measure.inputs import read_npz
-from ..measure.interleave import DEFAULT_ROUNDS, measure_interleaved
+from ..measure.interleave import measure_interleaved
 from ..measure.session import Session
 
 __all__ = ["TradeoffResult", "fidelity", "make_variants", "tradeoff"]
@@ -181,7 +181,7 @@ def tradeoff(
         base_session = Session(base_path, cfg)
         sessions = [("base", base_path, "reference", base_session)]
         try:
-            sets = list(base_session._generated.sets)
+            sets = [dict(arrays) for arrays in base_session.input_sets]
             calibration = [read_npz(calibration_file)] if calibration_file is not None else sets
             made = make_variants(base_path, workdir, quantize=quantize, fp16=fp16, calibration=calibration)
             given = [(os.path.basename(os.fspath(v)), os.fspath(v), "given") for v in variants]

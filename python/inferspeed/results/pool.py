@@ -1,0 +1,72 @@
+"""One Result from several measurements of one model with one configuration: interleaved rounds
+of a session, or repetitions in fresh worker processes."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..stats.summary import summarize
+from .result import Result, compute_at
+
+__all__ = ["SESSION_PEAKS", "max_memory", "pool_results"]
+
+#: The memory figures that differ between measurements of one session: the run's peak (the
+#: session was created, and its memory measured, once).
+SESSION_PEAKS = ("run_peak_bytes", "run_peak_delta_bytes")
+
+
+def pool_results(parts: Sequence[Result], *, memory_keys: Sequence[str] | None = SESSION_PEAKS) -> Result:
+    """The first part, with every part's samples in order and the figures that follow from them.
+
+    Parameters
+    ----------
+    parts : sequence of Result
+        Measurements of one model with one configuration, in the order they were made.
+    memory_keys : sequence of str or None
+        The memory figures that take the largest of the parts' values (the default: the run's
+        peak, for rounds of one session); None: every ``*_bytes`` figure, for parts that each
+        measured their own memory (separate processes).
+
+    Returns
+    -------
+    Result
+        Statistics of the pooled samples; the warm-up's calls and time summed, its cold-start
+        figures the first part's; GFLOP/s at the pooled median; warnings merged by code (the
+        last of each); everything else the first part's.
+    """
+    first = parts[0]
+    samples = np.concatenate([p.samples_ns for p in parts])
+    drop = bool(first.config.get("drop_outliers"))
+    stats = summarize(samples, first.stats.timer_overhead_ns, drop_outliers=drop)
+    return dataclasses.replace(
+        first,
+        samples_ns=samples,
+        stats=stats,
+        warmup={
+            **first.warmup,  # the cold start is the first part's
+            "iterations": sum(p.warmup["iterations"] for p in parts),
+            "time_ns": sum(p.warmup["time_ns"] for p in parts),
+        },
+        memory=max_memory([p.memory for p in parts], memory_keys),
+        compute=compute_at(first.compute, stats.median_ns),
+        warnings=tuple({w.code: w for p in parts for w in p.warnings}.values()),
+    )
+
+
+def max_memory(
+    memories: Sequence[Mapping[str, Any] | None], keys: Sequence[str] | None = None
+) -> dict[str, Any] | None:
+    """The first memory record, with the largest value of each of ``keys`` (every ``*_bytes``
+    figure when None) where every record has one; None when the first has none."""
+    if not memories or memories[0] is None:
+        return None
+    out = dict(memories[0])
+    for key in keys if keys is not None else [k for k in out if k.endswith("_bytes")]:
+        values = [m.get(key) if m is not None else None for m in memories]
+        if all(isinstance(v, int) for v in values):
+            out[key] = max(int(v) for v in values if v is not None)
+    return out
