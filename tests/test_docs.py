@@ -27,7 +27,7 @@ def test_cli_reference_is_current() -> None:
 
 def test_every_warning_code_is_explained() -> None:
     codes = set()
-    for path in (ROOT / "python" / "inferspeed").glob("*.py"):
+    for path in (ROOT / "python" / "inferspeed").rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         codes |= set(re.findall(r'Diagnostic\(\s*"([a-z_]+)"', text))
     assert {"warmup", "drift", "overloaded", "process_spread"} <= codes
