@@ -106,6 +106,40 @@ def test_binomial_quantile_matches_scipy_stats() -> None:
                 assert _binom_ppf(p, n, q) == int(sps.binom.ppf(p, n, q)), (n, q, p)
 
 
+def test_binomial_quantile_over_many_n_q_p() -> None:
+    """The exact quantile (no scipy at run time) against scipy.stats.binom.ppf, n up to 10^7.
+    Left out: exact ties P(B <= k) == p (q = p = 1/2 with n odd), which scipy's own rounding
+    settles either way."""
+    from scipy import stats as sps
+
+    from inferspeed.stats.summary import _binom_ppf
+
+    rng = np.random.default_rng(7)
+    ns = {1, 2, 3, 10, 39, 40, 41, 99, 100, 101, 1000, 3688, 10**4, 10**5, 10**6, 10**7}
+    ns |= {int(n) for n in rng.integers(1, 10**4, 40)} | {int(n) for n in rng.integers(10**4, 10**7, 12)}
+    qs = (0.001, 0.005, 0.025, 0.1, 0.5, 0.9, 0.975, 0.995, 0.999)
+    ps = (0.005, 0.025, 0.5, 0.975, 0.995)
+    checked = 0
+    for n in sorted(ns):
+        for q in qs:
+            for p in ps:
+                if p == q == 0.5 and n % 2:
+                    continue
+                assert _binom_ppf(p, n, q) == int(sps.binom.ppf(p, n, q)), (n, q, p)
+                checked += 1
+    assert checked > 3000
+
+
+def test_binomial_quantile_edges() -> None:
+    from inferspeed.stats.summary import _binom_ppf
+
+    assert _binom_ppf(0.0, 10, 0.5) == 0 and _binom_ppf(1.0, 10, 0.5) == 10
+    assert _binom_ppf(0.5, 10, 0.0) == 0 and _binom_ppf(0.5, 10, 1.0) == 10
+    assert _binom_ppf(0.975, 0, 0.5) == 0
+    # At an exact tie the smallest k with P(B <= k) >= p, up to rounding: 3 or 4 for n = 7.
+    assert _binom_ppf(0.5, 7, 0.5) in (3, 4)
+
+
 def test_median_ci_widens_when_samples_are_correlated_in_time() -> None:
     """A machine switching between two speeds for long stretches: independent-sample intervals
     would claim a precision the run does not have; the batch medians widen the interval."""

@@ -1,4 +1,5 @@
-"""``inferspeed info``: what a model file holds, read with the onnx package (no session)."""
+"""``inferspeed info``: what a model file holds, read by :mod:`inferspeed.facts.onnxfile` (no
+session, and the onnx package only for MAC counts that are not cached yet)."""
 
 from __future__ import annotations
 
@@ -8,50 +9,28 @@ import os
 from typing import Any
 
 from ..errors import ModelError
-from .macs import estimate_macs
-from .modelfile import check_model_path
+from . import onnxfile
+from .modelfile import check_model_path, macs_for_file
+from .onnxfile import Value, ValueType
 from .signature import ELEMENT_TYPES
 
 __all__ = ["model_info"]
 
 
-def _graphs(graph: Any) -> Any:
-    """``graph`` and every subgraph of its control-flow nodes (If, Loop, Scan), depth first."""
-    yield graph
-    for node in graph.node:
-        for attr in node.attribute:
-            if attr.HasField("g"):
-                yield from _graphs(attr.g)
-            for sub in attr.graphs:
-                yield from _graphs(sub)
-
-
-def _type_text(type_proto: Any) -> tuple[str, list[Any] | None]:
-    which = type_proto.WhichOneof("value")
-    if which == "tensor_type":
-        t = type_proto.tensor_type
+def _type_text(t: ValueType) -> tuple[str, list[Any] | None]:
+    if t.kind == "tensor_type":
         et = ELEMENT_TYPES.get(t.elem_type)
         name = et.name if et else f"type{t.elem_type}"
-        if not t.HasField("shape"):
-            return name, None
-        dims: list[Any] = []
-        for d in t.shape.dim:
-            if d.HasField("dim_value"):
-                dims.append(int(d.dim_value))
-            elif d.HasField("dim_param"):
-                dims.append(d.dim_param)
-            else:
-                dims.append(None)
-        return name, dims
-    if which == "sequence_type":
-        inner, _ = _type_text(type_proto.sequence_type.elem_type)
+        return name, None if t.shape is None else list(t.shape)
+    if t.kind == "sequence_type":
+        inner, _ = _type_text(t.inner or ValueType())
         return f"sequence<{inner}>", None
-    if which == "optional_type":
-        inner, inner_dims = _type_text(type_proto.optional_type.elem_type)
+    if t.kind == "optional_type":
+        inner, inner_dims = _type_text(t.inner or ValueType())
         return f"optional<{inner}>", inner_dims
-    if which == "map_type":
+    if t.kind == "map_type":
         return "map", None
-    return which or "unknown", None
+    return t.kind or "unknown", None
 
 
 def model_info(path: str) -> dict[str, Any]:
@@ -60,17 +39,17 @@ def model_info(path: str) -> dict[str, Any]:
 
     check_model_path(path)
     try:
-        import onnx
-
-        model = onnx.load(path, load_external_data=False)
-    except Exception as exc:  # onnx raises DecodeError, ValueError, OSError...
+        model = onnxfile.read(path)
+    except onnxfile.TooManyFields:  # valid but huge: the onnx package parses it faster
+        model = _read_with_onnx(path)
+    except (onnxfile.ParseError, OSError) as exc:
         raise ModelError(f"{path} is not a readable ONNX model: {exc}") from None
-    if not model.HasField("graph"):
+    if model.graph is None:
         raise ModelError(f"{path} is not an ONNX model (no graph)")
     graph = model.graph
-    init_names = {i.name for i in graph.initializer}
+    init_names = {i.name for i in graph.initializers}
 
-    def io(values: Any) -> list[dict[str, Any]]:
+    def io(values: list[Value]) -> list[dict[str, Any]]:
         out = []
         for v in values:
             if v.name in init_names:
@@ -83,27 +62,55 @@ def model_info(path: str) -> dict[str, Any]:
     params = 0
     external = 0
     initializers = 0
-    for g in _graphs(graph):
-        for node in g.node:
+    for g in model.graphs():
+        for node in g.nodes:
             ops[f"{node.domain}.{node.op_type}" if node.domain not in ("", "ai.onnx") else node.op_type] += 1
-        for init in g.initializer:
+        for init in g.initializers:
             initializers += 1
             params += math.prod(init.dims)
-            if init.data_location == 1:  # EXTERNAL
+            if init.external:
                 external += 1
-    return {
-        "path": os.path.abspath(path),
-        "size_bytes": os.path.getsize(path),
-        "ir_version": int(model.ir_version),
-        "opsets": {(o.domain or "ai.onnx"): int(o.version) for o in model.opset_import},
-        "producer": " ".join(p for p in (model.producer_name, model.producer_version) if p) or None,
-        "graph_name": graph.name,
-        "inputs": io(graph.input),
-        "outputs": io(graph.output),
-        "initializers": initializers,
-        "external_initializers": external,
-        "parameters": int(params),
-        "nodes": sum(ops.values()),
-        "operators": dict(ops.most_common()),
-        "macs": estimate_macs(model),
-    }
+    info: dict[str, Any] = _printable(
+        {
+            "path": os.path.abspath(path),
+            "size_bytes": os.path.getsize(path),
+            "ir_version": model.ir_version,
+            "opsets": {(domain or "ai.onnx"): version for domain, version in model.opset_import},
+            "producer": " ".join(p for p in (model.producer_name, model.producer_version) if p) or None,
+            "graph_name": graph.name,
+            "inputs": io(graph.inputs),
+            "outputs": io(graph.outputs),
+            "initializers": initializers,
+            "external_initializers": external,
+            "parameters": int(params),
+            "nodes": sum(ops.values()),
+            "operators": dict(ops.most_common()),
+            "macs": macs_for_file(path, model=model),
+        }
+    )
+    return info
+
+
+def _printable(value: Any) -> Any:
+    """``value`` with strings that held bytes invalid in UTF-8 (read with surrogateescape)
+    shown with U+FFFD instead, so that printing the info cannot fail."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        return value
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    return value
+
+
+def _read_with_onnx(path: str) -> onnxfile.ModelFile:
+    try:
+        import onnx
+
+        return onnxfile.from_proto(onnx.load(path, load_external_data=False))
+    except Exception as exc:  # onnx raises DecodeError, ValueError, OSError...
+        raise ModelError(f"{path} is not a readable ONNX model: {exc}") from None

@@ -6,10 +6,7 @@ deterministic for a given seed.
 
 from __future__ import annotations
 
-from importlib import resources
 from typing import Any
-
-import numpy as np
 
 __all__ = ["add_model", "demo_model_path", "make_demo_model", "mlp_model"]
 
@@ -59,6 +56,8 @@ def mlp_model(
     Cost grows linearly with ``layers`` (each layer is one width x width matrix product for
     equal widths), so a 6-layer MLP does twice the work of a 3-layer one.
     """
+    import numpy as np  # here, not at import: `inferspeed run` imports this module for the demo path
+
     _, TensorProto, helper, numpy_helper = _helpers()
     rng = np.random.default_rng(seed)
     fan_in = in_features or width
@@ -88,10 +87,12 @@ def make_demo_model() -> Any:
 
 def demo_model_path() -> str:
     """Path of the demo model file inside the installed package."""
+    from importlib import resources  # only here: it imports zipfile, tempfile and more
+
     return str(resources.files("inferspeed").joinpath("data", "demo_mlp.onnx"))
 
 
-if __name__ == "__main__":  # regenerate the shipped demo model: python -m inferspeed.models OUT
+if __name__ == "__main__":  # regenerate the shipped demo model: python -m inferspeed.facts.models OUT
     import sys
 
     import onnx

@@ -85,13 +85,38 @@ def quantile_ci(
 
 
 def _binom_ppf(p: float, n: int, q: float) -> int:
-    """Smallest k with P(Binomial(n, q) <= k) >= p: scipy.stats.binom.ppf, computed as scipy
-    does it, through scipy.special (scipy.stats costs most of a second to import)."""
-    from scipy import special
+    """Smallest k with P(Binomial(n, q) <= k) >= ``p``: scipy.stats.binom.ppf, computed here
+    because scipy.special alone takes 0.3-0.5 s to import.
 
-    k = max(math.ceil(float(special.bdtrik(p, n, q))), 0)
-    below = max(k - 1, 0)
-    return below if float(special.bdtr(below, n, q)) >= p else min(k, n)
+    The probabilities are exact up to rounding: the log-pmf relative to the mode is a
+    cumulative sum of log pmf(k+1)/pmf(k) = log((n-k)/(k+1) * q/(1-q)) over a window of
+    12 standard deviations plus 100 around the mode (Bernstein's inequality leaves less than
+    1e-30 of the mass outside it), normalised by the window's sum, so no log-gamma of a large
+    n loses digits. For p above 1/2 the upper tail is summed (its small terms keep their
+    digits). It matches scipy for every (n, q, p) tested (tests/test_stats.py) except exact
+    ties, P(B <= k) == p, which scipy's rounding settles either way (q = p = 1/2, odd n)."""
+    if n <= 0 or p <= 0.0 or q <= 0.0:
+        return 0
+    if p >= 1.0 or q >= 1.0:
+        return n
+    half = int(12.0 * math.sqrt(n * q * (1.0 - q))) + 100
+    mode = min(int((n + 1) * q), n)
+    lo, hi = max(0, mode - half), min(n, mode + half)
+    k = np.arange(lo, hi, dtype=np.float64)
+    step = np.log((n - k) / (k + 1.0)) + (math.log(q) - math.log1p(-q))
+    m = mode - lo
+    log_pmf = np.empty(hi - lo + 1)
+    log_pmf[m] = 0.0
+    np.cumsum(step[m:], out=log_pmf[m + 1 :])
+    log_pmf[:m] = -np.cumsum(step[:m][::-1])[::-1]
+    pmf = np.exp(log_pmf)
+    total = float(pmf.sum())
+    if p <= 0.5:
+        cdf = np.cumsum(pmf) / total
+        return lo + int(np.argmax(cdf >= p))
+    at_least = np.cumsum(pmf[::-1])[::-1] / total  # P(B >= lo + i)
+    above = np.append(at_least[1:], 0.0)  # P(B > lo + i)
+    return lo + int(np.argmax(above <= 1.0 - p))
 
 
 def batch_median_ci(x: np.ndarray, confidence: float = CONFIDENCE) -> tuple[Interval, float] | None:

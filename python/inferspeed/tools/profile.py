@@ -58,24 +58,10 @@ class ProfileResult:
 def _node_count(path: str) -> int:
     """Nodes of the model's graphs, subgraphs included (an upper bound for ORT's per-call
     events before fusion; a Loop body counts once); 100 when the model is not parsed here."""
-    import onnx
-
     model = load_proto(path)
     if model is None:
         return 100
-
-    def count(graph: Any) -> int:
-        n = 0
-        for node in graph.node:
-            n += 1
-            for attr in node.attribute:
-                if attr.type == onnx.AttributeProto.GRAPH:
-                    n += count(attr.g)
-                elif attr.type == onnx.AttributeProto.GRAPHS:
-                    n += sum(count(g) for g in attr.graphs)
-        return n
-
-    return max(1, count(model.graph))
+    return max(1, sum(len(graph.nodes) for graph in model.graphs()))
 
 
 @dataclass(slots=True)
@@ -219,19 +205,49 @@ def summarize_trace(
     ORT's run outside the nodes (``outside_nodes_us``: checking inputs, fetching outputs).
     A control-flow node's own time excludes the nodes of its subgraphs, which have rows of
     their own (named ``parent > node``); ``body_us`` and ``inclusive_share`` give it with them."""
+    kept = _timed_runs(events, timed_calls, untimed_calls)
+    by_type, by_node, node_time = _tables(_spans_by_run(events, kept))
+    model_time = float(sum(float(e["dur"]) for e in kept))
+    kernel_time = sum(t["kernel_us"] for t in by_type.values())
+    durations = np.array([float(e["dur"]) for e in kept]) if kept else np.zeros(0)
+    return {
+        "runs": len(kept),
+        "runs_expected": timed_calls,
+        "model_time_us": model_time,
+        "model_run_median_us": float(np.median(durations)) if durations.size else None,
+        "node_time_us": node_time,
+        "node_share": node_time / model_time if model_time > 0 else None,
+        "kernel_time_us": kernel_time,
+        "kernel_share": kernel_time / model_time if model_time > 0 else None,
+        "dispatch_time_us": node_time - kernel_time,
+        # Inside model_run but outside the executor's nodes: ORT's run before and after them.
+        "outside_nodes_us": max(0.0, model_time - node_time),
+        "by_op_type": _table(by_type, model_time, len(kept)),
+        "by_node": _table(by_node, model_time, len(kept)),
+    }
+
+
+def _timed_runs(
+    events: Sequence[Mapping[str, Any]], timed_calls: int, untimed_calls: int | None
+) -> list[Mapping[str, Any]]:
+    """The ``model_run`` events of the timed calls, in time order (see summarize_trace)."""
     runs = sorted(
         (e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"),
         key=lambda e: float(e["ts"]),
     )
     if timed_calls <= 0:
-        kept = []
-    elif untimed_calls is not None and len(runs) < untimed_calls + timed_calls:
-        kept = runs[untimed_calls:]  # ORT kept the first events only
-    else:
-        kept = runs[-timed_calls:]
+        return []
+    if untimed_calls is not None and len(runs) < untimed_calls + timed_calls:
+        return runs[untimed_calls:]  # ORT kept the first events only
+    return runs[-timed_calls:]
+
+
+def _spans_by_run(
+    events: Sequence[Mapping[str, Any]], kept: Sequence[Mapping[str, Any]]
+) -> list[list[_Span]]:
+    """The node-kernel and executor events that start within each kept ``model_run``, as spans."""
     starts = [float(e["ts"]) for e in kept]
     ends = [float(e["ts"]) + float(e["dur"]) for e in kept]
-    model_time = float(sum(float(e["dur"]) for e in kept))
     per_run: list[list[_Span]] = [[] for _ in kept]
     for order, e in enumerate(events):
         name = str(e.get("name", ""))
@@ -254,6 +270,14 @@ def summarize_trace(
             # An unnamed node is named by its index in ORT's graph.
             span.name = name[: -len("_kernel_time")] or f"#{args.get('node_index', '?')} ({span.op})"
         per_run[k].append(span)
+    return per_run
+
+
+def _tables(
+    per_run: Sequence[list[_Span]],
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], float]:
+    """Times summed per op type and per node over the runs, and the nodes' total time (each
+    run's spans nested and their dispatch settled first)."""
     by_type: dict[str, dict[str, Any]] = {}
     by_node: dict[str, dict[str, Any]] = {}
     node_time = 0.0
@@ -278,23 +302,7 @@ def summarize_trace(
             n["body_us"] += s.body
     for t in by_type.values():
         t["nodes"] = len(t["nodes"])
-    kernel_time = sum(t["kernel_us"] for t in by_type.values())
-    durations = np.array([float(e["dur"]) for e in kept]) if kept else np.zeros(0)
-    return {
-        "runs": len(kept),
-        "runs_expected": timed_calls,
-        "model_time_us": model_time,
-        "model_run_median_us": float(np.median(durations)) if durations.size else None,
-        "node_time_us": node_time,
-        "node_share": node_time / model_time if model_time > 0 else None,
-        "kernel_time_us": kernel_time,
-        "kernel_share": kernel_time / model_time if model_time > 0 else None,
-        "dispatch_time_us": node_time - kernel_time,
-        # Inside model_run but outside the executor's nodes: ORT's run before and after them.
-        "outside_nodes_us": max(0.0, model_time - node_time),
-        "by_op_type": _table(by_type, model_time, len(kept)),
-        "by_node": _table(by_node, model_time, len(kept)),
-    }
+    return by_type, by_node, node_time
 
 
 def profile(

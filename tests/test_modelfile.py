@@ -1,0 +1,316 @@
+"""Model-file facts read without the onnx package, checked against what onnx gave before:
+initializer sizes, unranked inputs, the external-data check, `inferspeed info`; and that a
+run on a small model imports neither onnx nor scipy."""
+
+from __future__ import annotations
+
+import collections
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto as T
+from onnx import helper as h
+from onnx import numpy_helper as nh
+from onnx.external_data_helper import _get_all_tensors
+
+from inferspeed.errors import ModelError
+from inferspeed.facts import info, modelfile, onnxfile
+from inferspeed.facts.macs import estimate_macs
+from inferspeed.facts.signature import ELEMENT_TYPES
+
+from .test_onnxfile import DEMO, MODELS
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MAC counts go to a cache of this test's own, not the user's."""
+    monkeypatch.setenv("INFERSPEED_CACHE_DIR", str(tmp_path / "cache"))
+
+
+# --- what the package computed with onnx before (the reference) -----------------------------
+
+
+def _old_weights(proto: Any) -> dict[str, Any]:
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    total = 0
+    for init in proto.graph.initializer:
+        try:
+            size = np.dtype(tensor_dtype_to_np_dtype(init.data_type)).itemsize
+        except (KeyError, TypeError, ValueError):
+            size = 1
+        total += int(np.prod(init.dims, dtype=np.int64)) * size
+    return {"initializers": len(proto.graph.initializer), "initializer_bytes": total}
+
+
+def _old_unranked(proto: Any) -> set[str]:
+    return {
+        i.name
+        for i in proto.graph.input
+        if i.type.HasField("tensor_type") and not i.type.tensor_type.HasField("shape")
+    }
+
+
+def _old_type_text(tp: Any) -> tuple[str, list[Any] | None]:
+    which = tp.WhichOneof("value")
+    if which == "tensor_type":
+        t = tp.tensor_type
+        et = ELEMENT_TYPES.get(t.elem_type)
+        name = et.name if et else f"type{t.elem_type}"
+        if not t.HasField("shape"):
+            return name, None
+        dims = [
+            int(d.dim_value) if d.HasField("dim_value") else d.dim_param if d.HasField("dim_param") else None
+            for d in t.shape.dim
+        ]
+        return name, dims
+    if which in ("sequence_type", "optional_type"):
+        inner, inner_dims = _old_type_text(getattr(tp, which).elem_type)
+        return (
+            (f"sequence<{inner}>", None) if which == "sequence_type" else (f"optional<{inner}>", inner_dims)
+        )
+    return ("map", None) if which == "map_type" else (which or "unknown", None)
+
+
+def _old_graphs(graph: Any) -> Any:
+    yield graph
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("g"):
+                yield from _old_graphs(attr.g)
+            for sub in attr.graphs:
+                yield from _old_graphs(sub)
+
+
+def _old_info(path: str) -> dict[str, Any]:
+    model = onnx.load(path, load_external_data=False)
+    graph = model.graph
+    init_names = {i.name for i in graph.initializer}
+
+    def io(values: Any) -> list[dict[str, Any]]:
+        out = []
+        for v in values:
+            if v.name not in init_names:
+                type_name, shape = _old_type_text(v.type)
+                out.append({"name": v.name, "type": type_name, "shape": shape})
+        return out
+
+    ops: collections.Counter[str] = collections.Counter()
+    params = external = initializers = 0
+    for g in _old_graphs(graph):
+        for node in g.node:
+            ops[f"{node.domain}.{node.op_type}" if node.domain not in ("", "ai.onnx") else node.op_type] += 1
+        for init in g.initializer:
+            initializers += 1
+            params += math.prod(init.dims)
+            external += init.data_location == 1
+    return {
+        "path": os.path.abspath(path),
+        "size_bytes": os.path.getsize(path),
+        "ir_version": int(model.ir_version),
+        "opsets": {(o.domain or "ai.onnx"): int(o.version) for o in model.opset_import},
+        "producer": " ".join(p for p in (model.producer_name, model.producer_version) if p) or None,
+        "graph_name": graph.name,
+        "inputs": io(graph.input),
+        "outputs": io(graph.output),
+        "initializers": initializers,
+        "external_initializers": external,
+        "parameters": int(params),
+        "nodes": sum(ops.values()),
+        "operators": dict(ops.most_common()),
+        "macs": estimate_macs(model),
+    }
+
+
+# --- models ---------------------------------------------------------------------------------
+
+
+def _external(tensor: Any, location: str) -> Any:
+    tensor.ClearField("raw_data")
+    tensor.data_location = T.EXTERNAL
+    tensor.external_data.add(key="location", value=location)
+    return tensor
+
+
+def _external_model(where: str, location: str) -> Any:
+    """A model with one tensor stored in ``location``: a main-graph initializer ("init"), a
+    subgraph initializer ("subgraph"), a Constant's value ("constant"), a sparse
+    initializer's values ("sparse")."""
+    w = nh.from_array(np.ones(4, np.float32), "w")
+    x, y = h.make_tensor_value_info("x", T.FLOAT, [4]), h.make_tensor_value_info("y", T.FLOAT, [4])
+    if where == "init":
+        graph = h.make_graph([h.make_node("Add", ["x", "w"], ["y"])], "g", [x], [y], [_external(w, location)])
+    elif where == "subgraph":
+        branch = h.make_graph([h.make_node("Add", ["x", "w"], ["o"])], "b", [], [y], [_external(w, location)])
+        node = h.make_node("If", ["c"], ["y"], then_branch=branch, else_branch=branch)
+        graph = h.make_graph([node], "g", [h.make_tensor_value_info("c", T.BOOL, []), x], [y])
+    elif where == "constant":
+        const = h.make_node("Constant", [], ["w"], value=_external(w, location))
+        graph = h.make_graph([const, h.make_node("Add", ["x", "w"], ["y"])], "g", [x], [y])
+    else:
+        values = _external(nh.from_array(np.ones(2, np.float32), "v"), location)
+        sparse = h.make_sparse_tensor(values, nh.from_array(np.array([0, 2], np.int64), "i"), [4])
+        graph = h.make_graph([h.make_node("Add", ["x", "s"], ["y"])], "g", [x], [y])
+        sparse.values.name = "s"
+        graph.sparse_initializer.append(sparse)
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def _all_paths(models: dict[str, str], quantized: str, tmp_path: Path) -> dict[str, str]:
+    paths = {**models, "quantized": quantized, "demo": str(DEMO)}
+    for name, build in MODELS.items():
+        paths[name] = str(tmp_path / f"{name}.onnx")
+        onnx.save(build(), paths[name])
+    return paths
+
+
+def test_weights_and_unranked_inputs_as_before(
+    models: dict[str, str], quantized_model: str, tmp_path: Path
+) -> None:
+    for name, path in _all_paths(models, quantized_model, tmp_path).items():
+        proto = onnx.load(path, load_external_data=False)
+        model = modelfile.load_proto(path)
+        assert model is not None, name
+        assert modelfile.model_weights(model) == _old_weights(proto), name
+        assert modelfile.unranked_inputs(model) == _old_unranked(proto), name
+        # Callers that still hold an onnx ModelProto get the same answers.
+        assert modelfile.model_weights(proto) == _old_weights(proto), name
+        assert modelfile.unranked_inputs(proto) == _old_unranked(proto), name
+    assert modelfile.model_weights(None) == {"initializers": None, "initializer_bytes": None}
+
+
+def test_weights_of_every_element_type() -> None:
+    graph = h.make_graph([], "g", [], [])
+    for code in range(30):
+        t = graph.initializer.add(name=f"t{code}", data_type=code)
+        t.dims.extend([3, 5])
+    graph.initializer.add(name="huge", data_type=T.FLOAT).dims.extend([1 << 40, 1 << 40])  # wraps as numpy's
+    model = h.make_model(graph)
+    assert modelfile.model_weights(onnxfile.parse(model.SerializeToString())) == _old_weights(model)
+
+
+def test_info_as_before(models: dict[str, str], quantized_model: str, tmp_path: Path) -> None:
+    for name, path in _all_paths(models, quantized_model, tmp_path).items():
+        if name == "no_graph":
+            with pytest.raises(ModelError, match="no graph"):
+                info.model_info(path)
+            continue
+        assert info.model_info(path) == _old_info(path), name
+
+
+def test_info_of_a_corrupt_file(tmp_path: Path) -> None:
+    path = tmp_path / "junk.onnx"
+    path.write_bytes(b"\x0a\xff\xff\xff\x0fnot a model")
+    with pytest.raises(ModelError, match="not a readable ONNX model"):
+        info.model_info(str(path))
+    assert modelfile.load_proto(str(path)) is None
+
+
+def test_names_that_are_not_utf8_print(tmp_path: Path) -> None:
+    model = onnx.load(str(DEMO))
+    model.graph.name = "demo"
+    data = model.SerializeToString().replace(b"\x12\x04demo", b"\x12\x04d\xffm\xfe")
+    path = tmp_path / "bad_name.onnx"
+    path.write_bytes(data)
+    assert info.model_info(str(path))["graph_name"] == "d\ufffdm\ufffd"
+
+
+def test_too_many_fields_falls_back_to_onnx(monkeypatch: pytest.MonkeyPatch, models: dict[str, str]) -> None:
+    monkeypatch.setattr(onnxfile, "MAX_FIELDS", 10)
+    for name in ("if", "mlp3"):
+        expected = onnxfile.from_proto(onnx.load(models[name], load_external_data=False))
+        assert modelfile.load_proto(models[name]) == expected
+        assert info.model_info(models[name]) == _old_info(models[name])
+
+
+@pytest.mark.parametrize("where", ["init", "subgraph", "constant", "sparse"])
+def test_external_data_must_stay_in_the_models_folder(tmp_path: Path, where: str) -> None:
+    inside = tmp_path / "models"
+    inside.mkdir()
+    (inside / "w.bin").write_bytes(b"\0" * 16)
+    (tmp_path / "secret.bin").write_bytes(b"\0" * 16)
+    (inside / "link.bin").symlink_to(tmp_path / "secret.bin")
+    path = str(inside / "m.onnx")
+
+    def check(location: str) -> None:
+        model = _external_model(where, location)
+        onnx.save(model, path)
+        proto = modelfile.load_proto(path)
+        assert proto is not None
+        if where != "sparse":  # onnx's own walk sees the same tensors
+            assert any(t.data_location == T.EXTERNAL for t in _get_all_tensors(model))
+        modelfile.check_external_data(proto, path)
+
+    check("w.bin")
+    for location in (
+        "../secret.bin",
+        str(tmp_path / "secret.bin"),
+        "link.bin",
+        "",
+        "w.bin\0../../etc/passwd",
+    ):
+        with pytest.raises(ModelError, match="refused"):
+            check(location)
+    with pytest.raises(ModelError, match="missing"):
+        check("nothing.bin")
+
+
+def _run_python(code: str, tmp_path: Path) -> str:
+    env = {**os.environ, "INFERSPEED_CACHE_DIR": str(tmp_path / "cache"), "INFERSPEED_PLAIN": "1"}
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+HEAVY = "sorted(m for m in sys.modules if m.split('.')[0] in ('onnx', 'scipy', 'rich'))"
+
+
+def test_a_run_on_a_small_model_imports_neither_onnx_nor_scipy(
+    models: dict[str, str], tmp_path: Path
+) -> None:
+    code = (
+        "import sys, inferspeed\n"
+        f"s = inferspeed.Session({models['add']!r}, threads=1)\n"
+        "r = s.measure(iterations=20, warmup_iterations=0)\n"
+        "assert r.stats.ci95_p90_ns[0] is not None\n"
+        f"print({HEAVY})\n"
+    )
+    assert _run_python(code, tmp_path).strip() == "[]"
+
+
+def test_macs_cached_once_per_model(models: dict[str, str], tmp_path: Path) -> None:
+    """The first session on a model with MatMul/Gemm imports onnx to count MACs; later ones,
+    in new processes, read the count back."""
+    code = (
+        "import sys, inferspeed\n"
+        f"s = inferspeed.Session({models['mlp_small']!r}, threads=1)\n"
+        "r = s.measure(iterations=5, warmup_iterations=0)\n"
+        "print(r.compute['macs'], 'onnx' in sys.modules)\n"
+    )
+    first, second = _run_python(code, tmp_path).split(), _run_python(code, tmp_path).split()
+    assert first == [str(2 * 64 * 64), "True"] and second == [str(2 * 64 * 64), "False"]
+
+
+def test_cli_run_and_info_import_neither_onnx_nor_scipy(models: dict[str, str], tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from inferspeed.cli import main\n"
+        f"sys.argv = ['inferspeed', 'run', {models['add']!r}, '-n', '1', '--warmup', '0']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"sys.argv = ['inferspeed', 'info', {models['add']!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print({HEAVY}, file=sys.stderr)\n"
+    )
+    env = {**os.environ, "INFERSPEED_CACHE_DIR": str(tmp_path / "cache"), "INFERSPEED_PLAIN": "1"}
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.strip().splitlines()[-1] == "[]", p.stderr
