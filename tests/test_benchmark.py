@@ -1,6 +1,7 @@
 """benchmark() end to end: real-world model shapes, latency ordering, the JSON document."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ import inferspeed
 from inferspeed import BenchmarkInterrupted, Config, ConfigError, Result, Session, benchmark
 from inferspeed.facts.models import add_model
 
+from .child_events import Events
 from .conftest import FAST, until
 
 
@@ -108,20 +110,33 @@ def test_json_document(models: dict[str, str], tmp_path) -> None:  # type: ignor
     assert "settle_iterations" in res["warmup"]
 
 
-def test_interrupt_keeps_partial_samples(models: dict[str, str]) -> None:
+def test_interrupt_keeps_partial_samples(
+    models: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """SIGINT during the loop stops it at the next chunk and keeps what was measured."""
     import signal
     import threading
 
+    events = Events.of_this_process(monkeypatch, tmp_path / "events.jsonl")
+    over = threading.Event()
+
+    def interrupt() -> None:
+        # Once the timed loop has begun (the session reports it), and 0.2 s into it: well over
+        # the 100 calls checked below (a few microseconds each), far from its 30 s end.
+        if events.wait("timed", stop=over) and not over.wait(0.2):
+            signal.raise_signal(signal.SIGINT)
+
     with Session(models["add"], threads=1, warmup_time=0.0) as s:
-        timer = threading.Timer(0.3, lambda: signal.raise_signal(signal.SIGINT))
-        timer.start()
+        thread = threading.Thread(target=interrupt, daemon=True)
+        thread.start()
         try:
             with pytest.raises(BenchmarkInterrupted) as info:
                 s.measure(max_time=30)
         finally:
-            timer.cancel()
+            over.set()  # never a signal after this test
+            thread.join()
     partial: Result = info.value.result
+    # Stopped within a chunk of the signal: a loop that ran on to its 30 s end fails here.
     assert partial.interrupted and partial.stats.count > 100
     assert partial.samples_ns.sum() < 5e9
 

@@ -5,13 +5,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from inferspeed import ConfigError
 from inferspeed.tools.sweep import _read_done, cell_key, grid_cells, sweep
+
+from .child_events import Events
 
 
 def test_grid_is_every_combination_in_a_stable_order() -> None:
@@ -57,14 +58,14 @@ def test_sweep_killed_half_way_resumes_to_every_cell_exactly_once(
         sys.executable, "-m", "inferspeed", "sweep", models["mlp_small"], "--mode", "binding,run",
         "--threads", "1,2", "--dim", "batch=1,4", "-t", "0.1", "--warmup", "0.02", "--out", str(out), "-q",
     ]  # fmt: skip
-    proc = subprocess.Popen(argv, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if out.exists() and len(out.read_bytes().splitlines()) >= 3:
-            break
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its worker, mid-way
-    proc.wait()
+    events = Events(tmp_path / "events.jsonl")
+    proc = subprocess.Popen(argv, start_new_session=True, env=events.env())
+    try:
+        # Three cells written (the sweep says so after each append), the fourth one measuring.
+        events.wait("cell", "cell", "cell", "timed", proc=proc)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its worker, mid-way
+        proc.wait()
     before = len(out.read_bytes().splitlines())
     assert 3 <= before < 8
     p = subprocess.run([*argv, "--resume"], capture_output=True, text=True, timeout=120)

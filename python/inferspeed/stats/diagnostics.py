@@ -1,7 +1,7 @@
 """Stability diagnostics of one latency measurement, in plain words with advice.
 
 Each check is a small pure function over the timed samples (in the order they were taken), the
-:class:`~inferspeed.stats.Stats` summarizing them, or facts about the machine captured around the
+:class:`~inferspeed.stats.summary.Stats` summarizing them, or facts about the machine captured around the
 run; it returns a :class:`Diagnostic` when it sees something that makes the result less
 trustworthy, else None. :func:`diagnose` runs them all. The machine facts come from
 :func:`cpu_snapshot` / :func:`other_load` (CPU time other processes used during the run) and
@@ -576,7 +576,7 @@ def diagnose(
     samples_ns : numpy.ndarray
         The timed latencies, in the order they were measured.
     stats : Stats
-        Their summary (:func:`~inferspeed.stats.summarize`).
+        Their summary (:func:`~inferspeed.stats.summary.summarize`).
     warmup_iterations : int
         Untimed warm-up iterations run before the samples.
     other_load_cores : float, optional
