@@ -15,6 +15,17 @@ from onnx import numpy_helper as nh
 
 from inferspeed.facts.models import add_model, mlp_model
 
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """MAC counts are cached on disk (facts/maccache.py): the tests' go to a folder of their own,
+    not the user's ~/.cache, and every run starts with an empty cache. Set in os.environ so the
+    processes the tests start use it too."""
+    import os
+
+    os.environ["INFERSPEED_CACHE_DIR"] = str(tmp_path_factory.mktemp("inferspeed-cache"))
+
+
 # Short measurement windows keep the suite fast; real measurements live in bench/.
 FAST = {"warmup_time": 0.02, "max_time": 0.2}
 #: Attempts a timing assertion gets. The development and CI machines are shared VMs whose cores

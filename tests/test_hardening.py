@@ -203,7 +203,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from inferspeed import cli  # noqa: E402
+from inferspeed.cli import values  # noqa: E402
 from inferspeed.config import Config  # noqa: E402
 from inferspeed.facts.signature import ELEMENT_TYPES, ValueInfo  # noqa: E402
 from inferspeed.measure.inputs import make_inputs  # noqa: E402
@@ -310,9 +310,9 @@ def test_fuzzer_findings_stay_fixed() -> None:
 
     # '³' passes str.isdigit() but not int(); the Kelvin sign matches 'k' when case is ignored.
     for parse, text in (
-        (cli.parse_int_list, "\u00b3"),
-        (cli.parse_bytes, "5\u212a"),
-        (cli.parse_bytes, "5\u212aiB"),
+        (values.parse_int_list, "\u00b3"),
+        (values.parse_bytes, "5\u212a"),
+        (values.parse_bytes, "5\u212aiB"),
     ):
         with pytest.raises(argparse.ArgumentTypeError):
             parse(text)

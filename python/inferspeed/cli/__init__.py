@@ -22,32 +22,11 @@ from ..errors import InferspeedError
 from ..version import __version__
 from .common import EXIT_INTERRUPTED, EXIT_USAGE, Parser
 
-# Re-exported: the flag value parsers were importable from here before cli became a package.
-from .values import (
-    parse_bytes,
-    parse_fraction,
-    parse_int_list,
-    parse_percentile,
-    parse_rate,
-    parse_seconds,
-    parse_shape,
-    parse_slo,
-    parse_slowdown,
-)
-
 __all__ = [
     "COMMANDS",
     "build_parser",
     "main",
-    "parse_bytes",
-    "parse_fraction",
     "parse_int_list",
-    "parse_percentile",
-    "parse_rate",
-    "parse_seconds",
-    "parse_shape",
-    "parse_slo",
-    "parse_slowdown",
 ]
 
 #: Command name -> the module (in this package) that declares its flags and runs it, in the
