@@ -156,7 +156,10 @@ BAD_INPUTS = [
     (["run", "{add}", "--concurrency", "0"], "is not a list of positive integers"),
     (["run", "{add}", "--arrival", "weird"], "invalid choice"),
     (["run", "{add}", "--iterations", "-5"], "must be at least 1"),
-    (["run", "{add}", "--concurrency", "2"], "--concurrency applies to the server and offline scenarios only"),
+    (
+        ["run", "{add}", "--concurrency", "2"],
+        "--concurrency applies to the server and offline",
+    ),
     (["capacity", "{add}", "--slo", "p99=5ms", "--iterations", "10"], "unrecognized arguments"),
     (["compare", "{newer_json}", "{newer_json}"], "upgrade inferspeed"),
     (["report", "{newer_json}"], "upgrade inferspeed"),

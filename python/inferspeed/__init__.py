@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _cli_guard  # noqa: F401  (Ctrl-C while the CLI is importing: one line, exit 130)
 from .errors import (
+    BenchmarkInterrupted,
     ConfigError,
     InferspeedError,
     InputError,
@@ -42,14 +43,13 @@ if TYPE_CHECKING:
     from .measure.benchmark import benchmark
     from .measure.callables import timeit
     from .measure.session import Session
-    from .results.result import BenchmarkInterrupted, Result, load_json, write_json
+    from .results.result import Result, load_json, write_json
     from .stats.summary import Stats, summarize
     from .tools.sweep import SweepResult, sweep
     from .tools.tradeoff import TradeoffResult, tradeoff
 
 #: Public name -> the module that defines it, imported when the name is first used.
 _LAZY = {
-    "BenchmarkInterrupted": "results.result",
     "Comparison": "analysis.compare",
     "Config": "config",
     "ProviderSpec": "config",

@@ -6,7 +6,10 @@ each into one line on stderr and exit status 2.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
+    "BenchmarkInterrupted",
     "ConfigError",
     "InferspeedError",
     "InputError",
@@ -60,3 +63,16 @@ class WorkerCrashed(InferspeedError):
     def __init__(self, message: str, exitcode: int | None = None) -> None:
         super().__init__(message)
         self.exitcode = exitcode
+
+
+class BenchmarkInterrupted(KeyboardInterrupt):
+    """A measurement was interrupted (Ctrl-C); ``result`` holds what was measured so far.
+
+    ``result`` is the partial :class:`inferspeed.Result` (``interrupted`` True). It is typed
+    ``Any`` here because this module is the foundation every layer imports, and the Result
+    lives above it (results layer); every exception stays in this one module.
+    """
+
+    def __init__(self, result: Any) -> None:
+        super().__init__("benchmark interrupted; partial result kept")
+        self.result = result

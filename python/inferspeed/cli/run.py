@@ -8,7 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from ..config import DEFAULT_ROUNDS, Config
-from ..errors import ConfigError
+from ..errors import BenchmarkInterrupted, ConfigError
 from . import flags
 from .common import EXIT_INTERRUPTED, check_writable, expected_seconds, shown
 from .values import int_at_least
@@ -75,7 +75,7 @@ def check(args: argparse.Namespace) -> str | None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ..facts.models import demo_model_path
-    from ..results.result import BenchmarkInterrupted, write_json
+    from ..results.result import write_json
 
     config = flags.config_from_args(args)
     if args.json:

@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 
 from ..config import Config
-from ..errors import ConfigError, OrtError
+from ..errors import BenchmarkInterrupted, ConfigError, OrtError
 from ..events import emit
 from ..facts.machine import cpu_snapshot, other_load
-from ..results.result import BenchmarkInterrupted, Result
+from ..results.result import Result
 from ..stats.diagnostics import Diagnostic, diagnose, steady_state
 from ..stats.summary import Stats, summarize
 from .loop import Timed, closed_loop, pinned

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from ..config import Config
-from ..errors import WorkerCrashed
+from ..errors import BenchmarkInterrupted, WorkerCrashed
 from ..results.pool import pool_results
-from ..results.result import BenchmarkInterrupted, Result
+from ..results.result import Result
 from ..stats.diagnostics import Diagnostic
 from .processes import run_in_process
 from .session import Session

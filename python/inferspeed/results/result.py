@@ -16,7 +16,6 @@ from ..stats.summary import Stats
 
 __all__ = [
     "SCHEMA",
-    "BenchmarkInterrupted",
     "Result",
     "batch_of",
     "compute_at",
@@ -274,14 +273,6 @@ def write_json(
             f.write("\n")
         os.replace(tmp, path)
     return text
-
-
-class BenchmarkInterrupted(KeyboardInterrupt):
-    """A measurement was interrupted (Ctrl-C); ``result`` holds what was measured so far."""
-
-    def __init__(self, result: Result) -> None:
-        super().__init__("benchmark interrupted; partial result kept")
-        self.result = result
 
 
 def first_dim(shape: Sequence[int] | None) -> int:
