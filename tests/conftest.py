@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,17 @@ from onnx import helper as h
 from onnx import numpy_helper as nh
 
 from inferspeed.facts.models import add_model, mlp_model
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C reaches the processes the tests start. A shell that starts a job in the background
+    without job control (``.ci/run &``, nohup) makes it ignore SIGINT, and an ignored signal stays
+    ignored across exec: every inferspeed the tests start would then ignore the Ctrl-C that the
+    interrupt tests send (and this process the one they raise in-process), and run to the end.
+    A handler of Python's own is reset to the default in a child, whose Python then installs
+    its KeyboardInterrupt handler as usual."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)

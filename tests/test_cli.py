@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from .child_events import Events
+
 
 def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -251,36 +253,25 @@ def _odd_models(folder: Path) -> dict[str, str]:
     return out
 
 
-def _wait_for_event(path: Path, event: str, proc: subprocess.Popen[str], deadline: float = 60.0) -> None:
-    """Poll the INFERSPEED_EVENTS file ``path`` until the child reports ``event``."""
-    start = time.monotonic()
-    while time.monotonic() - start < deadline:
-        if path.exists():
-            lines = path.read_text(encoding="utf-8").splitlines()
-            # The last line may be half written: only complete lines are read.
-            if any(json.loads(line)["event"] == event for line in lines if line.endswith("}")):
-                return
-        if proc.poll() is not None:
-            raise AssertionError(f"the child exited ({proc.returncode}) before reporting {event!r}")
-        time.sleep(0.02)
-    proc.kill()
-    raise AssertionError(f"no {event!r} event within {deadline} s")
-
-
 def test_ctrl_c_saves_partial_result(models: dict[str, str], tmp_path: Path) -> None:
-    out, events = tmp_path / "partial.json", tmp_path / "events.jsonl"
+    out, events = tmp_path / "partial.json", Events(tmp_path / "events.jsonl")
     argv = ["run", models["add_dynamic"], "--max-time", "60", "--warmup", "0.1", "--json", str(out)]
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "inferspeed", *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "INFERSPEED_EVENTS": str(events)},
-    )
-    _wait_for_event(events, "timed", proc)  # warmed up, timing: there is something to keep
-    sent = time.perf_counter()
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=30)
+        env=events.env(),
+    ) as proc:
+        try:
+            events.wait("timed", proc=proc)  # warmed up, timing: there is something to keep
+            sent = time.perf_counter()
+            proc.send_signal(signal.SIGINT)
+            stdout, stderr = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:  # a failure above: leave no process (or open pipe) behind
+                proc.kill()
+                proc.communicate()
     assert time.perf_counter() - sent < 5
     assert proc.returncode == 130, stderr
     assert "is dynamic" in stderr  # the dynamic-dim notice, once the session was ready
