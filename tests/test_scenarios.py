@@ -96,18 +96,43 @@ def test_overload_latency_grows_with_duration_unlike_a_closed_loop(models: dict[
 
 
 def test_offline_two_workers_beat_one_stream(models: dict[str, str]) -> None:
+    """Two offline workers do more work than one, as far as the machine lets them: with both
+    cores free at least 1.3x; with another process busy (a shared CI runner), three runnable
+    threads share two cores and 4/3 is the most there is, so throughput is only asked not to
+    fall. That the workers really run at once, whatever the load, is
+    test_offline_workers_run_at_the_same_time's."""
     with Session(models["mlp3"], threads=1) as s:
 
-        def check() -> tuple[bool, tuple[Any, Any]]:
+        def check() -> tuple[bool, tuple[Any, Any, float]]:
             one = s.measure(scenario="offline", concurrency=1, duration=0.6, warmup_time=0.05)
             two = s.measure(scenario="offline", concurrency=2, duration=0.6, warmup_time=0.05)
             rates = (one.scenario_stats["throughput_per_s"], two.scenario_stats["throughput_per_s"])
-            return rates[1] > 1.3 * rates[0], (one, two)
+            busy = max(r.loop["other_load_cores"] or 0.0 for r in (one, two))
+            need = 1.3 if busy < 0.3 else 0.95
+            return rates[1] > need * rates[0], (one, two, need)
 
-        one, two = until(check)
-    assert two.scenario_stats["throughput_per_s"] > 1.3 * one.scenario_stats["throughput_per_s"]
+        one, two, need = until(check)
+    assert two.scenario_stats["throughput_per_s"] > need * one.scenario_stats["throughput_per_s"]
     assert len(two.scenario_stats["per_worker"]) == 2
     assert two.scenario_stats["samples_per_s"] == pytest.approx(8 * two.scenario_stats["throughput_per_s"])
+
+
+def test_offline_workers_run_at_the_same_time(models: dict[str, str]) -> None:
+    """The core's offline workers call the model concurrently: nearly every call of one worker
+    overlaps in time with a call of the other. A lock (or the GIL) around the calls would make
+    them take turns, with no overlap at all; time-slicing on a busy machine still overlaps."""
+    from inferspeed import _core
+
+    with Session(models["mlp3"], threads=1) as s:
+        s.measure(max_time=0.05, warmup_time=0.02)  # warm
+        r = _core.run_offline(s._core, _core.CallMode.binding, int(0.3e9), 2)
+    (s0, s1), (e0, e1) = r["start_ns"], r["end_ns"]
+    assert s0.size > 10 and s1.size > 10
+    # Worker 1's call that started last before each of worker 0's calls ended overlaps it when
+    # it ends after that call started.
+    k = np.searchsorted(s1, e0, side="right") - 1
+    overlaps = (k >= 0) & (e1[np.maximum(k, 0)] > s0)
+    assert overlaps.mean() > 0.8, overlaps.mean()
 
 
 def test_capacity_with_a_generous_slo_is_near_offline_throughput(models: dict[str, str]) -> None:
