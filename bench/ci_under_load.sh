@@ -18,7 +18,7 @@ for i in $(seq 1 "$runs"); do
   (cd "$work/clone$i" && CI=true bash .ci/run) >"$work/ci$i.log" 2>&1 </dev/null
   rc=$?
   end=$(date +%s)
-  suite=$(grep -E "^[0-9]+ passed.* in [0-9.]+s" "$work/ci$i.log" | head -1)
+  suite=$(grep -E "[0-9]+ passed.* in [0-9.]+s" "$work/ci$i.log" | head -1 | tr -d "=")
   echo "run $i: exit $rc, $((end - start)) s wall; pytest: ${suite:-?}  (log: $work/ci$i.log)"
   [ "$rc" -eq 0 ] || status=1
 done
