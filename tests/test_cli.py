@@ -355,6 +355,8 @@ HEAVY = ("numpy", "onnx", "onnxruntime", "scipy", "rich", "matplotlib", "ml_dtyp
         ["profile", "--help"],
         ["run", "--no-such-flag"],
         ["run", "--concurrency", "2"],
+        ["info", "no-such-model.onnx"],
+        ["run", "no-such-model.onnx"],
     ],
 )
 def test_help_and_flag_errors_import_nothing_heavy(argv: list[str]) -> None:

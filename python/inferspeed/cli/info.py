@@ -17,6 +17,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def cmd_info(args: argparse.Namespace) -> int:
     import json
 
+    from ..facts.modelfile import check_model_path
+
+    check_model_path(args.model)  # a bad path is answered before numpy and the rest load
     from ..facts.info import model_info
     from ..report.text import render_info
 

@@ -74,6 +74,10 @@ def check(args: argparse.Namespace) -> str | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from ..facts.modelfile import check_model_path
+
+    for path in args.model:  # a bad path is answered before numpy and the rest load
+        check_model_path(path)
     from ..facts.models import demo_model_path
     from ..results.result import write_json
 
