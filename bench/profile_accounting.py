@@ -1,6 +1,6 @@
 """How much of the profiled model time `inferspeed profile` accounts for, on MLPs of several sizes.
 
-For each MLP (Gemm+Relu layers, built with ``inferspeed.models.mlp_model``) and each repeat,
+For each MLP (Gemm+Relu layers, built with ``inferspeed.facts.models.mlp_model``) and each repeat,
 it runs ``inferspeed profile MODEL --json`` in a fresh process, as a user would, and reads:
 
 - the top operator type and its share;

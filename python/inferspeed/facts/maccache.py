@@ -15,6 +15,7 @@ writes, is ignored (and overwritten). A cache that cannot be written is not an e
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.util
 import json
@@ -45,6 +46,7 @@ def cache_dir() -> str | None:
     return os.path.join(base, "macs")
 
 
+@functools.cache  # read once: it lists site-packages
 def onnx_version() -> str:
     """The installed onnx package's version, from its dist-info folder's name: importing onnx
     to ask would cost the second this cache saves."""

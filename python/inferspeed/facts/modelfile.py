@@ -250,23 +250,25 @@ def macs_for_file(
     digest = sha256_file(path)
     found, macs = maccache.load(digest, shapes)
     if not found:
-        macs = _count_with_onnx(path, shapes, max_bytes)
-        maccache.store(digest, shapes, macs)
+        macs, counted = _count_with_onnx(path, shapes, max_bytes)
+        if counted:  # not a failure to load (too big here, out of memory): those may pass later
+            maccache.store(digest, shapes, macs)
     return macs
 
 
 def _count_with_onnx(
     path: str, shapes: Mapping[str, Sequence[int]] | None, max_bytes: int | None
-) -> dict[str, Any] | None:
+) -> tuple[dict[str, Any] | None, bool]:
+    """(estimate_macs's answer, True), or (None, False) when onnx could not load the file."""
     if max_bytes is not None and os.path.getsize(path) > max_bytes:
-        return None
+        return None, False
     try:
         import onnx
 
         proto = onnx.load(path, load_external_data=False)
     except Exception:  # ORT may load what onnx does not: no count
-        return None
-    return estimate_macs(proto, shapes)
+        return None, False
+    return estimate_macs(proto, shapes), True
 
 
 def count_macs(path: str, shapes: Mapping[str, Any]) -> dict[str, Any]:

@@ -80,7 +80,7 @@ class Result:
         Multiply-accumulates per call at the bound shapes and the achieved GFLOP/s.
     profile : dict or None
         ``inferspeed profile``: per-operator-type and per-node times from ONNX Runtime's
-        profiler (:mod:`inferspeed.profile`).
+        profiler (:mod:`inferspeed.tools.profile`).
     """
 
     samples_ns: np.ndarray
