@@ -314,3 +314,12 @@ def test_cli_run_and_info_import_neither_onnx_nor_scipy(models: dict[str, str], 
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 0, p.stderr
     assert p.stderr.strip().splitlines()[-1] == "[]", p.stderr
+
+
+def test_a_file_onnx_could_not_load_is_not_cached(models: dict[str, str]) -> None:
+    """No count because of a limit of this call (the file over ``max_bytes``) is not the model's
+    answer: it is not kept, and a later call without the limit counts."""
+    path = models["mlp_small"]
+    assert modelfile.macs_for_file(path, None, max_bytes=1) is None
+    found = modelfile.macs_for_file(path, None)
+    assert found is not None and found["total"] == 2 * 64 * 64
