@@ -26,6 +26,9 @@ void register_errors(py::module_& m) {
     } catch (const RuntimeLoadError& e) {
       py::object cls = py::module_::import("inferspeed.errors").attr("RuntimeLoadError");
       PyErr_SetString(cls.ptr(), e.what());
+    } catch (const SessionInUse& e) {
+      py::object cls = py::module_::import("inferspeed.errors").attr("SessionInUseError");
+      PyErr_SetString(cls.ptr(), e.what());
     }
   });
 }

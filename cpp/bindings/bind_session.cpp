@@ -3,6 +3,7 @@
 #include <pybind11/stl.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -19,10 +20,27 @@ namespace inferspeed::bindings {
 namespace {
 
 // A core Session plus references to the numpy arrays its inputs point into, so the memory
-// ORT reads stays alive as long as the session can run.
+// ORT reads stays alive as long as the session can run. `busy` is held by whatever uses or
+// changes the session: its loops run without the GIL, so a second Python thread could
+// otherwise re-bind inputs or drop input sets under a running loop.
 struct PySession {
   std::unique_ptr<Session> session;
   std::vector<py::object> keep_alive;
+  std::mutex busy;
+};
+
+// Holds a session's `busy` for one call; a session already in use throws SessionInUse at once
+// (never waits: a loop can run for minutes).
+class InUse {
+ public:
+  explicit InUse(PySession& s) : lock_(s.busy, std::try_to_lock) {
+    if (!lock_.owns_lock()) {
+      throw SessionInUse("this session is measuring in another thread; use one session per thread");
+    }
+  }
+
+ private:
+  std::unique_lock<std::mutex> lock_;
 };
 
 py::dict value_info_to_dict(const ValueInfo& v) {
@@ -89,8 +107,9 @@ void register_session(py::module_& m) {
                                                 std::move(profile_prefix), std::move(config_entries),
                                                 std::move(providers));
              py::gil_scoped_release release;
-             auto s = std::make_unique<Session>(runtime, model_path, config);
-             return PySession{std::move(s), {}};
+             auto s = std::make_unique<PySession>();
+             s->session = std::make_unique<Session>(runtime, model_path, config);
+             return s;
            }),
            py::arg("runtime"), py::arg("model_path"), py::kw_only(), py::arg("intra_op_threads") = 0,
            py::arg("inter_op_threads") = 0, py::arg("graph_optimization_level") = 99,
@@ -103,6 +122,7 @@ void register_session(py::module_& m) {
       .def(
           "end_profiling",
           [](PySession& s) {
+            const InUse in_use(s);
             py::gil_scoped_release release;
             return s.session->end_profiling();
           },
@@ -111,6 +131,7 @@ void register_session(py::module_& m) {
       .def(
           "set_input_set_count",
           [](PySession& s, size_t count) {
+            const InUse in_use(s);
             s.session->set_input_set_count(count);
             s.keep_alive.clear();
           },
@@ -121,6 +142,7 @@ void register_session(py::module_& m) {
           [](PySession& s, const std::string& name, const py::array& array, int element_type,
              const std::vector<int64_t>& shape, size_t set) {
             if (!(array.flags() & py::array::c_style)) throw std::invalid_argument("input arrays must be C-contiguous");
+            const InUse in_use(s);
             s.session->bind_input(set, name, element_type, shape, const_cast<void*>(array.data()),
                                   static_cast<size_t>(array.nbytes()));
             s.keep_alive.push_back(array);
@@ -132,11 +154,26 @@ void register_session(py::module_& m) {
           "bind_string_input",
           [](PySession& s, const std::string& name, const std::vector<int64_t>& shape,
              const std::vector<std::string>& values,
-             size_t set) { s.session->bind_string_input(set, name, shape, values); },
+             size_t set) {
+            const InUse in_use(s);
+            s.session->bind_string_input(set, name, shape, values);
+          },
           py::arg("name"), py::arg("shape"), py::arg("values"), py::arg("set") = 0)
       .def(
-          "prepare", [](PySession& s) { s.session->prepare(); }, py::call_guard<py::gil_scoped_release>(),
+          "prepare",
+          [](PySession& s) {
+            const InUse in_use(s);
+            py::gil_scoped_release release;
+            s.session->prepare();
+          },
           "Run once, preallocate and bind the outputs.")
+      .def_property_readonly(
+          "busy",
+          [](PySession& s) {
+            std::unique_lock<std::mutex> lock(s.busy, std::try_to_lock);
+            return !lock.owns_lock();
+          },
+          "True while a loop (or any other call) of another thread uses the session.")
       .def_property_readonly("outputs_preallocated", [](const PySession& s) { return s.session->outputs_preallocated(); })
       .def_property_readonly("create_ns", [](const PySession& s) { return s.session->create_ns(); })
       .def_property_readonly("first_run_ns", [](const PySession& s) { return s.session->first_run_ns(); })
@@ -148,6 +185,7 @@ void register_session(py::module_& m) {
             LoopSpec spec{mode, max_iterations, max_ns, chunk_ns, flusher};
             LoopResult r;
             {
+              const InUse in_use(s);
               py::gil_scoped_release release;
               r = closed_loop(*s.session, spec, python_signals_ok);
             }
@@ -165,6 +203,7 @@ void register_session(py::module_& m) {
         ServerSpec spec{mode, arrivals_ns, spin_ns, chunk_ns};
         ServerResult r;
         {
+          const InUse in_use(s);
           py::gil_scoped_release release;
           auto workers = make_workers(*s.session, concurrency);
           r = run_server(*s.session, raw(workers), spec, python_signals_ok);
@@ -189,6 +228,7 @@ void register_session(py::module_& m) {
         OfflineSpec spec{mode, duration_ns, chunk_ns, expected_per_worker};
         OfflineResult r;
         {
+          const InUse in_use(s);
           py::gil_scoped_release release;
           auto workers = make_workers(*s.session, concurrency);
           r = run_offline(*s.session, raw(workers), spec, python_signals_ok);
@@ -211,8 +251,15 @@ void register_session(py::module_& m) {
       "lists of start_ns/end_ns arrays, elapsed_ns, origin_ns.");
 
   py::class_<CacheFlusher>(m, "CacheFlusher")
-      .def(py::init<size_t, size_t>(), py::arg("bytes"), py::arg("line_bytes") = 0,
-           "A buffer of `bytes` whose walk evicts the CPU caches.")
+      .def(py::init([](size_t bytes, size_t line_bytes, bool every_cpu) {
+             py::gil_scoped_release release;
+             return std::make_unique<CacheFlusher>(bytes, line_bytes, every_cpu);
+           }),
+           py::arg("bytes"), py::arg("line_bytes") = 0, py::arg("every_cpu") = true,
+           "A buffer of `bytes` whose walk evicts the CPU caches; with `every_cpu`, a helper thread on\n"
+           "each CPU of the affinity mask also evicts that core's private caches at each flush.")
+      .def_property_readonly("cpus", &CacheFlusher::cpus)
+      .def_property_readonly("private_bytes", &CacheFlusher::private_bytes)
       .def("flush", &CacheFlusher::flush, py::call_guard<py::gil_scoped_release>())
       .def_property_readonly("bytes", &CacheFlusher::bytes)
       .def_property_readonly("line_bytes", &CacheFlusher::line_bytes);

@@ -4,6 +4,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
@@ -16,15 +17,23 @@ void register_runtime(pybind11::module_& m);
 void register_session(pybind11::module_& m);
 void register_callable(pybind11::module_& m);
 
+/// A session was used from a second thread while one of its loops ran (translated to
+/// inferspeed.errors.SessionInUseError).
+class SessionInUse : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 /// Between chunks of a loop: take the GIL (re-entrant if held) just long enough to run Python's
-/// signal handlers, so Ctrl-C stops the loop and keeps what was measured.
+/// signal handlers. KeyboardInterrupt (Ctrl-C) stops the loop, which keeps what it measured;
+/// any other exception a handler raised (a SIGTERM handler's SystemExit, a SIGALRM handler's
+/// TimeoutError) is thrown on as error_already_set, and the caller sees it raised.
 inline bool python_signals_ok() {
   pybind11::gil_scoped_acquire acquire;
-  if (PyErr_CheckSignals() != 0) {
-    PyErr_Clear();
-    return false;
-  }
-  return true;
+  if (PyErr_CheckSignals() == 0) return true;
+  if (PyErr_ExceptionMatches(PyExc_KeyboardInterrupt) == 0) throw pybind11::error_already_set();
+  PyErr_Clear();
+  return false;
 }
 
 /// Move a vector into a numpy array without copying (the array owns it).
@@ -37,12 +46,13 @@ pybind11::array_t<T> to_numpy(std::vector<T>&& values) {
 }
 
 /// A closed or callable loop's result as the dict the Python side reads: samples_ns (numpy,
-/// no copy), start_ns, end_ns, interrupted.
+/// no copy), start_ns, end_ns, interrupted, capped.
 inline pybind11::dict loop_result_to_dict(LoopResult&& r) {
   pybind11::dict d;
   d["start_ns"] = r.start_ns;
   d["end_ns"] = r.end_ns;
   d["interrupted"] = r.interrupted;
+  d["capped"] = r.capped;
   d["samples_ns"] = to_numpy(std::move(r.samples_ns));
   return d;
 }

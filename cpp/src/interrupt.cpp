@@ -43,10 +43,18 @@ void on_sigint(int sig, siginfo_t* info, void* context) {
 
 TerminateOnSigint::TerminateOnSigint(const OrtApi* api, OrtRunOptions* run_options) {
   std::lock_guard<std::mutex> lock(g_install);
+  // A terminate flag left set on these run options (a Ctrl-C that raced the end of an earlier
+  // loop) would fail every call at once: clear it before the handler can see the options.
+  if (OrtStatus* st = api->RunOptionsUnsetTerminate(run_options)) api->ReleaseStatus(st);
   if (g_users == 0) {
     struct sigaction current;
     std::memset(&current, 0, sizeof current);
-    if (sigaction(SIGINT, nullptr, &current) != 0 || current.sa_handler == SIG_IGN) return;
+    if (sigaction(SIGINT, nullptr, &current) != 0) return;
+    // SIG_IGN: Ctrl-C does nothing, so neither do we. SIG_DFL: Ctrl-C ends the process at once,
+    // which a handler of ours would prevent (there is no handler to chain to).
+    if ((current.sa_flags & SA_SIGINFO) == 0 && (current.sa_handler == SIG_IGN || current.sa_handler == SIG_DFL)) {
+      return;
+    }
     struct sigaction mine;
     std::memset(&mine, 0, sizeof mine);
     mine.sa_sigaction = on_sigint;
@@ -56,18 +64,19 @@ TerminateOnSigint::TerminateOnSigint(const OrtApi* api, OrtRunOptions* run_optio
     if (sigaction(SIGINT, &mine, nullptr) != 0) return;
   }
   for (int k = 0; k < kSlots; ++k) {
-    OrtRunOptions* expected = nullptr;
-    if (g_options[static_cast<size_t>(k)].compare_exchange_strong(expected, run_options)) {
-      slot_ = k;
-      break;
-    }
+    // Only this constructor (under g_install) fills empty slots, so a slot seen empty stays
+    // empty until the store below; its fired flag is cleared before the handler can find it.
+    if (g_options[static_cast<size_t>(k)].load() != nullptr) continue;
+    g_fired[static_cast<size_t>(k)].store(false);
+    g_api.store(api);
+    g_options[static_cast<size_t>(k)].store(run_options);
+    slot_ = k;
+    break;
   }
   if (slot_ < 0) {  // every slot taken: no terminate for this loop (Ctrl-C still works)
     if (g_users == 0) sigaction(SIGINT, &g_previous, nullptr);
     return;
   }
-  g_fired[static_cast<size_t>(slot_)].store(false);
-  g_api.store(api);
   ++g_users;
 }
 
@@ -77,7 +86,8 @@ TerminateOnSigint::~TerminateOnSigint() {
   OrtRunOptions* options = g_options[static_cast<size_t>(slot_)].exchange(nullptr);
   const OrtApi* api = g_api.load();
   if (options != nullptr && api != nullptr && g_fired[static_cast<size_t>(slot_)].load()) {
-    // Later runs of the session must not stop at once.
+    // Later runs of the session must not stop at once. (A handler that read the slot just
+    // before the exchange and sets the flag after this is undone by the next guard.)
     if (OrtStatus* st = api->RunOptionsUnsetTerminate(options)) api->ReleaseStatus(st);
   }
   if (--g_users == 0) {

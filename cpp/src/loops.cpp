@@ -1,7 +1,9 @@
 #include "inferspeed/loops.hpp"
 
 #include <algorithm>
+#include <memory>
 #include <stdexcept>
+#include <vector>
 
 #include "inferspeed/clock.hpp"
 #include "inferspeed/error.hpp"
@@ -11,8 +13,8 @@ namespace inferspeed {
 
 namespace {
 
-// Iterations of one chunk are bounded so the sample buffer can be grown between chunks,
-// never inside one.
+// Iterations of one chunk, and samples of one SampleBlocks block: new blocks are allocated
+// between chunks, never inside one.
 constexpr int64_t kChunkIterations = int64_t{1} << 16;
 
 // Time up to `n` calls, storing each latency in out[0..]; stop early once a call ends at or
@@ -61,8 +63,54 @@ struct ChunkDone {
   ChunkEnd end;
 };
 
+// Where a loop's samples go: blocks of at most kChunkIterations, each allocated when the one
+// before is full (between chunks, outside any timed region) and never written ahead. The
+// loop's only write to it is the 8 bytes of each sample, after that call's clock read: no
+// zero-fill, no reallocate-and-copy, so the harness evicts nothing from the caches between
+// the model's calls (a 512 KiB zero-fill before a chunk would push an L2-sized model out).
+class SampleBlocks {
+ public:
+  explicit SampleBlocks(int64_t max_samples) : left_(max_samples) {}
+
+  // Room for up to `want` samples, contiguous; *room says how many (>= 1 while any are left).
+  int64_t* room(int64_t want, int64_t* room) {
+    if (blocks_.empty() || used_ == size_) {
+      size_ = std::min(left_, kChunkIterations);
+      blocks_.emplace_back(new int64_t[static_cast<size_t>(size_)]);  // default-initialised: untouched
+      sizes_.push_back(0);
+      used_ = 0;
+      left_ -= size_;
+    }
+    *room = std::min(want, size_ - used_);
+    return blocks_.back().get() + used_;
+  }
+  void commit(int64_t ran) noexcept {
+    used_ += ran;
+    sizes_.back() = used_;
+  }
+  // Every sample in order, in one vector (after the loop: copying is not timed).
+  std::vector<int64_t> gather() const {
+    int64_t total = 0;
+    for (int64_t n : sizes_) total += n;
+    std::vector<int64_t> out;
+    out.reserve(static_cast<size_t>(total));
+    for (size_t b = 0; b < blocks_.size(); ++b) out.insert(out.end(), blocks_[b].get(), blocks_[b].get() + sizes_[b]);
+    return out;
+  }
+
+ private:
+  std::vector<std::unique_ptr<int64_t[]>> blocks_;
+  std::vector<int64_t> sizes_;
+  int64_t size_ = 0;
+  int64_t used_ = 0;
+  int64_t left_;
+};
+
+// now + ns without overflow (INT64_MAX: no limit).
+int64_t deadline_after(int64_t now, int64_t ns) noexcept { return now > INT64_MAX - ns ? INT64_MAX : now + ns; }
+
 // The loop both closed_loop and callable_loop run: chunks of at most kChunkIterations calls
-// and chunk_ns, the sample buffer grown only between chunks, the hook called between chunks.
+// and chunk_ns, samples stored in SampleBlocks, the hook called between chunks.
 // run_chunk(out, n, deadline) times up to n calls into out[0..] and says how it ended.
 template <class RunChunk>
 LoopResult chunked_loop(int64_t wanted_iterations, int64_t max_ns, int64_t wanted_chunk_ns,
@@ -70,20 +118,21 @@ LoopResult chunked_loop(int64_t wanted_iterations, int64_t max_ns, int64_t wante
   const int64_t max_iterations = wanted_iterations > 0 ? std::min(wanted_iterations, kMaxSamples) : kMaxSamples;
   const int64_t chunk_ns = wanted_chunk_ns > 0 ? wanted_chunk_ns : 20'000'000;
   LoopResult result;
-  std::vector<int64_t>& samples = result.samples_ns;
-  samples.reserve(static_cast<size_t>(std::min(max_iterations, kChunkIterations)));
+  SampleBlocks samples(max_iterations);
+  int64_t room = 0;
+  int64_t* out = samples.room(max_iterations, &room);
   const int64_t start = now_ns();
-  const int64_t end_by = max_ns > 0 ? start + max_ns : INT64_MAX;
+  const int64_t end_by = max_ns > 0 ? deadline_after(start, max_ns) : INT64_MAX;
   result.start_ns = start;
   int64_t done = 0;
   while (done < max_iterations) {
-    const int64_t n = std::min(max_iterations - done, kChunkIterations);
-    samples.resize(static_cast<size_t>(done + n));
-    const int64_t chunk_start = now_ns();
-    const int64_t deadline = std::min(end_by, chunk_start > INT64_MAX - chunk_ns ? INT64_MAX : chunk_start + chunk_ns);
-    const ChunkDone chunk = run_chunk(samples.data() + done, n, deadline);
+    if (room == 0) out = samples.room(max_iterations - done, &room);
+    const int64_t deadline = std::min(end_by, deadline_after(now_ns(), chunk_ns));
+    const ChunkDone chunk = run_chunk(out, room, deadline);
+    samples.commit(chunk.ran);
     done += chunk.ran;
-    samples.resize(static_cast<size_t>(done));
+    out += chunk.ran;
+    room -= chunk.ran;
     result.end_ns = now_ns();
     if (chunk.end == ChunkEnd::interrupted) {
       result.interrupted = true;
@@ -95,6 +144,9 @@ LoopResult chunked_loop(int64_t wanted_iterations, int64_t max_ns, int64_t wante
       break;
     }
   }
+  // Stopped by the sample limit, not by a limit the caller set.
+  result.capped = done >= kMaxSamples && (wanted_iterations <= 0 || wanted_iterations > kMaxSamples);
+  result.samples_ns = samples.gather();
   return result;
 }
 

@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <exception>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -27,24 +29,6 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
-// Sleep until `target_ns` on the monotonic clock, waking `spin_ns` early to spin the rest of
-// the way: the kernel's wake-up is tens of microseconds late, a spin is not.
-void wait_until(int64_t target_ns, int64_t spin_ns, const std::atomic<bool>& stop) noexcept {
-  const int64_t sleep_to = target_ns - spin_ns;
-  if (sleep_to > now_ns()) {
-    timespec ts{};
-    ts.tv_sec = static_cast<time_t>(sleep_to / 1'000'000'000);
-    ts.tv_nsec = static_cast<long>(sleep_to % 1'000'000'000);
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) != 0) {
-      if (stop.load(std::memory_order_relaxed)) return;
-    }
-  }
-  while (now_ns() < target_ns) {
-    if (stop.load(std::memory_order_relaxed)) return;
-    cpu_relax();
-  }
-}
-
 inline OrtStatus* call_once(const CallHandles& h, CallMode mode, Worker& w) noexcept {
   if (mode == CallMode::binding) return h.api->RunWithBinding(h.session, h.run_options, w.binding.get());
   return h.api->Run(h.session, h.run_options, h.input_names, h.input_values[w.set], h.input_count, h.output_names,
@@ -58,28 +42,112 @@ inline void release_run_outputs(const CallHandles& h, Worker& w) noexcept {
   }
 }
 
-// The first failed status of any worker; the others are released.
+// The first failed status of any worker; the others are released, and so is the first when
+// nobody takes it (a worker's exception wins over it).
 class FirstError {
  public:
-  void set(const OrtApi* api, OrtStatus* status) noexcept {
+  explicit FirstError(const OrtApi* api) : api_(api) {}
+  FirstError(const FirstError&) = delete;
+  FirstError& operator=(const FirstError&) = delete;
+  ~FirstError() {
+    if (status_ != nullptr) api_->ReleaseStatus(status_);
+  }
+  void set(OrtStatus* status) noexcept {
     std::lock_guard<std::mutex> lock(mutex_);
     if (status_ == nullptr) {
       status_ = status;
     } else {
-      api->ReleaseStatus(status);
+      api_->ReleaseStatus(status);
     }
   }
   OrtStatus* take() noexcept { return std::exchange(status_, nullptr); }
 
  private:
+  const OrtApi* api_;
   std::mutex mutex_;
   OrtStatus* status_ = nullptr;
 };
 
+// What the coordinating thread and the workers of one scenario share: the start gate (the
+// workers wait until every one of them is running, then the coordinator fixes the time
+// origin), the stop request, and the first exception a worker threw. One mutex and condition
+// variable serve all: a stop wakes a worker sleeping until its next arrival at once.
+class Crew {
+ public:
+  explicit Crew(size_t count) : count_(count) {}
+
+  bool stopping() const noexcept { return stop_.load(std::memory_order_relaxed); }
+  void request_stop() noexcept {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_.store(true);
+    }
+    cv_.notify_all();
+  }
+
+  // Worker side of the gate: say it is running, wait for the origin. False: stop instead.
+  bool arrive() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    ++ready_;
+    cv_.notify_all();
+    cv_.wait(lock, [this] { return open_ || stop_.load(); });
+    return !stop_.load();
+  }
+  // Coordinator side: once every worker is running, the origin is `lead_ns` from now.
+  void open(int64_t lead_ns) {
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      cv_.wait(lock, [this] { return ready_ == count_ || stop_.load(); });
+      origin_ = now_ns() + lead_ns;
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+  int64_t origin() const noexcept { return origin_; }  // read after open()/arrive() only
+
+  // Sleep until `target_ns` on the monotonic clock, waking `spin_ns` early to spin the rest of
+  // the way (the kernel's wake-up is tens of microseconds late, a spin is not). Returns early
+  // on a stop.
+  void wait_until(int64_t target_ns, int64_t spin_ns) {
+    const int64_t sleep_to = target_ns - spin_ns;
+    if (sleep_to > now_ns()) {
+      // steady_clock is CLOCK_MONOTONIC, the clock of now_ns().
+      const std::chrono::steady_clock::time_point until{std::chrono::nanoseconds(sleep_to)};
+      std::unique_lock<std::mutex> lock(mutex_);
+      cv_.wait_until(lock, until, [this] { return stop_.load(); });
+    }
+    while (now_ns() < target_ns) {
+      if (stopping()) return;
+      cpu_relax();
+    }
+  }
+
+  // A worker threw: keep the first exception and stop everyone.
+  void fail(std::exception_ptr e) noexcept {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!error_) error_ = std::move(e);
+    }
+    request_stop();
+  }
+  void rethrow() const {
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::atomic<bool> stop_{false};
+  size_t count_;
+  size_t ready_ = 0;
+  bool open_ = false;
+  int64_t origin_ = 0;
+  std::exception_ptr error_;
+};
+
 // Wait for `running` to reach zero, calling the hook every chunk_ns; a false from the hook
-// sets `stop`. Returns true when the hook asked to stop.
-bool coordinate(const std::atomic<int>& running, std::atomic<bool>& stop, int64_t chunk_ns,
-                const ChunkHook& between_chunks) {
+// asks the crew to stop. Returns true when the hook asked to stop.
+bool coordinate(const std::atomic<int>& running, Crew& crew, int64_t chunk_ns, const ChunkHook& between_chunks) {
   bool interrupted = false;
   int64_t next_hook = now_ns() + chunk_ns;
   while (running.load() > 0) {
@@ -88,35 +156,49 @@ bool coordinate(const std::atomic<int>& running, std::atomic<bool>& stop, int64_
       next_hook = now_ns() + chunk_ns;
       if (!interrupted && between_chunks && !between_chunks()) {
         interrupted = true;
-        stop.store(true);
+        crew.request_stop();
       }
     }
   }
   return interrupted;
 }
 
-// Run fn(k) on one thread per worker k while the calling thread calls the hook between
-// chunks (a false from it sets `stop`) and then joins them all. Returns true when the hook
-// asked to stop.
+// Time the workers' threads have, once all are running, before the origin: enough to wake
+// from the gate on a busy machine.
+constexpr int64_t kStartLead = 1'000'000;
+
+// Run fn(k) on one thread per worker k, from the crew's origin on, while the calling thread
+// calls the hook between chunks, then join them all. Returns true when the hook asked to
+// stop. Whatever a worker or the hook throws is rethrown here once every thread has joined.
 template <class Fn>
-bool run_on_threads(size_t count, Fn&& fn, std::atomic<bool>& stop, int64_t chunk_ns, const ChunkHook& hook) {
+bool run_on_threads(size_t count, Fn&& fn, Crew& crew, int64_t chunk_ns, const ChunkHook& hook) {
   std::atomic<int> running{static_cast<int>(count)};
   std::vector<std::thread> threads;
   threads.reserve(count);
+  auto join_all = [&] {
+    for (std::thread& t : threads) t.join();
+  };
+  bool interrupted = false;
   try {
     for (size_t k = 0; k < count; ++k) {
-      threads.emplace_back([&fn, &running, k] {
-        fn(k);
+      threads.emplace_back([&fn, &running, &crew, k] {
+        try {
+          if (crew.arrive()) fn(k);
+        } catch (...) {
+          crew.fail(std::current_exception());
+        }
         running.fetch_sub(1);
       });
     }
-  } catch (...) {  // a thread could not start: stop and join the ones that did
-    stop.store(true);
-    for (std::thread& t : threads) t.join();
+    crew.open(kStartLead);
+    interrupted = coordinate(running, crew, chunk_ns, hook);
+  } catch (...) {  // a thread could not start, or the hook threw: stop and join the others
+    crew.request_stop();
+    join_all();
     throw;
   }
-  const bool interrupted = coordinate(running, stop, chunk_ns, hook);
-  for (std::thread& t : threads) t.join();
+  join_all();
+  crew.rethrow();
   return interrupted;
 }
 
@@ -153,22 +235,20 @@ ServerResult run_server(Session& session, const std::vector<Worker*>& workers, c
   r.worker.assign(n, -1);
   r.waited.assign(n, 0);
   std::atomic<size_t> next{0};
-  std::atomic<bool> stop{false};
-  FirstError error;
+  Crew crew(workers.size());
+  FirstError error(h.api);
   const TerminateOnSigint guard(h.api, h.run_options);
-  // Start a little in the future, so every thread is up before the first arrival.
-  r.origin_ns = now_ns() + 5'000'000;
-  const int64_t origin = r.origin_ns;
 
   auto serve = [&](size_t index) {
     Worker& w = *workers[index];
-    while (!stop.load(std::memory_order_relaxed)) {
+    const int64_t origin = crew.origin();  // fixed once every worker's thread is running
+    while (!crew.stopping()) {
       const size_t i = next.fetch_add(1);
       if (i >= n) break;
       const int64_t arrival = origin + spec.arrivals_ns[i];
       const bool waited = now_ns() < arrival;
-      if (waited) wait_until(arrival, spec.spin_ns, stop);
-      if (stop.load(std::memory_order_relaxed)) break;
+      if (waited) crew.wait_until(arrival, spec.spin_ns);
+      if (crew.stopping()) break;
       const int64_t t0 = now_ns();
       OrtStatus* st = call_once(h, spec.mode, w);
       const int64_t t1 = now_ns();
@@ -179,14 +259,15 @@ ServerResult run_server(Session& session, const std::vector<Worker*>& workers, c
       r.waited[i] = waited ? 1 : 0;
       if (st != nullptr) {
         if (guard.fired()) r.start_ns[i] = r.end_ns[i] = -1;  // abandoned on Ctrl-C: not served
-        error.set(h.api, st);
-        stop.store(true);
+        error.set(st);
+        crew.request_stop();
         break;
       }
     }
   };
 
-  r.interrupted = run_on_threads(workers.size(), serve, stop, spec.chunk_ns, between_chunks);
+  r.interrupted = run_on_threads(workers.size(), serve, crew, spec.chunk_ns, between_chunks);
+  r.origin_ns = crew.origin();
   if (finish_with_error(session, error, guard, between_chunks)) r.interrupted = true;
   return r;
 }
@@ -204,19 +285,18 @@ OfflineResult run_offline(Session& session, const std::vector<Worker*>& workers,
     r.start_ns[k].reserve(hint);
     r.end_ns[k].reserve(hint);
   }
-  std::atomic<bool> stop{false};
-  FirstError error;
+  Crew crew(workers.size());
+  FirstError error(h.api);
   const TerminateOnSigint guard(h.api, h.run_options);
-  r.origin_ns = now_ns() + 5'000'000;
-  const int64_t origin = r.origin_ns;
-  const int64_t end_by = origin + spec.duration_ns;
 
   auto work = [&](size_t index) {
     Worker& w = *workers[index];
     std::vector<int64_t>& starts = r.start_ns[index];
     std::vector<int64_t>& ends = r.end_ns[index];
-    wait_until(origin, 200'000, stop);
-    while (!stop.load(std::memory_order_relaxed)) {
+    const int64_t origin = crew.origin();
+    const int64_t end_by = origin > INT64_MAX - spec.duration_ns ? INT64_MAX : origin + spec.duration_ns;
+    crew.wait_until(origin, 200'000);
+    while (!crew.stopping()) {
       const int64_t t0 = now_ns();
       OrtStatus* st = call_once(h, spec.mode, w);
       const int64_t t1 = now_ns();
@@ -229,16 +309,17 @@ OfflineResult run_offline(Session& session, const std::vector<Worker*>& workers,
           starts.pop_back();
           ends.pop_back();
         }
-        error.set(h.api, st);
-        stop.store(true);
+        error.set(st);
+        crew.request_stop();
         break;
       }
       if (t1 >= end_by) break;
     }
   };
 
-  r.interrupted = run_on_threads(workers.size(), work, stop, spec.chunk_ns, between_chunks);
-  r.elapsed_ns = now_ns() - origin;
+  r.interrupted = run_on_threads(workers.size(), work, crew, spec.chunk_ns, between_chunks);
+  r.origin_ns = crew.origin();
+  r.elapsed_ns = now_ns() - r.origin_ns;
   if (finish_with_error(session, error, guard, between_chunks)) r.interrupted = true;
   return r;
 }

@@ -138,22 +138,30 @@ Session::~Session() {
 void Session::set_input_set_count(size_t count) {
   if (count == 0) throw std::invalid_argument("there must be at least one input set");
   prepared_ = false;
-  bindings_.clear();
-  set_values_.clear();
-  set_ptrs_.clear();
+  // Build the new sets aside and swap them in only when all exist: a failure leaves the
+  // session as it was (and unprepared), never with pointers to released bindings.
+  std::vector<detail::Handle<OrtIoBinding>> bindings;
+  std::vector<std::vector<detail::Handle<OrtValue>>> values;
+  std::vector<std::vector<const OrtValue*>> ptrs;
   for (size_t k = 0; k < count; ++k) {
-    bindings_.emplace_back(api_->ReleaseIoBinding);
-    rt_->check(api_->CreateIoBinding(session_.get(), bindings_.back().out()));
-    set_values_.emplace_back();
-    for (size_t i = 0; i < inputs_.size(); ++i) set_values_.back().emplace_back(api_->ReleaseValue);
-    set_ptrs_.emplace_back(inputs_.size(), nullptr);
+    bindings.emplace_back(api_->ReleaseIoBinding);
+    rt_->check(api_->CreateIoBinding(session_.get(), bindings.back().out()));
+    values.emplace_back();
+    for (size_t i = 0; i < inputs_.size(); ++i) values.back().emplace_back(api_->ReleaseValue);
+    ptrs.emplace_back(inputs_.size(), nullptr);
   }
-  binding_ptrs_.clear();
-  set_arrays_.clear();
+  std::vector<OrtIoBinding*> binding_ptrs;
+  std::vector<const OrtValue* const*> arrays;
   for (size_t k = 0; k < count; ++k) {
-    binding_ptrs_.push_back(bindings_[k].get());
-    set_arrays_.push_back(set_ptrs_[k].data());
+    binding_ptrs.push_back(bindings[k].get());
+    arrays.push_back(ptrs[k].data());  // the inner vectors' buffers survive the moves below
   }
+  bindings_.swap(bindings);  // the old bindings go first: they refer to the old values
+  bindings.clear();
+  set_values_ = std::move(values);
+  set_ptrs_ = std::move(ptrs);
+  binding_ptrs_ = std::move(binding_ptrs);
+  set_arrays_ = std::move(arrays);
 }
 
 void Session::check_set(size_t set) const {
@@ -201,19 +209,21 @@ void Session::bind_input(size_t set, const std::string& name, int element_type,
                          const std::vector<int64_t>& shape, void* data, size_t nbytes) {
   check_set(set);
   const size_t i = input_index(name);
-  detail::Handle<OrtValue>& value = set_values_[set][i];
+  // Unprepared from here on, whatever happens: a loop must not run on a half-changed set.
+  prepared_ = false;
+  detail::Handle<OrtValue> value(api_->ReleaseValue);
   rt_->check(api_->CreateTensorWithDataAsOrtValue(cpu_memory_.get(), data, nbytes, shape.data(), shape.size(),
                                                   static_cast<ONNXTensorElementDataType>(element_type),
                                                   value.out()));
-  set_ptrs_[set][i] = value.get();
-  prepared_ = false;
+  set_value(set, i, std::move(value));
 }
 
 void Session::bind_string_input(size_t set, const std::string& name, const std::vector<int64_t>& shape,
                                 const std::vector<std::string>& values) {
   check_set(set);
   const size_t i = input_index(name);
-  detail::Handle<OrtValue>& value = set_values_[set][i];
+  prepared_ = false;
+  detail::Handle<OrtValue> value(api_->ReleaseValue);
   OrtAllocator* allocator = nullptr;
   rt_->check(api_->GetAllocatorWithDefaultOptions(&allocator));
   rt_->check(api_->CreateTensorAsOrtValue(allocator, shape.data(), shape.size(),
@@ -222,8 +232,14 @@ void Session::bind_string_input(size_t set, const std::string& name, const std::
   c_strings.reserve(values.size());
   for (const std::string& s : values) c_strings.push_back(s.c_str());
   rt_->check(api_->FillStringTensor(value.get(), c_strings.data(), c_strings.size()));
-  set_ptrs_[set][i] = value.get();
-  prepared_ = false;
+  set_value(set, i, std::move(value));
+}
+
+void Session::set_value(size_t set, size_t i, detail::Handle<OrtValue>&& value) noexcept {
+  // The binding of this set still holds the old value (ORT keeps its own reference) until
+  // prepare() binds the new one; Run reads set_ptrs_, which never points at a released value.
+  set_values_[set][i] = std::move(value);
+  set_ptrs_[set][i] = set_values_[set][i].get();
 }
 
 void Session::bind_outputs(bool preallocated) {
@@ -242,6 +258,8 @@ void Session::bind_outputs(bool preallocated) {
 void Session::prepare() {
   const Runtime& rt = *rt_;
   prepared_ = false;
+  // A terminate flag a Ctrl-C left on the run options would fail these calls.
+  if (OrtStatus* st = api_->RunOptionsUnsetTerminate(run_options_.get())) api_->ReleaseStatus(st);
   for (size_t k = 0; k < set_ptrs_.size(); ++k) {
     for (size_t i = 0; i < inputs_.size(); ++i) {
       if (set_ptrs_[k][i] == nullptr) {

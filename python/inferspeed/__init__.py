@@ -24,6 +24,7 @@ from .errors import (
     ModelError,
     OrtError,
     RuntimeLoadError,
+    SessionInUseError,
     WorkerCrashed,
 )
 from .version import __version__
@@ -96,6 +97,7 @@ __all__ = [
     "Result",
     "RuntimeLoadError",
     "Session",
+    "SessionInUseError",
     "Stats",
     "SweepResult",
     "TradeoffResult",

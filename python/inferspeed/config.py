@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_MAX_TIME",
     "DEFAULT_WARMUP_TIME",
     "GRAPH_OPTIMIZATION_LEVELS",
+    "MAX_SAMPLES",
     "Config",
     "ProviderSpec",
 ]
@@ -28,6 +29,8 @@ __all__ = [
 DEFAULT_MAX_TIME = 2.0
 #: Seconds of untimed warm-up calls when neither warm-up limit is given.
 DEFAULT_WARMUP_TIME = 0.2
+#: The most samples one timed loop collects (the core's kMaxSamples: 512 MiB of int64).
+MAX_SAMPLES = 1 << 26
 #: Seconds between the loop's checks for Ctrl-C (outside the timed calls).
 CHUNK_TIME = 0.02
 #: Refuse to generate inputs that need more memory than this unless told otherwise.
@@ -352,6 +355,11 @@ class Config:
             )
         _non_negative_seconds("warmup_time", self.warmup_time)
         _positive_int("iterations", self.iterations)
+        if self.iterations is not None and self.iterations > MAX_SAMPLES and self.max_time is None:
+            raise ConfigError(
+                f"iterations must be at most {MAX_SAMPLES} (the samples one loop can hold), got "
+                f"{self.iterations}; give max_time too to stop by time instead"
+            )
         _non_negative_seconds("max_time", self.max_time)
         if self.max_time is not None and self.max_time <= 0:
             raise ConfigError(f"max_time must be positive, got {self.max_time!r}")

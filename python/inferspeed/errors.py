@@ -16,6 +16,7 @@ __all__ = [
     "ModelError",
     "OrtError",
     "RuntimeLoadError",
+    "SessionInUseError",
     "WorkerCrashed",
 ]
 
@@ -54,6 +55,11 @@ class OrtError(InferspeedError):
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
         self.code = code
+
+
+class SessionInUseError(InferspeedError, RuntimeError):
+    """A session was used from a second thread while a measurement on it was running (its
+    loop runs without the GIL); one session measures one thing at a time."""
 
 
 class WorkerCrashed(InferspeedError):

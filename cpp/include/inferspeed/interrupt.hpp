@@ -10,7 +10,9 @@ namespace inferspeed {
 
 class TerminateOnSigint {
  public:
-  /// Guards `run_options` until destroyed. Does nothing when SIGINT is ignored (SIG_IGN).
+  /// Guards `run_options` until destroyed (clearing a terminate flag left set on them first).
+  /// Installs nothing when SIGINT is ignored (SIG_IGN) or has its default action (SIG_DFL:
+  /// Ctrl-C then ends the process, as it would without us).
   TerminateOnSigint(const OrtApi* api, OrtRunOptions* run_options);
   ~TerminateOnSigint();
   TerminateOnSigint(const TerminateOnSigint&) = delete;

@@ -19,7 +19,9 @@ enum class CallMode : int {
 
 /// When a closed loop stops: after `max_iterations` timed iterations or once `max_ns` have
 /// elapsed, whichever comes first (<= 0: no such limit; with neither, kMaxSamples). At least
-/// one iteration always runs. Between chunks of at most `chunk_ns` the loop calls the hook.
+/// one iteration always runs. A loop never collects more than kMaxSamples samples: one that
+/// stops there before its own limits says so (LoopResult::capped).
+/// Between chunks of at most `chunk_ns` the loop calls the hook.
 /// With a `flusher`, the caches are evicted before every iteration, outside the timed region
 /// (cold-cache measurement). Iteration i uses input set i mod (number of sets).
 struct LoopSpec {
@@ -39,6 +41,7 @@ struct LoopResult {
   int64_t start_ns = 0;  ///< clock at the first timed iteration's start
   int64_t end_ns = 0;    ///< clock after the last chunk
   bool interrupted = false;  ///< the hook asked to stop before a limit was reached
+  bool capped = false;       ///< stopped at kMaxSamples samples, before the limits asked for
 };
 
 /// Called between chunks (outside any timed region); returns false to stop the loop.

@@ -128,7 +128,8 @@ class Session {
   const Runtime& runtime() const noexcept { return *rt_; }
 
   /// Use `count` input sets (>= 1), each bound ahead in its own IoBinding; the loops cycle
-  /// through them. Drops every input bound so far.
+  /// through them. Drops every input bound so far. This and every bind_* leave the session
+  /// unprepared, also when they fail (then nothing else has changed).
   void set_input_set_count(size_t count);
   size_t input_set_count() const noexcept { return bindings_.size(); }
 
@@ -169,6 +170,7 @@ class Session {
   size_t input_index(const std::string& name) const;
   ValueInfo describe(const char* name, const OrtTypeInfo* info) const;
   void check_set(size_t set) const;
+  void set_value(size_t set, size_t i, detail::Handle<OrtValue>&& value) noexcept;
   void bind_outputs(bool preallocated);
 
   std::shared_ptr<Runtime> rt_;

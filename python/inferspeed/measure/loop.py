@@ -53,6 +53,8 @@ class Timed:
         The load scenario's figures (``Result.scenario_stats``).
     stopping : dict or None
         Adaptive stopping's record (``Result.stopping``).
+    capped : bool
+        The loop stopped at the core's sample limit (``MAX_SAMPLES``) before its own limits.
     """
 
     samples_ns: np.ndarray
@@ -60,6 +62,7 @@ class Timed:
     service_ns: np.ndarray | None = None
     figures: dict[str, Any] = field(default_factory=dict)
     stopping: dict[str, Any] | None = None
+    capped: bool = False
 
 
 def closed_loop(loop: LoopChunk, config: Config) -> Timed:
@@ -68,7 +71,7 @@ def closed_loop(loop: LoopChunk, config: Config) -> Timed:
     if config.target_ci is None:
         iterations, seconds = config.loop_limits
         r = loop(iterations, seconds)
-        return Timed(r["samples_ns"], bool(r["interrupted"]))
+        return Timed(r["samples_ns"], bool(r["interrupted"]), capped=bool(r.get("capped", False)))
     samples, interrupted, stopping = adaptive_loop(loop, config)
     return Timed(samples, interrupted, stopping=stopping)
 

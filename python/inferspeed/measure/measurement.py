@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import Config
+from ..config import MAX_SAMPLES, Config
 from ..errors import BenchmarkInterrupted, ConfigError, OrtError
 from ..events import emit
 from ..facts.machine import cpu_snapshot, other_load
@@ -197,7 +197,19 @@ def _warnings(
         logical_cores=cpu.get("logical_cores"),
         governor=cpu.get("governor"),
     )
+    if timed.capped:
+        found.append(_sample_limit(per_call.size))
     return found + scenario_warnings(target.config, timed.figures, cpu)
+
+
+def _sample_limit(samples: int) -> Diagnostic:
+    """The timed loop stopped at the core's sample limit, before the time it was given."""
+    return Diagnostic(
+        "sample_limit",
+        f"the timed loop stopped at {samples} samples, the most one loop holds, before its time "
+        "limit: the run is shorter than asked; the figures cover what was measured",
+        {"samples": samples, "max_samples": MAX_SAMPLES},
+    )
 
 
 def _warmup_record(warm: np.ndarray, warnings: list[Diagnostic], calls: int) -> dict[str, Any]:
