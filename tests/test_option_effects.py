@@ -481,13 +481,6 @@ def test_ort_lib_is_the_library_loaded(models: dict[str, str], tmp_path: Path) -
         assert str(copy) in _mapped_files()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OrtError,
-    reason="cpp/src/session.cpp hands ORT's generic SessionOptionsAppendExecutionProvider the name "
-    "less 'ExecutionProvider' ('Azure'); ORT knows 'AZURE' or 'AzureExecutionProvider' (likewise "
-    "XNNPACK, DML, WEBNN, JS)",
-)
 def test_a_generic_provider_is_appended(models: dict[str, str]) -> None:
     """The Azure provider is in every CPU wheel. It claims no node of a local model, so ORT's
     verdict on the append call is all there is to see of it here."""

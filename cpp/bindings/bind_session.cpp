@@ -210,6 +210,7 @@ void register_session(py::module_& m) {
         }
         py::dict d;
         d["origin_ns"] = r.origin_ns;
+        d["ready_ns"] = r.ready_ns;
         d["interrupted"] = r.interrupted;
         d["start_ns"] = to_numpy(std::move(r.start_ns));
         d["end_ns"] = to_numpy(std::move(r.end_ns));
@@ -220,7 +221,8 @@ void register_session(py::module_& m) {
       py::arg("session"), py::arg("mode"), py::arg("arrivals_ns"), py::arg("concurrency"),
       py::arg("spin_ns") = 200'000, py::arg("chunk_ns") = 20'000'000,
       "Server scenario: requests at the given arrival offsets, `concurrency` worker threads.\n"
-      "Returns per-request start_ns/end_ns (-1: not run), worker, waited, and origin_ns.");
+      "Returns per-request start_ns/end_ns (-1: not run), worker, waited, origin_ns and ready_ns\n"
+      "(when every worker thread was running).");
   m.def(
       "run_offline",
       [](PySession& s, CallMode mode, int64_t duration_ns, int concurrency, int64_t expected_per_worker,

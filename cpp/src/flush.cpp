@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace inferspeed {
@@ -18,14 +19,15 @@ size_t cache_line_bytes() {
   return 64;
 }
 
-// Twice a core's private L2 (or 4 MiB when it cannot be read): what each helper reads.
+// What each helper reads: four times a core's private L2, and at least 4 MiB (a VM may
+// report a smaller L2 than the core has: 512 KiB for a 1 MiB one was seen).
 size_t private_cache_walk_bytes() {
   long l2 = -1;
 #ifdef _SC_LEVEL2_CACHE_SIZE
   l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
 #endif
-  if (l2 <= 0 || l2 > (long{1} << 30)) l2 = 2L << 20;
-  return 2 * static_cast<size_t>(l2);
+  if (l2 <= 0 || l2 > (long{1} << 28)) l2 = 0;
+  return std::max(size_t{4} << 20, 4 * static_cast<size_t>(l2));
 }
 
 // The CPUs the calling thread may run on (empty when that cannot be read).

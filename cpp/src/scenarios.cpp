@@ -88,7 +88,7 @@ class Crew {
   // Worker side of the gate: say it is running, wait for the origin. False: stop instead.
   bool arrive() {
     std::unique_lock<std::mutex> lock(mutex_);
-    ++ready_;
+    if (++ready_ == count_) ready_ns_ = now_ns();
     cv_.notify_all();
     cv_.wait(lock, [this] { return open_ || stop_.load(); });
     return !stop_.load();
@@ -104,6 +104,7 @@ class Crew {
     cv_.notify_all();
   }
   int64_t origin() const noexcept { return origin_; }  // read after open()/arrive() only
+  int64_t ready_ns() const noexcept { return ready_ns_; }  // when the last worker was running
 
   // Sleep until `target_ns` on the monotonic clock, waking `spin_ns` early to spin the rest of
   // the way (the kernel's wake-up is tens of microseconds late, a spin is not). Returns early
@@ -142,6 +143,7 @@ class Crew {
   size_t ready_ = 0;
   bool open_ = false;
   int64_t origin_ = 0;
+  int64_t ready_ns_ = 0;
   std::exception_ptr error_;
 };
 
@@ -268,6 +270,7 @@ ServerResult run_server(Session& session, const std::vector<Worker*>& workers, c
 
   r.interrupted = run_on_threads(workers.size(), serve, crew, spec.chunk_ns, between_chunks);
   r.origin_ns = crew.origin();
+  r.ready_ns = crew.ready_ns();
   if (finish_with_error(session, error, guard, between_chunks)) r.interrupted = true;
   return r;
 }

@@ -1,5 +1,7 @@
 #include "inferspeed/session.hpp"
 
+#include <strings.h>
+
 #include <cstring>
 
 #include "inferspeed/clock.hpp"
@@ -16,6 +18,17 @@ std::string short_provider_name(const std::string& name) {
     return name.substr(0, name.size() - suffix.size());
   }
   return name;
+}
+
+// The names SessionOptionsAppendExecutionProvider takes, which it compares case-sensitively:
+// "Azure" (AzureExecutionProvider less its suffix) must be given as "AZURE".
+std::string generic_provider_name(const std::string& short_name) {
+  static const char* const known[] = {"DML",   "QNN", "OpenVINO", "SNPE",   "XNNPACK", "WEBNN",
+                                      "WebGPU", "AZURE", "JS",     "VitisAI", "CoreML", "MIGraphX"};
+  for (const char* k : known) {
+    if (strcasecmp(k, short_name.c_str()) == 0) return k;
+  }
+  return short_name;
 }
 
 struct KeyValues {
@@ -88,7 +101,7 @@ Session::Session(std::shared_ptr<Runtime> runtime, const std::string& model_path
       api_->ReleaseTensorRTProviderOptions(trt);
       rt.check(st);
     } else {
-      rt.check(api_->SessionOptionsAppendExecutionProvider(so, name.c_str(), kv.keys.data(),
+      rt.check(api_->SessionOptionsAppendExecutionProvider(so, generic_provider_name(name).c_str(), kv.keys.data(),
                                                            kv.values.data(), kv.keys.size()));
     }
   }

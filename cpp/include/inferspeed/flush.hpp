@@ -18,12 +18,14 @@ namespace inferspeed {
 /// least twice the last-level cache, so the read-modify-write of every line pushes the
 /// model's weights, inputs and outputs out of the shared cache and of the calling core's
 /// private caches (and leaves the lines dirty, so the next access also pays the write-back an
-/// idle-then-called model would). The private caches (L1, L2) of the other cores are out of
-/// its reach: an ONNX Runtime pool thread would find its share of the weights still there.
-/// So, with `every_cpu`, one helper thread pinned to each CPU the constructing thread may run
-/// on reads every line of a buffer twice the size of a private L2 at the same time; flush()
-/// returns once all have finished. The helpers sleep (on a condition variable) between
-/// flushes: they take no CPU time while a call is timed.
+/// idle-then-called model would). The private caches (L1, L2) of the other cores, where an
+/// ONNX Runtime pool thread keeps its share of the weights, are not its to walk: a machine
+/// whose cache directory back-invalidates them (the AMD EPYC VM this was built on) loses them
+/// anyway, another need not. So, with `every_cpu`, one helper thread pinned to each CPU the
+/// constructing thread may run on reads every line of a buffer four times the size of a
+/// private L2 (4 MiB at least) at the same time; flush() returns once all have finished. The
+/// helpers sleep (on a condition variable) between flushes: no CPU time while a call is
+/// timed. Not thread-safe: one flusher per measuring thread.
 class CacheFlusher {
  public:
   /// `bytes` of buffer, walked in steps of `line_bytes` (0: the L1 line size, or 64);

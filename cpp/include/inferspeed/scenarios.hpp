@@ -30,11 +30,15 @@ struct ServerResult {
   std::vector<int32_t> worker;
   std::vector<uint8_t> waited;
   int64_t origin_ns = 0;  ///< clock at the start (arrival offsets count from here)
+  int64_t ready_ns = 0;   ///< clock when every worker's thread was running (before origin_ns)
   bool interrupted = false;
 };
 
 /// Run the server scenario with one thread per worker (`workers` must each belong to
-/// `session`). Serves every scheduled request unless interrupted. Throws OrtError on failure.
+/// `session`). The origin is fixed once every thread is running, so thread start-up is never
+/// counted as queueing. Serves every scheduled request unless interrupted (a stop wakes the
+/// workers sleeping until their next arrival). Throws OrtError on failure, and rethrows what
+/// the hook or a worker threw, once every thread has joined.
 ServerResult run_server(Session& session, const std::vector<Worker*>& workers, const ServerSpec& spec,
                         const ChunkHook& between_chunks);
 
