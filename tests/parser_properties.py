@@ -16,20 +16,38 @@ PARSERS = (
     values.parse_slowdown, values.parse_percentile, values.parse_int_list, values.parse_rate,
     values.parse_slo,
 )  # fmt: skip
-#: Parsers of a non-negative amount (seconds may be 0; sizes and rates are positive).
-AMOUNTS = (
-    values.parse_seconds, values.parse_bytes, values.parse_rate, values.parse_fraction, values.parse_slowdown,
-)  # fmt: skip
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _sensible(parse: Any, value: Any) -> bool:
-    if parse is values.parse_shape:
-        return all(isinstance(d, int) and d > 0 for d in value)
-    if parse in AMOUNTS:
-        if not (isinstance(value, (int, float)) and math.isfinite(float(value)) and value >= 0):
-            return False
-        return value > 0 or parse in (values.parse_seconds, values.parse_fraction)
-    return True
+    """Whether ``value`` is within what ``parse`` promises: every parser has a rule."""
+    if parse is values.parse_shape:  # () for a scalar
+        return isinstance(value, tuple) and all(type(d) is int and d > 0 for d in value)
+    if parse is values.parse_int_list:
+        return isinstance(value, list) and len(value) > 0 and all(type(d) is int and d > 0 for d in value)
+    if parse is values.parse_bytes:
+        return type(value) is int and value > 0
+    if parse is values.parse_seconds:
+        return _number(value) and value >= 0
+    if parse is values.parse_slowdown:
+        return _number(value) and value > 0
+    if parse is values.parse_fraction:
+        return _number(value) and 0 < value < 1
+    if parse is values.parse_percentile:
+        return _number(value) and 0 < value < 100
+    if parse is values.parse_rate:
+        return _number(value) and 0 < value < 1e9
+    if parse is values.parse_slo:
+        return (
+            isinstance(value, tuple)
+            and len(value) == 2
+            and _sensible(values.parse_percentile, value[0])
+            and _sensible(values.parse_seconds, value[1])
+        )
+    raise AssertionError(f"no rule for {parse.__name__}")  # a parser added to PARSERS needs one
 
 
 def check_parsers(text: str) -> None:

@@ -70,7 +70,11 @@ def test_run_with_trust_flags(models: dict[str, str], tmp_path: Path) -> None:
     assert res["processes"]["count"] == 2
     lo, hi = res["stats"]["ci95_median_ns"]
     assert lo <= res["stats"]["median_ns"] <= hi
-    assert isinstance(res["warnings"], list)
+    # The warnings the JSON holds are the ones the report printed, in the same order.
+    printed = [
+        line.removeprefix("WARNING: ") for line in p.stdout.splitlines() if line.startswith("WARNING: ")
+    ]
+    assert printed == [w["message"] for w in res["warnings"]]
 
 
 def test_dynamic_dim_notice(models: dict[str, str]) -> None:

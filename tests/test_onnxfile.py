@@ -207,6 +207,7 @@ def test_reads_what_onnx_reads(models: dict[str, str], quantized_model: str) -> 
         assert [t.name for t in m.external_data_tensors()][: len(list(_get_all_tensors(proto)))] == [
             t.name for t in _get_all_tensors(proto)
         ], name
+        assert (m.graph is None) == (not proto.HasField("graph")), name  # "no_graph" has none
         if m.graph is not None:
             assert [(t.name, t.dims, t.data_type) for t in m.graph.initializers] == [
                 (t.name, list(t.dims), t.data_type) for t in proto.graph.initializer

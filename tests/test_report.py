@@ -147,6 +147,6 @@ def test_progress_bar_and_colour_only_on_a_terminal(models: dict[str, str]) -> N
     tty = subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)
     assert tty.returncode == 0, tty.stderr
     assert "measuring add" in tty.stderr and "%" in tty.stderr  # the bar, drawn on stderr
-    assert "\x1b[1mmedian" in tty.stdout or "\x1b[1m" in tty.stdout
+    assert "\x1b[1mmodel     \x1b[0m" in tty.stdout and "\x1b[1msamples   \x1b[0m" in tty.stdout  # names bold
     quiet = subprocess.run([*args, "--quiet"], capture_output=True, text=True, timeout=60, env=env)
     assert quiet.returncode == 0 and quiet.stdout == "" and "measuring" not in quiet.stderr

@@ -24,14 +24,17 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .errors import InputError
 from .results.result import Result, results_from_document
 
-__all__ = ["InferspeedFixture"]
+if TYPE_CHECKING:
+    from .analysis.compare import Comparison
+
+__all__ = ["GateVerdict", "InferspeedFixture", "gate"]
 
 #: Format of a saved file: {"format": STORE_FORMAT, "benchmarks": {key: results document}}.
 STORE_FORMAT = "inferspeed-pytest/1"
@@ -139,33 +142,21 @@ class InferspeedFixture:
         key = self._nodeid if self._count == 0 else f"{self._nodeid}#{self._count}"
         self._count += 1
         result = measure()
-        row: dict[str, Any] = {"key": key, "median_ns": result.stats.median_ns, "p99_ns": result.stats.p99_ns}
+        row: dict[str, Any] = {"key": key}
         base = (self._state.baseline or {}).get(key)
-        fail_slower = self._config.getoption("inferspeed_fail_slower")
         failure = None
         if base is not None:
-            from .analysis.compare import compare
-
-            c = compare(
-                base, result, baseline_label=self._state.baseline_name or "baseline", candidate_label=key
+            verdict = gate(
+                base,
+                result,
+                measure,
+                fail_slower=self._config.getoption("inferspeed_fail_slower"),
+                confirmations=int(self._config.getoption("inferspeed_confirm")),
+                baseline_label=self._state.baseline_name or "baseline",
+                candidate_label=key,
             )
-            row["comparison"] = c
-            if fail_slower is not None and c.slower_by_more_than(fail_slower):
-                confirmations = max(0, int(self._config.getoption("inferspeed_confirm")))
-                for _ in range(confirmations):
-                    result = measure()
-                    c = compare(base, result, baseline_label=c.baseline, candidate_label=key)
-                    row["comparison"] = c
-                    row["median_ns"], row["p99_ns"] = result.stats.median_ns, result.stats.p99_ns
-                    if not c.slower_by_more_than(fail_slower):
-                        break
-                else:
-                    failure = (
-                        f"inferspeed: {key} is slower than {c.baseline}: median ratio {c.ratio_median:.3f} "
-                        f"({c.ratio_median_ci[0]:.3f}-{c.ratio_median_ci[1]:.3f}), more than the "
-                        f"{fail_slower:.0%} allowed"
-                        + (f" (confirmed by {confirmations} re-measurement)" if confirmations else "")
-                    )
+            result, row["comparison"], failure = verdict.result, verdict.comparison, verdict.failure
+        row["median_ns"], row["p99_ns"] = result.stats.median_ns, result.stats.p99_ns
         self._state.measured[key] = result
         self._state.rows.append(row)
         self.results.append(result)
@@ -173,6 +164,53 @@ class InferspeedFixture:
             row["failed"] = True
             pytest.fail(failure, pytrace=False)
         return result
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    """What :func:`gate` decided: the measurement kept (the last one taken), its comparison
+    with the baseline, how many measurements were taken, and why the test fails (None: it
+    passes)."""
+
+    result: Result
+    comparison: Comparison
+    measurements: int
+    failure: str | None
+
+
+def gate(
+    base: Result,
+    first: Result,
+    remeasure: Callable[[], Result],
+    *,
+    fail_slower: float | None,
+    confirmations: int = 1,
+    baseline_label: str = "baseline",
+    candidate_label: str = "candidate",
+) -> GateVerdict:
+    """The slowdown gate: ``first`` compared with ``base``; when it is significantly slower by
+    more than ``fail_slower`` (a fraction; None: report only), ``remeasure()`` is called up to
+    ``confirmations`` times, and the first re-measurement that is not slower by that much passes.
+    The failure message says by how much the last measurement was slower."""
+    from .analysis.compare import compare
+
+    result, taken = first, 1
+    c = compare(base, result, baseline_label=baseline_label, candidate_label=candidate_label)
+    if fail_slower is None or not c.slower_by_more_than(fail_slower):
+        return GateVerdict(result, c, taken, None)
+    confirmations = max(0, confirmations)
+    for _ in range(confirmations):
+        result, taken = remeasure(), taken + 1
+        c = compare(base, result, baseline_label=baseline_label, candidate_label=candidate_label)
+        if not c.slower_by_more_than(fail_slower):
+            return GateVerdict(result, c, taken, None)
+    failure = (
+        f"inferspeed: {candidate_label} is slower than {c.baseline}: median ratio {c.ratio_median:.3f} "
+        f"({c.ratio_median_ci[0]:.3f}-{c.ratio_median_ci[1]:.3f}), more than the {fail_slower:.0%} allowed"
+    )
+    if confirmations:
+        failure += f" (confirmed by {confirmations} re-measurement{'s' if confirmations > 1 else ''})"
+    return GateVerdict(result, c, taken, failure)
 
 
 @pytest.fixture
