@@ -439,6 +439,30 @@ def test_input_sets_are_cycled_call_by_call(
     assert mid > 2 * cheap and dear > 2 * mid, {"trips": trips, "median_ns": medians}
 
 
+@pytest.mark.parametrize("scenario", ["server", "offline"])
+def test_input_sets_are_cycled_by_the_scenarios_workers_too(
+    models: dict[str, str], spread_seed: tuple[int, list[int]], scenario: str
+) -> None:
+    """A worker of a server or offline run cycles through the input sets as the closed loop
+    does (it stayed on set k mod N: with one worker, on set 0 only). One worker, light load:
+    request i runs set i mod 3, so its service time follows that set's trip count."""
+    seed, trips = spread_seed
+    order = sorted(range(3), key=lambda k: trips[k])
+    load = {"qps": 40.0} if scenario == "server" else {}
+    with Session(models["loop"], threads=1, input_sets=3, seed=seed, **_LOOP_INPUTS) as s:
+
+        def check() -> tuple[bool, list[float]]:
+            r = s.measure(scenario=scenario, duration=0.5, concurrency=1, warmup_time=0.0, **load)
+            x = r.samples_ns
+            medians = [float(np.median(x[k::3])) for k in range(3)]
+            cheap, mid, dear = (medians[k] for k in order)
+            return mid > 2 * cheap and dear > 2 * mid, medians
+
+        medians = until(check)
+    cheap, mid, dear = (medians[k] for k in order)
+    assert mid > 2 * cheap and dear > 2 * mid, {"trips": trips, "median_ns": medians}
+
+
 # --- The server scenario's scheduler spin ------------------------------------------------------
 
 

@@ -42,6 +42,7 @@ void register_runtime(py::module_& m) {
       .def_property_readonly_static("api_version", [](const py::object&) { return Runtime::api_version(); })
       .def("available_providers", &Runtime::available_providers);
 
+  m.attr("build_ort_include_dir") = INFERSPEED_ORT_INCLUDE_DIR;
   m.def("now_ns", &now_ns, "The core's clock (CLOCK_MONOTONIC) in nanoseconds.");
   m.def(
       "measure_clock",

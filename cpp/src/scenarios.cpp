@@ -29,8 +29,9 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
+// One call on the worker's current input set (the caller advances it after its clock read).
 inline OrtStatus* call_once(const CallHandles& h, CallMode mode, Worker& w) noexcept {
-  if (mode == CallMode::binding) return h.api->RunWithBinding(h.session, h.run_options, w.binding.get());
+  if (mode == CallMode::binding) return h.api->RunWithBinding(h.session, h.run_options, w.bindings[w.set].get());
   return h.api->Run(h.session, h.run_options, h.input_names, h.input_values[w.set], h.input_count, h.output_names,
                     h.output_count, w.run_outputs.data());
 }
@@ -255,6 +256,7 @@ ServerResult run_server(Session& session, const std::vector<Worker*>& workers, c
       OrtStatus* st = call_once(h, spec.mode, w);
       const int64_t t1 = now_ns();
       if (spec.mode == CallMode::run) release_run_outputs(h, w);
+      w.advance();
       r.start_ns[i] = t0 - origin;
       r.end_ns[i] = t1 - origin;
       r.worker[i] = static_cast<int32_t>(index);
@@ -304,6 +306,7 @@ OfflineResult run_offline(Session& session, const std::vector<Worker*>& workers,
       OrtStatus* st = call_once(h, spec.mode, w);
       const int64_t t1 = now_ns();
       if (spec.mode == CallMode::run) release_run_outputs(h, w);
+      w.advance();
       // push_back grows the buffer now and then: after the clock read, never inside a call.
       starts.push_back(t0 - origin);
       ends.push_back(t1 - origin);

@@ -344,11 +344,7 @@ std::unique_ptr<Worker> Session::make_worker(size_t set) {
   const Runtime& rt = *rt_;
   auto w = std::make_unique<Worker>();
   w->set = set;
-  w->binding = detail::Handle<OrtIoBinding>(api_->ReleaseIoBinding);
-  rt.check(api_->CreateIoBinding(session_.get(), w->binding.out()));
-  for (size_t i = 0; i < inputs_.size(); ++i) {
-    rt.check(api_->BindInput(w->binding.get(), input_names_[i], set_ptrs_[set][i]));
-  }
+  // The worker's own outputs: allocated by one Run, like the session's.
   std::vector<OrtValue*> produced(outputs_.size(), nullptr);
   ++untimed_calls_;
   OrtStatus* status = api_->Run(session_.get(), run_options_.get(), input_names_.data(), set_ptrs_[set].data(),
@@ -358,15 +354,23 @@ std::unique_ptr<Worker> Session::make_worker(size_t set) {
     *w->outputs.back().out() = v;
   }
   rt.check(status);
-  for (size_t i = 0; i < outputs_.size(); ++i) {
-    if (outputs_preallocated_ && output_numeric_[i]) {
-      rt.check(api_->BindOutput(w->binding.get(), output_names_[i], w->outputs[i].get()));
-    } else {
-      rt.check(api_->BindOutputToDevice(w->binding.get(), output_names_[i], cpu_memory_.get()));
+  for (size_t k = 0; k < set_ptrs_.size(); ++k) {
+    w->bindings.emplace_back(api_->ReleaseIoBinding);
+    rt.check(api_->CreateIoBinding(session_.get(), w->bindings.back().out()));
+    OrtIoBinding* binding = w->bindings.back().get();
+    for (size_t i = 0; i < inputs_.size(); ++i) {
+      rt.check(api_->BindInput(binding, input_names_[i], set_ptrs_[k][i]));
     }
+    for (size_t i = 0; i < outputs_.size(); ++i) {
+      if (outputs_preallocated_ && output_numeric_[i]) {
+        rt.check(api_->BindOutput(binding, output_names_[i], w->outputs[i].get()));
+      } else {
+        rt.check(api_->BindOutputToDevice(binding, output_names_[i], cpu_memory_.get()));
+      }
+    }
+    ++untimed_calls_;
+    rt.check(api_->RunWithBinding(session_.get(), run_options_.get(), binding));
   }
-  ++untimed_calls_;
-  rt.check(api_->RunWithBinding(session_.get(), run_options_.get(), w->binding.get()));
   w->run_outputs.assign(outputs_.size(), nullptr);
   return w;
 }

@@ -102,14 +102,18 @@ struct CallHandles {
   size_t output_count;
 };
 
-/// What one of several concurrent workers needs of its own: an IoBinding of one input set and
-/// its own outputs (preallocated when the session's are), plus scratch for OrtApi::Run. Input
-/// values are shared: ONNX Runtime only reads them. Made by Session::make_worker.
+/// What one of several concurrent workers needs of its own: an IoBinding per input set, all
+/// bound to the worker's own outputs (preallocated when the session's are), plus scratch for
+/// OrtApi::Run. Input values are shared: ONNX Runtime only reads them. The worker cycles
+/// through the input sets call by call, as the closed loop does, starting at `set`. Made by
+/// Session::make_worker.
 struct Worker {
-  detail::Handle<OrtIoBinding> binding;
+  std::vector<detail::Handle<OrtIoBinding>> bindings;  // one per input set
   std::vector<detail::Handle<OrtValue>> outputs;
   std::vector<OrtValue*> run_outputs;
-  size_t set = 0;
+  size_t set = 0;  ///< the input set of the next call
+  /// After a call: the next input set.
+  void advance() noexcept { set = set + 1 == bindings.size() ? 0 : set + 1; }
 };
 
 /// A session plus its bound inputs and outputs. Neither copied nor moved (the name arrays
@@ -161,7 +165,8 @@ class Session {
 
   CallHandles handles() noexcept;
 
-  /// A worker bound to input set `set`, with outputs of its own, checked by one bound call.
+  /// A worker whose first call uses input set `set`, with outputs of its own, checked by one
+  /// bound call per input set.
   /// The session must be prepared. Sessions are safe to Run from several threads at once;
   /// each thread must use its own Worker.
   std::unique_ptr<Worker> make_worker(size_t set);
