@@ -210,7 +210,7 @@ def test_a_cold_call_finds_other_cores_caches_cold_too(tmp_path: Path) -> None:
         warm_f, cold_f, warm_n, cold_n = until(figures)
     finally:
         os.sched_setaffinity(0, allowed)
-    assert cold_n < 1.5 * warm_n, f"the prober's data went cold without a flush: {warm_n:.0f} -> {cold_n:.0f} ns"
+    assert cold_n < 1.5 * warm_n, f"cold without a flush: {warm_n:.0f} -> {cold_n:.0f} ns"
     assert cold_f > 2 * warm_f, f"after a flush {cold_f:.0f} ns vs warm {warm_f:.0f} ns"
 
 
@@ -385,7 +385,9 @@ SIG_DFL_CHILD = textwrap.dedent(
 )
 
 
-def test_ctrl_c_with_the_default_action_still_ends_the_process(models: dict[str, str], tmp_path: Path) -> None:
+def test_ctrl_c_with_the_default_action_still_ends_the_process(
+    models: dict[str, str], tmp_path: Path
+) -> None:
     """A host that sets SIGINT to SIG_DFL expects Ctrl-C to end the process: a handler of ours
     with nothing to chain to swallowed it, and the run went on for its whole minute."""
     events = Events(tmp_path / "events.jsonl")

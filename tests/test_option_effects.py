@@ -31,7 +31,7 @@ from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper as nh
 
-from inferspeed import OrtError, Session, _core
+from inferspeed import Session, _core
 from inferspeed.facts import ortlib
 
 from .conftest import until
