@@ -409,3 +409,29 @@ def test_ctrl_c_with_the_default_action_still_ends_the_process(
         stderr = proc.stderr.read().decode(errors="replace")
         proc.stderr.close()
     assert rc == -signal.SIGINT, (rc, stderr[-2000:])
+
+
+def test_a_loop_stopped_at_the_sample_cap_says_so(
+    models: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A time-limited loop of a fast model can reach the 2^26 samples one loop holds before
+    its time is up (67 s of a 1 µs model): the core says ``capped``, the result warns. (Too long
+    to reach here: the core's flag is stood in for.)"""
+    from inferspeed import Session
+    from inferspeed.measure.model import ModelTarget
+
+    real = ModelTarget.loop
+
+    def capped_timed_loop(self: ModelTarget, iterations: int | None, seconds: float | None) -> dict[str, Any]:
+        r = real(self, iterations, seconds)
+        if seconds is not None and seconds >= 0.1:  # the timed loop, not the warm-up
+            r["capped"] = True
+        return r
+
+    with Session(models["add"], threads=1, warmup_time=0.01) as s:
+        plain = s.measure(max_time=0.1)
+        monkeypatch.setattr(ModelTarget, "loop", capped_timed_loop)
+        capped = s.measure(max_time=0.1)
+    assert "sample_limit" not in [w.code for w in plain.warnings]
+    (warning,) = [w for w in capped.warnings if w.code == "sample_limit"]
+    assert warning.details["max_samples"] == MAX_SAMPLES and warning.details["samples"] == capped.stats.count
