@@ -188,10 +188,13 @@ class Config:
         {input: (low, high)} drawn uniformly from [low, high); inputs_file (.npz of arrays by
         input name); seed; max_input_bytes.
     Loop
-        mode ('binding': RunWithBinding on inputs and outputs bound once; 'run': OrtApi::Run
-        with outputs allocated each call); warmup_iterations / warmup_time (untimed calls
+        mode ('binding': RunWithBinding on inputs and outputs bound once, so on a device
+        provider the inputs are copied to the device at bind time, not in the timed call;
+        'run': OrtApi::Run with outputs allocated each call, every copy in the timed call);
+        warmup_iterations / warmup_time (untimed calls
         before timing; stops at whichever limit comes first); iterations / max_time (timed
-        calls; stops at whichever comes first; with neither, max_time = DEFAULT_MAX_TIME).
+        calls; stops at whichever comes first; with neither, max_time = DEFAULT_MAX_TIME;
+        one loop holds at most MAX_SAMPLES).
     """
 
     threads: int | None = None

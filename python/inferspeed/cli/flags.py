@@ -156,7 +156,9 @@ def add_call_flags(g: Group) -> None:
         "--mode",
         choices=CALL_MODES,
         default="binding",
-        help="binding: RunWithBinding, outputs preallocated (default); run: OrtApi::Run",
+        help="binding: RunWithBinding, outputs preallocated (default; on a device provider the "
+        "inputs are copied to the device when bound, not in the timed call); run: OrtApi::Run "
+        "(every call copies; see docs/measurement.md)",
     )
     g.add_argument("--pin", type=int_at_least(0), metavar="CPU", help="pin the measuring thread to this CPU")
     g.add_argument(
