@@ -10,7 +10,8 @@ import pytest
 
 from inferspeed import ConfigError, Session
 from inferspeed.analysis.capacity import KEEP_UP, find_capacity
-from inferspeed.measure.scenarios import arrival_offsets, deadline_stats
+from inferspeed.measure.scenarios import arrival_offsets, deadline_stats, scheduled_rate
+from inferspeed.report.text import render_result
 
 from .conftest import until
 from .test_cli import cli
@@ -227,3 +228,22 @@ def test_scenario_flag_errors(argv: list[str], message: str, models: dict[str, s
     assert p.returncode == 2, p.stderr
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], p.stderr
+
+
+def test_keeping_up_is_judged_against_the_schedule_drawn(models: dict[str, str]) -> None:
+    """Ten Poisson arrivals can span far more (or less) than their nominal second-and-a-half:
+    a server that serves each at once achieves the rate of that draw, and must not read as
+    overloaded (nor a capacity step as falling behind) for the luck of the draw."""
+    qps, duration = 20.0, 0.5
+    seed = next(
+        s
+        for s in range(1000)
+        if scheduled_rate(arrival_offsets(qps, duration, "poisson", s), qps) < 0.75 * qps
+    )
+    with Session(models["add"], threads=1, warmup_time=0.01, seed=seed) as s:
+        r = s.measure(scenario="server", qps=qps, duration=duration)
+    sc = r.scenario_stats
+    assert sc["scheduled_qps"] < 0.75 * qps and sc["offered_qps"] == qps
+    assert sc["achieved_qps"] >= 0.97 * sc["scheduled_qps"], sc
+    assert "overloaded" not in [w.code for w in r.warnings]
+    assert "this schedule" in render_result(r)

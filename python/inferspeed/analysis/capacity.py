@@ -2,8 +2,9 @@
 
 First the offline throughput of the same number of workers bounds the search; then a bisection
 over arrival rates runs the server scenario at each rate for at least ``step_time`` seconds. A
-step passes when the server keeps up (achieved >= KEEP_UP x offered) and the percentile's 95%
-confidence interval lies below the SLO; it fails when the interval lies above it. When the
+step passes when the server keeps up (achieved >= KEEP_UP x the rate its schedule offers) and
+the percentile's 95% confidence interval lies below the SLO; it fails when the interval lies
+above it. When the
 interval straddles the SLO, the step is run again for twice as long (up to ``max_step_time``)
 and then decided on the point estimate.
 """
@@ -57,7 +58,10 @@ def _step(session: Session, qps: float, percentile: float, slo_ns: float, second
     value = float(np.percentile(latency, percentile))
     lo, hi = quantile_ci(latency, q)
     achieved = float(r.scenario_stats["achieved_qps"])
-    keeps_up = achieved >= KEEP_UP * qps
+    # Against the rate this seeded schedule offers, not the nominal one: a short step's Poisson
+    # draw can be far from it (measure.scenarios.scheduled_rate).
+    scheduled = float(r.scenario_stats.get("scheduled_qps") or qps)
+    keeps_up = achieved >= KEEP_UP * scheduled
     if not keeps_up or (lo is not None and lo > slo_ns):
         verdict: bool | None = False
     elif hi is not None and hi <= slo_ns:
@@ -66,6 +70,7 @@ def _step(session: Session, qps: float, percentile: float, slo_ns: float, second
         verdict = None  # the interval straddles the SLO: undecided
     return {
         "qps": qps,
+        "scheduled_qps": scheduled,
         "achieved_qps": achieved,
         "duration_s": seconds,
         "latency_ns": value,
@@ -97,7 +102,9 @@ def find_capacity(
             seconds *= 2
             step = _step(session, rate, percentile, slo_ns, seconds)
         if step["passed"] is None:
-            step["passed"] = step["latency_ns"] <= slo_ns and step["achieved_qps"] >= KEEP_UP * rate
+            step["passed"] = (
+                step["latency_ns"] <= slo_ns and step["achieved_qps"] >= KEEP_UP * step["scheduled_qps"]
+            )
         steps.append(step)
         if step["passed"]:
             lo = rate
