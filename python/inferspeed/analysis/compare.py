@@ -3,16 +3,20 @@ and is the difference more than noise?
 
 For each candidate against the baseline:
 
-- the ratio of medians with a 95% bootstrap interval (up to COMPARE_SUBSAMPLE samples per
-  side, BOOTSTRAP resamples, seeded), and the ratio of p99s with a conservative interval from
-  each run's distribution-free p99 interval (inf when a run is too short to bound its p99);
-  when either run's samples are correlated in time (``stats.time_correlated``), the median
-  ratio's interval is widened to a bootstrap over 20 consecutive batches of each run;
+- the ratio of medians with a 95% interval: log ratio +- 1.96 standard errors, each median's
+  standard error the Maritz-Jarrett estimate (scipy.stats.mstats.mjci; from a seeded subsample
+  of COMPARE_SUBSAMPLE samples, scaled by sqrt(subsample / n), for a longer run); and the ratio
+  of p99s with a conservative interval from each run's distribution-free p99 interval (inf when
+  a run is too short to bound its p99); when either run's samples are correlated in time
+  (``stats.time_correlated``), the median ratio's interval is widened to a bootstrap over 20
+  consecutive batches of each run;
 - the Mann-Whitney U test (scipy.stats.mannwhitneyu, two-sided) on the samples;
-- the Hodges-Lehmann shift (median of all pairwise differences B - A) with its distribution-free
-  interval from the Mann-Whitney distribution;
+- the Hodges-Lehmann shift (median of all pairwise differences B - A, found without forming
+  them; up to COMPARE_SUBSAMPLE samples per side) with its interval from the Mann-Whitney
+  distribution (normal approximation, ties corrected);
 - for interleaved measurements, the median ratio is paired instead: the median over rounds of
-  the ratio within each round, with its distribution-free interval;
+  the ratio within each round, with its distribution-free interval, and the p-value is the
+  sign test on those ratios (scipy.stats.binomtest), the test that interval inverts;
 - for separate runs on a machine whose speed changes for seconds at a time, the interval is
   widened to at least ratio / (1 + v) .. ratio * (1 + v), where v is the larger of the two
   runs' own variation in time: the slowest over the fastest of STATE_BATCHES consecutive
@@ -50,11 +54,15 @@ __all__ = [
 ]
 
 ALPHA = 0.05
+#: Normal quantile of a two-sided 95% interval.
+Z95 = 1.959963984540054
+#: Resamples of the bootstrap over batch medians (samples correlated in time).
 BOOTSTRAP = 1000
 #: Fewest interleaved rounds for the paired ratio (its interval needs at least 6).
 PAIRED_MIN_ROUNDS = 6
-#: Samples per side used for the bootstrap and the pairwise differences (seeded subsample).
-COMPARE_SUBSAMPLE = 4000
+#: Most samples per side for the medians' standard errors and the pairwise differences; a
+#: longer run uses a seeded random subsample of this size (see the module's docstring).
+COMPARE_SUBSAMPLE = 50_000
 #: Consecutive batches a run is cut into to see how the machine's speed varied during it.
 STATE_BATCHES = 40
 #: Percentiles of the batch medians whose ratio is a run's variation: the whole range.
@@ -105,28 +113,53 @@ def _subsample(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return x if x.size <= COMPARE_SUBSAMPLE else rng.choice(x, COMPARE_SUBSAMPLE, replace=False)
 
 
-def _ratio_ci(a: np.ndarray, b: np.ndarray, q: float, rng: np.random.Generator) -> tuple[float, float]:
-    """Bootstrap interval of quantile(b) / quantile(a), resampling each side independently."""
-    ia = rng.integers(0, a.size, size=(BOOTSTRAP, a.size))
-    ib = rng.integers(0, b.size, size=(BOOTSTRAP, b.size))
-    ratios = np.quantile(b[ib], q, axis=1) / np.quantile(a[ia], q, axis=1)
-    lo, hi = np.percentile(ratios, [2.5, 97.5])
-    return float(lo), float(hi)
+def _median_se(x: np.ndarray, rng: np.random.Generator) -> float:
+    """Standard error of the median of ``x``: Maritz-Jarrett (scipy.stats.mstats.mjci), from a
+    subsample of COMPARE_SUBSAMPLE for a longer ``x``, scaled by sqrt(subsample / n) (the
+    median's standard error goes as 1 / sqrt(n)). NaN for fewer than 3 samples."""
+    from scipy.stats import mstats
+
+    if x.size < 3:
+        return math.nan
+    sub = _subsample(x, rng)
+    return float(mstats.mjci(sub, prob=[0.5])[0]) * math.sqrt(sub.size / x.size)
+
+
+def _median_ratio_ci(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
+    """95% interval of median(b) / median(a) for independent samples: exp(log ratio +- Z95 *
+    se), se the delta-method standard error of the log ratio from each median's Maritz-Jarrett
+    standard error. With fewer than 3 samples on a side, the ratio of the extremes."""
+    ma, mb = float(np.median(a)), float(np.median(b))
+    rel = math.hypot(_median_se(a, rng) / ma, _median_se(b, rng) / mb) if ma > 0 and mb > 0 else math.nan
+    if not math.isfinite(rel):
+        return (float(b.min() / a.max()), float(b.max() / a.min()) if a.min() > 0 else math.inf)
+    return (mb / ma * math.exp(-Z95 * rel), mb / ma * math.exp(Z95 * rel))
 
 
 def _paired_ratio(
     base_rounds: Sequence[Result], cand_rounds: Sequence[Result]
-) -> tuple[float, tuple[float, float]]:
-    """Median of the per-round ratios of medians, with its distribution-free 95% interval."""
+) -> tuple[float, tuple[float, float], float]:
+    """Median of the per-round ratios of medians, with its distribution-free 95% interval, and
+    the two-sided sign test of "as many rounds above 1 as below" (the test that the interval
+    inverts: the interval excludes 1 exactly when p < 0.05; rounds with a ratio of 1 are left
+    out of the test)."""
+    from scipy import stats as sps
+
     from ..stats.summary import quantile_ci
 
     ratios = np.sort(
         [c.stats.median_ns / b.stats.median_ns for b, c in zip(base_rounds, cand_rounds, strict=True)]
     )
     lo, hi = quantile_ci(ratios, 0.5)
-    return float(np.median(ratios)), (
-        float(lo) if lo is not None else float(ratios[0]),
-        float(hi) if hi is not None else float(ratios[-1]),
+    above, below = int((ratios > 1.0).sum()), int((ratios < 1.0).sum())
+    p_value = float(sps.binomtest(above, above + below, 0.5).pvalue) if above + below else 1.0
+    return (
+        float(np.median(ratios)),
+        (
+            float(lo) if lo is not None else float(ratios[0]),
+            float(hi) if hi is not None else float(ratios[-1]),
+        ),
+        p_value,
     )
 
 
@@ -180,13 +213,38 @@ def variation_in_time(x: np.ndarray, rng: np.random.Generator) -> float | None:
     return seen if seen > 2.0 * spread(rng.permutation(x)) else None
 
 
+def _pairwise_order_stats(a: np.ndarray, b: np.ndarray, ranks: Sequence[int]) -> np.ndarray:
+    """The ``ranks``-th smallest (1-based) of the n*m differences b_j - a_i, without forming them:
+    ``a`` and ``b`` sorted, integer-valued (nanoseconds), so each difference is an integer and a
+    bisection over integers finds it exactly, counting the differences <= t with searchsorted
+    (O(m log n) a step, about log2 of the range of the differences steps)."""
+    r = np.asarray(ranks, dtype=np.int64)[:, None]
+    lo = np.full(r.shape, b[0] - a[-1] - 1.0)  # fewer than r differences <= lo
+    hi = np.full(r.shape, b[-1] - a[0])  # at least r differences <= hi
+    total = a.size * b.size
+    while np.any(hi - lo > 1.0):
+        mid = np.floor((lo + hi) / 2.0)
+        # For each b_j, the differences <= mid are those with a_i >= b_j - mid.
+        below = np.searchsorted(a, (b[None, :] - mid).ravel(), side="left").reshape(r.shape[0], -1)
+        enough = total - below.sum(axis=1, keepdims=True) >= r
+        hi, lo = np.where(enough, mid, hi), np.where(enough, lo, mid)
+    return hi.ravel()
+
+
 def _hodges_lehmann(a: np.ndarray, b: np.ndarray) -> tuple[float, tuple[float, float]]:
-    diffs = np.sort((b[None, :] - a[:, None]).ravel())
+    """Median of all differences b_j - a_i and its 95% interval: the differences of ranks C and
+    n*m + 1 - C, C = n*m/2 - Z95 * sd(U) rounded (Mann-Whitney U, normal approximation, sd
+    corrected for ties); ``a`` and ``b`` integer-valued."""
+    a, b = np.sort(a), np.sort(b)
     n, m = a.size, b.size
-    # Ranks of the interval's ends from the normal approximation of the U distribution.
-    k = math.floor(n * m / 2.0 - 1.959964 * math.sqrt(n * m * (n + m + 1) / 12.0))
-    k = min(max(k, 0), diffs.size - 1)
-    return float(np.median(diffs)), (float(diffs[k]), float(diffs[diffs.size - 1 - k]))
+    total = n * m
+    _, ties = np.unique(np.concatenate([a, b]), return_counts=True)
+    tie_term = float((ties.astype(np.float64) ** 3 - ties).sum()) / ((n + m) * (n + m - 1))
+    sd_u = math.sqrt(n * m / 12.0 * ((n + m + 1) - tie_term))
+    c = min(max(round(total / 2.0 - Z95 * sd_u), 1), (total + 1) // 2)
+    mid = [(total + 1) // 2, total // 2 + 1]
+    lo, hi, m1, m2 = _pairwise_order_stats(a, b, [c, total + 1 - c, *mid])
+    return float((m1 + m2) / 2.0), (float(lo), float(hi))
 
 
 def compare(
@@ -211,13 +269,12 @@ def compare(
     if a_all.size < 2 or b_all.size < 2:
         raise InputError("each result needs at least 2 samples to compare")
     ratio_all = float(np.median(b_all) / np.median(a_all))
-    a, b = _subsample(a_all, rng), _subsample(b_all, rng)
     p_value = float(sps.mannwhitneyu(a_all, b_all, alternative="two-sided").pvalue)
-    ratio, ratio_ci = ratio_all, _ratio_ci(a, b, 0.5, rng)
+    ratio, ratio_ci = ratio_all, _median_ratio_ci(a_all, b_all, rng)
     method, variation = "independent", None
     if rounds is not None and len(rounds[0]) >= PAIRED_MIN_ROUNDS:
         method = "paired"
-        ratio, ratio_ci = _paired_ratio(*rounds)
+        ratio, ratio_ci, p_value = _paired_ratio(*rounds)
     else:
         if baseline.stats.time_correlated or candidate.stats.time_correlated:
             # Samples correlated in time: only whole stretches of the run are independent.
@@ -234,7 +291,7 @@ def compare(
             )
     p99 = float(np.percentile(b_all, 99) / np.percentile(a_all, 99))
     p99_ci = _tail_ratio_ci(baseline, candidate, p99)
-    shift, shift_ci = _hodges_lehmann(a[: min(a.size, 2000)], b[: min(b.size, 2000)])
+    shift, shift_ci = _hodges_lehmann(_subsample(a_all, rng), _subsample(b_all, rng))
     significant = p_value < ALPHA and (ratio_ci[0] > 1.0 or ratio_ci[1] < 1.0)
     if significant and ratio > 1.0 + threshold:
         verdict = "slower"
