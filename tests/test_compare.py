@@ -355,3 +355,22 @@ def test_cli_interleaved_thread_counts(models: dict[str, str]) -> None:
     p = cli("run", models["mlp_small"], "--threads", "1,2", "-t", "0.6", "--rounds", "3", "--dim", "batch=8")
     assert p.returncode == 0, p.stderr
     assert "threads=1" in p.stdout and "threads=2" in p.stdout and "interleaved in 3 rounds" in p.stdout
+
+
+def test_median_ratio_interval_with_many_tied_samples() -> None:
+    """Whole-nanosecond samples of a fast model are mostly a few values around the median, and
+    a long tail: the standard error must come out finite (Maritz-Jarrett on the raw values
+    cancelled to the square root of a negative, and the interval fell back to the extremes:
+    1e5 ns samples in a 5 us run made it 1000x wide)."""
+    rng = np.random.default_rng(3)
+
+    def run(center: float) -> np.ndarray:
+        x = np.round(rng.normal(center, 3, 40_000))
+        x[-400:] = rng.uniform(1e5, 5e6, 400)
+        return x.astype(np.int64)
+
+    a, b = result(run(5000)), result(run(5200))
+    c = compare(a, b)
+    lo, hi = c.ratio_median_ci
+    assert lo < 1.04 < hi and hi / lo < 1.01, c.ratio_median_ci
+    assert c.verdict == "slower"

@@ -84,7 +84,8 @@ class Comparison:
     hl_shift_ci_ns: tuple[float, float]
     threshold: float
     verdict: str
-    #: How the median ratio's interval was found: "independent" (bootstrap of the samples),
+    #: How the median ratio's interval was found: "independent" (each median's Maritz-Jarrett
+    #: standard error),
     #: "blocks" (widened by a bootstrap of consecutive batches), "machine-variation" (widened to
     #: the variation the runs saw in time, see the module's docstring) or "paired" (the ratio
     #: over interleaved rounds).
@@ -122,7 +123,12 @@ def _median_se(x: np.ndarray, rng: np.random.Generator) -> float:
     if x.size < 3:
         return math.nan
     sub = _subsample(x, rng)
-    return float(mstats.mjci(sub, prob=[0.5])[0]) * math.sqrt(sub.size / x.size)
+    # Centred: mjci takes sqrt(E[X^2] - E[X]^2) under weights packed around the median, which
+    # cancels catastrophically when the samples there are many equal whole nanoseconds (a 5 us
+    # model: sqrt of a negative, NaN). The standard error does not depend on the centre.
+    with np.errstate(invalid="ignore"):
+        se = float(mstats.mjci(sub - np.median(sub), prob=[0.5])[0])
+    return (se if math.isfinite(se) else 0.0) * math.sqrt(sub.size / x.size)
 
 
 def _median_ratio_ci(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
