@@ -87,6 +87,10 @@ print(worst)
 """
 
 
+@pytest.mark.skipif(
+    "libasan" in os.environ.get("LD_PRELOAD", ""),
+    reason="AddressSanitizer's allocator (and its shadow memory) fault pages of their own",
+)
 def test_the_loop_writes_nothing_ahead_of_its_samples(models: dict[str, str]) -> None:
     """Pages first touched by a time-limited loop, beyond those its samples fill (in the
     loop's blocks, then in the array it returns): a zero-fill of the next 64K samples before
