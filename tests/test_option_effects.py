@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 import pytest
 from onnx import TensorProto as T
 from onnx import helper as h
@@ -34,7 +33,7 @@ from onnx import numpy_helper as nh
 from inferspeed import Session, _core
 from inferspeed.facts import ortlib
 
-from .conftest import until
+from .conftest import _model, _save, until
 
 pytestmark = pytest.mark.skipif(
     not os.path.isdir("/proc/self/task"), reason="threads are counted in /proc/self/task (Linux)"
@@ -42,14 +41,6 @@ pytestmark = pytest.mark.skipif(
 
 #: Intermediate tensors of the fan-out model, all alive until its Concat.
 FAN_OUT = 8
-
-
-def _save(graph: Any, path: Path) -> str:
-    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, path)
-    return str(path)
 
 
 def _conv_model(path: Path) -> str:
@@ -70,7 +61,7 @@ def _conv_model(path: Path) -> str:
         [h.make_tensor_value_info("y", T.FLOAT, [1, 16, 8, 8])],
         initializer=weights,
     )
-    return _save(graph, path)
+    return _save(_model(graph), path)
 
 
 def _fan_out_model(path: Path) -> str:
@@ -86,7 +77,7 @@ def _fan_out_model(path: Path) -> str:
         [h.make_tensor_value_info("y", T.FLOAT, [8 * FAN_OUT, 64])],
         initializer=consts,
     )
-    return _save(graph, path)
+    return _save(_model(graph), path)
 
 
 @pytest.fixture(scope="module")
