@@ -56,9 +56,17 @@ def test_server_at_light_load_matches_single_stream(models: dict[str, str]) -> N
     service time, and the scheduler's lateness), and the service time against the closed loop
     only for being the same work (within 2x), which a timer around the wrong thing would miss."""
     with Session(models["mlp3"], threads=1) as s:
-        single = _closed_median(s)
-        qps = 0.3 / (single / 1e9)
-        r = s.measure(scenario="server", qps=qps, arrival="constant", duration=1.5, warmup_time=0.05)
+
+        def light_load() -> tuple[bool, tuple[Any, float, float]]:
+            # A machine busy with other work preempts the worker now and then (a few hundred
+            # µs queued): such a run is legitimately off, as for the other timing checks.
+            single = _closed_median(s)
+            qps = 0.3 / (single / 1e9)
+            r = s.measure(scenario="server", qps=qps, arrival="constant", duration=1.5, warmup_time=0.05)
+            service = r.scenario_stats["service_stats"]["median_ns"]
+            return 0 <= r.stats.median_ns - service < 0.02 * service + 5_000, (r, single, qps)
+
+        r, single, qps = until(light_load)
     sc = r.scenario_stats
     assert r.scenario == "server" and sc["completed"] == sc["requests"]
     assert sc["achieved_qps"] == pytest.approx(qps, rel=0.05)
