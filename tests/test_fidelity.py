@@ -439,3 +439,35 @@ def test_a_loop_stopped_at_the_sample_cap_says_so(
     assert "sample_limit" not in [w.code for w in plain.warnings]
     (warning,) = [w for w in capped.warnings if w.code == "sample_limit"]
     assert warning.details["max_samples"] == MAX_SAMPLES and warning.details["samples"] == capped.stats.count
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_a_call_in_progress(models: dict[str, str], sig: signal.Signals) -> None:
+    """A call of a billion loop iterations (about an hour here): with a Python handler for the
+    signal (the inferspeed command has one for SIGTERM as for SIGINT), the core sets ONNX
+    Runtime's terminate flag, the call returns and the loop ends as interrupted, at once."""
+    s = _core.Session(_ortlib.load_runtime(), models["loop"], intra_op_threads=1)
+    n = np.array(1, np.int64)
+    cond, a0 = np.array(True), np.zeros(4, np.float32)
+    s.bind_input("n", n, 7, [])  # INT64
+    s.bind_input("cond", cond, 9, [])  # BOOL
+    s.bind_input("a0", a0, FLOAT, [4])
+    s.prepare()
+    n[...] = 1_000_000_000  # bound without a copy: the next call runs a billion iterations
+    previous = signal.signal(sig, signal.default_int_handler)
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), sig))
+    # Should the signal not stop the call, SIGINT does (a failure, not an hour's hang).
+    watchdog = threading.Timer(15, os.kill, (os.getpid(), signal.SIGINT))
+    try:
+        timer.start()
+        watchdog.start()
+        t0 = time.monotonic()
+        r = s.closed_loop(BINDING, max_iterations=1)
+        took = time.monotonic() - t0
+    finally:
+        timer.cancel()
+        watchdog.cancel()
+        signal.signal(sig, previous)
+    assert r["interrupted"] and r["samples_ns"].size == 0 and took < 5, took
+    n[...] = 1
+    assert s.closed_loop(BINDING, max_iterations=3)["samples_ns"].size == 3  # no flag left set

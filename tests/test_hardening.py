@@ -41,6 +41,7 @@ def _interrupt(
     phases: tuple[str, ...],
     offset: float = 0.0,
     group: bool = True,
+    sig: signal.Signals = signal.SIGINT,
 ) -> tuple[int | None, float, str]:
     """Start `python -m inferspeed ARGS`, wait until it reports ``phases`` (in that order, in
     ``events``), ``offset`` seconds more, then send SIGINT (to its process group, as a
@@ -61,9 +62,9 @@ def _interrupt(
         time.sleep(offset)
         start = time.monotonic()
         if group:
-            os.killpg(p.pid, signal.SIGINT)
+            os.killpg(p.pid, sig)
         else:
-            p.send_signal(signal.SIGINT)
+            p.send_signal(sig)
         with contextlib.suppress(subprocess.TimeoutExpired):
             p.wait(30)
         took = time.monotonic() - start
@@ -94,6 +95,29 @@ def test_sigint_at_random_points_exits_fast_with_a_partial_result(
         doc = json.loads(out.read_text())
         assert doc["interrupted"] is True
         # Empty when the signal came before the first warm-up call ended.
+        assert doc["results"] == [] or doc["results"][0]["interrupted"] is True
+
+
+def test_sigterm_is_handled_like_ctrl_c(models: dict[str, str], tmp_path: Path) -> None:
+    """SIGTERM (what CI runners and container stops send) at random points from the warm-up
+    into the timed loop: the partial result is written, exit status 143."""
+    rng = random.Random(11)
+    for k in range(5):
+        out = tmp_path / f"t{k}.json"
+        offset = rng.uniform(0.0, 1.5)
+        rc, took, err = _interrupt(
+            ["run", models["mlp3"], "--warmup", "0.5", "-t", "10", "--json", str(out)],
+            Events(tmp_path / f"e{k}.jsonl"),
+            ("warmup",),
+            offset,
+            group=False,
+            sig=signal.SIGTERM,
+        )
+        assert rc == 143, err
+        assert took < EXIT_LIMIT, (offset, took)
+        assert "Traceback" not in err
+        doc = json.loads(out.read_text())
+        assert doc["interrupted"] is True
         assert doc["results"] == [] or doc["results"][0]["interrupted"] is True
 
 

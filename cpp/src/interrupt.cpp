@@ -16,11 +16,19 @@ constexpr int kSlots = 64;
 std::array<std::atomic<OrtRunOptions*>, kSlots> g_options{};
 std::array<std::atomic<bool>, kSlots> g_fired{};
 std::atomic<const OrtApi*> g_api{nullptr};
-std::mutex g_install;  // guards g_users and the handler's installation (never in the handler)
+std::mutex g_install;  // guards g_users and the handlers' installation (never in a handler)
 int g_users = 0;
-struct sigaction g_previous;
 
-void on_sigint(int sig, siginfo_t* info, void* context) {
+// The signals that stop a call in progress, each with the handler it had before ours (chained
+// to) and whether ours is installed.
+struct Watched {
+  int signal;
+  struct sigaction previous;
+  bool installed;
+};
+std::array<Watched, 2> g_watched{{{SIGINT, {}, false}, {SIGTERM, {}, false}}};
+
+void on_signal(int sig, siginfo_t* info, void* context) {
   const OrtApi* api = g_api.load();
   for (int k = 0; k < kSlots; ++k) {
     OrtRunOptions* options = g_options[static_cast<size_t>(k)].load();
@@ -31,37 +39,60 @@ void on_sigint(int sig, siginfo_t* info, void* context) {
     (void)st;  // always null: the call cannot fail (and must not free in a handler)
   }
   // Chain to the previous handler (Python's sets its own flag for the main thread).
-  if ((g_previous.sa_flags & SA_SIGINFO) != 0) {
-    if (g_previous.sa_sigaction != nullptr) g_previous.sa_sigaction(sig, info, context);
-  } else if (g_previous.sa_handler != SIG_DFL && g_previous.sa_handler != SIG_IGN &&
-             g_previous.sa_handler != nullptr) {
-    g_previous.sa_handler(sig);
+  for (const Watched& w : g_watched) {
+    if (w.signal != sig || !w.installed) continue;
+    if ((w.previous.sa_flags & SA_SIGINFO) != 0) {
+      if (w.previous.sa_sigaction != nullptr) w.previous.sa_sigaction(sig, info, context);
+    } else if (w.previous.sa_handler != SIG_DFL && w.previous.sa_handler != SIG_IGN &&
+               w.previous.sa_handler != nullptr) {
+      w.previous.sa_handler(sig);
+    }
   }
+}
+
+// Install ours for `w.signal` when it has a handler of its own to chain to. SIG_IGN: the
+// signal does nothing, so neither do we. SIG_DFL: it ends the process at once, which a handler
+// of ours would prevent.
+void install(Watched& w) {
+  struct sigaction current;
+  std::memset(&current, 0, sizeof current);
+  if (sigaction(w.signal, nullptr, &current) != 0) return;
+  if ((current.sa_flags & SA_SIGINFO) == 0 && (current.sa_handler == SIG_IGN || current.sa_handler == SIG_DFL)) {
+    return;
+  }
+  struct sigaction mine;
+  std::memset(&mine, 0, sizeof mine);
+  mine.sa_sigaction = on_signal;
+  mine.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&mine.sa_mask);
+  w.previous = current;
+  w.installed = sigaction(w.signal, &mine, nullptr) == 0;
+}
+
+// Restore the previous handler, unless someone replaced ours meanwhile.
+void uninstall(Watched& w) {
+  if (!w.installed) return;
+  struct sigaction current;
+  std::memset(&current, 0, sizeof current);
+  if (sigaction(w.signal, nullptr, &current) == 0 && (current.sa_flags & SA_SIGINFO) != 0 &&
+      current.sa_sigaction == on_signal) {
+    sigaction(w.signal, &w.previous, nullptr);
+  }
+  w.installed = false;
 }
 
 }  // namespace
 
 TerminateOnSigint::TerminateOnSigint(const OrtApi* api, OrtRunOptions* run_options) {
   std::lock_guard<std::mutex> lock(g_install);
-  // A terminate flag left set on these run options (a Ctrl-C that raced the end of an earlier
+  // A terminate flag left set on these run options (a signal that raced the end of an earlier
   // loop) would fail every call at once: clear it before the handler can see the options.
   if (OrtStatus* st = api->RunOptionsUnsetTerminate(run_options)) api->ReleaseStatus(st);
   if (g_users == 0) {
-    struct sigaction current;
-    std::memset(&current, 0, sizeof current);
-    if (sigaction(SIGINT, nullptr, &current) != 0) return;
-    // SIG_IGN: Ctrl-C does nothing, so neither do we. SIG_DFL: Ctrl-C ends the process at once,
-    // which a handler of ours would prevent (there is no handler to chain to).
-    if ((current.sa_flags & SA_SIGINFO) == 0 && (current.sa_handler == SIG_IGN || current.sa_handler == SIG_DFL)) {
-      return;
-    }
-    struct sigaction mine;
-    std::memset(&mine, 0, sizeof mine);
-    mine.sa_sigaction = on_sigint;
-    mine.sa_flags = SA_SIGINFO | SA_RESTART;
-    sigemptyset(&mine.sa_mask);
-    g_previous = current;
-    if (sigaction(SIGINT, &mine, nullptr) != 0) return;
+    for (Watched& w : g_watched) install(w);
+    bool any = false;
+    for (const Watched& w : g_watched) any = any || w.installed;
+    if (!any) return;
   }
   for (int k = 0; k < kSlots; ++k) {
     // Only this constructor (under g_install) fills empty slots, so a slot seen empty stays
@@ -73,8 +104,10 @@ TerminateOnSigint::TerminateOnSigint(const OrtApi* api, OrtRunOptions* run_optio
     slot_ = k;
     break;
   }
-  if (slot_ < 0) {  // every slot taken: no terminate for this loop (Ctrl-C still works)
-    if (g_users == 0) sigaction(SIGINT, &g_previous, nullptr);
+  if (slot_ < 0) {  // every slot taken: no terminate for this loop (the signal still works)
+    if (g_users == 0) {
+      for (Watched& w : g_watched) uninstall(w);
+    }
     return;
   }
   ++g_users;
@@ -91,13 +124,7 @@ TerminateOnSigint::~TerminateOnSigint() {
     if (OrtStatus* st = api->RunOptionsUnsetTerminate(options)) api->ReleaseStatus(st);
   }
   if (--g_users == 0) {
-    // Restore the previous handler, unless someone replaced ours meanwhile.
-    struct sigaction current;
-    std::memset(&current, 0, sizeof current);
-    if (sigaction(SIGINT, nullptr, &current) == 0 && (current.sa_flags & SA_SIGINFO) != 0 &&
-        current.sa_sigaction == on_sigint) {
-      sigaction(SIGINT, &g_previous, nullptr);
-    }
+    for (Watched& w : g_watched) uninstall(w);
   }
 }
 

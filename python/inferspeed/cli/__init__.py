@@ -1,7 +1,7 @@
 """The ``inferspeed`` command line.
 
 Every error a user can cause ends as one line on stderr and exit status 2; Ctrl-C during a
-measurement prints and saves the partial result and exits with 130.
+measurement prints and saves the partial result and exits with 130 (143 after SIGTERM).
 
 One module per command (``run``, ``capacity``, ...), each declaring its subparser from the flag
 groups it uses (:mod:`.flags`, values parsed by :mod:`.values`) and its ``cmd_*`` function. A
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from ..errors import InferspeedError
 from ..version import __version__
-from .common import EXIT_INTERRUPTED, EXIT_USAGE, Parser
+from .common import EXIT_USAGE, Parser, interrupted_status
 
 __all__ = [
     "COMMANDS",
@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         detail = str(exc)
         print(f"inferspeed: interrupted{': ' + _one_line(detail) if detail else ''}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return interrupted_status()
 
 
 def _one_line(message: str) -> str:

@@ -6,16 +6,19 @@ import argparse
 import os
 from typing import Any, NoReturn
 
+from .._cli_guard import interrupted_status
 from ..config import Config
 from ..errors import ConfigError
 
 __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_SLOWER",
+    "EXIT_TERMINATED",
     "EXIT_USAGE",
     "Parser",
     "check_writable",
     "expected_seconds",
+    "interrupted_status",
     "shown",
     "write_document",
 ]
@@ -23,6 +26,8 @@ __all__ = [
 EXIT_USAGE = 2
 EXIT_SLOWER = 1
 EXIT_INTERRUPTED = 130
+#: SIGTERM: handled like Ctrl-C (partial result kept), this status (128 + 15, as a shell shows).
+EXIT_TERMINATED = 143
 
 
 class Parser(argparse.ArgumentParser):

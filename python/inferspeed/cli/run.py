@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from ..config import DEFAULT_ROUNDS, Config
 from ..errors import BenchmarkInterrupted, ConfigError
 from . import flags
-from .common import EXIT_INTERRUPTED, check_writable, expected_seconds, shown
+from .common import check_writable, expected_seconds, interrupted_status, shown
 from .values import int_at_least
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             write_json(results, args.json, interrupted=True)
             print(f"partial result written to {shown(args.json)} ({len(results)} results)", file=sys.stderr)
         print(f"inferspeed: interrupted: {str(exc) or 'before anything was measured'}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return interrupted_status()
     if not args.quiet:
         from ..report.text import render_concurrency_table, render_result
 
@@ -157,7 +157,7 @@ def _interrupted(args: argparse.Namespace, results: list[Result]) -> int:
         write_json(results, args.json)
         print(f"partial result written to {shown(args.json)}", file=sys.stderr)
     print("inferspeed: interrupted; the result above is partial", file=sys.stderr)
-    return EXIT_INTERRUPTED
+    return interrupted_status()
 
 
 def cmd_interleaved(args: argparse.Namespace, config: Config) -> int:
