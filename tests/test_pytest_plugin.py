@@ -261,3 +261,29 @@ def test_saved_file_is_readable(
     stored = _load_store(Path(pytester.path) / ".inferspeed" / "x.json")
     assert set(stored) == {"test_speed.py::test_model_speed", "test_speed.py::test_callable_speed"}
     assert stored["test_speed.py::test_callable_speed"].model["kind"] == "callable"
+
+
+SWITCHES_TEST = """
+def test_speed(inferspeed):
+    r = inferspeed.timeit(sum, (), max_time=0.05, warmup_time=0.01)
+    print("SAMPLES", r.stats.count)
+"""
+
+
+def test_skip_disable_and_a_gate_without_baseline(pytester: pytest.Pytester) -> None:
+    """As pytest-benchmark users expect: --inferspeed-skip skips the tests that measure,
+    --inferspeed-disable runs them with one call each and saves nothing; a gate with no
+    baseline to gate against is a usage error, not a silent pass."""
+    pytester.makepyfile(test_speed=SWITCHES_TEST)
+    run = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-s")
+    pytester.runpytest_inprocess(*run, "--inferspeed-skip").assert_outcomes(skipped=1)
+    once = pytester.runpytest_inprocess(*run, "--inferspeed-disable", "--inferspeed-save", "base")
+    once.assert_outcomes(passed=1)
+    assert "SAMPLES 1\n" in once.stdout.str()
+    assert not (pytester.path / ".inferspeed" / "base.json").exists()
+    timed = pytester.runpytest_inprocess(*run)
+    timed.assert_outcomes(passed=1)
+    assert "SAMPLES 1\n" not in timed.stdout.str()
+    ungated = pytester.runpytest_inprocess(*run, "--inferspeed-fail-slower", "5%")
+    assert ungated.ret == pytest.ExitCode.USAGE_ERROR
+    assert "needs --inferspeed-compare" in ungated.stderr.str()

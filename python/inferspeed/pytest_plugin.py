@@ -15,6 +15,12 @@ a counterpart in NAME is compared with it (``inferspeed.compare``); with
 more than PCT fails its test, after one confirming re-measurement (``--inferspeed-confirm``,
 default 1) also found it slower: on a machine that changes speed, one slow run alone is not a
 regression. The end of the session prints a table of every measurement and comparison.
+
+As pytest-benchmark's ``--benchmark-skip`` and ``--benchmark-disable``: ``--inferspeed-skip``
+skips every test that uses the fixture; ``--inferspeed-disable`` runs them with one untimed
+warm-up-free call per measurement (a quick check that they work), saving and comparing
+nothing. ``--inferspeed-fail-slower`` without ``--inferspeed-compare`` is a usage error: there
+would be nothing to gate against.
 """
 
 from __future__ import annotations
@@ -59,6 +65,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=int,
         default=1,
         help="re-measurements that must agree before a slowdown fails a test (default 1)",
+    )
+    group.addoption(
+        "--inferspeed-skip",
+        action="store_true",
+        help="skip the tests that use the inferspeed fixture",
+    )
+    group.addoption(
+        "--inferspeed-disable",
+        action="store_true",
+        help="measure each once (one call, no warm-up) to check the tests work; save and compare nothing",
     )
     group.addoption(
         "--inferspeed-dir",
@@ -107,6 +123,12 @@ _STATE = pytest.StashKey[_Session]()
 def pytest_configure(config: pytest.Config) -> None:
     state = _Session()
     name = config.getoption("inferspeed_compare", None)
+    if config.getoption("inferspeed_fail_slower", None) is not None and not name:
+        raise pytest.UsageError(
+            "--inferspeed-fail-slower needs --inferspeed-compare NAME: there is no baseline to gate against"
+        )
+    if name and config.getoption("inferspeed_disable", False):
+        raise pytest.UsageError("--inferspeed-disable measures nothing to compare: drop --inferspeed-compare")
     if name:
         state.baseline_name = name
         try:
@@ -126,19 +148,31 @@ class InferspeedFixture:
         self._state = request.config.stash[_STATE]
         self._nodeid = request.node.nodeid
         self._count = 0
+        self._disabled = bool(request.config.getoption("inferspeed_disable", False))
         self.results: list[Result] = []
+
+    def _options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """``options``; with --inferspeed-disable, one call and no warm-up instead of the limits."""
+        if not self._disabled:
+            return options
+        once = {"iterations": 1, "max_time": None, "warmup_iterations": 0, "warmup_time": None}
+        return {**options, **once, "target_ci": None}
 
     def benchmark(self, model: Any, config: Any = None, **options: Any) -> Result:
         from .measure.benchmark import benchmark
 
-        return self._record(lambda: benchmark(model, config, **options))
+        return self._record(lambda: benchmark(model, config, **self._options(options)))
 
     def timeit(self, fn: Callable[..., Any], *args: Any, **options: Any) -> Result:
         from .measure.callables import timeit
 
-        return self._record(lambda: timeit(fn, *args, **options))
+        return self._record(lambda: timeit(fn, *args, **self._options(options)))
 
     def _record(self, measure: Callable[[], Result]) -> Result:
+        if self._disabled:
+            result = measure()
+            self.results.append(result)
+            return result
         key = self._nodeid if self._count == 0 else f"{self._nodeid}#{self._count}"
         self._count += 1
         result = measure()
@@ -217,6 +251,8 @@ def gate(
 def inferspeed(request: pytest.FixtureRequest) -> InferspeedFixture:
     """Benchmark models (``inferspeed.benchmark(model, ...)``) and callables
     (``inferspeed.timeit(fn, ...)``) inside a test; see :mod:`inferspeed.pytest_plugin`."""
+    if request.config.getoption("inferspeed_skip", False):
+        pytest.skip("--inferspeed-skip")
     return InferspeedFixture(request)
 
 
