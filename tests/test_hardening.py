@@ -75,11 +75,27 @@ def _interrupt(
     return p.returncode, took, err
 
 
-def test_sigint_at_random_points_exits_fast_with_a_partial_result(
-    models: dict[str, str], tmp_path: Path
+@pytest.mark.parametrize(
+    ("sig", "group", "status", "runs", "seed"),
+    [
+        # Ctrl-C: a terminal sends it to the whole process group.
+        (signal.SIGINT, True, 130, 6, 7),
+        # SIGTERM: what CI runners and container stops send, to the process alone.
+        (signal.SIGTERM, False, 143, 5, 11),
+    ],
+    ids=["SIGINT", "SIGTERM"],
+)
+def test_a_signal_at_random_points_exits_fast_with_a_partial_result(
+    models: dict[str, str],
+    tmp_path: Path,
+    sig: signal.Signals,
+    group: bool,
+    status: int,
+    runs: int,
+    seed: int,
 ) -> None:
-    rng = random.Random(7)
-    for k in range(6):
+    rng = random.Random(seed)
+    for k in range(runs):
         out = tmp_path / f"r{k}.json"
         # From the start of the warm-up (0.5 s) to 1 s into the timed loop (10 s).
         offset = rng.uniform(0.0, 1.5)
@@ -88,36 +104,15 @@ def test_sigint_at_random_points_exits_fast_with_a_partial_result(
             Events(tmp_path / f"e{k}.jsonl"),
             ("warmup",),
             offset,
+            group=group,
+            sig=sig,
         )
-        assert rc == 130, err
+        assert rc == status, err
         assert took < EXIT_LIMIT, (offset, took)
         assert "Traceback" not in err
         doc = json.loads(out.read_text())
         assert doc["interrupted"] is True
         # Empty when the signal came before the first warm-up call ended.
-        assert doc["results"] == [] or doc["results"][0]["interrupted"] is True
-
-
-def test_sigterm_is_handled_like_ctrl_c(models: dict[str, str], tmp_path: Path) -> None:
-    """SIGTERM (what CI runners and container stops send) at random points from the warm-up
-    into the timed loop: the partial result is written, exit status 143."""
-    rng = random.Random(11)
-    for k in range(5):
-        out = tmp_path / f"t{k}.json"
-        offset = rng.uniform(0.0, 1.5)
-        rc, took, err = _interrupt(
-            ["run", models["mlp3"], "--warmup", "0.5", "-t", "10", "--json", str(out)],
-            Events(tmp_path / f"e{k}.jsonl"),
-            ("warmup",),
-            offset,
-            group=False,
-            sig=signal.SIGTERM,
-        )
-        assert rc == 143, err
-        assert took < EXIT_LIMIT, (offset, took)
-        assert "Traceback" not in err
-        doc = json.loads(out.read_text())
-        assert doc["interrupted"] is True
         assert doc["results"] == [] or doc["results"][0]["interrupted"] is True
 
 
