@@ -109,11 +109,13 @@ void CacheFlusher::help(int cpu) noexcept {
 
 void CacheFlusher::flush() noexcept {
   if (!helpers_.empty()) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    ++generation_;
-    finished_ = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++generation_;
+      finished_ = 0;
+    }
+    wake_.notify_all();
   }
-  wake_.notify_all();
   // volatile: the stores must really happen although nobody reads the buffer afterwards.
   volatile unsigned char* p = buffer_.get();
   for (size_t i = 0; i < bytes_; i += line_) p[i] = static_cast<unsigned char>(p[i] + 1);

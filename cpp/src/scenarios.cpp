@@ -1,7 +1,5 @@
 #include "inferspeed/scenarios.hpp"
 
-#include <time.h>
-
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
