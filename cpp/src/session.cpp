@@ -317,9 +317,18 @@ void Session::prepare() {
     }
     if (!output_numeric_[i]) outputs_preallocated_ = false;
   }
-  bind_outputs(true);
-  // A model whose output shapes change from run to run (or between input sets) rejects
-  // preallocated buffers: fall back to outputs that ORT allocates on each bound call.
+  // A model whose outputs do not match their declared rank (seen in real exports) rejects a
+  // preallocated buffer when it is bound; so does one whose output shapes change from run to
+  // run (or between input sets) when it runs: fall back to outputs that ORT allocates on each
+  // bound call.
+  bool preallocated = true;
+  try {
+    bind_outputs(true);
+  } catch (const OrtError&) {
+    preallocated = false;
+    outputs_preallocated_ = false;
+  }
+  if (!preallocated) bind_outputs(false);
   auto run_every_binding = [&]() -> OrtStatus* {
     for (OrtIoBinding* binding : binding_ptrs_) {
       ++untimed_calls_;
@@ -328,7 +337,7 @@ void Session::prepare() {
     return nullptr;
   };
   status = run_every_binding();
-  if (status != nullptr) {
+  if (status != nullptr && preallocated) {
     api_->ReleaseStatus(status);
     bind_outputs(false);
     outputs_preallocated_ = false;

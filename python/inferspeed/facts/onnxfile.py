@@ -170,9 +170,9 @@ class Value(_Record):
 
 
 class Attribute(_Record):
-    """A node attribute, only the fields that hold tensors or graphs."""
+    """A node attribute: the fields that hold tensors or graphs, and ``i`` (an int)."""
 
-    __slots__ = ("g", "graphs", "name", "t", "tensors", "type")
+    __slots__ = ("g", "graphs", "i", "name", "t", "tensors", "type")
 
     def __init__(
         self,
@@ -182,9 +182,11 @@ class Attribute(_Record):
         g: Graph | None = None,
         tensors: list[Tensor] | None = None,
         graphs: list[Graph] | None = None,
+        i: int = 0,
     ) -> None:
         self.name = name
         self.type = type
+        self.i = i
         self.t = t
         self.g = g
         self.tensors: list[Tensor] = tensors if tensors is not None else []
@@ -192,14 +194,23 @@ class Attribute(_Record):
 
 
 class Node(_Record):
-    __slots__ = ("attributes", "domain", "op_type")
+    """A NodeProto: its type, attributes and the names of its inputs and outputs."""
+
+    __slots__ = ("attributes", "domain", "inputs", "op_type", "outputs")
 
     def __init__(
-        self, op_type: str = "", domain: str = "", attributes: list[Attribute] | None = None
+        self,
+        op_type: str = "",
+        domain: str = "",
+        attributes: list[Attribute] | None = None,
+        inputs: list[str] | None = None,
+        outputs: list[str] | None = None,
     ) -> None:
         self.op_type = op_type
         self.domain = domain
         self.attributes: list[Attribute] = attributes if attributes is not None else []
+        self.inputs: list[str] = inputs if inputs is not None else []
+        self.outputs: list[str] = outputs if outputs is not None else []
 
 
 class Graph(_Record):
@@ -231,7 +242,9 @@ class ModelFile(_Record):
     """A ModelProto as far as inferspeed reads it. ``graph`` is None when the file has none;
     ``functions`` holds the nodes of each model-local function."""
 
-    __slots__ = ("functions", "graph", "ir_version", "opset_import", "producer_name", "producer_version")
+    __slots__ = (
+        "functions", "graph", "ir_version", "metadata", "opset_import", "producer_name", "producer_version",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -241,6 +254,7 @@ class ModelFile(_Record):
         opset_import: list[tuple[str, int]] | None = None,
         graph: Graph | None = None,
         functions: list[list[Node]] | None = None,
+        metadata: list[tuple[str, str]] | None = None,
     ) -> None:
         self.ir_version = ir_version
         self.producer_name = producer_name
@@ -248,6 +262,8 @@ class ModelFile(_Record):
         self.opset_import: list[tuple[str, int]] = opset_import if opset_import is not None else []
         self.graph = graph
         self.functions: list[list[Node]] = functions if functions is not None else []
+        #: metadata_props, in file order (export tools record image size, labels, ...)
+        self.metadata: list[tuple[str, str]] = metadata if metadata is not None else []
 
     def graphs(self) -> Iterator[Graph]:
         """The main graph and every subgraph held by a node attribute, depth first."""
@@ -468,6 +484,8 @@ class _Reader:
                 m.opset_import.append(self.opset(x, y))
             elif number == 25:
                 m.functions.append(self.function(x, y))
+            elif number == 14:
+                m.metadata.append(self.entry(x, y))
         self.depth -= 1
         return m
 
@@ -516,6 +534,10 @@ class _Reader:
                 continue
             if number == 4:
                 n.op_type = self.text(x, y)
+            elif number == 1:
+                n.inputs.append(self.text(x, y))
+            elif number == 2:
+                n.outputs.append(self.text(x, y))
             elif number == 7:
                 n.domain = self.text(x, y)
             elif number == 5:
@@ -530,6 +552,8 @@ class _Reader:
             if number == 20 and wire == 0:
                 if _int32(x) in _ATTRIBUTE_TYPES:  # closed enum: an unknown value is not stored
                     attr.type = _int32(x)
+            elif number == 3 and wire == 0:
+                attr.i = _int64(x)
             elif wire != 2:
                 continue
             elif number == 1:
@@ -758,10 +782,17 @@ def _node_from(n: Any) -> Node:
             g=_graph_from(a.g) if a.HasField("g") else None,
             tensors=[_tensor_from(t) for t in a.tensors],
             graphs=[_graph_from(g) for g in a.graphs],
+            i=int(a.i),
         )
         for a in n.attribute
     ]
-    return Node(op_type=_str(n.op_type), domain=_str(n.domain), attributes=attributes)
+    return Node(
+        op_type=_str(n.op_type),
+        domain=_str(n.domain),
+        attributes=attributes,
+        inputs=[_str(x) for x in n.input],
+        outputs=[_str(x) for x in n.output],
+    )
 
 
 def _graph_from(g: Any) -> Graph:
@@ -790,4 +821,5 @@ def from_proto(model: Any) -> ModelFile:
         opset_import=[(_str(o.domain), int(o.version)) for o in model.opset_import],
         graph=_graph_from(model.graph) if model.HasField("graph") else None,
         functions=[[_node_from(n) for n in f.node] for f in model.functions],
+        metadata=[(_str(e.key), _str(e.value)) for e in model.metadata_props],
     )
