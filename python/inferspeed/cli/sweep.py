@@ -9,21 +9,26 @@ from typing import Any
 from ..config import CACHE_MODES, CALL_MODES, GRAPH_OPTIMIZATION_LEVELS, Config
 from ..errors import ConfigError
 from . import flags
+from .common import check_writable
 from .values import choice_list, collect, dim_value, int_at_least, parse_int_list, parse_seconds
 
 __all__ = ["add_parser", "cmd_sweep"]
+
+#: Flag destinations that are sweep axes: lists, one value per cell, never the base Config's.
+AXIS_DESTS = ("threads", "opt_level", "mode", "cache", "dim", "batch")
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("sweep", help="measure a grid of configurations, each in its own process")
     p.add_argument("model", help="ONNX model file")
-    p.add_argument("--threads", type=parse_int_list, metavar="N[,N...]", help="intra-op threads")
-    p.add_argument(
-        "--dim", action="append", metavar="SYMBOL=N[,N...]", help="sizes of a named dim (repeatable)"
+    # "resolve": the axes --dim and --batch (lists) take the place of the input group's (one size).
+    axes = p.add_argument_group(
+        "sweep axes (each a list; every combination is one cell)", conflict_handler="resolve"
     )
-    p.add_argument("--opt-level", type=choice_list(list(GRAPH_OPTIMIZATION_LEVELS)), metavar="L[,L...]")
-    p.add_argument("--mode", type=choice_list(CALL_MODES), metavar="M[,M...]")
-    p.add_argument("--cache", type=choice_list(CACHE_MODES), metavar="C[,C...]")
+    axes.add_argument("--threads", type=parse_int_list, metavar="N[,N...]", help="intra-op threads")
+    axes.add_argument("--opt-level", type=choice_list(list(GRAPH_OPTIMIZATION_LEVELS)), metavar="L[,L...]")
+    axes.add_argument("--mode", type=choice_list(CALL_MODES), metavar="M[,M...]")
+    axes.add_argument("--cache", type=choice_list(CACHE_MODES), metavar="C[,C...]")
     p.add_argument("--out", required=True, metavar="FILE.jsonl", help="results, one line per cell")
     p.add_argument("--resume", action="store_true", help="skip the cells already in --out")
     p.add_argument(
@@ -34,9 +39,21 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--max-time", "-t", type=parse_seconds, metavar="SECONDS", help="time per cell (default 2s)"
     )
     p.add_argument("--warmup", type=parse_seconds, metavar="SECONDS", help="warm-up per cell (default 0.2s)")
-    flags.add_seed_flag(p)
     flags.add_ort_lib_flag(p)
     flags.add_quiet_flag(p)
+    flags.add_input_flags(p)  # as `run` takes them, the same in every cell
+    axes.add_argument(
+        "--dim",
+        action="append",
+        metavar="SYMBOL=N[,N...]",
+        help="sizes of a dynamic dim, by its name or as INPUT:AXIS=N[,N...] (repeatable)",
+    )
+    axes.add_argument(
+        "--batch",
+        type=parse_int_list,
+        metavar="N[,N...]",
+        help="sizes of the batch dim of every input that has one (cells labelled batch=N)",
+    )
     p.set_defaults(func=cmd_sweep)
 
 
@@ -52,32 +69,72 @@ def _grid(args: argparse.Namespace) -> dict[str, Any]:
         grid["cache"] = args.cache
     if args.dim:
         grid["dims"] = collect("--dim", args.dim, lambda raw: [dim_value(v) for v in raw.split(",")])
+    if args.batch:
+        grid["batch"] = args.batch
     if not grid:
-        raise ConfigError("sweep needs at least one axis (--threads, --dim, --opt-level, --mode, --cache)")
+        raise ConfigError(
+            "sweep needs at least one axis (--threads, --dim, --batch, --opt-level, --mode, --cache)"
+        )
     return grid
 
 
-def cmd_sweep(args: argparse.Namespace) -> int:
-    from ..report.text import render_sweep
-    from ..tools.sweep import sweep
+def _base_config(args: argparse.Namespace) -> Config:
+    """Every cell's Config before its axes: the flags that are not axes."""
+    fixed = {dest: value for dest, value in vars(args).items() if dest not in AXIS_DESTS}
+    return flags.config_from_args(argparse.Namespace(**fixed))
 
-    grid = _grid(args)
-    config = Config(
-        ort_lib=args.ort_lib,
-        seed=args.seed,
-        iterations=args.iterations,
-        max_time=args.max_time,
-        warmup_time=args.warmup,
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _failures(found: Any) -> str | None:
+    """The last line of a sweep with failed cells: which, and why; None when none failed."""
+    from ..tools.sweep import cell_label
+
+    failed = [e for e in found.entries if "error" in e]
+    if not failed:
+        return None
+    first = f"{cell_label(failed[0]['cell'])}: {_one_line(failed[0]['error'])}"
+    if len(failed) == 1:
+        return f"inferspeed: error: sweep: 1 of {len(found.entries)} cells failed: {first}"
+    names = [cell_label(e["cell"]) for e in failed[:4]]
+    if len(failed) > 4:
+        names.append(f"{len(failed) - 4} more")
+    return (
+        f"inferspeed: error: sweep: {len(failed)} of {len(found.entries)} cells failed "
+        f"({'; '.join(names)}); the first: {first}"
     )
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from ..facts.modelfile import check_model_path
+
+    check_model_path(args.model)  # a bad path is one usage error, not a failure in every cell
+    grid = _grid(args)
+    config = _base_config(args)
+    check_writable(args.out, "--out")
+    from ..report.text import render_sweep
+    from ..tools.sweep import cell_label, sweep
 
     def progress(done: int, total: int, entry: Any) -> None:
         if not args.quiet:
-            status = entry.get("error") or f"median {entry['result']['stats']['median_ns'] / 1e3:.2f} µs"
-            print(f"[{done}/{total}] {entry['cell']}: {status}", file=sys.stderr)
+            error = entry.get("error")
+            status = (
+                f"error: {_one_line(error)}"
+                if error
+                else f"median {entry['result']['stats']['median_ns'] / 1e3:.2f} µs"
+            )
+            print(f"[{done}/{total}] {cell_label(entry['cell'])}: {status}", file=sys.stderr)
 
     found = sweep(
         args.model, grid, args.out, config=config, resume=args.resume, by=args.by, progress=progress
     )
     if not args.quiet:
         print(render_sweep(found))
-    return 0
+    failures = _failures(found)
+    if failures is None:
+        return 0
+    sys.stdout.flush()
+    print(failures, file=sys.stderr)
+    return 1

@@ -21,22 +21,25 @@ from ..events import emit
 from ..measure.processes import run_in_process
 from ..results.result import batch_of
 
-__all__ = ["SWEEP_METRICS", "SweepResult", "cell_key", "grid_cells", "sweep"]
+__all__ = ["SWEEP_METRICS", "SweepResult", "cell_key", "cell_label", "grid_cells", "sweep"]
 
-#: Grid axes and the Config field each sets. "dims" cells hold {symbol: size}.
+#: Grid axes and the Config field each sets. "dims" cells hold {symbol: size} (a symbol may
+#: also be "input:axis"); "batch" sets the batch dim of every input that has one.
 AXES = {
     "threads": "threads",
     "opt_level": "graph_optimization",
     "mode": "mode",
     "cache": "cache",
     "dims": "dims",
+    "batch": "batch",
 }
 SWEEP_METRICS = ("median", "p99", "throughput")
 
 
 def grid_cells(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     """Every combination of the grid's values, in a stable order. ``grid["dims"]`` maps each
-    symbol to its sizes (``{"batch": [1, 8]}``); the other axes are lists."""
+    symbol to its sizes (``{"seq": [128, 512]}``); the other axes are lists. A value given twice
+    on one axis makes one cell, not two."""
     unknown = sorted(set(grid) - set(AXES))
     if unknown:
         raise ConfigError(f"unknown sweep axes: {', '.join(unknown)} (axes: {', '.join(AXES)})")
@@ -45,9 +48,9 @@ def grid_cells(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
         if name == "dims":
             assert isinstance(values, Mapping)
             for symbol, sizes in values.items():
-                axes.append((f"dim:{symbol}", list(sizes)))
+                axes.append((f"dim:{symbol}", list(dict.fromkeys(sizes))))
         else:
-            axes.append((name, list(values)))
+            axes.append((name, list(dict.fromkeys(values))))
     for name, values in axes:
         if not values:
             raise ConfigError(f"sweep axis {name} has no values")
@@ -65,6 +68,17 @@ def grid_cells(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
 
 def cell_key(cell: Mapping[str, Any]) -> str:
     return json.dumps(cell, sort_keys=True)
+
+
+def cell_label(cell: Mapping[str, Any]) -> str:
+    """How a cell reads in a message: ``threads=2, batch=8, seq=128`` (dims by their symbol)."""
+    parts = []
+    for name, value in cell.items():
+        if name == "dims":
+            parts += [f"{symbol}={size}" for symbol, size in value.items()]
+        else:
+            parts.append(f"{name}={value}")
+    return ", ".join(parts)
 
 
 def cell_config(base: Config, cell: Mapping[str, Any]) -> Config:
@@ -153,8 +167,10 @@ def sweep(
     by: str = "median",
     progress: Callable[[int, int, Mapping[str, Any]], None] | None = None,
 ) -> SweepResult:
-    """Measure every cell of ``grid`` (axes: threads, opt_level, mode, cache, dims) of
-    ``model``, each in a fresh process, appending to the JSONL file ``out``."""
+    """Measure every cell of ``grid`` (axes: threads, opt_level, mode, cache, dims, batch) of
+    ``model``, each in a fresh process, appending to the JSONL file ``out``. ``config`` holds
+    what every cell shares (inputs, loop limits); each cell replaces the fields of its axes. A
+    cell that fails is recorded with its ``error`` and the sweep goes on."""
     if by not in SWEEP_METRICS:
         raise ConfigError(f"by must be one of {', '.join(SWEEP_METRICS)}, got {by!r}")
     path = os.fspath(out)
