@@ -88,12 +88,14 @@ def test_html_has_every_plot_embedded_and_non_empty(inputs: dict[str, str], tmp_
 def test_markdown_csv_and_text(inputs: dict[str, str], tmp_path: Path) -> None:
     p = cli("report", inputs["run"], inputs["server"], "--markdown")
     assert p.returncode == 0, p.stderr
-    assert p.stdout.startswith("| model |") and p.stdout.count("\n") == 2 + 3
-    assert "server 500/s" in p.stdout
+    assert p.stdout.startswith("# inferspeed report\n\n| result |")
+    table = p.stdout.split("\n\n")[1].splitlines()
+    assert len(table) == 2 + 3 and "server 500/s" in table[3] and "server 2000/s" in table[4]
     out = tmp_path / "s.csv"
     assert cli("report", inputs["run"], inputs["server"], "--csv", str(out)).returncode == 0
     rows = list(csv.DictReader(out.read_text().splitlines()))
     assert len(rows) == 3 and float(rows[0]["median_ns"]) > 0 and rows[1]["scenario"] == "server"
+    assert len({r["label"] for r in rows}) == 3
     text = cli("report", inputs["run"], inputs["tradeoff"])
     assert text.returncode == 0 and "median" in text.stdout and "tradeoff result" in text.stdout
 
@@ -128,6 +130,9 @@ def test_bad_report_inputs(inputs: dict[str, str], tmp_path: Path) -> None:
     jsonl = tmp_path / "sweep.jsonl"
     jsonl.write_text('{"cell": {}}\n{"cell": {}}\n')
     cases.append(["report", str(jsonl)])
+    bad_line = tmp_path / "bad.jsonl"
+    bad_line.write_text('{"cell": {"threads": 1}, "error": "x"}\nnot json\n{"cell": {}, "error": "y"}\n')
+    cases.append(["report", str(bad_line), "--markdown"])
     newer = tmp_path / "newer.json"
     newer.write_text(json.dumps({"schema": "inferspeed/9", "results": []}))
     cases.append(["report", str(newer), "--markdown"])
@@ -150,3 +155,110 @@ def test_progress_bar_and_colour_only_on_a_terminal(models: dict[str, str]) -> N
     assert "\x1b[1mmodel     \x1b[0m" in tty.stdout and "\x1b[1msamples   \x1b[0m" in tty.stdout  # names bold
     quiet = subprocess.run([*args, "--quiet"], capture_output=True, text=True, timeout=60, env=env)
     assert quiet.returncode == 0 and quiet.stdout == "" and "measuring" not in quiet.stderr
+
+
+# The report's contents: every result's environment, config, shapes and warnings in words,
+# distinct labels, comparisons, and sweeps. One short real measurement, edited into variants.
+
+WARNING_WORDS = "latency went from 5 us to 9 us between the start and the end of the run"
+BECAUSE = "the model names this dim batch and --dim batch=3 set it"
+
+
+@pytest.fixture(scope="module")
+def variants(models: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Four result files of one model, all named run.json: ``a`` as measured; ``b`` the same
+    document with a warning and the input's ``chosen_because``; ``c`` with mode 'run'; ``d`` the
+    same as ``a`` (another copy)."""
+    folder = tmp_path_factory.mktemp("variants")
+    doc = json.loads(inferspeed.benchmark(models["mlp_small"], dims={"batch": 3}, **SHORT).to_json())
+    doc["results"][0]["warnings"] = []
+    out = {}
+    for name in "abcd":
+        edited = json.loads(json.dumps(doc))
+        result = edited["results"][0]
+        if name == "b":
+            result["warnings"] = [{"code": "drift", "message": WARNING_WORDS, "details": {}}]
+            result["model"]["inputs"][0]["chosen_because"] = BECAUSE
+        if name == "c":
+            result["config"]["mode"] = "run"
+        (folder / name).mkdir()
+        out[name] = folder / name / "run.json"
+        out[name].write_text(json.dumps(edited))
+    return out
+
+
+SHORT = {"warmup_time": 0.01, "max_time": 0.05}
+
+
+def _labels(markdown: str) -> list[str]:
+    return re.findall(r"^## (.+)$", markdown, flags=re.M)
+
+
+def test_report_shows_each_results_environment_config_shapes_and_warnings(
+    variants: dict[str, Path], tmp_path: Path
+) -> None:
+    import html as html_module
+
+    md, page = tmp_path / "r.md", tmp_path / "r.html"
+    p = cli("report", str(variants["a"]), str(variants["b"]), "--markdown", str(md), "--html", str(page))
+    assert p.returncode == 0, p.stderr
+    env = json.loads(variants["a"].read_text())["environment"]
+    date = env["start_time"].replace("T", " ")
+    for text in (md.read_text(), html_module.unescape(page.read_text())):
+        for fact in (env["cpu"]["model"], f"{env['cpu']['logical_cores']} logical cores",
+                     env["onnxruntime"]["version"], env["os"]["release"], env["python"]):  # fmt: skip
+            assert fact in text
+        assert text.count(date) == 2  # each result's date
+        assert text.count("float32 [3, 64] (the model's shape: [batch, 64])") == 2  # bound shapes
+        assert f"chosen because {BECAUSE}" in text
+        assert text.count("mode binding, cache warm, scenario single-stream, at most 0.05 s") == 2
+        assert f"drift: {WARNING_WORDS}" in text  # the warning in words, not only its code
+        assert "Compared with" in text and "separate runs" in text
+    markdown = md.read_text()
+    compared = markdown.split("## Compared with", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in compared.splitlines() if line.startswith("| ") and "ratio" not in line]
+    assert len(rows) == 1 and re.search(r"\| \d\.\d{3} \(\d\.\d{3}–\d\.\d{3}\) \|", rows[0]), compared
+
+
+def test_results_of_one_file_name_get_distinct_labels(variants: dict[str, Path]) -> None:
+    from inferspeed.report.exports import label_entries
+
+    paths = [str(variants[k]) for k in "abcd"]
+    p = cli("report", *paths, "--markdown")
+    assert p.returncode == 0, p.stderr
+    labels = _labels(p.stdout)[1:]  # after "Compared with ..."
+    assert len(labels) == 4 and len(set(labels)) == 4, labels
+    assert "mode=run" in labels[2]  # told apart by the config that differs
+    assert f"from {paths[0]}" in labels[0] and f"from {paths[3]}" in labels[3]  # then by file
+    # One file given twice: the same result, numbered.
+    (result,) = inferspeed.load_json(paths[0])
+    twice = [e.label for e in label_entries([(paths[0], result, None), (paths[0], result, None)])]
+    assert len(set(twice)) == 2, twice
+
+
+def test_a_sweeps_jsonl_is_a_report_input(models: dict[str, str], tmp_path: Path) -> None:
+    from inferspeed.tools.sweep import sweep
+
+    out = tmp_path / "sweep.jsonl"
+    sweep(models["mlp_small"], {"threads": [1]}, out, config=Config(**SHORT))
+    with open(out, "a", encoding="utf-8") as f:  # a failed cell, as sweep writes it
+        f.write(json.dumps({"cell": {"threads": 2}, "error": "the cell failed: out of memory"}) + "\n")
+    page = tmp_path / "s.html"
+    p = cli("report", str(out), "--markdown", "--html", str(page))
+    assert p.returncode == 0, p.stderr
+    assert _labels(p.stdout) == ["Failed sweep cells", "mlp_small.onnx [threads=1]"], p.stdout
+    assert "cell threads=2: the cell failed: out of memory" in p.stdout
+    assert "float32 [1, 64]" in p.stdout and "not recorded (a sweep's JSONL keeps none)" in p.stdout
+    html = page.read_text()
+    assert "mlp_small.onnx [threads=1]" in html and "the cell failed: out of memory" in html
+    with open(out, "a", encoding="utf-8") as f:
+        f.write('{"cell": {"threads": 4}, "res')  # a sweep still writing its line
+    text = cli("report", str(out))
+    assert text.returncode == 0 and "error: the cell failed: out of memory" in text.stdout
+    assert "cut short" in text.stderr
+    # With another result: compared by their statistics (a sweep keeps no samples).
+    run = tmp_path / "run.json"
+    inferspeed.benchmark(models["mlp_small"], **SHORT).to_json(run)
+    both = cli("report", str(run), str(out), "--markdown")
+    assert both.returncode == 0 and "not tested: a sweep's cell keeps no samples" in both.stdout
+    assert cli("report", str(out), "--pyperf", str(tmp_path / "p.json")).returncode == 2

@@ -1,9 +1,12 @@
-"""``inferspeed report``: plots (HTML, PNG), Markdown, CSV or pyperf files from saved results."""
+"""``inferspeed report``: plots (HTML, PNG), Markdown, CSV or pyperf files from saved results
+and sweeps."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError, InputError
@@ -15,11 +18,16 @@ __all__ = ["add_parser", "check", "cmd_report"]
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("report", help="plots (HTML, PNG), Markdown, CSV or pyperf files from results")
     p.add_argument(
-        "results", nargs="+", metavar="RESULT.json", help="run, profile, tradeoff or capacity JSON"
+        "results",
+        nargs="+",
+        metavar="RESULT.json",
+        help="run, profile, tradeoff or capacity JSON, or a sweep's JSONL",
     )
-    p.add_argument("--html", metavar="PATH", help="one self-contained HTML file with every plot")
+    p.add_argument(
+        "--html", metavar="PATH", help="one self-contained HTML file: every result's details and plots"
+    )
     p.add_argument("--png", metavar="DIR", help="every plot as a PNG file in DIR")
-    p.add_argument("--markdown", nargs="?", const="-", metavar="PATH", help="a Markdown table (stdout: -)")
+    p.add_argument("--markdown", nargs="?", const="-", metavar="PATH", help="a Markdown report (stdout: -)")
     p.add_argument("--csv", nargs="?", const="-", metavar="PATH", help="a CSV table (stdout: -)")
     p.add_argument("--pyperf", metavar="PATH", help="pyperf's JSON format (python -m pyperf compare_to ...)")
     p.add_argument(
@@ -34,14 +42,62 @@ def check(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _read_input(path: str) -> tuple[dict[str, Any] | None, list[Any]]:
-    """(trade-off or capacity document, []) or (None, results) of one file given to report."""
-    from ..results.result import read_json_file, results_from_document
+@dataclass
+class _Input:
+    """One file given to report: a trade-off or capacity document (``doc``), or results
+    (with their sweep cell, None outside a sweep), failed sweep cells and a sweep's lines."""
 
-    doc = read_json_file(path, " (a sweep's JSONL is not a report input)")
+    path: str
+    doc: dict[str, Any] | None = None
+    results: list[tuple[Any, Any]] = field(default_factory=list)
+    failed: list[Any] = field(default_factory=list)
+    sweep_lines: list[dict[str, Any]] | None = None
+
+
+def _sweep_text(text: str) -> bool:
+    """Whether ``text`` is a sweep's JSONL: its first line an object with a "cell"."""
+    first = next((line for line in text.split("\n") if line.strip()), "")
+    try:
+        entry = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(entry, dict) and "cell" in entry and "schema" not in entry
+
+
+def _json_lines(text: str) -> list[dict[str, Any]]:
+    """The lines of a sweep's JSONL (checked by ``load_sweep``), a cut-short last one left out."""
+    lines = []
+    for line in text.split("\n"):
+        try:
+            lines.append(json.loads(line))
+        except ValueError:
+            continue
+    return lines
+
+
+def _read_input(path: str) -> _Input:
+    from ..report.exports import load_sweep
+    from ..results.result import results_from_document
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise InputError(f"{path} is not JSON: {exc}") from None
+    if _sweep_text(text):
+        cells, failed, notes = load_sweep(path, text)
+        for note in notes:
+            print(f"inferspeed: {note}", file=sys.stderr)
+        return _Input(path, None, [(r, cell) for r, cell in cells], failed, _json_lines(text))
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise InputError(f"{path} is not JSON: {exc}") from None
     if isinstance(doc, dict) and doc.get("scenario") in ("tradeoff", "capacity") and "schema" not in doc:
-        return doc, []
-    return None, results_from_document(doc, path)
+        return _Input(path, doc)
+    return _Input(path, None, [(r, None) for r in results_from_document(doc, path)])
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
@@ -53,26 +109,38 @@ def _check_outputs(args: argparse.Namespace) -> None:
             check_writable(path, flag)
 
 
+def _write(path: str, text: str, wrote: list[str]) -> None:
+    if path == "-":
+        sys.stdout.write(text)
+        return
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    wrote.append(path)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    from ..report.exports import to_csv, to_markdown, write_pyperf
+    from ..report.exports import comparison_table, label_entries, markdown_report, to_csv, write_pyperf
+    from ..results.result import Result
 
     _check_outputs(args)
-    inputs = [(path, *_read_input(path)) for path in args.results]
-    results = [r for _, _, rs in inputs for r in rs]
-    if (args.pyperf or args.markdown or args.csv) and not results:
-        raise InputError("--pyperf, --markdown and --csv need latency results (from run, profile, ...)")
-    wrote = _plots(args, inputs) if args.html or args.png else []
-    for path, text in ((args.markdown, to_markdown), (args.csv, to_csv)):
-        if path == "-":
-            sys.stdout.write(text(results))
-        elif path:
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(text(results))
-            wrote.append(path)
+    inputs = [_read_input(path) for path in args.results]
+    entries = label_entries([(i.path, r, cell) for i in inputs for r, cell in i.results])
+    failed = [f for i in inputs for f in i.failed]
+    results = [e.result for e in entries]
+    if (args.pyperf or args.markdown or args.csv) and not entries and not (args.markdown and failed):
+        raise InputError("--pyperf, --markdown and --csv need latency results (from run, profile, sweep ...)")
+    if args.pyperf and not all(isinstance(r, Result) for r in results):
+        raise InputError("--pyperf needs every call's time: a sweep's JSONL keeps statistics only")
+    comparison = comparison_table(entries) if args.html or args.markdown else ([], [])
+    wrote = _plots(args, inputs, entries, comparison) if args.html or args.png else []
+    if args.markdown:
+        _write(args.markdown, markdown_report(entries, failed, comparison), wrote)
+    if args.csv:
+        _write(args.csv, to_csv(results, [e.label for e in entries]), wrote)
     if args.pyperf:
         if args.pyperf_name and len(results) > 1:
             raise ConfigError("--pyperf-name names the benchmark of a single result")
-        write_pyperf(results, args.pyperf, args.pyperf_name)
+        write_pyperf([r for r in results if isinstance(r, Result)], args.pyperf, args.pyperf_name)
         wrote.append(f"{args.pyperf} (pyperf format)")
     if not (args.html or args.png or args.markdown or args.csv or args.pyperf):
         _print_results(inputs)
@@ -81,30 +149,40 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plots(args: argparse.Namespace, inputs: list[Any]) -> list[str]:
+def _plots(args: argparse.Namespace, inputs: list[_Input], entries: list[Any], comparison: Any) -> list[str]:
     """Write the --html file and the --png folder; what was written, to say so."""
-    from ..report.html import plots_for, render_html, require_matplotlib, write_pngs
+    from ..report.html import Section, plots_for, render_html, require_matplotlib, write_pngs
 
     require_matplotlib()
-    sections = [plots_for(path, doc, rs) for path, doc, rs in inputs]
+    sections, start = [], 0
+    for i in inputs:  # the entries are in the order of the inputs
+        sections.append(plots_for(i.path, i.doc, entries[start : start + len(i.results)], i.failed))
+        start += len(i.results)
+    table, notes = comparison
+    if table:
+        sections.append(Section(f"Compared with {entries[0].label}", table, notes=notes))
     wrote = []
     if args.html:
         with open(args.html, "w", encoding="utf-8") as f:
             f.write(render_html(sections))
-        wrote.append(f"{args.html} ({sum(len(s.plots) for s in sections)} plots)")
+        wrote.append(f"{args.html} ({sum(len(s.all_plots) for s in sections)} plots)")
     if args.png:
         wrote.append(f"{len(write_pngs(sections, args.png))} PNG files in {args.png}")
     return wrote
 
 
-def _print_results(inputs: list[Any]) -> None:
-    from ..report.text import render_profile, render_result
+def _print_results(inputs: list[_Input]) -> None:
+    from ..report.text import render_profile, render_result, render_sweep
+    from ..tools.sweep import SweepResult
 
-    for _, _, results in inputs:
-        for r in results:
+    for i in inputs:
+        if i.sweep_lines is not None:
+            print(f"{i.path}: a sweep\n{render_sweep(SweepResult(i.sweep_lines, 'median', 0))}\n")
+            continue
+        for r, _ in i.results:
             print(render_result(r) + "\n")
             if r.profile is not None:  # a saved `inferspeed profile` result: its tables too
                 print(render_profile(r) + "\n")
-    for path, doc, _ in inputs:
-        if doc is not None:
-            print(f"{path}: a {doc['scenario']} result: use --html or --png to draw it")
+    for i in inputs:
+        if i.doc is not None:
+            print(f"{i.path}: a {i.doc['scenario']} result: use --html or --png to draw it")

@@ -15,6 +15,13 @@ of ``loops`` = samples // PYPERF_VALUES consecutive calls (the remainder is left
 PYPERF_RUNS runs of consecutive values (as pyperf's worker processes would give). A shorter
 result keeps one value per call (``loops`` 1). ``python -m pyperf stats``, ``hist`` and
 ``compare_to`` then work on the file.
+
+The report (``inferspeed report --markdown`` / ``--html``): every result as an ``Entry`` with a
+label no other entry has (``label_entries``), its facts (``result_facts``: date, machine, ONNX
+Runtime, threads, configuration, bound input shapes), its warnings in words, and a comparison
+of each result with the first (``comparison_table``). A sweep's JSONL (``load_sweep``) gives
+one ``CellResult`` per measured cell (statistics without samples) and a ``FailedCell`` per
+failed one.
 """
 
 from __future__ import annotations
@@ -23,22 +30,37 @@ import csv
 import io
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
 from ..results.result import Result
+from ..stats.diagnostics import Diagnostic
+from ..stats.summary import Stats
 from ..units import format_duration
 
 __all__ = [
     "PYPERF_RUNS",
     "PYPERF_VALUES",
+    "CellResult",
+    "Entry",
+    "FailedCell",
+    "cell_text",
+    "comparison_table",
+    "label_entries",
+    "load_sweep",
+    "markdown_report",
+    "result_facts",
     "summary_cells",
     "summary_row",
+    "summary_table",
     "to_csv",
     "to_markdown",
     "to_pyperf",
+    "warning_lines",
     "write_pyperf",
 ]
 
@@ -53,7 +75,39 @@ _COLUMNS = (
 )  # fmt: skip
 
 
-def result_name(result: Result) -> str:
+@dataclass(frozen=True)
+class CellResult:
+    """A sweep cell's result as its JSONL line holds it: what a report shows of a Result, but
+    no samples (a sweep keeps statistics only) and no environment (a sweep records none)."""
+
+    stats: Stats
+    model: Mapping[str, Any]
+    config: Mapping[str, Any]
+    environment: Mapping[str, Any]
+    scenario: str
+    session: Mapping[str, Any]
+    loop: Mapping[str, Any]
+    warnings: tuple[Diagnostic, ...]
+    notices: tuple[str, ...]
+    interrupted: bool
+    scenario_stats: Mapping[str, Any]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CellResult:
+        # Result.from_dict parses every field; one placeholder sample passes its check and is
+        # dropped here with the Result.
+        r = Result.from_dict({**data, "samples_ns": [0]}, {})
+        return cls(
+            r.stats, r.model, r.config, r.environment, r.scenario, r.session, r.loop,
+            r.warnings, r.notices, r.interrupted, r.scenario_stats,
+        )  # fmt: skip
+
+
+#: A result a report shows: measured (with samples) or a sweep's cell (statistics only).
+AnyResult = Result | CellResult
+
+
+def result_name(result: AnyResult) -> str:
     """The model's (or callable's) name, with the thread count when set and, under load, the
     scenario's rate and workers."""
     name = str(result.model.get("name", "?"))
@@ -69,14 +123,14 @@ def result_name(result: Result) -> str:
     return f"{name} ({', '.join(details)})" if details else name
 
 
-def throughput_of(result: Result) -> float | None:
+def throughput_of(result: AnyResult) -> float | None:
     """Calls per second: achieved (server), all workers (offline), else one stream's."""
     sc = result.scenario_stats
     value = sc.get("achieved_qps") or sc.get("throughput_per_s") or result.stats.throughput_per_s
     return float(value) if value else None
 
 
-def summary_row(result: Result) -> dict[str, Any]:
+def summary_row(result: AnyResult) -> dict[str, Any]:
     s = result.stats
     lo, hi = s.ci95_median_ns
     return {
@@ -95,16 +149,18 @@ def summary_row(result: Result) -> dict[str, Any]:
     }
 
 
-def to_csv(results: Sequence[Result]) -> str:
+def to_csv(results: Sequence[AnyResult], labels: Sequence[str] | None = None) -> str:
+    """The summary rows as CSV; with ``labels`` (one per result), a last column ``label``."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(_COLUMNS), lineterminator="\n")
+    columns = list(_COLUMNS) + (["label"] if labels is not None else [])
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
-    for r in results:
-        writer.writerow(summary_row(r))
+    for k, r in enumerate(results):
+        writer.writerow(summary_row(r) | ({"label": labels[k]} if labels is not None else {}))
     return out.getvalue()
 
 
-def summary_cells(result: Result) -> dict[str, str]:
+def summary_cells(result: AnyResult) -> dict[str, str]:
     """The summary row with units, by column title, as the Markdown and HTML tables show it."""
     row = summary_row(result)
     lo, hi = row["ci95_median_lo_ns"], row["ci95_median_hi_ns"]
@@ -178,3 +234,402 @@ def to_pyperf(results: Sequence[Result], name: str | None = None) -> dict[str, A
 def write_pyperf(results: Sequence[Result], path: str | os.PathLike[str], name: str | None = None) -> None:
     with open(path, "w", encoding="utf-8") as f:
         json.dump(to_pyperf(results, name), f)
+
+
+# The report: labelled entries, their facts and warnings, comparisons, sweeps, Markdown.
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One result of a report: its label (no other entry of the report has it), the file it
+    came from, and, for a sweep's cell, the cell."""
+
+    label: str
+    source: str
+    result: AnyResult
+    cell: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class FailedCell:
+    """A sweep's cell that has no result: the file, the cell and the error recorded."""
+
+    source: str
+    cell: Mapping[str, Any]
+    error: str
+
+
+def cell_text(cell: Mapping[str, Any]) -> str:
+    """``threads=2, batch=8`` for ``{"threads": 2, "dims": {"batch": 8}}``."""
+    parts = []
+    for key, value in cell.items():
+        if key == "dims" and isinstance(value, Mapping):
+            parts += [f"{sym}={size}" for sym, size in value.items()]
+        else:
+            parts.append(f"{key}={value}")
+    return ", ".join(parts)
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, str) or value is None:
+        return str(value)
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _differing_config(group: Sequence[Entry]) -> list[str]:
+    configs = [e.result.config for e in group]
+    keys = sorted({k for c in configs for k in c})
+    differ = [k for k in keys if len({_compact(c.get(k)) for c in configs}) > 1]
+    return [", ".join(f"{k}={_compact(e.result.config.get(k))}" for k in differ[:4]) for e in group]
+
+
+def _differing_source(group: Sequence[Entry]) -> list[str]:
+    names = [os.path.basename(e.source) for e in group]
+    if len(set(names)) < len(set(e.source for e in group)):
+        names = [e.source for e in group]
+    return [f"from {n}" for n in names]
+
+
+def _differing_model(group: Sequence[Entry]) -> list[str]:
+    return [str(e.result.model.get("path", "?")) for e in group]
+
+
+def _relabel(entries: list[Entry], suffixes: Any) -> list[Entry]:
+    """Each group of entries that share a label gets the suffixes ``suffixes(group)`` gives it,
+    when they tell the group's entries apart (not all equal)."""
+    groups: dict[str, list[int]] = {}
+    for k, e in enumerate(entries):
+        groups.setdefault(e.label, []).append(k)
+    out = list(entries)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        found = suffixes([entries[k] for k in members])
+        if len(set(found)) > 1:
+            for k, suffix in zip(members, found, strict=True):
+                out[k] = Entry(f"{entries[k].label} [{suffix}]", *_rest(entries[k]))
+    return out
+
+
+def _rest(e: Entry) -> tuple[str, AnyResult, Mapping[str, Any] | None]:
+    return e.source, e.result, e.cell
+
+
+def label_entries(items: Sequence[tuple[str, AnyResult, Mapping[str, Any] | None]]) -> list[Entry]:
+    """Entries of (source file, result, sweep cell or None), each labelled by its model (with
+    threads, load, or the sweep's cell); labels several share are told apart by the config
+    that differs between them, then by source file, then model path, then a number."""
+    entries = []
+    for source, result, cell in items:
+        name = result_name(result) if cell is None else f"{result.model.get('name', '?')} [{cell_text(cell)}]"
+        entries.append(Entry(name, source, result, cell))
+    for suffixes in (_differing_config, _differing_source, _differing_model):
+        entries = _relabel(entries, suffixes)
+    while len({e.label for e in entries}) < len(entries):
+        entries = _relabel(entries, lambda group: [f"#{n + 1}" for n in range(len(group))])
+    return entries
+
+
+def _shape(shape: Any) -> str:
+    if shape is None:
+        return "any shape"
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def _because(why: Any) -> str:
+    if isinstance(why, Mapping):
+        return "; ".join(f"{k}: {_because(v)}" for k, v in why.items())
+    if isinstance(why, list | tuple):
+        return "; ".join(_because(v) for v in why)
+    return str(why)
+
+
+def _input_facts(model: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """One fact per input: its type and bound shape (the model's own when it differs), where
+    its values came from, and why its shape was chosen when the result says."""
+    facts = []
+    for inp in model.get("inputs") or []:
+        bound = inp.get("bound_shape")
+        text = f"{inp.get('type', '?')} {_shape(bound)}"
+        if "shape" in inp and inp["shape"] != bound:
+            text += f" (the model's shape: {_shape(inp['shape'])})"
+        if inp.get("source"):
+            text += f", {inp['source']} values"
+        if inp.get("chosen_because"):
+            text += f"; chosen because {_because(inp['chosen_because'])}"
+        facts.append((f"input {inp.get('name', '?')}", text))
+    return facts or [("inputs", "none recorded")]
+
+
+def _environment_facts(env: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Date, machine, system, ONNX Runtime, load and command line of a result's environment."""
+    if not env:
+        return [("environment", "not recorded (a sweep's JSONL keeps none)")]
+    cpu, osd, ort = env.get("cpu") or {}, env.get("os") or {}, env.get("onnxruntime") or {}
+    machine = (
+        f"{cpu.get('model', '?')}, {cpu.get('logical_cores', '?')} logical cores "
+        f"({cpu.get('physical_cores', '?')} physical)"
+    )
+    if cpu.get("caches"):
+        machine += ", caches " + " ".join(f"{k} {v}" for k, v in cpu["caches"].items())
+    if cpu.get("governor"):
+        machine += f", governor {cpu['governor']}"
+    system = " ".join(str(osd.get(k, "")) for k in ("system", "release", "machine")).strip() or "?"
+    software = ", ".join(f"{k} {env[k]}" for k in ("python", "numpy", "inferspeed") if env.get(k))
+    runtime = str(ort.get("version", "?"))
+    if ort.get("api_version"):
+        runtime += f" (API {ort['api_version']})"
+    if ort.get("providers"):
+        runtime += ", providers " + ", ".join(map(str, ort["providers"]))
+    if ort.get("library"):
+        runtime += f", {ort['library']}"
+    facts = [
+        ("date", str(env.get("start_time") or "not recorded").replace("T", " ")),
+        ("machine", machine),
+        ("system", f"{system}; {software}" if software else system),
+        ("ONNX Runtime", runtime),
+    ]
+    if env.get("load_average"):
+        facts.append(("load average", ", ".join(f"{x:.2f}" for x in env["load_average"])))
+    if env.get("command_line"):
+        facts.append(("command", " ".join(map(str, env["command_line"]))))
+    return facts
+
+
+def _threads_text(r: AnyResult) -> str:
+    """Intra- and inter-op threads: as set, and as ONNX Runtime resolved them when recorded."""
+    c = r.config
+    resolved = next(
+        (
+            where[key]
+            for where in (r.session, r.loop)
+            for key in ("intra_op_threads", "threads")
+            if where.get(key)
+        ),
+        None,
+    )
+    text = f"intra-op {c['threads']}" if c.get("threads") else "intra-op: ONNX Runtime's default"
+    if resolved is not None and resolved != c.get("threads"):
+        text += f" (resolved: {resolved})"
+    elif not c.get("threads"):
+        text += " (the count it chose is not recorded)"
+    text += f", inter-op {c['inter_op_threads']}" if c.get("inter_op_threads") else ""
+    if r.loop.get("pinned_cpu") is not None:
+        text += f", pinned to CPU {r.loop['pinned_cpu']}"
+    return text
+
+
+_SHOWN = ("mode", "cache", "scenario", "iterations", "max_time", "warmup_time", "warmup_iterations")
+_ELSEWHERE = ("threads", "inter_op_threads", "ort_lib")
+
+
+def _config_text(r: AnyResult) -> str:
+    """The loop's settings (mode, cache, scenario, limits), then every other setting that
+    differs from inferspeed's default."""
+    from ..config import Config
+
+    c = r.config
+    parts = [f"mode {c.get('mode', '?')}", f"cache {c.get('cache') or r.loop.get('cache', '?')}"]
+    parts.append(f"scenario {r.scenario}")
+    if c.get("iterations") is not None:
+        parts.append(f"at most {c['iterations']} iterations")
+    if c.get("max_time") is not None:
+        parts.append(f"at most {c['max_time']:g} s")
+    if c.get("warmup_time") is not None:
+        parts.append(f"warm-up {c['warmup_time']:g} s")
+    if c.get("warmup_iterations") is not None:
+        parts.append(f"warm-up {c['warmup_iterations']} iterations")
+    defaults = Config().to_dict()
+    for key, value in c.items():
+        if key in _SHOWN or key in _ELSEWHERE or value is None:
+            continue
+        if key not in defaults or _compact(value) != _compact(defaults[key]):
+            parts.append(f"{key}={_compact(value)}")
+    return ", ".join(parts)
+
+
+def result_facts(entry: Entry) -> list[tuple[str, str]]:
+    """What a reader needs to trust and repeat a result, as (name, text) pairs: where it came
+    from, date, machine, ONNX Runtime, threads, configuration, model and bound input shapes."""
+    r = entry.result
+    source = entry.source + (f", sweep cell {cell_text(entry.cell)}" if entry.cell is not None else "")
+    model = r.model
+    model_text = str(model.get("path") or model.get("name", "?"))
+    if model.get("sha256"):
+        model_text += f" (sha256 {str(model['sha256'])[:12]}…)"
+    facts = [("source", source), *_environment_facts(r.environment)]
+    facts += [("threads", _threads_text(r)), ("config", _config_text(r)), ("model", model_text)]
+    facts += _input_facts(model)
+    if r.interrupted:
+        facts.append(("partial", "yes: stopped by Ctrl-C or SIGTERM before its end"))
+    facts += [("notice", str(n)) for n in r.notices]
+    return facts
+
+
+def warning_lines(result: AnyResult) -> list[str]:
+    """Each warning in words: its code, then its message (what was seen and what to do)."""
+    return [f"{w.code}: {w.message}" for w in result.warnings]
+
+
+_COMPARISON_HEAD = ["result", "median ratio (95% CI)", "p99 ratio (95% CI)", "p-value", "verdict", "how"]
+_METHODS = {
+    "independent": "separate runs",
+    "blocks": "separate runs; interval from whole stretches (samples correlated in time)",
+    "machine-variation": "separate runs; interval widened to the machine's variation in time",
+    "paired": "interleaved rounds, paired",
+}
+
+
+def _ratio(value: float, ci: tuple[float, float] | None = None) -> str:
+    return f"{value:.3f}" + (f" ({ci[0]:.3f}–{ci[1]:.3f})" if ci is not None else "")
+
+
+def _comparison_row(base: Entry, entry: Entry) -> list[str]:
+    from ..analysis.compare import check_comparable, compare
+
+    a, b = base.result, entry.result
+    why = None
+    if isinstance(a, Result) and isinstance(b, Result):
+        why = check_comparable(a, b)
+        try:
+            c = compare(a, b, baseline_label=base.label, candidate_label=entry.label)
+        except InputError as exc:
+            verdict = f"not tested: {exc}"
+        else:
+            how = _METHODS.get(c.method, c.method)
+            if c.machine_variation is not None:
+                how += f" (±{c.machine_variation:.0%})"
+            return [
+                entry.label,
+                _ratio(c.ratio_median, c.ratio_median_ci),
+                _ratio(c.ratio_p99, c.ratio_p99_ci),
+                f"{c.p_value:.3g}",
+                c.verdict + (f" (caution: {why})" if why else ""),
+                how,
+            ]
+    else:
+        verdict = "not tested: a sweep's cell keeps no samples (ratios of its statistics only)"
+    sa, sb = a.stats, b.stats
+    return [
+        entry.label,
+        _ratio(sb.median_ns / sa.median_ns) if sa.median_ns > 0 else "-",
+        _ratio(sb.p99_ns / sa.p99_ns) if sa.p99_ns > 0 else "-",
+        "-",
+        verdict + (f" (caution: {why})" if why else ""),
+        "separate runs",
+    ]
+
+
+def comparison_table(entries: Sequence[Entry]) -> tuple[list[list[str]], list[str]]:
+    """Each entry after the first compared with the first (``analysis.compare.compare`` when
+    both have samples): the table (its head first) and notes on how to read it. Empty for
+    fewer than two entries."""
+    from ..config import DEFAULT_THRESHOLD
+
+    if len(entries) < 2:
+        return [], []
+    table = [list(_COMPARISON_HEAD)] + [_comparison_row(entries[0], e) for e in entries[1:]]
+    notes = [
+        f"Each result against the first, {entries[0].label}: ratios are result / first "
+        "(above 1: slower), with 95% intervals; the verdict needs the Mann-Whitney test "
+        f"significant, the interval excluding 1 and a difference above {DEFAULT_THRESHOLD:.0%}.",
+        "These results come from separate runs: the machine may have changed speed between them, "
+        "so each interval is at least as wide as the variation each run saw within itself. For a "
+        "decision, measure both in one interleaved run: inferspeed run A.onnx B.onnx.",
+    ]
+    return table, notes
+
+
+def _sweep_line(path: str, n: int, entry: Any) -> tuple[CellResult | None, FailedCell | None]:
+    cell = entry.get("cell") if isinstance(entry, dict) else None
+    if not isinstance(cell, dict) or not ("result" in entry or "error" in entry):
+        raise InputError(
+            f"{path} line {n} is not a sweep cell (an object with 'cell' and 'result' or 'error')"
+        )
+    if "error" in entry:
+        return None, FailedCell(path, cell, str(entry["error"]))
+    try:
+        return CellResult.from_dict(entry["result"]), None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{path} line {n}: malformed result ({exc})") from None
+
+
+def load_sweep(
+    path: str, text: str
+) -> tuple[list[tuple[CellResult, Mapping[str, Any]]], list[FailedCell], list[str]]:
+    """The measured cells (result, cell), the failed cells and notes of a sweep's JSONL
+    ``text`` (``path`` for messages). A last line cut short (a sweep still writing, or
+    killed while writing) is left out with a note; any other bad line is an InputError."""
+    cells: list[tuple[CellResult, Mapping[str, Any]]] = []
+    failed: list[FailedCell] = []
+    notes: list[str] = []
+    lines = text.split("\n")
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError as exc:
+            if n == len(lines):
+                notes.append(
+                    f"{path}: the last line is cut short (a sweep still running, or killed): left out"
+                )
+                continue
+            raise InputError(f"{path} line {n} is not JSON: {exc}") from None
+        result, failure = _sweep_line(path, n, entry)
+        if result is not None:
+            cells.append((result, entry["cell"]))
+        if failure is not None:
+            failed.append(failure)
+    if not cells and not failed:
+        raise InputError(f"{path} holds no sweep cells")
+    return cells, failed, notes
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(rows: Sequence[Sequence[str]]) -> list[str]:
+    head, *body = rows
+    lines = ["| " + " | ".join(map(_md, head)) + " |", "|" + "---|" * len(head)]
+    return lines + ["| " + " | ".join(map(_md, row)) + " |" for row in body]
+
+
+def summary_table(entries: Sequence[Entry]) -> list[list[str]]:
+    """The summary of each entry by label (head first), as the Markdown and HTML reports show it."""
+    columns = ["median (95% CI)", "p90", "p99", "p99.9", "throughput", "warnings"]
+    rows = [["result", "scenario", "samples", *columns]]
+    for e in entries:
+        cells = summary_cells(e.result)
+        rows.append([e.label, cells["scenario"], cells["samples"], *(cells[c] for c in columns)])
+    return rows
+
+
+def markdown_report(
+    entries: Sequence[Entry],
+    failed: Sequence[FailedCell] = (),
+    comparison: tuple[list[list[str]], list[str]] = ([], []),
+) -> str:
+    """The Markdown report: the summary table, the comparison with the first result, failed
+    sweep cells, then each result's facts and warnings in words."""
+    lines = ["# inferspeed report", ""]
+    if entries:
+        lines += [*_md_table(summary_table(entries)), ""]
+    table, notes = comparison
+    if table:
+        lines += [f"## Compared with {_md(entries[0].label)}", "", *_md_table(table), ""]
+        for note in notes:
+            lines += [_md(note), ""]
+    if failed:
+        lines += ["## Failed sweep cells", ""]
+        lines += [f"- {_md(f.source)}, cell {_md(cell_text(f.cell))}: {_md(f.error)}" for f in failed]
+        lines.append("")
+    for e in entries:
+        lines += [f"## {_md(e.label)}", ""]
+        lines += [f"- **{name}**: {_md(text)}" for name, text in result_facts(e)]
+        warnings = warning_lines(e.result)
+        lines.append("- **warnings**:" + ("" if warnings else " none"))
+        lines += [f"  - {_md(w)}" for w in warnings]
+        lines.append("")
+    return "\n".join(lines)

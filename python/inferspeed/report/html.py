@@ -14,6 +14,11 @@ What is drawn, by input:
 - a capacity search: the SLO percentile against achieved throughput, with the SLO;
 - a trade-off: speedup (with its interval) against relative L2 error, the Pareto front joined;
 - a profile: the share of model time of the top operator types and nodes.
+
+Each result has its block: its label (unique in the report), its facts (date, machine, ONNX
+Runtime, threads, configuration, input shapes: ``exports.result_facts``), its warnings in
+words, and its plots. A sweep's cells have no samples, so no plots: their section has the
+table of cells and the failed cells with their errors.
 """
 
 from __future__ import annotations
@@ -32,9 +37,28 @@ import numpy as np
 from ..errors import ConfigError
 from ..results.result import Result
 from ..units import format_duration
-from .exports import result_name, summary_cells, throughput_of
+from .exports import (
+    AnyResult,
+    Entry,
+    FailedCell,
+    cell_text,
+    label_entries,
+    result_facts,
+    summary_table,
+    throughput_of,
+    warning_lines,
+)
 
-__all__ = ["MAX_POINTS", "Plot", "Section", "plots_for", "render_html", "require_matplotlib", "write_pngs"]
+__all__ = [
+    "MAX_POINTS",
+    "Block",
+    "Plot",
+    "Section",
+    "plots_for",
+    "render_html",
+    "require_matplotlib",
+    "write_pngs",
+]
 
 MAX_POINTS = 20_000
 _BLOCKS = 50
@@ -58,13 +82,29 @@ class Plot:
 
 
 @dataclass
+class Block:
+    """One result: its label, its facts (name, text), its warnings in words and its plots."""
+
+    label: str
+    facts: list[tuple[str, str]]
+    warnings: list[str]
+    plots: list[Plot] = field(default_factory=list)
+
+
+@dataclass
 class Section:
-    """A heading, an optional table (rows of cells) and plots."""
+    """A heading, notes, an optional table (rows of cells, the head first), a block per
+    result, and plots of the whole section."""
 
     title: str
     table: list[list[str]] = field(default_factory=list)
     plots: list[Plot] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    results: list[Block] = field(default_factory=list)
+
+    @property
+    def all_plots(self) -> list[Plot]:
+        return [p for b in self.results for p in b.plots] + self.plots
 
 
 def _figure(width: float = 7.0, height: float = 3.6) -> Any:
@@ -160,7 +200,7 @@ def _latency_plots(r: Result, label: str) -> list[Plot]:
     return plots
 
 
-def _curve_plot(results: Sequence[Result], label: str) -> Plot | None:
+def _curve_plot(results: Sequence[AnyResult], label: str) -> Plot | None:
     """p50 and p99 against achieved throughput; against concurrency when the throughput
     hardly changes (a server at one offered rate)."""
     points = [
@@ -271,14 +311,33 @@ def _profile_plots(r: Result, label: str, top: int = 15) -> list[Plot]:
     return plots
 
 
-def _result_table(results: Sequence[Result]) -> list[list[str]]:
-    columns = ["model", "scenario", "samples", "median (95% CI)", "p90", "p99", "p99.9", "warnings"]
-    cells = [summary_cells(r) for r in results]
-    return [columns] + [[row[c] for c in columns] for row in cells]
+def _results_section(path: str, entries: Sequence[Entry], failed: Sequence[FailedCell]) -> Section:
+    """The section of a results document or a sweep (titled by its path): the table, then a
+    block per result with its facts, warnings and plots (none for a sweep's cell: it keeps no
+    samples)."""
+    section = Section(path, summary_table(entries) if entries else [])
+    for e in entries:
+        block = Block(e.label, result_facts(e), warning_lines(e.result))
+        if isinstance(e.result, Result):
+            block.plots += _latency_plots(e.result, e.label)
+            if e.result.profile is not None:
+                block.plots += _profile_plots(e.result, e.label)
+        section.results.append(block)
+    if any(e.cell is not None for e in entries) or failed:
+        section.notes.append("A sweep's JSONL keeps each cell's statistics, not its samples: no plots.")
+    section.notes += [f"failed: cell {cell_text(f.cell)}: {f.error}" for f in failed]
+    plain = [e.result for e in entries if e.cell is None]
+    curve = _curve_plot(plain, os.path.basename(path)) if len(plain) > 1 else None
+    if curve is not None:
+        section.plots.append(curve)
+    return section
 
 
-def plots_for(path: str, doc: Any, results: Sequence[Result] = ()) -> Section:
-    """The section of one input file: ``results`` (of a results document), or ``doc`` a
+def plots_for(
+    path: str, doc: Any, results: Sequence[Result | Entry] = (), failed: Sequence[FailedCell] = ()
+) -> Section:
+    """The section of one input file: ``results`` (of a results document, or labelled
+    entries; a Result is labelled here) and ``failed`` (a sweep's failed cells), or ``doc`` a
     trade-off or a capacity search."""
     require_matplotlib()
     label = os.path.basename(path)
@@ -306,16 +365,9 @@ def plots_for(path: str, doc: Any, results: Sequence[Result] = ()) -> Section:
         if plot is not None:
             section.plots.append(plot)
         return section
-    section = Section(label, _result_table(results))
-    for k, r in enumerate(results):
-        name = result_name(r) if len(results) == 1 else f"{result_name(r)} [{k + 1}]"
-        section.plots += _latency_plots(r, name)
-        if r.profile is not None:
-            section.plots += _profile_plots(r, name)
-    curve = _curve_plot(results, label) if len(results) > 1 else None
-    if curve is not None:
-        section.plots.append(curve)
-    return section
+    plain = label_entries([(path, r, None) for r in results if isinstance(r, Result)])
+    entries = iter(plain)
+    return _results_section(path, [r if isinstance(r, Entry) else next(entries) for r in results], failed)
 
 
 _STYLE = """
@@ -326,7 +378,39 @@ td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 td:first-child, th:first-child { text-align: left; }
 figure { margin: 1em 0; } img { max-width: 100%; height: auto; }
 figcaption { font-size: 0.85em; color: #555; }
+h3 { font-size: 1.05em; margin-top: 1.5em; }
+table.facts th { text-align: left; vertical-align: top; font-weight: 600; }
+table.facts td { text-align: left; }
+ul.warnings li { color: #8a4b00; }
 """
+
+
+def _table(rows: Sequence[Sequence[str]]) -> list[str]:
+    head, *body = rows
+    parts = ["<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in head) + "</tr>"]
+    parts += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in body]
+    return [*parts, "</table>"]
+
+
+def _figure_html(p: Plot) -> str:
+    data = base64.b64encode(p.png).decode("ascii")
+    return (
+        f'<figure id="{html.escape(p.slug)}"><img src="data:image/png;base64,{data}" '
+        f'alt="{html.escape(p.title)}"><figcaption>{html.escape(p.title)}</figcaption></figure>'
+    )
+
+
+def _block_html(b: Block) -> list[str]:
+    parts = [f"<h3>{html.escape(b.label)}</h3>", '<table class="facts">']
+    parts += [f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in b.facts]
+    parts.append("</table>")
+    if b.warnings:
+        parts.append('<p>Warnings:</p><ul class="warnings">')
+        parts += [f"<li>{html.escape(w)}</li>" for w in b.warnings]
+        parts.append("</ul>")
+    else:
+        parts.append("<p>Warnings: none.</p>")
+    return parts + [_figure_html(p) for p in b.plots]
 
 
 def render_html(sections: Sequence[Section], title: str = "inferspeed report") -> str:
@@ -338,24 +422,15 @@ def render_html(sections: Sequence[Section], title: str = "inferspeed report") -
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
-        f"<p>inferspeed {html.escape(__version__)}: {sum(len(s.plots) for s in sections)} plots.</p>",
+        f"<p>inferspeed {html.escape(__version__)}: {sum(len(s.all_plots) for s in sections)} plots.</p>",
     ]
     for s in sections:
         parts.append(f"<h2>{html.escape(s.title)}</h2>")
-        for note in s.notes:
-            parts.append(f"<p>{html.escape(note)}</p>")
-        if s.table:
-            head, *rows = s.table
-            parts.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in head) + "</tr>")
-            for row in rows:
-                parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
-            parts.append("</table>")
-        for p in s.plots:
-            data = base64.b64encode(p.png).decode("ascii")
-            parts.append(
-                f'<figure id="{html.escape(p.slug)}"><img src="data:image/png;base64,{data}" '
-                f'alt="{html.escape(p.title)}"><figcaption>{html.escape(p.title)}</figcaption></figure>'
-            )
+        parts += [f"<p>{html.escape(note)}</p>" for note in s.notes]
+        parts += _table(s.table) if s.table else []
+        for b in s.results:
+            parts += _block_html(b)
+        parts += [_figure_html(p) for p in s.plots]
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -366,7 +441,7 @@ def write_pngs(sections: Sequence[Section], folder: str) -> list[str]:
     used: dict[str, int] = {}
     paths = []
     for s in sections:
-        for p in s.plots:
+        for p in s.all_plots:
             used[p.slug] = used.get(p.slug, 0) + 1
             name = p.slug if used[p.slug] == 1 else f"{p.slug}-{used[p.slug]}"
             path = os.path.join(folder, f"{name}.png")
