@@ -358,3 +358,59 @@ def test_a_trace_cut_at_the_event_limit_is_said(models: dict[str, str]) -> None:
     text = inferspeed.report.text.render_profile(dataclasses.replace(found.profiled, profile=summary))
     assert f"ONNX Runtime recorded {summary['runs']} of {summary['runs_expected']} timed calls" in text
     assert "--iterations N profiles fewer" in text
+
+
+LONG_NAMES = (
+    "/model/encoder/layers.11/self_attention/query_projection/MatMul_long_node_name_0",
+    "an_add_whose_name_is_far_longer_than_the_thirty_six_character_node_column_of_the_table",
+)
+
+
+def _long_named_model(path: Path) -> str:
+    """A MatMul and an Add, both named far past the node column's 36 characters."""
+    w = nh.from_array(np.full((64, 64), 0.01, np.float32), "w")
+    b = nh.from_array(np.full((64,), 0.5, np.float32), "b")
+    graph = h.make_graph(
+        [
+            h.make_node("MatMul", ["x", "w"], ["mm"], name=LONG_NAMES[0]),
+            h.make_node("Add", ["mm", "b"], ["y"], name=LONG_NAMES[1]),
+        ],
+        "long_names",
+        [h.make_tensor_value_info("x", T.FLOAT, [8, 64])],
+        [h.make_tensor_value_info("y", T.FLOAT, [8, 64])],
+        [w, b],
+    )
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return str(path)
+
+
+def test_cli_profile_leads_with_the_unprofiled_latency_and_shows_full_node_names(tmp_path: Path) -> None:
+    from inferspeed.units import format_duration
+
+    path = _long_named_model(tmp_path / "long.onnx")
+    out = tmp_path / "p.json"
+    p = cli(
+        "profile", path, "--threads", "1", "--opt-level", "disable", "-t", "0.05", "--warmup", "10ms",
+        "--json", str(out),
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    r = json.loads(out.read_text())["results"][0]
+    pr = r["profile"]
+    # The JSON's result is the unprofiled measurement (the model's latency), profile attached.
+    assert r["stats"]["median_ns"] == pr["unprofiled_median_ns"] != pr["profiled_median_ns"]
+    lines = p.stdout.splitlines()
+    first = next(line for line in lines if "median" in line)
+    assert first.startswith("unprofiled median " + format_duration(pr["unprofiled_median_ns"])), first
+    second = next(line for line in lines if "median" in line and line != first)
+    assert second.startswith("profiled   median " + format_duration(pr["profiled_median_ns"])), second
+    assert "x the unprofiled" in second
+    # Full node names: in the JSON, and in the table wrapped onto continuation lines of the
+    # node column (36 characters), which join back to the whole name.
+    assert {row["node"] for row in pr["by_node"]} == set(LONG_NAMES)
+    table = lines[next(i for i, line in enumerate(lines) if line.startswith("node ")) + 1 :]
+    column = "".join(line[:36].rstrip() for line in table)
+    for name in LONG_NAMES:
+        assert name in column, (name, table)
+    assert all(len(line[:37].rstrip()) <= 36 for line in table)

@@ -1,6 +1,9 @@
 """``inferspeed profile``: time per operator type and per node, from ONNX Runtime's profiler.
 
 One model, one thread count, one process, single stream: no scenario, process or rounds flags.
+The output leads with the unprofiled latency (the model's); the profiled calls, slowed by the
+profiler, come second with how much slower they were. --json writes the unprofiled result with
+the profile attached.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def cmd_profile(args: argparse.Namespace) -> int:
     from ..facts.models import demo_model_path
     from ..report.terminal import print_summary, progress
-    from ..report.text import render_profile, render_result
+    from ..report.text import render_profile, render_profile_latency, render_result
     from ..results.result import write_json
     from ..tools.profile import profile
 
@@ -53,11 +56,14 @@ def cmd_profile(args: argparse.Namespace) -> int:
     with progress(None if each is None else 2 * each, f"profiling {os.path.basename(model)}", not args.quiet):
         found = profile(model, config, trace=args.trace)
     if not args.quiet:
-        print_summary(render_result(found.profiled))
+        # The model's latency first (profiler off), the profiled calls' only second.
+        print_summary("\n".join(render_profile_latency(found.summary)))
         print()
-        print(render_profile(found.profiled, top=args.top))
+        print_summary(render_result(found.unprofiled))
+        print()
+        print(render_profile(found.unprofiled, top=args.top, latency=False))
     if args.json:
-        write_json([found.profiled], args.json)
+        write_json([found.unprofiled], args.json)
         if not args.quiet:
             print(f"result written to {args.json}", file=sys.stderr)
     return 0

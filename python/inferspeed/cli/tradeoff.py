@@ -1,8 +1,9 @@
 """``inferspeed tradeoff``: speed against output error of a model's variants (quantised, fp16).
 
 The base and its variants are measured interleaved in rounds, single stream, on a fixed number
-of input sets (the same ones the outputs are compared on): no scenario, process, target-CI or
---input-sets flags.
+of input sets (the same ones the outputs are compared on; with --inputs FILE.npz, the file's
+arrays as one input set): no scenario, process, target-CI or --input-sets flags. --save DIR keeps
+the variants it makes.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     v.add_argument("--quantize", choices=("dynamic", "static"), help="make an int8 variant")
     v.add_argument("--fp16", action="store_true", help="make a float16 variant")
     v.add_argument("--calibration", metavar="FILE.npz", help="static quantisation: calibration inputs")
+    v.add_argument(
+        "--save",
+        metavar="DIR",
+        help="keep the variants made here in DIR (created if missing) as <model>.int8-dynamic.onnx, "
+        "<model>.int8-static.onnx, <model>.fp16.onnx",
+    )
     flags.add_output_flags(p, document="the table of variants")
     p.set_defaults(func=cmd_tradeoff, check=check)
 
@@ -41,6 +48,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def check(args: argparse.Namespace) -> str | None:
     if args.calibration is not None and args.quantize != "static":
         return "--calibration applies to --quantize static only"
+    if args.save is not None and args.quantize is None and not args.fp16:
+        return "--save applies to the variants made with --quantize or --fp16"
     return flags.check_loop_flags(args)
 
 
@@ -60,6 +69,7 @@ def cmd_tradeoff(args: argparse.Namespace) -> int:
         fp16=args.fp16,
         calibration_file=args.calibration,
         rounds=args.rounds or DEFAULT_ROUNDS,
+        save=args.save,
     )
     if not args.quiet:
         print(render_tradeoff(found))

@@ -254,20 +254,37 @@ def render_capacity(found: Any) -> str:
     return "\n".join(lines)
 
 
-def render_profile(result: Any, top: int = 15) -> str:
-    """Profiled against unprofiled time, then the top ``top`` operator types and nodes."""
+def render_profile_latency(pr: Mapping[str, Any]) -> list[str]:
+    """The latency lines of a profile: the unprofiled median first (the model's latency), then
+    the profiled one, secondary, with how much slower the profiler made each call."""
+    over = pr.get("profiling_overhead")
+    slower = (
+        f", {over + 1.0:.2f}x the unprofiled ({over:+.0%}): the profiler's cost, not the model's"
+        if over is not None
+        else ""
+    )
+    ci = pr.get("unprofiled_ci95_median_ns") or [None, None]
+    return [
+        f"unprofiled median {format_duration(pr['unprofiled_median_ns'])} (95% CI {_interval(*ci)}): "
+        "the model's latency, ONNX Runtime's profiler off",
+        f"profiled   median {format_duration(pr['profiled_median_ns'])} with the profiler on{slower}; "
+        f"ORT model_run median {_from_us(pr['model_run_median_us'])}",
+    ]
+
+
+def render_profile(result: Any, top: int = 15, latency: bool = True) -> str:
+    """The unprofiled latency, then the profiled one (``latency``: these two lines, see
+    :func:`render_profile_latency`), then the top ``top`` operator types and nodes (full node
+    names, long ones wrapped onto continuation lines)."""
     pr = result.profile
     if pr is None:
         return "(no profile)"
     t = _from_us
     over = pr.get("profiling_overhead")
     lines = [
+        *(render_profile_latency(pr) if latency else []),
         f"profile    {pr['runs']} profiled calls, graph optimization {pr['graph_optimization']} "
         "(names are ONNX Runtime's, after fusion)",
-        f"model time unprofiled median {format_duration(pr['unprofiled_median_ns'])}; profiled median "
-        f"{format_duration(pr['profiled_median_ns'])}"
-        + (f" ({over:+.1%} from profiling)" if over is not None else "")
-        + f"; ORT model_run median {t(pr['model_run_median_us'])}",
     ]
     if over is not None and over > 0.25:
         lines.append(
@@ -329,29 +346,45 @@ def _time_table(
     rows: list[dict[str, Any]], top: int, what: str, columns: list[tuple[str, str, int]]
 ) -> list[str]:
     """A profile table: the ``columns`` (title, key, width; a negative width is a text column,
-    left-aligned, its value cut to the width keeping the end for node names), then calls,
+    left-aligned, a longer value wrapped onto continuation lines, never cut), then calls,
     total, mean (kernel and dispatch), mean kernel time and share; the first ``top`` rows and
     how many more there are."""
-
-    def cell(value: Any, width: int, keep_end: bool = False) -> str:
-        if width < 0:
-            text = str(value)
-            text = text[width:] if keep_end else text[:-width]
-            return f"{text:<{-width}}"
-        return f"{value:>{width}}"
-
     t = _from_us
-    head = " ".join(cell(title, width) for title, _, width in columns)
+    head = " ".join(f"{title:<{-width}}" if width < 0 else f"{title:>{width}}" for title, _, width in columns)
     lines = [f"{head} {'calls':>9} {'total':>10} {'mean':>10} {'kernel':>10} {'share':>7}"]
     for row in rows[:top]:
-        first = " ".join(cell(row[key], width, key == "node") for _, key, width in columns)
-        times = f"{t(row['total_us']):>10} {t(row['mean_us']):>10} {t(row.get('kernel_mean_us')):>10}"
-        lines.append(f"{first} {row['calls']:>9} {times} {_share(row['share']):>7}")
+        cells = [
+            _wrap(str(row[key]), -width) if width < 0 else [f"{row[key]:>{width}}"]
+            for _, key, width in columns
+        ]
+        for i in range(max(len(c) for c in cells)):
+            text = " ".join(
+                f"{c[i] if i < len(c) else '':<{abs(width)}}"
+                for c, (_, _, width) in zip(cells, columns, strict=True)
+            )
+            if i:
+                lines.append(text.rstrip())
+                continue
+            times = f"{t(row['total_us']):>10} {t(row['mean_us']):>10} {t(row.get('kernel_mean_us')):>10}"
+            lines.append(f"{text} {row['calls']:>9} {times} {_share(row['share']):>7}")
     if not rows:
         lines.append(f"  (no {what}: ONNX Runtime ran no node in the timed calls)")
     elif len(rows) > top:
         lines.append(f"  ... {len(rows) - top} more {what}")
     return lines
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """``text`` in pieces of at most ``width`` characters that join back to it exactly, each
+    broken after a separator ("/", ".", "_", "-", ":", ">") in its second half when it has one."""
+    pieces = []
+    while len(text) > width:
+        cut = max(text[:width].rfind(c) for c in "/._-:>") + 1
+        if cut <= width // 2:
+            cut = width
+        pieces.append(text[:cut])
+        text = text[cut:]
+    return [*pieces, text]
 
 
 def _share(v: float | None) -> str:
@@ -410,25 +443,58 @@ def render_sweep(found: Any) -> str:
 
 
 def render_tradeoff(found: Any) -> str:
-    """Speedup (with its interval) beside fidelity, Pareto-optimal rows marked with *."""
+    """Speedup (with its interval and verdict) beside fidelity, Pareto-optimal rows marked with
+    *; where each variant's file is and which inputs the fidelity was measured on."""
+    speed = {"reference": "reference", "faster": "faster", "slower": "slower"}
     lines = [
         f"  {'variant':<16} {'median':>10} {'speedup (95% CI)':>22} {'max abs err':>12} {'mean abs err':>13} "
-        f"{'rel L2':>9} {'cosine':>9} {'top-1':>7}"
+        f"{'rel L2':>9} {'cosine':>9} {'top-1':>7}  speed"
     ]
     for r in found.rows:
         f = r["fidelity"]
         lo, hi = r["speedup_ci"]
-        speed = "reference" if r["reference"] else f"{r['speedup']:.2f}x ({lo:.2f}-{hi:.2f})"
+        ratio = "reference" if r["reference"] else f"{r['speedup']:.2f}x ({lo:.2f}-{hi:.2f})"
         top1 = "-" if f["top1_agreement"] is None else f"{f['top1_agreement']:.1%}"
         mark = "*" if r["pareto"] else " "
         lines.append(
-            f"{mark} {r['label']:<16} {format_duration(r['median_ns']):>10} {speed:>22} "
+            f"{mark} {r['label']:<16} {format_duration(r['median_ns']):>10} {ratio:>22} "
             f"{f['max_abs_error']:>12.3g} {f['mean_abs_error']:>13.3g} {f['relative_l2_error']:>9.2e} "
-            f"{f['cosine_similarity']:>9.6f} {top1:>7}"
+            f"{f['cosine_similarity']:>9.6f} {top1:>7}  "
+            f"{speed.get(r.get('verdict', ''), 'not significantly faster')}"
         )
-    lines.append("* Pareto-optimal: no other entry is both faster and more faithful (relative L2)")
-    lines += [f"  {r['label']}: {r['how']}" for r in found.rows if not r["reference"]]
+    lines.append(
+        "* Pareto-optimal among the base and the variants significantly faster or slower than it: "
+        "no other of them is both faster and more faithful (relative L2); a variant not "
+        "significantly faster is never marked"
+    )
+    for r in found.rows:
+        if r["reference"]:
+            continue
+        where = r.get("path")
+        kept = "" if not where else f" ({where})" if r["how"] == "given" else f"; saved as {where}"
+        lines.append(f"  {r['label']}: {r['how']}{kept}")
+    lines.append(_fidelity_inputs_line(getattr(found, "fidelity_inputs", None) or {}))
     return "\n".join(lines)
+
+
+def _fidelity_inputs_line(fi: Mapping[str, Any]) -> str:
+    """Which inputs the variants' outputs were compared with the base's on."""
+    inputs = fi.get("inputs") or {}
+    if fi.get("source") == "file":
+        mine = [n for n, src in inputs.items() if src == "file"]
+        rest = [n for n, src in inputs.items() if src != "file"]
+        return (
+            f"fidelity measured on the arrays of {fi.get('file')} as one input set "
+            f"({', '.join(mine) or 'no input'} from the file"
+            + (f"; {', '.join(rest)} generated" if rest else "")
+            + ")"
+        )
+    if not fi:
+        return "fidelity measured on generated input sets"
+    return (
+        f"fidelity measured on {fi.get('sets')} generated input sets (seed {fi.get('seed')}); "
+        "--inputs FILE.npz measures it on your own arrays"
+    )
 
 
 def _count(n: float) -> str:

@@ -2,7 +2,8 @@
 
 ``profile(model, config)`` measures the model twice, each with its own session:
 
-1. unprofiled, as ``inferspeed run`` would (the reference time);
+1. unprofiled, as ``inferspeed run`` would (the reference time: the model's latency, which
+   ``inferspeed profile`` leads with);
 2. with ONNX Runtime's profiling on (``EnableProfiling``): the same warm-up and loop, capped so
    the trace stays under ORT's event limit (PROFILE_EVENT_BUDGET), then ``SessionEndProfiling``.
 
@@ -44,7 +45,9 @@ PROFILE_MIN_CALLS = 10
 
 @dataclass(frozen=True)
 class ProfileResult:
-    """The unprofiled and profiled measurements; ``profiled.profile`` holds the tables."""
+    """The unprofiled and profiled measurements. Both carry the summary and its tables in
+    ``.profile``; ``unprofiled`` is the model's latency (what ``inferspeed profile --json``
+    writes), ``profiled`` the calls slowed by ONNX Runtime's profiler that the tables are of."""
 
     unprofiled: Result
     profiled: Result
@@ -365,4 +368,4 @@ def profile(
 
     # Memory figures of a second session in one process mean little: the first one's stand.
     profiled = dataclasses.replace(profiled, profile=summary, memory=unprofiled.memory)
-    return ProfileResult(unprofiled, profiled)
+    return ProfileResult(dataclasses.replace(unprofiled, profile=summary), profiled)
