@@ -26,9 +26,13 @@ def test_symbolic_dims_int64_ids_and_scalar(models: dict[str, str]) -> None:
     shapes = {i["name"]: i["bound_shape"] for i in r.model["inputs"]}
     assert shapes == {"ids": [4, 7], "scale": []}
     assert r.model["inputs"][0]["shape"] == ["batch", "seq"]
-    assert r.notices == ()
+    # Sizes given: the only notice is about the ids' values, kept inside the table they index.
+    assert len(r.notices) == 1 and "ids in [0, 100)" in r.notices[0] and "set with" not in r.notices[0]
     r = benchmark(models["embedding"], **FAST)
-    assert len(r.notices) == 2  # batch and seq defaulted to 1
+    shapes = {i["name"]: i["bound_shape"] for i in r.model["inputs"]}
+    assert shapes == {"ids": [1, 128], "scale": []}  # batch 1, a sequence of 128 tokens
+    assert len(r.notices) == 1 and "--batch N" in r.notices[0] and "--dim seq=N" in r.notices[0]
+    assert "128 steps along 'seq'" in r.model["inputs"][0]["chosen_because"]
 
 
 def test_control_flow_branch_and_trip_count_change_cost(models: dict[str, str]) -> None:

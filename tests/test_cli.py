@@ -80,7 +80,7 @@ def test_run_with_trust_flags(models: dict[str, str], tmp_path: Path) -> None:
 def test_dynamic_dim_notice(models: dict[str, str]) -> None:
     p = cli("run", models["add_dynamic"], "-n", "20", "-q")
     assert p.returncode == 0
-    assert "dimension 0 ('batch') is dynamic; using 1" in p.stderr
+    assert "batch 1 (single stream)" in p.stderr and "--batch N" in p.stderr
 
 
 def test_info(models: dict[str, str]) -> None:
@@ -278,7 +278,7 @@ def test_ctrl_c_saves_partial_result(models: dict[str, str], tmp_path: Path) -> 
                 proc.communicate()
     assert time.perf_counter() - sent < 5
     assert proc.returncode == 130, stderr
-    assert "is dynamic" in stderr  # the dynamic-dim notice, once the session was ready
+    assert "batch 1 (single stream)" in stderr  # the dynamic-dim notice, once the session was ready
     assert "PARTIAL" in stdout and "partial" in stderr and "Traceback" not in stderr
     res = json.loads(out.read_text())["results"][0]
     assert res["interrupted"] is True and res["stats"]["count"] > 0

@@ -299,7 +299,20 @@ def test_input_generation_over_random_signatures(
         shape = generated.shapes[v.name]
         assert len(shape) == len(v.shape or ())
         for size, fixed, sym in zip(shape, v.shape or (), v.symbols or (), strict=True):
-            assert size == (fixed if fixed is not None else batch if sym == "batch" else 1)
+            if fixed is not None:
+                assert size == fixed
+            elif sym == "batch":
+                assert size == batch
+            else:
+                assert size >= 1
+        for size, sym in zip(shape, v.symbols or (), strict=True):  # one size per named dim
+            others = [
+                s
+                for w in sig
+                for s, y in zip(generated.shapes[w.name], w.symbols or (), strict=True)
+                if y == sym
+            ]
+            assert sym is None or set(others) == {size}
         array = generated.sets[0][v.name]
         et = ELEMENT_TYPES[v.element_code]
         count = int(np.prod(shape, dtype=np.int64))

@@ -46,13 +46,17 @@ def test_defaults_per_type_and_reproducible() -> None:
     assert all(src == "random" for src in a.sources.values())
 
 
-def test_dynamic_dims_default_to_one_with_notice() -> None:
+def test_dynamic_dims_are_chosen_with_a_notice_that_names_the_flags() -> None:
     inputs = [sig("x", 1, [None, 3, None], ["batch", None, None])]
     got = make_inputs(inputs, Config())
-    assert got.shapes["x"] == (1, 3, 1)
-    assert len(got.notices) == 2 and "--dim batch=N" in got.notices[0] and "--shape x=" in got.notices[1]
+    assert got.shapes["x"] == (1, 3, 128)  # batch 1, a sequence of 128 steps
+    assert len(got.notices) == 1
+    assert "--batch N" in got.notices[0] and "--dim x:2=N" in got.notices[0], got.notices
+    assert got.plan.choices["x"].because.startswith("batch 1")
     got = make_inputs(inputs, Config(dims={"batch": 8}, shapes={}))
-    assert got.shapes["x"] == (8, 3, 1)
+    assert got.shapes["x"] == (8, 3, 128)
+    got = make_inputs(inputs, Config(batch=4, dims={"x:2": 9}))
+    assert got.shapes["x"] == (4, 3, 9) and got.notices == ()
     got = make_inputs(inputs, Config(shapes={"x": (2, 3, 7)}))
     assert got.shapes["x"] == (2, 3, 7) and got.notices == ()
 
@@ -77,9 +81,17 @@ def test_bfloat16_bits() -> None:
 def test_npz_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "in.npz"
     np.savez(path, x=np.arange(6, dtype=np.float64).reshape(2, 3))
-    got = make_inputs([sig("x", 1, [None, 3], ["n", None])], Config(inputs_file=str(path)))
+    x = [sig("x", 1, [None, 3], ["n", None])]
+    # float64 for a float32 input: refused, never converted silently; --cast converts, with a notice
+    with pytest.raises(InputError, match=r"is float64 but the input is float32: .* or pass --cast"):
+        make_inputs(x, Config(inputs_file=str(path)))
+    got = make_inputs(x, Config(inputs_file=str(path), cast=True))
     assert got.arrays["x"].dtype == np.float32 and got.arrays["x"].shape == (2, 3)
     assert got.arrays["x"].ravel().tolist() == [0, 1, 2, 3, 4, 5] and got.sources["x"] == "file"
+    assert any("converted float64" in n and "--cast" in n for n in got.notices)
+    np.savez(path, x=np.arange(6, dtype=np.float32).reshape(2, 3))
+    got = make_inputs(x, Config(inputs_file=str(path)))  # the input's own dtype: no notice
+    assert got.arrays["x"].ravel().tolist() == [0, 1, 2, 3, 4, 5] and got.notices == ()
     np.savez(path, x=np.zeros((2, 4)))
     with pytest.raises(InputError, match="dimension 1 is 4"):
         make_inputs([sig("x", 1, [None, 3])], Config(inputs_file=str(path)))
@@ -87,8 +99,11 @@ def test_npz_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InputError, match="no input named 'y'"):
         make_inputs([sig("x", 1, [3])], Config(inputs_file=str(path)))
     np.savez(path, x=np.zeros(3))
-    with pytest.raises(InputError, match="is float64; the input is int32"):
+    with pytest.raises(InputError, match="is float64 but the input is int32"):
         make_inputs([sig("x", 6, [3])], Config(inputs_file=str(path)))
+    np.savez(path, x=np.array(["a", "b", "c"]))
+    with pytest.raises(InputError, match="cannot become int32"):
+        make_inputs([sig("x", 6, [3])], Config(inputs_file=str(path), cast=True))
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(InputError, match="cannot read inputs file"):
         make_inputs([sig("x", 1, [3])], Config(inputs_file=str(tmp_path / "bad.npz")))

@@ -341,9 +341,20 @@ void Session::prepare() {
     api_->ReleaseStatus(status);
     bind_outputs(false);
     outputs_preallocated_ = false;
+    preallocated = false;
     status = run_every_binding();
   }
   rt.check(status);
+  // A binding keeps the outputs ORT allocated for it and hands them to its next call as
+  // preallocated ones, which a model that breaks its declared output rank rejects: such a model
+  // can only be measured through Run.
+  binding_usable_ = true;
+  if (!preallocated) {
+    if (OrtStatus* st = run_every_binding()) {
+      api_->ReleaseStatus(st);
+      binding_usable_ = false;
+    }
+  }
   prepared_ = true;
 }
 

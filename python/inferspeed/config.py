@@ -184,9 +184,12 @@ class Config:
         arena (False: DisableCpuMemArena, buffers from malloc each run); mem_pattern (False:
         DisableMemPattern, no planned allocation from the first run's sizes).
     Inputs
-        shapes {input: shape}; dims {symbol: size}; values {input: constant}; ranges
-        {input: (low, high)} drawn uniformly from [low, high); inputs_file (.npz of arrays by
-        input name); seed; max_input_bytes.
+        shapes {input: shape}; dims {symbol: size, or "input:axis": size for a dim without
+        a usable name}; batch (the batch dim of every input that has one); values {input:
+        constant}; ranges {input: (low, high)} drawn uniformly from [low, high); inputs_file
+        (.npz of arrays by input name); cast (convert .npz arrays of another dtype, with a
+        notice, rather than refuse them); seed; max_input_bytes. Dims no field sets are
+        chosen from the model (see docs/inputs.md), each with the reason.
     Loop
         mode ('binding': RunWithBinding on inputs and outputs bound once, so on a device
         provider the inputs are copied to the device at bind time, not in the timed call;
@@ -209,9 +212,11 @@ class Config:
 
     shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     dims: Mapping[str, int] = field(default_factory=dict)
+    batch: int | None = None
     values: Mapping[str, Any] = field(default_factory=dict)
     ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     inputs_file: str | None = None
+    cast: bool = False
     seed: int = 0
     max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
     input_sets: int = 1
@@ -274,6 +279,9 @@ class Config:
             if isinstance(size, bool) or not isinstance(size, int) or size < 1:
                 raise ConfigError(f"dim {sym!r} must be a positive integer, got {size!r}")
         set_(self, "dims", dim_map)
+        _positive_int("batch", self.batch)
+        if not isinstance(self.cast, bool):
+            raise ConfigError(f"cast must be True or False, got {self.cast!r}")
         set_(self, "values", _frozen_mapping("values", self.values))
         set_(self, "ranges", _ranges(self.ranges))
         if self.inputs_file is not None:

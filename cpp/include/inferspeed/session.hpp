@@ -153,6 +153,8 @@ class Session {
   /// True when outputs are preallocated buffers bound once; false when ORT must allocate
   /// them on every bound call (outputs that are not plain tensors, or change shape).
   bool outputs_preallocated() const noexcept { return outputs_preallocated_; }
+  // False for a model whose outputs ORT cannot bind at all (see prepare()): measure it with Run.
+  bool binding_usable() const noexcept { return binding_usable_; }
   /// Time taken to create the session, and by the first (cold) Run in prepare().
   int64_t create_ns() const noexcept { return create_ns_; }
   int64_t first_run_ns() const noexcept { return first_run_ns_; }
@@ -200,6 +202,7 @@ class Session {
   bool prepared_ = false;
   bool profiling_ = false;
   bool outputs_preallocated_ = false;
+  bool binding_usable_ = true;
   int64_t create_ns_ = 0;
   int64_t first_run_ns_ = 0;
   int64_t untimed_calls_ = 0;

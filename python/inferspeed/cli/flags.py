@@ -121,13 +121,28 @@ def add_input_flags(p: argparse.ArgumentParser, *, input_sets: bool = True) -> N
         "--shape", action="append", metavar="NAME=1x3x224x224", help="shape of an input (repeatable)"
     )
     i.add_argument(
-        "--dim", action="append", metavar="SYMBOL=N", help="size of a named dynamic dim (repeatable)"
+        "--dim",
+        action="append",
+        metavar="SYMBOL=N",
+        help="size of a dynamic dim, by its name or as INPUT:AXIS=N (repeatable)",
+    )
+    i.add_argument(
+        "--batch",
+        type=int_at_least(1),
+        metavar="N",
+        help="the batch dim of every input that has one (throughput is then also per item)",
     )
     i.add_argument("--input", action="append", metavar="NAME=VALUE", help="fill an input with a constant")
     i.add_argument(
         "--range", action="append", metavar="NAME=LOW:HIGH", help="draw an input uniformly from [LOW, HIGH)"
     )
     i.add_argument("--inputs", metavar="FILE.npz", help="input arrays by name")
+    i.add_argument(
+        "--cast",
+        action="store_true",
+        help="convert --inputs arrays of another dtype to the input's type (with a notice) "
+        "rather than refuse them",
+    )
     add_seed_flag(i)
     i.add_argument(
         "--max-input-bytes",
@@ -311,7 +326,8 @@ def _same(value: Any) -> Any:
 
 #: Flags whose destination is the Config field of the same name, the value unchanged.
 _SAME_NAME = (
-    "seed", "max_input_bytes", "input_sets", "mode", "iterations", "max_time", "warmup_iterations",
+    "seed", "batch", "cast", "max_input_bytes", "input_sets", "mode", "iterations", "max_time",
+    "warmup_iterations",
     "cache", "flush_bytes", "target_ci", "target_percentile", "drop_outliers", "pin", "spin",
     "processes", "scenario", "qps", "arrival", "duration", "deadline", "scheduler_spin",
 )  # fmt: skip

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ELEMENT_TYPES", "ElementType", "ValueInfo"]
+__all__ = ["ELEMENT_TYPES", "ElementType", "ValueInfo", "file_inputs"]
 
 
 @dataclass(frozen=True)
@@ -127,3 +127,32 @@ class ValueInfo:
                 for s, sym in zip(self.shape, self.symbols or (), strict=False)
             ],
         }
+
+
+def file_inputs(model: Any) -> tuple[ValueInfo, ...]:
+    """The inputs of a model file as :class:`ValueInfo` (an :class:`~inferspeed.facts.onnxfile.ModelFile`,
+    or None: no inputs), the way a session would report them: initializers left out, a dim
+    without a positive size open (``-1`` included), a tensor with no shape of any rank."""
+    graph = getattr(model, "graph", None)
+    if graph is None:
+        return ()
+    initializers = {t.name for t in graph.initializers}
+    out = []
+    for v in graph.inputs:
+        if v.name in initializers:
+            continue
+        t = v.type
+        if t.kind != "tensor_type":
+            out.append(
+                ValueInfo(
+                    v.name, "unknown" if t.kind is None else t.kind.removesuffix("_type"), None, None, None
+                )
+            )
+            continue
+        et = ELEMENT_TYPES.get(t.elem_type)
+        dims = list(t.shape or [])
+        shape = tuple(d if isinstance(d, int) and d > 0 else None for d in dims)
+        symbols = tuple(d if isinstance(d, str) and d else None for d in dims)
+        name = et.name if et else f"type{t.elem_type}"
+        out.append(ValueInfo(v.name, "tensor", name, shape, symbols, t.elem_type, t.shape is not None))
+    return tuple(out)

@@ -9,13 +9,14 @@ Generated values (seeded, reproducible):
 - string: the word "inferspeed"
 - bfloat16, float8, int4: values of the same magnitude, stored as raw bits
 
-A dynamic dimension with no ``dims``/``shapes`` entry becomes 1, with a notice.
+Inputs no flag fills get what :mod:`inferspeed.measure.plan` chose for them by their role
+(sizes of dynamic dimensions, masks of ones, zero state, ids within their table...), with a
+notice and the reason.
 """
 
 from __future__ import annotations
 
 import math
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,9 @@ import numpy as np
 
 from ..config import Config
 from ..errors import InputError
+from ..facts import onnxfile
 from ..facts.signature import ELEMENT_TYPES, ElementType, ValueInfo
+from .plan import InputChoice, InputPlan, plan_inputs, read_npz
 
 __all__ = ["GeneratedInputs", "make_inputs"]
 
@@ -40,7 +43,8 @@ class GeneratedInputs:
     sets: tuple[dict[str, np.ndarray], ...]
     shapes: dict[str, tuple[int, ...]]  # logical shapes (packed int4 arrays are shorter)
     notices: tuple[str, ...]
-    sources: dict[str, str]  # name -> "random", "constant", "range", "file"
+    sources: dict[str, str]  # name -> "random", "constant", "range", "file", "arange"
+    plan: InputPlan
 
     @property
     def arrays(self) -> dict[str, np.ndarray]:
@@ -75,46 +79,6 @@ def _fits(model_shape: tuple[int | None, ...], shape: tuple[int, ...]) -> str | 
         if want is not None and want != got:
             return f"dimension {i} is {got} but the model fixes it at {want}"
     return None
-
-
-def _resolve_shape(v: ValueInfo, config: Config, notices: list[str]) -> tuple[int, ...]:
-    assert v.shape is not None and v.symbols is not None
-    if not v.rank_known:  # the model allows any shape
-        if v.name in config.shapes:
-            return tuple(config.shapes[v.name])
-        notices.append(
-            f"input {v.name!r} has no shape in the model; using a scalar (set one with --shape {v.name}=...)"
-        )
-        return ()
-    if v.name in config.shapes:
-        shape = tuple(config.shapes[v.name])
-        problem = _fits(v.shape, shape)
-        if problem:
-            raise InputError(
-                f"shape {_fmt(shape)} given for input {v.name!r} does not fit the model's "
-                f"{v.shape_text}: {problem}"
-            )
-        for k, (sym, given) in enumerate(zip(v.symbols, shape, strict=True)):
-            if sym is not None and sym in config.dims and int(config.dims[sym]) != given:
-                raise InputError(
-                    f"--shape {v.name}={_fmt(shape)} contradicts --dim {sym}={config.dims[sym]} "
-                    f"(dimension {k} of {v.name!r} is {sym!r})"
-                )
-        return shape
-    out = []
-    for i, (size, sym) in enumerate(zip(v.shape, v.symbols, strict=True)):
-        if size is not None:
-            out.append(size)
-        elif sym is not None and sym in config.dims:
-            out.append(int(config.dims[sym]))
-        else:
-            how = f"--dim {sym}=N" if sym else f"--shape {v.name}=..."
-            label = f"{sym!r}" if sym else "unnamed"
-            notices.append(
-                f"input {v.name!r}: dimension {i} ({label}) is dynamic; using 1 (set it with {how})"
-            )
-            out.append(1)
-    return tuple(out)
 
 
 def _fmt(shape: Sequence[int]) -> str:
@@ -220,20 +184,7 @@ def _random(name: str, et: ElementType, shape: tuple[int, ...], rng: np.random.G
     return raw.view(et.storage)
 
 
-def read_npz(path: str) -> dict[str, np.ndarray]:
-    """Arrays by name from an .npz file; InputError when it cannot be read."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if not hasattr(data, "files"):
-                raise InputError(f"inputs file {path}: expected an .npz archive of named arrays")
-            return {name: np.asarray(data[name]) for name in data.files}
-    except InputError:
-        raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise InputError(f"cannot read inputs file {path}: {exc}") from None
-
-
-def _file_array(v: ValueInfo, et: ElementType, array: np.ndarray, path: str) -> np.ndarray:
+def _file_array(v: ValueInfo, et: ElementType, array: np.ndarray, path: str, cast: bool) -> np.ndarray:
     assert v.shape is not None
     problem = _fits(v.shape, tuple(array.shape))
     if problem:
@@ -246,62 +197,75 @@ def _file_array(v: ValueInfo, et: ElementType, array: np.ndarray, path: str) -> 
         if array.dtype.itemsize * 8 != et.bits and not (et.bits == 4 and array.dtype.itemsize == 1):
             raise InputError(f"array {v.name!r} in {path} is {array.dtype}: {et.name} needs its raw bits")
         return _contiguous(array).view(et.storage)
-    if not np.can_cast(array.dtype, et.storage, casting="same_kind"):
-        raise InputError(f"array {v.name!r} in {path} is {array.dtype}; the input is {et.name}")
+    if array.dtype != np.dtype(et.storage):
+        if not cast:
+            raise InputError(
+                f"array {v.name!r} in {path} is {array.dtype} but the input is {et.name}: "
+                f"store it as {np.dtype(et.storage)}, or pass --cast to convert it"
+            )
+        if not np.can_cast(array.dtype, et.storage, casting="unsafe") or array.dtype.kind in "UOSV":
+            raise InputError(f"array {v.name!r} in {path} is {array.dtype}; it cannot become {et.name}")
     return _contiguous(array.astype(et.storage, copy=False))
 
 
-def make_inputs(inputs: Sequence[ValueInfo], config: Config) -> GeneratedInputs:
+def _cast_notices(
+    inputs: Sequence[ValueInfo], from_file: Mapping[str, np.ndarray], config: Config
+) -> list[str]:
+    out = []
+    for v in inputs:
+        et = ELEMENT_TYPES.get(v.element_code)
+        if v.name in from_file and et is not None and et.kind not in ("string", "raw"):
+            have = from_file[v.name].dtype
+            if have != np.dtype(et.storage):
+                out.append(
+                    f"input {v.name!r}: converted {have} from {config.inputs_file} to {et.name} (--cast)"
+                )
+    return out
+
+
+def _read_file(inputs: Sequence[ValueInfo], config: Config) -> dict[str, np.ndarray]:
+    if config.inputs_file is None:
+        return {}
+    from_file = read_npz(config.inputs_file)
+    _check_known(f"inputs file {config.inputs_file}", list(from_file), inputs)
+    for name in from_file:
+        if name in config.values or name in config.ranges or name in config.shapes:
+            raise InputError(f"input {name!r} is given both in {config.inputs_file} and by a flag")
+    return from_file
+
+
+def make_inputs(
+    inputs: Sequence[ValueInfo],
+    config: Config,
+    model: onnxfile.ModelFile | None = None,
+    attempt: int = 0,
+) -> GeneratedInputs:
     """``config.input_sets`` sets of arrays for every model input, following ``config``
-    (shapes, dims, values, ranges, inputs_file, seed). Raises InputError for a spec that does
-    not fit the model."""
+    (shapes, dims, batch, values, ranges, inputs_file, seed) and, for what it leaves open,
+    the choices of :func:`~inferspeed.measure.plan.plan_inputs` (``model``: the file's
+    graph and metadata it reads; ``attempt``: which candidate sizes). Raises InputError for a
+    spec that does not fit the model."""
     _check_known("shape", list(config.shapes), inputs)
     _check_known("value", list(config.values), inputs)
     _check_known("range", list(config.ranges), inputs)
     for name in config.values:
         if name in config.ranges:
             raise InputError(f"input {name!r} has both a constant value and a range: give one")
-    symbols = {s for v in inputs for s in (v.symbols or ()) if s}
-    for sym in config.dims:
-        if sym not in symbols:
-            known = ", ".join(sorted(symbols)) or "none"
-            raise InputError(f"dim: no input has a dimension named {sym!r} (named dims: {known})")
-    from_file: Mapping[str, np.ndarray] = {}
-    if config.inputs_file is not None:
-        from_file = read_npz(config.inputs_file)
-        _check_known(f"inputs file {config.inputs_file}", list(from_file), inputs)
-        for name in from_file:
-            if name in config.values or name in config.ranges or name in config.shapes:
-                raise InputError(f"input {name!r} is given both in {config.inputs_file} and by a flag")
-
-    notices: list[str] = []
-    plans: list[tuple[ValueInfo, ElementType, tuple[int, ...]]] = []
+    from_file = _read_file(inputs, config)
+    file_shapes = {name: tuple(int(d) for d in a.shape) for name, a in from_file.items()}
+    plan = plan_inputs(inputs, config, model, attempt, file_shapes)
+    plans: list[tuple[ValueInfo, ElementType, InputChoice]] = []
     total = 0
     for v in inputs:
-        if v.kind != "tensor" or v.shape is None:
-            article = "an" if v.kind[:1] in "aeiou" else "a"
-            raise InputError(f"input {v.name!r} is {article} {v.kind}: only tensor inputs can be supplied")
         et = ELEMENT_TYPES.get(v.element_code)
         if et is None:
             raise InputError(
                 f"input {v.name!r} has element type {v.element_type}, which inferspeed cannot make"
             )
-        if v.name in from_file:
-            shape = tuple(int(d) for d in from_file[v.name].shape)
-        else:
-            shape = _resolve_shape(v, config, notices)
-        plans.append((v, et, shape))
-        total += _storage_bytes(et, shape)
-    total *= config.input_sets
-    if total > config.max_input_bytes:
-        from ..units import format_bytes
-
-        raise InputError(
-            f"the inputs would need {format_bytes(total)}{f' ({total} bytes)' if total >= 1024 else ''}, "
-            "more than max_input_bytes "
-            f"({format_bytes(config.max_input_bytes)}); check the shapes or raise the limit "
-            f"(--max-input-bytes)"
-        )
+        choice = plan.choices[v.name]
+        plans.append((v, et, choice))
+        total += _storage_bytes(et, choice.shape)
+    _check_total(total * config.input_sets, config)
 
     # One generator for every set: set 0 is the same whatever the number of sets, and each
     # later set draws new values (constants and file arrays are copied, so each set has
@@ -316,22 +280,52 @@ def make_inputs(inputs: Sequence[ValueInfo], config: Config) -> GeneratedInputs:
         raise InputError(
             f"not enough memory to make the inputs ({total / 2**20:.1f} MiB); check the shapes"
         ) from None
-    shapes = {v.name: shape for v, _, shape in plans}
-    return GeneratedInputs(tuple(sets), shapes, tuple(notices), sources)
+    shapes = {v.name: c.shape for v, _, c in plans}
+    notices = (*plan.notices, *_cast_notices(inputs, from_file, config))
+    return GeneratedInputs(tuple(sets), shapes, notices, sources, plan)
+
+
+def _check_total(total: int, config: Config) -> None:
+    if total > config.max_input_bytes:
+        from ..units import format_bytes
+
+        raise InputError(
+            f"the inputs would need {format_bytes(total)}{f' ({total} bytes)' if total >= 1024 else ''}, "
+            "more than max_input_bytes "
+            f"({format_bytes(config.max_input_bytes)}); check the shapes or raise the limit "
+            f"(--max-input-bytes)"
+        )
+
+
+def _filled(
+    v: ValueInfo, et: ElementType, c: InputChoice, rng: np.random.Generator
+) -> tuple[np.ndarray, str]:
+    """The values a plan chose for an input no flag fills, and their source."""
+    if c.fill == "ints" and et.kind in ("int", "uint"):
+        return _uniform(v.name, et, c.shape, c.low, c.high, rng), "random"
+    if c.fill in ("zeros", "ones", "value") and et.kind not in ("string",):
+        value = {"zeros": 0, "ones": 1}.get(c.fill, c.low)
+        return _constant(v.name, et, c.shape, value if et.kind != "bool" else bool(value)), "constant"
+    if c.fill == "arange" and et.kind in ("int", "uint", "float") and c.shape:
+        ramp = np.arange(c.shape[-1]) % (np.iinfo(et.storage).max if et.kind != "float" else 2**24)
+        return _contiguous(np.broadcast_to(ramp.astype(et.storage), c.shape)), "arange"
+    return _random(v.name, et, c.shape, rng), "random"
 
 
 def _generate(
-    plans: Sequence[tuple[ValueInfo, ElementType, tuple[int, ...]]],
+    plans: Sequence[tuple[ValueInfo, ElementType, InputChoice]],
     config: Config,
     from_file: Mapping[str, np.ndarray],
     rng: np.random.Generator,
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     arrays: dict[str, np.ndarray] = {}
     sources: dict[str, str] = {}
-    for v, et, shape in plans:
+    for v, et, choice in plans:
+        shape = choice.shape
         if v.name in from_file:
             # A copy: every input set gets buffers of its own.
-            arrays[v.name] = _file_array(v, et, from_file[v.name], str(config.inputs_file)).copy()
+            file = str(config.inputs_file)
+            arrays[v.name] = _file_array(v, et, from_file[v.name], file, config.cast).copy()
             sources[v.name] = "file"
         elif v.name in config.values:
             arrays[v.name] = _constant(v.name, et, shape, config.values[v.name])
@@ -343,8 +337,7 @@ def _generate(
             arrays[v.name] = _uniform(v.name, et, shape, float(lo), float(hi), rng)
             sources[v.name] = "range"
         else:
-            arrays[v.name] = _random(v.name, et, shape, rng)
-            sources[v.name] = "random"
+            arrays[v.name], sources[v.name] = _filled(v, et, choice, rng)
         if et.kind != "string":
             arrays[v.name] = _contiguous(arrays[v.name])
     return arrays, sources

@@ -7,6 +7,7 @@ import dataclasses
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +34,7 @@ from ..results.result import Result, compute_at, first_dim
 from .inputs import GeneratedInputs, make_inputs
 from .measurement import run_measurement
 from .model import ModelTarget, cache_flusher
+from .plan import MAX_ATTEMPTS, first_run_error
 
 __all__ = ["MEASURE_OPTIONS", "Session"]
 
@@ -44,6 +46,29 @@ MEASURE_OPTIONS = frozenset(
         "duration", "concurrency", "deadline",
     }
 )  # fmt: skip
+
+
+#: How long the first run may go on trying other candidate sizes after a failure.
+FIRST_RUN_TRIALS_SECONDS = 30.0
+
+
+def _same_inputs(a: GeneratedInputs, b: GeneratedInputs) -> bool:
+    return a.shapes == b.shapes and all(
+        a.plan.choices[n].fill == b.plan.choices[n].fill for n in a.plan.choices
+    )
+
+
+def _retried_notice(tried: list[tuple[GeneratedInputs, str]], generated: GeneratedInputs) -> str:
+    first, error = tried[0]
+    changed = ", ".join(
+        f"{name} {'x'.join(map(str, shape)) or 'scalar'}"
+        for name, shape in generated.shapes.items()
+        if shape != first.shapes[name] or generated.plan.choices[name].fill != first.plan.choices[name].fill
+    )
+    return (
+        f"the first run failed at the sizes chosen first ({error.splitlines()[0][:160]}); "
+        f"measured with {changed} (attempt {len(tried) + 1})"
+    )
 
 
 # ORT error codes that mean "this file is not a model ORT can load".
@@ -82,7 +107,6 @@ class Session:
         if proto is not None:
             check_external_data(proto, self.model_path)
             unranked = unranked_inputs(proto)
-            del proto  # before the memory probe starts
         probe = MemoryProbe().start()
         try:
             self._core = _core.Session(
@@ -107,23 +131,15 @@ class Session:
             for v in (ValueInfo.from_core(d) for d in self._core.inputs)
         )
         self.outputs = tuple(ValueInfo.from_core(d) for d in self._core.outputs)
-        self._generated: GeneratedInputs = make_inputs(self.inputs, self.config)
-        self._core.set_input_set_count(len(self._generated.sets))
-        for k, arrays in enumerate(self._generated.sets):
-            for v in self.inputs:
-                array = arrays[v.name]
-                shape = list(self._generated.shapes[v.name])
-                if array.dtype == object:
-                    self._core.bind_string_input(v.name, shape, [str(x) for x in array.ravel()], k)
-                else:
-                    self._core.bind_input(v.name, array, v.element_code, shape, k)
-        try:
-            self._core.prepare()
-        except OrtError as exc:
-            raise InputError(
-                f"the first run of {os.path.basename(self.model_path)} failed "
-                f"(check the input shapes and values): {exc}"
-            ) from None
+        self._notices: list[str] = []
+        self._generated: GeneratedInputs = self._first_run(proto)
+        del proto
+        if not self._core.binding_usable and c.mode == "binding":
+            self.config = c.replace(mode="run")
+            self._notices.append(
+                "this model's outputs do not keep their declared rank, so ONNX Runtime cannot bind "
+                "them: measured through Run (--mode run), outputs allocated on every call"
+            )
         peak, rss = probe.stop()
         # Resident memory around session creation, input binding and the first run.
         self._memory: dict[str, Any] = {
@@ -188,7 +204,43 @@ class Session:
 
     @property
     def notices(self) -> tuple[str, ...]:
-        return self._generated.notices
+        """What was chosen for the user (input sizes and values, with the reasons) and how."""
+        return (*self._generated.notices, *self._notices)
+
+    def _bind(self, generated: GeneratedInputs) -> None:
+        self._core.set_input_set_count(len(generated.sets))
+        for k, arrays in enumerate(generated.sets):
+            for v in self.inputs:
+                array = arrays[v.name]
+                shape = list(generated.shapes[v.name])
+                if array.dtype == object:
+                    self._core.bind_string_input(v.name, shape, [str(x) for x in array.ravel()], k)
+                else:
+                    self._core.bind_input(v.name, array, v.element_code, shape, k)
+
+    def _first_run(self, model: Any) -> GeneratedInputs:
+        """Bind the inputs and make the first run; when it fails at sizes or values that were
+        guessed, try the next candidates (a few, within FIRST_RUN_TRIALS_SECONDS). Raises
+        InputError with the one line that says what was bound and which flags set it."""
+        tried: list[tuple[GeneratedInputs, str]] = []
+        give_up = time.monotonic() + FIRST_RUN_TRIALS_SECONDS
+        for attempt in range(MAX_ATTEMPTS):
+            generated = make_inputs(self.inputs, self.config, model, attempt)
+            if tried and _same_inputs(generated, tried[-1][0]):
+                continue
+            self._bind(generated)
+            try:
+                self._core.prepare()
+            except OrtError as exc:
+                tried.append((generated, str(exc)))
+                if not generated.plan.guessed or time.monotonic() > give_up:
+                    break
+                continue
+            if tried:
+                self._notices.append(_retried_notice(tried, generated))
+            return generated
+        name = os.path.basename(self.model_path)
+        raise InputError(first_run_error(name, self.inputs, [(g.plan, e) for g, e in tried]))
 
     def _model_sha256(self) -> str:
         """The model file's hash, read once per session (not on every measure())."""
@@ -207,6 +259,7 @@ class Session:
                     **v.to_dict(),
                     "bound_shape": list(self._generated.shapes[v.name]),
                     "source": self._generated.sources[v.name],
+                    "chosen_because": self._generated.plan.choices[v.name].because or None,
                 }
                 for v in self.inputs
             ],

@@ -37,8 +37,8 @@ import numpy as np
 from ..analysis.compare import compare
 from ..config import DEFAULT_ROUNDS, Config
 from ..errors import ConfigError, InferspeedError, InputError
-from ..measure.inputs import read_npz
 from ..measure.interleave import measure_interleaved
+from ..measure.plan import read_npz
 from ..measure.session import Session
 
 __all__ = ["TradeoffResult", "fidelity", "make_variants", "tradeoff"]
