@@ -1,16 +1,31 @@
-"""``inferspeed info``: a model's inputs, outputs, size and operators, without running it."""
+"""``inferspeed info``: a model's inputs, outputs, size and operators, and its MACs at the input
+shapes a run would bind (the same input flags as ``run``), without running it."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from . import flags
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 __all__ = ["add_parser", "cmd_info"]
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("info", help="show a model's inputs, outputs, size and operators")
+    p = sub.add_parser(
+        "info",
+        help="show a model's inputs, outputs, size, operators and MACs",
+        description="Show a model's inputs, outputs, size and operators, and its multiply-accumulates "
+        "counted at the input shapes `inferspeed run` would bind (set them with the input flags). "
+        "Nothing is run.",
+    )
     p.add_argument("model", help="ONNX model file")
     p.add_argument("--json", action="store_true", help="print JSON")
+    flags.add_input_flags(p, input_sets=False)  # one set or many: the same shapes
     p.set_defaults(func=cmd_info)
 
 
@@ -20,9 +35,51 @@ def cmd_info(args: argparse.Namespace) -> int:
     from ..facts.modelfile import check_model_path
 
     check_model_path(args.model)  # a bad path is answered before numpy and the rest load
+    config = flags.config_from_args(args)
     from ..facts.info import model_info
     from ..report.text import render_info
 
-    info = model_info(args.model)
+    info = model_info(args.model, lambda: _bound_inputs(args.model, config))
     print(json.dumps(info, indent=2) if args.json else render_info(info))
     return 0
+
+
+def _bound_inputs(
+    path: str, config: Config
+) -> tuple[Mapping[str, Sequence[int]] | None, dict[str, Any], Sequence[str]]:
+    """The shapes a run would bind first, the constant values it would feed (a sample rate,
+    lengths: they may decide shapes and branches), and the notices that say why. With no
+    input flag, a model whose inputs cannot be planned (an input that is not a tensor, ...) is
+    counted at its own dims instead of refused: info describes any model it can read."""
+    from ..errors import InputError
+    from ..measure.plan import shapes_for_file
+
+    try:
+        shapes, notices = shapes_for_file(path, config)
+        return shapes, _constant_values(path, config), notices
+    except InputError as exc:
+        if config.shapes or config.dims or config.batch is not None or config.inputs_file is not None:
+            raise
+        return None, {}, [f"MACs at the model's own dims (dynamic ones as 1): {exc}"]
+
+
+def _constant_values(path: str, config: Config) -> dict[str, Any]:
+    """Input values known before a run, as JSON numbers or lists: small arrays of --inputs,
+    numbers given with --input, the constants the input plan chooses (zeros, ones, a value)."""
+    from ..facts.modelfile import load_proto
+    from ..facts.signature import file_inputs
+    from ..measure.plan import plan_inputs, read_npz
+
+    arrays = read_npz(config.inputs_file) if config.inputs_file is not None else {}
+    values: dict[str, Any] = {k: a.tolist() for k, a in arrays.items() if a.size <= 64}
+    for name, text in config.values.items():
+        try:
+            values.setdefault(name, float(text) if "." in str(text) or "e" in str(text) else int(text))
+        except (TypeError, ValueError):
+            continue  # not a number: the run says what is wrong with it
+    model = load_proto(path)  # planned as shapes_for_file plans: the same choices
+    plan = plan_inputs(file_inputs(model), config, model, 0, {k: tuple(a.shape) for k, a in arrays.items()})
+    for name, c in plan.choices.items():
+        if c.fill in ("value", "zeros", "ones") and name not in values:
+            values[name] = {"value": c.low, "zeros": 0, "ones": 1}[c.fill]
+    return values

@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import math
 import os
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import ModelError
@@ -14,7 +15,12 @@ from .modelfile import check_model_path, macs_for_file
 from .onnxfile import Value, ValueType
 from .signature import ELEMENT_TYPES
 
-__all__ = ["model_info"]
+__all__ = ["Bound", "model_info"]
+
+#: What model_info calls for the inputs to count MACs at: (shapes by input name, or None for
+#: the model's own dims; values of some inputs, see estimate_macs; the notices that say how
+#: they were chosen).
+Bound = Callable[[], tuple[Mapping[str, Sequence[int]] | None, Mapping[str, Any], Sequence[str]]]
 
 
 def _type_text(t: ValueType) -> tuple[str, list[Any] | None]:
@@ -33,9 +39,12 @@ def _type_text(t: ValueType) -> tuple[str, list[Any] | None]:
     return t.kind or "unknown", None
 
 
-def model_info(path: str) -> dict[str, Any]:
+def model_info(path: str, bound: Bound | None = None) -> dict[str, Any]:
     """Inputs and outputs (types, shapes with symbolic dims named), opsets, IR version, file
-    size, parameter count and an operator histogram (subgraphs of If/Loop/Scan included)."""
+    size, parameter count, an operator histogram (subgraphs of If/Loop/Scan included) and MAC
+    counts (:func:`~inferspeed.facts.macs.estimate_macs`). ``bound``, called once the file has
+    been read, gives the input shapes to count MACs at (``macs_at``, and ``macs_notices``: why
+    those); without it they are counted at the model's own dims (dynamic ones as 1)."""
 
     check_model_path(path)
     try:
@@ -85,10 +94,22 @@ def model_info(path: str) -> dict[str, Any]:
             "parameters": int(params),
             "nodes": sum(ops.values()),
             "operators": dict(ops.most_common()),
-            "macs": macs_for_file(path, model=model),
+            **_macs(path, model, bound),
         }
     )
     return info
+
+
+def _macs(path: str, model: onnxfile.ModelFile, bound: Bound | None) -> dict[str, Any]:
+    if bound is None:
+        return {"macs": macs_for_file(path, model=model)}
+    shapes, values, notices = bound()
+    at = None if shapes is None else {name: [int(d) for d in dims] for name, dims in shapes.items()}
+    return {
+        "macs": macs_for_file(path, shapes, model=model, values=values or None),
+        "macs_at": at,
+        "macs_notices": list(notices),
+    }
 
 
 def _printable(value: Any) -> Any:

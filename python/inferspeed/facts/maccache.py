@@ -26,9 +26,17 @@ from typing import Any
 __all__ = ["MACS_VERSION", "cache_dir", "load", "onnx_version", "store"]
 
 #: Bump when estimate_macs (facts/macs.py) changes what it returns: older entries then miss.
-MACS_VERSION = 1
+MACS_VERSION = 2
 
-_KEYS = {"total", "by_op_type", "nodes_counted", "nodes_unknown", "dynamic_dims_as"}
+_KEYS = {
+    "total",
+    "by_op_type",
+    "nodes_counted",
+    "nodes_unknown",
+    "uncounted",
+    "subgraph_nodes",
+    "dynamic_dims_as",
+}
 
 
 def cache_dir() -> str | None:
@@ -63,12 +71,15 @@ def onnx_version() -> str:
     return "unknown"
 
 
-def _key(model_sha256: str, shapes: Mapping[str, Sequence[int]] | None) -> dict[str, Any]:
+def _key(
+    model_sha256: str, shapes: Mapping[str, Sequence[int]] | None, values: Mapping[str, Any] | None
+) -> dict[str, Any]:
     return {
         "model_sha256": model_sha256,
         "shapes": None
         if shapes is None
         else {name: [int(d) for d in dims] for name, dims in sorted(shapes.items())},
+        "values": dict(sorted(values.items())) if values else None,
         "estimator": MACS_VERSION,
         "onnx": onnx_version(),
     }
@@ -86,6 +97,11 @@ def _int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _counts(value: Any) -> bool:
+    """Whether ``value`` is a {op_type: int} dict."""
+    return isinstance(value, dict) and all(isinstance(k, str) and _int(v) for k, v in value.items())
+
+
 def _valid(macs: Any) -> bool:
     """Whether ``macs`` is something estimate_macs returns: None, or its dict."""
     if macs is None:
@@ -94,15 +110,17 @@ def _valid(macs: Any) -> bool:
         isinstance(macs, dict)
         and set(macs) == _KEYS
         and all(_int(macs[k]) for k in ("total", "nodes_counted", "nodes_unknown"))
-        and isinstance(macs["by_op_type"], dict)
-        and all(isinstance(k, str) and _int(v) for k, v in macs["by_op_type"].items())
+        and all(_counts(macs[k]) for k in ("by_op_type", "uncounted", "subgraph_nodes"))
         and macs["dynamic_dims_as"] in (None, 1)
     )
 
 
-def load(model_sha256: str, shapes: Mapping[str, Sequence[int]] | None) -> tuple[bool, dict[str, Any] | None]:
-    """(found, macs): the stored estimate_macs answer for this model and shapes, if any."""
-    key = _key(model_sha256, shapes)
+def load(
+    model_sha256: str, shapes: Mapping[str, Sequence[int]] | None, values: Mapping[str, Any] | None = None
+) -> tuple[bool, dict[str, Any] | None]:
+    """(found, macs): the stored estimate_macs answer for this model, shapes and input values
+    (JSON numbers or lists), if any."""
+    key = _key(model_sha256, shapes, values)
     path = _path(key)
     if path is None:
         return False, None
@@ -122,12 +140,17 @@ def load(model_sha256: str, shapes: Mapping[str, Sequence[int]] | None) -> tuple
     return True, macs
 
 
-def store(model_sha256: str, shapes: Mapping[str, Sequence[int]] | None, macs: dict[str, Any] | None) -> None:
-    """Remember ``macs`` (what estimate_macs returned) for this model and shapes; silently
-    nothing when the cache folder cannot be written."""
+def store(
+    model_sha256: str,
+    shapes: Mapping[str, Sequence[int]] | None,
+    macs: dict[str, Any] | None,
+    values: Mapping[str, Any] | None = None,
+) -> None:
+    """Remember ``macs`` (what estimate_macs returned) for this model, shapes and input values;
+    silently nothing when the cache folder cannot be written."""
     import tempfile  # only here: a write happens once per model and shapes
 
-    key = _key(model_sha256, shapes)
+    key = _key(model_sha256, shapes, values)
     path = _path(key)
     if path is None or not _valid(macs):
         return

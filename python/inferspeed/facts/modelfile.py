@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import ModelError
 from . import onnxfile
-from .macs import COUNTED, estimate_macs
+from .macs import COUNTED, estimate_macs, zero_count
 
 __all__ = [
     "MAX_PARSE_BYTES",
@@ -202,7 +202,7 @@ def _shortcut(model: onnxfile.ModelFile) -> Any:
     for node in model.graph.nodes if model.graph is not None else []:
         if node.domain not in domains and not (node.domain == "" and "ai.onnx" in domains):
             return None
-    return {"total": 0, "by_op_type": {}, "nodes_counted": 0, "nodes_unknown": 0, "dynamic_dims_as": None}
+    return zero_count()
 
 
 def macs_for_file(
@@ -210,6 +210,7 @@ def macs_for_file(
     shapes: Mapping[str, Sequence[int]] | None = None,
     model: onnxfile.ModelFile | None = None,
     max_bytes: int | None = None,
+    values: Mapping[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """:func:`~inferspeed.facts.macs.estimate_macs` of a model file, with onnx imported only
     when the answer needs it and is not cached yet.
@@ -225,6 +226,8 @@ def macs_for_file(
         load_proto read this version of the file in this process).
     max_bytes : int, optional
         The largest file onnx may parse; a larger one that needs onnx counts as unknown.
+    values : mapping of str to number or list, optional
+        Values a run feeds some inputs (estimate_macs's ``values``).
 
     Returns
     -------
@@ -244,20 +247,25 @@ def macs_for_file(
             _remember(_MAC_SHORTCUTS, version, shortcut)
     if shortcut != _NEEDS_ONNX:
         answer: dict[str, Any] | None = copy.deepcopy(shortcut)  # a dict of the caller's own
+        if answer is not None and shapes is None:
+            answer["dynamic_dims_as"] = 1
         return answer
     from . import maccache
 
     digest = sha256_file(path)
-    found, macs = maccache.load(digest, shapes)
+    found, macs = maccache.load(digest, shapes, values)
     if not found:
-        macs, counted = _count_with_onnx(path, shapes, max_bytes)
+        macs, counted = _count_with_onnx(path, shapes, max_bytes, values)
         if counted:  # not a failure to load (too big here, out of memory): those may pass later
-            maccache.store(digest, shapes, macs)
+            maccache.store(digest, shapes, macs, values)
     return macs
 
 
 def _count_with_onnx(
-    path: str, shapes: Mapping[str, Sequence[int]] | None, max_bytes: int | None
+    path: str,
+    shapes: Mapping[str, Sequence[int]] | None,
+    max_bytes: int | None,
+    values: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any] | None, bool]:
     """(estimate_macs's answer, True), or (None, False) when onnx could not load the file."""
     if max_bytes is not None and os.path.getsize(path) > max_bytes:
@@ -269,7 +277,7 @@ def _count_with_onnx(
     except Exception:  # ORT may load what onnx does not: no count
         return None, False
     try:
-        return estimate_macs(proto, shapes), True
+        return estimate_macs(proto, shapes, values), True
     except Exception:  # onnx's shape inference refuses models ORT runs (a declared rank wrong)
         return None, True
 

@@ -520,6 +520,29 @@ def render_info(info: Mapping[str, Any]) -> str:
             return "(no shape)"
         return "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]"
 
+    def nodes(counts: Mapping[str, int]) -> str:
+        total = sum(counts.values())
+        return ", ".join(f"{n} {op}" for op, n in counts.items()) + (" nodes" if total > 1 else " node")
+
+    def macs_lines() -> list[str]:
+        """The MAC count, what it leaves out, and the input shapes it was counted at (and why)."""
+        macs, at = info.get("macs"), info.get("macs_at")
+        if macs is None:
+            head = "MACs         unknown (shape inference failed)"
+        else:
+            by_op = ", ".join(f"{op} {_count(v)}" for op, v in macs["by_op_type"].items())
+            parts = [by_op or "no Gemm/MatMul/Conv", *(["dynamic dims as 1"] if at is None else [])]
+            if macs.get("uncounted"):
+                parts.append(f"{nodes(macs['uncounted'])} not counted: unknown shapes; give --shape")
+            if macs.get("subgraph_nodes"):
+                parts.append(f"{nodes(macs['subgraph_nodes'])} in If/Loop/Scan bodies not counted")
+            head = f"MACs         {_count(macs['total'])} ({'; '.join(parts)})"
+        lines = [head]
+        if at is not None:
+            bound = (f"{name} {'x'.join(str(d) for d in dims) or 'scalar'}" for name, dims in at.items())
+            lines.append("  at         " + ", ".join(bound))
+        return [*lines, *(f"  {notice}" for notice in info.get("macs_notices") or ())]
+
     lines = [
         f"model        {info['path']}",
         f"size         {info['size_bytes']:,} bytes   ir_version {info['ir_version']}   "
@@ -531,7 +554,7 @@ def render_info(info: Mapping[str, Any]) -> str:
         *(f"  {v['name']:<24} {v['type']:<10} {shape(v['shape'])}" for v in info["inputs"]),
         "outputs",
         *(f"  {v['name']:<24} {v['type']:<10} {shape(v['shape'])}" for v in info["outputs"]),
-        _macs_line(info.get("macs")),
+        *macs_lines(),
         f"operators    {info['nodes']} nodes",
         *(f"  {op:<24} {n}" for op, n in info["operators"].items()),
     ]
