@@ -33,6 +33,8 @@ class ModelFacts(Protocol):
 
     def compute_info(self, median_ns: float) -> dict[str, Any] | None: ...
 
+    def environment(self) -> dict[str, Any]: ...
+
 
 def cache_flusher(config: Config, current: _core.CacheFlusher | None) -> _core.CacheFlusher:
     """The cold-cache flush buffer ``config`` asks for: ``current`` when it has that size (the
@@ -112,6 +114,15 @@ class ModelTarget(Target):
             "input_sets": int(self._core.input_set_count),
         }
 
+    def _threads(self) -> dict[str, Any]:
+        """The intra-op threads: as set, or what ONNX Runtime's default resolves to (one per
+        physical core)."""
+        if self.config.threads is not None:
+            return {"intra_op_threads": self.config.threads, "intra_op_threads_default": False}
+        cpu = self._facts.environment().get("cpu", {})
+        n = cpu.get("physical_cores") or cpu.get("logical_cores")
+        return {"intra_op_threads": n, "intra_op_threads_default": True}
+
     def fields(self, stats: Stats) -> dict[str, Any]:
         return {
             "model": self._facts.model_info(),
@@ -121,6 +132,7 @@ class ModelTarget(Target):
                 "first_run_ns": int(self._core.first_run_ns),
                 "outputs_preallocated": bool(self._core.outputs_preallocated),
                 "call_mode": self.config.mode,
+                **self._threads(),
             },
             "notices": self._facts.notices,
             "memory": self._facts.memory_info(self._run_peak, self._probe.peak_reset),

@@ -25,13 +25,15 @@ import re
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..config import Config
 from ..errors import InputError
 from ..facts import onnxfile
 from ..facts.signature import ELEMENT_TYPES, ValueInfo
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "MAX_ATTEMPTS", "InputChoice", "InputPlan", "first_run_error", "flag_for", "plan_inputs", "read_npz",
@@ -287,7 +289,7 @@ class _Planner:
 
     def batch(self) -> tuple[int, str]:
         if self.config.batch is not None:
-            return self.config.batch, "--batch"
+            return self.config.batch, f"batch {self.config.batch} (--batch)"
         return 1, "batch 1 (single stream)"
 
     def image_guess(self, v: ValueInfo, axis: int, spatial: tuple[int, int]) -> _Guess:
@@ -548,6 +550,8 @@ def _choice(
 
 def read_npz(path: str) -> dict[str, np.ndarray]:
     """Arrays by name from an .npz file; InputError when it cannot be read."""
+    import numpy as np  # here: info and the planner need numpy only for an .npz
+
     try:
         with np.load(path, allow_pickle=False) as data:
             if not hasattr(data, "files"):

@@ -102,7 +102,7 @@ def render_result(result: Result) -> str:
         f"spread     std {format_duration(s.std_ns)}, CV {s.cv:.1%}, IQR {format_duration(s.iqr_ns)}, "
         f"{outliers} outliers ({s.outliers_low} low, {s.outliers_high} high; "
         + (f"{s.outliers_dropped} dropped)" if s.outliers_dropped else "kept)"),
-        f"throughput {_rate(s.throughput_per_s)} (one stream: 1 / mean latency)",
+        _throughput_line(result),
         *_compute_lines(result),
         _cold_start_line(result),
         f"timer      {format_duration(s.timer_overhead_ns)} per clock-read pair (included, not subtracted)",
@@ -115,12 +115,31 @@ def render_result(result: Result) -> str:
     return "\n".join(lines)
 
 
+def _throughput_line(result: Result) -> str:
+    """Calls per second (one stream: 1 / mean latency), and items per second for a batch."""
+    from ..results.result import batch_of
+
+    s = result.stats
+    batch = batch_of({"model": result.model})
+    if batch <= 1 or not s.throughput_per_s:
+        return f"throughput {_rate(s.throughput_per_s)} (one stream: 1 / mean latency)"
+    return (
+        f"throughput {_rate(s.throughput_per_s)} calls, {_rate(s.throughput_per_s * batch)} items "
+        f"(batch {batch}; one stream: 1 / mean latency)"
+    )
+
+
 def _model_head(result: Result) -> list[str]:
     """A model's result: the model and its bound inputs, the runtime, how the loop ran."""
     cfg = result.config
     loop = result.loop
     ort = result.environment.get("onnxruntime", {})
-    threads = cfg.get("threads") or "default"
+    session = result.session or {}
+    threads = cfg.get("threads") or (
+        f"{session['intra_op_threads']} (ONNX Runtime's default: one per physical core)"
+        if session.get("intra_op_threads")
+        else "default"
+    )
     providers = ", ".join(p["name"] for p in cfg.get("providers", [])) or "CPUExecutionProvider"
     inputs = ", ".join(
         f"{i['name']} {'x'.join(map(str, i['bound_shape'])) or 'scalar'}"
@@ -502,16 +521,6 @@ def _count(n: float) -> str:
         if n >= scale:
             return f"{n / scale:.3g} {unit}"
     return f"{n:.0f}"
-
-
-def _macs_line(macs: Mapping[str, Any] | None) -> str:
-    if macs is None:
-        return "MACs         unknown (shape inference failed)"
-    parts = ", ".join(f"{op} {_count(v)}" for op, v in macs["by_op_type"].items())
-    extra = f"; {macs['nodes_unknown']} nodes of unknown shape" if macs["nodes_unknown"] else ""
-    return (
-        f"MACs         {_count(macs['total'])} ({parts or 'no Gemm/MatMul/Conv'}; dynamic dims as 1{extra})"
-    )
 
 
 def render_info(info: Mapping[str, Any]) -> str:
