@@ -27,7 +27,7 @@ from ..config import Config
 from ..errors import InputError
 from ..facts import onnxfile
 from ..facts.signature import ELEMENT_TYPES, ElementType, ValueInfo
-from .plan import InputChoice, InputPlan, plan_inputs, read_npz
+from .plan import InputChoice, InputPlan, fits, plan_inputs, read_npz
 
 __all__ = ["GeneratedInputs", "make_inputs"]
 
@@ -70,15 +70,6 @@ def _check_known(what: str, names: Sequence[str], inputs: Sequence[ValueInfo]) -
     for name in names:
         if name not in known:
             raise InputError(f"{what}: model has no input named {name!r} (inputs: {_names(inputs)})")
-
-
-def _fits(model_shape: tuple[int | None, ...], shape: tuple[int, ...]) -> str | None:
-    if len(model_shape) != len(shape):
-        return f"rank {len(shape)} differs from the model's rank {len(model_shape)}"
-    for i, (want, got) in enumerate(zip(model_shape, shape, strict=True)):
-        if want is not None and want != got:
-            return f"dimension {i} is {got} but the model fixes it at {want}"
-    return None
 
 
 def _fmt(shape: Sequence[int]) -> str:
@@ -186,7 +177,7 @@ def _random(name: str, et: ElementType, shape: tuple[int, ...], rng: np.random.G
 
 def _file_array(v: ValueInfo, et: ElementType, array: np.ndarray, path: str, cast: bool) -> np.ndarray:
     assert v.shape is not None
-    problem = _fits(v.shape, tuple(array.shape))
+    problem = fits(v.shape, tuple(array.shape))
     if problem:
         raise InputError(f"array {v.name!r} in {path} does not fit the model's {v.shape_text}: {problem}")
     if et.kind == "string":

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = [
-    "MAX_ATTEMPTS", "InputChoice", "InputPlan", "first_run_error", "flag_for", "plan_inputs", "read_npz",
+    "MAX_ATTEMPTS", "InputChoice", "InputPlan", "first_run_error", "fits", "flag_for", "plan_inputs",
+    "read_npz",
     "shapes_for_file", "usable_symbol",
 ]  # fmt: skip
 
@@ -391,7 +392,7 @@ class _Planner:
         return tuple(out), reasons, guessed
 
 
-def _fits(model_shape: tuple[int | None, ...], shape: tuple[int, ...]) -> str | None:
+def fits(model_shape: tuple[int | None, ...], shape: tuple[int, ...]) -> str | None:
     if len(model_shape) != len(shape):
         return f"rank {len(shape)} differs from the model's rank {len(model_shape)}"
     for i, (want, got) in enumerate(zip(model_shape, shape, strict=True)):
@@ -406,7 +407,7 @@ def _given_shape(v: ValueInfo, config: Config) -> tuple[int, ...]:
     shape = tuple(config.shapes[v.name])
     if not v.rank_known:
         return shape
-    problem = _fits(v.shape, shape)
+    problem = fits(v.shape, shape)
     if problem:
         raise InputError(
             f"shape {_fmt(shape)} given for input {v.name!r} does not fit the model's "
