@@ -25,8 +25,9 @@ else:
 
 config = inferspeed.Config(threads=1, max_time=1.0)
 with inferspeed.Session(a, config) as sa, inferspeed.Session(b, config) as sb:
-    (ra, rb), rounds = measure_interleaved([sa, sb], rounds=30, config=config)
-c = inferspeed.compare(ra, rb, baseline_label=a, candidate_label=b, rounds=(rounds[0], rounds[1]))
+    ra, rb = measure_interleaved([sa, sb], rounds=30, config=config, order="random").results
+# The results carry their pairing (loop["interleave"]): the comparison is paired over rounds.
+c = inferspeed.compare(ra, rb, baseline_label=a, candidate_label=b)
 lo, hi = c.ratio_median_ci
 print(
     f"{b} / {a}: median ratio {c.ratio_median:.3f} (95% CI {lo:.3f}-{hi:.3f}), p={c.p_value:.2g}: {c.verdict}"

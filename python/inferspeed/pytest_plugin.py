@@ -9,12 +9,18 @@ callables inside tests; results are saved and compared between test runs.
     pytest --inferspeed-compare main --inferspeed-fail-slower 5%
 
 Each measurement is stored under its test's node id (with ``#k`` for a test's k-th
-measurement after the first). With ``--inferspeed-compare NAME``, every measurement that has
-a counterpart in NAME is compared with it (``inferspeed.compare``); with
-``--inferspeed-fail-slower PCT`` a measurement significantly slower than its counterpart by
-more than PCT fails its test, after one confirming re-measurement (``--inferspeed-confirm``,
-default 1) also found it slower: on a machine that changes speed, one slow run alone is not a
-regression. The end of the session prints a table of every measurement and comparison.
+measurement after the first), and a model's file is stored beside it, content-addressed
+(``.inferspeed/models/SHA256/NAME``, with its external-data files). With
+``--inferspeed-compare NAME``, a model that has a counterpart in NAME is measured again
+beside NAME's stored copy of its model, both in this session, interleaved in randomised
+rounds (:func:`inferspeed.tools.gate.gate`, the options of the test, GATE_TIME seconds each
+unless the test sets ``max_time``): the comparison holds on a machine whose speed changes
+between sessions, where one against last week's numbers cannot. With
+``--inferspeed-fail-slower PCT`` a model significantly slower than its baseline by more than
+PCT fails its test. A callable (``timeit``), which has no artifact to re-measure, is compared
+with its saved result; a slowdown fails only after a confirming re-measurement
+(``--inferspeed-confirm``, default 1) also found it slower. The end of the session prints a
+table of every measurement and comparison.
 
 As pytest-benchmark's ``--benchmark-skip`` and ``--benchmark-disable``: ``--inferspeed-skip``
 skips every test that uses the fixture; ``--inferspeed-disable`` runs them with one untimed
@@ -89,7 +95,7 @@ def _store_dir(config: pytest.Config) -> Path:
     return Path(chosen) if chosen else Path(config.rootpath) / DEFAULT_DIR
 
 
-def _load_store(path: Path) -> dict[str, Result]:
+def _load_store(path: Path) -> tuple[dict[str, Result], dict[str, str]]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -104,7 +110,10 @@ def _load_store(path: Path) -> dict[str, Result]:
         if len(results) != 1:
             raise InputError(f"{path}: {key} holds {len(results)} results, not one")
         out[key] = results[0]
-    return out
+    artifacts = doc.get("artifacts", {})
+    if not isinstance(artifacts, dict):
+        raise InputError(f"{path}: 'artifacts' is not a mapping")
+    return out, {str(k): str(v) for k, v in artifacts.items()}
 
 
 @dataclass
@@ -113,7 +122,12 @@ class _Session:
 
     baseline: dict[str, Result] | None = None
     baseline_name: str | None = None
+    #: The baseline's stored model copies (key -> path under baseline_dir) and that folder.
+    artifacts: dict[str, str] | None = None
+    baseline_dir: Path | None = None
     measured: dict[str, Result] = field(default_factory=dict)
+    #: The model each measurement measured (a path or an in-memory model), to store on save.
+    models: dict[str, Any] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -132,7 +146,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if name:
         state.baseline_name = name
         try:
-            state.baseline = _load_store(_store_dir(config) / f"{name}.json")
+            state.baseline, state.artifacts = _load_store(_store_dir(config) / f"{name}.json")
+            state.baseline_dir = _store_dir(config)
         except InputError as exc:
             raise pytest.UsageError(str(exc)) from None
     config.stash[_STATE] = state
@@ -161,20 +176,69 @@ class InferspeedFixture:
     def benchmark(self, model: Any, config: Any = None, **options: Any) -> Result:
         from .measure.benchmark import benchmark
 
-        return self._record(lambda: benchmark(model, config, **self._options(options)))
+        key = self._next_key()
+        artifact = (self._state.artifacts or {}).get(key) if key is not None else None
+        if key is not None and artifact is not None and self._state.baseline_dir is not None:
+            return self._gated(key, model, config, options, self._state.baseline_dir / artifact)
+        result = self._record(lambda: benchmark(model, config, **self._options(options)), key)
+        if key is not None:
+            self._state.models[key] = model
+        return result
+
+    def _gated(self, key: str, model: Any, config: Any, options: dict[str, Any], stored: Path) -> Result:
+        """The model measured beside the baseline's stored copy, interleaved, and gated."""
+        from .config import Config
+        from .tools.gate import GATE_TIME, GateSide
+        from .tools.gate import gate as same_session_gate
+
+        cfg = Config.from_options(config, **options)
+        if cfg.max_time is None and cfg.iterations is None:
+            cfg = cfg.replace(max_time=GATE_TIME)
+        cfg = cfg.replace(target_ci=None, processes=1)
+        name = self._state.baseline_name or "baseline"
+        verdict = same_session_gate(
+            GateSide(str(stored), cfg, name),
+            GateSide(model, cfg, key),
+            fail_if_slower=self._config.getoption("inferspeed_fail_slower"),
+        )
+        result = verdict.candidate
+        row: dict[str, Any] = {"key": key, "comparison": verdict.comparison, "rounds": verdict.rounds}
+        row["median_ns"], row["p99_ns"] = result.stats.median_ns, result.stats.p99_ns
+        self._state.measured[key] = result
+        self._state.models[key] = model
+        self._state.rows.append(row)
+        self.results.append(result)
+        if verdict.failed:
+            row["failed"] = True
+            c = verdict.comparison
+            lo, hi = c.ratio_median_ci
+            pytest.fail(
+                f"inferspeed: {key} is slower than {name} (re-measured in this session, "
+                f"{verdict.rounds} interleaved rounds): median ratio {c.ratio_median:.3f} "
+                f"({lo:.3f}-{hi:.3f}), "
+                f"more than the {verdict.fail_if_slower:.0%} allowed",
+                pytrace=False,
+            )
+        return result
 
     def timeit(self, fn: Callable[..., Any], *args: Any, **options: Any) -> Result:
         from .measure.callables import timeit
 
-        return self._record(lambda: timeit(fn, *args, **self._options(options)))
+        return self._record(lambda: timeit(fn, *args, **self._options(options)), self._next_key())
 
-    def _record(self, measure: Callable[[], Result]) -> Result:
+    def _next_key(self) -> str | None:
+        """This measurement's key in the store (None with --inferspeed-disable)."""
         if self._disabled:
+            return None
+        key = self._nodeid if self._count == 0 else f"{self._nodeid}#{self._count}"
+        self._count += 1
+        return key
+
+    def _record(self, measure: Callable[[], Result], key: str | None) -> Result:
+        if key is None:
             result = measure()
             self.results.append(result)
             return result
-        key = self._nodeid if self._count == 0 else f"{self._nodeid}#{self._count}"
-        self._count += 1
         result = measure()
         row: dict[str, Any] = {"key": key}
         base = (self._state.baseline or {}).get(key)
@@ -269,12 +333,45 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     doc = {
         "format": STORE_FORMAT,
         "benchmarks": {key: results_document([r]) for key, r in state.measured.items()},
+        "artifacts": {key: _store_model(folder, model) for key, model in state.models.items()},
     }
     path = folder / f"{name}.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(doc), encoding="utf-8")
     os.replace(tmp, path)
     state.rows.append({"saved": str(path)})
+
+
+def _store_model(folder: Path, model: Any) -> str:
+    """A copy of ``model`` (a path, a ModelProto or its bytes) in ``folder/models/SHA256/``,
+    with the external-data files a model file names; its path relative to ``folder``."""
+    import hashlib
+    import shutil
+
+    if isinstance(model, (str, os.PathLike)):
+        from .facts.modelfile import sha256_file
+        from .facts.onnxfile import read
+
+        source = Path(model)
+        digest, name = sha256_file(str(source)), source.name
+        tensors = read(source).external_data_tensors()
+        extra = sorted(
+            {t.external_info()["location"] for t in tensors if t.external and "location" in t.external_info()}
+        )
+    else:
+        data = model if isinstance(model, bytes) else model.SerializeToString()
+        digest, name, extra, source = hashlib.sha256(data).hexdigest(), "model.onnx", [], None
+    target = folder / "models" / digest
+    if not (target / name).exists():
+        target.mkdir(parents=True, exist_ok=True)
+        if source is None:
+            (target / name).write_bytes(data)
+        else:
+            shutil.copyfile(source, target / name)
+            for location in extra:
+                (target / location).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source.parent / location, target / location)
+    return str((target / name).relative_to(folder))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -296,4 +393,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         if c is not None:
             lo, hi = c.ratio_median_ci
             line += f"; vs {c.baseline}: x{c.ratio_median:.3f} ({lo:.3f}-{hi:.3f}) {c.verdict}"
+            if row.get("rounds"):
+                line += f" (re-measured beside it, {row['rounds']} rounds)"
         tr.write_line(line + ("  FAILED" if row.get("failed") else ""))

@@ -24,6 +24,14 @@ For each candidate against the baseline:
   order give (``variation_in_time``). A run's level is a draw from the machine's states, so two
   runs cannot show a difference smaller than what one run saw the machine do
   (bench/run_to_run.py measures this);
+- ``statistic`` other than the median ("p90", "p99", "mean"): the verdict is on that
+  statistic's ratio instead; paired over rounds as above when interleaved (sign test on the
+  per-round ratios of that statistic); for separate runs, from each run's distribution-free
+  interval of that percentile (conservative: the ratio of the extremes), or for the mean its
+  standard error, significant when the interval excludes 1;
+- the pairing of an interleaved run is read from the results themselves
+  (``loop["interleave"]``: the run's id and each round's statistics), so two results read
+  back from one run's JSON are compared exactly as the run compared them;
 - a verdict: "slower" / "faster" when the test is significant (p < alpha), the ratio's interval
   excludes 1 and the ratio differs from 1 by more than the noise threshold; otherwise
   "no significant difference".
@@ -31,26 +39,28 @@ For each candidate against the baseline:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..config import DEFAULT_THRESHOLD
 from ..errors import InputError
+from ..results.pool import ROUND_STATISTICS, round_record
 from ..results.result import Result
 from ..stats.summary import CI_BATCHES, MIN_BATCH
 
-if TYPE_CHECKING:
-    pass
-
 __all__ = [
     "DEFAULT_THRESHOLD",
+    "STATISTICS",
     "Comparison",
     "check_comparable",
     "compare",
+    "paired_rounds",
+    "same_model",
 ]
 
 ALPHA = 0.05
@@ -67,6 +77,8 @@ COMPARE_SUBSAMPLE = 50_000
 STATE_BATCHES = 40
 #: Percentiles of the batch medians whose ratio is a run's variation: the whole range.
 STATE_PERCENTILES = (0.0, 100.0)
+#: The statistics a comparison may decide on.
+STATISTICS = ROUND_STATISTICS
 
 
 @dataclass(frozen=True)
@@ -94,15 +106,30 @@ class Comparison:
     ratio_median_all: float | None = None
     #: The larger of the two runs' variation in time (method "machine-variation").
     machine_variation: float | None = None
+    #: The statistic the verdict is on ("median", "p90", "p99" or "mean"), its ratio, the
+    #: ratio's 95% interval and the p-value of its test (None: significance is the interval's).
+    statistic: str = "median"
+    ratio: float | None = None
+    ratio_ci: tuple[float, float] | None = None
+    statistic_p_value: float | None = None
+    #: Interleaved rounds the paired ratio came from (None: not paired).
+    rounds: int | None = None
+
+    @property
+    def decided_ratio(self) -> tuple[float, tuple[float, float], float | None]:
+        """(ratio, 95% interval, p-value or None) of the statistic the verdict is on."""
+        if self.statistic == "median" or self.ratio is None or self.ratio_ci is None:
+            return self.ratio_median, self.ratio_median_ci, self.p_value
+        return self.ratio, self.ratio_ci, self.statistic_p_value
 
     @property
     def significant(self) -> bool:
-        lo, hi = self.ratio_median_ci
-        return self.p_value < ALPHA and (lo > 1.0 or hi < 1.0)
+        _, (lo, hi), p = self.decided_ratio
+        return (p is None or p < ALPHA) and (lo > 1.0 or hi < 1.0)
 
     def slower_by_more_than(self, fraction: float) -> bool:
-        """Significantly slower, with the median ratio above 1 + ``fraction``."""
-        return self.significant and self.ratio_median > 1.0 + fraction
+        """Significantly slower, with the decided statistic's ratio above 1 + ``fraction``."""
+        return self.significant and self.decided_ratio[0] > 1.0 + fraction
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -143,19 +170,20 @@ def _median_ratio_ci(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> 
 
 
 def _paired_ratio(
-    base_rounds: Sequence[Result], cand_rounds: Sequence[Result]
+    base_rounds: Sequence[dict[str, Any]], cand_rounds: Sequence[dict[str, Any]], statistic: str = "median"
 ) -> tuple[float, tuple[float, float], float]:
-    """Median of the per-round ratios of medians, with its distribution-free 95% interval, and
-    the two-sided sign test of "as many rounds above 1 as below" (the test that the interval
-    inverts: the interval excludes 1 exactly when p < 0.05; rounds with a ratio of 1 are left
-    out of the test)."""
+    """Median of the per-round ratios of ``statistic`` (round records, ``round_record``), with
+    its distribution-free 95% interval, and the two-sided sign test of "as many rounds above 1
+    as below" (the test that the interval inverts: the interval excludes 1 exactly when p <
+    0.05; rounds with a ratio of 1 are left out of the test)."""
     from scipy import stats as sps
 
     from ..stats.summary import quantile_ci
 
-    ratios = np.sort(
-        [c.stats.median_ns / b.stats.median_ns for b, c in zip(base_rounds, cand_rounds, strict=True)]
-    )
+    key = f"{statistic}_ns"
+    ratios = np.sort([c[key] / b[key] for b, c in zip(base_rounds, cand_rounds, strict=True) if b[key] > 0])
+    if ratios.size == 0:
+        raise InputError("the rounds hold no positive times to pair")
     lo, hi = quantile_ci(ratios, 0.5)
     above, below = int((ratios > 1.0).sum()), int((ratios < 1.0).sum())
     p_value = float(sps.binomtest(above, above + below, 0.5).pvalue) if above + below else 1.0
@@ -167,6 +195,46 @@ def _paired_ratio(
         ),
         p_value,
     )
+
+
+def paired_rounds(
+    baseline: Result, candidate: Result
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
+    """The round records of two results measured interleaved in one run (the same
+    ``loop["interleave"]["id"]``, as many rounds), paired; None otherwise."""
+    a, b = baseline.loop.get("interleave"), candidate.loop.get("interleave")
+    if (
+        not isinstance(a, dict)
+        or not isinstance(b, dict)
+        or a.get("id") is None
+        or a.get("id") != b.get("id")
+    ):
+        return None
+    ra, rb = a.get("rounds") or [], b.get("rounds") or []
+    if len(ra) != len(rb) or not ra or a.get("session") == b.get("session"):
+        return None
+    return list(ra), list(rb)
+
+
+def _unpaired_statistic_ci(
+    baseline: Result, candidate: Result, statistic: str
+) -> tuple[float, tuple[float, float]]:
+    """Ratio of ``statistic`` (p90, p99 or mean) of two separate runs and its conservative 95%
+    interval: each percentile's distribution-free interval (the ratio of the extremes), or the
+    mean's standard error (delta method)."""
+    sa, sb = baseline.stats, candidate.stats
+    if statistic == "mean":
+        ratio = sb.mean_ns / sa.mean_ns
+        rel = math.hypot(
+            sa.std_ns / sa.mean_ns / math.sqrt(sa.count), sb.std_ns / sb.mean_ns / math.sqrt(sb.count)
+        )
+        return ratio, (ratio * math.exp(-Z95 * rel), ratio * math.exp(Z95 * rel))
+    ratio = float(getattr(sb, f"{statistic}_ns") / getattr(sa, f"{statistic}_ns"))
+    alo, ahi = getattr(sa, f"ci95_{statistic}_ns")
+    blo, bhi = getattr(sb, f"ci95_{statistic}_ns")
+    lo = blo / ahi if blo is not None and ahi else 0.0
+    hi = bhi / alo if bhi is not None and alo else math.inf
+    return ratio, (min(lo, ratio), max(hi, ratio))
 
 
 def _tail_ratio_ci(baseline: Result, candidate: Result, point: float) -> tuple[float, float]:
@@ -262,13 +330,17 @@ def compare(
     candidate_label: str = "B",
     seed: int = 0,
     rounds: tuple[Sequence[Result], Sequence[Result]] | None = None,
+    statistic: str = "median",
 ) -> Comparison:
-    """Compare ``candidate`` with ``baseline`` (see the module's docstring). With ``rounds``
-    (the per-round results of an interleaved measurement, in pairs), the median ratio and its
-    interval are paired: the median over rounds of median(candidate) / median(baseline) in the
-    same round, which a machine that changes speed between rounds cannot bias."""
+    """Compare ``candidate`` with ``baseline`` (see the module's docstring). The median ratio
+    and its interval are paired when the two were measured interleaved: from ``rounds`` (the
+    per-round results, in pairs) or from the pairing the results carry; the median over rounds
+    of median(candidate) / median(baseline) in the same round, which a machine that changes
+    speed between rounds cannot bias. ``statistic``: what the verdict is on."""
     from scipy import stats as sps  # slow to import: only here
 
+    if statistic not in STATISTICS:
+        raise InputError(f"statistic must be one of {', '.join(STATISTICS)}, not {statistic!r}")
     rng = np.random.default_rng(seed)
     a_all = baseline.samples_ns.astype(np.float64)
     b_all = candidate.samples_ns.astype(np.float64)
@@ -278,34 +350,24 @@ def compare(
     p_value = float(sps.mannwhitneyu(a_all, b_all, alternative="two-sided").pvalue)
     ratio, ratio_ci = ratio_all, _median_ratio_ci(a_all, b_all, rng)
     method, variation = "independent", None
-    if rounds is not None and len(rounds[0]) >= PAIRED_MIN_ROUNDS:
+    records = (
+        ([round_record(r) for r in rounds[0]], [round_record(r) for r in rounds[1]])
+        if rounds is not None
+        else paired_rounds(baseline, candidate)
+    )
+    if records is not None and len(records[0]) >= PAIRED_MIN_ROUNDS:
         method = "paired"
-        ratio, ratio_ci, p_value = _paired_ratio(*rounds)
+        ratio, ratio_ci, p_value = _paired_ratio(*records)
     else:
-        if baseline.stats.time_correlated or candidate.stats.time_correlated:
-            # Samples correlated in time: only whole stretches of the run are independent.
-            blocks = _block_ratio_ci(a_all, b_all, rng)
-            if blocks is not None:
-                method = "blocks"
-                ratio_ci = (min(ratio_ci[0], blocks[0]), max(ratio_ci[1], blocks[1]))
-        found = [v for v in (variation_in_time(a_all, rng), variation_in_time(b_all, rng)) if v is not None]
-        if found:
-            method, variation = "machine-variation", max(found)
-            ratio_ci = (
-                min(ratio_ci[0], ratio / (1.0 + variation)),
-                max(ratio_ci[1], ratio * (1.0 + variation)),
-            )
+        records = None
+        ratio_ci, method, variation = _widened_for_time(
+            a_all, b_all, baseline, candidate, ratio, ratio_ci, rng
+        )
     p99 = float(np.percentile(b_all, 99) / np.percentile(a_all, 99))
     p99_ci = _tail_ratio_ci(baseline, candidate, p99)
     shift, shift_ci = _hodges_lehmann(_subsample(a_all, rng), _subsample(b_all, rng))
-    significant = p_value < ALPHA and (ratio_ci[0] > 1.0 or ratio_ci[1] < 1.0)
-    if significant and ratio > 1.0 + threshold:
-        verdict = "slower"
-    elif significant and ratio < 1.0 - threshold:
-        verdict = "faster"
-    else:
-        verdict = "no significant difference"
-    return Comparison(
+    decided = _decided_statistic(baseline, candidate, statistic, records)
+    c = Comparison(
         baseline=baseline_label,
         candidate=candidate_label,
         ratio_median=ratio,
@@ -316,20 +378,97 @@ def compare(
         hl_shift_ns=shift,
         hl_shift_ci_ns=shift_ci,
         threshold=threshold,
-        verdict=verdict,
+        verdict="",
         method=method,
         ratio_median_all=ratio_all,
         machine_variation=variation,
+        statistic=statistic,
+        ratio=decided[0],
+        ratio_ci=decided[1],
+        statistic_p_value=decided[2],
+        rounds=None if records is None else len(records[0]),
     )
+    return dataclasses.replace(c, verdict=_verdict(c))
 
 
-def check_comparable(baseline: Result, candidate: Result) -> str | None:
-    """Why two results should not be compared (different model or machine), or None."""
-    sha_a, sha_b = baseline.model.get("sha256"), candidate.model.get("sha256")
-    if sha_a and sha_b and sha_a != sha_b:
+def _verdict(c: Comparison) -> str:
+    """ "slower" / "faster" when the decided statistic differs significantly and by more than
+    the threshold, else "no significant difference"."""
+    ratio = c.decided_ratio[0]
+    if c.significant and ratio > 1.0 + c.threshold:
+        return "slower"
+    if c.significant and ratio < 1.0 - c.threshold:
+        return "faster"
+    return "no significant difference"
+
+
+def _widened_for_time(
+    a: np.ndarray,
+    b: np.ndarray,
+    baseline: Result,
+    candidate: Result,
+    ratio: float,
+    ratio_ci: tuple[float, float],
+    rng: np.random.Generator,
+) -> tuple[tuple[float, float], str, float | None]:
+    """The median ratio's interval of separate runs, widened for samples correlated in time
+    (batch bootstrap) and for the machine's variation the runs saw: (interval, method,
+    variation or None)."""
+    method, variation = "independent", None
+    if baseline.stats.time_correlated or candidate.stats.time_correlated:
+        # Samples correlated in time: only whole stretches of the run are independent.
+        blocks = _block_ratio_ci(a, b, rng)
+        if blocks is not None:
+            method = "blocks"
+            ratio_ci = (min(ratio_ci[0], blocks[0]), max(ratio_ci[1], blocks[1]))
+    found = [v for v in (variation_in_time(a, rng), variation_in_time(b, rng)) if v is not None]
+    if found:
+        method, variation = "machine-variation", max(found)
+        ratio_ci = (min(ratio_ci[0], ratio / (1.0 + variation)), max(ratio_ci[1], ratio * (1.0 + variation)))
+    return ratio_ci, method, variation
+
+
+def _decided_statistic(
+    baseline: Result,
+    candidate: Result,
+    statistic: str,
+    records: tuple[Sequence[dict[str, Any]], Sequence[dict[str, Any]]] | None,
+) -> tuple[float | None, tuple[float, float] | None, float | None]:
+    """(ratio, interval, p-value or None) of a statistic other than the median: paired over
+    the rounds when there are, else from each run's own interval; (None, None, None) for the
+    median (the median's own figures decide)."""
+    if statistic == "median":
+        return None, None, None
+    if records is not None:
+        return _paired_ratio(*records, statistic=statistic)
+    ratio, ci = _unpaired_statistic_ci(baseline, candidate, statistic)
+    return ratio, ci, None
+
+
+def same_model(baseline: Result, candidate: Result) -> bool | None:
+    """Whether two results measure the same model: by graph and weights (``graph_sha256``:
+    documentation left out) when both have it, else by the file's hash; None when unknown."""
+    for key in ("graph_sha256", "sha256"):
+        a, b = baseline.model.get(key), candidate.model.get(key)
+        if a and b:
+            return bool(a == b)
+    return None
+
+
+def check_comparable(
+    baseline: Result, candidate: Result, *, models: bool = True, machines: bool = True
+) -> str | None:
+    """Why two results should not be compared, or None: different models (by graph and
+    weights, ``models``) or machines (CPU model and cores, ``machines``). Results measured
+    interleaved in one run are comparable: one machine, and different models on purpose."""
+    if paired_rounds(baseline, candidate) is not None:
+        return None
+    if models and same_model(baseline, candidate) is False:
         return (
             f"they measure different models ({baseline.model.get('name')} vs {candidate.model.get('name')})"
         )
+    if not machines:
+        return None
     cpu_a = baseline.environment.get("cpu", {})
     cpu_b = candidate.environment.get("cpu", {})
     for key in ("model", "logical_cores"):

@@ -36,6 +36,7 @@ COMMANDS = {
     "capacity": "capacity",
     "tradeoff": "tradeoff",
     "compare": "compare",
+    "gate": "gate",
     "sweep": "sweep",
     "profile": "profile",
     "report": "report",

@@ -30,7 +30,22 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="PCT",
         help="exit 1 when a result is significantly slower than the baseline by more than PCT",
     )
-    p.add_argument("--force", action="store_true", help="compare different models or machines anyway")
+    p.add_argument(
+        "--statistic",
+        choices=("median", "p90", "p99", "mean"),
+        default="median",
+        help="what the verdict and --fail-if-slower decide on (default: median)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="compare different models anyway (by graph and weights: doc strings do not count)",
+    )
+    p.add_argument(
+        "--any-machine",
+        action="store_true",
+        help="compare results from different machines (their difference is then the machines')",
+    )
     shown = p.add_mutually_exclusive_group()
     shown.add_argument("--json", action="store_true", help="print JSON")
     shown.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors and the gate")
@@ -55,13 +70,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
     threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
     comparisons = []
     for label, result in entries[1:]:
-        why = check_comparable(base, result)
-        if why and not args.force:
+        why = check_comparable(base, result, models=not args.force, machines=not args.any_machine)
+        if why:
+            flag = "--force" if "different models" in why else "--any-machine"
             raise ConfigError(
-                f"refusing to compare {base_label} with {label}: {why} (--force compares anyway)"
+                f"refusing to compare {base_label} with {label}: {why} ({flag} compares anyway)"
             )
         comparisons.append(
-            compare(base, result, threshold=threshold, baseline_label=base_label, candidate_label=label)
+            compare(
+                base,
+                result,
+                threshold=threshold,
+                baseline_label=base_label,
+                candidate_label=label,
+                statistic=args.statistic,
+            )
         )
     if args.json:
         print(json.dumps([c.to_dict() for c in comparisons], indent=2))

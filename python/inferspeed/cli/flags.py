@@ -102,10 +102,20 @@ def add_session_flags(p: argparse.ArgumentParser, *, thread_list: bool) -> None:
         metavar="KEY=VALUE",
         help="ONNX Runtime session config entry (repeatable)",
     )
-    add_ort_lib_flag(s)
+    add_ort_lib_flag(s, several=thread_list)
 
 
-def add_ort_lib_flag(g: Group) -> None:
+def add_ort_lib_flag(g: Group, *, several: bool = False) -> None:
+    """--ort-lib; ``several``: repeatable, each library measured (interleaved, in one process)."""
+    if several:
+        g.add_argument(
+            "--ort-lib",
+            action="append",
+            metavar="PATH",
+            help="libonnxruntime to load (default: $INFERSPEED_ORT_LIB, then the onnxruntime wheel's); "
+            "repeated: each is measured, interleaved in one process (e.g. two ONNX Runtime versions)",
+        )
+        return
     g.add_argument(
         "--ort-lib",
         metavar="PATH",
@@ -316,7 +326,7 @@ def add_quiet_flag(g: Group) -> None:
     g.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
 
 
-def _first(value: int | list[int]) -> int:
+def _first(value: Any) -> Any:
     return value[0] if isinstance(value, list) else value
 
 
@@ -342,7 +352,7 @@ CONFIG_FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "execution_mode": ("execution_mode", _same),
     "provider": ("providers", lambda v: tuple(parse_provider(p) for p in v)),
     "session_config": ("session_config", lambda v: collect("--session-config", v, str)),
-    "ort_lib": ("ort_lib", _same),
+    "ort_lib": ("ort_lib", _first),
     "no_arena": ("arena", lambda v: not v),
     "no_mem_pattern": ("mem_pattern", lambda v: not v),
     "shape": ("shapes", lambda v: collect("--shape", v, parse_shape)),

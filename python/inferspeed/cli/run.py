@@ -68,8 +68,8 @@ def check(args: argparse.Namespace) -> str | None:
             return f"{flag} applies to {where}"
     if (problem := flags.check_loop_flags(args)) is not None:
         return problem
-    if args.rounds is not None and len(args.model) < 2 and len(args.threads or ()) < 2:
-        return "--rounds applies to several models or thread counts (measured interleaved)"
+    if args.rounds is not None and not _several(args):
+        return "--rounds applies to several models, thread counts or --ort-lib (measured interleaved)"
     return None
 
 
@@ -84,7 +84,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = flags.config_from_args(args)
     if args.json:
         check_writable(args.json, "--json")
-    if len(args.model) > 1 or (args.threads and len(args.threads) > 1):
+    if _several(args):
         return cmd_interleaved(args, config)
     model = args.model[0] if args.model else demo_model_path()
     if not args.model and not args.quiet:
@@ -113,6 +113,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"result written to {args.json}", file=sys.stderr)
     return 0
+
+
+def _several(args: argparse.Namespace) -> bool:
+    """Several models, thread counts or runtime libraries: measured interleaved."""
+    return len(args.model) > 1 or len(args.threads or ()) > 1 or len(args.ort_lib or ()) > 1
 
 
 def _measure(args: argparse.Namespace, config: Config, model: str, results: list[Result]) -> None:
@@ -161,47 +166,65 @@ def _interrupted(args: argparse.Namespace, results: list[Result]) -> int:
 
 
 def cmd_interleaved(args: argparse.Namespace, config: Config) -> int:
-    """Several models (or thread counts) measured in rounds (A B A B ...) in one process, then
-    compared with the first."""
-    from ..facts.models import demo_model_path
-    from ..measure.interleave import measure_interleaved
+    """Several models, thread counts or runtime libraries measured in rounds in one process
+    (each round in a random order, seeded by --seed), then compared with the first."""
+    from ..measure.interleave import expected_interleaved_seconds, measure_interleaved
     from ..measure.session import Session
     from ..report.terminal import progress
     from ..results.result import write_json
 
     if config.scenario != "single-stream" or config.processes > 1 or len(args.concurrency or ()) > 1:
         raise ConfigError(
-            "several models or thread counts are measured interleaved in the single-stream scenario only"
+            "several models, thread counts or libraries are measured interleaved in the single-stream "
+            "scenario only"
         )
     if config.target_ci is not None:
         raise ConfigError("--target-ci applies to one model at a time")
     rounds = args.rounds or DEFAULT_ROUNDS
-    models = args.model or [demo_model_path()]
-    names = [os.path.basename(m) if models.count(m) == 1 else f"{m}#{i}" for i, m in enumerate(models)]
-    threads = args.threads or [None]
-    cells = [(name, m, t) for name, m in zip(names, models, strict=True) for t in threads]
-    labels = [name if len(threads) == 1 else f"{name} threads={t}" for name, _, t in cells]
+    labels, configs, models = _cells(args, config)
+    total = expected_interleaved_seconds(len(configs), rounds, config)
+    if not args.quiet and total is not None:
+        print(
+            f"measuring {len(configs)} interleaved in {rounds} rounds: about {total:.0f} s", file=sys.stderr
+        )
     sessions = []
     try:
-        for _, m, t in cells:
-            sessions.append(Session(m, config.replace(threads=t)))
-        each = expected_seconds(config)
-        total = None if each is None else each * len(sessions)
+        for m, cell_config in zip(models, configs, strict=True):
+            sessions.append(Session(m, cell_config))
         with progress(total, f"measuring {len(sessions)} interleaved in {rounds} rounds", not args.quiet):
-            results, per_round = measure_interleaved(sessions, rounds, config)
+            done = measure_interleaved(sessions, rounds, config, order="random", seed=config.seed)
     finally:
         for s in sessions:
             s.close()
     if not args.quiet:
-        _print_interleaved(labels, results, per_round, rounds)
+        _print_interleaved(labels, done.results, rounds)
     if args.json:
-        write_json(results, args.json)
+        write_json(done.results, args.json)
     return 0
 
 
-def _print_interleaved(
-    labels: list[str], results: list[Result], per_round: list[list[Result]], rounds: int
-) -> None:
+def _cells(args: argparse.Namespace, config: Config) -> tuple[list[str], list[Config], list[str]]:
+    """The interleaved cells: every model with every thread count and library, as (labels,
+    configs, model paths)."""
+    from ..facts.models import demo_model_path
+
+    models = args.model or [demo_model_path()]
+    names = [os.path.basename(m) if models.count(m) == 1 else f"{m}#{i}" for i, m in enumerate(models)]
+    threads = args.threads or [None]
+    libs = args.ort_lib or [None]
+    labels, configs, paths = [], [], []
+    for name, m in zip(names, models, strict=True):
+        for t in threads:
+            for lib in libs:
+                label = name + (f" threads={t}" if len(threads) > 1 else "")
+                label += f" [{os.path.basename(lib)}]" if len(libs) > 1 and lib else ""
+                labels.append(label)
+                configs.append(config.replace(threads=t, ort_lib=lib))
+                paths.append(m)
+    return labels, configs, paths
+
+
+def _print_interleaved(labels: list[str], results: list[Result], rounds: int) -> None:
     from ..analysis.compare import compare
     from ..report.text import render_comparisons, render_result
 
@@ -209,8 +232,8 @@ def _print_interleaved(
         print(f"== {label}")
         print(render_result(result) + "\n")
     comparisons = [
-        compare(results[0], r, baseline_label=labels[0], candidate_label=label, rounds=(per_round[0], parts))
-        for label, r, parts in zip(labels[1:], results[1:], per_round[1:], strict=True)
+        compare(results[0], r, baseline_label=labels[0], candidate_label=label)
+        for label, r in zip(labels[1:], results[1:], strict=True)
     ]
-    print(f"interleaved in {rounds} rounds; ratios against {labels[0]}:")
+    print(f"interleaved in {rounds} rounds (random order); ratios against {labels[0]}:")
     print(render_comparisons(comparisons))

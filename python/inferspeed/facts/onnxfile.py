@@ -52,6 +52,7 @@ __all__ = [
     "from_proto",
     "parse",
     "read",
+    "wire_fields",
 ]
 
 #: Most nested messages (protobuf's own default recursion limit is 100).
@@ -710,6 +711,20 @@ def parse(data: Buffer, max_fields: int | None = None) -> ModelFile:
         return reader.model(0, len(data))
     except RecursionError:  # a deep nesting on a small stack: as unreadable as a corrupt file
         raise ParseError("messages nested too deep for this interpreter") from None
+
+
+def wire_fields(data: Buffer, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int, int, int]]:
+    """(number, wire type, a, b) of each field of the message in data[start:end]: a is the
+    value of a varint, [a, b) the bytes of a length-delimited or fixed-width field; groups are
+    skipped. No field limit: the caller walks what it needs.
+
+    Raises
+    ------
+    ParseError
+        The bytes are not a protobuf message.
+    """
+    reader = _Reader(data, 1 << 62)
+    yield from reader.fields(start, len(data) if end is None else end)
 
 
 def read(path: str | os.PathLike[str], max_fields: int | None = None) -> ModelFile:

@@ -1,33 +1,59 @@
-"""Several sessions measured in interleaved rounds, so drift and noise hit them alike."""
+"""Several sessions measured in interleaved rounds, so drift and noise hit them alike.
+
+Each round measures every session once, for its share of the loop limits. The order within a
+round is either rotated (A B, B A, ...) or drawn at random each round from a seeded generator
+(randomised multiple interleaved trials, RMIT: no session is always measured right after
+another, so a periodic disturbance cannot line up with one of them). Each session warms up
+fully before its first round and re-warms for a share of its round before the others (the
+others evicted its caches). Every pooled result carries the pairing in ``loop["interleave"]``:
+an id shared by the sessions of one run, the order of each round and each round's summary
+(:func:`inferspeed.results.pool.round_record`), so a comparison read back from JSON is paired as the run was.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from ..config import DEFAULT_ROUNDS, Config
-from ..results.pool import pool_results
+from ..results.pool import pool_results, round_record
 from ..results.result import Result
 from .session import Session
 
-__all__ = ["DEFAULT_ROUNDS", "REWARM_FRACTION", "measure_interleaved"]
+__all__ = [
+    "DEFAULT_ROUNDS",
+    "REWARM_FRACTION",
+    "Interleaved",
+    "expected_interleaved_seconds",
+    "measure_interleaved",
+]
 
 
 #: Share of a round spent re-warming a session after the first round.
 REWARM_FRACTION = 0.1
 
+#: Fixed cost of one round of one session beyond its loop (statistics, diagnostics), for the
+#: estimate of the total time; measured here at 6-15 ms.
+ROUND_OVERHEAD_S = 0.015
 
-def measure_interleaved(
-    sessions: Sequence[Session], rounds: int, config: Config
-) -> tuple[list[Result], list[list[Result]]]:
-    """Measure each session in ``rounds`` rounds (A B, B A, ...: who goes first rotates), each
-    round a share of ``config``'s loop limits: drift and noise hit every session alike.
 
-    Each session warms up fully before its first round; in later rounds it re-warms for
-    REWARM_FRACTION of its round (the others evicted its caches), at most the configured
-    warm-up. Short rounds pair better: both halves of a round see the machine in one state.
-    Returns each session's pooled result and its per-round results."""
+@dataclasses.dataclass(frozen=True)
+class Interleaved:
+    """An interleaved measurement: each session's pooled result (carrying the pairing in
+    ``loop["interleave"]``), its per-round results, and the order of each round (indices of
+    the sessions, in the order they ran)."""
+
+    results: list[Result]
+    per_round: list[list[Result]]
+    orders: list[list[int]]
+
+
+def _shares(config: Config, rounds: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The loop limits of one round, and the re-warm limits of every round after the first."""
     iterations, seconds = config.loop_limits
     share: dict[str, Any] = {
         "iterations": max(1, iterations // rounds) if iterations else None,
@@ -41,16 +67,62 @@ def measure_interleaved(
     if w_time is not None:
         round_time = share["max_time"] if share["max_time"] is not None else w_time
         rewarm["warmup_time"] = min(w_time, max(round_time * REWARM_FRACTION, 1e-4))
+    return share, rewarm
+
+
+def expected_interleaved_seconds(sessions: int, rounds: int, config: Config) -> float | None:
+    """About how long an interleaved measurement takes (timed loops, warm-ups, the per-round
+    overhead); None when it is bounded by iterations only."""
+    share, rewarm = _shares(config, rounds)
+    if share["max_time"] is None:
+        return None
+    _, w_time = config.warmup_limits
+    per_session = (
+        share["max_time"] * rounds
+        + (w_time or 0.0)
+        + (rewarm["warmup_time"] or 0.0) * (rounds - 1)
+        + ROUND_OVERHEAD_S * rounds
+    )
+    return float(sessions * per_session)
+
+
+def _orders(count: int, rounds: int, order: str, seed: int) -> list[list[int]]:
+    """The order of the sessions in each round: rotated, or a seeded random permutation."""
+    if order == "rotate":
+        base = list(range(count))
+        return [base[r % count :] + base[: r % count] for r in range(rounds)]
+    if order != "random":
+        raise ValueError(f"order must be 'rotate' or 'random', not {order!r}")
+    rng = np.random.default_rng(seed)
+    return [[int(i) for i in rng.permutation(count)] for _ in range(rounds)]
+
+
+def measure_interleaved(
+    sessions: Sequence[Session],
+    rounds: int,
+    config: Config,
+    *,
+    order: str = "rotate",
+    seed: int = 0,
+) -> Interleaved:
+    """Measure each session in ``rounds`` rounds, each round a share of ``config``'s loop
+    limits, in the ``order`` ("rotate" or "random", seeded by ``seed``) of the module's
+    docstring. Short rounds pair better: every session of a round sees the machine in one
+    state."""
+    share, rewarm = _shares(config, rounds)
+    orders = _orders(len(sessions), rounds, order, seed)
     runs: list[list[Result]] = [[] for _ in sessions]
-    for r in range(rounds):
-        order = list(range(len(sessions)))
-        order = order[r % len(order) :] + order[: r % len(order)]
-        for i in order:
+    for r, round_order in enumerate(orders):
+        for i in round_order:
             runs[i].append(sessions[i].measure(**share, **(rewarm if r else {})))
-    return [_pooled_rounds(parts) for parts in runs], runs
+    pairing = {"id": uuid.uuid4().hex, "order": order, "seed": seed, "orders": orders}
+    pooled = [_pooled_rounds(parts, {**pairing, "session": i}) for i, parts in enumerate(runs)]
+    return Interleaved(pooled, runs, orders)
 
 
-def _pooled_rounds(parts: Sequence[Result]) -> Result:
-    """One session's rounds pooled; ``loop.rounds`` says how many."""
+def _pooled_rounds(parts: Sequence[Result], pairing: dict[str, Any]) -> Result:
+    """One session's rounds pooled; ``loop.rounds`` says how many, ``loop.interleave`` holds the
+    pairing and each round's record."""
     pooled = pool_results(parts)
-    return dataclasses.replace(pooled, loop={**pooled.loop, "rounds": len(parts)})
+    interleave = {**pairing, "rounds": [round_record(p) for p in parts]}
+    return dataclasses.replace(pooled, loop={**pooled.loop, "rounds": len(parts), "interleave": interleave})

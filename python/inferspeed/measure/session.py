@@ -19,6 +19,7 @@ from ..errors import ConfigError, InferspeedError, InputError, ModelError, OrtEr
 from ..events import emit
 from ..facts import ortlib
 from ..facts.environment import capture_environment
+from ..facts.identity import graph_sha256
 from ..facts.memory import MemoryProbe
 from ..facts.modelfile import (
     check_external_data,
@@ -254,6 +255,7 @@ class Session:
             "name": os.path.basename(self.model_path) if self._tmpdir is None else "<in-memory>",
             "size_bytes": os.path.getsize(self.model_path),
             "sha256": self._model_sha256(),
+            "graph_sha256": graph_sha256(self.model_path),
             "inputs": [
                 {
                     **v.to_dict(),

@@ -9,10 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from ..stats.summary import summarize
+from ..stats.diagnostics import Diagnostic, check_bimodal, check_drift, check_few_samples, check_high_cv
+from ..stats.summary import Stats, summarize
 from .result import Result, compute_at
 
-__all__ = ["SESSION_PEAKS", "max_memory", "pool_results"]
+__all__ = ["ROUND_STATISTICS", "SESSION_PEAKS", "max_memory", "pool_results", "round_record"]
+
+#: The statistics each interleaved round's record keeps (those a paired comparison may gate on).
+ROUND_STATISTICS = ("median", "p90", "p99", "mean")
 
 #: The memory figures that differ between measurements of one session: the run's peak (the
 #: session was created, and its memory measured, once).
@@ -35,8 +39,9 @@ def pool_results(parts: Sequence[Result], *, memory_keys: Sequence[str] | None =
     -------
     Result
         Statistics of the pooled samples; the warm-up's calls and time summed, its cold-start
-        figures the first part's; GFLOP/s at the pooled median; warnings merged by code (the
-        last of each); everything else the first part's.
+        figures the first part's; GFLOP/s at the pooled median; the parts' warnings about the
+        machine merged by code, those about the samples found again on the pooled samples;
+        everything else the first part's.
     """
     first = parts[0]
     samples = np.concatenate([p.samples_ns for p in parts])
@@ -53,8 +58,36 @@ def pool_results(parts: Sequence[Result], *, memory_keys: Sequence[str] | None =
         },
         memory=max_memory([p.memory for p in parts], memory_keys),
         compute=compute_at(first.compute, stats.median_ns),
-        warnings=tuple({w.code: w for p in parts for w in p.warnings}.values()),
+        warnings=_pooled_warnings(parts, samples, stats),
     )
+
+
+#: Findings about the samples themselves, found again on the pooled samples: a part's count,
+#: spread or modes are not the pooled result's ("samples 3838" beside "too few samples (136)").
+SAMPLE_FINDINGS = ("drift", "bimodal", "high_cv", "few_samples")
+
+
+def _pooled_warnings(parts: Sequence[Result], samples: np.ndarray, stats: Stats) -> tuple[Diagnostic, ...]:
+    """The parts' findings about the machine and the run (the last of each code; the warm-up's
+    the first part's, whose warm-up was the full one), and the findings about the samples made
+    again on the pooled ones."""
+    kept = {w.code: w for p in parts for w in p.warnings if w.code not in SAMPLE_FINDINGS}
+    first_warmup = next((w for w in parts[0].warnings if w.code == "warmup"), None)
+    if first_warmup is not None:
+        kept["warmup"] = first_warmup
+    else:
+        kept.pop("warmup", None)
+    found = (check_drift(samples, 0), check_bimodal(samples), check_high_cv(stats), check_few_samples(stats))
+    return (*kept.values(), *(d for d in found if d is not None))
+
+
+def round_record(result: Result) -> dict[str, Any]:
+    """One round of an interleaved measurement as the pooled result keeps it: each of
+    ROUND_STATISTICS (``median_ns``, ...) and the sample count."""
+    s = result.stats
+    record: dict[str, Any] = {f"{name}_ns": float(getattr(s, f"{name}_ns")) for name in ROUND_STATISTICS}
+    record["count"] = s.count
+    return record
 
 
 def max_memory(

@@ -355,7 +355,8 @@ def tradeoff(
                 raise ConfigError("tradeoff needs a variant: give one, or --quantize / --fp16")
             for _, path, _, _ in entries[1:]:
                 sessions.append(Session(path, cfg))
-            results, per_round = measure_interleaved(sessions, rounds, cfg)
+            done = measure_interleaved(sessions, rounds, cfg, order="random", seed=cfg.seed)
+            results, per_round = done.results, done.per_round
             rows = _rows(entries, results, per_round, sets)
         finally:
             for s in sessions:
