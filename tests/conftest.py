@@ -32,10 +32,13 @@ def pytest_configure(config: pytest.Config) -> None:
 def private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
     """MAC counts are cached on disk (facts/maccache.py): the tests' go to a folder of their own,
     not the user's ~/.cache, and every run starts with an empty cache. Set in os.environ so the
-    processes the tests start use it too."""
+    processes the tests start use it too. The machine's history of runs (facts/history.py) is
+    off: a test's interval must not depend on the tests before it; a test that checks the
+    history turns it on for itself."""
     import os
 
     os.environ["INFERSPEED_CACHE_DIR"] = str(tmp_path_factory.mktemp("inferspeed-cache"))
+    os.environ["INFERSPEED_HISTORY"] = "0"
 
 
 # Short measurement windows keep the suite fast; real measurements live in bench/.

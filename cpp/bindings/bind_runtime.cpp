@@ -4,6 +4,7 @@
 #include "bindings.hpp"
 #include "inferspeed/clock.hpp"
 #include "inferspeed/error.hpp"
+#include "inferspeed/probe.hpp"
 #include "inferspeed/runtime.hpp"
 
 namespace py = pybind11;
@@ -59,6 +60,19 @@ void register_runtime(py::module_& m) {
         return d;
       },
       py::arg("pairs") = 200000, "Measure the clock's own overhead and resolution.");
+  m.def(
+      "speed_probe",
+      [](int64_t repeats) {
+        std::vector<int64_t> times = [&] {
+          py::gil_scoped_release release;
+          return speed_probe(repeats);
+        }();
+        return to_numpy(std::move(times));
+      },
+      py::arg("repeats") = 5,
+      "Time `repeats` runs of the machine-speed probe, a fixed compute-bound workload (GIL\n"
+      "released); int64 numpy array of nanoseconds, one per run.");
+  m.attr("PROBE_STEPS") = kProbeSteps;
 }
 
 }  // namespace inferspeed::bindings

@@ -3,6 +3,7 @@
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
+import numpy as np
 import numpy.typing as npt
 
 from .errors import OrtError as OrtError
@@ -96,6 +97,10 @@ build_ort_include_dir: str  # where the build found onnxruntime_c_api.h
 
 def now_ns() -> int: ...
 def measure_clock(pairs: int = 200000) -> dict[str, int]: ...
+def speed_probe(repeats: int = 5) -> npt.NDArray[np.int64]: ...
+
+PROBE_STEPS: int
+
 def run_server(
     session: Session,
     mode: CallMode,

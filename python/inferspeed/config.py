@@ -27,12 +27,24 @@ __all__ = [
 
 #: Seconds a timed loop runs when neither ``iterations`` nor ``max_time`` is given.
 DEFAULT_MAX_TIME = 2.0
-#: Seconds of untimed warm-up calls when neither warm-up limit is given.
+#: When neither warm-up limit is given, the warm-up runs until latency is steady: at least
+#: DEFAULT_WARMUP_TIME seconds, then until the medians of the last WARMUP_STEADY_CHUNKS chunks
+#: of WARMUP_CHUNK_TIME seconds lie within WARMUP_STEADY_TOLERANCE of each other, at most
+#: WARMUP_MAX_TIME seconds.
 DEFAULT_WARMUP_TIME = 0.2
+WARMUP_MAX_TIME = 2.0
+WARMUP_CHUNK_TIME = 0.1
+WARMUP_STEADY_CHUNKS = 3
+WARMUP_STEADY_TOLERANCE = 0.05
 #: The most samples one timed loop collects (the core's kMaxSamples: 512 MiB of int64).
 MAX_SAMPLES = 1 << 26
 #: Seconds between the loop's checks for Ctrl-C (outside the timed calls).
 CHUNK_TIME = 0.02
+#: The timed phase of a closed loop runs in slices of this many seconds, with a reading of the
+#: machine-speed monitor between them (measure/monitor.py); each reading is the median of
+#: MONITOR_PROBES runs of the probe (~40 µs each), under 0.1% of a slice.
+MONITOR_SLICE_TIME = 0.25
+MONITOR_PROBES = 5
 #: Refuse to generate inputs that need more memory than this unless told otherwise.
 DEFAULT_MAX_INPUT_BYTES = 4 << 30
 #: Seconds an adaptive run (``target_ci``) may take when neither loop limit is given.

@@ -8,7 +8,7 @@ import os
 import time
 from dataclasses import dataclass
 
-__all__ = ["CpuSnapshot", "cpu_snapshot", "other_load", "read_governor"]
+__all__ = ["CpuSnapshot", "cpu_snapshot", "other_load", "read_governor", "steal"]
 
 
 @dataclass(frozen=True)
@@ -16,7 +16,9 @@ class CpuSnapshot:
     """CPU time counters at one moment (see :func:`cpu_snapshot`), all in seconds.
 
     ``busy_s`` and ``idle_s``: the whole machine's busy and idle CPU time since boot, summed
-    over all CPUs (from /proc/stat). ``own_s``: this process's user + system time (all its
+    over all CPUs (from /proc/stat), steal time not counted in either. ``steal_s``: time the
+    hypervisor ran something else while this machine's CPUs wanted to run (a VM's steal time,
+    the 8th field). ``own_s``: this process's user + system time (all its
     threads, ONNX Runtime's included). ``monotonic_s``: time.monotonic() when taken.
     """
 
@@ -24,6 +26,7 @@ class CpuSnapshot:
     idle_s: float
     own_s: float
     monotonic_s: float
+    steal_s: float = 0.0
 
 
 def cpu_snapshot(proc_stat: str = "/proc/stat") -> CpuSnapshot | None:
@@ -41,8 +44,8 @@ def cpu_snapshot(proc_stat: str = "/proc/stat") -> CpuSnapshot | None:
         if fields[0] != "cpu":
             return None
         # user nice system idle iowait irq softirq steal [guest guest_nice]; guest time is already
-        # counted in user and nice. Steal (a hypervisor running other guests) counts as busy: it
-        # is CPU this machine wanted and did not get.
+        # counted in user and nice. Steal (a hypervisor running other guests) is its own figure:
+        # no process of this machine used that time, so it is not "other load".
         j = [int(v) for v in fields[1:9]]
         tick = float(os.sysconf("SC_CLK_TCK"))
     except (OSError, ValueError, IndexError):
@@ -53,10 +56,11 @@ def cpu_snapshot(proc_stat: str = "/proc/stat") -> CpuSnapshot | None:
     user, nice, system, idle, iowait, irq, softirq, steal = j
     t = os.times()
     return CpuSnapshot(
-        busy_s=(user + nice + system + irq + softirq + steal) / tick,
+        busy_s=(user + nice + system + irq + softirq) / tick,
         idle_s=(idle + iowait) / tick,
         own_s=t.user + t.system,
         monotonic_s=time.monotonic(),
+        steal_s=steal / tick,
     )
 
 
@@ -77,6 +81,15 @@ def other_load(before: CpuSnapshot, after: CpuSnapshot) -> float | None:
     busy = after.busy_s - before.busy_s
     own = after.own_s - before.own_s
     return max((busy - own) / wall, 0.0)
+
+
+def steal(before: CpuSnapshot, after: CpuSnapshot) -> float | None:
+    """Average number of CPU cores' worth of time the hypervisor gave to others between two
+    snapshots (steal time / wall seconds); None when (almost) no time passed."""
+    wall = after.monotonic_s - before.monotonic_s
+    if wall < 1e-3:
+        return None
+    return max((after.steal_s - before.steal_s) / wall, 0.0)
 
 
 def read_governor(cpu_dir: str = "/sys/devices/system/cpu") -> str | None:

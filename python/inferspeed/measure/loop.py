@@ -6,18 +6,29 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 import numpy as np
 
-from ..config import Config
+from .. import _core
+from ..config import (
+    DEFAULT_WARMUP_TIME,
+    MAX_SAMPLES,
+    MONITOR_SLICE_TIME,
+    WARMUP_CHUNK_TIME,
+    WARMUP_MAX_TIME,
+    WARMUP_STEADY_CHUNKS,
+    WARMUP_STEADY_TOLERANCE,
+    Config,
+)
 from ..errors import ConfigError
 from ..stats.summary import median_ci, min_samples_for_ci, quantile_ci, relative_halfwidth
+from ..stats.timeseries import Between, session_interval
+from .monitor import Monitor
 
-__all__ = ["LoopChunk", "Timed", "adaptive_loop", "closed_loop", "pinned"]
+__all__ = ["AdaptiveStop", "LoopChunk", "Timed", "closed_loop", "pinned", "sliced_loop", "warm_until_steady"]
 
 #: One chunk of a closed loop in the core: ``loop(iterations, seconds)`` calls until either
 #: limit (None: no limit) and returns the core's dict (``samples_ns``, ``interrupted``, ...).
@@ -33,6 +44,11 @@ ADAPTIVE_MAX_CHUNK = 1.0
 
 
 ADAPTIVE_MIN_SAMPLES = 100
+
+#: Adaptive stopping never stops before this many seconds, nor before this many times the
+#: switching time the machine's history saw.
+ADAPTIVE_MIN_SPAN = 1.0
+ADAPTIVE_SPAN_SWITCHES = 3.0
 
 
 @dataclass
@@ -55,6 +71,8 @@ class Timed:
         Adaptive stopping's record (``Result.stopping``).
     capped : bool
         The loop stopped at the core's sample limit (``MAX_SAMPLES``) before its own limits.
+    monitor : dict or None
+        The machine-speed monitor's record (``Result.monitor``): a closed loop's only.
     """
 
     samples_ns: np.ndarray
@@ -63,69 +81,163 @@ class Timed:
     figures: dict[str, Any] = field(default_factory=dict)
     stopping: dict[str, Any] | None = None
     capped: bool = False
+    monitor: dict[str, Any] | None = None
 
 
-def closed_loop(loop: LoopChunk, config: Config) -> Timed:
+def closed_loop(loop: LoopChunk, config: Config, between: Between | None = None) -> Timed:
     """The timed phase of a closed loop (single stream): ``loop`` to ``config``'s loop limits,
-    or in chunks until the targeted intervals are narrow enough when ``target_ci`` is set."""
-    if config.target_ci is None:
-        iterations, seconds = config.loop_limits
-        r = loop(iterations, seconds)
-        return Timed(r["samples_ns"], bool(r["interrupted"]), capped=bool(r.get("capped", False)))
-    samples, interrupted, stopping = adaptive_loop(loop, config)
-    return Timed(samples, interrupted, stopping=stopping)
-
-
-def adaptive_loop(loop: LoopChunk, config: Config) -> tuple[np.ndarray, bool, dict[str, Any]]:
-    """Measure in growing chunks until the targeted intervals are narrow enough or a loop
-    limit is reached. ``loop(iterations, seconds)`` runs one chunk (a core loop's dict).
-    Returns (samples, interrupted, stopping record)."""
-    assert config.target_ci is not None
+    or until the targeted intervals are narrow enough when ``target_ci`` is set (the median's
+    for another run on this machine: ``between`` is the machine's history), in slices with a
+    reading of the machine-speed monitor between them
+    (:class:`~inferspeed.measure.monitor.Monitor`). The samples are those of one loop run to
+    the same limits: every slice's, in order."""
     iterations, seconds = config.loop_limits
-    targets = [0.5] + ([config.target_percentile / 100.0] if config.target_percentile else [])
-    needed = max(ADAPTIVE_MIN_SAMPLES, *(min_samples_for_ci(q) for q in targets))
+    monitor = Monitor()
+    adaptive = None if config.target_ci is None else AdaptiveStop(config, between)
+    samples, interrupted, capped = sliced_loop(loop, iterations, seconds, monitor, adaptive)
+    return Timed(
+        samples,
+        interrupted,
+        stopping=None if adaptive is None else adaptive.record(samples.size, monitor.elapsed_s()),
+        capped=capped,
+        monitor=monitor.record(samples),
+    )
+
+
+def sliced_loop(
+    loop: LoopChunk,
+    iterations: int | None,
+    seconds: float | None,
+    monitor: Monitor,
+    stop: Callable[[list[np.ndarray], float], bool] | None = None,
+    slice_time: float = MONITOR_SLICE_TIME,
+) -> tuple[np.ndarray, bool, bool]:
+    """Run ``loop`` in slices of at most ``slice_time`` seconds until ``iterations`` samples or
+    ``seconds`` (None: no such limit), Ctrl-C, MAX_SAMPLES samples, or ``stop(chunks, elapsed)``
+    says so; ``monitor`` reads the machine's speed before the first slice and after each.
+    Returns (samples in order, interrupted, capped)."""
     chunks: list[np.ndarray] = []
     count = 0
-    checks = 0
-    widths: dict[str, float | None] = {}
-    met = interrupted = False
-    chunk_time = ADAPTIVE_FIRST_CHUNK
-    start = time.monotonic()
-    while True:
-        left_time = None if seconds is None else seconds - (time.monotonic() - start)
-        left_iterations = None if iterations is None else iterations - count
-        if (left_time is not None and left_time <= 0) or (
-            left_iterations is not None and left_iterations <= 0
-        ):
-            break
-        step = chunk_time if left_time is None else min(chunk_time, left_time)
-        r = loop(left_iterations, step)
-        chunks.append(r["samples_ns"])
-        count += r["samples_ns"].size
-        if r["interrupted"]:
-            interrupted = True
-            break
-        chunk_time = min(chunk_time * 1.5, ADAPTIVE_MAX_CHUNK)
-        if count < needed:
-            continue
-        checks += 1
-        x = np.concatenate(chunks)
-        chunks = [x]
-        widths = {_percentile_label(q): _relative_width(x, q) for q in targets}
-        if all(w is not None and w <= config.target_ci for w in widths.values()):
-            met = True
-            break
+    interrupted = capped = False
+    try:
+        monitor.read()
+        start = monitor.elapsed_s()
+        while True:
+            elapsed = monitor.elapsed_s() - start
+            left_time = None if seconds is None else seconds - elapsed
+            left = MAX_SAMPLES - count if iterations is None else min(iterations, MAX_SAMPLES) - count
+            if (left_time is not None and left_time <= 0) or left <= 0:
+                capped = count >= MAX_SAMPLES and (iterations is None or iterations > MAX_SAMPLES)
+                break
+            # Never 0: a core loop reads 0 as "no time limit".
+            step = slice_time if left_time is None else max(min(slice_time, left_time), 1e-6)
+            r = loop(left, step)
+            x = r["samples_ns"]
+            chunks.append(x)
+            count += x.size
+            monitor.add_slice(int(r.get("start_ns", 0)), int(r.get("end_ns", 0)), int(x.size))
+            monitor.read()
+            if r["interrupted"]:
+                interrupted = True
+                break
+            if stop is not None and stop(chunks, monitor.elapsed_s() - start):
+                break
+    except KeyboardInterrupt:
+        # Ctrl-C between two slices, in Python: the same as in a slice (the loop keeps what it
+        # measured).
+        interrupted = True
     samples = np.concatenate(chunks) if chunks else np.zeros(0, np.int64)
-    stopping = {
-        "target_ci": config.target_ci,
-        "target_percentile": config.target_percentile,
-        "met": met,
-        "samples": int(samples.size),
-        "checks": checks,
-        "relative_halfwidths": widths,
-        "elapsed_s": round(time.monotonic() - start, 6),
-    }
-    return samples, interrupted, stopping
+    return samples, interrupted, capped
+
+
+def warm_until_steady(loop: LoopChunk) -> tuple[np.ndarray, bool, bool]:
+    """The default warm-up: chunks of WARMUP_CHUNK_TIME seconds until, after at least
+    DEFAULT_WARMUP_TIME seconds, the medians of the last WARMUP_STEADY_CHUNKS chunks lie within
+    WARMUP_STEADY_TOLERANCE of each other, or WARMUP_MAX_TIME seconds have passed. Returns
+    (the warm-up's samples, interrupted, steady: it ended because latency was steady)."""
+    chunks: list[np.ndarray] = []
+    medians: list[float] = []
+    start = _core.now_ns()
+    interrupted = steady = False
+    try:
+        while True:
+            r = loop(None, WARMUP_CHUNK_TIME)
+            chunks.append(r["samples_ns"])
+            if r["samples_ns"].size:
+                medians.append(float(np.median(r["samples_ns"])))
+            if r["interrupted"]:
+                interrupted = True
+                break
+            elapsed = (_core.now_ns() - start) / 1e9
+            last = medians[-WARMUP_STEADY_CHUNKS:]
+            if elapsed >= DEFAULT_WARMUP_TIME and len(last) == WARMUP_STEADY_CHUNKS:
+                steady = max(last) <= min(last) * (1.0 + WARMUP_STEADY_TOLERANCE)
+            if steady or elapsed >= WARMUP_MAX_TIME:
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    samples = np.concatenate(chunks) if chunks else np.zeros(0, np.int64)
+    return samples, interrupted, steady
+
+
+class AdaptiveStop:
+    """Adaptive stopping (``target_ci``): after each slice, once there are enough samples and
+    the run has spanned the machine's switching time (ADAPTIVE_MIN_SPAN seconds, or
+    ADAPTIVE_SPAN_SWITCHES times the switching time the machine's history saw, whichever is
+    longer: an interval from less has not seen the machine change), whether the targeted
+    intervals are within the target, the median's being the interval for another run on this
+    machine (:func:`~inferspeed.stats.timeseries.session_interval`); checks come at growing
+    intervals (ADAPTIVE_FIRST_CHUNK, x1.5, up to ADAPTIVE_MAX_CHUNK seconds apart)."""
+
+    def __init__(self, config: Config, between: Between | None = None) -> None:
+        assert config.target_ci is not None
+        self.target = float(config.target_ci)
+        self.percentile = config.target_percentile
+        self.targets = [0.5] + ([config.target_percentile / 100.0] if config.target_percentile else [])
+        self.needed = max(ADAPTIVE_MIN_SAMPLES, *(min_samples_for_ci(q) for q in self.targets))
+        self.between = between or Between()
+        switching = self.between.switching_time_s or 0.0
+        self.min_span_s = max(ADAPTIVE_MIN_SPAN, ADAPTIVE_SPAN_SWITCHES * switching)
+        self.checks = 0
+        self.widths: dict[str, float | None] = {}
+        self.met = False
+        self.next_check_s = ADAPTIVE_FIRST_CHUNK
+        self.gap_s = ADAPTIVE_FIRST_CHUNK
+
+    def __call__(self, chunks: list[np.ndarray], elapsed_s: float) -> bool:
+        if elapsed_s < self.next_check_s or elapsed_s < self.min_span_s:
+            return False
+        self.gap_s = min(self.gap_s * 1.5, ADAPTIVE_MAX_CHUNK)
+        self.next_check_s = elapsed_s + self.gap_s
+        x = np.concatenate(chunks)
+        chunks[:] = [x]
+        if x.size < self.needed:
+            return False
+        self.checks += 1
+        self.widths = {_percentile_label(q): self._width(x, q) for q in self.targets}
+        self.met = all(w is not None and w <= self.target for w in self.widths.values())
+        return self.met
+
+    def _width(self, x: np.ndarray, q: float) -> float | None:
+        within = _relative_width(x, q)
+        if q != 0.5 or within is None:
+            return within
+        center = float(np.median(x))
+        other = session_interval(x, center, median_ci(x), self.between)["relative_halfwidth"]
+        return max(within, float(other))
+
+    def record(self, samples: int, elapsed_s: float) -> dict[str, Any]:
+        """The Result's ``stopping``."""
+        return {
+            "target_ci": self.target,
+            "target_percentile": self.percentile,
+            "met": self.met,
+            "samples": samples,
+            "checks": self.checks,
+            "relative_halfwidths": self.widths,
+            "min_span_s": round(self.min_span_s, 3),
+            "elapsed_s": round(elapsed_s, 6),
+        }
 
 
 def _percentile_label(q: float) -> str:

@@ -23,12 +23,13 @@ import numpy as np
 from ..config import MAX_SAMPLES, Config
 from ..errors import BenchmarkInterrupted, ConfigError, OrtError
 from ..events import emit
-from ..facts.machine import cpu_snapshot, other_load
+from ..facts.machine import cpu_snapshot, other_load, steal
 from ..results.result import Result
 from ..stats.diagnostics import Diagnostic, diagnose, steady_state
 from ..stats.summary import Stats, summarize
-from .loop import Timed, closed_loop, pinned
+from .loop import Timed, closed_loop, pinned, warm_until_steady
 from .scenarios import deadline_stats, scenario_warnings
+from .sessions import MachineHistory, machine_history, over_time, remember
 
 __all__ = ["Target", "run_measurement"]
 
@@ -97,7 +98,9 @@ def run_measurement(target: Target) -> Result:
         On Ctrl-C before that.
     """
     config = target.config
-    warm, timed, load = _phases(target)
+    known = machine_history() if config.scenario == "single-stream" else MachineHistory()
+    warm, timed, machine = _phases(target, known)
+    load = machine["other_load_cores"]
     samples = _reported_samples(target, warm, timed)
     per_call = _per_call(samples, target.calls_per_sample)
     stats = summarize(
@@ -105,11 +108,16 @@ def run_measurement(target: Target) -> Result:
         timer_overhead_ns=float(target.environment["clock"]["overhead_ns"]) / target.calls_per_sample,
         drop_outliers=config.drop_outliers,
     )
-    warnings = _warnings(target, per_call, stats, timed, int(warm.size), load)
+    monitor = timed.monitor
+    if monitor is not None and timed.samples_ns.size:
+        stats, record = over_time(stats, per_call, known)
+        monitor = {**monitor, "over_time": record}
+    warnings = _warnings(target, per_call, stats, timed, int(warm.size), machine)
     loop = {
         **target.loop_fields(),
         "pinned_cpu": config.pin,
         "other_load_cores": None if load is None else round(load, 3),
+        "steal_cores": None if machine["steal_cores"] is None else round(machine["steal_cores"], 3),
     }
     if target.keeps_warmup:
         # Says whether a partial result holds warm-up calls (a target that keeps none has
@@ -121,46 +129,61 @@ def run_measurement(target: Target) -> Result:
         samples_ns=per_call,
         stats=stats,
         environment=target.environment,
-        warmup=_warmup_record(warm, warnings, target.calls_per_sample),
+        warmup={**_warmup_record(warm, warnings, target.calls_per_sample), **machine["warmup"]},
         loop=loop,
         stopping=timed.stopping,
         warnings=tuple(warnings),
         interrupted=timed.interrupted,
         scenario=config.scenario,
         scenario_stats={**timed.figures, **deadline_stats(per_call, config.deadline)},
+        monitor=monitor,
         **target.fields(stats),
     )
     emit("measured", interrupted=timed.interrupted)
     if timed.interrupted:
         raise BenchmarkInterrupted(result)
+    remember(known, result)
     return result
 
 
-def _phases(target: Target) -> tuple[np.ndarray, Timed, float | None]:
+def _phases(target: Target, known: MachineHistory) -> tuple[np.ndarray, Timed, dict[str, Any]]:
     """The warm-up and the timed phase on the pinned thread: (the warm-up's samples, the timed
-    phase, CPU cores other processes used meanwhile or None when unknown)."""
+    phase, the machine meanwhile: CPU cores other processes used, cores of steal time (None
+    when unknown), and how the warm-up ended)."""
     config = target.config
     w_iters, w_time = config.warmup_limits
     warm = np.zeros(0, np.int64)
     timed = Timed(np.zeros(0, np.int64), interrupted=True)  # unless the warm-up ends by itself
+    until_steady = config.warmup_iterations is None and config.warmup_time is None
+    steady: bool | None = None
     with pinned(config.pin):
         target.start()
         before = cpu_snapshot()
         interrupted = False
-        if (w_iters is None or w_iters > 0) and (w_time is None or w_time > 0):
+        if until_steady:
+            emit("warmup")
+            warm, interrupted, steady = warm_until_steady(target.loop)
+        elif (w_iters is None or w_iters > 0) and (w_time is None or w_time > 0):
             emit("warmup")
             w = target.loop(w_iters, w_time)
             warm, interrupted = w["samples_ns"], bool(w["interrupted"])
         if not interrupted:
             emit("timed", scenario=config.scenario)
             if config.scenario == "single-stream":
-                timed = closed_loop(target.loop, config)
+                timed = closed_loop(target.loop, config, known.between)
             else:
                 timed = target.run_scenario(warm)
         after = cpu_snapshot()
         target.stop()
-    load = other_load(before, after) if before is not None and after is not None else None
-    return warm, timed, load
+    return (
+        warm,
+        timed,
+        {
+            "other_load_cores": None if before is None or after is None else other_load(before, after),
+            "steal_cores": None if before is None or after is None else steal(before, after),
+            "warmup": {"until_steady": until_steady, "steady": steady},
+        },
+    )
 
 
 def _reported_samples(target: Target, warm: np.ndarray, timed: Timed) -> np.ndarray:
@@ -181,7 +204,12 @@ def _per_call(samples: np.ndarray, calls: int) -> np.ndarray:
 
 
 def _warnings(
-    target: Target, per_call: np.ndarray, stats: Stats, timed: Timed, warmup_samples: int, load: float | None
+    target: Target,
+    per_call: np.ndarray,
+    stats: Stats,
+    timed: Timed,
+    warmup_samples: int,
+    machine: dict[str, Any],
 ) -> list[Diagnostic]:
     """The stability diagnostics, then the load scenario's own findings."""
     cpu = target.environment["cpu"]
@@ -193,9 +221,10 @@ def _warnings(
         basis,
         stats if basis is per_call else summarize(basis),
         warmup_iterations=warmup_samples,
-        other_load_cores=load,
+        other_load_cores=machine["other_load_cores"],
         logical_cores=cpu.get("logical_cores"),
         governor=cpu.get("governor"),
+        steal_cores=machine["steal_cores"],
     )
     if timed.capped:
         found.append(_sample_limit(per_call.size))

@@ -89,7 +89,8 @@ def render_result(result: Result) -> str:
     outliers = s.outliers_low + s.outliers_high
     lines = [
         *(_callable_head(result) if result.model.get("kind") == "callable" else _model_head(result)),
-        f"samples    {s.count} timed after {result.warmup.get('iterations', 0)} warm-up{_partial(result)}",
+        f"samples    {result.samples_ns.size} timed after {result.warmup.get('iterations', 0)} warm-up"
+        f"{_warmup_time(result)}{_dropped(s)}{_partial(result)}",
         "",
         "  " + " ".join(f"{c:>10}" for c in columns),
         "  " + " ".join(f"{format_duration(v):>10}" for v in values),
@@ -99,6 +100,7 @@ def render_result(result: Result) -> str:
             f"{label} {_interval(*s.ci(key))}"
             for key, label in (("median_ns", "median"), ("p99_ns", "p99"), ("p999_ns", "p99.9"))
         ),
+        *_over_time_lines(result),
         f"spread     std {format_duration(s.std_ns)}, CV {s.cv:.1%}, IQR {format_duration(s.iqr_ns)}, "
         f"{outliers} outliers ({s.outliers_low} low, {s.outliers_high} high; "
         + (f"{s.outliers_dropped} dropped)" if s.outliers_dropped else "kept)"),
@@ -113,6 +115,40 @@ def render_result(result: Result) -> str:
         *(f"WARNING: {w.message}" for w in result.warnings),
     ]
     return "\n".join(lines)
+
+
+def _over_time_lines(result: Result) -> list[str]:
+    """What the median's interval stands for, how much the machine's speed moved during the
+    run (the monitor), and a run that saw one machine state only."""
+    m = result.monitor
+    over = (m or {}).get("over_time")
+    if not m or not over:
+        return []
+    s = result.stats
+    within = s.ci95_median_within_ns
+    history = over.get("history_sessions") or 0
+    source = (
+        f"this machine's history of {history} runs and this run's variation over {over['windows']} windows"
+        if history
+        else f"this run's variation over {over['windows']} windows; no history of this machine yet"
+    )
+    lines = [
+        f"           the median's CI is for another run on this machine ({source}); "
+        + (f"within this run {_interval(*within)}" if within else ""),
+    ]
+    moved = m.get("speed_moved")
+    if moved is not None:
+        states = len(m.get("state_levels_ns") or [])
+        lines.append(
+            f"machine    speed moved {moved:.0%} during the run (a fixed probe timed {len(m['readings_ns'])} "
+            f"times between slices; {states} state{'s' if states != 1 else ''})"
+        )
+    if over.get("one_state"):
+        lines.append(
+            "           this run saw one machine state only: another run may land in a state it never saw"
+            + ("" if history else ", and with no history of this machine the CI cannot include it")
+        )
+    return lines
 
 
 def _throughput_line(result: Result) -> str:
@@ -171,6 +207,22 @@ def _callable_head(result: Result) -> list[str]:
         f"loop       {loop.get('batch', 1)} call(s) per pair of clock reads; an empty callable takes "
         f"{format_duration(loop.get('loop_overhead_ns'))} per call here (included, not subtracted)",
     ]
+
+
+def _warmup_time(result: Result) -> str:
+    """How long the warm-up took, and whether it ended on steady latency (the default warm-up)."""
+    w = result.warmup
+    if not w.get("until_steady") or w.get("time_ns") is None:
+        return ""
+    how = "until steady" if w.get("steady") else "NOT steady at the cap"
+    return f" ({format_duration(w['time_ns'])}, {how})"
+
+
+def _dropped(s: Any) -> str:
+    """The outliers left out of the figures (the warnings still see every sample)."""
+    if not s.outliers_dropped:
+        return ""
+    return f"; the figures use {s.count} ({s.outliers_dropped} outliers dropped)"
 
 
 def _partial(result: Result) -> str:

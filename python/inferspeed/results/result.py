@@ -81,6 +81,10 @@ class Result:
     profile : dict or None
         ``inferspeed profile``: per-operator-type and per-node times from ONNX Runtime's
         profiler (:mod:`inferspeed.tools.profile`).
+    monitor : dict or None
+        The machine-speed monitor of a closed loop (:mod:`inferspeed.measure.monitor`):
+        readings of a fixed probe workload between slices of the timed phase, each slice's
+        median, how much the machine's speed moved (``speed_moved``) and its states.
     """
 
     samples_ns: np.ndarray
@@ -101,6 +105,7 @@ class Result:
     memory: Mapping[str, Any] | None = None
     compute: Mapping[str, Any] | None = None
     profile: Mapping[str, Any] | None = None
+    monitor: Mapping[str, Any] | None = None
 
     @property
     def cold_start(self) -> dict[str, Any]:
@@ -141,6 +146,7 @@ class Result:
             "memory": None if self.memory is None else dict(self.memory),
             "compute": None if self.compute is None else dict(self.compute),
             "profile": None if self.profile is None else dict(self.profile),
+            "monitor": None if self.monitor is None else dict(self.monitor),
             **dict(self.scenario_stats),
             "stats": self.stats.to_dict(),
             "samples_ns": self.samples_ns.tolist(),
@@ -152,7 +158,7 @@ class Result:
         known = {
             "model", "config", "scenario", "interrupted", "session", "warmup", "loop", "stopping",
             "warnings", "notices", "processes", "stats", "samples_ns", "cold_start", "memory", "compute",
-            "profile",
+            "profile", "monitor",
         }  # fmt: skip
         stats = dict(data["stats"])
         for key, value in list(stats.items()):
@@ -176,6 +182,7 @@ class Result:
             memory=data.get("memory"),
             compute=data.get("compute"),
             profile=data.get("profile"),
+            monitor=data.get("monitor"),
             scenario_stats={k: v for k, v in data.items() if k not in known},
         )
 

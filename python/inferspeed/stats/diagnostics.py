@@ -39,6 +39,7 @@ __all__ = [
     "check_governor",
     "check_high_cv",
     "check_load",
+    "check_steal",
     "check_warmup",
     "diagnose",
     "format_diagnostics",
@@ -110,6 +111,9 @@ HIGH_CV = 0.10
 #: idle desktop or server (daemons, the terminal, the kernel's own threads usually total a few
 #: percent of one core) and enough to take a core from ONNX Runtime's threads now and then.
 OTHER_LOAD_CORES = 0.25
+#: Steal time above this many cores on average: the hypervisor took a tenth of a core from this
+#: VM (a quiet host steals next to nothing).
+STEAL_CORES = 0.1
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,7 @@ class Diagnostic:
     ----------
     code : str
         Stable machine-readable id: "warmup", "drift", "bimodal", "high_cv", "governor",
-        "load" or "few_samples".
+        "load", "steal" or "few_samples".
     message : str
         What was seen, with numbers, and what to do about it, in plain words.
     details : Mapping
@@ -537,6 +541,21 @@ def check_load(other_load_cores: float | None, logical_cores: int | None = None)
     return Diagnostic("load", message, {k: v for k, v in details.items() if v is not None})
 
 
+def check_steal(steal_cores: float | None, logical_cores: int | None = None) -> Diagnostic | None:
+    """The hypervisor ran other guests on this VM's CPUs for more than STEAL_CORES cores on
+    average during the run (steal time, /proc/stat): not a process of this machine."""
+    if steal_cores is None or steal_cores <= STEAL_CORES:
+        return None
+    of = f" (of {logical_cores} logical cores)" if logical_cores else ""
+    message = (
+        f"the hypervisor gave {steal_cores:.2f} CPU cores' worth of this VM's time to other guests "
+        f"on average during the run{of} (steal time): the host is shared and busy, so this "
+        "machine's speed changes with it; compare interleaved in one process (inferspeed gate)."
+    )
+    details = {"steal_cores": steal_cores, "logical_cores": logical_cores}
+    return Diagnostic("steal", message, {k: v for k, v in details.items() if v is not None})
+
+
 def check_few_samples(stats: Stats) -> Diagnostic | None:
     """Too few samples for some reported percentile's 95% interval to have both bounds."""
     unbounded = stats.unbounded_percentiles()
@@ -568,6 +587,7 @@ def diagnose(
     other_load_cores: float | None = None,
     logical_cores: int | None = None,
     governor: str | None = None,
+    steal_cores: float | None = None,
 ) -> list[Diagnostic]:
     """Every finding about one measurement, most specific first.
 
@@ -585,6 +605,8 @@ def diagnose(
         Logical cores of the machine, for the load message.
     governor : str, optional
         The cpufreq governor (:func:`read_governor`); None: unknown, nothing said.
+    steal_cores : float, optional
+        CPU cores' worth of steal time during the run (:func:`~inferspeed.facts.machine.steal`).
 
     Returns
     -------
@@ -601,6 +623,7 @@ def diagnose(
         check_high_cv(stats),
         check_governor(governor),
         check_load(other_load_cores, logical_cores),
+        check_steal(steal_cores, logical_cores),
         check_few_samples(stats),
     ]
     return [d for d in found if d is not None]

@@ -197,7 +197,10 @@ class Stats:
     ``outliers_dropped`` > 0. ``time_correlated``: the medians of consecutive batches of the run
     spread more than CORRELATION_FACTOR times what independent samples predict
     (``batch_dispersion`` is that ratio); the median's interval is then widened to cover the
-    interval from the batch medians too. ``throughput_per_s`` is inferences per second of one stream:
+    interval from the batch medians too. ``ci95_median_within_ns``: set when a closed loop's
+    ``ci95_median_ns`` was made the interval for another run on this machine
+    (:mod:`inferspeed.stats.timeseries`): the within-run interval it replaced, of the median of
+    these samples' own distribution. ``throughput_per_s`` is inferences per second of one stream:
     count / sum of latencies (None when every sample is 0). ``timer_overhead_ns`` is what one
     empty timed region costs on this machine; it is included in every sample, not subtracted.
     """
@@ -229,6 +232,7 @@ class Stats:
     outliers_dropped: int = 0
     time_correlated: bool = False
     batch_dispersion: float | None = None
+    ci95_median_within_ns: Interval | None = None
 
     def ci(self, key: str) -> Interval:
         """The interval of a percentile key ("median_ns", "p99_ns", ...)."""
@@ -247,6 +251,8 @@ class Stats:
         d = asdict(self)
         for key, _, _ in PERCENTILES:
             d[f"ci95_{key}"] = list(d[f"ci95_{key}"])
+        if d["ci95_median_within_ns"] is not None:
+            d["ci95_median_within_ns"] = list(d["ci95_median_within_ns"])
         return d
 
 

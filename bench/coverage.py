@@ -1,0 +1,102 @@
+"""Does the printed 95% interval of the median hold the median of a later, longer run?
+
+Issue 16's acceptance: pairs of (a default `inferspeed run MODEL`, then a 30 s reference run
+of the same model, `--max-time 30`), each a fresh process as a user runs them. A pair counts
+when the first run's printed 95% interval of the median (``stats.ci95_median_ns``) contains
+the reference run's median. Prints each pair, the count, and the median and range of the
+first runs' relative half-widths (an interval that is always ±30% would pass and fail users).
+
+The machine's history (the user's cache, facts/history.py) is part of the interval, so the
+script gives the runs a cache folder of their own: a fresh one by default (the first pairs
+then have no history, as on a new machine), or --cache-dir to continue one (run 10 pairs, then
+10 more with the same folder: each stretch under 10 minutes on a shared machine).
+
+    python bench/coverage.py                                  # 20 pairs, MLP 3x512 batch 8
+    python bench/coverage.py --pairs 10 --cache-dir /tmp/c    # then again, same folder
+    python bench/coverage.py --model m.onnx -- --threads 1    # flags after -- go to both runs
+
+Wrap it in `flock /tmp/bench.lock` on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from typing import Any
+
+import numpy as np
+
+
+def _run(model: str, extra: list[str], env: dict[str, str], folder: str, name: str) -> dict[str, Any]:
+    path = os.path.join(folder, f"{name}.json")
+    cmd = [sys.executable, "-m", "inferspeed", "run", model, "--quiet", "--json", path, *extra]
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+    with open(path, encoding="utf-8") as f:
+        result: dict[str, Any] = json.load(f)["results"][0]
+    return result
+
+
+def _default_model(folder: str) -> str:
+    import onnx
+
+    from inferspeed.facts import models
+
+    path = os.path.join(folder, "mlp3x512_b8.onnx")
+    onnx.save(models.mlp_model(layers=3, width=512, batch=8), path)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--pairs", type=int, default=20)
+    ap.add_argument("--model", help="ONNX model (default: an MLP 3x512, batch 8)")
+    ap.add_argument("--reference-time", type=float, default=30.0, help="seconds (default 30)")
+    ap.add_argument("--cache-dir", help="the runs' cache folder (default: a fresh one)")
+    ap.add_argument("--json", help="append each pair's figures here (JSON lines)")
+    ap.add_argument("extra", nargs="*", help="flags for both runs, after --")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as folder:
+        model = args.model or _default_model(folder)
+        cache = args.cache_dir or os.path.join(folder, "cache")
+        env = {**os.environ, "INFERSPEED_CACHE_DIR": cache, "INFERSPEED_HISTORY": "1"}
+        held, widths = 0, []
+        for i in range(args.pairs):
+            first = _run(model, args.extra, env, folder, "first")
+            ref = _run(model, [*args.extra, "--max-time", str(args.reference_time)], env, folder, "ref")
+            s = first["stats"]
+            lo, hi = s["ci95_median_ns"]
+            median, ref_median = s["median_ns"], ref["stats"]["median_ns"]
+            inside = lo <= ref_median <= hi
+            held += inside
+            width = max(median - lo, hi - median) / median
+            widths.append(width)
+            over = (first.get("monitor") or {}).get("over_time", {})
+            print(
+                f"pair {i + 1:2d}: run median {median / 1e3:9.2f} µs, 95% CI {lo / 1e3:.2f}–{hi / 1e3:.2f} "
+                f"(±{width:.1%}), reference {ref_median / 1e3:.2f} µs: {'in' if inside else 'OUT'}"
+                f"  [history sessions {over.get('history_sessions')}, one state {over.get('one_state')}]",
+                flush=True,
+            )
+            if args.json:
+                with open(args.json, "a", encoding="utf-8") as f:
+                    row = {
+                        "median_ns": median,
+                        "ci": [lo, hi],
+                        "ref_median_ns": ref_median,
+                        "over_time": over,
+                    }
+                    f.write(json.dumps(row) + "\n")
+    w = np.array(widths)
+    print(
+        f"contained: {held} of {args.pairs}; half-width median ±{np.median(w):.1%}, "
+        f"range ±{w.min():.1%} to ±{w.max():.1%}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
