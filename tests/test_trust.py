@@ -83,11 +83,14 @@ def test_target_ci_stops_early_when_met(
     models: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A machine that changes speed mid-run rightly widens the interval (time-correlated
-    # samples) and then the target is not met: up to three tries for a steady stretch.
+    # samples) and then the target is not met: up to three tries for a steady stretch. The
+    # median's interval is the one for another run on this machine (stats/timeseries.py), from
+    # the run's own variation in time when there is no history (the tests have none): a
+    # target of 25% is within reach of a steady stretch, not of a run that switches states.
     events = Events.of_this_process(monkeypatch, tmp_path / "events.jsonl")
     with Session(models["mlp3"], threads=1) as s:
         for _ in range(3):
-            r = s.measure(target_ci=0.01, max_time=6, warmup_time=0.05)
+            r = s.measure(target_ci=0.25, max_time=6, warmup_time=0.05)
             # From the start of the timed loop (the session reports it) to the result.
             wall = time.time() - events.last("timed")["time"]
             assert r.stopping is not None
@@ -97,7 +100,9 @@ def test_target_ci_stops_early_when_met(
     # Stopped when met, well before max_time: a loop that runs on to its 6 s fails.
     assert wall < 5 and r.stopping["samples"] == r.stats.count
     width = r.stats.median_ci_halfwidth()
-    assert width is not None and width <= 0.0101
+    assert width is not None and width <= 0.2501
+    # Not before the machine's switching time could have been seen (1 s with no history).
+    assert r.stopping["elapsed_s"] >= r.stopping["min_span_s"] >= 1.0
 
 
 def test_impossible_target_stops_at_max_time(

@@ -98,7 +98,7 @@ def closed_loop(loop: LoopChunk, config: Config, between: Between | None = None)
     return Timed(
         samples,
         interrupted,
-        stopping=None if adaptive is None else adaptive.record(samples.size, monitor.elapsed_s()),
+        stopping=None if adaptive is None else adaptive.record(samples, monitor.elapsed_s()),
         capped=capped,
         monitor=monitor.record(samples),
     )
@@ -139,6 +139,9 @@ def sliced_loop(
             monitor.read()
             if r["interrupted"]:
                 interrupted = True
+                break
+            if r.get("capped"):  # the core's own limit, within one slice
+                capped = True
                 break
             if stop is not None and stop(chunks, monitor.elapsed_s() - start):
                 break
@@ -226,13 +229,16 @@ class AdaptiveStop:
         other = session_interval(x, center, median_ci(x), self.between)["relative_halfwidth"]
         return max(within, float(other))
 
-    def record(self, samples: int, elapsed_s: float) -> dict[str, Any]:
-        """The Result's ``stopping``."""
+    def record(self, samples: np.ndarray, elapsed_s: float) -> dict[str, Any]:
+        """The Result's ``stopping``; the half-widths reached at the end when the run stopped
+        before its first check (a time limit shorter than the minimum span)."""
+        if self.checks == 0 and samples.size >= self.needed:
+            self.widths = {_percentile_label(q): self._width(samples, q) for q in self.targets}
         return {
             "target_ci": self.target,
             "target_percentile": self.percentile,
             "met": self.met,
-            "samples": samples,
+            "samples": int(samples.size),
             "checks": self.checks,
             "relative_halfwidths": self.widths,
             "min_span_s": round(self.min_span_s, 3),
