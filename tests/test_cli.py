@@ -324,7 +324,7 @@ IGNORED_FLAGS = [
     (["run", "--scenario", "server", "--qps", "100", "-n", "5"], "--iterations applies to the single-stream"),
     (["run", "--scenario", "offline", "--cache", "cold"], "--cache applies to the single-stream"),
     (["run", "--flush-bytes", "8M"], "--flush-bytes applies to --cache cold only"),
-    (["run", "--rounds", "3"], "--rounds applies to several models or thread counts"),
+    (["run", "--rounds", "3"], "--rounds applies to several models, thread counts or --ort-lib"),
     (["profile", "--cache", "warm", "--flush-bytes", "8M"], "--flush-bytes applies to --cache cold only"),
     (["tradeoff", "--quantize", "dynamic", "--calibration", "c.npz"], "--calibration applies to --quantize"),
     (["report", "r.json", "--pyperf-name", "x"], "--pyperf-name applies to --pyperf only"),

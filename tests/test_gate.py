@@ -262,6 +262,11 @@ def test_two_runtime_libraries_in_one_process(models: dict[str, str], tmp_path: 
     assert run.returncode == 0, run.stderr
     doc = json.loads(out.read_text())
     assert [r["config"]["ort_lib"] for r in doc["results"]] == [lib, str(other)]
+    # Each result keeps its own library in the document (what differs from the document's).
+    assert doc["environment"]["onnxruntime"]["library"] == lib
+    assert doc["results"][1]["environment"]["onnxruntime"]["library"] == str(other)
+    back = load_json(out)
+    assert [r.environment["onnxruntime"]["library"] for r in back] == [lib, str(other)]
     gate = _gate(
         models["mlp3"], "--base-ort-lib", lib, "--ort-lib", str(other), "--threads", "1", "--max-time", "0.5"
     )
@@ -283,3 +288,36 @@ def test_two_libraries_are_both_mapped_in_one_process(models: dict[str, str], tm
         mapped = Path("/proc/self/maps").read_text()
     assert str(other) in mapped and os.path.realpath(lib) in mapped
     assert all(r.stats.count > 0 for r in done.results)
+
+
+def test_compare_cli_separates_the_model_check_from_the_machine_check(tmp_path: Path) -> None:
+    a = _result(1e5, {"name": "a.onnx", "sha256": "1", "graph_sha256": "g"})
+    doc_only = _result(1e5, {"name": "b.onnx", "sha256": "2", "graph_sha256": "g"})
+    other_machine = _result(1e5, {"name": "c.onnx", "sha256": "3", "graph_sha256": "h"}, cpu="other")
+    paths = []
+    for name, r in (("a", a), ("b", doc_only), ("c", other_machine)):
+        write_json([r], tmp_path / f"{name}.json")
+        paths.append(str(tmp_path / f"{name}.json"))
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "inferspeed", "compare", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+    assert cli(paths[0], paths[1]).returncode == 0  # another doc string: the same model
+    forced = cli(paths[0], paths[2], "--force")
+    assert (
+        forced.returncode == 2 and "different machines" in forced.stderr and "--any-machine" in forced.stderr
+    )
+    assert cli(paths[0], paths[2], "--force", "--any-machine").returncode == 0
+    refused = cli(paths[0], paths[2], "--any-machine")
+    assert refused.returncode == 2 and "different models" in refused.stderr and "--force" in refused.stderr
+
+
+def test_interleaved_rounds_keep_within_max_time(models: dict[str, str]) -> None:
+    """--max-time is each model's timed time, split across the rounds (not per round)."""
+    config = Config(threads=1, max_time=0.3, warmup_time=0.02)
+    with Session(models["mlp3"], config) as a, Session(models["mlp6"], config) as b:
+        done = measure_interleaved([a, b], 10, config, order="random")
+    for result in done.results:
+        timed = result.samples_ns.sum() / 1e9
+        assert 0.15 < timed <= 0.3 * 1.1, timed

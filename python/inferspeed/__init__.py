@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from .measure.session import Session
     from .results.result import Result, load_json, write_json
     from .stats.summary import Stats, summarize
+    from .tools.gate import GateSide, GateVerdict, gate
     from .tools.sweep import SweepResult, sweep
     from .tools.tradeoff import TradeoffResult, tradeoff
 
@@ -53,6 +54,8 @@ if TYPE_CHECKING:
 _LAZY = {
     "Comparison": "analysis.compare",
     "Config": "config",
+    "GateSide": "tools.gate",
+    "GateVerdict": "tools.gate",
     "ProviderSpec": "config",
     "Result": "results.result",
     "Session": "measure.session",
@@ -62,6 +65,7 @@ _LAZY = {
     "ValueInfo": "facts.signature",
     "benchmark": "measure.benchmark",
     "compare": "analysis.compare",
+    "gate": "tools.gate",
     "load_json": "results.result",
     "summarize": "stats.summary",
     "sweep": "tools.sweep",
@@ -89,6 +93,8 @@ __all__ = [
     "Comparison",
     "Config",
     "ConfigError",
+    "GateSide",
+    "GateVerdict",
     "InferspeedError",
     "InputError",
     "ModelError",
@@ -106,6 +112,7 @@ __all__ = [
     "__version__",
     "benchmark",
     "compare",
+    "gate",
     "load_json",
     "summarize",
     "sweep",

@@ -96,8 +96,9 @@ def gate_rounds(max_time: float, latency_s: float) -> int:
 
 
 def gate(
-    baseline: GateSide,
-    candidate: GateSide,
+    baseline: GateSide | str | os.PathLike[str],
+    candidate: GateSide | str | os.PathLike[str],
+    config: Config | None = None,
     *,
     fail_if_slower: float | None = None,
     statistic: str = "median",
@@ -106,7 +107,9 @@ def gate(
     opened: Callable[[list[Session]], None] | None = None,
 ) -> GateVerdict:
     """Measure ``baseline`` and ``candidate`` interleaved in randomised rounds and compare them
-    on ``statistic``, paired over rounds. ``rounds``: None chooses (:func:`gate_rounds`) from
+    on ``statistic``, paired over rounds. Each is a model file (measured with ``config``,
+    labelled by its file name) or a :class:`GateSide` (its own configuration: another
+    ``ort_lib``, other session options). ``rounds``: None chooses (:func:`gate_rounds`) from
     the baseline config's ``max_time`` (default GATE_TIME) and a short pilot of each side.
     ``opened``: called with the two sessions once they exist (a progress display).
 
@@ -119,6 +122,9 @@ def gate(
     from ..measure.interleave import measure_interleaved
     from ..measure.session import Session
 
+    baseline, candidate = _side(baseline, config), _side(candidate, config)
+    if baseline.label == candidate.label:
+        baseline = GateSide(baseline.model, baseline.config, f"{baseline.label} (baseline)")
     config = _gate_config(baseline.config)
     sides = [baseline, candidate]
     sessions: list[Session] = []
@@ -142,6 +148,13 @@ def gate(
         statistic=statistic,
     )
     return GateVerdict(base, cand, c, fail_if_slower, chosen, tuple(_notes(c)))
+
+
+def _side(side: GateSide | str | os.PathLike[str], config: Config | None) -> GateSide:
+    if isinstance(side, GateSide):
+        return side
+    path = os.fspath(side)
+    return GateSide(path, config or Config(), os.path.basename(path))
 
 
 #: Seconds of the pilot that times each side before the rounds are chosen.
