@@ -158,7 +158,7 @@ class Result:
         known = {
             "model", "config", "scenario", "interrupted", "session", "warmup", "loop", "stopping",
             "warnings", "notices", "processes", "stats", "samples_ns", "cold_start", "memory", "compute",
-            "profile", "monitor",
+            "profile", "monitor", "environment",
         }  # fmt: skip
         stats = dict(data["stats"])
         for key, value in list(stats.items()):
@@ -169,7 +169,7 @@ class Result:
             stats=Stats(**stats),
             model=data.get("model", {}),
             config=data.get("config", {}),
-            environment=environment,
+            environment={**environment, **data.get("environment", {})},
             scenario=data.get("scenario", "single-stream"),
             session=data.get("session", {}),
             warmup=data.get("warmup", {}),
@@ -211,8 +211,18 @@ def results_document(results: Sequence[Result], interrupted: bool | None = None)
         "inferspeed_version": __version__,
         "interrupted": any(r.interrupted for r in results) if interrupted is None else interrupted,
         "environment": dict(env),
-        "results": [r.to_dict() for r in results],
+        "results": [_with_own_environment(r, env) for r in results],
     }
+
+
+def _with_own_environment(result: Result, document: Mapping[str, Any]) -> dict[str, Any]:
+    """A result's entry; its ``environment`` holds what differs from the document's (another
+    ONNX Runtime library, measured in the same run), absent when nothing does."""
+    entry = result.to_dict()
+    own = {k: v for k, v in result.environment.items() if document.get(k) != v}
+    if own:
+        entry["environment"] = own
+    return entry
 
 
 def compute_at(compute: Mapping[str, Any] | None, median_ns: float) -> dict[str, Any] | None:
