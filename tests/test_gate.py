@@ -112,6 +112,9 @@ def test_rounds_run_in_a_seeded_random_order_and_keep_their_pairing(models: dict
     assert ia["id"] == ib["id"] and ia["session"] == 0 and ib["session"] == 1 and ia["orders"] == done.orders
     assert [r["median_ns"] for r in ia["rounds"]] == [r.stats.median_ns for r in done.per_round[0]]
     assert sum(r["count"] for r in ia["rounds"]) == pa.stats.count
+    # Each round carries the monitor's reading as it started (the same for both sessions).
+    assert [r["probe_ns"] for r in ia["rounds"]] == [r["probe_ns"] for r in ib["rounds"]]
+    assert all(r["probe_ns"] > 0 for r in ia["rounds"])
 
 
 def test_a_comparison_read_back_from_json_is_paired_as_the_run_was(
@@ -321,3 +324,27 @@ def test_interleaved_rounds_keep_within_max_time(models: dict[str, str]) -> None
     for result in done.results:
         timed = result.samples_ns.sum() / 1e9
         assert 0.15 < timed <= 0.3 * 1.1, timed
+
+
+def test_rounds_are_grouped_by_the_machine_state_the_monitor_read() -> None:
+    """Rounds labelled by the probe's reading as they started: the paired ratio within each
+    state. Here the machine is 30% slower in half the rounds; the candidate 5% slower in both."""
+    from inferspeed.analysis.compare import by_state
+
+    rng = np.random.default_rng(2)
+    slow = np.arange(24) % 2 == 1
+    level = np.where(slow, 1.3e5, 1.0e5) * (1 + 0.002 * rng.standard_normal(24))
+    probes = np.where(slow, 52_000.0, 40_000.0)
+    base = [{"median_ns": m, "probe_ns": p} for m, p in zip(level, probes, strict=True)]
+    cand = [
+        {"median_ns": 1.05 * m * (1 + 0.002 * rng.standard_normal()), "probe_ns": p}
+        for m, p in zip(level, probes, strict=True)
+    ]
+    states = by_state(base, cand)
+    assert states is not None and [s["rounds"] for s in states] == [12, 12]
+    assert [s["probe_ns"] for s in states] == [40_000.0, 52_000.0]
+    assert all(s["ratio"] == pytest.approx(1.05, abs=0.005) for s in states)
+    assert all(s["ratio_ci"][0] > 1.0 for s in states)
+    one_state = [{**r, "probe_ns": 40_000.0} for r in base]
+    assert by_state(one_state, cand) is None
+    assert by_state([{"median_ns": 1.0}] * 12, [{"median_ns": 1.0}] * 12) is None

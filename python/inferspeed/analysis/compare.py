@@ -57,6 +57,7 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "STATISTICS",
     "Comparison",
+    "by_state",
     "check_comparable",
     "compare",
     "paired_rounds",
@@ -114,6 +115,10 @@ class Comparison:
     statistic_p_value: float | None = None
     #: Interleaved rounds the paired ratio came from (None: not paired).
     rounds: int | None = None
+    #: The paired ratio of the decided statistic within each machine state the monitor's
+    #: per-round readings fall into (``by_state``), when the rounds span two states or more:
+    #: each ``{"state", "probe_ns", "rounds", "ratio", "ratio_ci"}``.
+    by_state: tuple[dict[str, Any], ...] | None = None
 
     @property
     def decided_ratio(self) -> tuple[float, tuple[float, float], float | None]:
@@ -195,6 +200,33 @@ def _paired_ratio(
         ),
         p_value,
     )
+
+
+def by_state(
+    base_rounds: Sequence[dict[str, Any]], cand_rounds: Sequence[dict[str, Any]], statistic: str = "median"
+) -> tuple[dict[str, Any], ...] | None:
+    """The paired ratio of ``statistic`` within each machine state: the rounds grouped by the
+    monitor's reading as each started (``probe_ns``; ``stats.states.speed_states``), each
+    state with PAIRED_MIN_ROUNDS rounds or more. None when the rounds have no readings or fall
+    into one state (the overall ratio is that state's)."""
+    from ..stats.states import speed_states
+
+    probes = [b.get("probe_ns") for b in base_rounds]
+    if not probes or any(p is None for p in probes):
+        return None
+    labels, levels = speed_states([float(p) for p in probes if p is not None])
+    if len(levels) < 2:
+        return None
+    out = []
+    for state, level in enumerate(levels):
+        chosen = [k for k, label in enumerate(labels) if label == state]
+        if len(chosen) < PAIRED_MIN_ROUNDS:
+            continue
+        ratio, ci, _ = _paired_ratio(
+            [base_rounds[k] for k in chosen], [cand_rounds[k] for k in chosen], statistic
+        )
+        out.append({"state": state, "probe_ns": level, "rounds": len(chosen), "ratio": ratio, "ratio_ci": ci})
+    return tuple(out)
 
 
 def paired_rounds(
@@ -387,6 +419,7 @@ def compare(
         ratio_ci=decided[1],
         statistic_p_value=decided[2],
         rounds=None if records is None else len(records[0]),
+        by_state=None if records is None else by_state(*records, statistic=statistic),
     )
     return dataclasses.replace(c, verdict=_verdict(c))
 

@@ -7,7 +7,9 @@ another, so a periodic disturbance cannot line up with one of them). Each sessio
 fully before its first round and re-warms for a share of its round before the others (the
 others evicted its caches). Every pooled result carries the pairing in ``loop["interleave"]``:
 an id shared by the sessions of one run, the order of each round and each round's summary
-(:func:`inferspeed.results.pool.round_record`), so a comparison read back from JSON is paired as the run was.
+(:func:`inferspeed.results.pool.round_record`) with a reading of the machine-speed monitor
+taken as the round started (:func:`inferspeed.measure.monitor.reading`), so a comparison read
+back from JSON is paired as the run was, and rounds can be grouped by machine state.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 from ..config import DEFAULT_ROUNDS, Config
 from ..results.pool import pool_results, round_record
 from ..results.result import Result
+from .monitor import reading
 from .session import Session
 
 __all__ = [
@@ -112,17 +115,21 @@ def measure_interleaved(
     share, rewarm = _shares(config, rounds)
     orders = _orders(len(sessions), rounds, order, seed)
     runs: list[list[Result]] = [[] for _ in sessions]
+    probes: list[float] = []
     for r, round_order in enumerate(orders):
+        probes.append(reading())  # the machine's speed as the round starts: its state's label
         for i in round_order:
             runs[i].append(sessions[i].measure(**share, **(rewarm if r else {})))
     pairing = {"id": uuid.uuid4().hex, "order": order, "seed": seed, "orders": orders}
-    pooled = [_pooled_rounds(parts, {**pairing, "session": i}) for i, parts in enumerate(runs)]
+    pooled = [_pooled_rounds(parts, {**pairing, "session": i}, probes) for i, parts in enumerate(runs)]
     return Interleaved(pooled, runs, orders)
 
 
-def _pooled_rounds(parts: Sequence[Result], pairing: dict[str, Any]) -> Result:
+def _pooled_rounds(parts: Sequence[Result], pairing: dict[str, Any], probes: Sequence[float]) -> Result:
     """One session's rounds pooled; ``loop.rounds`` says how many, ``loop.interleave`` holds the
-    pairing and each round's record."""
+    pairing and each round's record, with the monitor's reading as the round started
+    (``probe_ns``)."""
     pooled = pool_results(parts)
-    interleave = {**pairing, "rounds": [round_record(p) for p in parts]}
+    records = [{**round_record(p), "probe_ns": probe} for p, probe in zip(parts, probes, strict=True)]
+    interleave = {**pairing, "rounds": records}
     return dataclasses.replace(pooled, loop={**pooled.loop, "rounds": len(parts), "interleave": interleave})

@@ -476,16 +476,35 @@ def render_comparisons(comparisons: list[Any]) -> str:
         lines.append(
             f"{c.candidate[-28:]:<28} {f'{c.ratio_median:.3f} ({lo:.3f}-{hi:.3f})':>24} "
             f"{f'{c.ratio_p99:.3f} ({plo:.3f}-{phi:.3f})':>24} {c.p_value:>9.2g} {shift:>30}  "
-            f"{c.verdict} (vs {c.baseline}, threshold {c.threshold:.0%})"
+            f"{c.verdict}{_on_statistic(c)} (vs {c.baseline}, threshold {c.threshold:.0%})"
         )
     for c in comparisons:
+        statistic = getattr(c, "statistic", "median")
+        if statistic != "median":
+            ratio, (lo, hi), _ = c.decided_ratio
+            paired = f", paired over {c.rounds} rounds" if c.rounds else ""
+            lines.append(f"  {c.candidate[-28:]}: {statistic} ratio {ratio:.3f} ({lo:.3f}-{hi:.3f}){paired}")
+        states = getattr(c, "by_state", None)
+        if states:
+            each = ", ".join(
+                f"{format_duration(st['probe_ns'])} probe ({st['rounds']} rounds): {st['ratio']:.3f} "
+                f"({st['ratio_ci'][0]:.3f}-{st['ratio_ci'][1]:.3f})"
+                for st in states
+            )
+            lines.append(f"  {c.candidate[-28:]}: by machine state: {each}")
         if c.method == "machine-variation" and (c.machine_variation or 0.0) > c.threshold:
             lines.append(
                 f"  {c.candidate[-28:]}: the machine's speed varied {c.machine_variation:.0%} within "
-                "these runs, so separate runs cannot resolve less; measure both in one interleaved "
-                "run (inferspeed run A B)"
+                "these runs, so separate runs cannot resolve less; measure both now, interleaved "
+                "(inferspeed gate BASE.onnx NEW.onnx)"
             )
     return "\n".join(lines)
+
+
+def _on_statistic(c: Any) -> str:
+    """ " on the p99" (etc.) when the verdict is on another statistic than the median."""
+    statistic = getattr(c, "statistic", "median")
+    return "" if statistic == "median" else f" on the {statistic}"
 
 
 def render_sweep(found: Any) -> str:
@@ -503,6 +522,12 @@ def render_sweep(found: Any) -> str:
         st = e["result"]["stats"]
         batch = batch_of(e["result"])
         mark = "*" if e is best else " "
+        counted = e["result"].get("instructions")
+        if counted:  # an instruction count: per call and per sample, no times
+            per_call = counted["instructions"]
+            per_sample = f"{per_call / batch:,.0f} per sample"
+            lines.append(f"{mark} {cell:<42} {per_call:>14,.0f} instructions, {per_sample}")
+            continue
         samples_per_s = (st["throughput_per_s"] or 0) * batch
         lines.append(
             f"{mark} {cell:<42} {format_duration(st['median_ns']):>10} {format_duration(st['p99_ns']):>10} "
