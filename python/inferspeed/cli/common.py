@@ -16,6 +16,7 @@ __all__ = [
     "EXIT_TERMINATED",
     "EXIT_USAGE",
     "Parser",
+    "about",
     "check_writable",
     "expected_seconds",
     "interrupted_status",
@@ -73,6 +74,12 @@ def write_document(path: str, doc: Any) -> None:
         return
     with open(path, "w", encoding="utf-8") as f:
         f.write(text + "\n")
+
+
+def about(span: tuple[float, float]) -> str:
+    """The span as "about 6 s", or "about 6-10 s" when the warm-up (until steady) may take longer."""
+    low, high = span
+    return f"about {low:.0f} s" if round(high) <= round(low) else f"about {low:.0f}-{high:.0f} s"
 
 
 def expected_seconds(config: Config) -> float | None:

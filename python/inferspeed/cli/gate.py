@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from ..config import DEFAULT_THRESHOLD
 from ..errors import ConfigError
 from . import flags
-from .common import EXIT_SLOWER, check_writable, shown, write_document
+from .common import EXIT_SLOWER, about, check_writable, shown, write_document
 from .values import int_at_least, parse_fraction, parse_slowdown
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
     if args.candidate is not None:
         check_model_path(args.candidate)
     from ..report.terminal import progress
-    from ..tools.gate import GATE_TIME, GateSide, gate, side_label
+    from ..tools.gate import GATE_TIME, GateSide, gate, gate_rounds, side_label
 
     config = flags.config_from_args(args)
     if args.json and args.json != "-":
@@ -100,14 +100,17 @@ def cmd_gate(args: argparse.Namespace) -> int:
         GateSide(args.baseline, base_config, side_label(args.baseline, base_config, config)),
         GateSide(candidate, config, side_label(candidate, config, base_config)),
     )
-    if sides[0].label == sides[1].label:
-        sides = (GateSide(sides[0].model, base_config, f"{sides[0].label} (baseline)"), sides[1])
     quiet = args.quiet or args.json == "-"
     each = config.max_time or (None if config.iterations else GATE_TIME)
     if not quiet and each is not None:
+        from ..measure.interleave import expected_interleaved_seconds
+
+        # The most rounds (a fast model) cost the most per-round overhead; plus the pilots.
+        span = expected_interleaved_seconds(2, gate_rounds(each, 0.0), config.replace(max_time=each))
+        total = "" if span is None else f"; {about((span[0] + 0.2, span[1] + 0.2))} in all"
         print(
             f"gate: {sides[0].label} vs {sides[1].label}, interleaved in randomised rounds, "
-            f"{each:g} s timed each (about {2.4 * each + 1:.0f} s in all)",
+            f"{each:g} s timed each{total}",
             file=sys.stderr,
         )
     with progress(None if each is None else 2.2 * each, "gate: measuring both, interleaved", not quiet):

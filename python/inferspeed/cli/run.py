@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from ..config import DEFAULT_ROUNDS, Config
 from ..errors import BenchmarkInterrupted, ConfigError
 from . import flags
-from .common import check_writable, expected_seconds, interrupted_status, shown
+from .common import about, check_writable, expected_seconds, interrupted_status, shown
 from .values import int_at_least
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     flags.add_call_flags(m)
     flags.add_loop_flags(m)
     flags.add_statistics_flags(m)
+    flags.add_metric_flags(m)
     m.add_argument(
         "--processes",
         type=int_at_least(1),
@@ -84,6 +85,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = flags.config_from_args(args)
     if args.json:
         check_writable(args.json, "--json")
+    if config.metric == "instructions":  # counted under Valgrind, model after model
+        from .counting import cmd_run_counted
+
+        return cmd_run_counted(args, config)
     if _several(args):
         return cmd_interleaved(args, config)
     model = args.model[0] if args.model else demo_model_path()
@@ -182,11 +187,10 @@ def cmd_interleaved(args: argparse.Namespace, config: Config) -> int:
         raise ConfigError("--target-ci applies to one model at a time")
     rounds = args.rounds or DEFAULT_ROUNDS
     labels, configs, models = _cells(args, config)
-    total = expected_interleaved_seconds(len(configs), rounds, config)
-    if not args.quiet and total is not None:
-        print(
-            f"measuring {len(configs)} interleaved in {rounds} rounds: about {total:.0f} s", file=sys.stderr
-        )
+    span = expected_interleaved_seconds(len(configs), rounds, config)
+    total = None if span is None else span[1]
+    if not args.quiet and span is not None:
+        print(f"measuring {len(configs)} interleaved in {rounds} rounds: {about(span)}", file=sys.stderr)
     sessions = []
     try:
         for m, cell_config in zip(models, configs, strict=True):

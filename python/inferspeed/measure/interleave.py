@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import DEFAULT_ROUNDS, Config
+from ..config import DEFAULT_ROUNDS, WARMUP_MAX_TIME, Config
 from ..results.pool import pool_results, round_record
 from ..results.result import Result
 from .monitor import reading
@@ -73,20 +73,21 @@ def _shares(config: Config, rounds: int) -> tuple[dict[str, Any], dict[str, Any]
     return share, rewarm
 
 
-def expected_interleaved_seconds(sessions: int, rounds: int, config: Config) -> float | None:
+def expected_interleaved_seconds(sessions: int, rounds: int, config: Config) -> tuple[float, float] | None:
     """About how long an interleaved measurement takes (timed loops, warm-ups, the per-round
-    overhead); None when it is bounded by iterations only."""
+    overhead), as (shortest, longest): the default warm-up runs until steady, between
+    DEFAULT_WARMUP_TIME and WARMUP_MAX_TIME per session; None when the loop is bounded by
+    iterations only."""
     share, rewarm = _shares(config, rounds)
     if share["max_time"] is None:
         return None
     _, w_time = config.warmup_limits
-    per_session = (
-        share["max_time"] * rounds
-        + (w_time or 0.0)
-        + (rewarm["warmup_time"] or 0.0) * (rounds - 1)
-        + ROUND_OVERHEAD_S * rounds
-    )
-    return float(sessions * per_session)
+    adaptive = config.warmup_time is None and config.warmup_iterations is None
+    per_session = share["max_time"] * rounds + (rewarm["warmup_time"] or 0.0) * (rounds - 1)
+    per_session += ROUND_OVERHEAD_S * rounds
+    low = sessions * (per_session + (w_time or 0.0))
+    high = sessions * (per_session + (WARMUP_MAX_TIME if adaptive else (w_time or 0.0)))
+    return float(low), float(high)
 
 
 def _orders(count: int, rounds: int, order: str, seed: int) -> list[list[int]]:
