@@ -184,7 +184,14 @@ def test_pooled_rounds_count_samples_once() -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "latency", "rounds"),
-    [(8.0, 1e-5, 100), (8.0, 0.05, 32), (0.5, 1e-5, MIN_ROUNDS), (600.0, 1e-5, MAX_ROUNDS)],
+    [
+        (8.0, 1e-5, 100),
+        (8.0, 0.05, 32),
+        (0.5, 1e-5, MIN_ROUNDS),
+        (600.0, 1e-5, MAX_ROUNDS),
+        (8.0, 1.0, 8),  # one call a round fills the time: 8 rounds, not 12
+        (8.0, 5.0, 6),  # the paired interval's least
+    ],
 )
 def test_gate_rounds(seconds: float, latency: float, rounds: int) -> None:
     assert gate_rounds(seconds, latency) == rounds

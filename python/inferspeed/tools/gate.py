@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..analysis.compare import PAIRED_MIN_ROUNDS
 from ..config import Config
 from ..errors import ConfigError
 
@@ -90,9 +91,15 @@ class GateVerdict:
 def gate_rounds(max_time: float, latency_s: float) -> int:
     """Rounds for ``max_time`` timed seconds per side, when a call of the slower side takes
     ``latency_s``: rounds of about ROUND_TIME, at least ROUND_CALLS calls, MIN_ROUNDS to
-    MAX_ROUNDS of them."""
+    MAX_ROUNDS of them; for a model so slow that MIN_ROUNDS calls exceed ``max_time``, as many
+    rounds as calls fit (at least PAIRED_MIN_ROUNDS), so the gate keeps to its time."""
     per_round = max(ROUND_TIME, ROUND_CALLS * latency_s)
-    return int(min(MAX_ROUNDS, max(MIN_ROUNDS, math.floor(max_time / per_round))))
+    rounds = int(min(MAX_ROUNDS, max(MIN_ROUNDS, math.floor(max_time / per_round))))
+    if latency_s > 0 and rounds * latency_s > max_time:
+        # A slow model: one call per round already fills the time; fewer rounds, not more time
+        # (at least the PAIRED_MIN_ROUNDS the paired interval needs).
+        rounds = max(PAIRED_MIN_ROUNDS, math.floor(max_time / latency_s))
+    return rounds
 
 
 def gate(
