@@ -187,12 +187,22 @@ def main() -> None:
             r = np.array(ratios)
             passed, failed = codes.count(0), codes.count(1)
             want = "pass" if kind == "aa" else "fail"
+            sd = float(np.std(np.log(r), ddof=1)) if r.size > 1 else float("nan")
             print(
                 f"{kind.upper()}: {passed} passed, {failed} failed of {len(codes)} (want {want}); "
-                f"median ratio {np.median(r):.3f} (range {r.min():.3f}-{r.max():.3f}); "
+                f"median ratio {np.median(r):.3f} (range {r.min():.3f}-{r.max():.3f}, log-SD {sd:.3f}); "
                 f"longest invocation {max(walls):.1f} s",
                 flush=True,
             )
+            if args.via == "separate":
+                # One session per side: the ratio's log-SD is sqrt(2) x the between-session
+                # log-SD of one side; sessions per side to detect 5% (alpha 0.05, power 0.9),
+                # Kalibera and Jones: 2 (1.96 + 1.28)^2 (CV / effect)^2 ~ 21 (CV / effect)^2.
+                cv = sd / np.sqrt(2.0)
+                print(
+                    f"  between sessions: log-SD {cv:.3f} per side; "
+                    f"sessions per side for 5%: {21 * (cv / 0.05) ** 2:.0f}"
+                )
 
 
 if __name__ == "__main__":
