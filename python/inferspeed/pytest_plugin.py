@@ -66,6 +66,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="fail a test whose measurement is significantly slower than NAME's by more than PCT",
     )
     group.addoption(
+        "--inferspeed-statistic",
+        choices=("median", "p90", "p99", "mean"),
+        default="median",
+        help="what --inferspeed-fail-slower decides on for a model, per round (default median)",
+    )
+    group.addoption(
         "--inferspeed-confirm",
         metavar="N",
         type=int,
@@ -200,6 +206,7 @@ class InferspeedFixture:
             GateSide(str(stored), cfg, name),
             GateSide(model, cfg, key),
             fail_if_slower=self._config.getoption("inferspeed_fail_slower"),
+            statistic=self._config.getoption("inferspeed_statistic"),
         )
         result = verdict.candidate
         row: dict[str, Any] = {"key": key, "comparison": verdict.comparison, "rounds": verdict.rounds}
@@ -211,10 +218,10 @@ class InferspeedFixture:
         if verdict.failed:
             row["failed"] = True
             c = verdict.comparison
-            lo, hi = c.ratio_median_ci
+            ratio, (lo, hi), _ = c.decided_ratio
             pytest.fail(
                 f"inferspeed: {key} is slower than {name} (re-measured in this session, "
-                f"{verdict.rounds} interleaved rounds): median ratio {c.ratio_median:.3f} "
+                f"{verdict.rounds} interleaved rounds): {c.statistic} ratio {ratio:.3f} "
                 f"({lo:.3f}-{hi:.3f}), "
                 f"more than the {verdict.fail_if_slower:.0%} allowed",
                 pytrace=False,
