@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bindings.hpp"
+#include "inferspeed/counted.hpp"
 #include "inferspeed/flush.hpp"
 #include "inferspeed/loops.hpp"
 #include "inferspeed/scenarios.hpp"
@@ -195,7 +196,32 @@ void register_session(py::module_& m) {
           py::arg("mode"), py::arg("max_iterations") = 0, py::arg("max_ns") = 0, py::arg("chunk_ns") = 20'000'000,
           py::arg("flusher") = nullptr,
           "Closed loop: time calls back to back (evicting the caches before each with `flusher`);\n"
-          "returns samples_ns (int64 numpy), start_ns, end_ns, interrupted.");
+          "returns samples_ns (int64 numpy), start_ns, end_ns, interrupted.")
+      .def(
+          "counted_calls",
+          [](PySession& s, CallMode mode, int64_t warmup, int64_t calls, bool client_requests) {
+            CountedResult r;
+            {
+              const InUse in_use(s);
+              py::gil_scoped_release release;
+              r = counted_calls(*s.session, CountedSpec{mode, warmup, calls, client_requests});
+            }
+            py::dict d;
+            d["ns"] = r.ns;
+            d["client_requests"] = r.client_requests;
+            return d;
+          },
+          py::arg("mode"), py::arg("warmup"), py::arg("calls"), py::arg("client_requests") = true,
+          "Calls for Valgrind's Callgrind to count (the instruction-count metric): `warmup` calls,\n"
+          "then `calls` calls, each collected alone and dumped (with client requests), or each\n"
+          "through inferspeed_counted_call; returns ns (each counted call's wall time) and\n"
+          "client_requests.");
+
+  m.def("callgrind_client_requests", &callgrind_client_requests,
+        "Whether this build has Callgrind's client requests (valgrind/callgrind.h was found).");
+  m.def("running_on_valgrind", &running_on_valgrind, "Whether this process runs under Valgrind.");
+  m.def("cpu_extensions", &cpu_extensions,
+        "Instruction-set extensions the CPU reports to this process (under Valgrind: its emulated CPU's).");
 
   m.def(
       "run_server",

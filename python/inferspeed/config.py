@@ -62,6 +62,13 @@ DEFAULT_ROUNDS = 30
 DEFAULT_THRESHOLD = 0.02
 #: Seconds a server or offline run lasts when no duration is given.
 DEFAULT_SCENARIO_DURATION = 5.0
+#: What a measurement reports: "latency" (wall-clock, the default) or "instructions" (the
+#: instructions of each call counted under Valgrind's Callgrind, docs/instructions.md): then
+#: COUNTED_CALLS calls after COUNTED_WARMUP uncounted ones unless iterations and
+#: warmup_iterations say otherwise, one intra-op thread, no spinning.
+METRICS = ("latency", "instructions")
+COUNTED_CALLS = 10
+COUNTED_WARMUP = 2
 
 #: ``graph_optimization`` names -> ONNX Runtime's GraphOptimizationLevel values.
 GRAPH_OPTIMIZATION_LEVELS: Mapping[str, int] = MappingProxyType(
@@ -209,7 +216,9 @@ class Config:
         warmup_iterations / warmup_time (untimed calls
         before timing; stops at whichever limit comes first); iterations / max_time (timed
         calls; stops at whichever comes first; with neither, max_time = DEFAULT_MAX_TIME;
-        one loop holds at most MAX_SAMPLES).
+        one loop holds at most MAX_SAMPLES); metric ('latency'; 'instructions': each call's
+        instructions counted under Valgrind, iterations calls after warmup_iterations, default
+        COUNTED_CALLS and COUNTED_WARMUP, one intra-op thread, no spinning).
     """
 
     threads: int | None = None
@@ -253,6 +262,7 @@ class Config:
     concurrency: int = 1
     deadline: float | None = None
     scheduler_spin: float = 0.01
+    metric: str = "latency"
 
     def __post_init__(self) -> None:
         # In the order of the fields' groups: of several bad fields, the earliest is reported.
@@ -261,6 +271,7 @@ class Config:
         self._check_loop()
         self._check_scenario()
         self._check_limits()
+        self._check_metric()
 
     def _check_session(self) -> None:
         """ONNX Runtime's session fields; providers and session_config normalised."""
@@ -387,9 +398,37 @@ class Config:
         if self.max_time is not None and self.max_time <= 0:
             raise ConfigError(f"max_time must be positive, got {self.max_time!r}")
 
+    def _check_metric(self) -> None:
+        """The metric, and what counting instructions (a fixed number of calls in one
+        single-stream loop on one intra-op thread, under Valgrind) cannot combine with."""
+        if self.metric not in METRICS:
+            raise ConfigError(f"metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
+        if self.metric == "latency":
+            return
+        refused = {
+            "scenario": self.scenario != "single-stream",
+            "processes": self.processes > 1,
+            "cache": self.cache != "warm",
+            "target_ci": self.target_ci is not None,
+            "max_time": self.max_time is not None,
+            "warmup_time": self.warmup_time is not None,
+            "threads": self.threads not in (None, 1),
+            "spin": self.spin is True,
+            "pin": self.pin is not None,
+        }
+        bad = [name for name, given in refused.items() if given]
+        if bad:
+            raise ConfigError(
+                f"metric 'instructions' counts a fixed number of calls (iterations, warmup_iterations) "
+                f"in one single-stream loop on one intra-op thread without spinning: it does not take "
+                f"{', '.join(bad)}"
+            )
+
     @property
     def warmup_limits(self) -> tuple[int | None, float | None]:
         """(iterations, seconds) of the warm-up, defaults applied."""
+        if self.metric == "instructions":
+            return COUNTED_WARMUP if self.warmup_iterations is None else self.warmup_iterations, None
         if self.warmup_iterations is None and self.warmup_time is None:
             return None, DEFAULT_WARMUP_TIME
         return self.warmup_iterations, self.warmup_time
@@ -397,6 +436,8 @@ class Config:
     @property
     def loop_limits(self) -> tuple[int | None, float | None]:
         """(iterations, seconds) of the timed loop, defaults applied."""
+        if self.metric == "instructions":
+            return self.iterations or COUNTED_CALLS, None
         if self.iterations is None and self.max_time is None:
             return None, DEFAULT_ADAPTIVE_MAX_TIME if self.target_ci is not None else DEFAULT_MAX_TIME
         return self.iterations, self.max_time

@@ -17,6 +17,7 @@ __all__ = [
     "OrtError",
     "RuntimeLoadError",
     "SessionInUseError",
+    "ValgrindError",
     "WorkerCrashed",
 ]
 
@@ -55,6 +56,11 @@ class OrtError(InferspeedError):
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
         self.code = code
+
+
+class ValgrindError(InferspeedError):
+    """Counting instructions (``metric="instructions"``) needs Valgrind, which is missing, or
+    Valgrind failed; the message says how to install it or what it reported."""
 
 
 class SessionInUseError(InferspeedError, RuntimeError):

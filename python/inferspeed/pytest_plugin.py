@@ -27,6 +27,11 @@ skips every test that uses the fixture; ``--inferspeed-disable`` runs them with 
 warm-up-free call per measurement (a quick check that they work), saving and comparing
 nothing. ``--inferspeed-fail-slower`` without ``--inferspeed-compare`` is a usage error: there
 would be nothing to gate against.
+
+``inferspeed.benchmark(model, metric="instructions")`` counts the model's instructions under
+Valgrind instead (docs/instructions.md): the count is compared with the saved one of the same
+test (the stored copy of its model is counted again when the ONNX Runtime version or the CPU
+extensions differ), and ``--inferspeed-fail-more PCT`` fails a test whose count grew by more.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .config import Config
 from .errors import InputError
 from .results.result import Result, results_from_document
 
@@ -64,6 +70,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PCT",
         type=parse_slowdown,
         help="fail a test whose measurement is significantly slower than NAME's by more than PCT",
+    )
+    group.addoption(
+        "--inferspeed-fail-more",
+        metavar="PCT",
+        type=parse_slowdown,
+        help="fail a test whose instruction count (metric='instructions') is more than PCT above NAME's",
     )
     group.addoption(
         "--inferspeed-statistic",
@@ -143,10 +155,12 @@ _STATE = pytest.StashKey[_Session]()
 def pytest_configure(config: pytest.Config) -> None:
     state = _Session()
     name = config.getoption("inferspeed_compare", None)
-    if config.getoption("inferspeed_fail_slower", None) is not None and not name:
-        raise pytest.UsageError(
-            "--inferspeed-fail-slower needs --inferspeed-compare NAME: there is no baseline to gate against"
-        )
+    for flag in ("fail_slower", "fail_more"):
+        if config.getoption(f"inferspeed_{flag}", None) is not None and not name:
+            raise pytest.UsageError(
+                f"--inferspeed-{flag.replace('_', '-')} needs --inferspeed-compare NAME: "
+                "there is no baseline to gate against"
+            )
     if name and config.getoption("inferspeed_disable", False):
         raise pytest.UsageError("--inferspeed-disable measures nothing to compare: drop --inferspeed-compare")
     if name:
@@ -183,6 +197,8 @@ class InferspeedFixture:
         from .measure.benchmark import benchmark
 
         key = self._next_key()
+        if Config.from_options(config, **options).metric == "instructions":
+            return self._counted(key, model, Config.from_options(config, **self._options(options)))
         artifact = (self._state.artifacts or {}).get(key) if key is not None else None
         if key is not None and artifact is not None and self._state.baseline_dir is not None:
             return self._gated(key, model, config, options, self._state.baseline_dir / artifact)
@@ -224,6 +240,47 @@ class InferspeedFixture:
                 f"{verdict.rounds} interleaved rounds): {c.statistic} ratio {ratio:.3f} "
                 f"({lo:.3f}-{hi:.3f}), "
                 f"more than the {verdict.fail_if_slower:.0%} allowed",
+                pytrace=False,
+            )
+        return result
+
+    def _counted(self, key: str | None, model: Any, cfg: Any) -> Result:
+        """An instruction count, compared with the baseline's count of the same key (the stored
+        copy of its model counted again when the two runs' runtimes or CPUs differ) and gated
+        on --inferspeed-fail-more."""
+        from .analysis.instructions import compare_instructions, environment_differences
+        from .measure.instructions import count_instructions
+
+        result = count_instructions(model, cfg)
+        self.results.append(result)
+        if key is None:
+            return result
+        self._state.measured[key] = result
+        self._state.models[key] = model
+        row: dict[str, Any] = {"key": key, "instructions": result.instructions}
+        self._state.rows.append(row)
+        base = (self._state.baseline or {}).get(key)
+        if base is None or base.instructions is None:
+            return result
+        stored = (self._state.artifacts or {}).get(key)
+        if environment_differences(base, result) and stored and self._state.baseline_dir is not None:
+            base = count_instructions(str(self._state.baseline_dir / stored), cfg)
+            row["recounted"] = True
+        name = self._state.baseline_name or "baseline"
+        c = compare_instructions(
+            base,
+            result,
+            fail_if_more=self._config.getoption("inferspeed_fail_more"),
+            baseline_label=name,
+            candidate_label=key,
+        )
+        row["counted_comparison"] = c
+        if c.failed:
+            row["failed"] = True
+            pytest.fail(
+                f"inferspeed: {key} needs more instructions than {name}: {c.candidate_instructions:,.0f} "
+                f"against {c.baseline_instructions:,.0f} per call (ratio {c.ratio:.4f}), more than the "
+                f"{c.fail_if_more:.1%} allowed",
                 pytrace=False,
             )
         return result
@@ -393,6 +450,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         if "saved" in row:
             tr.write_line(f"saved to {row['saved']}")
             continue
+        if "instructions" in row:
+            tr.write_line(_counted_line(row))
+            continue
         line = (
             f"{row['key']}: median {format_duration(row['median_ns'])}, p99 {format_duration(row['p99_ns'])}"
         )
@@ -403,3 +463,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             if row.get("rounds"):
                 line += f" (re-measured beside it, {row['rounds']} rounds)"
         tr.write_line(line + ("  FAILED" if row.get("failed") else ""))
+
+
+def _counted_line(row: dict[str, Any]) -> str:
+    """The summary line of an instruction count, with its comparison."""
+    line = f"{row['key']}: {row['instructions']['instructions']:,.0f} instructions per call"
+    c = row.get("counted_comparison")
+    if c is not None:
+        line += f"; vs {c.baseline}: x{c.ratio:.4f} {c.verdict}"
+        line += " (its stored model counted again)" if row.get("recounted") else ""
+    return line + ("  FAILED" if row.get("failed") else "")

@@ -373,6 +373,11 @@ def compare(
 
     if statistic not in STATISTICS:
         raise InputError(f"statistic must be one of {', '.join(STATISTICS)}, not {statistic!r}")
+    if baseline.instructions is not None or candidate.instructions is not None:
+        raise InputError(
+            "instruction counts (metric 'instructions') compare with "
+            "inferspeed.analysis.instructions.compare_instructions, not as latencies"
+        )
     rng = np.random.default_rng(seed)
     a_all = baseline.samples_ns.astype(np.float64)
     b_all = candidate.samples_ns.astype(np.float64)

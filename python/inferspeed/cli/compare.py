@@ -31,6 +31,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="exit 1 when a result is significantly slower than the baseline by more than PCT",
     )
     p.add_argument(
+        "--fail-if-more",
+        type=parse_slowdown,
+        metavar="PCT",
+        help="instruction counts (--metric instructions): exit 1 when a result needs more than PCT "
+        "more instructions per call than the baseline",
+    )
+    p.add_argument(
         "--statistic",
         choices=("median", "p90", "p99", "mean"),
         default="median",
@@ -66,6 +73,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
             entries.append((path if len(loaded) == 1 else f"{path}#{k}", result))
     if len(entries) < 2:
         raise ConfigError("compare needs at least two results (give two or more JSON files)")
+    if any(r.instructions is not None for _, r in entries):
+        from .counting import cmd_compare_counted
+
+        return cmd_compare_counted(args, entries)
+    if args.fail_if_more is not None:
+        raise ConfigError("--fail-if-more gates on instruction counts; these results are latencies")
     base_label, base = entries[0]
     threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
     comparisons = []

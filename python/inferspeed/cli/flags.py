@@ -18,6 +18,7 @@ from ..config import (
     DEFAULT_ROUNDS,
     EXECUTION_MODES,
     GRAPH_OPTIMIZATION_LEVELS,
+    METRICS,
     SCENARIOS,
     Config,
 )
@@ -33,6 +34,7 @@ from .values import (
     parse_rate,
     parse_seconds,
     parse_shape,
+    parse_slowdown,
     range_value,
 )
 
@@ -43,6 +45,7 @@ __all__ = [
     "add_deadline_flag",
     "add_input_flags",
     "add_loop_flags",
+    "add_metric_flags",
     "add_ort_lib_flag",
     "add_output_flags",
     "add_quiet_flag",
@@ -221,6 +224,24 @@ def add_loop_flags(g: Group) -> None:
     )
 
 
+def add_metric_flags(g: Group, *, gate: bool = False) -> None:
+    """--metric; ``gate``: also --fail-if-more, the gate on instruction counts."""
+    g.add_argument(
+        "--metric",
+        choices=METRICS,
+        help="latency: wall-clock time per call (default); instructions: the instructions of each "
+        "call counted under Valgrind's Callgrind, deterministic (docs/instructions.md)",
+    )
+    if gate:
+        g.add_argument(
+            "--fail-if-more",
+            type=parse_slowdown,
+            metavar="PCT",
+            help="--metric instructions: exit 1 when the candidate needs more than PCT more "
+            "instructions per call (e.g. 1%%)",
+        )
+
+
 def check_loop_flags(args: argparse.Namespace) -> str | None:
     """The loop flags given where they would be ignored (a usage error), or None."""
     if args.flush_bytes is not None and args.cache != "cold":
@@ -339,7 +360,7 @@ _SAME_NAME = (
     "seed", "batch", "cast", "max_input_bytes", "input_sets", "mode", "iterations", "max_time",
     "warmup_iterations",
     "cache", "flush_bytes", "target_ci", "target_percentile", "drop_outliers", "pin", "spin",
-    "processes", "scenario", "qps", "arrival", "duration", "deadline", "scheduler_spin",
+    "processes", "scenario", "qps", "arrival", "duration", "deadline", "scheduler_spin", "metric",
 )  # fmt: skip
 
 #: Flag destination -> (Config field, how its value becomes the field's). A flag a command did

@@ -63,6 +63,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="PCT",
         help="exit 1 when the candidate is significantly slower by more than PCT (e.g. 3%%)",
     )
+    flags.add_metric_flags(d, gate=True)
     d.add_argument(
         "--threshold",
         type=parse_fraction,
@@ -77,7 +78,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def check(args: argparse.Namespace) -> str | None:
     if args.candidate is None and args.base_ort_lib is None:
         return "give a candidate model, or --base-ort-lib to compare two runtimes on one model"
-    return flags.check_loop_flags(args)
+    from .counting import check_gate_flags
+
+    problem = check_gate_flags(args.metric, args.fail_if_more, args.fail_if_slower)
+    return problem or flags.check_loop_flags(args)
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
@@ -100,6 +104,10 @@ def cmd_gate(args: argparse.Namespace) -> int:
         GateSide(args.baseline, base_config, side_label(args.baseline, base_config, config)),
         GateSide(candidate, config, side_label(candidate, config, base_config)),
     )
+    if config.metric == "instructions":  # deterministic: each side counted once, no rounds
+        from .counting import cmd_gate_counted
+
+        return cmd_gate_counted(args, sides)
     quiet = args.quiet or args.json == "-"
     each = config.max_time or (None if config.iterations else GATE_TIME)
     if not quiet and each is not None:

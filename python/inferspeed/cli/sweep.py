@@ -32,8 +32,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--out", required=True, metavar="FILE.jsonl", help="results, one line per cell")
     p.add_argument("--resume", action="store_true", help="skip the cells already in --out")
     p.add_argument(
-        "--by", choices=("median", "p99", "throughput"), default="median", help="what 'best' means"
+        "--by",
+        choices=("median", "p99", "throughput", "instructions"),
+        help="what 'best' means (default: median; instructions with --metric instructions)",
     )
+    flags.add_metric_flags(p)
     p.add_argument("--iterations", "-n", type=int_at_least(1), metavar="N", help="timed iterations per cell")
     p.add_argument(
         "--max-time", "-t", type=parse_seconds, metavar="SECONDS", help="time per cell (default 2s)"
@@ -120,16 +123,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     def progress(done: int, total: int, entry: Any) -> None:
         if not args.quiet:
             error = entry.get("error")
+            counted = None if error else entry["result"].get("instructions")
             status = (
                 f"error: {_one_line(error)}"
                 if error
+                else f"{counted['instructions']:,.0f} instructions per call"
+                if counted
                 else f"median {entry['result']['stats']['median_ns'] / 1e3:.2f} µs"
             )
             print(f"[{done}/{total}] {cell_label(entry['cell'])}: {status}", file=sys.stderr)
 
-    found = sweep(
-        args.model, grid, args.out, config=config, resume=args.resume, by=args.by, progress=progress
-    )
+    by = args.by or ("instructions" if config.metric == "instructions" else "median")
+    found = sweep(args.model, grid, args.out, config=config, resume=args.resume, by=by, progress=progress)
     if not args.quiet:
         print(render_sweep(found))
     failures = _failures(found)

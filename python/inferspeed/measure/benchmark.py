@@ -17,10 +17,16 @@ def benchmark(model: Any, config: Config | None = None, **options: Any) -> Resul
     """Measure ``model`` once with ``config`` / ``options`` and return the :class:`Result`.
 
     Equivalent to ``Session(model, config, **options).measure()``; see :class:`Config` for
-    the options. Raises an :class:`~inferspeed.InferspeedError` subclass for bad input and
+    the options. With ``metric="instructions"``, the instructions of each call are counted
+    under Valgrind instead (:func:`~inferspeed.measure.instructions.count_instructions`).
+    Raises an :class:`~inferspeed.InferspeedError` subclass for bad input and
     :class:`~inferspeed.BenchmarkInterrupted` (carrying the partial result) on Ctrl-C.
     """
     merged = Config.from_options(config, **options)
+    if merged.metric == "instructions":  # counted under Valgrind, in a process of its own
+        from .instructions import count_instructions
+
+        return count_instructions(model, merged)
     if merged.processes > 1:
         if not isinstance(model, (str, os.PathLike)):
             with Session(model, merged.replace(processes=1)) as session:  # writes it to a file

@@ -339,6 +339,8 @@ class Session:
         config = self.config.replace(**overrides) if overrides else self.config
         if config.processes > 1:
             raise ConfigError("processes > 1 runs in worker processes: use inferspeed.benchmark() for that")
+        if config.metric == "instructions":
+            raise ConfigError("metric 'instructions' counts under Valgrind: use inferspeed.benchmark()")
         if not hasattr(self, "_core"):
             raise InferspeedError("the session is closed")
         environment = self.environment()
@@ -350,6 +352,23 @@ class Session:
         self._macs()
         target = ModelTarget(self, self._core, self.batch, config, environment, flusher)
         return run_measurement(target)
+
+    def counted_calls(self, warmup: int, calls: int, *, client_requests: bool = True) -> dict[str, Any]:
+        """Calls for Valgrind's Callgrind to count (the instruction-count metric,
+        :mod:`inferspeed.measure.instructions`): ``warmup`` uncounted calls, then ``calls`` counted
+        ones, each collected alone and dumped. Returns each counted call's wall time (``ns``,
+        under Valgrind: not a latency), whether client requests bracketed them, and the
+        session's creation and first-run times."""
+        if not hasattr(self, "_core"):
+            raise InferspeedError("the session is closed")
+        mode = _core.CallMode.binding if self.config.mode == "binding" else _core.CallMode.run
+        done = dict(self._core.counted_calls(mode, warmup, calls, client_requests))
+        done["session"] = {
+            "create_ns": int(self._core.create_ns),
+            "first_run_ns": int(self._core.first_run_ns),
+            "outputs_preallocated": bool(self._core.outputs_preallocated),
+        }
+        return done
 
     def close(self) -> None:
         """Release the ONNX Runtime session (and any temporary model file)."""

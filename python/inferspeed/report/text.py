@@ -82,7 +82,12 @@ def _scenario_lines(result: Result) -> list[str]:
 def render_result(result: Result) -> str:
     """The terminal report of one result: what was measured and how, the latency table, the
     intervals, spread, throughput, cold start and timer, then the figures the result has
-    (compute, memory, adaptive stopping, scenario, processes) and its warnings."""
+    (compute, memory, adaptive stopping, scenario, processes) and its warnings. An instruction
+    count (``metric="instructions"``) reads as :func:`~inferspeed.report.instructions.render_counted`."""
+    if result.instructions is not None:
+        from .instructions import render_counted
+
+        return render_counted(result)
     s = result.stats
     columns = ("min", "median", "mean", "p90", "p95", "p99", "p99.9", "max")
     values = (s.min_ns, s.median_ns, s.mean_ns, s.p90_ns, s.p95_ns, s.p99_ns, s.p999_ns, s.max_ns)

@@ -85,6 +85,12 @@ class Result:
         The machine-speed monitor of a closed loop (:mod:`inferspeed.measure.monitor`):
         readings of a fixed probe workload between slices of the timed phase, each slice's
         median, how much the machine's speed moved (``speed_moved``) and its states.
+    instructions : dict or None
+        ``metric="instructions"`` (:mod:`inferspeed.measure.instructions`): the instructions of
+        each counted call under Valgrind's Callgrind (``per_call``), their median
+        (``instructions``) and spread, simulated cache misses, an estimated cycle count, how
+        Valgrind ran. ``samples_ns`` then holds each counted call's time under Valgrind, which
+        is not a latency.
     """
 
     samples_ns: np.ndarray
@@ -106,6 +112,7 @@ class Result:
     compute: Mapping[str, Any] | None = None
     profile: Mapping[str, Any] | None = None
     monitor: Mapping[str, Any] | None = None
+    instructions: Mapping[str, Any] | None = None
 
     @property
     def cold_start(self) -> dict[str, Any]:
@@ -147,6 +154,7 @@ class Result:
             "compute": None if self.compute is None else dict(self.compute),
             "profile": None if self.profile is None else dict(self.profile),
             "monitor": None if self.monitor is None else dict(self.monitor),
+            "instructions": None if self.instructions is None else dict(self.instructions),
             **dict(self.scenario_stats),
             "stats": self.stats.to_dict(),
             "samples_ns": self.samples_ns.tolist(),
@@ -158,7 +166,7 @@ class Result:
         known = {
             "model", "config", "scenario", "interrupted", "session", "warmup", "loop", "stopping",
             "warnings", "notices", "processes", "stats", "samples_ns", "cold_start", "memory", "compute",
-            "profile", "monitor", "environment",
+            "profile", "monitor", "environment", "instructions",
         }  # fmt: skip
         stats = dict(data["stats"])
         for key, value in list(stats.items()):
@@ -183,6 +191,7 @@ class Result:
             compute=data.get("compute"),
             profile=data.get("profile"),
             monitor=data.get("monitor"),
+            instructions=data.get("instructions"),
             scenario_stats={k: v for k, v in data.items() if k not in known},
         )
 

@@ -33,7 +33,7 @@ AXES = {
     "dims": "dims",
     "batch": "batch",
 }
-SWEEP_METRICS = ("median", "p99", "throughput")
+SWEEP_METRICS = ("median", "p99", "throughput", "instructions")
 
 
 def grid_cells(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
@@ -92,8 +92,13 @@ def _measure_cell(model: str, config: Config) -> dict[str, Any]:
     """Runs in the worker process: one cell's result as JSON-ready data (without samples)."""
     from ..measure.session import Session
 
-    with Session(model, config) as session:
-        data = session.measure().to_dict()
+    if config.metric == "instructions":  # counted under Valgrind (a process of its own)
+        from ..measure.instructions import count_instructions
+
+        data = count_instructions(model, config).to_dict()
+    else:
+        with Session(model, config) as session:
+            data = session.measure().to_dict()
     del data["samples_ns"]
     return data
 
@@ -134,6 +139,8 @@ def _append(path: str, entry: Mapping[str, Any]) -> None:
 def _metric(entry: Mapping[str, Any], by: str) -> float:
     stats = entry["result"]["stats"]
     batch = batch_of(entry["result"])
+    if by == "instructions":  # per sample, fewer is better
+        return float((entry["result"].get("instructions") or {}).get("instructions", float("inf"))) / batch
     if by == "throughput":
         return -(stats["throughput_per_s"] or 0.0) * batch  # samples/s, higher is better
     return float(stats["median_ns" if by == "median" else "p99_ns"]) / batch  # per sample
@@ -173,6 +180,8 @@ def sweep(
     cell that fails is recorded with its ``error`` and the sweep goes on."""
     if by not in SWEEP_METRICS:
         raise ConfigError(f"by must be one of {', '.join(SWEEP_METRICS)}, got {by!r}")
+    if (by == "instructions") != ((config or Config()).metric == "instructions"):
+        raise ConfigError("by='instructions' goes with metric='instructions', and only with it")
     path = os.fspath(out)
     model_path = os.fspath(model)
     base = config or Config()

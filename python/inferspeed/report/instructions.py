@@ -1,0 +1,103 @@
+"""Plain text of instruction counts (``metric="instructions"``): one count, and comparisons."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..results.result import Result
+from ..units import format_bytes
+
+__all__ = ["render_counted", "render_instruction_comparisons"]
+
+
+def _n(value: float | None) -> str:
+    return "?" if value is None else f"{value:,.0f}"
+
+
+def _head(result: Result) -> list[str]:
+    m = result.model
+    inputs = ", ".join(f"{i.get('name')} {i.get('bound_shape')}" for i in m.get("inputs", []))
+    ort = result.environment.get("onnxruntime", {})
+    ins = result.instructions or {}
+    vg = ins.get("valgrind", {})
+    how = "client requests" if vg.get("client_requests") else "--toggle-collect on inferspeed_counted_call"
+    return [
+        f"model        {m.get('name', '?')} ({format_bytes(m.get('size_bytes') or 0)}), inputs {inputs}",
+        f"runtime      ONNX Runtime {ort.get('version', '?')}, {result.loop.get('mode', '?')} calls, "
+        "1 intra-op thread, no spinning",
+        f"counted      under Valgrind {vg.get('version') or '?'} (Callgrind, {how}): "
+        f"{ins.get('calls')} calls after {ins.get('warmup_calls')} uncounted",
+    ]
+
+
+def _cache_line(median: Mapping[str, float], ins: Mapping[str, Any]) -> list[str]:
+    if "I1mr" not in median:
+        return []
+    cache = ins.get("valgrind", {}).get("cache", {})
+    sizes = ", ".join(f"{name} {format_bytes(c['bytes'])}" for name, c in cache.items())
+    return [
+        f"cache misses L1: {_n(median['I1mr'])} instruction, {_n(median['D1mr'])} data read, "
+        f"{_n(median['D1mw'])} data write; last level: {_n(median['ILmr'])}, {_n(median['DLmr'])}, "
+        f"{_n(median['DLmw'])} (simulated: {sizes})",
+        f"cycles (est) {_n(ins.get('estimated_cycles'))} per call ({ins.get('cycle_formula')})",
+    ]
+
+
+def _time_line(times: Mapping[str, float]) -> str:
+    if not times:
+        return ""
+    parts = (
+        ("valgrind_start", "Valgrind and Python start"),
+        ("imports", "imports"),
+        ("session", "session"),
+        ("counted_calls", "counted calls"),
+        ("after", "rest"),
+    )
+    split = ", ".join(f"{label} {times[key]:.1f} s" for key, label in parts if key in times)
+    return f"time         {times.get('total', 0.0):.1f} s: {split}"
+
+
+def render_counted(result: Result) -> str:
+    """One instruction count: instructions per call with their spread, data accesses,
+    simulated cache misses and the cycle estimate, instructions per MAC, what Valgrind's CPU
+    means for the kernels, where the time went."""
+    ins = result.instructions or {}
+    median = ins.get("median", {})
+    lines = [
+        *_head(result),
+        "",
+        f"instructions {_n(ins.get('instructions'))} per call (median; min {_n(ins.get('min'))}, "
+        f"max {_n(ins.get('max'))}: spread {ins.get('spread', 0.0):.2%})",
+    ]
+    if "Dr" in median:
+        lines.append(f"data         {_n(median['Dr'])} reads, {_n(median['Dw'])} writes per call")
+    lines += _cache_line(median, ins)
+    macs = (result.compute or {}).get("macs")
+    if macs:
+        lines.append(f"per MAC      {ins['instructions'] / macs:.3f} instructions ({macs:,} MACs per call)")
+    lines.append(f"CPU          {ins.get('cpu', {}).get('note', '')}")
+    lines.append(_time_line(ins.get("time_s", {})))
+    lines += [f"note: {n}" for n in result.notices[:-1]]
+    return "\n".join(line for line in lines if line)
+
+
+def render_instruction_comparisons(comparisons: Sequence[Any]) -> str:
+    """One row per candidate: its instructions per call, the ratio to the baseline's, the
+    verdict; then what differs between the runs besides the model."""
+    lines = [f"{'':<28} {'instructions/call':>18} {'ratio':>8}  verdict"]
+    if comparisons:
+        c0 = comparisons[0]
+        lines.append(f"{c0.baseline[-28:]:<28} {_n(c0.baseline_instructions):>18} {'1':>8}  (baseline)")
+    for c in comparisons:
+        gate = ""
+        if c.fail_if_more is not None:
+            gate = (
+                f"; FAIL: more than {c.fail_if_more:.1%}" if c.failed else f"; within +{c.fail_if_more:.1%}"
+            )
+        lines.append(
+            f"{c.candidate[-28:]:<28} {_n(c.candidate_instructions):>18} {c.ratio:>8.4f}  "
+            f"{c.verdict} (vs {c.baseline}; spread across calls {c.spread:.2%}{gate})"
+        )
+        lines += [f"  {c.candidate[-28:]}: {note}" for note in c.notes]
+    return "\n".join(lines)
