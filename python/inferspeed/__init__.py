@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from .measure.session import Session
     from .results.result import Result, load_json, write_json
     from .stats.summary import Stats, summarize
+    from .tools.cluster import cluster_sweep
     from .tools.gate import GateSide, GateVerdict, gate
     from .tools.sweep import SweepResult, sweep
     from .tools.tradeoff import TradeoffResult, tradeoff
@@ -64,6 +65,7 @@ _LAZY = {
     "TradeoffResult": "tools.tradeoff",
     "ValueInfo": "facts.signature",
     "benchmark": "measure.benchmark",
+    "cluster_sweep": "tools.cluster",
     "compare": "analysis.compare",
     "gate": "tools.gate",
     "load_json": "results.result",
@@ -111,6 +113,7 @@ __all__ = [
     "WorkerCrashed",
     "__version__",
     "benchmark",
+    "cluster_sweep",
     "compare",
     "gate",
     "load_json",

@@ -33,6 +33,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--pyperf-name", metavar="NAME", help="pyperf benchmark name of a single result (default 'latency')"
     )
+    p.add_argument(
+        "--cost-per-hour",
+        action="append",
+        metavar="HOST=PRICE",
+        help="a cluster sweep's host (its name or a label value) and its price per hour: the cost "
+        "of a million items by host (repeatable)",
+    )
     p.set_defaults(func=cmd_report, check=check)
 
 
@@ -87,6 +94,9 @@ def _read_input(path: str) -> _Input:
     except ValueError as exc:
         raise InputError(f"{path} is not JSON: {exc}") from None
     if _sweep_text(text):
+        from ..report.cluster import fold_hosts
+
+        text = fold_hosts(text)  # a cluster sweep's host among each cell's axes
         cells, failed, notes = load_sweep(path, text)
         for note in notes:
             print(f"inferspeed: {note}", file=sys.stderr)
@@ -123,6 +133,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ..results.result import Result
 
     _check_outputs(args)
+    _costs(args)  # a bad price is a usage error before anything is read
     inputs = [_read_input(path) for path in args.results]
     entries = label_entries([(i.path, r, cell) for i in inputs for r, cell in i.results])
     failed = [f for i in inputs for f in i.failed]
@@ -143,7 +154,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         write_pyperf([r for r in results if isinstance(r, Result)], args.pyperf, args.pyperf_name)
         wrote.append(f"{args.pyperf} (pyperf format)")
     if not (args.html or args.png or args.markdown or args.csv or args.pyperf):
-        _print_results(inputs)
+        _print_results(inputs, _costs(args))
     for line in wrote:
         print(f"wrote {line}", file=sys.stderr)
     return 0
@@ -158,6 +169,13 @@ def _plots(args: argparse.Namespace, inputs: list[_Input], entries: list[Any], c
     for i in inputs:  # the entries are in the order of the inputs
         sections.append(plots_for(i.path, i.doc, entries[start : start + len(i.results)], i.failed))
         start += len(i.results)
+    from ..report.cluster import host_rows, host_table, hosts_plot
+
+    for i in inputs:  # a cluster sweep: which host is fastest, and cheapest per item
+        if host_rows(i.sweep_lines or []):
+            lines, costs = i.sweep_lines or [], _costs(args)
+            rows = host_table(host_rows(lines, costs))
+            sections.append(Section(f"{i.path}: by host", rows, [hosts_plot(lines, costs, i.path)]))
     table, notes = comparison
     if table:
         sections.append(Section(f"Compared with {entries[0].label}", table, notes=notes))
@@ -171,13 +189,23 @@ def _plots(args: argparse.Namespace, inputs: list[_Input], entries: list[Any], c
     return wrote
 
 
-def _print_results(inputs: list[_Input]) -> None:
+def _costs(args: argparse.Namespace) -> dict[str, float]:
+    from ..report.cluster import parse_cost
+
+    return dict(parse_cost(text) for text in args.cost_per_hour or [])
+
+
+def _print_results(inputs: list[_Input], costs: dict[str, float]) -> None:
+    from ..report.cluster import render_hosts
     from ..report.text import render_profile, render_result, render_sweep
     from ..tools.sweep import SweepResult
 
     for i in inputs:
         if i.sweep_lines is not None:
             print(f"{i.path}: a sweep\n{render_sweep(SweepResult(i.sweep_lines, 'median', 0))}\n")
+            hosts = render_hosts(i.sweep_lines, costs)
+            if hosts:
+                print(hosts + "\n")
             continue
         for r, _ in i.results:
             print(render_result(r) + "\n")

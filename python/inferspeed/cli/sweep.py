@@ -9,6 +9,7 @@ from typing import Any
 from ..config import CACHE_MODES, CALL_MODES, GRAPH_OPTIMIZATION_LEVELS, Config
 from ..errors import ConfigError
 from . import flags
+from .cluster import add_cluster_flags, check_cluster_flags, render_hosts, sweep_on_cluster
 from .common import check_writable
 from .values import choice_list, collect, dim_value, int_at_least, parse_int_list, parse_seconds
 
@@ -57,6 +58,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="N[,N...]",
         help="sizes of the batch dim of every input that has one (cells labelled batch=N)",
     )
+    add_cluster_flags(p)
     p.set_defaults(func=cmd_sweep)
 
 
@@ -115,6 +117,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     check_model_path(args.model)  # a bad path is one usage error, not a failure in every cell
     grid = _grid(args)
+    check_cluster_flags(args)
     config = _base_config(args)
     check_writable(args.out, "--out")
     from ..report.text import render_sweep
@@ -134,9 +137,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             print(f"[{done}/{total}] {cell_label(entry['cell'])}: {status}", file=sys.stderr)
 
     by = args.by or ("instructions" if config.metric == "instructions" else "median")
-    found = sweep(args.model, grid, args.out, config=config, resume=args.resume, by=by, progress=progress)
+    if args.cluster:  # the same cells as Ray tasks, each owning a whole node (cli/cluster.py)
+        found = sweep_on_cluster(args, grid, config, by, progress)
+    else:
+        found = sweep(args.model, grid, args.out, config=config, resume=args.resume, by=by, progress=progress)
     if not args.quiet:
         print(render_sweep(found))
+        if args.cluster:
+            print(render_hosts(found.entries))
     failures = _failures(found)
     if failures is None:
         return 0

@@ -219,3 +219,10 @@ def sweep(
         if progress is not None:
             progress(index + 1, len(cells), entry)
     return SweepResult([done[cell_key(c)] for c in cells], by, measured)
+
+
+# What tools.cluster shares with the local sweep: one cell's measurement (for a fresh
+# process), the file's cells (a partial last line cut off) and one line appended.
+measure_cell = _measure_cell
+read_done = _read_done
+append_entry = _append

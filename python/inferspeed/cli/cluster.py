@@ -1,0 +1,91 @@
+"""The flags of ``inferspeed sweep`` that send its cells to a Ray cluster, and that run
+(``tools.cluster``). Not a command of its own: ``cli/sweep.py`` adds these flags and calls
+:func:`sweep_on_cluster` when ``--cluster`` is given."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..config import Config
+from ..errors import ConfigError
+from .values import split_pair
+
+__all__ = ["add_cluster_flags", "check_cluster_flags", "render_hosts", "sweep_on_cluster", "with_host"]
+
+
+def add_cluster_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("on a Ray cluster (pip install 'inferspeed[ray]'; docs/cluster.md)")
+    g.add_argument(
+        "--cluster",
+        metavar="ray[://HOST:PORT]",
+        help="each cell a Ray task that owns a whole node: ray (the cluster of $RAY_ADDRESS or of "
+        "this machine) or ray://HOST:PORT (the address `ray start --head` printed)",
+    )
+    g.add_argument(
+        "--on",
+        action="append",
+        metavar="LABEL=VALUE",
+        help="only nodes with this Ray node label (ray start --labels ...; repeatable: all must match)",
+    )
+    g.add_argument(
+        "--every-node",
+        action="store_true",
+        help="the whole grid on every chosen node (to compare machines); default: each cell once, "
+        "on whichever node is free",
+    )
+    g.add_argument(
+        "--node-resource",
+        metavar="NAME",
+        help="a cell reserves every unit of this custom resource of its node instead of all its CPUs "
+        "(nodes started with --num-cpus=0 --resources='{\"NAME\": 1}')",
+    )
+
+
+def check_cluster_flags(args: argparse.Namespace) -> None:
+    if args.cluster is None and (args.on or args.every_node or args.node_resource):
+        raise ConfigError("--on, --every-node and --node-resource go with --cluster")
+
+
+def _labels(args: argparse.Namespace) -> dict[str, str]:
+    labels = {}
+    for text in args.on or []:
+        key, value = split_pair("--on", text)
+        labels[key] = value
+    return labels
+
+
+def with_host(entry: Any) -> Any:
+    """The entry as a message shows it: the host's name beside the cell's axes."""
+    host = entry.get("host", {}).get("name")
+    return {**entry, "cell": {**entry["cell"], "host": host}} if host else entry
+
+
+def render_hosts(entries: Any) -> str:
+    """The by-host table of a cluster sweep's entries (``report.cluster``)."""
+    from ..report.cluster import render_hosts as by_host
+
+    return "\n" + by_host(entries)
+
+
+def sweep_on_cluster(
+    args: argparse.Namespace, grid: dict[str, Any], config: Config, by: str, progress: Any
+) -> Any:
+    """``tools.cluster.cluster_sweep`` from the flags; the entries labelled with their host."""
+    from ..tools.cluster import cluster_sweep
+    from ..tools.sweep import SweepResult
+
+    found = cluster_sweep(
+        args.model,
+        grid,
+        args.out,
+        cluster=args.cluster,
+        on=_labels(args),
+        every_node=args.every_node,
+        node_resource=args.node_resource,
+        config=config,
+        resume=args.resume,
+        by=by,
+        progress=lambda done, total, entry: progress(done, total, with_host(entry)),
+    )
+    return SweepResult([with_host(e) for e in found.entries], found.by, found.measured)
