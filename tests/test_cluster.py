@@ -144,6 +144,23 @@ def test_every_node_runs_the_grid_on_each_node(cluster: LocalCluster, model: str
     assert any("hosts" in f.name for f in png.iterdir()), sorted(f.name for f in png.iterdir())
 
 
+def test_without_every_node_each_cell_runs_once_on_a_free_node(
+    cluster: LocalCluster, model: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "sweep.jsonl"
+    grid = ("--threads", "1,2", "--batch", "1,2", "-t", "0.1", "--warmup", "0.02")
+    p = _cli("sweep", model, *grid, "--out", str(out), "--cluster", "ray", env=cluster.env())
+    assert p.returncode == 0, p.stderr[-3000:]
+    lines = _lines(out)
+    assert sorted(json.dumps(x["cell"], sort_keys=True) for x in lines) == sorted(
+        json.dumps({"threads": t, "batch": b}, sort_keys=True) for t in (1, 2) for b in (1, 2)
+    )
+    hosts = {x["host"]["labels"]["instance"] for x in lines}
+    assert hosts <= {"a", "b"}
+    for name in hosts:
+        _one_at_a_time(name, [x for x in lines if x["host"]["labels"]["instance"] == name])
+
+
 def _wait_for_cell(events: Events, skip: int, host: str, index: int, proc: subprocess.Popen[str]) -> None:
     """Until the node ``host`` reports that its task for cell ``index`` started (events after
     the first ``skip``): a hang guard only, never a timing."""
