@@ -263,3 +263,14 @@ def test_pytest_plugin_gates_on_the_saved_count(
     run = pytester.runpytest_subprocess("-p", "no:cacheprovider", *gate, timeout=120)
     run.assert_outcomes(failed=1)
     assert "needs more instructions than base" in run.stdout.str()
+
+
+@needs_valgrind
+def test_sweep_counts_each_cell(models: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "sweep.jsonl"
+    args = ["sweep", models["add"], "--opt-level", "all,disable", "--metric", "instructions", "-n", "2"]
+    assert main([*args, "--out", str(out), "-q"]) == 0
+    entries = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [e["cell"] for e in entries] == [{"opt_level": "all"}, {"opt_level": "disable"}]
+    assert all(e["result"]["instructions"]["instructions"] > 0 for e in entries)
+    assert all(e["result"]["config"]["metric"] == "instructions" for e in entries)
