@@ -98,7 +98,7 @@ def test_read_dump_takes_the_first_summary_and_pads_trailing_zeros(tmp_path: Pat
         read_dump(str(path))
 
 
-def counted(instructions: float, spread: float = 0.0, version: str = "1.32.0") -> Result:
+def counted(instructions: float, mad: float = 0.0, version: str = "1.32.0") -> Result:
     """A result of the instruction-count metric, as count_instructions makes them."""
     ns = np.array([1000, 1100, 1050], dtype=np.int64)
     return Result(
@@ -108,7 +108,12 @@ def counted(instructions: float, spread: float = 0.0, version: str = "1.32.0") -
         config=Config(metric="instructions").to_dict(),
         environment={"onnxruntime": {"version": version}},
         loop={"metric": "instructions", "mode": "binding"},
-        instructions={"instructions": instructions, "spread": spread, "cpu": {"guest": ["avx2"]}},
+        instructions={
+            "instructions": instructions,
+            "spread": 5 * mad,
+            "mad": mad,
+            "cpu": {"guest": ["avx2"]},
+        },
     )
 
 
@@ -130,9 +135,10 @@ def test_gate_on_instruction_ratios(ratio: float, allowed: float, fails: bool, v
     assert c.to_dict()["failed"] is fails
 
 
-def test_a_difference_within_the_spread_across_calls_is_no_difference() -> None:
-    c = compare_instructions(counted(1e6, spread=0.004), counted(1.003e6))
-    assert c.verdict == "no difference" and not c.failed
+def test_a_difference_within_the_calls_own_deviation_is_no_difference() -> None:
+    c = compare_instructions(counted(1e6, mad=0.002), counted(1.005e6))
+    assert c.verdict == "no difference" and not c.failed and c.spread == pytest.approx(0.01)
+    assert compare_instructions(counted(1e6, mad=0.002), counted(1.007e6)).verdict == "more instructions"
 
 
 def test_a_count_compares_only_with_a_count_and_notes_another_runtime() -> None:
