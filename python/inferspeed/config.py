@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_WARMUP_TIME",
     "GRAPH_OPTIMIZATION_LEVELS",
     "MAX_SAMPLES",
+    "STATISTICS",
     "Config",
     "ProviderSpec",
 ]
@@ -60,6 +61,8 @@ DEFAULT_ROUNDS = 30
 #: Ratios within +-2% of 1 are "no significant difference" in a comparison: below what separate
 #: runs of one model usually differ by on a quiet machine.
 DEFAULT_THRESHOLD = 0.02
+#: The statistics a comparison or a gate may decide on (per interleaved round when paired).
+STATISTICS = ("median", "p90", "p99", "mean")
 #: Seconds a server or offline run lasts when no duration is given.
 DEFAULT_SCENARIO_DURATION = 5.0
 #: What a measurement reports: "latency" (wall-clock, the default) or "instructions" (the

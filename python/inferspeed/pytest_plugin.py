@@ -61,6 +61,7 @@ DEFAULT_DIR = ".inferspeed"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     from .cli.values import parse_slowdown
+    from .config import STATISTICS
 
     group = parser.getgroup("inferspeed", "inferspeed benchmarks")
     group.addoption("--inferspeed-save", metavar="NAME", help="save this run's measurements as NAME")
@@ -79,7 +80,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--inferspeed-statistic",
-        choices=("median", "p90", "p99", "mean"),
+        choices=STATISTICS,
         default="median",
         help="what --inferspeed-fail-slower decides on for a model, per round (default median)",
     )
@@ -423,7 +424,9 @@ def _store_model(folder: Path, model: Any) -> str:
             {t.external_info()["location"] for t in tensors if t.external and "location" in t.external_info()}
         )
     else:
-        data = model if isinstance(model, bytes) else model.SerializeToString()
+        from .facts.modelfile import serialized_model
+
+        data = serialized_model(model)
         digest, name, extra, source = hashlib.sha256(data).hexdigest(), "model.onnx", [], None
     target = folder / "models" / digest
     if not (target / name).exists():

@@ -6,7 +6,7 @@ import argparse
 import math
 import sys
 
-from ..config import DEFAULT_THRESHOLD
+from ..config import DEFAULT_THRESHOLD, STATISTICS
 from ..errors import ConfigError
 from .common import EXIT_SLOWER
 from .values import parse_fraction, parse_slowdown
@@ -39,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument(
         "--statistic",
-        choices=("median", "p90", "p99", "mean"),
+        choices=STATISTICS,
         default="median",
         help="what the verdict and --fail-if-slower decide on (default: median)",
     )

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from ..config import DEFAULT_THRESHOLD
+from ..config import DEFAULT_THRESHOLD, STATISTICS
 from ..errors import ConfigError
 from . import flags
 from .common import EXIT_SLOWER, about, check_writable, shown, write_document
@@ -18,8 +18,6 @@ if TYPE_CHECKING:
     from ..tools.gate import GateVerdict
 
 __all__ = ["add_parser", "cmd_gate"]
-
-STATISTICS = ("median", "p90", "p99", "mean")
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

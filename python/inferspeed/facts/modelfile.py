@@ -29,6 +29,7 @@ __all__ = [
     "load_proto",
     "macs_for_file",
     "model_weights",
+    "serialized_model",
     "sha256_file",
     "unranked_inputs",
 ]
@@ -62,6 +63,16 @@ def _remember(memo: dict[FileVersion, Any], key: FileVersion, value: Any) -> Non
     if len(memo) > 64:  # a long-lived process measuring many models: keep it small
         memo.clear()
     memo[key] = value
+
+
+def serialized_model(model: Any) -> bytes:
+    """The bytes of an in-memory model: ``bytes``-like, or anything with
+    ``SerializeToString()`` (an ``onnx.ModelProto``); ModelError for anything else."""
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return bytes(model)
+    if hasattr(model, "SerializeToString"):
+        return bytes(model.SerializeToString())
+    raise ModelError(f"model must be a path, bytes or onnx.ModelProto, not {type(model).__name__}")
 
 
 #: sha256 of files already hashed in this process.

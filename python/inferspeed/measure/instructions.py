@@ -31,7 +31,7 @@ import numpy as np
 from .. import _core
 from .. import errors as _errors
 from ..config import Config
-from ..errors import ModelError, ValgrindError
+from ..errors import ValgrindError
 from ..results.result import Result
 
 __all__ = [
@@ -241,12 +241,9 @@ def _model_file(model: Any, folder: str) -> str:
 
         check_model_path(path)
         return os.path.abspath(path)
-    if isinstance(model, (bytes, bytearray, memoryview)):
-        data = bytes(model)
-    elif hasattr(model, "SerializeToString"):
-        data = model.SerializeToString()
-    else:
-        raise ModelError(f"model must be a path, bytes or onnx.ModelProto, not {type(model).__name__}")
+    from ..facts.modelfile import serialized_model
+
+    data = serialized_model(model)
     path = os.path.join(folder, "model.onnx")
     with open(path, "wb") as f:
         f.write(data)

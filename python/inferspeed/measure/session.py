@@ -27,6 +27,7 @@ from ..facts.modelfile import (
     count_macs,
     load_proto,
     model_weights,
+    serialized_model,
     sha256_file,
     unranked_inputs,
 )
@@ -158,13 +159,7 @@ class Session:
     def _materialize(self, model: Any) -> str:
         if isinstance(model, (str, os.PathLike)):
             return os.fspath(model)
-        data: bytes
-        if isinstance(model, (bytes, bytearray, memoryview)):
-            data = bytes(model)
-        elif hasattr(model, "SerializeToString"):
-            data = model.SerializeToString()
-        else:
-            raise ModelError(f"model must be a path, bytes or onnx.ModelProto, not {type(model).__name__}")
+        data = serialized_model(model)
         self._tmpdir = tempfile.mkdtemp(prefix="inferspeed-")
         path = os.path.join(self._tmpdir, "model.onnx")
         with open(path, "wb") as f:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import STATISTICS
 from ..stats.diagnostics import Diagnostic, check_bimodal, check_drift, check_few_samples, check_high_cv
 from ..stats.summary import Stats, summarize
 from .result import Result, compute_at
@@ -16,7 +17,7 @@ from .result import Result, compute_at
 __all__ = ["ROUND_STATISTICS", "SESSION_PEAKS", "max_memory", "pool_results", "round_record"]
 
 #: The statistics each interleaved round's record keeps (those a paired comparison may gate on).
-ROUND_STATISTICS = ("median", "p90", "p99", "mean")
+ROUND_STATISTICS = STATISTICS
 
 #: The memory figures that differ between measurements of one session: the run's peak (the
 #: session was created, and its memory measured, once).
