@@ -355,3 +355,38 @@ def test_rounds_are_grouped_by_the_machine_state_the_monitor_read() -> None:
     one_state = [{**r, "probe_ns": 40_000.0} for r in base]
     assert by_state(one_state, cand) is None
     assert by_state([{"median_ns": 1.0}] * 12, [{"median_ns": 1.0}] * 12) is None
+
+
+def test_ctrl_c_in_an_interleaved_run_keeps_every_model_measured_so_far(
+    models: dict[str, str], tmp_path: Path
+) -> None:
+    """SIGINT in round 3 of an interleaved run: exit 130, one line, and --json holds both
+    models' rounds so far (partial), as a single run keeps its partial result."""
+    import signal
+
+    from .child_events import Events
+
+    out, events = tmp_path / "partial.json", Events(tmp_path / "events.jsonl")
+    argv = ["run", models["mlp3"], models["mlp6"], "--threads", "1", "--max-time", "6"]
+    with subprocess.Popen(
+        [sys.executable, "-m", "inferspeed", *argv, "--rounds", "10", "--warmup", "0.05", "--json", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=events.env(),
+    ) as proc:
+        try:
+            # Rounds 1 and 2 of both models, then round 3 timing: something of each to keep.
+            events.wait(*(["timed"] * 5), proc=proc)
+            proc.send_signal(signal.SIGINT)
+            _, stderr = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1].startswith("inferspeed: interrupted in round 3 of 10")
+    doc = json.loads(out.read_text())
+    assert doc["interrupted"] is True and len(doc["results"]) == 2
+    assert all(len(r["loop"]["interleave"]["rounds"]) >= 2 for r in doc["results"])
+    assert all(r["interrupted"] for r in doc["results"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Any, NoReturn
 
 from .._cli_guard import interrupted_status
@@ -19,6 +20,7 @@ __all__ = [
     "about",
     "check_writable",
     "expected_seconds",
+    "interleaved_interrupted",
     "interrupted_status",
     "shown",
     "write_document",
@@ -80,6 +82,24 @@ def about(span: tuple[float, float]) -> str:
     """The span as "about 6 s", or "about 6-10 s" when the warm-up (until steady) may take longer."""
     low, high = span
     return f"about {low:.0f} s" if round(high) <= round(low) else f"about {low:.0f}-{high:.0f} s"
+
+
+def interleaved_interrupted(exc: Any, json_path: str | None) -> int:
+    """Ctrl-C in an interleaved measurement (``InterleavedInterrupted``): the partial results
+    (every session's rounds so far) written to ``json_path`` when given, one line, exit 130."""
+    from ..results.result import write_json
+
+    kept = ""
+    if json_path == "-" and exc.results:
+        print(write_json(exc.results, interrupted=True))
+    elif json_path and exc.results:
+        write_json(exc.results, json_path, interrupted=True)
+        kept = f"; the partial results are in {shown(json_path)}"
+    print(
+        f"inferspeed: interrupted in round {exc.round_reached} of {exc.rounds}{kept}",
+        file=sys.stderr,
+    )
+    return interrupted_status()
 
 
 def expected_seconds(config: Config) -> float | None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from ..config import DEFAULT_THRESHOLD, STATISTICS
 from ..errors import ConfigError
 from . import flags
-from .common import EXIT_SLOWER, about, check_writable, shown, write_document
+from .common import EXIT_SLOWER, about, check_writable, interleaved_interrupted, shown, write_document
 from .values import int_at_least, parse_fraction, parse_slowdown
 
 if TYPE_CHECKING:
@@ -119,14 +119,19 @@ def cmd_gate(args: argparse.Namespace) -> int:
             f"{each:g} s timed each{total}",
             file=sys.stderr,
         )
-    with progress(None if each is None else 2.2 * each, "gate: measuring both, interleaved", not quiet):
-        verdict = gate(
-            *sides,
-            fail_if_slower=args.fail_if_slower,
-            statistic=args.statistic,
-            threshold=args.threshold,
-            rounds=args.rounds,
-        )
+    from ..measure.interleave import InterleavedInterrupted
+
+    try:
+        with progress(None if each is None else 2.2 * each, "gate: measuring both, interleaved", not quiet):
+            verdict = gate(
+                *sides,
+                fail_if_slower=args.fail_if_slower,
+                statistic=args.statistic,
+                threshold=args.threshold,
+                rounds=args.rounds,
+            )
+    except InterleavedInterrupted as exc:
+        return interleaved_interrupted(exc, args.json)
     _report(args, verdict, quiet)
     return EXIT_SLOWER if verdict.failed else 0
 

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING
 from ..config import DEFAULT_ROUNDS, Config
 from ..errors import BenchmarkInterrupted, ConfigError
 from . import flags
-from .common import about, check_writable, expected_seconds, interrupted_status, shown
+from .common import (
+    about,
+    check_writable,
+    expected_seconds,
+    interleaved_interrupted,
+    interrupted_status,
+    shown,
+)
 from .values import int_at_least
 
 if TYPE_CHECKING:
@@ -173,7 +180,7 @@ def _interrupted(args: argparse.Namespace, results: list[Result]) -> int:
 def cmd_interleaved(args: argparse.Namespace, config: Config) -> int:
     """Several models, thread counts or runtime libraries measured in rounds in one process
     (each round in a random order, seeded by --seed), then compared with the first."""
-    from ..measure.interleave import expected_interleaved_seconds, measure_interleaved
+    from ..measure.interleave import InterleavedInterrupted, expected_interleaved_seconds, measure_interleaved
     from ..measure.session import Session
     from ..report.terminal import progress
     from ..results.result import write_json
@@ -197,6 +204,8 @@ def cmd_interleaved(args: argparse.Namespace, config: Config) -> int:
             sessions.append(Session(m, cell_config))
         with progress(total, f"measuring {len(sessions)} interleaved in {rounds} rounds", not args.quiet):
             done = measure_interleaved(sessions, rounds, config, order="random", seed=config.seed)
+    except InterleavedInterrupted as exc:
+        return interleaved_interrupted(exc, args.json)
     finally:
         for s in sessions:
             s.close()

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..config import DEFAULT_ROUNDS, WARMUP_MAX_TIME, Config
+from ..errors import BenchmarkInterrupted
 from ..results.pool import pool_results, round_record
 from ..results.result import Result
 from .monitor import reading
@@ -31,6 +32,7 @@ __all__ = [
     "DEFAULT_ROUNDS",
     "REWARM_FRACTION",
     "Interleaved",
+    "InterleavedInterrupted",
     "expected_interleaved_seconds",
     "measure_interleaved",
 ]
@@ -117,13 +119,33 @@ def measure_interleaved(
     orders = _orders(len(sessions), rounds, order, seed)
     runs: list[list[Result]] = [[] for _ in sessions]
     probes: list[float] = []
-    for r, round_order in enumerate(orders):
-        probes.append(reading())  # the machine's speed as the round starts: its state's label
-        for i in round_order:
-            runs[i].append(sessions[i].measure(**share, **(rewarm if r else {})))
     pairing = {"id": uuid.uuid4().hex, "order": order, "seed": seed, "orders": orders}
+    try:
+        for r, round_order in enumerate(orders):
+            probes.append(reading())  # the machine's speed as the round starts: its state's label
+            for i in round_order:
+                runs[i].append(sessions[i].measure(**share, **(rewarm if r else {})))
+    except BenchmarkInterrupted as exc:
+        runs[i].append(exc.result)
+        partial = [
+            dataclasses.replace(_pooled_rounds(parts, {**pairing, "session": k}, probes), interrupted=True)
+            for k, parts in enumerate(runs)
+            if parts
+        ]
+        raise InterleavedInterrupted(partial, len(probes), rounds) from None
     pooled = [_pooled_rounds(parts, {**pairing, "session": i}, probes) for i, parts in enumerate(runs)]
     return Interleaved(pooled, runs, orders)
+
+
+class InterleavedInterrupted(BenchmarkInterrupted):
+    """Ctrl-C during an interleaved measurement: ``results`` holds each session measured so
+    far, pooled (``interrupted``; the last round is partial), ``result`` the first of them."""
+
+    def __init__(self, results: list[Result], round_reached: int, rounds: int) -> None:
+        super().__init__(results[0] if results else None)
+        self.results = results
+        self.round_reached = round_reached
+        self.rounds = rounds
 
 
 def _pooled_rounds(parts: Sequence[Result], pairing: dict[str, Any], probes: Sequence[float]) -> Result:
@@ -131,6 +153,6 @@ def _pooled_rounds(parts: Sequence[Result], pairing: dict[str, Any], probes: Seq
     pairing and each round's record, with the monitor's reading as the round started
     (``probe_ns``)."""
     pooled = pool_results(parts)
-    records = [{**round_record(p), "probe_ns": probe} for p, probe in zip(parts, probes, strict=True)]
+    records = [{**round_record(p), "probe_ns": probe} for p, probe in zip(parts, probes, strict=False)]
     interleave = {**pairing, "rounds": records}
     return dataclasses.replace(pooled, loop={**pooled.loop, "rounds": len(parts), "interleave": interleave})
