@@ -390,3 +390,15 @@ def test_ctrl_c_in_an_interleaved_run_keeps_every_model_measured_so_far(
     assert doc["interrupted"] is True and len(doc["results"]) == 2
     assert all(len(r["loop"]["interleave"]["rounds"]) >= 2 for r in doc["results"])
     assert all(r["interrupted"] for r in doc["results"])
+
+
+def test_a_large_model_is_hashed_from_a_mapping_with_the_same_identity(tmp_path: Path) -> None:
+    """Above 1 MiB the file is mapped, not read (no copy of the weights in memory): the same
+    identity rules hold."""
+    big = mlp_model(layers=2, width=1024, batch=1)
+    path = _saved(big, tmp_path / "big.onnx")
+    assert os.path.getsize(path) > 1 << 20
+    big.doc_string = "documented"
+    assert graph_sha256(path) == graph_sha256(_saved(big, tmp_path / "big2.onnx")) is not None
+    small = _saved(mlp_model(layers=2, width=16, batch=1), tmp_path / "small.onnx")
+    assert graph_sha256(small) != graph_sha256(path)

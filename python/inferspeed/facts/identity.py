@@ -70,11 +70,9 @@ def graph_sha256(path: str) -> str | None:
     known = _DIGESTS.get(key)
     if known is not None and all(_version(v[0]) == v for v in known[1]):
         return known[0]
-    with open(path, "rb") as f:
-        data = f.read()
     locations: set[str] = set()
     try:
-        digest = _message(memoryview(data), 0, len(data), "model", locations)
+        digest = _file_digest(path, locations)
     except (ParseError, RecursionError):
         return None
     h = hashlib.sha256(digest)
@@ -94,6 +92,28 @@ def graph_sha256(path: str) -> str | None:
         _DIGESTS.clear()
     _DIGESTS[key] = (h.hexdigest(), tuple(files))
     return _DIGESTS[key][0]
+
+
+#: Files above this size are mapped, not read: their weights are hashed from the page cache
+#: without a copy of the whole file in memory.
+_MAP_ABOVE = 1 << 20
+
+
+def _file_digest(path: str, locations: set[str]) -> bytes:
+    """The digest of the model file's ModelProto (:func:`_message`), mapped when large."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size <= _MAP_ABOVE:
+            data = f.read()
+            return _message(memoryview(data), 0, len(data), "model", locations)
+        import mmap
+
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            view = memoryview(mapped)
+            try:
+                return _message(view, 0, size, "model", locations)
+            finally:
+                view.release()
 
 
 def _message(data: memoryview, start: int, end: int, kind: str, locations: set[str]) -> bytes:
