@@ -107,22 +107,23 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
         return cmd_gate_counted(args, sides)
     quiet = args.quiet or args.json == "-"
-    each = config.max_time or (None if config.iterations else GATE_TIME)
-    if not quiet and each is not None:
-        from ..measure.interleave import expected_interleaved_seconds
+    from ..measure.interleave import InterleavedInterrupted, expected_interleaved_seconds
 
+    each = config.max_time or (None if config.iterations else GATE_TIME)
+    span = None
+    if each is not None:
         # The most rounds (a fast model) cost the most per-round overhead; plus the pilots.
-        span = expected_interleaved_seconds(2, gate_rounds(each, 0.0), config.replace(max_time=each))
-        total = "" if span is None else f"; {about((span[0] + 0.2, span[1] + 0.2))} in all"
+        found = expected_interleaved_seconds(2, gate_rounds(each, 0.0), config.replace(max_time=each))
+        span = None if found is None else (found[0] + 0.2, found[1] + 0.2)
+    if not quiet and each is not None:
+        total = "" if span is None else f"; {about(span)} in all"
         print(
             f"gate: {sides[0].label} vs {sides[1].label}, interleaved in randomised rounds, "
             f"{each:g} s timed each{total}",
             file=sys.stderr,
         )
-    from ..measure.interleave import InterleavedInterrupted
-
     try:
-        with progress(None if each is None else 2.2 * each, "gate: measuring both, interleaved", not quiet):
+        with progress(None if span is None else span[1], "gate: measuring both, interleaved", not quiet):
             verdict = gate(
                 *sides,
                 fail_if_slower=args.fail_if_slower,
