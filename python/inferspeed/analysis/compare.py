@@ -47,9 +47,9 @@ from typing import Any
 
 import numpy as np
 
-from ..config import DEFAULT_THRESHOLD
+from ..config import DEFAULT_THRESHOLD, STATISTICS
 from ..errors import InputError
-from ..results.pool import ROUND_STATISTICS, round_record
+from ..results.pool import round_record
 from ..results.result import Result
 from ..stats.summary import CI_BATCHES, MIN_BATCH
 
@@ -78,8 +78,6 @@ COMPARE_SUBSAMPLE = 50_000
 STATE_BATCHES = 40
 #: Percentiles of the batch medians whose ratio is a run's variation: the whole range.
 STATE_PERCENTILES = (0.0, 100.0)
-#: The statistics a comparison may decide on.
-STATISTICS = ROUND_STATISTICS
 
 
 @dataclass(frozen=True)

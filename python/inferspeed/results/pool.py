@@ -14,10 +14,8 @@ from ..stats.diagnostics import Diagnostic, check_bimodal, check_drift, check_fe
 from ..stats.summary import Stats, summarize
 from .result import Result, compute_at
 
-__all__ = ["ROUND_STATISTICS", "SESSION_PEAKS", "max_memory", "pool_results", "round_record"]
+__all__ = ["SESSION_PEAKS", "max_memory", "pool_results", "round_record"]
 
-#: The statistics each interleaved round's record keeps (those a paired comparison may gate on).
-ROUND_STATISTICS = STATISTICS
 
 #: The memory figures that differ between measurements of one session: the run's peak (the
 #: session was created, and its memory measured, once).
@@ -84,9 +82,9 @@ def _pooled_warnings(parts: Sequence[Result], samples: np.ndarray, stats: Stats)
 
 def round_record(result: Result) -> dict[str, Any]:
     """One round of an interleaved measurement as the pooled result keeps it: each of
-    ROUND_STATISTICS (``median_ns``, ...) and the sample count."""
+    config.STATISTICS (``median_ns``, ...) and the sample count."""
     s = result.stats
-    record: dict[str, Any] = {f"{name}_ns": float(getattr(s, f"{name}_ns")) for name in ROUND_STATISTICS}
+    record: dict[str, Any] = {f"{name}_ns": float(getattr(s, f"{name}_ns")) for name in STATISTICS}
     record["count"] = s.count
     return record
 
