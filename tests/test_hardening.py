@@ -20,7 +20,7 @@ import pytest
 
 import inferspeed
 from inferspeed.errors import WorkerCrashed
-from inferspeed.measure.processes import SELF_SIGNAL_ENV, describe_exit
+from inferspeed.measure.spawn import SELF_SIGNAL_ENV, describe_exit
 
 from .child_events import Events
 from .conftest import FAST

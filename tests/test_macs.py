@@ -486,9 +486,9 @@ def test_cache_entries_are_per_input_values(models: dict[str, str], cache: Path)
     found = {"total": 1, "by_op_type": {"Conv": 1}, "nodes_counted": 1, "nodes_unknown": 0}
     found.update({"uncounted": {}, "subgraph_nodes": {}, "dynamic_dims_as": None})
     maccache.store("abc", {"x": (1, 3)}, found, {"sr": 16000})
-    assert maccache.load("abc", {"x": (1, 3)}, {"sr": 16000}) == (True, found)
-    assert maccache.load("abc", {"x": (1, 3)}) == (False, None)
-    assert maccache.load("abc", {"x": (1, 3)}, {"sr": 8000}) == (False, None)
+    assert maccache.lookup("abc", {"x": (1, 3)}, {"sr": 16000}) == (True, found)
+    assert maccache.lookup("abc", {"x": (1, 3)}) == (False, None)
+    assert maccache.lookup("abc", {"x": (1, 3)}, {"sr": 8000}) == (False, None)
 
 
 # --- inferspeed info ----------------------------------------------------------------------------
@@ -562,9 +562,9 @@ def test_info_of_a_bad_model_or_flag_is_one_line(
 
 
 def test_info_without_bound_shapes_counts_dynamic_dims_as_one(tmp_path: Path, cache: Path) -> None:
-    from inferspeed.facts.info import model_info
+    from inferspeed.facts.info import info_document
     from inferspeed.report.text import render_info
 
-    info = model_info(_conv_model(tmp_path))
+    info = info_document(_conv_model(tmp_path))
     assert "macs_at" not in info and info["macs"]["dynamic_dims_as"] == 1
     assert "MACs         216 (Conv 216; dynamic dims as 1)" in render_info(info)  # 8 x 27 per pixel

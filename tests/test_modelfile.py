@@ -202,16 +202,16 @@ def test_info_as_before(models: dict[str, str], quantized_model: str, tmp_path: 
     for name, path in _all_paths(models, quantized_model, tmp_path).items():
         if name == "no_graph":
             with pytest.raises(ModelError, match="no graph"):
-                info.model_info(path)
+                info.info_document(path)
             continue
-        assert info.model_info(path) == _old_info(path), name
+        assert info.info_document(path) == _old_info(path), name
 
 
 def test_info_of_a_corrupt_file(tmp_path: Path) -> None:
     path = tmp_path / "junk.onnx"
     path.write_bytes(b"\x0a\xff\xff\xff\x0fnot a model")
     with pytest.raises(ModelError, match="not a readable ONNX model"):
-        info.model_info(str(path))
+        info.info_document(str(path))
     assert modelfile.load_proto(str(path)) is None
 
 
@@ -221,7 +221,7 @@ def test_names_that_are_not_utf8_print(tmp_path: Path) -> None:
     data = model.SerializeToString().replace(b"\x12\x04demo", b"\x12\x04d\xffm\xfe")
     path = tmp_path / "bad_name.onnx"
     path.write_bytes(data)
-    assert info.model_info(str(path))["graph_name"] == "d\ufffdm\ufffd"
+    assert info.info_document(str(path))["graph_name"] == "d\ufffdm\ufffd"
 
 
 def test_too_many_fields_falls_back_to_onnx(monkeypatch: pytest.MonkeyPatch, models: dict[str, str]) -> None:
@@ -229,7 +229,7 @@ def test_too_many_fields_falls_back_to_onnx(monkeypatch: pytest.MonkeyPatch, mod
     for name in ("if", "mlp3"):
         expected = onnxfile.from_proto(onnx.load(models[name], load_external_data=False))
         assert modelfile.load_proto(models[name]) == expected
-        assert info.model_info(models[name]) == _old_info(models[name])
+        assert info.info_document(models[name]) == _old_info(models[name])
 
 
 @pytest.mark.parametrize("where", ["init", "subgraph", "constant", "sparse"])

@@ -189,12 +189,12 @@ def test_history_written_and_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("INFERSPEED_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("INFERSPEED_HISTORY", "1")
     machine = history.machine_key()
-    assert history.load(machine) == []
+    assert history.load_runs(machine) == []
     for m in (100.0, 110.0):
         assert history.append(machine, {"key": "k", "median_ns": m})
-    assert [e["median_ns"] for e in history.load(machine)] == [100.0, 110.0]
+    assert [e["median_ns"] for e in history.load_runs(machine)] == [100.0, 110.0]
     monkeypatch.setenv("INFERSPEED_HISTORY", "0")
-    assert history.load(machine) == [] and not history.append(machine, {"key": "k"})
+    assert history.load_runs(machine) == [] and not history.append(machine, {"key": "k"})
 
 
 def test_history_in_a_read_only_cache_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -218,7 +218,7 @@ def test_a_run_adds_to_the_history(
     monkeypatch.setenv("INFERSPEED_HISTORY", "1")
     for _ in range(2):
         r = inferspeed.benchmark(models["add"], max_time=0.3, warmup_time=0.05)
-    entries = history.load(history.machine_key())
+    entries = history.load_runs(history.machine_key())
     assert len(entries) == 2 and entries[0]["key"] == entries[1]["key"]  # one measurement, two sessions
     assert (
         r.monitor is not None and r.monitor["over_time"]["history_sessions"] == 0

@@ -15,6 +15,8 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from .errors import ConfigError
+from .metrics import METRICS as METRIC_TABLE
+from .metrics import metric_named
 
 __all__ = [
     "DEFAULT_MAX_TIME",
@@ -65,13 +67,10 @@ DEFAULT_THRESHOLD = 0.02
 STATISTICS = ("median", "p90", "p99", "mean")
 #: Seconds a server or offline run lasts when no duration is given.
 DEFAULT_SCENARIO_DURATION = 5.0
-#: What a measurement reports: "latency" (wall-clock, the default) or "instructions" (the
-#: instructions of each call counted under Valgrind's Callgrind, docs/instructions.md): then
-#: COUNTED_CALLS calls after COUNTED_WARMUP uncounted ones unless iterations and
-#: warmup_iterations say otherwise, one intra-op thread, no spinning.
-METRICS = ("latency", "instructions")
-COUNTED_CALLS = 10
-COUNTED_WARMUP = 2
+#: What a measurement reports (metrics.METRICS): "latency" (wall-clock, the default) or
+#: "instructions" (each call's instructions counted under Valgrind's Callgrind,
+#: docs/instructions.md).
+METRICS = tuple(METRIC_TABLE)
 
 #: ``graph_optimization`` names -> ONNX Runtime's GraphOptimizationLevel values.
 GRAPH_OPTIMIZATION_LEVELS: Mapping[str, int] = MappingProxyType(
@@ -220,8 +219,8 @@ class Config:
         before timing; stops at whichever limit comes first); iterations / max_time (timed
         calls; stops at whichever comes first; with neither, max_time = DEFAULT_MAX_TIME;
         one loop holds at most MAX_SAMPLES); metric ('latency'; 'instructions': each call's
-        instructions counted under Valgrind, iterations calls after warmup_iterations, default
-        COUNTED_CALLS and COUNTED_WARMUP, one intra-op thread, no spinning).
+        instructions counted under Valgrind, iterations calls after warmup_iterations, by default
+        10 after 2, one intra-op thread, no spinning; metrics.METRICS has each metric's row).
     """
 
     threads: int | None = None
@@ -402,36 +401,22 @@ class Config:
             raise ConfigError(f"max_time must be positive, got {self.max_time!r}")
 
     def _check_metric(self) -> None:
-        """The metric, and what counting instructions (a fixed number of calls in one
-        single-stream loop on one intra-op thread, under Valgrind) cannot combine with."""
-        if self.metric not in METRICS:
+        """The metric, and the settings its row of the metrics table does not accept."""
+        if not isinstance(self.metric, str):
             raise ConfigError(f"metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
-        if self.metric == "latency":
-            return
-        refused = {
-            "scenario": self.scenario != "single-stream",
-            "processes": self.processes > 1,
-            "cache": self.cache != "warm",
-            "target_ci": self.target_ci is not None,
-            "max_time": self.max_time is not None,
-            "warmup_time": self.warmup_time is not None,
-            "threads": self.threads not in (None, 1),
-            "spin": self.spin is True,
-            "pin": self.pin is not None,
-        }
-        bad = [name for name, given in refused.items() if given]
+        metric = metric_named(self.metric)
+        bad = metric.refused({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
         if bad:
             raise ConfigError(
-                f"metric 'instructions' counts a fixed number of calls (iterations, warmup_iterations) "
-                f"in one single-stream loop on one intra-op thread without spinning: it does not take "
-                f"{', '.join(bad)}"
+                f"metric {metric.name!r} {metric.only_because}: it does not take {', '.join(bad)}"
             )
 
     @property
     def warmup_limits(self) -> tuple[int | None, float | None]:
         """(iterations, seconds) of the warm-up, defaults applied."""
-        if self.metric == "instructions":
-            return COUNTED_WARMUP if self.warmup_iterations is None else self.warmup_iterations, None
+        fixed = metric_named(self.metric).default_calls
+        if fixed is not None:
+            return fixed[0] if self.warmup_iterations is None else self.warmup_iterations, None
         if self.warmup_iterations is None and self.warmup_time is None:
             return None, DEFAULT_WARMUP_TIME
         return self.warmup_iterations, self.warmup_time
@@ -439,8 +424,9 @@ class Config:
     @property
     def loop_limits(self) -> tuple[int | None, float | None]:
         """(iterations, seconds) of the timed loop, defaults applied."""
-        if self.metric == "instructions":
-            return self.iterations or COUNTED_CALLS, None
+        fixed = metric_named(self.metric).default_calls
+        if fixed is not None:
+            return self.iterations or fixed[1], None
         if self.iterations is None and self.max_time is None:
             return None, DEFAULT_ADAPTIVE_MAX_TIME if self.target_ci is not None else DEFAULT_MAX_TIME
         return self.iterations, self.max_time

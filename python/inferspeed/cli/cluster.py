@@ -11,7 +11,7 @@ from ..config import Config
 from ..errors import ConfigError
 from .values import split_pair
 
-__all__ = ["add_cluster_flags", "check_cluster_flags", "render_hosts", "sweep_on_cluster", "with_host"]
+__all__ = ["add_cluster_flags", "check_cluster_flags", "sweep_on_cluster", "with_host"]
 
 
 def add_cluster_flags(p: argparse.ArgumentParser) -> None:
@@ -59,13 +59,6 @@ def with_host(entry: Any) -> Any:
     """The entry as a message shows it: the host's name beside the cell's axes."""
     host = entry.get("host", {}).get("name")
     return {**entry, "cell": {**entry["cell"], "host": host}} if host else entry
-
-
-def render_hosts(entries: Any) -> str:
-    """The by-host table of a cluster sweep's entries (``report.cluster``)."""
-    from ..report.cluster import render_hosts as by_host
-
-    return "\n" + by_host(entries)
 
 
 def sweep_on_cluster(

@@ -36,10 +36,10 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     check_model_path(args.model)  # a bad path is answered before numpy and the rest load
     config = flags.config_from_args(args)
-    from ..facts.info import model_info
+    from ..facts.info import info_document
     from ..report.text import render_info
 
-    info = model_info(args.model, lambda: _bound_inputs(args.model, config))
+    info = info_document(args.model, lambda: _bound_inputs(args.model, config))
     print(json.dumps(info, indent=2) if args.json else render_info(info))
     return 0
 

@@ -137,7 +137,7 @@ def _measure(args: argparse.Namespace, config: Config, model: str, results: list
     result to ``results`` as it comes."""
     concurrencies = args.concurrency or [1]
     if config.processes > 1:
-        from ..measure.workers import measure_in_processes
+        from ..measure.processes import measure_in_processes
 
         if len(concurrencies) > 1:
             raise ConfigError("--processes takes one --concurrency value")

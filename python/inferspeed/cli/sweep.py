@@ -9,7 +9,7 @@ from typing import Any
 from ..config import CACHE_MODES, CALL_MODES, GRAPH_OPTIMIZATION_LEVELS, Config
 from ..errors import ConfigError
 from . import flags
-from .cluster import add_cluster_flags, check_cluster_flags, render_hosts, sweep_on_cluster
+from .cluster import add_cluster_flags, check_cluster_flags, sweep_on_cluster
 from .common import check_writable
 from .values import choice_list, collect, dim_value, int_at_least, parse_int_list, parse_seconds
 
@@ -144,7 +144,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(render_sweep(found))
         if args.cluster:
-            print(render_hosts(found.entries))
+            from ..report.cluster import render_hosts
+
+            print("\n" + render_hosts(found.entries))
     failures = _failures(found)
     if failures is None:
         return 0

@@ -8,7 +8,7 @@ line (JSON) to ``history/<machine>.jsonl`` in the cache folder (``$INFERSPEED_CA
 ``$XDG_CACHE_HOME/inferspeed``, else ``~/.cache/inferspeed``): when, which model and settings
 (``key``: the model's sha256 and the settings that change what is measured, not how long),
 the median, the run's own (within-run) uncertainty of it, its length, the monitor's reading
-and the machine's switching time the run saw. :func:`load` reads the most recent
+and the machine's switching time the run saw. :func:`load_runs` reads the most recent
 ``HISTORY_READ`` lines back; :func:`inferspeed.stats.timeseries.between_sessions` makes the
 between-session variation of them.
 
@@ -30,7 +30,7 @@ from typing import Any
 
 from .maccache import cache_dir
 
-__all__ = ["HISTORY_READ", "append", "enabled", "history_path", "load", "machine_key", "settings_key"]
+__all__ = ["HISTORY_READ", "append", "enabled", "history_path", "load_runs", "machine_key", "settings_key"]
 
 #: Lines read back (the most recent): enough sessions for a variance, few enough to read fast.
 HISTORY_READ = 2000
@@ -106,7 +106,7 @@ def append(machine: str, entry: Mapping[str, Any]) -> bool:
     return True
 
 
-def load(machine: str, limit: int = HISTORY_READ) -> list[dict[str, Any]]:
+def load_runs(machine: str, limit: int = HISTORY_READ) -> list[dict[str, Any]]:
     """The machine's most recent ``limit`` entries, oldest first; [] when there is none or the
     history is off. Lines that do not parse (a torn write) are skipped."""
     path = history_path(machine)

@@ -15,9 +15,9 @@ from .modelfile import check_model_path, macs_for_file
 from .onnxfile import Value, ValueType
 from .signature import ELEMENT_TYPES
 
-__all__ = ["Bound", "model_info"]
+__all__ = ["Bound", "info_document"]
 
-#: What model_info calls for the inputs to count MACs at: (shapes by input name, or None for
+#: What info_document calls for the inputs to count MACs at: (shapes by input name, or None for
 #: the model's own dims; values of some inputs, see estimate_macs; the notices that say how
 #: they were chosen).
 Bound = Callable[[], tuple[Mapping[str, Sequence[int]] | None, Mapping[str, Any], Sequence[str]]]
@@ -39,7 +39,7 @@ def _type_text(t: ValueType) -> tuple[str, list[Any] | None]:
     return t.kind or "unknown", None
 
 
-def model_info(path: str, bound: Bound | None = None) -> dict[str, Any]:
+def info_document(path: str, bound: Bound | None = None) -> dict[str, Any]:
     """Inputs and outputs (types, shapes with symbolic dims named), opsets, IR version, file
     size, parameter count, an operator histogram (subgraphs of If/Loop/Scan included) and MAC
     counts (:func:`~inferspeed.facts.macs.estimate_macs`). ``bound``, called once the file has

@@ -23,7 +23,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["MACS_VERSION", "cache_dir", "load", "onnx_version", "store"]
+__all__ = ["MACS_VERSION", "cache_dir", "lookup", "onnx_version", "store"]
 
 #: Bump when estimate_macs (facts/macs.py) changes what it returns: older entries then miss.
 MACS_VERSION = 2
@@ -115,7 +115,7 @@ def _valid(macs: Any) -> bool:
     )
 
 
-def load(
+def lookup(
     model_sha256: str, shapes: Mapping[str, Sequence[int]] | None, values: Mapping[str, Any] | None = None
 ) -> tuple[bool, dict[str, Any] | None]:
     """(found, macs): the stored estimate_macs answer for this model, shapes and input values

@@ -264,7 +264,7 @@ def macs_for_file(
     from . import maccache
 
     digest = sha256_file(path)
-    found, macs = maccache.load(digest, shapes, values)
+    found, macs = maccache.lookup(digest, shapes, values)
     if not found:
         macs, counted = _count_with_onnx(path, shapes, max_bytes, values)
         if counted:  # not a failure to load (too big here, out of memory): those may pass later

@@ -7,8 +7,8 @@ from typing import Any
 
 from ..config import Config
 from ..results.result import Result
+from .processes import measure_in_processes
 from .session import Session
-from .workers import measure_in_processes
 
 __all__ = ["benchmark"]
 

@@ -1,7 +1,7 @@
 """The instruction-count metric: a model's calls counted under Valgrind's Callgrind.
 
 :func:`count_instructions` re-executes the measurement in a child process under ``valgrind
---tool=callgrind`` (:mod:`inferspeed.measure.counting` is the child), with instrumentation off
+--tool=callgrind`` (:mod:`inferspeed.measure.instructions_child` is the child), with instrumentation off
 until the counted calls begin and collection on only around each counted call: with the
 client requests of ``valgrind/callgrind.h`` when the core was built with them
 (``CALLGRIND_START_INSTRUMENTATION`` before the warm-up, ``CALLGRIND_TOGGLE_COLLECT`` around
@@ -270,7 +270,7 @@ def count_instructions(
         with open(os.path.join(folder, "spec"), "wb") as f:
             pickle.dump({"model": path, "config": cfg, "client_requests": requests}, f)
         command = valgrind_command(valgrind, folder, requests)
-        program = [sys.executable, "-m", "inferspeed.measure.counting"]
+        program = [sys.executable, "-m", "inferspeed.measure.instructions_child"]
         out_file = os.path.join(folder, "out.json")
         status, launched = _launch([*command, *program, os.path.join(folder, "spec"), out_file], folder)
         ended = time.monotonic()

@@ -27,9 +27,9 @@ from ..facts.machine import cpu_snapshot, other_load, steal
 from ..results.result import Result
 from ..stats.diagnostics import Diagnostic, diagnose, steady_state
 from ..stats.summary import Stats, summarize
+from .history import MachineHistory, machine_history, over_time, remember
 from .loop import Timed, closed_loop, pinned, warm_until_steady
 from .scenarios import deadline_stats, scenario_warnings
-from .sessions import MachineHistory, machine_history, over_time, remember
 
 __all__ = ["Target", "run_measurement"]
 

@@ -1,139 +1,165 @@
-"""One function call in a fresh process (spawn), with a crash reported as such.
+"""Measurements repeated in fresh worker processes and pooled (``processes`` > 1).
 
-``run_in_process(fn, *args)`` returns ``fn(*args)`` computed in a new process. If the process
-dies without answering (ONNX Runtime crashed, the out-of-memory killer, ``kill -9``), it
-raises :class:`~inferspeed.errors.WorkerCrashed` naming the signal or exit status, so a sweep
-or a multi-process run can record it and go on. An exception raised by ``fn`` comes back as
-the same inferspeed error class (others as ``InferspeedError``), with its message. On Ctrl-C
-the child (in the same process group) sees the signal too (if it has not answered within
-FORWARD_AFTER seconds, the parent sends it SIGINT); the parent waits up to INTERRUPT_GRACE
-seconds for what the child measured and returns it with ``interrupted=True``.
-
-``INFERSPEED_WORKER_SELF_SIGNAL=SIGSEGV`` (any signal name) makes every worker process kill
-itself with that signal before it runs: a way to check crash handling, in our tests and in
-tools that wrap inferspeed.
+Each repetition runs in a new process (multiprocessing "spawn": nothing inherited from this
+one), so memory layout, allocator state and address-space randomisation differ between them, as
+they do between runs of an application. The pooled result carries every sample, statistics of
+the pool, and the spread between the processes.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import dataclasses
 import os
-import signal
-import threading
-import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
-from .. import errors
-from ..errors import InferspeedError, WorkerCrashed
+import numpy as np
 
-__all__ = ["INTERRUPT_GRACE", "SELF_SIGNAL_ENV", "describe_exit", "run_in_process"]
+from ..config import Config
+from ..errors import BenchmarkInterrupted, WorkerCrashed
+from ..results.pool import pool_results
+from ..results.result import Result
+from ..stats.diagnostics import Diagnostic
+from .session import Session
+from .spawn import run_in_process
 
-INTERRUPT_GRACE = 5.0
-#: Seconds to wait for a child that saw Ctrl-C itself before sending it SIGINT.
-FORWARD_AFTER = 0.3
-SELF_SIGNAL_ENV = "INFERSPEED_WORKER_SELF_SIGNAL"
-_POLL = 0.05
+__all__ = ["PROCESS_SPREAD", "measure_in_processes"]
 
-
-def describe_exit(exitcode: int | None) -> str:
-    """'was killed by SIGSEGV', 'was killed by SIGKILL (as the out-of-memory killer does)',
-    'exited with status 3'."""
-    if exitcode is None:
-        return "did not exit"
-    if exitcode < 0:
-        try:
-            name = signal.Signals(-exitcode).name
-        except ValueError:
-            name = f"signal {-exitcode}"
-        hint = " (as the out-of-memory killer does)" if -exitcode == signal.SIGKILL else ""
-        return f"was killed by {name}{hint}"
-    return f"exited with status {exitcode}"
+#: Medians of separate processes further apart than this (relative to the pooled median) get
+#: a warning: more than the few percent layout effects usually cause.
+PROCESS_SPREAD = 0.05
 
 
-def _child(conn: Any, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-    # Ignored while the process started (see _cli_guard); from here on Ctrl-C stops the work
-    # and the partial result goes back to the parent.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    name = os.environ.get(SELF_SIGNAL_ENV)
-    if name:
-        os.kill(os.getpid(), signal.Signals[name.upper()])
-        time.sleep(1)
+def _worker(model_path: str, config: Config) -> tuple[dict[str, Any], dict[str, Any], np.ndarray]:
+    """Runs in the worker: one measurement, as its JSON entry, its environment and its samples
+    (a Result does not pickle: its warnings' details are read-only mappings)."""
     try:
-        conn.send(("ok", fn(*args)))
-    except InferspeedError as exc:
-        conn.send(("error", type(exc).__name__, str(exc)))
-    except KeyboardInterrupt:
-        conn.send(("error", "KeyboardInterrupt", "interrupted"))
-    except BaseException as exc:  # anything else: its text, as an inferspeed error
-        conn.send(("error", "InferspeedError", f"{type(exc).__name__}: {exc}"))
-    finally:
-        conn.close()
+        with Session(model_path, config) as session:
+            result = session.measure()
+    except BenchmarkInterrupted as exc:
+        result = exc.result
+    data = result.to_dict()
+    del data["samples_ns"]
+    return data, dict(result.environment), result.samples_ns
 
 
-def _receive(conn: Any, process: Any, deadline: float | None) -> tuple[Any, ...] | None:
-    """The child's message; None when it died without one (or the deadline passed)."""
-    while True:
-        if conn.poll(_POLL):
-            try:
-                msg: tuple[Any, ...] = conn.recv()
-                return msg
-            except EOFError:
-                return None
-        if not process.is_alive() and not conn.poll(0):
-            return None
-        if deadline is not None and time.monotonic() > deadline:
-            return None
-
-
-def run_in_process(fn: Callable[..., Any], *args: Any, what: str = "worker process") -> tuple[Any, bool]:
-    """(``fn(*args)`` from a fresh spawned process, interrupted): see the module's docstring."""
-    context = multiprocessing.get_context("spawn")
-    parent, child = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(child, fn, args), daemon=True)
-    # The child starts with SIGINT ignored (an ignored signal stays ignored across exec, and
-    # Python keeps it so), so Ctrl-C cannot break its start-up; _child turns it back on.
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
-    try:
-        process.start()
-    finally:
-        if main:
-            signal.signal(signal.SIGINT, previous)
-    child.close()
+def measure_in_processes(model: str | os.PathLike[str], config: Config) -> Result:
+    """Measure ``model`` ``config.processes`` times, each in a fresh process, one after the
+    other, and pool the samples. Raises BenchmarkInterrupted (with what was pooled) on Ctrl-C."""
+    path = os.fspath(model)
+    # Check the model and inputs here first, so errors read the same as without workers.
+    with Session(path, config.replace(processes=1)) as probe:
+        model_info = probe.model_info()
+        notices = probe.notices
+    worker_config = config.replace(processes=1)
+    parts: list[Result] = []
+    crashed: list[str] = []
     interrupted = False
-    try:
+    for index in range(config.processes):
+        what = f"worker process {index + 1} of {config.processes}"
         try:
-            msg = _receive(parent, process, None)
-        except KeyboardInterrupt:
+            (data, environment, samples), interrupted = run_in_process(
+                _worker, path, worker_config, what=what
+            )
+        except WorkerCrashed as exc:
+            crashed.append(str(exc))  # the others still measure
+            continue
+        parts.append(Result.from_dict({**data, "samples_ns": samples}, environment))
+        if interrupted or parts[-1].interrupted:
             interrupted = True
-            # A terminal's Ctrl-C reaches the child too; `kill -INT` of this process does not:
-            # pass it on when the child has not answered at once.
-            # Passed on every FORWARD_AFTER seconds: a worker still starting up ignores it.
-            give_up = time.monotonic() + INTERRUPT_GRACE
-            msg = _receive(parent, process, time.monotonic() + FORWARD_AFTER)
-            while (
-                msg is None and process.is_alive() and process.pid is not None and time.monotonic() < give_up
-            ):
-                os.kill(process.pid, signal.SIGINT)
-                msg = _receive(parent, process, min(give_up, time.monotonic() + FORWARD_AFTER))
-        if msg is None:
-            if process.is_alive():
-                process.terminate()
-            process.join(1.0)
-            if interrupted:
-                raise KeyboardInterrupt(f"{what} interrupted before it measured anything")
-            raise WorkerCrashed(f"{what} {describe_exit(process.exitcode)}", process.exitcode)
-        if msg[0] == "error":
-            if msg[1] == "KeyboardInterrupt":
-                raise KeyboardInterrupt(msg[2])
-            cls = getattr(errors, msg[1], InferspeedError)
-            if not (isinstance(cls, type) and issubclass(cls, InferspeedError)):
-                cls = InferspeedError
-            raise cls(msg[2])
-        return msg[1], interrupted
-    finally:
-        parent.close()
-        process.join(1.0)
-        if process.is_alive():
-            process.kill()
+            break
+    if not parts:
+        raise WorkerCrashed("every worker process crashed: " + "; ".join(crashed))
+    result = _pool(parts, config, model_info, notices, interrupted, crashed)
+    if interrupted:
+        raise BenchmarkInterrupted(result)
+    return result
+
+
+def _pool(
+    parts: Sequence[Result],
+    config: Config,
+    model_info: dict[str, Any],
+    notices: tuple[str, ...],
+    interrupted: bool,
+    crashed: Sequence[str] = (),
+) -> Result:
+    """The processes' measurements pooled, with each process's figures and the spread of their
+    medians, and their warnings counted over the processes."""
+    # Each process measured its own memory: the largest of each figure.
+    pooled = pool_results(parts, memory_keys=None)
+    medians = np.array([p.stats.median_ns for p in parts])
+    median = pooled.stats.median_ns
+    spread = float((medians.max() - medians.min()) / median) if median > 0 else 0.0
+    return dataclasses.replace(
+        pooled,
+        model=model_info,
+        config=config.to_dict(),
+        # A load scenario's rates and queue statistics do not pool across processes: none is
+        # reported, and the pooled result is labelled as the closed loop's.
+        scenario="single-stream",
+        scenario_stats={},
+        loop={**parts[0].loop, "other_load_cores": None},
+        stopping=None,
+        warnings=tuple(_process_warnings(parts, medians, spread, crashed)),
+        interrupted=interrupted,
+        notices=notices,
+        processes={
+            "count": len(parts),
+            "medians_ns": medians.tolist(),
+            "median_spread": spread,
+            "median_cv": float(medians.std(ddof=1) / medians.mean()) if len(parts) > 1 else 0.0,
+            "per_process": [_process_figures(i, p) for i, p in enumerate(parts)],
+            "crashed": list(crashed),
+        },
+    )
+
+
+def _process_figures(index: int, part: Result) -> dict[str, Any]:
+    """One process's entry of ``processes.per_process``."""
+    s = part.stats
+    return {
+        "pid_index": index,
+        "count": s.count,
+        "median_ns": s.median_ns,
+        "ci95_median_ns": list(s.ci95_median_ns),
+        "p99_ns": s.p99_ns,
+        "warnings": [w.code for w in part.warnings],
+    }
+
+
+def _process_warnings(
+    parts: Sequence[Result], medians: np.ndarray, spread: float, crashed: Sequence[str]
+) -> list[Diagnostic]:
+    """Each process's warnings once, saying in how many processes they were seen; crashed
+    processes; medians that differ more between processes than layout effects explain."""
+    first_seen: dict[str, Diagnostic] = {}
+    counts: dict[str, int] = {}
+    for p in parts:
+        for w in p.warnings:
+            counts[w.code] = counts.get(w.code, 0) + 1
+            first_seen.setdefault(w.code, w)
+    found = [
+        Diagnostic(w.code, f"In {counts[code]} of {len(parts)} processes: {w.message}", w.details)
+        for code, w in first_seen.items()
+    ]
+    if crashed:
+        found.append(
+            Diagnostic(
+                "worker_crashed",
+                f"{len(crashed)} of {len(crashed) + len(parts)} worker processes crashed "
+                f"({'; '.join(crashed)}); the figures pool the others",
+                {"crashed": list(crashed)},
+            )
+        )
+    if spread > PROCESS_SPREAD:
+        found.append(
+            Diagnostic(
+                "process_spread",
+                f"the median differed by {spread:.1%} between processes ({medians.min() / 1e3:.2f} to "
+                f"{medians.max() / 1e3:.2f} µs): memory layout or the machine changed between them; "
+                "use more processes and read the pooled figures with that spread in mind",
+                {"medians_ns": medians.tolist(), "spread": spread},
+            )
+        )
+    return found

@@ -115,6 +115,13 @@ class Result:
     instructions: Mapping[str, Any] | None = None
 
     @property
+    def metric(self) -> str:
+        """What the result holds: the name of its row in :data:`inferspeed.metrics.METRICS`
+        ("latency", "instructions"), from its configuration (a callable's result, which has
+        no metric in its configuration, holds latencies)."""
+        return str(self.config.get("metric") or "latency")
+
+    @property
     def cold_start(self) -> dict[str, Any]:
         """Session creation time, the first (cold) run, the first warm-up iteration and the
         iterations until steady state (null where not measured; ``settle_timed_iterations`` of

@@ -6,7 +6,7 @@ A measurement owns its node: a cell's task reserves every CPU the node declares 
 ``node_resource``, every unit of that custom resource) and is pinned to the node
 (``NodeAffinitySchedulingStrategy``, hard), and the driver gives a node one cell at a time. In
 the task, the cell runs as a local sweep runs it, in a fresh spawned process
-(``measure.processes.run_in_process``), so a crash of ONNX Runtime is the cell's failure and
+(``measure.spawn.run_in_process``), so a crash of ONNX Runtime is the cell's failure and
 not the node's. Nodes are chosen by their Ray labels (``on``); ``every_node`` runs the whole
 grid on each of them, for a comparison of machines.
 
@@ -43,12 +43,12 @@ from typing import Any
 from ..config import Config
 from ..errors import ConfigError, InferspeedError, WorkerCrashed
 from ..events import emit
-from ..measure.processes import run_in_process
+from ..measure.spawn import run_in_process
 from .sweep import SWEEP_METRICS, SweepResult, append_entry, cell_config, cell_key, grid_cells, measure_cell
 
 __all__ = [
     "INSTALL_HINT",
-    "Node",
+    "ClusterNode",
     "cluster_sweep",
     "entry_key",
     "host_names",
@@ -124,7 +124,7 @@ def _connect(ray: Any, address: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Node:
+class ClusterNode:
     """A node that measures: its Ray id, name (stable across restarts when labelled), address,
     labels (Ray's own ``ray.io/`` ones left out) and what a cell reserves of it."""
 
@@ -164,7 +164,7 @@ def host_names(infos: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def select_nodes(
     infos: Sequence[Mapping[str, Any]], on: Mapping[str, str], node_resource: str | None
-) -> list[Node]:
+) -> list[ClusterNode]:
     """The live nodes (``ray.nodes()``) that can measure: with CPUs (or ``node_resource``) and
     every label of ``on``, in order of name. A cell reserves all of the one or the other."""
     live = [i for i in infos if i.get("Alive")]
@@ -181,7 +181,7 @@ def select_nodes(
             continue
         nid = info["NodeID"]
         nodes.append(
-            Node(nid, names[nid], str(info["NodeManagerAddress"]), _user_labels(info), {want: amount})
+            ClusterNode(nid, names[nid], str(info["NodeManagerAddress"]), _user_labels(info), {want: amount})
         )
     if not nodes:
         seen = "; ".join(f"{n} ({_describe(i)})" for n, i in zip(host_names(live), live, strict=True))
@@ -353,23 +353,23 @@ def measure_with_environment(model: str, config: Config) -> dict[str, Any]:
 class _Run:
     """The driver's state: what is still to run, per node or shared, and what runs where."""
 
-    nodes: list[Node]
+    nodes: list[ClusterNode]
     queues: dict[str, list[tuple[int, dict[str, Any]]]]
     shared: list[tuple[int, dict[str, Any]]] | None
-    running: dict[Any, tuple[Node, int, dict[str, Any]]] = field(default_factory=dict)
+    running: dict[Any, tuple[ClusterNode, int, dict[str, Any]]] = field(default_factory=dict)
     dead: set[str] = field(default_factory=set)
 
-    def next_for(self, node: Node) -> tuple[int, dict[str, Any]] | None:
+    def next_for(self, node: ClusterNode) -> tuple[int, dict[str, Any]] | None:
         queue = self.shared if self.shared is not None else self.queues[node.node_id]
         return queue.pop(0) if queue else None
 
-    def idle(self) -> list[Node]:
+    def idle(self) -> list[ClusterNode]:
         busy = {n.node_id for n, _, _ in self.running.values()}
         return [n for n in self.nodes if n.node_id not in busy and n.node_id not in self.dead]
 
 
 def _plan(
-    cells: list[dict[str, Any]], nodes: list[Node], lines: list[dict[str, Any]], every_node: bool
+    cells: list[dict[str, Any]], nodes: list[ClusterNode], lines: list[dict[str, Any]], every_node: bool
 ) -> tuple[_Run, int]:
     """What is left to run (cells with no line, or whose last line says their node was lost)
     and how many cells the sweep has in all."""
@@ -391,7 +391,7 @@ def _plan(
     return _Run(nodes, {}, shared), len(cells)
 
 
-def _lost(node: Node, exc: BaseException) -> str:
+def _lost(node: ClusterNode, exc: BaseException) -> str:
     first = " ".join(str(exc).split()).split(". ")[0]
     return f"node {node.name} ({node.ip}) was lost while it measured this cell: {type(exc).__name__}: {first}"
 
@@ -518,7 +518,7 @@ def cluster_sweep(
 
 
 def _entries(
-    path: str, cells: list[dict[str, Any]], nodes: list[Node], run: _Run, every_node: bool
+    path: str, cells: list[dict[str, Any]], nodes: list[ClusterNode], run: _Run, every_node: bool
 ) -> list[dict[str, Any]]:
     """The last line of each cell (and host) in the file, then the cells this sweep has not
     run (their node went away), each with ``error`` and ``missing``: no line of theirs is

@@ -18,7 +18,7 @@ from typing import Any
 from ..config import Config
 from ..errors import ConfigError, InferspeedError, WorkerCrashed
 from ..events import emit
-from ..measure.processes import run_in_process
+from ..measure.spawn import run_in_process
 from ..results.result import batch_of
 
 __all__ = ["SWEEP_METRICS", "SweepResult", "cell_key", "cell_label", "grid_cells", "sweep"]

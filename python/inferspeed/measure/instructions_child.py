@@ -1,5 +1,5 @@
 """The process Valgrind runs for the instruction-count metric (``python -m
-inferspeed.measure.counting SPEC OUT``): it creates the session, makes the counted calls
+inferspeed.measure.instructions_child SPEC OUT``): it creates the session, makes the counted calls
 (:meth:`Session.counted_calls <inferspeed.measure.session.Session.counted_calls>`) and writes
 what it knows as JSON to OUT. The counts themselves are in Callgrind's dumps, which the parent
 reads (:mod:`inferspeed.measure.instructions`).
@@ -17,7 +17,7 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["count_in_this_process", "main"]
+__all__ = ["count_in_this_process", "run_child"]
 
 
 def count_in_this_process(spec: dict[str, Any]) -> dict[str, Any]:
@@ -53,7 +53,8 @@ def count_in_this_process(spec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def main(argv: list[str]) -> int:
+def run_child(argv: list[str]) -> int:
+    """The child's entry point: read SPEC, count, write OUT (argv: SPEC OUT)."""
     started = time.monotonic()
     spec_path, out_path = argv
     with open(spec_path, "rb") as f:
@@ -67,4 +68,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run_child(sys.argv[1:]))

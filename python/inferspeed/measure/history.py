@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..facts import history
+from ..facts import history as stored
 from ..stats.summary import Stats
 from ..stats.timeseries import Between, between_sessions, session_interval
 
@@ -33,10 +33,10 @@ class MachineHistory:
 
 def machine_history() -> MachineHistory:
     """The machine's history as it stands now; empty when it is off or unreadable."""
-    if not history.enabled():
+    if not stored.enabled():
         return MachineHistory()
-    machine = history.machine_key()
-    return MachineHistory(machine, between_sessions(history.load(machine)))
+    machine = stored.machine_key()
+    return MachineHistory(machine, between_sessions(stored.load_runs(machine)))
 
 
 def over_time(stats: Stats, samples_ns: np.ndarray, known: MachineHistory) -> tuple[Stats, dict[str, Any]]:
@@ -67,11 +67,11 @@ def remember(known: MachineHistory, result: Any) -> None:
     runtime = result.environment.get("onnxruntime", {}).get("version")
     readings = monitor.get("readings_ns") or []
     span = monitor.get("over_time", {})
-    history.append(
+    stored.append(
         known.machine,
         {
             "time": round(time.time(), 3),
-            "key": history.settings_key(str(model["sha256"]), result.config, runtime),
+            "key": stored.settings_key(str(model["sha256"]), result.config, runtime),
             "model_sha256": model["sha256"],
             "median_ns": s.median_ns,
             "log_se_within": _log_se(s.median_ns, s.ci95_median_within_ns or s.ci95_median_ns),
