@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from inferspeed.analysis.instructions import compare_instructions
+from inferspeed.analysis.instructions import InstructionComparison, compare_instructions
 from inferspeed.cli import main
 from inferspeed.config import Config
 from inferspeed.errors import ConfigError, InputError, ValgrindError
@@ -147,9 +147,16 @@ def test_a_count_compares_only_with_a_count_and_notes_another_runtime() -> None:
     with pytest.raises(ConfigError, match="compares only with another instruction count"):
         compare_instructions(counted(1e6), latency)
     from inferspeed.analysis.compare import compare
+    from inferspeed.analysis.verdicts import compare_results
 
-    with pytest.raises(InputError, match="compare_instructions"):
+    with pytest.raises(InputError, match="compare_results compares any metric"):
         compare(counted(1e6), counted(1e6))
+    with pytest.raises(ConfigError, match="only with another of the same metric"):
+        compare_results(counted(1e6), latency)
+    # The one dispatch: two counts compare as counts, and the gate's limit rides along.
+    by_metric = compare_results(counted(1e6), counted(1.02e6), limit=0.01)
+    assert isinstance(by_metric, InstructionComparison) and by_metric.failed
+    assert by_metric.worse_by_more_than(0.01) and not by_metric.worse_by_more_than(0.03)
     c = compare_instructions(counted(1e6), counted(1e6, version="1.24.4"))
     assert any("ONNX Runtime 1.32.0 against 1.24.4" in n for n in c.notes)
 
@@ -265,7 +272,7 @@ def test_pytest_plugin_gates_on_the_saved_count(
     run.assert_outcomes(passed=1)
     assert "instructions per call" in run.stdout.str()
     monkeypatch.setenv("MODEL", bigger_add)
-    gate = ["--inferspeed-compare", "base", "--inferspeed-fail-more", "2%"]
+    gate = ["--inferspeed-compare", "base", "--inferspeed-fail-if-more", "2%"]
     run = pytester.runpytest_subprocess("-p", "no:cacheprovider", *gate, timeout=120)
     run.assert_outcomes(failed=1)
     assert "needs more instructions than base" in run.stdout.str()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from inferspeed import Result, summarize
-from inferspeed.pytest_plugin import gate
+from inferspeed.tools.gate import SavedResultVerdict, saved_result_gate
 
 pytest_plugins = ["pytester"]
 
@@ -75,7 +75,9 @@ def test_gate_on_known_measurements(ratio: float, allowed: float, fails: bool) -
     that slower, confirmed by a re-measurement at the same speed; otherwise it passes on its
     first measurement."""
     remeasure = Remeasure([ratio])
-    v = gate(BASE, synthetic(ratio, seed=1), remeasure, fail_slower=allowed, candidate_label="t")
+    v = saved_result_gate(
+        BASE, synthetic(ratio, seed=1), remeasure, fail_if_slower=allowed, candidate_label="t"
+    )
     assert v.comparison.ratio_median == pytest.approx(ratio, rel=0.01)
     assert v.comparison.significant is (ratio != 1.0)  # 3000 samples a side tell 3% apart
     assert (v.failure is not None) is fails
@@ -90,7 +92,7 @@ def test_a_fast_confirmation_rescues_a_slow_first_measurement() -> None:
     """A first measurement 10% slower (the machine slowed down for a moment), the re-measurement
     at the baseline's speed: the test passes, and the measurement kept is the re-measurement."""
     remeasure = Remeasure([1.0])
-    v = gate(BASE, synthetic(1.10, seed=1), remeasure, fail_slower=0.05)
+    v = saved_result_gate(BASE, synthetic(1.10, seed=1), remeasure, fail_if_slower=0.05)
     assert v.failure is None and v.measurements == 2 and remeasure.calls == 1
     assert v.comparison.ratio_median == pytest.approx(1.0, rel=0.01)
     assert v.result.stats.median_ns == pytest.approx(BASE.stats.median_ns, rel=0.01)
@@ -98,7 +100,7 @@ def test_a_fast_confirmation_rescues_a_slow_first_measurement() -> None:
 
 def test_a_confirmation_that_is_slower_too_fails() -> None:
     remeasure = Remeasure([1.12])
-    v = gate(BASE, synthetic(1.10, seed=1), remeasure, fail_slower=0.05)
+    v = saved_result_gate(BASE, synthetic(1.10, seed=1), remeasure, fail_if_slower=0.05)
     assert v.failure is not None and v.measurements == 2
     # The failure reports the last measurement, the one that confirmed.
     assert v.comparison.ratio_median == pytest.approx(1.12, rel=0.01)
@@ -117,7 +119,9 @@ def test_a_confirmation_that_is_slower_too_fails() -> None:
 def test_confirmations_count(confirmations: int, later: list[float], fails: bool, taken: int) -> None:
     """Up to ``confirmations`` re-measurements, stopping at the first that is not slower."""
     remeasure = Remeasure(later)
-    v = gate(BASE, synthetic(1.10, seed=1), remeasure, fail_slower=0.05, confirmations=confirmations)
+    v = saved_result_gate(
+        BASE, synthetic(1.10, seed=1), remeasure, fail_if_slower=0.05, confirmations=confirmations
+    )
     assert (v.failure is not None) is fails and v.measurements == taken == remeasure.calls + 1
     if fails and confirmations:
         assert v.failure is not None and v.failure.endswith(f"(confirmed by {confirmations} re-measurements)")
@@ -125,7 +129,7 @@ def test_confirmations_count(confirmations: int, later: list[float], fails: bool
 
 def test_without_a_gate_a_slowdown_is_reported_not_enforced() -> None:
     remeasure = Remeasure([])
-    v = gate(BASE, synthetic(2.0, seed=1), remeasure, fail_slower=None)
+    v = saved_result_gate(BASE, synthetic(2.0, seed=1), remeasure, fail_if_slower=None)
     assert v.failure is None and remeasure.calls == 0
     assert v.comparison.verdict == "slower" and v.comparison.ratio_median == pytest.approx(2.0, rel=0.01)
 
@@ -179,10 +183,10 @@ def test_fixture_gate_at_5_percent_on_known_measurements(
     # The runs are in this process, and pytester forgets the modules imported during each: what
     # they use (numpy's and scipy's compiled modules, through compare) is imported here first,
     # as a compiled module cannot be loaded twice in one process.
-    gate(BASE, BASE, Remeasure([]), fail_slower=0.05)
+    saved_result_gate(BASE, BASE, Remeasure([]), fail_if_slower=0.05)
     pytester.makepyfile(test_speed=SYNTHETIC_TEST)
     _synthetic_run(pytester, monkeypatch, "1.0", "--inferspeed-save", "base").assert_outcomes(passed=1)
-    gate_5 = ("--inferspeed-compare", "base", "--inferspeed-fail-slower", "5%")
+    gate_5 = ("--inferspeed-compare", "base", "--inferspeed-fail-if-slower", "5%")
 
     slower = _synthetic_run(pytester, monkeypatch, "1.10,1.10", *gate_5)
     slower.assert_outcomes(failed=1)
@@ -204,9 +208,11 @@ def test_fixture_gate_at_5_percent_on_known_measurements(
     unconfirmed.assert_outcomes(failed=1)
     unconfirmed.stdout.fnmatch_lines(["*more than the 5% allowed"])
     unconfirmed.stdout.no_fnmatch_line("*confirmed by*")
-    # A 20% gate lets 10% through; without a gate the slowdown is reported, not enforced.
+    # A 20% gate lets 10% through (given by the flag's old spelling, which still works and
+    # says it is deprecated); without a gate the slowdown is reported, not enforced.
     loose = _synthetic_run(pytester, monkeypatch, "1.10", *gate_5[:2], "--inferspeed-fail-slower", "20%")
-    loose.assert_outcomes(passed=1)
+    loose.assert_outcomes(passed=1, warnings=1)
+    loose.stdout.fnmatch_lines(["*--inferspeed-fail-slower is deprecated: use --inferspeed-fail-if-slower*"])
     report_only = _synthetic_run(pytester, monkeypatch, "1.10", *gate_5[:2])
     report_only.assert_outcomes(passed=1)
     report_only.stdout.fnmatch_lines(["*vs base: x1.[01]* slower"])
@@ -235,7 +241,7 @@ def test_gate_fails_when_the_model_gets_much_slower(
     assert (pytester.path / ".inferspeed" / "base.json").exists()
 
     monkeypatch.setenv("MODEL", str(slow))
-    gated = ("--inferspeed-compare", "base", "--inferspeed-fail-slower", "5%", "-k", "test_model_speed")
+    gated = ("--inferspeed-compare", "base", "--inferspeed-fail-if-slower", "5%", "-k", "test_model_speed")
     slower = _run(pytester, str(slow), *gated)
     slower.assert_outcomes(failed=1, deselected=1)
     slower.stdout.fnmatch_lines(
@@ -300,6 +306,23 @@ def test_skip_disable_and_a_gate_without_baseline(pytester: pytest.Pytester) -> 
     timed = pytester.runpytest_inprocess(*run)
     timed.assert_outcomes(passed=1)
     assert "SAMPLES 1\n" not in timed.stdout.str()
-    ungated = pytester.runpytest_inprocess(*run, "--inferspeed-fail-slower", "5%")
-    assert ungated.ret == pytest.ExitCode.USAGE_ERROR
-    assert "needs --inferspeed-compare" in ungated.stderr.str()
+    for flag in ("--inferspeed-fail-if-slower", "--inferspeed-fail-if-more", "--inferspeed-fail-slower"):
+        ungated = pytester.runpytest_inprocess(*run, flag, "5%")
+        assert ungated.ret == pytest.ExitCode.USAGE_ERROR
+        assert "needs --inferspeed-compare" in ungated.stderr.str()
+
+
+def test_the_old_names_of_the_saved_result_gate_still_work_with_a_deprecation_warning() -> None:
+    """``inferspeed.pytest_plugin.gate`` (keyword ``fail_slower``) and ``GateVerdict`` were
+    renamed ``inferspeed.tools.gate.saved_result_gate`` (``fail_if_slower``) and
+    ``SavedResultVerdict``: the old names keep working for one release and say so."""
+    from inferspeed import pytest_plugin
+
+    with pytest.warns(DeprecationWarning, match="use inferspeed.tools.gate.saved_result_gate"):
+        old_gate = pytest_plugin.gate
+    with pytest.warns(DeprecationWarning, match="use inferspeed.tools.gate.SavedResultVerdict"):
+        assert pytest_plugin.GateVerdict is SavedResultVerdict
+    v = old_gate(BASE, synthetic(1.10, seed=1), Remeasure([1.12]), fail_slower=0.05)
+    assert isinstance(v, SavedResultVerdict) and v.failure is not None and v.measurements == 2
+    with pytest.raises(AttributeError):
+        _ = pytest_plugin.no_such_name

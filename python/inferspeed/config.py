@@ -15,8 +15,8 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from .errors import ConfigError
+from .metrics import DEFAULT_METRIC, metric_named
 from .metrics import METRICS as METRIC_TABLE
-from .metrics import metric_named
 
 __all__ = [
     "DEFAULT_MAX_TIME",
@@ -264,7 +264,7 @@ class Config:
     concurrency: int = 1
     deadline: float | None = None
     scheduler_spin: float = 0.01
-    metric: str = "latency"
+    metric: str = DEFAULT_METRIC
 
     def __post_init__(self) -> None:
         # In the order of the fields' groups: of several bad fields, the earliest is reported.

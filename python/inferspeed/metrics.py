@@ -24,7 +24,7 @@ from types import MappingProxyType
 from .errors import ConfigError
 from .units import format_duration
 
-__all__ = ["METRICS", "Metric", "Ranking", "metric_named", "rankings"]
+__all__ = ["DEFAULT_METRIC", "METRICS", "Metric", "Ranking", "metric_named", "rankings", "threshold_mismatch"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,9 @@ class Metric:
         Config fields this metric constrains, each with the values it accepts.
     only_because : str
         Why, said when a Config breaks ``only``.
+    announce : str
+        What a command prints before it measures one model (``{label}``: the model's label)
+        when no progress bar shows the time left; empty: nothing.
     """
 
     name: str
@@ -99,6 +102,7 @@ class Metric:
     default_calls: tuple[int, int] | None = None
     only: Mapping[str, tuple[object, ...]] = field(default_factory=dict)
     only_because: str = ""
+    announce: str = ""
 
     @property
     def threshold_flag(self) -> str:
@@ -119,7 +123,10 @@ def _count(value: float) -> str:
     return f"{value:,.0f}"
 
 
-#: The metrics, by name, in the order ``--metric`` lists them (the first is the default).
+#: The metric of a Config that names none.
+DEFAULT_METRIC = "latency"
+
+#: The metrics, by name, in the order ``--metric`` lists them.
 METRICS: Mapping[str, Metric] = MappingProxyType(
     {
         "latency": Metric(
@@ -162,6 +169,7 @@ METRICS: Mapping[str, Metric] = MappingProxyType(
                     "pin": (None,),
                 }
             ),
+            announce="counting the instructions of {label} under Valgrind (about 15 s)",
             only_because="counts a fixed number of calls (iterations, warmup_iterations) in one "
             "single-stream loop on one intra-op thread without spinning",
         ),
@@ -180,3 +188,21 @@ def metric_named(name: str) -> Metric:
 def rankings() -> dict[str, tuple[Metric, Ranking]]:
     """Every ranking a sweep knows, by name, with the metric it belongs to."""
     return {r.name: (m, r) for m in METRICS.values() for r in m.rankings}
+
+
+def threshold_mismatch(metric: str, given: Mapping[str, object]) -> str | None:
+    """A gate threshold given (``given``: option name -> value, None when not given) that is
+    not the threshold of ``metric``, said as a usage error; None when every given one fits."""
+    current = metric_named(metric)
+    for option, value in given.items():
+        if value is None or option == current.threshold:
+            continue
+        owner = next((m for m in METRICS.values() if m.threshold == option), None)
+        flag = "--" + option.replace("_", "-")
+        if owner is None:
+            return f"{flag} is no metric's threshold"
+        return (
+            f"{flag} gates on {owner.noun}: give --metric {owner.name}, or use "
+            f"{current.threshold_flag} with --metric {current.name}"
+        )
+    return None

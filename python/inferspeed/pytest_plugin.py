@@ -6,53 +6,65 @@ callables inside tests; results are saved and compared between test runs.
         assert result.stats.median_ns < 5e6
 
     pytest --inferspeed-save main                  # .inferspeed/main.json
-    pytest --inferspeed-compare main --inferspeed-fail-slower 5%
+    pytest --inferspeed-compare main --inferspeed-fail-if-slower 5%
 
 Each measurement is stored under its test's node id (with ``#k`` for a test's k-th
 measurement after the first), and a model's file is stored beside it, content-addressed
 (``.inferspeed/models/SHA256/NAME``, with its external-data files). With
 ``--inferspeed-compare NAME``, a model that has a counterpart in NAME is measured again
 beside NAME's stored copy of its model, both in this session, interleaved in randomised
-rounds (:func:`inferspeed.tools.gate.gate`, the options of the test, GATE_TIME seconds each
-unless the test sets ``max_time``): the comparison holds on a machine whose speed changes
-between sessions, where one against last week's numbers cannot. With
-``--inferspeed-fail-slower PCT`` a model significantly slower than its baseline by more than
-PCT fails its test. A callable (``timeit``), which has no artifact to re-measure, is compared
-with its saved result; a slowdown fails only after a confirming re-measurement
-(``--inferspeed-confirm``, default 1) also found it slower. The end of the session prints a
-table of every measurement and comparison.
+rounds (the same-session gate, :func:`inferspeed.tools.gate.gate`, with the options of the
+test and the gate's own plan: GATE_TIME seconds each unless the test sets ``max_time``): the
+comparison holds on a machine whose speed changes between sessions, where one against last
+week's numbers cannot. With ``--inferspeed-fail-if-slower PCT`` a model significantly slower
+than its baseline by more than PCT fails its test. A callable (``timeit``), which has no
+artifact to re-measure, is compared with its saved result by the saved-result gate
+(:func:`inferspeed.tools.gate.saved_result_gate`); a slowdown fails only after a confirming
+re-measurement (``--inferspeed-confirm``, default 1) also found it slower. The end of the
+session prints a table of every measurement and comparison.
 
 As pytest-benchmark's ``--benchmark-skip`` and ``--benchmark-disable``: ``--inferspeed-skip``
 skips every test that uses the fixture; ``--inferspeed-disable`` runs them with one untimed
 warm-up-free call per measurement (a quick check that they work), saving and comparing
-nothing. ``--inferspeed-fail-slower`` without ``--inferspeed-compare`` is a usage error: there
-would be nothing to gate against.
+nothing. ``--inferspeed-fail-if-slower`` without ``--inferspeed-compare`` is a usage error:
+there would be nothing to gate against.
 
-``inferspeed.benchmark(model, metric="instructions")`` counts the model's instructions under
-Valgrind instead (docs/instructions.md): the count is compared with the saved one of the same
-test (the stored copy of its model is counted again when the ONNX Runtime version or the CPU
-extensions differ), and ``--inferspeed-fail-more PCT`` fails a test whose count grew by more.
+A deterministic metric, e.g. ``inferspeed.benchmark(model, metric="instructions")`` (the
+model's instructions counted under Valgrind, docs/instructions.md), is compared with the saved
+result of the same test directly (the stored copy of its model is measured again when the
+runtime differs in a way the metric is sensitive to: for counts, the ONNX Runtime version or
+the CPU extensions), and that metric's threshold (``--inferspeed-fail-if-more PCT`` for
+counts) fails a test whose value grew by more.
+
+Renamed, the old spelling kept for one release with a deprecation warning:
+``--inferspeed-fail-slower`` (now ``--inferspeed-fail-if-slower``), ``--inferspeed-fail-more``
+(now ``--inferspeed-fail-if-more``), ``inferspeed.pytest_plugin.gate`` and ``GateVerdict``
+(now ``inferspeed.tools.gate.saved_result_gate`` and ``SavedResultVerdict``, whose keyword is
+``fail_if_slower``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from .config import Config
 from .errors import InputError
+from .metrics import metric_named
 from .results.result import Result, results_from_document
 
-if TYPE_CHECKING:
-    from .analysis.compare import Comparison
+__all__ = ["InferspeedFixture"]
 
-__all__ = ["GateVerdict", "InferspeedFixture", "gate"]
+#: Options renamed (old -> new, without the ``--inferspeed-`` prefix); the old spelling still
+#: works for one release, with a deprecation warning.
+_RENAMED_OPTIONS = {"fail-slower": "fail-if-slower", "fail-more": "fail-if-more"}
 
 #: Format of a saved file: {"format": STORE_FORMAT, "benchmarks": {key: results document}}.
 STORE_FORMAT = "inferspeed-pytest/1"
@@ -67,17 +79,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--inferspeed-save", metavar="NAME", help="save this run's measurements as NAME")
     group.addoption("--inferspeed-compare", metavar="NAME", help="compare measurements with the saved NAME")
     group.addoption(
-        "--inferspeed-fail-slower",
+        "--inferspeed-fail-if-slower",
         metavar="PCT",
         type=parse_slowdown,
         help="fail a test whose measurement is significantly slower than NAME's by more than PCT",
     )
     group.addoption(
-        "--inferspeed-fail-more",
+        "--inferspeed-fail-if-more",
         metavar="PCT",
         type=parse_slowdown,
         help="fail a test whose instruction count (metric='instructions') is more than PCT above NAME's",
     )
+    for old, new in _RENAMED_OPTIONS.items():
+        group.addoption(
+            f"--inferspeed-{old}",
+            metavar="PCT",
+            type=parse_slowdown,
+            help=f"deprecated spelling of --inferspeed-{new}",
+        )
     group.addoption(
         "--inferspeed-statistic",
         choices=STATISTICS,
@@ -148,18 +167,45 @@ class _Session:
     #: The model each measurement measured (a path or an in-memory model), to store on save.
     models: dict[str, Any] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)
+    #: The gate thresholds given, by option name (``fail_if_slower``, ``fail_if_more``).
+    limits: dict[str, float | None] = field(default_factory=dict)
+
+    def limit(self, metric: str) -> float | None:
+        """The threshold given for ``metric``'s gate (each metric has its own option, so a
+        session may gate latencies and instruction counts at once)."""
+        return self.limits.get(metric_named(metric).threshold)
 
 
 _STATE = pytest.StashKey[_Session]()
 
 
+def _limits(config: pytest.Config) -> dict[str, float | None]:
+    """The gate thresholds given, by option (``fail_if_slower``, ``fail_if_more``); a renamed
+    option's old spelling counts, with a deprecation warning."""
+    limits: dict[str, float | None] = {}
+    for old, new in _RENAMED_OPTIONS.items():
+        value = config.getoption(f"inferspeed_{new.replace('-', '_')}", None)
+        legacy = config.getoption(f"inferspeed_{old.replace('-', '_')}", None)
+        if legacy is not None:
+            config.issue_config_time_warning(
+                pytest.PytestDeprecationWarning(
+                    f"--inferspeed-{old} is deprecated: use --inferspeed-{new} (same value)"
+                ),
+                stacklevel=2,
+            )
+            value = legacy if value is None else value
+        limits[new.replace("-", "_")] = value
+    return limits
+
+
 def pytest_configure(config: pytest.Config) -> None:
     state = _Session()
     name = config.getoption("inferspeed_compare", None)
-    for flag in ("fail_slower", "fail_more"):
-        if config.getoption(f"inferspeed_{flag}", None) is not None and not name:
+    state.limits = _limits(config)
+    for option, value in state.limits.items():
+        if value is not None and not name:
             raise pytest.UsageError(
-                f"--inferspeed-{flag.replace('_', '-')} needs --inferspeed-compare NAME: "
+                f"--inferspeed-{option.replace('_', '-')} needs --inferspeed-compare NAME: "
                 "there is no baseline to gate against"
             )
     if name and config.getoption("inferspeed_disable", False):
@@ -198,31 +244,30 @@ class InferspeedFixture:
         from .measure.benchmark import benchmark
 
         key = self._next_key()
-        if Config.from_options(config, **options).metric == "instructions":
-            return self._counted(key, model, Config.from_options(config, **self._options(options)))
+        cfg = Config.from_options(config, **options)
+        if metric_named(cfg.metric).deterministic:
+            return self._deterministic(key, model, Config.from_options(config, **self._options(options)))
         artifact = (self._state.artifacts or {}).get(key) if key is not None else None
         if key is not None and artifact is not None and self._state.baseline_dir is not None:
-            return self._gated(key, model, config, options, self._state.baseline_dir / artifact)
+            return self._gated(key, model, cfg, self._state.baseline_dir / artifact)
         result = self._record(lambda: benchmark(model, config, **self._options(options)), key)
         if key is not None:
             self._state.models[key] = model
         return result
 
-    def _gated(self, key: str, model: Any, config: Any, options: dict[str, Any], stored: Path) -> Result:
-        """The model measured beside the baseline's stored copy, interleaved, and gated."""
-        from .config import Config
-        from .tools.gate import GATE_TIME, GateSide
-        from .tools.gate import gate as same_session_gate
+    def _gated(self, key: str, model: Any, cfg: Config, stored: Path) -> Result:
+        """The model measured beside the baseline's stored copy, interleaved, and gated (the
+        same-session gate, with its own plan: GATE_TIME seconds each unless the test sets
+        ``max_time``)."""
+        from .analysis.compare import Comparison
+        from .tools.gate import GateSide, gate
 
-        cfg = Config.from_options(config, **options)
-        if cfg.max_time is None and cfg.iterations is None:
-            cfg = cfg.replace(max_time=GATE_TIME)
         cfg = cfg.replace(target_ci=None, processes=1)
         name = self._state.baseline_name or "baseline"
-        verdict = same_session_gate(
+        verdict = gate(
             GateSide(str(stored), cfg, name),
             GateSide(model, cfg, key),
-            fail_if_slower=self._config.getoption("inferspeed_fail_slower"),
+            fail_if_slower=self._state.limit(cfg.metric),
             statistic=self._config.getoption("inferspeed_statistic"),
         )
         result = verdict.candidate
@@ -232,56 +277,52 @@ class InferspeedFixture:
         self._state.models[key] = model
         self._state.rows.append(row)
         self.results.append(result)
-        if verdict.failed:
+        c = verdict.comparison
+        if verdict.failed and isinstance(c, Comparison):
             row["failed"] = True
-            c = verdict.comparison
             ratio, (lo, hi), _ = c.decided_ratio
             pytest.fail(
                 f"inferspeed: {key} is slower than {name} (re-measured in this session, "
                 f"{verdict.rounds} interleaved rounds): {c.statistic} ratio {ratio:.3f} "
-                f"({lo:.3f}-{hi:.3f}), "
-                f"more than the {verdict.fail_if_slower:.0%} allowed",
+                f"({lo:.3f}-{hi:.3f}), more than the {verdict.limit or 0.0:.0%} allowed",
                 pytrace=False,
             )
         return result
 
-    def _counted(self, key: str | None, model: Any, cfg: Any) -> Result:
-        """An instruction count, compared with the baseline's count of the same key (the stored
-        copy of its model counted again when the two runs' runtimes or CPUs differ) and gated
-        on --inferspeed-fail-more."""
-        from .analysis.instructions import compare_instructions, environment_differences
-        from .measure.instructions import count_instructions
+    def _deterministic(self, key: str | None, model: Any, cfg: Config) -> Result:
+        """A deterministic metric (instruction counts): compared with the baseline's result of
+        the same key directly (the stored copy of its model measured again when the runtimes
+        differ in what the metric is sensitive to), and gated on the metric's threshold."""
+        from .analysis.verdicts import compare_results, runtime_differences
+        from .measure.benchmark import benchmark
+        from .report.text import gate_decision
 
-        result = count_instructions(model, cfg)
+        result = benchmark(model, cfg)
         self.results.append(result)
         if key is None:
             return result
         self._state.measured[key] = result
         self._state.models[key] = model
-        row: dict[str, Any] = {"key": key, "instructions": result.instructions}
+        row: dict[str, Any] = {"key": key, "result": result}
         self._state.rows.append(row)
         base = (self._state.baseline or {}).get(key)
-        if base is None or base.instructions is None:
+        if base is None or base.metric != result.metric:
             return result
         stored = (self._state.artifacts or {}).get(key)
-        if environment_differences(base, result) and stored and self._state.baseline_dir is not None:
-            base = count_instructions(str(self._state.baseline_dir / stored), cfg)
-            row["recounted"] = True
+        if runtime_differences(base, result) and stored and self._state.baseline_dir is not None:
+            base = benchmark(str(self._state.baseline_dir / stored), cfg)
+            row["remeasured"] = True
         name = self._state.baseline_name or "baseline"
-        c = compare_instructions(
-            base,
-            result,
-            fail_if_more=self._config.getoption("inferspeed_fail_more"),
-            baseline_label=name,
-            candidate_label=key,
-        )
-        row["counted_comparison"] = c
-        if c.failed:
+        limit = self._state.limit(cfg.metric)
+        c = compare_results(base, result, baseline_label=name, candidate_label=key, limit=limit)
+        row["deterministic_comparison"] = c
+        if limit is not None and gate_decision(c, limit)[0]:
             row["failed"] = True
+            metric = metric_named(result.metric)
             pytest.fail(
-                f"inferspeed: {key} needs more instructions than {name}: {c.candidate_instructions:,.0f} "
-                f"against {c.baseline_instructions:,.0f} per call (ratio {c.ratio:.4f}), more than the "
-                f"{c.fail_if_more:.1%} allowed",
+                f"inferspeed: {key} needs more {metric.unit} than {name}: "
+                f"{metric.format(result.headline() or 0.0)} against {metric.format(base.headline() or 0.0)} "
+                f"{metric.noun} (ratio {c.ratio:.4f}), more than the {limit:.1%} allowed",
                 pytrace=False,
             )
         return result
@@ -309,11 +350,13 @@ class InferspeedFixture:
         base = (self._state.baseline or {}).get(key)
         failure = None
         if base is not None:
-            verdict = gate(
+            from .tools.gate import saved_result_gate
+
+            verdict = saved_result_gate(
                 base,
                 result,
                 measure,
-                fail_slower=self._config.getoption("inferspeed_fail_slower"),
+                fail_if_slower=self._state.limit(result.metric),
                 confirmations=int(self._config.getoption("inferspeed_confirm")),
                 baseline_label=self._state.baseline_name or "baseline",
                 candidate_label=key,
@@ -329,51 +372,40 @@ class InferspeedFixture:
         return result
 
 
-@dataclass(frozen=True)
-class GateVerdict:
-    """What :func:`gate` decided: the measurement kept (the last one taken), its comparison
-    with the baseline, how many measurements were taken, and why the test fails (None: it
-    passes)."""
-
-    result: Result
-    comparison: Comparison
-    measurements: int
-    failure: str | None
+#: Public names renamed (old -> new in ``inferspeed.tools.gate``), kept for one release.
+_RENAMED_NAMES = {"gate": "saved_result_gate", "GateVerdict": "SavedResultVerdict"}
 
 
-def gate(
+def _deprecated_gate(
     base: Result,
     first: Result,
     remeasure: Callable[[], Result],
     *,
-    fail_slower: float | None,
-    confirmations: int = 1,
-    baseline_label: str = "baseline",
-    candidate_label: str = "candidate",
-) -> GateVerdict:
-    """The slowdown gate: ``first`` compared with ``base``; when it is significantly slower by
-    more than ``fail_slower`` (a fraction; None: report only), ``remeasure()`` is called up to
-    ``confirmations`` times, and the first re-measurement that is not slower by that much passes.
-    The failure message says by how much the last measurement was slower."""
-    from .analysis.compare import compare
+    fail_slower: float | None = None,
+    **options: Any,
+) -> Any:
+    """The saved-result gate under its old name and keyword (``fail_slower``)."""
+    from .tools.gate import saved_result_gate
 
-    result, taken = first, 1
-    c = compare(base, result, baseline_label=baseline_label, candidate_label=candidate_label)
-    if fail_slower is None or not c.slower_by_more_than(fail_slower):
-        return GateVerdict(result, c, taken, None)
-    confirmations = max(0, confirmations)
-    for _ in range(confirmations):
-        result, taken = remeasure(), taken + 1
-        c = compare(base, result, baseline_label=baseline_label, candidate_label=candidate_label)
-        if not c.slower_by_more_than(fail_slower):
-            return GateVerdict(result, c, taken, None)
-    failure = (
-        f"inferspeed: {candidate_label} is slower than {c.baseline}: median ratio {c.ratio_median:.3f} "
-        f"({c.ratio_median_ci[0]:.3f}-{c.ratio_median_ci[1]:.3f}), more than the {fail_slower:.0%} allowed"
+    options.setdefault("fail_if_slower", fail_slower)
+    return saved_result_gate(base, first, remeasure, **options)
+
+
+def __getattr__(name: str) -> Any:
+    new = _RENAMED_NAMES.get(name)
+    if new is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"inferspeed.pytest_plugin.{name} is deprecated: use inferspeed.tools.gate.{new}"
+        + (" (keyword fail_if_slower)" if name == "gate" else ""),
+        DeprecationWarning,
+        stacklevel=2,
     )
-    if confirmations:
-        failure += f" (confirmed by {confirmations} re-measurement{'s' if confirmations > 1 else ''})"
-    return GateVerdict(result, c, taken, failure)
+    if name == "gate":
+        return _deprecated_gate
+    from .tools import gate as gates
+
+    return getattr(gates, new)
 
 
 @pytest.fixture
@@ -453,8 +485,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         if "saved" in row:
             tr.write_line(f"saved to {row['saved']}")
             continue
-        if "instructions" in row:
-            tr.write_line(_counted_line(row))
+        if "result" in row:
+            tr.write_line(_deterministic_line(row))
             continue
         line = (
             f"{row['key']}: median {format_duration(row['median_ns'])}, p99 {format_duration(row['p99_ns'])}"
@@ -468,11 +500,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         tr.write_line(line + ("  FAILED" if row.get("failed") else ""))
 
 
-def _counted_line(row: dict[str, Any]) -> str:
-    """The summary line of an instruction count, with its comparison."""
-    line = f"{row['key']}: {row['instructions']['instructions']:,.0f} instructions per call"
-    c = row.get("counted_comparison")
+def _deterministic_line(row: dict[str, Any]) -> str:
+    """The summary line of a deterministic metric's measurement, with its comparison."""
+    result = row["result"]
+    metric = metric_named(result.metric)
+    line = f"{row['key']}: {metric.format(result.headline() or 0.0)} {metric.noun}"
+    c = row.get("deterministic_comparison")
     if c is not None:
         line += f"; vs {c.baseline}: x{c.ratio:.4f} {c.verdict}"
-        line += " (its stored model counted again)" if row.get("recounted") else ""
+        line += " (its stored model measured again)" if row.get("remeasured") else ""
     return line + ("  FAILED" if row.get("failed") else "")

@@ -43,7 +43,7 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -83,6 +83,9 @@ STATE_PERCENTILES = (0.0, 100.0)
 @dataclass(frozen=True)
 class Comparison:
     """One candidate against the baseline (ratios are candidate / baseline)."""
+
+    #: The metric of the results compared (a row of ``inferspeed.metrics.METRICS``).
+    metric: ClassVar[str] = "latency"
 
     baseline: str
     candidate: str
@@ -133,6 +136,10 @@ class Comparison:
     def slower_by_more_than(self, fraction: float) -> bool:
         """Significantly slower, with the decided statistic's ratio above 1 + ``fraction``."""
         return self.significant and self.decided_ratio[0] > 1.0 + fraction
+
+    def worse_by_more_than(self, fraction: float) -> bool:
+        """What a gate fails on, whatever the metric: here :meth:`slower_by_more_than`."""
+        return self.slower_by_more_than(fraction)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -371,10 +378,11 @@ def compare(
 
     if statistic not in STATISTICS:
         raise InputError(f"statistic must be one of {', '.join(STATISTICS)}, not {statistic!r}")
-    if baseline.instructions is not None or candidate.instructions is not None:
+    held = sorted({baseline.metric, candidate.metric} - {Comparison.metric})
+    if held:
         raise InputError(
-            "instruction counts (metric 'instructions') compare with "
-            "inferspeed.analysis.instructions.compare_instructions, not as latencies"
+            f"compare() compares latencies; these results hold {', '.join(held)}: "
+            "inferspeed.analysis.verdicts.compare_results compares any metric"
         )
     rng = np.random.default_rng(seed)
     a_all = baseline.samples_ns.astype(np.float64)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import ConfigError
 from ..results.result import Result
@@ -22,21 +22,18 @@ __all__ = [
     "compare_instructions",
     "differences",
     "environment_differences",
-    "is_counted",
 ]
 
 #: A difference below this is "no difference" even when both runs' calls agree exactly.
 MIN_DIFFERENCE = 0.001
 
 
-def is_counted(result: Result) -> bool:
-    """True for a result of the instruction-count metric."""
-    return result.instructions is not None
-
-
 @dataclass(frozen=True)
 class InstructionComparison:
     """The candidate's instructions per call against the baseline's."""
+
+    #: The metric of the results compared (a row of ``inferspeed.metrics.METRICS``).
+    metric: ClassVar[str] = "instructions"
 
     baseline: str
     candidate: str
@@ -63,11 +60,16 @@ class InstructionComparison:
     @property
     def failed(self) -> bool:
         """More instructions than the baseline by more than ``fail_if_more``."""
-        return self.fail_if_more is not None and self.ratio > 1.0 + self.fail_if_more
+        return self.fail_if_more is not None and self.worse_by_more_than(self.fail_if_more)
+
+    def worse_by_more_than(self, fraction: float) -> bool:
+        """What a gate fails on, whatever the metric: more instructions per call than the
+        baseline by more than ``fraction`` (a count is deterministic: no test of noise)."""
+        return self.ratio > 1.0 + fraction
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "metric": "instructions",
+            "metric": self.metric,
             "baseline": self.baseline,
             "candidate": self.candidate,
             "baseline_instructions": self.baseline_instructions,
@@ -123,7 +125,7 @@ def compare_instructions(
     candidate_label: str = "candidate",
 ) -> InstructionComparison:
     """``b``'s instructions per call against ``a``'s; ConfigError unless both are counts."""
-    if not (is_counted(a) and is_counted(b)):
+    if a.instructions is None or b.instructions is None:
         raise ConfigError(
             "an instruction count compares only with another instruction count (--metric instructions), "
             "not with a latency measurement"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
 from ..config import DEFAULT_THRESHOLD, STATISTICS
@@ -62,8 +61,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def cmd_compare(args: argparse.Namespace) -> int:
     import json
 
-    from ..analysis.compare import check_comparable, compare
-    from ..report.text import render_comparisons
+    from ..analysis.compare import check_comparable
+    from ..analysis.verdicts import compare_results
+    from ..metrics import metric_named, threshold_mismatch
+    from ..report.text import gate_decision, render_comparisons
     from ..results.result import load_json
 
     entries = []
@@ -73,42 +74,43 @@ def cmd_compare(args: argparse.Namespace) -> int:
             entries.append((path if len(loaded) == 1 else f"{path}#{k}", result))
     if len(entries) < 2:
         raise ConfigError("compare needs at least two results (give two or more JSON files)")
-    if any(r.instructions is not None for _, r in entries):
-        from .counting import cmd_compare_counted
-
-        return cmd_compare_counted(args, entries)
-    if args.fail_if_more is not None:
-        raise ConfigError("--fail-if-more gates on instruction counts; these results are latencies")
     base_label, base = entries[0]
-    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+    metric = metric_named(base.metric)
+    given = {"fail_if_slower": args.fail_if_slower, "fail_if_more": args.fail_if_more}
+    problem = threshold_mismatch(metric.name, given)
+    if problem:
+        raise ConfigError(f"{problem} (these results hold {metric.name})")
+    limit = given[metric.threshold]
     comparisons = []
     for label, result in entries[1:]:
-        why = check_comparable(base, result, models=not args.force, machines=not args.any_machine)
+        # A deterministic count holds across machines: other models are what it compares.
+        why = None
+        if not metric.deterministic:
+            why = check_comparable(base, result, models=not args.force, machines=not args.any_machine)
         if why:
             flag = "--force" if "different models" in why else "--any-machine"
             raise ConfigError(
                 f"refusing to compare {base_label} with {label}: {why} ({flag} compares anyway)"
             )
         comparisons.append(
-            compare(
+            compare_results(
                 base,
                 result,
-                threshold=threshold,
+                threshold=args.threshold,
                 baseline_label=base_label,
                 candidate_label=label,
                 statistic=args.statistic,
+                limit=limit,
             )
         )
     if args.json:
         print(json.dumps([c.to_dict() for c in comparisons], indent=2))
     elif not args.quiet:
         print(render_comparisons(comparisons))
-    slow = [c.candidate for c in comparisons if c.slower_by_more_than(args.fail_if_slower or math.inf)]
-    if args.fail_if_slower is not None and slow:
-        print(
-            f"inferspeed: {', '.join(slow)} significantly slower than {base_label} "
-            f"by more than {args.fail_if_slower:.1%}",
-            file=sys.stderr,
-        )
-        return EXIT_SLOWER
-    return 0
+    if limit is None:
+        return 0
+    decisions = [gate_decision(c, limit) for c in comparisons]
+    for failed, line in decisions:
+        if failed or not (args.quiet or args.json):
+            print(line, file=sys.stderr)
+    return EXIT_SLOWER if any(failed for failed, _ in decisions) else 0

@@ -14,8 +14,7 @@ from .common import EXIT_SLOWER, about, check_writable, interleaved_interrupted,
 from .values import int_at_least, parse_fraction, parse_slowdown
 
 if TYPE_CHECKING:
-    from ..results.result import Result
-    from ..tools.gate import GateVerdict
+    from ..tools.gate import GatePlan, GateSide, GateVerdict
 
 __all__ = ["add_parser", "cmd_gate"]
 
@@ -76,9 +75,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def check(args: argparse.Namespace) -> str | None:
     if args.candidate is None and args.base_ort_lib is None:
         return "give a candidate model, or --base-ort-lib to compare two runtimes on one model"
-    from .counting import check_gate_flags
+    from ..metrics import DEFAULT_METRIC, threshold_mismatch
 
-    problem = check_gate_flags(args.metric, args.fail_if_more, args.fail_if_slower)
+    given = {"fail_if_slower": args.fail_if_slower, "fail_if_more": args.fail_if_more}
+    problem = threshold_mismatch(args.metric or DEFAULT_METRIC, given)
     return problem or flags.check_loop_flags(args)
 
 
@@ -88,8 +88,9 @@ def cmd_gate(args: argparse.Namespace) -> int:
     check_model_path(args.baseline)
     if args.candidate is not None:
         check_model_path(args.candidate)
+    from ..measure.interleave import InterleavedInterrupted
     from ..report.terminal import progress
-    from ..tools.gate import GATE_TIME, GateSide, gate, gate_rounds, side_label
+    from ..tools.gate import GateSide, gate, plan_gate, side_label
 
     config = flags.config_from_args(args)
     if args.json and args.json != "-":
@@ -102,34 +103,26 @@ def cmd_gate(args: argparse.Namespace) -> int:
         GateSide(args.baseline, base_config, side_label(args.baseline, base_config, config)),
         GateSide(candidate, config, side_label(candidate, config, base_config)),
     )
-    if config.metric == "instructions":  # deterministic: each side counted once, no rounds
-        from .counting import cmd_gate_counted
-
-        return cmd_gate_counted(args, sides)
+    plan = plan_gate(base_config, args.rounds)
     quiet = args.quiet or args.json == "-"
-    from ..measure.interleave import InterleavedInterrupted, expected_interleaved_seconds
+    if not quiet:
+        print(_plan_line(sides, plan), file=sys.stderr)
 
-    each = config.max_time or (None if config.iterations else GATE_TIME)
-    span = None
-    if each is not None:
-        # The most rounds (a fast model) cost the most per-round overhead; plus the pilots.
-        found = expected_interleaved_seconds(2, gate_rounds(each, 0.0), config.replace(max_time=each))
-        span = None if found is None else (found[0] + 0.2, found[1] + 0.2)
-    if not quiet and each is not None:
-        total = "" if span is None else f"; {about(span)} in all"
-        print(
-            f"gate: {sides[0].label} vs {sides[1].label}, interleaved in randomised rounds, "
-            f"{each:g} s timed each{total}",
-            file=sys.stderr,
-        )
+    def starting(label: str) -> None:
+        if not quiet and plan.metric.announce:
+            print(plan.metric.announce.format(label=label), file=sys.stderr)
+
+    span = plan.expected_s
     try:
         with progress(None if span is None else span[1], "gate: measuring both, interleaved", not quiet):
             verdict = gate(
                 *sides,
                 fail_if_slower=args.fail_if_slower,
+                fail_if_more=args.fail_if_more,
                 statistic=args.statistic,
                 threshold=args.threshold,
-                rounds=args.rounds,
+                plan=plan,
+                starting=starting,
             )
     except InterleavedInterrupted as exc:
         return interleaved_interrupted(exc, args.json)
@@ -137,48 +130,33 @@ def cmd_gate(args: argparse.Namespace) -> int:
     return EXIT_SLOWER if verdict.failed else 0
 
 
-def _side_line(label: str, result: Result) -> str:
-    """One side in a line: median with its interval, p99, samples, what was noticed."""
-    from ..units import format_duration
-
-    s = result.stats
-    lo, hi = s.ci95_median_ns
-    ci = f" (95% CI {format_duration(lo)}-{format_duration(hi)})" if lo is not None and hi is not None else ""
-    codes = ", ".join(w.code for w in result.warnings)
-    return (
-        f"{label}: median {format_duration(s.median_ns)}{ci}, p99 {format_duration(s.p99_ns)}, "
-        f"{s.count} samples" + (f"; noticed: {codes}" if codes else "")
-    )
+def _plan_line(sides: tuple[GateSide, GateSide], plan: GatePlan) -> str:
+    """What the gate is about to do, and about how long it takes."""
+    names = f"{sides[0].label} vs {sides[1].label}"
+    each = plan.seconds_per_side
+    if plan.metric.deterministic:
+        return f"gate: {names}, each measured once ({plan.metric.noun} is deterministic)"
+    if each is None:
+        return f"gate: {names}, interleaved in randomised rounds"
+    total = "" if plan.expected_s is None else f"; {about(plan.expected_s)} in all"
+    return f"gate: {names}, interleaved in randomised rounds, {each:g} s timed each{total}"
 
 
 def _report(args: argparse.Namespace, verdict: GateVerdict, quiet: bool) -> None:
-    """The two results, the paired comparison and the gate's decision; the JSON document."""
-    from ..report.text import render_comparisons
+    """The two results, their comparison and the gate's decision; the JSON document."""
+    from ..report.text import gate_decision, render_gate
     from ..results.result import results_document
 
-    c = verdict.comparison
     if not quiet:
-        for label, result in ((c.baseline, verdict.baseline), (c.candidate, verdict.candidate)):
-            print(_side_line(label, result))
-        print(f"paired over {verdict.rounds} interleaved rounds (random order); ratios against {c.baseline}:")
-        print(render_comparisons([c]))
-        for note in verdict.notes:
-            print(f"note: {note}")
+        print(render_gate(verdict))
     if args.json:
         doc = results_document([verdict.baseline, verdict.candidate])
         doc["gate"] = verdict.to_dict()
         write_document(args.json, doc)
         if args.json != "-" and not quiet:
             print(f"results written to {shown(args.json)}", file=sys.stderr)
-    if args.fail_if_slower is None:
+    if verdict.limit is None:
         return
-    ratio, (lo, hi), _ = c.decided_ratio
-    figures = f"{c.statistic} ratio {ratio:.3f} (95% CI {lo:.3f}-{hi:.3f})"
-    if verdict.failed:
-        print(
-            f"gate: FAIL: {c.candidate} is slower than {c.baseline}: {figures}, "
-            f"more than the {args.fail_if_slower:.1%} allowed",
-            file=sys.stderr,
-        )
-    elif not args.quiet:
-        print(f"gate: pass: {figures}; fails above {1 + args.fail_if_slower:.3f}", file=sys.stderr)
+    failed, line = gate_decision(verdict.comparison, verdict.limit)
+    if failed or not args.quiet:
+        print(line, file=sys.stderr)

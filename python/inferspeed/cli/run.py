@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..config import DEFAULT_ROUNDS, Config
 from ..errors import BenchmarkInterrupted, ConfigError
+from ..metrics import metric_named
 from . import flags
 from .common import (
     about,
@@ -23,7 +24,7 @@ from .values import int_at_least
 if TYPE_CHECKING:
     from ..results.result import Result
 
-__all__ = ["add_parser", "check", "cmd_interleaved", "cmd_run"]
+__all__ = ["add_parser", "check", "cmd_interleaved", "cmd_measure_each", "cmd_run"]
 
 _SERVER = ("server",), "the server scenario only (--scenario server)"
 _LOADED = ("server", "offline"), "the server and offline scenarios only (--scenario server or offline)"
@@ -92,10 +93,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = flags.config_from_args(args)
     if args.json:
         check_writable(args.json, "--json")
-    if config.metric == "instructions":  # counted under Valgrind, model after model
-        from .counting import cmd_run_counted
-
-        return cmd_run_counted(args, config)
+    if metric_named(config.metric).deterministic:  # no rounds: model after model, once each
+        return cmd_measure_each(args, config)
     if _several(args):
         return cmd_interleaved(args, config)
     model = args.model[0] if args.model else demo_model_path()
@@ -250,3 +249,41 @@ def _print_interleaved(labels: list[str], results: list[Result], rounds: int) ->
     ]
     print(f"interleaved in {rounds} rounds (random order); ratios against {labels[0]}:")
     print(render_comparisons(comparisons))
+
+
+def cmd_measure_each(args: argparse.Namespace, config: Config) -> int:
+    """A deterministic metric (instruction counts): each model measured once, one after the
+    other (a deterministic value needs no interleaving), printed, and compared with the first."""
+    from ..analysis.verdicts import compare_results
+    from ..facts.models import demo_model_path
+    from ..measure.benchmark import benchmark
+    from ..report.text import render_comparisons, render_result
+    from ..results.result import write_json
+
+    metric = metric_named(config.metric)
+    if len(args.concurrency or ()) > 1 or len(args.ort_lib or ()) > 1 or len(args.threads or ()) > 1:
+        raise ConfigError(
+            f"--metric {metric.name} measures one configuration of each model: "
+            "no list of --concurrency, --threads or --ort-lib"
+        )
+    models = args.model or [demo_model_path()]
+    names = [os.path.basename(m) for m in models]
+    quiet = args.quiet or args.json == "-"
+    results = []
+    for name, model in zip(names, models, strict=True):
+        if not quiet and metric.announce:
+            print(metric.announce.format(label=name), file=sys.stderr)
+        results.append(benchmark(model, config))
+        if not quiet:
+            print(render_result(results[-1]) + ("\n" if len(models) > 1 else ""))
+    if len(results) > 1 and not quiet:
+        comparisons = [
+            compare_results(results[0], r, baseline_label=names[0], candidate_label=name)
+            for name, r in zip(names[1:], results[1:], strict=True)
+        ]
+        print(render_comparisons(comparisons))
+    if args.json:
+        write_json(results, args.json)
+        if not quiet:
+            print(f"result written to {shown(args.json)}", file=sys.stderr)
+    return 0

@@ -32,6 +32,7 @@ from ..facts.modelfile import (
     unranked_inputs,
 )
 from ..facts.signature import ValueInfo
+from ..metrics import metric_named
 from ..results.result import Result, compute_at, first_dim
 from .inputs import GeneratedInputs, make_inputs
 from .measurement import run_measurement
@@ -334,8 +335,10 @@ class Session:
         config = self.config.replace(**overrides) if overrides else self.config
         if config.processes > 1:
             raise ConfigError("processes > 1 runs in worker processes: use inferspeed.benchmark() for that")
-        if config.metric == "instructions":
-            raise ConfigError("metric 'instructions' counts under Valgrind: use inferspeed.benchmark()")
+        if not metric_named(config.metric).in_session:
+            raise ConfigError(
+                f"metric {config.metric!r} is measured in a process of its own: use inferspeed.benchmark()"
+            )
         if not hasattr(self, "_core"):
             raise InferspeedError("the session is closed")
         environment = self.environment()

@@ -1,14 +1,24 @@
-"""Plain text of instruction counts (``metric="instructions"``): one count, and comparisons."""
+"""Plain text of instruction counts (the "instructions" metric): one count, comparisons, and
+a gate's; ``report.text`` finds these by the metric's name."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..analysis.instructions import InstructionComparison
 from ..results.result import Result
 from ..units import format_bytes
 
-__all__ = ["render_counted", "render_instruction_comparisons"]
+if TYPE_CHECKING:
+    from ..tools.gate import GateVerdict
+
+__all__ = [
+    "instruction_decision",
+    "render_instruction_comparisons",
+    "render_instruction_gate",
+    "render_instructions",
+]
 
 
 def _n(value: float | None) -> str:
@@ -58,7 +68,7 @@ def _time_line(times: Mapping[str, float]) -> str:
     return f"time         {times.get('total', 0.0):.1f} s: {split}"
 
 
-def render_counted(result: Result) -> str:
+def render_instructions(result: Result) -> str:
     """One instruction count: instructions per call with their spread, data accesses,
     simulated cache misses and the cycle estimate, instructions per MAC, what Valgrind's CPU
     means for the kernels, where the time went."""
@@ -82,7 +92,7 @@ def render_counted(result: Result) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def render_instruction_comparisons(comparisons: Sequence[Any]) -> str:
+def render_instruction_comparisons(comparisons: Sequence[InstructionComparison]) -> str:
     """One row per candidate: its instructions per call, the ratio to the baseline's, the
     verdict; then what differs between the runs besides the model."""
     lines = [f"{'':<28} {'instructions/call':>18} {'ratio':>8}  verdict"]
@@ -101,3 +111,25 @@ def render_instruction_comparisons(comparisons: Sequence[Any]) -> str:
         )
         lines += [f"  {c.candidate[-28:]}: {note}" for note in c.notes]
     return "\n".join(lines)
+
+
+def render_instruction_gate(verdict: GateVerdict) -> str:
+    """A gate of instruction counts: each side's count, then the comparison."""
+    c = verdict.comparison
+    sides = ((c.baseline, verdict.baseline), (c.candidate, verdict.candidate))
+    lines = [f"== {label}\n{render_instructions(result)}\n" for label, result in sides]
+    if isinstance(c, InstructionComparison):
+        lines.append(render_instruction_comparisons([c]))
+    return "\n".join(lines)
+
+
+def instruction_decision(c: InstructionComparison, limit: float) -> tuple[bool, str]:
+    """Whether the candidate needs more than ``limit`` more instructions per call, and the
+    gate's line saying so."""
+    figures = (
+        f"{c.candidate_instructions:,.0f} against {c.baseline_instructions:,.0f} instructions per call, "
+        f"ratio {c.ratio:.4f}"
+    )
+    if c.worse_by_more_than(limit):
+        return True, f"gate: FAIL: {c.candidate}: {figures}, more than the {limit:.1%} allowed"
+    return False, f"gate: pass: {figures}; fails above {1 + limit:.4f}"

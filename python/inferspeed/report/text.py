@@ -1,12 +1,32 @@
-"""Plain-text summaries for the terminal."""
+"""Plain-text summaries for the terminal.
+
+What differs between metrics is read from one table, :data:`TEXT` (by the metric's name, as
+``inferspeed.metrics.METRICS`` names them): how a result, a list of comparisons and a gate of
+that metric read, and the gate's decision line. :func:`render_result`,
+:func:`render_comparisons`, :func:`render_gate` and :func:`gate_decision` look the metric up
+there; nothing else in the report layer branches on it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
+from ..analysis.compare import Comparison
 from ..results.result import Result
 from ..units import format_bytes, format_duration
+from .instructions import (
+    instruction_decision,
+    render_instruction_comparisons,
+    render_instruction_gate,
+    render_instructions,
+)
+
+if TYPE_CHECKING:
+    from ..analysis.verdicts import Verdict
+    from ..tools.gate import GateVerdict
 
 
 def _rate(per_s: float | None) -> str:
@@ -80,14 +100,14 @@ def _scenario_lines(result: Result) -> list[str]:
 
 
 def render_result(result: Result) -> str:
-    """The terminal report of one result: what was measured and how, the latency table, the
-    intervals, spread, throughput, cold start and timer, then the figures the result has
-    (compute, memory, adaptive stopping, scenario, processes) and its warnings. An instruction
-    count (``metric="instructions"``) reads as :func:`~inferspeed.report.instructions.render_counted`."""
-    if result.instructions is not None:
-        from .instructions import render_counted
+    """The terminal report of one result, as its metric reads (:data:`TEXT`)."""
+    return TEXT[result.metric].result(result)
 
-        return render_counted(result)
+
+def render_latency(result: Result) -> str:
+    """The terminal report of a latency result: what was measured and how, the latency table,
+    the intervals, spread, throughput, cold start and timer, then the figures the result has
+    (compute, memory, adaptive stopping, scenario, processes) and its warnings."""
     s = result.stats
     columns = ("min", "median", "mean", "p90", "p95", "p99", "p99.9", "max")
     values = (s.min_ns, s.median_ns, s.mean_ns, s.p90_ns, s.p95_ns, s.p99_ns, s.p999_ns, s.max_ns)
@@ -467,7 +487,16 @@ def _share(v: float | None) -> str:
     return "?" if v is None else f"{v:.1%}"
 
 
-def render_comparisons(comparisons: list[Any]) -> str:
+def render_comparisons(comparisons: Sequence[Verdict]) -> str:
+    """Comparisons of one metric as that metric reads them (:data:`TEXT`); latency's when there
+    are none."""
+    metrics = {c.metric for c in comparisons} or {Comparison.metric}
+    if len(metrics) > 1:
+        raise ValueError(f"comparisons of one metric at a time, not {sorted(metrics)}")
+    return TEXT[metrics.pop()].comparisons(comparisons)
+
+
+def render_latency_comparisons(comparisons: Sequence[Comparison]) -> str:
     """Ratio of medians and p99s with intervals, p-value, Hodges-Lehmann shift and verdict."""
     lines = [
         f"{'candidate':<28} {'median ratio (95% CI)':>24} {'p99 ratio (95% CI)':>24} "
@@ -484,12 +513,12 @@ def render_comparisons(comparisons: list[Any]) -> str:
             f"{c.verdict}{_on_statistic(c)} (vs {c.baseline}, threshold {c.threshold:.0%})"
         )
     for c in comparisons:
-        statistic = getattr(c, "statistic", "median")
+        statistic = c.statistic
         if statistic != "median":
             ratio, (lo, hi), _ = c.decided_ratio
             paired = f", paired over {c.rounds} rounds" if c.rounds else ""
             lines.append(f"  {c.candidate[-28:]}: {statistic} ratio {ratio:.3f} ({lo:.3f}-{hi:.3f}){paired}")
-        states = getattr(c, "by_state", None)
+        states = c.by_state
         if states:
             each = ", ".join(
                 f"{format_duration(st['probe_ns'])} probe ({st['rounds']} rounds): {st['ratio']:.3f} "
@@ -506,10 +535,9 @@ def render_comparisons(comparisons: list[Any]) -> str:
     return "\n".join(lines)
 
 
-def _on_statistic(c: Any) -> str:
+def _on_statistic(c: Comparison) -> str:
     """ " on the p99" (etc.) when the verdict is on another statistic than the median."""
-    statistic = getattr(c, "statistic", "median")
-    return "" if statistic == "median" else f" on the {statistic}"
+    return "" if c.statistic == "median" else f" on the {c.statistic}"
 
 
 def render_sweep(found: Any) -> str:
@@ -650,3 +678,80 @@ def render_info(info: Mapping[str, Any]) -> str:
         *(f"  {op:<24} {n}" for op, n in info["operators"].items()),
     ]
     return "\n".join(lines)
+
+
+def _gate_side_line(label: str, result: Result) -> str:
+    """One side of a latency gate in a line: median with its interval, p99, samples, what was
+    noticed."""
+    s = result.stats
+    lo, hi = s.ci95_median_ns
+    ci = f" (95% CI {format_duration(lo)}-{format_duration(hi)})" if lo is not None and hi is not None else ""
+    codes = ", ".join(w.code for w in result.warnings)
+    return (
+        f"{label}: median {format_duration(s.median_ns)}{ci}, p99 {format_duration(s.p99_ns)}, "
+        f"{s.count} samples" + (f"; noticed: {codes}" if codes else "")
+    )
+
+
+def render_latency_gate(verdict: GateVerdict) -> str:
+    """A latency gate: each side in a line, the paired comparison, what the verdict leaves out."""
+    c = verdict.comparison
+    lines = [
+        _gate_side_line(c.baseline, verdict.baseline),
+        _gate_side_line(c.candidate, verdict.candidate),
+        f"paired over {verdict.rounds} interleaved rounds (random order); ratios against {c.baseline}:",
+        render_comparisons([c]),
+        *(f"note: {note}" for note in verdict.notes),
+    ]
+    return "\n".join(lines)
+
+
+def latency_decision(c: Comparison, limit: float) -> tuple[bool, str]:
+    """Whether the candidate is significantly slower by more than ``limit`` on the decided
+    statistic, and the gate's line saying so."""
+    ratio, (lo, hi), _ = c.decided_ratio
+    figures = f"{c.statistic} ratio {ratio:.3f} (95% CI {lo:.3f}-{hi:.3f})"
+    if c.slower_by_more_than(limit):
+        return True, (
+            f"gate: FAIL: {c.candidate} is slower than {c.baseline}: {figures}, "
+            f"more than the {limit:.1%} allowed"
+        )
+    return False, f"gate: pass: {figures}; fails above {1 + limit:.3f}"
+
+
+@dataclass(frozen=True)
+class MetricText:
+    """How the results of one metric read: one result, comparisons, a gate, a gate's decision
+    (whether it failed, and its line)."""
+
+    result: Callable[[Result], str]
+    comparisons: Callable[[Sequence[Any]], str]
+    gate: Callable[[GateVerdict], str]
+    decision: Callable[[Any, float], tuple[bool, str]]
+
+
+#: The text of each metric, by the metric's name.
+TEXT: Mapping[str, MetricText] = MappingProxyType(
+    {
+        "latency": MetricText(
+            render_latency, render_latency_comparisons, render_latency_gate, latency_decision
+        ),
+        "instructions": MetricText(
+            render_instructions,
+            render_instruction_comparisons,
+            render_instruction_gate,
+            instruction_decision,
+        ),
+    }
+)
+
+
+def render_gate(verdict: GateVerdict) -> str:
+    """What a gate measured and how the two compare, as its metric reads (:data:`TEXT`)."""
+    return TEXT[verdict.comparison.metric].gate(verdict)
+
+
+def gate_decision(c: Verdict, limit: float) -> tuple[bool, str]:
+    """Whether ``c``'s candidate is worse than allowed by ``limit``, and the line that says so
+    (``gate: FAIL: ...`` or ``gate: pass: ...``)."""
+    return TEXT[c.metric].decision(c, limit)

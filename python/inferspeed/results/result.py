@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..metrics import metric_named
 from ..stats.diagnostics import Diagnostic
 from ..stats.summary import Stats
 
@@ -120,6 +121,16 @@ class Result:
         ("latency", "instructions"), from its configuration (a callable's result, which has
         no metric in its configuration, holds latencies)."""
         return str(self.config.get("metric") or "latency")
+
+    def headline(self) -> float | None:
+        """The metric's headline value (``Metric.headline``: the median latency in ns, the
+        instructions per call, ...); None when the result lacks it."""
+        found: Any = self
+        for key in metric_named(self.metric).headline:
+            found = found.get(key) if isinstance(found, Mapping) else getattr(found, key, None)
+            if found is None:
+                return None
+        return float(found)
 
     @property
     def cold_start(self) -> dict[str, Any]:

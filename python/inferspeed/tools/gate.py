@@ -1,17 +1,27 @@
-"""The same-session gate: is the candidate slower than the baseline, both measured now?
+"""Gates: is the candidate worse than the baseline by more than allowed?
 
-A baseline measured last week on a machine whose speed moves 10-25% between sessions cannot
-tell a 5% slowdown from the machine (docs/measurement.md has the figures). So the gate
-re-measures the baseline, an artifact (a model file, with its own ONNX Runtime library and
-configuration when they differ), beside the candidate in one process: randomised interleaved
-rounds (RMIT, :func:`inferspeed.measure.interleave.measure_interleaved` with
-``order="random"``), short enough that both halves of a round see the machine in one state,
-and decides on the paired per-round ratios of a chosen statistic (median, p90, p99 or mean;
-:func:`inferspeed.analysis.compare.compare`).
+Two gates, two names:
 
-Rounds: each side's time (``config.max_time``, default GATE_TIME) is cut into rounds of about
-ROUND_TIME each, at least ROUND_CALLS calls of the slower side, between MIN_ROUNDS and
-MAX_ROUNDS rounds.
+- :func:`gate`, the **same-session gate**: the baseline is an artifact (a model file, with its
+  own ONNX Runtime library and configuration when they differ) measured again now, beside the
+  candidate. A baseline measured last week on a machine whose speed moves 10-25% between
+  sessions cannot tell a 5% slowdown from the machine (docs/measurement.md has the figures),
+  so for latency both are measured in one process in randomised interleaved rounds (RMIT,
+  :func:`inferspeed.measure.interleave.measure_interleaved` with ``order="random"``), short
+  enough that both halves of a round see the machine in one state, and the gate decides on the
+  paired per-round ratios of a chosen statistic (median, p90, p99 or mean). A deterministic
+  metric (instruction counts) needs no rounds: each side is measured once and compared.
+- :func:`saved_result_gate`, the **saved-result gate**: a fresh result against a result saved
+  by an earlier session (the pytest plugin's callables, which leave no artifact to measure
+  again); a slowdown fails only once re-measurements confirm it.
+
+Everything the same-session gate will do is worked out once, before it measures, by
+:func:`plan_gate` (:class:`GatePlan`): the configuration it runs (GATE_TIME seconds per side
+unless told), the rounds when given, the time it should take. The CLI's progress bar and the
+pytest plugin read that plan; nothing else applies the gate's defaults.
+
+Rounds: each side's time is cut into rounds of about ROUND_TIME each, at least ROUND_CALLS
+calls of the slower side, between MIN_ROUNDS and MAX_ROUNDS rounds (:func:`gate_rounds`).
 """
 
 from __future__ import annotations
@@ -22,16 +32,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..analysis.compare import PAIRED_MIN_ROUNDS
+from ..analysis.compare import PAIRED_MIN_ROUNDS, Comparison
+from ..analysis.verdicts import Verdict, compare_results
 from ..config import Config
 from ..errors import ConfigError
+from ..metrics import Metric, metric_named, threshold_mismatch
 
 if TYPE_CHECKING:
-    from ..analysis.compare import Comparison
     from ..measure.session import Session
     from ..results.result import Result
 
-__all__ = ["GATE_TIME", "GateSide", "GateVerdict", "gate", "gate_rounds", "side_label"]
+__all__ = [
+    "GATE_TIME",
+    "GatePlan",
+    "GateSide",
+    "GateVerdict",
+    "SavedResultVerdict",
+    "gate",
+    "gate_rounds",
+    "plan_gate",
+    "saved_result_gate",
+    "side_label",
+]
 
 #: Timed seconds per side unless told: a gate of two small models takes about twice this,
 #: plus the sessions' creation and warm-up.
@@ -43,6 +65,8 @@ ROUND_TIME = 0.08
 ROUND_CALLS = 5
 MIN_ROUNDS = 12
 MAX_ROUNDS = 150
+#: Seconds of the pilot that times each side before the rounds are chosen.
+PILOT_TIME = 0.05
 
 
 @dataclass(frozen=True)
@@ -56,31 +80,92 @@ class GateSide:
 
 
 @dataclass(frozen=True)
-class GateVerdict:
-    """What the gate measured and decided.
+class GatePlan:
+    """What the same-session gate will do, worked out before it measures.
 
-    ``failed``: the candidate is significantly slower than the baseline by more than
-    ``fail_if_slower`` on the chosen statistic. ``notes``: what the verdict does not say (a
-    tail significantly slower while the median gate passed, an estimate of the machine's
-    speed change)."""
+    Attributes
+    ----------
+    config : Config
+        The configuration the gate runs (the baseline's, with GATE_TIME seconds per side when
+        it sets neither ``max_time`` nor ``iterations``).
+    metric : Metric
+        The metric's row: a deterministic one is measured once per side, without rounds.
+    rounds : int or None
+        The rounds when given; None: chosen after a short pilot of each side (latency), or
+        none at all (a deterministic metric).
+    expected_s : (float, float) or None
+        The shortest and longest time the whole gate should take, pilots included; None when
+        unknown (a loop bounded by iterations, or a deterministic metric).
+    """
+
+    config: Config
+    metric: Metric
+    rounds: int | None
+    expected_s: tuple[float, float] | None
+
+    @property
+    def seconds_per_side(self) -> float | None:
+        """Timed seconds per side (None: bounded by iterations, or a deterministic metric)."""
+        return None if self.metric.deterministic else self.config.loop_limits[1]
+
+
+def plan_gate(config: Config, rounds: int | None = None) -> GatePlan:
+    """The plan of a gate whose baseline runs with ``config`` (``rounds``: None to choose
+    them after the pilot). Raises ConfigError for a setting the gate cannot use (another
+    scenario, processes, adaptive stopping)."""
+    metric = metric_named(config.metric)
+    if metric.deterministic:
+        return GatePlan(config, metric, None, None)
+    cfg = _gate_config(config)
+    each = cfg.loop_limits[1]
+    if each is None:
+        return GatePlan(cfg, metric, rounds, None)
+    from ..measure.interleave import expected_interleaved_seconds
+
+    # Without given rounds, the most rounds (a fast model) cost the most per-round overhead.
+    found = expected_interleaved_seconds(2, rounds or gate_rounds(each, 0.0), cfg)
+    pilots = 2 * (PILOT_TIME + PILOT_TIME)  # each side's pilot: a warm-up and a timed loop
+    span = None if found is None else (found[0] + pilots, found[1] + pilots)
+    return GatePlan(cfg, metric, rounds, span)
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    """What the same-session gate measured and decided.
+
+    ``limit``: the fraction the candidate may be worse by (the metric's threshold:
+    ``fail_if_slower`` for latency, ``fail_if_more`` for instruction counts; None: report
+    only). ``failed``: the candidate is worse than the baseline by more than ``limit`` on the
+    decided statistic (for latency, significantly so). ``rounds``: interleaved rounds (0 for a
+    deterministic metric, measured once per side). ``notes``: what the verdict does not say (a
+    tail significantly slower while the median gate passed)."""
 
     baseline: Result
     candidate: Result
-    comparison: Comparison
-    fail_if_slower: float | None
+    comparison: Verdict
+    limit: float | None
     rounds: int
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
+    def fail_if_slower(self) -> float | None:
+        """``limit`` of a latency gate (None for another metric's)."""
+        return self.limit if isinstance(self.comparison, Comparison) else None
+
+    @property
     def failed(self) -> bool:
-        return self.fail_if_slower is not None and self.comparison.slower_by_more_than(self.fail_if_slower)
+        return self.limit is not None and self.comparison.worse_by_more_than(self.limit)
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``gate`` object of the gate's JSON document. A deterministic metric's gate is
+        its one comparison (which holds the limit and whether it failed)."""
+        if metric_named(self.comparison.metric).deterministic:
+            return self.comparison.to_dict()
         return {
             "baseline": self.comparison.baseline,
             "candidate": self.comparison.candidate,
-            "statistic": self.comparison.statistic,
-            "fail_if_slower": self.fail_if_slower,
+            "statistic": getattr(self.comparison, "statistic", "median"),
+            "fail_if_slower": self.limit,
             "rounds": self.rounds,
             "failed": self.failed,
             "comparison": self.comparison.to_dict(),
@@ -108,53 +193,113 @@ def gate(
     config: Config | None = None,
     *,
     fail_if_slower: float | None = None,
+    fail_if_more: float | None = None,
     statistic: str = "median",
     threshold: float | None = None,
     rounds: int | None = None,
+    plan: GatePlan | None = None,
     opened: Callable[[list[Session]], None] | None = None,
+    starting: Callable[[str], None] | None = None,
 ) -> GateVerdict:
-    """Measure ``baseline`` and ``candidate`` interleaved in randomised rounds and compare them
-    on ``statistic``, paired over rounds. Each is a model file (measured with ``config``,
-    labelled by its file name) or a :class:`GateSide` (its own configuration: another
-    ``ort_lib``, other session options). ``rounds``: None chooses (:func:`gate_rounds`) from
-    the baseline config's ``max_time`` (default GATE_TIME) and a short pilot of each side.
-    ``opened``: called with the two sessions once they exist (a progress display).
+    """The same-session gate: measure ``baseline`` and ``candidate`` now and compare them.
+
+    Parameters
+    ----------
+    baseline, candidate : GateSide, str or os.PathLike
+        A model file (measured with ``config``, labelled by its file name) or a
+        :class:`GateSide` (its own configuration: another ``ort_lib``, other session options).
+    config : Config, optional
+        The configuration of the sides given as files (default ``Config()``); its ``metric``
+        decides how the gate measures (interleaved rounds for latency; once per side for a
+        deterministic metric such as instruction counts).
+    fail_if_slower : float, optional
+        Latency: fail when the candidate is significantly slower by more than this fraction.
+    fail_if_more : float, optional
+        Instruction counts: fail when the candidate needs more than this fraction more
+        instructions per call. Giving the threshold of another metric is a ConfigError.
+    statistic : str
+        What a latency verdict is on, per round: "median", "p90", "p99" or "mean".
+    threshold : float, optional
+        Latency ratios within +-threshold are "no significant difference" (default 2%).
+    rounds : int, optional
+        Interleaved rounds; None chooses them (:func:`gate_rounds`) from the time per side
+        (``max_time``, default GATE_TIME) and a short pilot of each side.
+    plan : GatePlan, optional
+        The plan already made by :func:`plan_gate` for the baseline's configuration (the CLI
+        makes it first, to size its progress bar); by default made here.
+    opened : callable, optional
+        Called with the two sessions once they exist (latency).
+    starting : callable, optional
+        Called with a side's label before a deterministic metric measures it.
 
     Raises
     ------
     ConfigError
-        A setting the gate cannot use (another scenario, adaptive stopping, processes).
+        A setting the gate cannot use (another scenario, adaptive stopping, processes), or the
+        threshold of another metric.
     """
-    from ..analysis.compare import DEFAULT_THRESHOLD, compare
-    from ..measure.interleave import measure_interleaved
-    from ..measure.session import Session
-
     baseline, candidate = _side(baseline, config), _side(candidate, config)
     if baseline.label == candidate.label:
         baseline = GateSide(baseline.model, baseline.config, f"{baseline.label} (baseline)")
-    config = _gate_config(baseline.config)
-    sides = [baseline, candidate]
-    sessions: list[Session] = []
-    try:
-        for side in sides:
-            sessions.append(Session(side.model, _gate_config(side.config)))
-        if opened is not None:
-            opened(sessions)
-        chosen = rounds or gate_rounds(config.loop_limits[1] or GATE_TIME, _pilot_latency(sessions))
-        done = measure_interleaved(sessions, chosen, config, order="random", seed=config.seed)
-    finally:
-        for s in sessions:
-            s.close()
-    base, cand = done.results
-    c = compare(
+    plan = plan or plan_gate(baseline.config, rounds)
+    given = {"fail_if_slower": fail_if_slower, "fail_if_more": fail_if_more}
+    problem = threshold_mismatch(plan.metric.name, given)
+    if problem:
+        raise ConfigError(problem)
+    limit = given.get(plan.metric.threshold)
+    if plan.metric.deterministic:
+        return _measured_once(baseline, candidate, limit, starting)
+    base, cand, chosen = _interleaved(baseline, candidate, plan, opened)
+    c = compare_results(
         base,
         cand,
-        threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
+        threshold=threshold,
         baseline_label=baseline.label,
         candidate_label=candidate.label,
         statistic=statistic,
     )
-    return GateVerdict(base, cand, c, fail_if_slower, chosen, tuple(_notes(c)))
+    return GateVerdict(base, cand, c, limit, chosen, tuple(_notes(c)))
+
+
+def _interleaved(
+    baseline: GateSide, candidate: GateSide, plan: GatePlan, opened: Callable[[list[Session]], None] | None
+) -> tuple[Result, Result, int]:
+    """Both sides measured in randomised interleaved rounds: (baseline, candidate, rounds)."""
+    from ..measure.interleave import measure_interleaved
+    from ..measure.session import Session
+
+    sessions: list[Session] = []
+    try:
+        for side in (baseline, candidate):
+            sessions.append(Session(side.model, _gate_config(side.config)))
+        if opened is not None:
+            opened(sessions)
+        each = plan.seconds_per_side
+        chosen = plan.rounds or gate_rounds(each or GATE_TIME, _pilot_latency(sessions))
+        done = measure_interleaved(sessions, chosen, plan.config, order="random", seed=plan.config.seed)
+    finally:
+        for s in sessions:
+            s.close()
+    base, cand = done.results
+    return base, cand, chosen
+
+
+def _measured_once(
+    baseline: GateSide, candidate: GateSide, limit: float | None, starting: Callable[[str], None] | None
+) -> GateVerdict:
+    """A deterministic metric: each side measured once, one after the other, and compared."""
+    from ..measure.benchmark import benchmark
+
+    measured = []
+    for side in (baseline, candidate):
+        if starting is not None:
+            starting(side.label)
+        measured.append(benchmark(side.model, side.config))
+    base, cand = measured
+    c = compare_results(
+        base, cand, baseline_label=baseline.label, candidate_label=candidate.label, limit=limit
+    )
+    return GateVerdict(base, cand, c, limit, 0)
 
 
 def _side(side: GateSide | str | os.PathLike[str], config: Config | None) -> GateSide:
@@ -164,17 +309,14 @@ def _side(side: GateSide | str | os.PathLike[str], config: Config | None) -> Gat
     return GateSide(path, config or Config(), os.path.basename(path))
 
 
-#: Seconds of the pilot that times each side before the rounds are chosen.
-PILOT_TIME = 0.05
-
-
 def _pilot_latency(sessions: list[Session]) -> float:
     """Seconds a call of the slower side takes: a short pilot of each (untimed for the gate)."""
     return max(s.measure(max_time=PILOT_TIME, warmup_time=PILOT_TIME).stats.median_ns for s in sessions) / 1e9
 
 
 def _gate_config(config: Config) -> Config:
-    """``config`` for a gate: single stream, fixed time (GATE_TIME per side unless told)."""
+    """``config`` for an interleaved gate: single stream, fixed time (GATE_TIME per side unless
+    told)."""
     if config.scenario != "single-stream" or config.processes > 1:
         raise ConfigError("the gate measures the single-stream scenario in one process")
     if config.target_ci is not None:
@@ -184,9 +326,11 @@ def _gate_config(config: Config) -> Config:
     return config
 
 
-def _notes(c: Comparison) -> list[str]:
+def _notes(c: Verdict) -> list[str]:
     """What the verdict on one statistic leaves out: a tail significantly slower (or faster)
     while the decision was on another statistic."""
+    if not isinstance(c, Comparison):
+        return []
     notes = []
     lo, hi = c.ratio_p99_ci
     if c.statistic != "p99" and (lo > 1.0 + c.threshold or hi < 1.0 - c.threshold):
@@ -205,3 +349,51 @@ def side_label(model: str, config: Config, other: Config) -> str:
         return name
     lib = os.path.basename(config.ort_lib)
     return f"{name} ({lib if lib != os.path.basename(other.ort_lib or '') else config.ort_lib})"
+
+
+@dataclass(frozen=True)
+class SavedResultVerdict:
+    """What :func:`saved_result_gate` decided: the measurement kept (the last one taken), its
+    comparison with the saved result, how many measurements were taken, and why the test fails
+    (None: it passes)."""
+
+    result: Result
+    comparison: Comparison
+    measurements: int
+    failure: str | None
+
+
+def saved_result_gate(
+    base: Result,
+    first: Result,
+    remeasure: Callable[[], Result],
+    *,
+    fail_if_slower: float | None,
+    confirmations: int = 1,
+    baseline_label: str = "baseline",
+    candidate_label: str = "candidate",
+) -> SavedResultVerdict:
+    """The saved-result gate: ``first`` compared with ``base``, a result saved by an earlier
+    session; when it is significantly slower by more than ``fail_if_slower`` (a fraction;
+    None: report only), ``remeasure()`` is called up to ``confirmations`` times, and the first
+    re-measurement that is not slower by that much passes. The failure message says by how
+    much the last measurement was slower."""
+    from ..analysis.compare import compare
+
+    result, taken = first, 1
+    c = compare(base, result, baseline_label=baseline_label, candidate_label=candidate_label)
+    if fail_if_slower is None or not c.slower_by_more_than(fail_if_slower):
+        return SavedResultVerdict(result, c, taken, None)
+    confirmations = max(0, confirmations)
+    for _ in range(confirmations):
+        result, taken = remeasure(), taken + 1
+        c = compare(base, result, baseline_label=baseline_label, candidate_label=candidate_label)
+        if not c.slower_by_more_than(fail_if_slower):
+            return SavedResultVerdict(result, c, taken, None)
+    failure = (
+        f"inferspeed: {candidate_label} is slower than {c.baseline}: median ratio {c.ratio_median:.3f} "
+        f"({c.ratio_median_ci[0]:.3f}-{c.ratio_median_ci[1]:.3f}), more than the {fail_if_slower:.0%} allowed"
+    )
+    if confirmations:
+        failure += f" (confirmed by {confirmations} re-measurement{'s' if confirmations > 1 else ''})"
+    return SavedResultVerdict(result, c, taken, failure)
