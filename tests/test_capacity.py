@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from inferspeed.analysis.capacity import KEEP_UP, TOLERANCE, find_capacity
+from inferspeed.analysis.capacity import KEEP_UP, TOLERANCE
+from inferspeed.tools.capacity import find_capacity
 
 #: The fake server: one worker, each call SERVICE_NS, so at most MU requests per second.
 SERVICE_NS = 1_000_000
@@ -126,3 +127,14 @@ def test_no_rate_meets_an_slo_below_the_service_time() -> None:
     assert found.capacity_qps is None
     assert len(found.steps) == 6 and not any(st["passed"] for st in found.steps)
     assert found.to_dict()["capacity_qps"] is None
+
+
+def test_the_old_home_of_find_capacity_still_works_with_a_deprecation_warning() -> None:
+    """find_capacity runs measurements, so it moved from the analysis layer (decisions over
+    results) to the tools layer; its old name keeps working for one release and says so."""
+    import inferspeed.analysis.capacity as old
+
+    with pytest.warns(DeprecationWarning, match="use inferspeed.tools.capacity.find_capacity"):
+        assert old.find_capacity is find_capacity
+    with pytest.raises(AttributeError):
+        _ = old.no_such_name

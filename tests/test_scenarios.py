@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from inferspeed import ConfigError, Session
-from inferspeed.analysis.capacity import KEEP_UP, find_capacity
+from inferspeed.analysis.capacity import KEEP_UP
 from inferspeed.measure.scenarios import arrival_offsets, deadline_stats, scheduled_rate
 from inferspeed.report.text import render_result
+from inferspeed.tools.capacity import find_capacity
 
 from .conftest import until
 from .test_cli import cli

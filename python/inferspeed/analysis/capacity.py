@@ -1,27 +1,28 @@
-"""``inferspeed capacity``: the highest arrival rate whose latency percentile meets an SLO.
+"""Capacity decisions: does one step of a capacity search meet the SLO, and where does the
+search go next? Results in, decisions out; the search that runs the steps is
+:func:`inferspeed.tools.capacity.find_capacity`.
 
-First the offline throughput of the same number of workers bounds the search; then a bisection
-over arrival rates runs the server scenario at each rate for at least ``step_time`` seconds. A
-step passes when the server keeps up (achieved >= KEEP_UP x the rate its schedule offers) and
-the percentile's 95% confidence interval lies below the SLO; it fails when the interval lies
-above it. When the
-interval straddles the SLO, the step is run again for twice as long (up to ``max_step_time``)
-and then decided on the point estimate.
+A step (the server scenario at one arrival rate) passes when the server keeps up (achieved >=
+KEEP_UP x the rate its schedule offers) and the percentile's 95% confidence interval lies below
+the SLO; it fails when the interval lies above it, and is undecided when the interval straddles
+the SLO (:func:`judge_step`). The rate bisects between the highest rate that passed and the
+lowest that failed until the bracket is narrower than TOLERANCE of the rate
+(:class:`Bracket`).
 """
 
 from __future__ import annotations
 
+import importlib
+import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from ..results.result import Result
 from ..stats.summary import quantile_ci
 
-if TYPE_CHECKING:
-    from ..measure.session import Session
-
-__all__ = ["CapacityResult", "find_capacity"]
+__all__ = ["KEEP_UP", "TOLERANCE", "Bracket", "CapacityResult", "judge_step", "point_verdict"]
 
 #: A step keeps up when it serves at least this fraction of the offered rate.
 KEEP_UP = 0.97
@@ -50,17 +51,33 @@ class CapacityResult:
             "steps": self.steps,
         }
 
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> CapacityResult:
+        """A capacity document (``to_dict``'s form, as ``inferspeed capacity --json`` writes it)."""
+        return cls(
+            percentile=float(doc["slo"]["percentile"]),
+            slo_ns=float(doc["slo"]["latency_ns"]),
+            concurrency=int(doc.get("concurrency", 1)),
+            offline_throughput_per_s=float(doc["offline_throughput_per_s"]),
+            capacity_qps=None if doc.get("capacity_qps") is None else float(doc["capacity_qps"]),
+            steps=list(doc.get("steps", [])),
+        )
 
-def _step(session: Session, qps: float, percentile: float, slo_ns: float, seconds: float) -> dict[str, Any]:
-    r = session.measure(scenario="server", qps=qps, duration=seconds, warmup_time=0.05)
-    latency = np.sort(r.samples_ns)
+
+def judge_step(
+    result: Result, qps: float, percentile: float, slo_ns: float, seconds: float
+) -> dict[str, Any]:
+    """One step's record: the rate offered (``qps``) and achieved, the ``percentile`` latency
+    with its 95% interval, and ``passed`` (True, False, or None: the interval straddles the
+    SLO) for a server-scenario ``result`` of ``seconds``."""
+    latency = np.sort(result.samples_ns)
     q = percentile / 100.0
     value = float(np.percentile(latency, percentile))
     lo, hi = quantile_ci(latency, q)
-    achieved = float(r.scenario_stats["achieved_qps"])
+    achieved = float(result.scenario_stats["achieved_qps"])
     # Against the rate this seeded schedule offers, not the nominal one: a short step's Poisson
     # draw can be far from it (measure.scenarios.scheduled_rate).
-    scheduled = float(r.scenario_stats.get("scheduled_qps") or qps)
+    scheduled = float(result.scenario_stats.get("scheduled_qps") or qps)
     keeps_up = achieved >= KEEP_UP * scheduled
     if not keeps_up or (lo is not None and lo > slo_ns):
         verdict: bool | None = False
@@ -79,45 +96,46 @@ def _step(session: Session, qps: float, percentile: float, slo_ns: float, second
     }
 
 
-def find_capacity(
-    session: Session,
-    percentile: float,
-    slo_ns: float,
-    *,
-    step_time: float = 2.0,
-    max_step_time: float = 8.0,
-    max_steps: int = 14,
-) -> CapacityResult:
-    """Search the highest server arrival rate (``session.config.concurrency`` workers) whose
-    ``percentile`` latency stays within ``slo_ns``."""
-    offline = session.measure(scenario="offline", qps=None, duration=step_time, warmup_time=0.05)
-    throughput = float(offline.scenario_stats["throughput_per_s"])
-    steps: list[dict[str, Any]] = []
-    lo, hi = 0.0, 1.3 * throughput  # lo passed (0 trivially); hi assumed to fail
-    rate = 0.9 * throughput
-    for _ in range(max_steps):
-        seconds = step_time
-        step = _step(session, rate, percentile, slo_ns, seconds)
-        while step["passed"] is None and seconds * 2 <= max_step_time:
-            seconds *= 2
-            step = _step(session, rate, percentile, slo_ns, seconds)
-        if step["passed"] is None:
-            step["passed"] = (
-                step["latency_ns"] <= slo_ns and step["achieved_qps"] >= KEEP_UP * step["scheduled_qps"]
-            )
-        steps.append(step)
-        if step["passed"]:
-            lo = rate
+def point_verdict(step: dict[str, Any], slo_ns: float) -> bool:
+    """An undecided step decided on its point estimate (after the longest step time)."""
+    return bool(step["latency_ns"] <= slo_ns and step["achieved_qps"] >= KEEP_UP * step["scheduled_qps"])
+
+
+@dataclass
+class Bracket:
+    """The bisection's bracket: ``low`` passed (0 trivially), ``high`` failed or is assumed to."""
+
+    low: float
+    high: float
+
+    def record(self, rate: float, passed: bool) -> None:
+        if passed:
+            self.low = rate
         else:
-            hi = rate
-        if hi - lo <= TOLERANCE * hi:
-            break
-        rate = (lo + hi) / 2.0
-    return CapacityResult(
-        percentile=percentile,
-        slo_ns=slo_ns,
-        concurrency=session.config.concurrency,
-        offline_throughput_per_s=throughput,
-        capacity_qps=lo if lo > 0 else None,
-        steps=steps,
+            self.high = rate
+
+    @property
+    def narrow(self) -> bool:
+        """Narrower than TOLERANCE of the rate: the search is done."""
+        return self.high - self.low <= TOLERANCE * self.high
+
+    @property
+    def next_rate(self) -> float:
+        return (self.low + self.high) / 2.0
+
+
+#: Moved to the tools layer (it runs measurements); the old name works for one release.
+_MOVED = {"find_capacity": "inferspeed.tools.capacity"}
+
+
+def __getattr__(name: str) -> Any:
+    where = _MOVED.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"inferspeed.analysis.capacity.{name} is deprecated: use {where}.{name}",
+        DeprecationWarning,
+        stacklevel=2,
     )
+    # A deprecation shim, by name at run time: the analysis layer imports nothing above it.
+    return getattr(importlib.import_module(where), name)

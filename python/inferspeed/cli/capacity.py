@@ -37,10 +37,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def cmd_capacity(args: argparse.Namespace) -> int:
-    from ..analysis.capacity import find_capacity
     from ..facts.models import demo_model_path
     from ..measure.session import Session
     from ..report.text import render_capacity
+    from ..tools.capacity import find_capacity
 
     percentile, slo = args.slo
     config = flags.config_from_args(args)

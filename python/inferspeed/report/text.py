@@ -25,6 +25,7 @@ from .instructions import (
 )
 
 if TYPE_CHECKING:
+    from ..analysis.capacity import CapacityResult
     from ..analysis.verdicts import Verdict
     from ..tools.gate import GateVerdict
 
@@ -330,7 +331,7 @@ def render_concurrency_table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def render_capacity(found: Any) -> str:
+def render_capacity(found: CapacityResult) -> str:
     """The rates walked by ``inferspeed capacity`` and the capacity found."""
     label = f"p{found.percentile:g}"
     lines = [
