@@ -13,43 +13,46 @@ measure with when they run.
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from collections.abc import Sequence
 
 from ..errors import InferspeedError
 from ..version import __version__
+from . import capacity, compare, gate, info, profile, report, run, sweep, tradeoff
 from .common import EXIT_USAGE, Parser, interrupted_status
 
 __all__ = [
     "COMMANDS",
     "build_parser",
     "main",
-    "parse_int_list",
 ]
 
-#: Command name -> the module (in this package) that declares its flags and runs it, in the
-#: order ``inferspeed --help`` lists them.
-COMMANDS = {
-    "run": "run",
-    "capacity": "capacity",
-    "tradeoff": "tradeoff",
-    "compare": "compare",
-    "gate": "gate",
-    "sweep": "sweep",
-    "profile": "profile",
-    "report": "report",
-    "info": "info",
+#: Command name -> the module (in this package) that declares its flags (``add_parser``) and
+#: runs it, in the order ``inferspeed --help`` lists them.
+_MODULES = {
+    "run": run,
+    "capacity": capacity,
+    "tradeoff": tradeoff,
+    "compare": compare,
+    "gate": gate,
+    "sweep": sweep,
+    "profile": profile,
+    "report": report,
+    "info": info,
 }
+
+#: Command name -> the name of its module in this package (``inferspeed.cli.<module>``), in the
+#: same order.
+COMMANDS = {name: module.__name__.rpartition(".")[2] for name, module in _MODULES.items()}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="inferspeed", description="Latency of ONNX models under ONNX Runtime, timed in C++.")
     parser.add_argument("--version", action="version", version=f"inferspeed {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for module in COMMANDS.values():
-        importlib.import_module(f".{module}", __name__).add_parser(sub)
+    for module in _MODULES.values():
+        module.add_parser(sub)
     return parser
 
 

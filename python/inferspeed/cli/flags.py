@@ -59,8 +59,8 @@ __all__ = [
     "config_from_args",
 ]
 
-#: A parser or one of its argument groups.
-Group = argparse._ActionsContainer
+#: A parser or one of its argument groups. argparse has no public name for their common base.
+Group = argparse._ActionsContainer  # noqa: SLF001
 
 
 def add_session_flags(p: argparse.ArgumentParser, *, thread_list: bool) -> None:
