@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, NoReturn
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, NoReturn
 
 from .._cli_guard import interrupted_status
 from ..config import Config
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..measure.interleave import InterleavedInterrupted
 
 __all__ = [
     "EXIT_INTERRUPTED",
@@ -66,7 +70,7 @@ def shown(path: str) -> str:
     return "standard output" if path == "-" else path
 
 
-def write_document(path: str, doc: Any) -> None:
+def write_document(path: str, doc: Mapping[str, object]) -> None:
     """A JSON document to ``path``, or to standard output for "-"."""
     import json
 
@@ -84,7 +88,7 @@ def about(span: tuple[float, float]) -> str:
     return f"about {low:.0f} s" if round(high) <= round(low) else f"about {low:.0f}-{high:.0f} s"
 
 
-def interleaved_interrupted(exc: Any, json_path: str | None) -> int:
+def interleaved_interrupted(exc: InterleavedInterrupted, json_path: str | None) -> int:
     """Ctrl-C in an interleaved measurement (``InterleavedInterrupted``): the partial results
     (every session's rounds so far) written to ``json_path`` when given, one line, exit 130."""
     from ..results.result import write_json

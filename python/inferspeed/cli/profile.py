@@ -57,7 +57,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
         found = profile(model, config, trace=args.trace)
     if not args.quiet:
         # The model's latency first (profiler off), the profiled calls' only second.
-        print_summary("\n".join(render_profile_latency(found.summary)))
+        print_summary("\n".join(render_profile_latency(found.unprofiled)))
         print()
         print_summary(render_result(found.unprofiled))
         print()

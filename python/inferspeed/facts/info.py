@@ -7,7 +7,7 @@ import collections
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from ..errors import ModelError
 from . import onnxfile
@@ -15,7 +15,44 @@ from .modelfile import check_model_path, macs_for_file
 from .onnxfile import Value, ValueType
 from .signature import ELEMENT_TYPES
 
-__all__ = ["Bound", "info_document"]
+__all__ = ["Bound", "InfoDocument", "ValueRecord", "info_document"]
+
+
+class ValueRecord(TypedDict):
+    """An input or output of the graph: its name, type ("float", "sequence<int64>", ...) and
+    shape (a dim a name, a size, or None when unknown; None: no shape)."""
+
+    name: str
+    type: str
+    shape: list[int | str | None] | None
+
+
+class _InfoFields(TypedDict):
+    path: str
+    size_bytes: int
+    ir_version: int
+    opsets: dict[str, int]
+    producer: str | None
+    graph_name: str
+    inputs: list[ValueRecord]
+    outputs: list[ValueRecord]
+    initializers: int
+    external_initializers: int
+    parameters: int
+    nodes: int
+    operators: dict[str, int]
+    #: MAC counts (facts.macs.estimate_macs: total, by_op_type, uncounted, subgraph_nodes);
+    #: None when shape inference failed.
+    macs: dict[str, Any] | None
+
+
+class InfoDocument(_InfoFields, total=False):
+    """What ``inferspeed info`` says of a model file (its ``--json`` form); ``macs_at`` and
+    ``macs_notices`` only when the caller bound input shapes to count the MACs at."""
+
+    macs_at: dict[str, list[int]] | None
+    macs_notices: list[str]
+
 
 #: What info_document calls for the inputs to count MACs at: (shapes by input name, or None for
 #: the model's own dims; values of some inputs, see estimate_macs; the notices that say how
@@ -39,7 +76,7 @@ def _type_text(t: ValueType) -> tuple[str, list[Any] | None]:
     return t.kind or "unknown", None
 
 
-def info_document(path: str, bound: Bound | None = None) -> dict[str, Any]:
+def info_document(path: str, bound: Bound | None = None) -> InfoDocument:
     """Inputs and outputs (types, shapes with symbolic dims named), opsets, IR version, file
     size, parameter count, an operator histogram (subgraphs of If/Loop/Scan included) and MAC
     counts (:func:`~inferspeed.facts.macs.estimate_macs`). ``bound``, called once the file has
@@ -58,8 +95,8 @@ def info_document(path: str, bound: Bound | None = None) -> dict[str, Any]:
     graph = model.graph
     init_names = {i.name for i in graph.initializers}
 
-    def io(values: list[Value]) -> list[dict[str, Any]]:
-        out = []
+    def io(values: list[Value]) -> list[ValueRecord]:
+        out: list[ValueRecord] = []
         for v in values:
             if v.name in init_names:
                 continue
@@ -79,7 +116,7 @@ def info_document(path: str, bound: Bound | None = None) -> dict[str, Any]:
             params += math.prod(init.dims)
             if init.external:
                 external += 1
-    info: dict[str, Any] = _printable(
+    info = _printable(
         {
             "path": os.path.abspath(path),
             "size_bytes": os.path.getsize(path),
@@ -97,7 +134,7 @@ def info_document(path: str, bound: Bound | None = None) -> dict[str, Any]:
             **_macs(path, model, bound),
         }
     )
-    return info
+    return cast(InfoDocument, info)
 
 
 def _macs(path: str, model: onnxfile.ModelFile, bound: Bound | None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO
 
 __all__ = ["MIN_SECONDS", "REFRESH_PER_SECOND", "interactive", "print_summary", "progress"]
 
@@ -82,7 +82,7 @@ def progress(seconds: float | None, description: str, enabled: bool = True) -> I
             thread.join()
 
 
-def print_summary(text: str, file: Any = None) -> None:
+def print_summary(text: str, file: IO[str] | None = None) -> None:
     """Print a summary from report.text: plain, or on a terminal with WARNING lines in yellow and
     the section names bold."""
     out = file or sys.stdout

@@ -27,7 +27,9 @@ from .instructions import (
 if TYPE_CHECKING:
     from ..analysis.capacity import CapacityResult
     from ..analysis.verdicts import Verdict
+    from ..facts.info import InfoDocument
     from ..tools.gate import GateVerdict
+    from ..tools.tradeoff import TradeoffResult
 
 
 def _rate(per_s: float | None) -> str:
@@ -351,9 +353,13 @@ def render_capacity(found: CapacityResult) -> str:
     return "\n".join(lines)
 
 
-def render_profile_latency(pr: Mapping[str, Any]) -> list[str]:
-    """The latency lines of a profile: the unprofiled median first (the model's latency), then
-    the profiled one, secondary, with how much slower the profiler made each call."""
+def render_profile_latency(result: Result) -> list[str]:
+    """The latency lines of a profiled result: the unprofiled median first (the model's
+    latency), then the profiled one, secondary, with how much slower the profiler made each
+    call; none without a profile."""
+    pr = result.profile
+    if pr is None:
+        return []
     over = pr.get("profiling_overhead")
     slower = (
         f", {over + 1.0:.2f}x the unprofiled ({over:+.0%}): the profiler's cost, not the model's"
@@ -369,7 +375,7 @@ def render_profile_latency(pr: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def render_profile(result: Any, top: int = 15, latency: bool = True) -> str:
+def render_profile(result: Result, top: int = 15, latency: bool = True) -> str:
     """The unprofiled latency, then the profiled one (``latency``: these two lines, see
     :func:`render_profile_latency`), then the top ``top`` operator types and nodes (full node
     names, long ones wrapped onto continuation lines)."""
@@ -379,7 +385,7 @@ def render_profile(result: Any, top: int = 15, latency: bool = True) -> str:
     t = _from_us
     over = pr.get("profiling_overhead")
     lines = [
-        *(render_profile_latency(pr) if latency else []),
+        *(render_profile_latency(result) if latency else []),
         f"profile    {pr['runs']} profiled calls, graph optimization {pr['graph_optimization']} "
         "(names are ONNX Runtime's, after fusion)",
     ]
@@ -572,7 +578,7 @@ def render_sweep(found: Any) -> str:
     return "\n".join(lines)
 
 
-def render_tradeoff(found: Any) -> str:
+def render_tradeoff(found: TradeoffResult) -> str:
     """Speedup (with its interval and verdict) beside fidelity, Pareto-optimal rows marked with
     *; where each variant's file is and which inputs the fidelity was measured on."""
     speed = {"reference": "reference", "faster": "faster", "slower": "slower"}
@@ -603,7 +609,7 @@ def render_tradeoff(found: Any) -> str:
         where = r.get("path")
         kept = "" if not where else f" ({where})" if r["how"] == "given" else f"; saved as {where}"
         lines.append(f"  {r['label']}: {r['how']}{kept}")
-    lines.append(_fidelity_inputs_line(getattr(found, "fidelity_inputs", None) or {}))
+    lines.append(_fidelity_inputs_line(found.fidelity_inputs))
     return "\n".join(lines)
 
 
@@ -634,7 +640,7 @@ def _count(n: float) -> str:
     return f"{n:.0f}"
 
 
-def render_info(info: Mapping[str, Any]) -> str:
+def render_info(info: InfoDocument) -> str:
     def shape(dims: Any) -> str:
         if dims is None:
             return "(no shape)"

@@ -260,7 +260,7 @@ def compute_at(compute: Mapping[str, Any] | None, median_ns: float) -> dict[str,
     return {**compute, "gflop_per_s": 2.0 * macs / median_ns if median_ns > 0 else None}
 
 
-def read_json_file(path: str | os.PathLike[str], what: str = "") -> Any:
+def read_json_file(path: str | os.PathLike[str], what: str = "") -> object:
     """The parsed JSON of ``path``; InputError (one line) when it cannot be read or is not JSON.
     ``what`` is added to the not-JSON message (e.g. what the file should have been)."""
     from ..errors import InputError
@@ -275,7 +275,7 @@ def read_json_file(path: str | os.PathLike[str], what: str = "") -> Any:
         raise InputError(f"{name} is not JSON{what}: {exc}") from None
 
 
-def results_from_document(doc: Any, name: str) -> list[Result]:
+def results_from_document(doc: object, name: str) -> list[Result]:
     """The results of a parsed results document (``name`` for messages); InputError for a
     document that is not inferspeed's, or from a newer schema than this version reads."""
     from ..errors import InputError
@@ -285,6 +285,7 @@ def results_from_document(doc: Any, name: str) -> list[Result]:
         raise InputError(f"{name} is not an inferspeed result (no 'schema': 'inferspeed/N')")
     if schema != SCHEMA:
         raise InputError(f"{name} uses schema {schema}; this inferspeed reads {SCHEMA}: upgrade inferspeed")
+    assert isinstance(doc, dict)
     try:
         return [Result.from_dict(r, doc.get("environment", {})) for r in doc["results"]]
     except (KeyError, TypeError, ValueError) as exc:
