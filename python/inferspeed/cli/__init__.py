@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from ..errors import InferspeedError
 from ..version import __version__
@@ -30,7 +31,7 @@ __all__ = [
 
 #: Command name -> the module (in this package) that declares its flags (``add_parser``) and
 #: runs it, in the order ``inferspeed --help`` lists them.
-_MODULES = {
+COMMANDS: dict[str, ModuleType] = {
     "run": run,
     "capacity": capacity,
     "tradeoff": tradeoff,
@@ -42,16 +43,12 @@ _MODULES = {
     "info": info,
 }
 
-#: Command name -> the name of its module in this package (``inferspeed.cli.<module>``), in the
-#: same order.
-COMMANDS = {name: module.__name__.rpartition(".")[2] for name, module in _MODULES.items()}
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="inferspeed", description="Latency of ONNX models under ONNX Runtime, timed in C++.")
     parser.add_argument("--version", action="version", version=f"inferspeed {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for module in _MODULES.values():
+    for module in COMMANDS.values():
         module.add_parser(sub)
     return parser
 
