@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -207,6 +207,15 @@ class TradeoffResult:
             "saved_to": self.saved_to,
             "variants": self.rows,
         }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> TradeoffResult:
+        """A trade-off document (``to_dict``'s form, as ``inferspeed tradeoff --json`` writes it)."""
+        return cls(
+            rows=[dict(row) for row in doc.get("variants", [])],
+            fidelity_inputs=dict(doc.get("fidelity_inputs") or {}),
+            saved_to=doc.get("saved_to"),
+        )
 
 
 #: Verdicts of :func:`inferspeed.analysis.compare.compare` that say the speed differs.
