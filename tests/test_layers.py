@@ -196,6 +196,59 @@ def test_no_module_imports_another_modules_private_name() -> None:
     assert not found, "private names imported from another module:\n" + "\n".join(found)
 
 
+#: Stems that several modules (or a module and a subpackage) of the package share, each for ONE
+#: concept seen from several layers: a command's module beside what it runs, a metric's modules
+#: in each layer. A stem shared for two different concepts is a second name to find; any other
+#: shared stem fails the test below, which asks to rename the module or to add the concept here.
+SHARED_STEMS = {
+    "capacity": "the capacity search: its decisions (analysis), the search (tools), the command (cli)",
+    "cluster": "sweeps on a Ray cluster: the driver (tools), the table by host (report), the flags (cli)",
+    "compare": "comparison of latency results with significance (analysis) and its command (cli)",
+    "gate": "the gates (tools) and the command (cli)",
+    "history": "the machine's history: its file (facts) and its use in a measurement (measure)",
+    "info": "what a model file holds (facts) and the command that prints it (cli)",
+    "instructions": "the instructions metric: counting (measure), comparing (analysis), text (report)",
+    "profile": "per-operator profiles: the tool and its command",
+    "report": "the reports (the report/ layer) and the command that writes them (cli)",
+    "sweep": "grid sweeps: the tool and its command",
+    "tradeoff": "speed against fidelity of variants: the tool and its command",
+}
+
+#: Public names that several modules define, each for one role: the CLI's per-command protocol.
+SHARED_NAMES = {"add_parser", "check"}
+
+
+def test_a_shared_module_stem_names_one_concept() -> None:
+    stems: dict[str, list[str]] = {}
+    for path in sorted(PACKAGE_DIR.rglob("*")):
+        if "__pycache__" in path.parts or path.name.startswith("__init__"):
+            continue
+        if path.is_dir() or path.suffix == ".py":
+            rel = path.relative_to(PACKAGE_DIR).as_posix()
+            stems.setdefault(path.stem if path.is_file() else path.name, []).append(rel)
+    shared = {stem: places for stem, places in stems.items() if len(places) > 1}
+    unexplained = {stem: places for stem, places in shared.items() if stem not in SHARED_STEMS}
+    assert not unexplained, (
+        f"modules that share a stem: {unexplained}; rename one, or say in SHARED_STEMS which one "
+        "concept they are"
+    )
+    stale = sorted(set(SHARED_STEMS) - set(shared))
+    assert not stale, f"SHARED_STEMS lists stems no two modules share any more: {stale}"
+
+
+def test_a_public_name_is_defined_once() -> None:
+    """No two modules define a public function or class of the same name (two ``gate`` and two
+    ``GateVerdict`` once meant two different things)."""
+    where: dict[str, list[str]] = {}
+    for path in python_sources():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+                where.setdefault(node.name, []).append(path.relative_to(PACKAGE_DIR).as_posix())
+    twice = {name: files for name, files in where.items() if len(files) > 1 and name not in SHARED_NAMES}
+    assert not twice, f"public names defined in several modules: {twice}"
+
+
 def test_no_function_over_80_lines() -> None:
     found = []
     for path in python_sources():
