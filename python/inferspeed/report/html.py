@@ -36,12 +36,12 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..results.result import Result
+from ..results.sweepfile import cell_label
 from ..units import format_duration
 from .exports import (
     AnyResult,
     Entry,
     FailedCell,
-    cell_text,
     label_entries,
     result_facts,
     summary_table,
@@ -325,7 +325,7 @@ def _results_section(path: str, entries: Sequence[Entry], failed: Sequence[Faile
         section.results.append(block)
     if any(e.cell is not None for e in entries) or failed:
         section.notes.append("A sweep's JSONL keeps each cell's statistics, not its samples: no plots.")
-    section.notes += [f"failed: cell {cell_text(f.cell)}: {f.error}" for f in failed]
+    section.notes += [f"failed: cell {cell_label(f.cell)}: {f.error}" for f in failed]
     plain = [e.result for e in entries if e.cell is None]
     curve = _curve_plot(plain, os.path.basename(path)) if len(plain) > 1 else None
     if curve is not None:

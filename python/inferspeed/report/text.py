@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..results.result import Result
 from ..units import format_bytes, format_duration
+
+if TYPE_CHECKING:
+    from ..tools.sweep import SweepResult
 
 
 def _rate(per_s: float | None) -> str:
@@ -512,22 +515,21 @@ def _on_statistic(c: Any) -> str:
     return "" if statistic == "median" else f" on the {statistic}"
 
 
-def render_sweep(found: Any) -> str:
-    """One row per cell: median, p99, median per sample (batched cells) and samples/s; the best
-    by the chosen metric marked with *."""
-    from ..results.result import batch_of
-
+def render_sweep(found: SweepResult) -> str:
+    """One row per cell (labelled as :func:`~inferspeed.results.sweepfile.cell_label` does):
+    median, p99, median per sample (batched cells) and samples/s; the best by the chosen
+    ranking marked with *."""
     best = found.best
     lines = [f"{'cell':<44} {'median':>10} {'p99':>10} {'per sample':>11} {'samples/s':>12}"]
     for e in found.entries:
-        cell = ", ".join(f"{k}={v}" for k, v in e["cell"].items())
-        if "error" in e:
-            lines.append(f"  {cell:<42} error: {e['error']}")
+        cell = e.label
+        if e.error is not None or e.result is None:
+            lines.append(f"  {cell:<42} error: {e.error}")
             continue
-        st = e["result"]["stats"]
-        batch = batch_of(e["result"])
+        st = e.result["stats"]
+        batch = e.batch
         mark = "*" if e is best else " "
-        counted = e["result"].get("instructions")
+        counted = e.result.get("instructions")
         if counted:  # an instruction count: per call and per sample, no times
             per_call = counted["instructions"]
             per_sample = f"{per_call / batch:,.0f} per sample"
@@ -539,7 +541,7 @@ def render_sweep(found: Any) -> str:
             f"{format_duration(st['median_ns'] / batch):>11} {_rate(samples_per_s):>12}"
         )
     if best is not None:
-        lines.append(f"best by {found.by}: {best['cell']}")
+        lines.append(f"best by {found.by}: {best.label}")
     return "\n".join(lines)
 
 
