@@ -22,7 +22,8 @@ import pytest
 
 from inferspeed.errors import ConfigError
 from inferspeed.facts.models import add_model
-from inferspeed.report.cluster import fold_hosts, host_rows, parse_cost, render_hosts
+from inferspeed.report.cluster import host_rows, parse_cost, render_hosts
+from inferspeed.results.sweepfile import SweepLine, fold_hosts
 from inferspeed.tools.cluster import entry_key, host_names, parse_cluster, select_nodes
 
 from .child_events import HANG_TIMEOUT, Events
@@ -235,7 +236,7 @@ def test_a_lost_node_fails_its_cell_and_resume_runs_only_what_is_missing(
     assert len(measured) == 6 and all("instance=b" in line for line in measured), measured
     after = _lines(out)
     assert after[: len(lines)] == lines and len(after) == len(lines) + 6
-    last = {entry_key(x, True): x for x in after}
+    last = {entry_key(SweepLine.from_dict(x), True): x for x in after}
     _check_every_node_after_resume(list(last.values()))
 
 
@@ -323,13 +324,13 @@ def test_host_names_and_node_selection() -> None:
         select_nodes(infos, {"instance": "x"}, None)
 
 
-def _line(host: str, cell: dict[str, Any], median: float, **extra: Any) -> dict[str, Any]:
+def _line(host: str, cell: dict[str, Any], median: float) -> SweepLine:
     result = {
         "model": {"name": "m.onnx", "inputs": [{"bound_shape": [cell.get("batch", 1), 4]}]},
         "stats": {"median_ns": median, "p99_ns": 2 * median, "throughput_per_s": 1e9 / median},
         "environment": {"cpu": {"model": "CPU", "logical_cores": 8}},
     }
-    return {"cell": cell, "host": {"name": host, "labels": {"instance": host}}, "result": result, **extra}
+    return SweepLine(cell, result=result, host={"name": host, "labels": {"instance": host}})
 
 
 def test_hosts_table_fastest_and_cheapest() -> None:
@@ -338,7 +339,7 @@ def test_hosts_table_fastest_and_cheapest() -> None:
         _line("fast", {"batch": 4}, 2000.0),  # 500 ns per item: its best cell
         _line("slow", {"batch": 1}, 3000.0),
         _line("slow", {"batch": 4}, 8000.0),
-        {"cell": {"batch": 2}, "host": {"name": "slow"}, "error": "node slow was lost", "lost": True},
+        SweepLine({"batch": 2}, error="node slow was lost", host={"name": "slow"}, lost=True),
     ]
     rows = host_rows(lines, {"fast": 4.0, "slow": 0.5})
     assert [(r.host, r.median_per_item_ns, r.best) for r in rows] == [
@@ -358,11 +359,10 @@ def test_hosts_table_fastest_and_cheapest() -> None:
 
 
 def test_superseded_lines_are_left_out_of_reports() -> None:
-    lost = {"cell": {"batch": 1}, "host": {"name": "b"}, "error": "node b was lost", "lost": True}
-    lines = [_line("a", {"batch": 1}, 1000.0), lost, _line("b", {"batch": 1}, 900.0)]
-    text = "\n".join(json.dumps(x) for x in lines) + "\n"
-    folded = [json.loads(x) for x in fold_hosts(text).splitlines() if x]
-    assert [x["cell"] for x in folded] == [{"batch": 1, "host": "a"}, {"batch": 1, "host": "b"}]
-    assert all("error" not in x for x in folded)
-    local = json.dumps({"cell": {"threads": 1}, "result": {}}) + "\n"
+    lost = SweepLine({"batch": 1}, error="node b was lost", host={"name": "b"}, lost=True)
+    folded = fold_hosts([_line("a", {"batch": 1}, 1000.0), lost, _line("b", {"batch": 1}, 900.0)])
+    assert [x.cell for x in folded] == [{"batch": 1, "host": "a"}, {"batch": 1, "host": "b"}]
+    assert all(x.error is None for x in folded)
+    assert [x.label for x in folded] == ["batch=1, host=a", "batch=1, host=b"]
+    local = [SweepLine({"threads": 1}, result={})]
     assert fold_hosts(local) == local

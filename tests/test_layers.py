@@ -14,14 +14,18 @@ lines, and ``import inferspeed`` stays light.
 from __future__ import annotations
 
 import ast
+import importlib
 import importlib.util
+import inspect
 import json
 import os
+import pkgutil
 import re
 import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -247,6 +251,56 @@ def test_a_public_name_is_defined_once() -> None:
                 where.setdefault(node.name, []).append(path.relative_to(PACKAGE_DIR).as_posix())
     twice = {name: files for name, files in where.items() if len(files) > 1 and name not in SHARED_NAMES}
     assert not twice, f"public names defined in several modules: {twice}"
+
+
+#: The document readers and writers, beside every public name of the report layer: each takes
+#: and gives the types it reads, writes or renders, not ``Any``.
+DOCUMENT_SEAMS = {
+    "inferspeed.results.result": ("read_json_file", "results_from_document", "load_json", "results_document",
+                                  "write_json", "Result"),
+    "inferspeed.results.sweepfile": None,  # every public name
+    "inferspeed.analysis.capacity": ("CapacityResult",),
+    "inferspeed.tools.tradeoff": ("TradeoffResult",),
+    "inferspeed.cli.common": ("write_document",),
+}  # fmt: skip
+
+
+def _signatures(module: object, names: Sequence[str]) -> dict[str, inspect.Signature]:
+    """The signatures of ``names`` of ``module``: functions, and the public methods of classes."""
+    found = {}
+    for name in names:
+        obj = getattr(module, name)
+        members = vars(obj).items() if inspect.isclass(obj) else [("", obj)]
+        for attr, member in members:
+            if attr.startswith("_") or isinstance(member, property):
+                continue
+            func = member.__func__ if isinstance(member, (classmethod, staticmethod)) else member
+            if inspect.isfunction(func):
+                found[f"{module.__name__}.{name}" + (f".{attr}" if attr else "")] = inspect.signature(func)
+    return found
+
+
+def test_renderers_and_document_readers_take_typed_values() -> None:
+    """The report layer's public functions and the document readers and writers name the types
+    they take and give (a Result, a SweepLine, a CapacityResult, ...) rather than ``Any`` that
+    they would walk as dicts; mypy then checks every use."""
+    import inferspeed.report
+
+    seams: dict[str, inspect.Signature] = {}
+    for info in pkgutil.iter_modules(inferspeed.report.__path__):
+        module = importlib.import_module(f"inferspeed.report.{info.name}")
+        seams |= _signatures(module, module.__all__)
+    for name, names in DOCUMENT_SEAMS.items():
+        module = importlib.import_module(name)
+        seams |= _signatures(module, names if names is not None else module.__all__)
+    assert len(seams) > 40  # the walk found the report layer
+    untyped = {}
+    for name, sig in seams.items():
+        annotations = [str(p.annotation) for p in sig.parameters.values()] + [str(sig.return_annotation)]
+        found = [a for a in annotations if re.search(r"\bAny\b", a)]
+        if found:
+            untyped[name] = found
+    assert not untyped, f"Any in the signatures of renderers or document readers: {untyped}"
 
 
 def test_no_function_over_80_lines() -> None:

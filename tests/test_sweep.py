@@ -15,7 +15,8 @@ from onnx import helper as h
 from onnx import numpy_helper as nh
 
 from inferspeed import ConfigError
-from inferspeed.tools.sweep import _read_done, cell_key, cell_label, grid_cells, sweep
+from inferspeed.results.sweepfile import cell_key, cell_label, read_for_resume
+from inferspeed.tools.sweep import grid_cells, ranking_for, sweep
 
 from .child_events import Events
 from .test_cli import cli
@@ -91,9 +92,20 @@ def test_resume_cuts_a_partial_last_line(tmp_path: Path) -> None:
     path = tmp_path / "s.jsonl"
     whole = json.dumps({"cell": {"threads": 1}, "result": {}}) + "\n"
     path.write_text(whole + '{"cell": {"threads": 2}, "res')
-    done = _read_done(str(path))
-    assert list(done) == [cell_key({"threads": 1})]
+    done = read_for_resume(path)
+    assert [cell_key(line.cell) for line in done] == [cell_key({"threads": 1})]
     assert path.read_text() == whole
+
+
+def test_by_is_a_ranking_of_the_configs_metric() -> None:
+    assert ranking_for("p99", "latency").path == ("stats", "p99_ns")
+    assert ranking_for("instructions", "instructions").path == ("instructions", "instructions")
+    with pytest.raises(ConfigError, match="by must be one of median, p99, throughput, instructions"):
+        ranking_for("mean", "latency")
+    with pytest.raises(ConfigError, match="by='instructions' goes with metric='instructions'; "):
+        ranking_for("instructions", "latency")
+    with pytest.raises(ConfigError, match="metric='instructions' ranks by 'instructions'"):
+        ranking_for("median", "instructions")
 
 
 def test_sweep_api_measures_each_cell_once(models: dict[str, str], tmp_path: Path) -> None:
@@ -105,7 +117,9 @@ def test_sweep_api_measures_each_cell_once(models: dict[str, str], tmp_path: Pat
     found = sweep(models["mlp_small"], grid, out, config=config, by="throughput")
     assert found.measured == 4 and len(out.read_text().splitlines()) == 4
     best = found.best
-    assert best is not None and best["cell"]["dims"]["batch"] == 4  # more samples per second
+    assert best is not None and best.cell["dims"]["batch"] == 4  # more samples per second
+    assert found.to_dict()["best"] == {"mode": best.cell["mode"], "dims": {"batch": 4}}
+    assert [e.to_json() for e in found.entries] == out.read_text().splitlines()
     with pytest.raises(ConfigError, match="exists"):
         sweep(models["mlp_small"], grid, out, config=config)
     again = sweep(models["mlp_small"], grid, out, config=config, resume=True)

@@ -85,6 +85,9 @@ class Metric:
         Config fields this metric constrains, each with the values it accepts.
     only_because : str
         Why, said when a Config breaks ``only``.
+    headline_text : str
+        The headline value in words, ``{value}`` the value as :attr:`format` writes it
+        ("median {value}", "{value} instructions per call"): :meth:`describe`.
     announce : str
         What a command prints before it measures one model (``{label}``: the model's label)
         when no progress bar shows the time left; empty: nothing.
@@ -102,7 +105,14 @@ class Metric:
     default_calls: tuple[int, int] | None = None
     only: Mapping[str, tuple[object, ...]] = field(default_factory=dict)
     only_because: str = ""
+    headline_text: str = "{value}"
     announce: str = ""
+
+    def describe(self, value: float | None) -> str:
+        """The headline ``value`` in words (``"median 12.34 µs"``); says so when there is none."""
+        if value is None:
+            return f"no {self.noun} recorded"
+        return self.headline_text.format(value=self.format(value))
 
     @property
     def threshold_flag(self) -> str:
@@ -137,6 +147,7 @@ METRICS: Mapping[str, Metric] = MappingProxyType(
             format=format_duration,
             deterministic=False,
             threshold="fail_if_slower",
+            headline_text="median {value}",
             rankings=(
                 Ranking("median", ("stats", "median_ns"), describe="median latency per item"),
                 Ranking("p99", ("stats", "p99_ns"), describe="p99 latency per item"),
@@ -151,6 +162,7 @@ METRICS: Mapping[str, Metric] = MappingProxyType(
             format=_count,
             deterministic=True,
             threshold="fail_if_more",
+            headline_text="{value} instructions per call",
             rankings=(
                 Ranking("instructions", ("instructions", "instructions"), describe="instructions per item"),
             ),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +42,7 @@ class CapacityResult:
     capacity_qps: float | None
     steps: list[dict[str, Any]] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "scenario": "capacity",
             "slo": {"percentile": self.percentile, "latency_ns": self.slo_ns},
@@ -52,15 +53,18 @@ class CapacityResult:
         }
 
     @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> CapacityResult:
-        """A capacity document (``to_dict``'s form, as ``inferspeed capacity --json`` writes it)."""
+    def from_dict(cls, doc: Mapping[str, object]) -> CapacityResult:
+        """A capacity document (``to_dict``'s form, as ``inferspeed capacity --json`` writes
+        it); KeyError, TypeError or ValueError when it is malformed."""
+        data: Any = doc  # JSON: checked by the conversions below
+        capacity = data.get("capacity_qps")
         return cls(
-            percentile=float(doc["slo"]["percentile"]),
-            slo_ns=float(doc["slo"]["latency_ns"]),
-            concurrency=int(doc.get("concurrency", 1)),
-            offline_throughput_per_s=float(doc["offline_throughput_per_s"]),
-            capacity_qps=None if doc.get("capacity_qps") is None else float(doc["capacity_qps"]),
-            steps=list(doc.get("steps", [])),
+            percentile=float(data["slo"]["percentile"]),
+            slo_ns=float(data["slo"]["latency_ns"]),
+            concurrency=int(data.get("concurrency", 1)),
+            offline_throughput_per_s=float(data["offline_throughput_per_s"]),
+            capacity_qps=None if capacity is None else float(capacity),
+            steps=[dict(step) for step in data.get("steps", [])],
         )
 
 

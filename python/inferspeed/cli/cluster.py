@@ -5,13 +5,18 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ..config import Config
 from ..errors import ConfigError
 from .values import split_pair
 
-__all__ = ["add_cluster_flags", "check_cluster_flags", "sweep_on_cluster", "with_host"]
+if TYPE_CHECKING:
+    from ..results.sweepfile import SweepLine
+    from ..tools.sweep import SweepResult
+
+__all__ = ["add_cluster_flags", "check_cluster_flags", "sweep_on_cluster"]
 
 
 def add_cluster_flags(p: argparse.ArgumentParser) -> None:
@@ -55,20 +60,18 @@ def _labels(args: argparse.Namespace) -> dict[str, str]:
     return labels
 
 
-def with_host(entry: Any) -> Any:
-    """The entry as a message shows it: the host's name beside the cell's axes."""
-    host = entry.get("host", {}).get("name")
-    return {**entry, "cell": {**entry["cell"], "host": host}} if host else entry
-
-
 def sweep_on_cluster(
-    args: argparse.Namespace, grid: dict[str, Any], config: Config, by: str, progress: Any
-) -> Any:
-    """``tools.cluster.cluster_sweep`` from the flags; the entries labelled with their host."""
+    args: argparse.Namespace,
+    grid: dict[str, Any],
+    config: Config,
+    by: str,
+    progress: Callable[[int, int, SweepLine], None],
+) -> SweepResult:
+    """``tools.cluster.cluster_sweep`` from the flags (each line labelled with its host by
+    :attr:`~inferspeed.results.sweepfile.SweepLine.label`)."""
     from ..tools.cluster import cluster_sweep
-    from ..tools.sweep import SweepResult
 
-    found = cluster_sweep(
+    return cluster_sweep(
         args.model,
         grid,
         args.out,
@@ -79,6 +82,5 @@ def sweep_on_cluster(
         config=config,
         resume=args.resume,
         by=by,
-        progress=lambda done, total, entry: progress(done, total, with_host(entry)),
+        progress=progress,
     )
-    return SweepResult([with_host(e) for e in found.entries], found.by, found.measured)

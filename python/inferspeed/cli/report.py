@@ -4,13 +4,19 @@ and sweeps."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, InputError
 from .common import check_writable
+
+if TYPE_CHECKING:
+    from ..analysis.capacity import CapacityResult
+    from ..report.exports import AnyResult, FailedCell
+    from ..results.sweepfile import SweepLine
+    from ..tools.tradeoff import TradeoffResult
 
 __all__ = ["add_parser", "check", "cmd_report"]
 
@@ -55,59 +61,46 @@ class _Input:
     (with their sweep cell, None outside a sweep), failed sweep cells and a sweep's lines."""
 
     path: str
-    doc: dict[str, Any] | None = None
-    results: list[tuple[Any, Any]] = field(default_factory=list)
-    failed: list[Any] = field(default_factory=list)
-    sweep_lines: list[dict[str, Any]] | None = None
-
-
-def _sweep_text(text: str) -> bool:
-    """Whether ``text`` is a sweep's JSONL: its first line an object with a "cell"."""
-    first = next((line for line in text.split("\n") if line.strip()), "")
-    try:
-        entry = json.loads(first)
-    except ValueError:
-        return False
-    return isinstance(entry, dict) and "cell" in entry and "schema" not in entry
-
-
-def _json_lines(text: str) -> list[dict[str, Any]]:
-    """The lines of a sweep's JSONL (checked by ``load_sweep``), a cut-short last one left out."""
-    lines = []
-    for line in text.split("\n"):
-        try:
-            lines.append(json.loads(line))
-        except ValueError:
-            continue
-    return lines
+    doc: TradeoffResult | CapacityResult | None = None
+    results: list[tuple[AnyResult, Mapping[str, Any] | None]] = field(default_factory=list)
+    failed: list[FailedCell] = field(default_factory=list)
+    sweep_lines: list[SweepLine] | None = None
 
 
 def _read_input(path: str) -> _Input:
-    from ..report.exports import load_sweep
-    from ..results.result import results_from_document
+    from ..analysis.capacity import CapacityResult
+    from ..results.result import read_json_file, results_from_document
+    from ..results.sweepfile import is_sweep_file
+    from ..tools.tradeoff import TradeoffResult
 
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise InputError(f"{path} is not JSON: {exc}") from None
-    if _sweep_text(text):
-        from ..report.cluster import fold_hosts
+    # The documents of a search that report reads besides results, by their ``scenario``.
+    documents: dict[str, Callable[[Mapping[str, object]], TradeoffResult | CapacityResult]] = {
+        "tradeoff": TradeoffResult.from_dict,
+        "capacity": CapacityResult.from_dict,
+    }
 
-        text = fold_hosts(text)  # a cluster sweep's host among each cell's axes
-        cells, failed, notes = load_sweep(path, text)
-        for note in notes:
-            print(f"inferspeed: {note}", file=sys.stderr)
-        return _Input(path, None, [(r, cell) for r, cell in cells], failed, _json_lines(text))
-    try:
-        doc = json.loads(text)
-    except ValueError as exc:
-        raise InputError(f"{path} is not JSON: {exc}") from None
-    if isinstance(doc, dict) and doc.get("scenario") in ("tradeoff", "capacity") and "schema" not in doc:
-        return _Input(path, doc)
+    if is_sweep_file(path):
+        return _read_sweep(path)
+    doc = read_json_file(path)
+    if isinstance(doc, dict) and "schema" not in doc and doc.get("scenario") in documents:
+        try:
+            return _Input(path, documents[doc["scenario"]](doc))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{path}: malformed {doc['scenario']} document ({exc})") from None
     return _Input(path, None, [(r, None) for r in results_from_document(doc, path)])
+
+
+def _read_sweep(path: str) -> _Input:
+    """A sweep's file: its cells, a cluster sweep's host among each cell's axes."""
+    from ..report.exports import load_sweep
+    from ..results.sweepfile import fold_hosts, read_sweep
+
+    found = read_sweep(path)
+    for note in found.notes:
+        print(f"inferspeed: {note}", file=sys.stderr)
+    lines = fold_hosts(found.lines)
+    cells, failed = load_sweep(path, lines)
+    return _Input(path, None, [(r, cell) for r, cell in cells], failed, lines)
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
@@ -175,7 +168,8 @@ def _plots(args: argparse.Namespace, inputs: list[_Input], entries: list[Any], c
         if host_rows(i.sweep_lines or []):
             lines, costs = i.sweep_lines or [], _costs(args)
             rows = host_table(host_rows(lines, costs))
-            sections.append(Section(f"{i.path}: by host", rows, [hosts_plot(lines, costs, i.path)]))
+            plot = hosts_plot(lines, costs, i.path)
+            sections.append(Section(f"{i.path}: by host", rows, [plot] if plot is not None else []))
     table, notes = comparison
     if table:
         sections.append(Section(f"Compared with {entries[0].label}", table, notes=notes))
@@ -196,21 +190,28 @@ def _costs(args: argparse.Namespace) -> dict[str, float]:
 
 
 def _print_results(inputs: list[_Input], costs: dict[str, float]) -> None:
+    from ..metrics import DEFAULT_METRIC
     from ..report.cluster import render_hosts
     from ..report.text import render_profile, render_result, render_sweep
-    from ..tools.sweep import SweepResult
+    from ..results.result import Result
+    from ..tools.sweep import SweepResult, ranking_for
 
     for i in inputs:
         if i.sweep_lines is not None:
-            print(f"{i.path}: a sweep\n{render_sweep(SweepResult(i.sweep_lines, 'median', 0))}\n")
+            # The best by the first ranking of the cells' metric (of the first measured cell).
+            measured = next((line.metric for line in i.sweep_lines if line.result is not None), None)
+            by = ranking_for(None, measured or DEFAULT_METRIC).name
+            print(f"{i.path}: a sweep\n{render_sweep(SweepResult(i.sweep_lines, by, 0))}\n")
             hosts = render_hosts(i.sweep_lines, costs)
             if hosts:
                 print(hosts + "\n")
             continue
         for r, _ in i.results:
+            if not isinstance(r, Result):  # a sweep's cell: its sweep was printed above
+                continue
             print(render_result(r) + "\n")
             if r.profile is not None:  # a saved `inferspeed profile` result: its tables too
                 print(render_profile(r) + "\n")
     for i in inputs:
         if i.doc is not None:
-            print(f"{i.path}: a {i.doc['scenario']} result: use --html or --png to draw it")
+            print(f"{i.path}: a {i.doc.to_dict()['scenario']} result: use --html or --png to draw it")

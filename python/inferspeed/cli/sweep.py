@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import CACHE_MODES, CALL_MODES, GRAPH_OPTIMIZATION_LEVELS, Config
 from ..errors import ConfigError
+from ..metrics import METRICS, metric_named, rankings
 from . import flags
 from .cluster import add_cluster_flags, check_cluster_flags, sweep_on_cluster
 from .common import check_writable
 from .values import choice_list, collect, dim_value, int_at_least, parse_int_list, parse_seconds
+
+if TYPE_CHECKING:
+    from ..results.sweepfile import SweepLine
+    from ..tools.sweep import SweepResult
 
 __all__ = ["add_parser", "cmd_sweep"]
 
@@ -32,11 +37,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     axes.add_argument("--cache", type=choice_list(CACHE_MODES), metavar="C[,C...]")
     p.add_argument("--out", required=True, metavar="FILE.jsonl", help="results, one line per cell")
     p.add_argument("--resume", action="store_true", help="skip the cells already in --out")
-    p.add_argument(
-        "--by",
-        choices=("median", "p99", "throughput", "instructions"),
-        help="what 'best' means (default: median; instructions with --metric instructions)",
-    )
+    p.add_argument("--by", choices=tuple(rankings()), help=f"what 'best' means ({_by_defaults()})")
     flags.add_metric_flags(p)
     p.add_argument("--iterations", "-n", type=int_at_least(1), metavar="N", help="timed iterations per cell")
     p.add_argument(
@@ -60,6 +61,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     add_cluster_flags(p)
     p.set_defaults(func=cmd_sweep)
+
+
+def _by_defaults() -> str:
+    """``default: median; instructions with --metric instructions``: each metric's first ranking."""
+    first, *others = METRICS.values()
+    texts = [f"default: {first.rankings[0].name}"]
+    texts += [f"{m.rankings[0].name} with --metric {m.name}" for m in others]
+    return "; ".join(texts)
 
 
 def _grid(args: argparse.Namespace) -> dict[str, Any]:
@@ -93,17 +102,15 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _failures(found: Any) -> str | None:
+def _failures(found: SweepResult) -> str | None:
     """The last line of a sweep with failed cells: which, and why; None when none failed."""
-    from ..tools.sweep import cell_label
-
-    failed = [e for e in found.entries if "error" in e]
+    failed = [e for e in found.entries if e.error is not None]
     if not failed:
         return None
-    first = f"{cell_label(failed[0]['cell'])}: {_one_line(failed[0]['error'])}"
+    first = f"{failed[0].label}: {_one_line(failed[0].error or '')}"
     if len(failed) == 1:
         return f"inferspeed: error: sweep: 1 of {len(found.entries)} cells failed: {first}"
-    names = [cell_label(e["cell"]) for e in failed[:4]]
+    names = [e.label for e in failed[:4]]
     if len(failed) > 4:
         names.append(f"{len(failed) - 4} more")
     return (
@@ -121,22 +128,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     config = _base_config(args)
     check_writable(args.out, "--out")
     from ..report.text import render_sweep
-    from ..tools.sweep import cell_label, sweep
+    from ..tools.sweep import sweep
 
-    def progress(done: int, total: int, entry: Any) -> None:
+    metric = metric_named(config.metric)
+
+    def progress(done: int, total: int, line: SweepLine) -> None:
         if not args.quiet:
-            error = entry.get("error")
-            counted = None if error else entry["result"].get("instructions")
             status = (
-                f"error: {_one_line(error)}"
-                if error
-                else f"{counted['instructions']:,.0f} instructions per call"
-                if counted
-                else f"median {entry['result']['stats']['median_ns'] / 1e3:.2f} µs"
+                f"error: {_one_line(line.error)}"
+                if line.error is not None
+                else metric.describe(line.value(metric.headline))
             )
-            print(f"[{done}/{total}] {cell_label(entry['cell'])}: {status}", file=sys.stderr)
+            print(f"[{done}/{total}] {line.label}: {status}", file=sys.stderr)
 
-    by = args.by or ("instructions" if config.metric == "instructions" else "median")
+    by = args.by or metric.rankings[0].name
     if args.cluster:  # the same cells as Ray tasks, each owning a whole node (cli/cluster.py)
         found = sweep_on_cluster(args, grid, config, by, progress)
     else:

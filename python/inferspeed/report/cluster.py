@@ -8,22 +8,25 @@ million items at that rate. A host is named as the sweep named it (its Ray label
 ``tools.cluster``); a price's HOST may also be one of its label values (``c7i.xlarge=0.18``).
 
 A line that a later line of the same cell and host supersedes (a cell measured again by
-``--resume`` after its node was lost) is left out everywhere (:func:`fold_hosts`).
+``--resume`` after its node was lost) is left out everywhere
+(:func:`inferspeed.results.sweepfile.fold_hosts`).
 """
 
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..results.result import batch_of
+from ..results.sweepfile import SweepLine, cell_label
 from ..units import format_duration
 
-__all__ = ["HostRow", "fold_hosts", "host_rows", "host_table", "hosts_plot", "parse_cost", "render_hosts"]
+if TYPE_CHECKING:
+    from .html import Plot
+
+__all__ = ["HostRow", "host_rows", "host_table", "hosts_plot", "parse_cost", "render_hosts"]
 
 
 def parse_cost(text: str) -> tuple[str, float]:
@@ -38,42 +41,9 @@ def parse_cost(text: str) -> tuple[str, float]:
     return host.strip(), value
 
 
-def _host(line: Mapping[str, Any]) -> str | None:
-    host = line.get("host")
-    return str(host.get("name")) if isinstance(host, Mapping) and host.get("name") else None
-
-
-def _cell(line: Mapping[str, Any]) -> dict[str, Any]:
-    cell = line.get("cell")
-    return {k: v for k, v in cell.items() if k != "host"} if isinstance(cell, Mapping) else {}
-
-
-def fold_hosts(text: str) -> str:
-    """A cluster sweep's JSONL as the report reads it: each cell's host put among its axes
-    (``host``), a line superseded by a later one of the same cell and host left out. Text
-    without host records (a local sweep), and lines that do not parse, are kept as they are."""
-    lines = text.split("\n")
-    parsed: list[dict[str, Any] | None] = []
-    for line in lines:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            entry = None
-        parsed.append(entry if isinstance(entry, dict) and _host(entry) else None)
-    if not any(parsed):
-        return text
-    last = {}
-    for n, entry in enumerate(parsed):
-        if entry is not None:
-            last[(_host(entry), json.dumps(_cell(entry), sort_keys=True))] = n
-    keep = set(last.values())
-    out = []
-    for n, (line, entry) in enumerate(zip(lines, parsed, strict=True)):
-        if entry is None:
-            out.append(line)
-        elif n in keep:
-            out.append(json.dumps({**entry, "cell": {**_cell(entry), "host": _host(entry)}}))
-    return "\n".join(out)
+def _axes(cell: Mapping[str, Any]) -> dict[str, Any]:
+    """A cell's axes, without the host that a report's fold puts among them."""
+    return {k: v for k, v in cell.items() if k != "host"}
 
 
 @dataclass(frozen=True)
@@ -115,45 +85,40 @@ def _cpu(result: Mapping[str, Any]) -> str:
     return f"{model} ({cpu['logical_cores']} CPUs)" if cpu.get("logical_cores") else str(model)
 
 
-def host_rows(lines: Sequence[Mapping[str, Any]], costs: Mapping[str, float] | None = None) -> list[HostRow]:
+def host_rows(lines: Sequence[SweepLine], costs: Mapping[str, float] | None = None) -> list[HostRow]:
     """The best cell of each (model, host) among the lines of cluster sweeps, fastest first
     per model. Lines without a host (a local sweep's) are left out."""
-    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    groups: dict[tuple[str, str], list[SweepLine]] = {}
     failed: dict[str, int] = {}
     for line in lines:
-        host = _host(line)
+        host = line.host_name
         if host is None:
             continue
-        if "error" in line or not (line.get("result") or {}).get("stats", {}).get("median_ns"):
+        if line.error is not None or line.result is None or not line.value(("stats", "median_ns")):
             failed[host] = failed.get(host, 0) + 1  # no result: no model to file it under
             continue
-        model = str(line["result"].get("model", {}).get("name", "?"))
+        model = str((line.result.get("model") or {}).get("name", "?"))
         groups.setdefault((model, host), []).append(line)
     rows = []
     for (model, host), ok in groups.items():
-        best = min(ok, key=lambda g: g["result"]["stats"]["median_ns"] / batch_of(g["result"]))
-        stats, batch = best["result"]["stats"], batch_of(best["result"])
-        labels = best["host"].get("labels", {})
+        best = min(ok, key=lambda g: _per_item(g, "median_ns"))
+        labels = (best.host or {}).get("labels", {})
         bad = failed.get(host, 0)
         rows.append(
             HostRow(
-                model, host, labels, _cpu(best["result"]), len(ok) + bad, bad, _cell(best),
-                stats["median_ns"] / batch, stats["p99_ns"] / batch,
-                (stats.get("throughput_per_s") or 0.0) * batch, _price(host, labels, costs or {}),
+                model, host, labels, _cpu(best.result or {}), len(ok) + bad, bad, _axes(best.cell),
+                _per_item(best, "median_ns"), _per_item(best, "p99_ns"),
+                (best.value(("stats", "throughput_per_s")) or 0.0) * best.batch,
+                _price(host, labels, costs or {}),
             )
         )  # fmt: skip
     # A host whose cells all failed has no row; the others are ranked.
     return sorted(rows, key=lambda r: (r.model, r.median_per_item_ns))
 
 
-def _cell_text(cell: Mapping[str, Any]) -> str:
-    parts = []
-    for name, value in cell.items():
-        if name == "dims":
-            parts += [f"{s}={v}" for s, v in value.items()]
-        else:
-            parts.append(f"{name}={value}")
-    return ", ".join(parts) or "-"
+def _per_item(line: SweepLine, statistic: str) -> float:
+    """A time of the line's result (``stats``), per item of its batch."""
+    return (line.value(("stats", statistic)) or 0.0) / line.batch
 
 
 def host_table(rows: Sequence[HostRow]) -> list[list[str]]:
@@ -165,7 +130,7 @@ def host_table(rows: Sequence[HostRow]) -> list[list[str]]:
     for r in rows:
         fastest = min(x.median_per_item_ns for x in rows if x.model == r.model)
         priced = [x.cost_per_million for x in rows if x.model == r.model and x.cost_per_million is not None]
-        row = [r.model, r.host, r.cpu, f"{r.cells} ({r.failed})", _cell_text(r.best)]
+        row = [r.model, r.host, r.cpu, f"{r.cells} ({r.failed})", cell_label(r.best) or "-"]
         row += [
             format_duration(r.median_per_item_ns),
             format_duration(r.p99_per_item_ns),
@@ -181,7 +146,7 @@ def host_table(rows: Sequence[HostRow]) -> list[list[str]]:
     return out
 
 
-def render_hosts(lines: Sequence[Mapping[str, Any]], costs: Mapping[str, float] | None = None) -> str:
+def render_hosts(lines: Sequence[SweepLine], costs: Mapping[str, float] | None = None) -> str:
     """The table as text, with what it means; empty when no line has a host."""
     rows = host_rows(lines, costs)
     if not rows:
@@ -200,7 +165,7 @@ def render_hosts(lines: Sequence[Mapping[str, Any]], costs: Mapping[str, float] 
     return "\n".join(text)
 
 
-def hosts_plot(lines: Sequence[Mapping[str, Any]], costs: Mapping[str, float] | None, title: str) -> Any:
+def hosts_plot(lines: Sequence[SweepLine], costs: Mapping[str, float] | None, title: str) -> Plot | None:
     """One figure (an ``report.html.Plot``): the best median per item of each host (p99 as a
     tick), and the cost of a million items beside it when prices are given; None without hosts."""
     from matplotlib.figure import Figure

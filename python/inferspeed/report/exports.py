@@ -19,9 +19,9 @@ result keeps one value per call (``loops`` 1). ``python -m pyperf stats``, ``his
 The report (``inferspeed report --markdown`` / ``--html``): every result as an ``Entry`` with a
 label no other entry has (``label_entries``), its facts (``result_facts``: date, machine, ONNX
 Runtime, threads, configuration, bound input shapes), its warnings in words, and a comparison
-of each result with the first (``comparison_table``). A sweep's JSONL (``load_sweep``) gives
-one ``CellResult`` per measured cell (statistics without samples) and a ``FailedCell`` per
-failed one.
+of each result with the first (``comparison_table``). A sweep's lines, as
+:mod:`inferspeed.results.sweepfile` reads them, give one ``CellResult`` per measured cell
+(statistics without samples) and a ``FailedCell`` per failed one (``load_sweep``).
 """
 
 from __future__ import annotations
@@ -32,23 +32,21 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
 from ..errors import InputError
 from ..results.result import Result
-from ..stats.diagnostics import Diagnostic
-from ..stats.summary import Stats
+from ..results.sweepfile import Cell, CellResult, SweepLine, cell_label
 from ..units import format_duration
 
 __all__ = [
     "PYPERF_RUNS",
     "PYPERF_VALUES",
-    "CellResult",
     "Entry",
     "FailedCell",
-    "cell_text",
+    "SummaryRow",
     "comparison_table",
     "label_entries",
     "load_sweep",
@@ -73,34 +71,6 @@ _COLUMNS = (
     "name", "scenario", "samples", "median_ns", "ci95_median_lo_ns", "ci95_median_hi_ns", "p90_ns",
     "p99_ns", "p999_ns", "mean_ns", "throughput_per_s", "warnings",
 )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class CellResult:
-    """A sweep cell's result as its JSONL line holds it: what a report shows of a Result, but
-    no samples (a sweep keeps statistics only) and no environment (a sweep records none)."""
-
-    stats: Stats
-    model: Mapping[str, Any]
-    config: Mapping[str, Any]
-    environment: Mapping[str, Any]
-    scenario: str
-    session: Mapping[str, Any]
-    loop: Mapping[str, Any]
-    warnings: tuple[Diagnostic, ...]
-    notices: tuple[str, ...]
-    interrupted: bool
-    scenario_stats: Mapping[str, Any]
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> CellResult:
-        # Result.from_dict parses every field; one placeholder sample passes its check and is
-        # dropped here with the Result.
-        r = Result.from_dict({**data, "samples_ns": [0]}, {})
-        return cls(
-            r.stats, r.model, r.config, r.environment, r.scenario, r.session, r.loop,
-            r.warnings, r.notices, r.interrupted, r.scenario_stats,
-        )  # fmt: skip
 
 
 #: A result a report shows: measured (with samples) or a sweep's cell (statistics only).
@@ -130,7 +100,24 @@ def throughput_of(result: AnyResult) -> float | None:
     return float(value) if value else None
 
 
-def summary_row(result: AnyResult) -> dict[str, Any]:
+class SummaryRow(TypedDict):
+    """A result's summary row (:data:`_COLUMNS`): times in nanoseconds, None where unknown."""
+
+    name: str
+    scenario: str
+    samples: int
+    median_ns: float
+    ci95_median_lo_ns: float | None
+    ci95_median_hi_ns: float | None
+    p90_ns: float
+    p99_ns: float
+    p999_ns: float
+    mean_ns: float
+    throughput_per_s: float | None
+    warnings: str
+
+
+def summary_row(result: AnyResult) -> SummaryRow:
     s = result.stats
     lo, hi = s.ci95_median_ns
     return {
@@ -156,7 +143,8 @@ def to_csv(results: Sequence[AnyResult], labels: Sequence[str] | None = None) ->
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for k, r in enumerate(results):
-        writer.writerow(summary_row(r) | ({"label": labels[k]} if labels is not None else {}))
+        row: dict[str, object] = dict(summary_row(r))
+        writer.writerow(row | ({"label": labels[k]} if labels is not None else {}))
     return out.getvalue()
 
 
@@ -216,7 +204,7 @@ def _benchmark(result: Result, name: str) -> dict[str, Any]:
     return {"metadata": meta, "runs": runs}
 
 
-def to_pyperf(results: Sequence[Result], name: str | None = None) -> dict[str, Any]:
+def to_pyperf(results: Sequence[Result], name: str | None = None) -> dict[str, object]:
     """pyperf's JSON document (version 1.0) of ``results`` (see the module's docstring)."""
     if len(results) == 1:
         return {"version": "1.0", "metadata": {}, "benchmarks": [_benchmark(results[0], name or SINGLE_NAME)]}
@@ -247,7 +235,7 @@ class Entry:
     label: str
     source: str
     result: AnyResult
-    cell: Mapping[str, Any] | None = None
+    cell: Cell | None = None
 
 
 @dataclass(frozen=True)
@@ -257,17 +245,6 @@ class FailedCell:
     source: str
     cell: Mapping[str, Any]
     error: str
-
-
-def cell_text(cell: Mapping[str, Any]) -> str:
-    """``threads=2, batch=8`` for ``{"threads": 2, "dims": {"batch": 8}}``."""
-    parts = []
-    for key, value in cell.items():
-        if key == "dims" and isinstance(value, Mapping):
-            parts += [f"{sym}={size}" for sym, size in value.items()]
-        else:
-            parts.append(f"{key}={value}")
-    return ", ".join(parts)
 
 
 def _compact(value: Any) -> str:
@@ -311,17 +288,19 @@ def _relabel(entries: list[Entry], suffixes: Any) -> list[Entry]:
     return out
 
 
-def _rest(e: Entry) -> tuple[str, AnyResult, Mapping[str, Any] | None]:
+def _rest(e: Entry) -> tuple[str, AnyResult, Cell | None]:
     return e.source, e.result, e.cell
 
 
-def label_entries(items: Sequence[tuple[str, AnyResult, Mapping[str, Any] | None]]) -> list[Entry]:
+def label_entries(items: Sequence[tuple[str, AnyResult, Cell | None]]) -> list[Entry]:
     """Entries of (source file, result, sweep cell or None), each labelled by its model (with
     threads, load, or the sweep's cell); labels several share are told apart by the config
     that differs between them, then by source file, then model path, then a number."""
     entries = []
     for source, result, cell in items:
-        name = result_name(result) if cell is None else f"{result.model.get('name', '?')} [{cell_text(cell)}]"
+        name = (
+            result_name(result) if cell is None else f"{result.model.get('name', '?')} [{cell_label(cell)}]"
+        )
         entries.append(Entry(name, source, result, cell))
     for suffixes in (_differing_config, _differing_source, _differing_model):
         entries = _relabel(entries, suffixes)
@@ -452,7 +431,7 @@ def result_facts(entry: Entry) -> list[tuple[str, str]]:
     """What a reader needs to trust and repeat a result, as (name, text) pairs: where it came
     from, date, machine, ONNX Runtime, threads, configuration, model and bound input shapes."""
     r = entry.result
-    source = entry.source + (f", sweep cell {cell_text(entry.cell)}" if entry.cell is not None else "")
+    source = entry.source + (f", sweep cell {cell_label(entry.cell)}" if entry.cell is not None else "")
     model = r.model
     model_text = str(model.get("path") or model.get("name", "?"))
     if model.get("sha256"):
@@ -540,50 +519,19 @@ def comparison_table(entries: Sequence[Entry]) -> tuple[list[list[str]], list[st
     return table, notes
 
 
-def _sweep_line(path: str, n: int, entry: Any) -> tuple[CellResult | None, FailedCell | None]:
-    cell = entry.get("cell") if isinstance(entry, dict) else None
-    if not isinstance(cell, dict) or not ("result" in entry or "error" in entry):
-        raise InputError(
-            f"{path} line {n} is not a sweep cell (an object with 'cell' and 'result' or 'error')"
-        )
-    if "error" in entry:
-        return None, FailedCell(path, cell, str(entry["error"]))
-    try:
-        return CellResult.from_dict(entry["result"]), None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"{path} line {n}: malformed result ({exc})") from None
-
-
 def load_sweep(
-    path: str, text: str
-) -> tuple[list[tuple[CellResult, Mapping[str, Any]]], list[FailedCell], list[str]]:
-    """The measured cells (result, cell), the failed cells and notes of a sweep's JSONL
-    ``text`` (``path`` for messages). A last line cut short (a sweep still writing, or
-    killed while writing) is left out with a note; any other bad line is an InputError."""
+    path: str, lines: Sequence[SweepLine]
+) -> tuple[list[tuple[CellResult, Cell]], list[FailedCell]]:
+    """The measured cells (result, cell) and the failed cells among a sweep's ``lines`` (read
+    by :func:`inferspeed.results.sweepfile.read_sweep` from ``path``, which checked them)."""
     cells: list[tuple[CellResult, Mapping[str, Any]]] = []
     failed: list[FailedCell] = []
-    notes: list[str] = []
-    lines = text.split("\n")
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError as exc:
-            if n == len(lines):
-                notes.append(
-                    f"{path}: the last line is cut short (a sweep still running, or killed): left out"
-                )
-                continue
-            raise InputError(f"{path} line {n} is not JSON: {exc}") from None
-        result, failure = _sweep_line(path, n, entry)
-        if result is not None:
-            cells.append((result, entry["cell"]))
-        if failure is not None:
-            failed.append(failure)
-    if not cells and not failed:
-        raise InputError(f"{path} holds no sweep cells")
-    return cells, failed, notes
+    for line in lines:
+        if line.error is not None:
+            failed.append(FailedCell(path, line.cell, line.error))
+        elif line.result is not None:
+            cells.append((line.cell_result(), line.cell))
+    return cells, failed
 
 
 def _md(text: str) -> str:
@@ -623,7 +571,7 @@ def markdown_report(
             lines += [_md(note), ""]
     if failed:
         lines += ["## Failed sweep cells", ""]
-        lines += [f"- {_md(f.source)}, cell {_md(cell_text(f.cell))}: {_md(f.error)}" for f in failed]
+        lines += [f"- {_md(f.source)}, cell {_md(cell_label(f.cell))}: {_md(f.error)}" for f in failed]
         lines.append("")
     for e in entries:
         lines += [f"## {_md(e.label)}", ""]

@@ -34,14 +34,16 @@ from typing import Any
 
 import numpy as np
 
+from ..analysis.capacity import CapacityResult
 from ..errors import ConfigError
 from ..results.result import Result
+from ..results.sweepfile import cell_label
+from ..tools.tradeoff import TradeoffResult
 from ..units import format_duration
 from .exports import (
     AnyResult,
     Entry,
     FailedCell,
-    cell_text,
     label_entries,
     result_facts,
     summary_table,
@@ -230,8 +232,8 @@ def _curve_plot(results: Sequence[AnyResult], label: str) -> Plot | None:
     return Plot(_slug(f"{label}-throughput-latency"), f"{label}: throughput–latency", _png(fig))
 
 
-def _capacity_plot(doc: dict[str, Any], label: str) -> Plot | None:
-    steps = [s for s in doc.get("steps", []) if s.get("achieved_qps")]
+def _capacity_plot(found: CapacityResult, label: str) -> Plot | None:
+    steps = [s for s in found.steps if s.get("achieved_qps")]
     if not steps:
         return None
     steps.sort(key=lambda s: s["achieved_qps"])
@@ -242,17 +244,16 @@ def _capacity_plot(doc: dict[str, Any], label: str) -> Plot | None:
     colors = ["#2ca02c" if s.get("passed") else "#d62728" for s in steps]
     ax.plot(q, lat, "-", color="#777777")
     ax.scatter(q, lat, c=colors, zorder=3)
-    slo = doc["slo"]
-    ax.axhline(slo["latency_ns"] / 1e3, color="#d62728", linestyle="--", label=f"SLO p{slo['percentile']:g}")
+    ax.axhline(found.slo_ns / 1e3, color="#d62728", linestyle="--", label=f"SLO p{found.percentile:g}")
     ax.set_xlabel("achieved throughput (requests/s)")
-    ax.set_ylabel(f"p{slo['percentile']:g} latency (µs)")
+    ax.set_ylabel(f"p{found.percentile:g} latency (µs)")
     _title(ax, f"{label}: capacity search (green: met the SLO)")
     ax.legend()
     return Plot(_slug(f"{label}-capacity"), f"{label}: capacity", _png(fig))
 
 
-def _tradeoff_plot(doc: dict[str, Any], label: str) -> Plot:
-    rows = doc["variants"]
+def _tradeoff_plot(found: TradeoffResult, label: str) -> Plot:
+    rows = found.rows
     fig = _figure()
     ax = fig.add_subplot()
     for row in rows:
@@ -325,7 +326,7 @@ def _results_section(path: str, entries: Sequence[Entry], failed: Sequence[Faile
         section.results.append(block)
     if any(e.cell is not None for e in entries) or failed:
         section.notes.append("A sweep's JSONL keeps each cell's statistics, not its samples: no plots.")
-    section.notes += [f"failed: cell {cell_text(f.cell)}: {f.error}" for f in failed]
+    section.notes += [f"failed: cell {cell_label(f.cell)}: {f.error}" for f in failed]
     plain = [e.result for e in entries if e.cell is None]
     curve = _curve_plot(plain, os.path.basename(path)) if len(plain) > 1 else None
     if curve is not None:
@@ -334,16 +335,19 @@ def _results_section(path: str, entries: Sequence[Entry], failed: Sequence[Faile
 
 
 def plots_for(
-    path: str, doc: Any, results: Sequence[Result | Entry] = (), failed: Sequence[FailedCell] = ()
+    path: str,
+    doc: TradeoffResult | CapacityResult | None,
+    results: Sequence[Result | Entry] = (),
+    failed: Sequence[FailedCell] = (),
 ) -> Section:
     """The section of one input file: ``results`` (of a results document, or labelled
     entries; a Result is labelled here) and ``failed`` (a sweep's failed cells), or ``doc`` a
-    trade-off or a capacity search."""
+    trade-off or a capacity search read back from its document."""
     require_matplotlib()
     label = os.path.basename(path)
-    if isinstance(doc, dict) and doc.get("scenario") == "tradeoff":
+    if isinstance(doc, TradeoffResult):
         table = [["variant", "speedup (95% CI)", "relative L2 error", "cosine", "Pareto"]]
-        for row in doc["variants"]:
+        for row in doc.rows:
             lo, hi = row.get("speedup_ci") or [row["speedup"], row["speedup"]]
             fid = row["fidelity"]
             table.append(
@@ -356,8 +360,8 @@ def plots_for(
                 ]
             )
         return Section(f"{label}: trade-off", table, [_tradeoff_plot(doc, label)])
-    if isinstance(doc, dict) and doc.get("scenario") == "capacity":
-        cap = doc.get("capacity_qps")
+    if isinstance(doc, CapacityResult):
+        cap = doc.capacity_qps
         section = Section(
             f"{label}: capacity", notes=[f"capacity: {cap:,.0f} requests/s" if cap else "no rate met the SLO"]
         )

@@ -7,16 +7,19 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..analysis.instructions import InstructionComparison
+from ..metrics import metric_named
 from ..results.result import Result
 from ..units import format_bytes
 
 if TYPE_CHECKING:
+    from ..results.sweepfile import SweepLine
     from ..tools.gate import GateVerdict
 
 __all__ = [
     "instruction_decision",
     "render_instruction_comparisons",
     "render_instruction_gate",
+    "render_instruction_sweep_row",
     "render_instructions",
 ]
 
@@ -133,3 +136,9 @@ def instruction_decision(c: InstructionComparison, limit: float) -> tuple[bool, 
     if c.worse_by_more_than(limit):
         return True, f"gate: FAIL: {c.candidate}: {figures}, more than the {limit:.1%} allowed"
     return False, f"gate: pass: {figures}; fails above {1 + limit:.4f}"
+
+
+def render_instruction_sweep_row(line: SweepLine) -> str:
+    """A sweep cell's count: instructions per call and per sample of its batch."""
+    per_call = line.value(metric_named(line.metric).headline) or 0.0
+    return f"{per_call:>14,.0f} instructions, {per_call / line.batch:,.0f} per sample"

@@ -21,6 +21,7 @@ from .instructions import (
     instruction_decision,
     render_instruction_comparisons,
     render_instruction_gate,
+    render_instruction_sweep_row,
     render_instructions,
 )
 
@@ -28,8 +29,32 @@ if TYPE_CHECKING:
     from ..analysis.capacity import CapacityResult
     from ..analysis.verdicts import Verdict
     from ..facts.info import InfoDocument
+    from ..results.sweepfile import SweepLine
     from ..tools.gate import GateVerdict
+    from ..tools.sweep import SweepResult
     from ..tools.tradeoff import TradeoffResult
+
+
+__all__ = [
+    "TEXT",
+    "MetricText",
+    "gate_decision",
+    "latency_decision",
+    "render_capacity",
+    "render_comparisons",
+    "render_concurrency_table",
+    "render_gate",
+    "render_info",
+    "render_latency",
+    "render_latency_comparisons",
+    "render_latency_gate",
+    "render_latency_sweep_row",
+    "render_profile",
+    "render_profile_latency",
+    "render_result",
+    "render_sweep",
+    "render_tradeoff",
+]
 
 
 def _rate(per_s: float | None) -> str:
@@ -547,35 +572,33 @@ def _on_statistic(c: Comparison) -> str:
     return "" if c.statistic == "median" else f" on the {c.statistic}"
 
 
-def render_sweep(found: Any) -> str:
-    """One row per cell: median, p99, median per sample (batched cells) and samples/s; the best
-    by the chosen metric marked with *."""
-    from ..results.result import batch_of
-
+def render_sweep(found: SweepResult) -> str:
+    """One row per cell (labelled as :func:`~inferspeed.results.sweepfile.cell_label` does),
+    its figures as the sweep's metric reads them (:data:`TEXT`; latency: median, p99, median
+    per sample and samples/s), the best by the chosen ranking marked with *."""
     best = found.best
-    lines = [f"{'cell':<44} {'median':>10} {'p99':>10} {'per sample':>11} {'samples/s':>12}"]
+    measured = [e for e in found.entries if e.result is not None and e.error is None]
+    text = TEXT[measured[0].metric if measured else Comparison.metric]
+    lines = [f"{'cell':<44} {text.sweep_head}"]
     for e in found.entries:
-        cell = ", ".join(f"{k}={v}" for k, v in e["cell"].items())
-        if "error" in e:
-            lines.append(f"  {cell:<42} error: {e['error']}")
+        if e.error is not None or e.result is None:
+            lines.append(f"  {e.label:<42} error: {e.error}")
             continue
-        st = e["result"]["stats"]
-        batch = batch_of(e["result"])
-        mark = "*" if e is best else " "
-        counted = e["result"].get("instructions")
-        if counted:  # an instruction count: per call and per sample, no times
-            per_call = counted["instructions"]
-            per_sample = f"{per_call / batch:,.0f} per sample"
-            lines.append(f"{mark} {cell:<42} {per_call:>14,.0f} instructions, {per_sample}")
-            continue
-        samples_per_s = (st["throughput_per_s"] or 0) * batch
-        lines.append(
-            f"{mark} {cell:<42} {format_duration(st['median_ns']):>10} {format_duration(st['p99_ns']):>10} "
-            f"{format_duration(st['median_ns'] / batch):>11} {_rate(samples_per_s):>12}"
-        )
+        lines.append(f"{'*' if e is best else ' '} {e.label:<42} {text.sweep_row(e)}")
     if best is not None:
-        lines.append(f"best by {found.by}: {best['cell']}")
+        lines.append(f"best by {found.by}: {best.label}")
     return "\n".join(lines)
+
+
+def render_latency_sweep_row(line: SweepLine) -> str:
+    """A latency cell's figures: median, p99, median per sample, samples per second."""
+    result = line.result or {}
+    st, batch = result["stats"], line.batch
+    samples_per_s = (st["throughput_per_s"] or 0) * batch
+    return (
+        f"{format_duration(st['median_ns']):>10} {format_duration(st['p99_ns']):>10} "
+        f"{format_duration(st['median_ns'] / batch):>11} {_rate(samples_per_s):>12}"
+    )
 
 
 def render_tradeoff(found: TradeoffResult) -> str:
@@ -735,19 +758,29 @@ class MetricText:
     comparisons: Callable[[Sequence[Any]], str]
     gate: Callable[[GateVerdict], str]
     decision: Callable[[Any, float], tuple[bool, str]]
+    #: A sweep's table: the head of its figures' columns, and a measured cell's figures.
+    sweep_head: str
+    sweep_row: Callable[[SweepLine], str]
 
 
 #: The text of each metric, by the metric's name.
 TEXT: Mapping[str, MetricText] = MappingProxyType(
     {
         "latency": MetricText(
-            render_latency, render_latency_comparisons, render_latency_gate, latency_decision
+            render_latency,
+            render_latency_comparisons,
+            render_latency_gate,
+            latency_decision,
+            f"{'median':>10} {'p99':>10} {'per sample':>11} {'samples/s':>12}",
+            render_latency_sweep_row,
         ),
         "instructions": MetricText(
             render_instructions,
             render_instruction_comparisons,
             render_instruction_gate,
             instruction_decision,
+            f"{'instructions':>14}",
+            render_instruction_sweep_row,
         ),
     }
 )

@@ -153,7 +153,7 @@ class Result:
         samples.flags.writeable = False
         object.__setattr__(self, "samples_ns", samples)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         """The result's entry in ``results`` of the JSON document."""
         return {
             "model": dict(self.model),
@@ -179,8 +179,10 @@ class Result:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], environment: Mapping[str, Any]) -> Result:
-        """A result from its JSON form (an entry of ``results``) and the document's environment."""
+    def from_dict(cls, entry: Mapping[str, object], environment: Mapping[str, object]) -> Result:
+        """A result from its JSON form (an entry of ``results``) and the document's environment;
+        KeyError, TypeError or ValueError when it is malformed."""
+        data: Any = entry  # JSON: checked by the conversions below
         known = {
             "model", "config", "scenario", "interrupted", "session", "warmup", "loop", "stopping",
             "warnings", "notices", "processes", "stats", "samples_ns", "cold_start", "memory", "compute",
@@ -227,7 +229,7 @@ class Result:
         )
 
 
-def results_document(results: Sequence[Result], interrupted: bool | None = None) -> dict[str, Any]:
+def results_document(results: Sequence[Result], interrupted: bool | None = None) -> dict[str, object]:
     """The JSON document of ``results``; ``interrupted`` (default: any result is) marks a run
     stopped by Ctrl-C, also one stopped before its first result."""
     from ..version import __version__

@@ -37,14 +37,15 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..config import Config
 from ..errors import ConfigError, InferspeedError, WorkerCrashed
 from ..events import emit
 from ..measure.spawn import run_in_process
-from .sweep import SWEEP_METRICS, SweepResult, append_entry, cell_config, cell_key, grid_cells, measure_cell
+from ..results.sweepfile import SweepLine, append_line, cell_key, read_for_resume
+from .sweep import SweepResult, cell_config, grid_cells, measure_cell, ranking_for
 
 __all__ = [
     "INSTALL_HINT",
@@ -54,7 +55,6 @@ __all__ = [
     "host_names",
     "model_cache_dir",
     "parse_cluster",
-    "read_cluster_file",
     "select_nodes",
 ]
 
@@ -63,6 +63,8 @@ INSTALL_HINT = "pip install 'inferspeed[ray]'"
 CONNECT_TIMEOUT = 5.0
 #: How often the driver wakes up while cells run (to see Ctrl-C and nodes that went away).
 _WAIT = 1.0
+#: The lines the driver writes for a cell whose node failed it name the host before the error.
+_HOST_FIRST = ("cell", "host", "error")
 
 
 def parse_cluster(spec: str) -> str:
@@ -199,25 +201,14 @@ def _describe(info: Mapping[str, Any]) -> str:
     return f"resources {shown}"
 
 
-def entry_key(entry: Mapping[str, Any], every_node: bool) -> str:
+def entry_key(line: SweepLine, every_node: bool) -> str:
     """What makes a line the same cell for ``resume``: the cell, and its host's name with
     ``every_node``."""
-    key = cell_key(entry["cell"])
-    return f"{entry.get('host', {}).get('name')}|{key}" if every_node else key
+    return _key(line.cell, line.host_name, every_node)
 
 
-def read_cluster_file(path: str) -> list[dict[str, Any]]:
-    """The lines of a sweep's file, complete ones only (a partial last line is cut off, as a
-    local sweep's resume does)."""
-    from .sweep import read_done  # its file handling: cut a partial line
-
-    read_done(path)
-    if not os.path.exists(path):
-        return []
-    import json
-
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+def _key(cell: Mapping[str, Any], host: str | None, every_node: bool) -> str:
+    return f"{host}|{cell_key(cell)}" if every_node else cell_key(cell)
 
 
 def model_cache_dir() -> str:
@@ -303,35 +294,27 @@ def _files_on_node(box: list[Any], sha256: str) -> tuple[str, str]:
 
 
 def cell_on_node(
-    box: list[Any], bundle: Bundle, config: Config, host: dict[str, Any], index: int
-) -> dict[str, Any]:
+    box: list[Any], bundle: Bundle, cell: dict[str, Any], config: Config, host: dict[str, Any], index: int
+) -> SweepLine:
     """The Ray task of one cell (runs on its node): the files from this node's cache or the
-    object store, the cell in a fresh process as a local sweep runs it, and the host record
-    with this node's clock at the start and the end."""
+    object store, the cell in a fresh process as a local sweep runs it, and its line with the
+    host record and this node's clock at the start and the end."""
     started = time.time()
     emit("node_cell", host=host["name"], index=index)
     folder, how = _files_on_node(box, bundle.sha256)
     if bundle.inputs is not None:
         config = config.replace(inputs_file=os.path.join(folder, bundle.inputs))
-    entry: dict[str, Any] = {}
+    record = {**host, "hostname": socket.gethostname(), "pid": os.getpid(), "model": how, "started": started}
     try:
         value, _ = run_in_process(
             measure_with_environment, os.path.join(folder, bundle.model), config, what="the cell's process"
         )
-        entry["result"] = value
+        line = SweepLine(cell, result=value)
     except WorkerCrashed as exc:
-        entry.update(error=f"crashed: {exc}", crashed=True, exitcode=exc.exitcode)
+        line = SweepLine(cell, error=f"crashed: {exc}", crashed=True, exitcode=exc.exitcode)
     except InferspeedError as exc:
-        entry["error"] = str(exc)
-    entry["host"] = {
-        **host,
-        "hostname": socket.gethostname(),
-        "pid": os.getpid(),
-        "model": how,
-        "started": started,
-        "ended": time.time(),
-    }
-    return entry
+        line = SweepLine(cell, error=str(exc))
+    return replace(line, host={**record, "ended": time.time()})
 
 
 def measure_with_environment(model: str, config: Config) -> dict[str, Any]:
@@ -369,21 +352,17 @@ class _Run:
 
 
 def _plan(
-    cells: list[dict[str, Any]], nodes: list[ClusterNode], lines: list[dict[str, Any]], every_node: bool
+    cells: list[dict[str, Any]], nodes: list[ClusterNode], lines: list[SweepLine], every_node: bool
 ) -> tuple[_Run, int]:
     """What is left to run (cells with no line, or whose last line says their node was lost)
     and how many cells the sweep has in all."""
-    last: dict[str, dict[str, Any]] = {}
+    last: dict[str, SweepLine] = {}
     for line in lines:
         last[entry_key(line, every_node)] = line
-    done = {k for k, line in last.items() if not line.get("lost")}
+    done = {k for k, line in last.items() if not line.lost}
     if every_node:
         queues = {
-            n.node_id: [
-                (i, c)
-                for i, c in enumerate(cells)
-                if entry_key({"cell": c, "host": {"name": n.name}}, True) not in done
-            ]
+            n.node_id: [(i, c) for i, c in enumerate(cells) if _key(c, n.name, True) not in done]
             for n in nodes
         }
         return _Run(nodes, queues, None), len(cells) * len(nodes)
@@ -396,22 +375,23 @@ def _lost(node: ClusterNode, exc: BaseException) -> str:
     return f"node {node.name} ({node.ip}) was lost while it measured this cell: {type(exc).__name__}: {first}"
 
 
-def _collect(ray: Any, run: _Run, ref: Any) -> dict[str, Any] | None:
+def _collect(ray: Any, run: _Run, ref: Any) -> SweepLine | None:
     """The line of a finished task; None when its node went away before the cell started
     (the cell stays missing). A node that died under a cell gives a line with ``lost``."""
     node, _, cell = run.running.pop(ref)
     try:
-        out: dict[str, Any] = ray.get(ref)
-        return {"cell": cell, **out}
+        line: SweepLine = ray.get(ref)
+        return line
     except ray.exceptions.TaskUnschedulableError:
         run.dead.add(node.node_id)
         return None
     except ray.exceptions.RayTaskError as exc:  # our task's own exception: the cell failed
-        return {"cell": cell, "host": node.record(), "error": " ".join(str(exc).split())[-500:]}
+        error = " ".join(str(exc).split())[-500:]
+        return SweepLine(cell, error=error, host=node.record(), order=_HOST_FIRST)
     except ray.exceptions.RayError as exc:  # the node, its raylet or the task's worker died
         if isinstance(exc, ray.exceptions.NodeDiedError):
             run.dead.add(node.node_id)
-        return {"cell": cell, "host": node.record(), "error": _lost(node, exc), "lost": True}
+        return SweepLine(cell, error=_lost(node, exc), host=node.record(), lost=True, order=_HOST_FIRST)
 
 
 def _submit(ray: Any, task: Any, run: _Run, box: list[Any], bundle: Bundle, base: Config) -> None:
@@ -431,7 +411,7 @@ def _submit(ray: Any, task: Any, run: _Run, box: list[Any], bundle: Bundle, base
             max_retries=0,
             retry_exceptions=False,
             name=f"inferspeed cell {index} on {node.name}",
-        ).remote(box, bundle, cell_config(base, cell), node.record(), index)
+        ).remote(box, bundle, cell, cell_config(base, cell), node.record(), index)
         run.running[ref] = (node, index, cell)
 
 
@@ -442,15 +422,15 @@ def _drive(
     base: Config,
     path: str,
     total: int,
-    progress: Callable[[int, int, Mapping[str, Any]], None] | None,
-) -> list[dict[str, Any]]:
+    progress: Callable[[int, int, SweepLine], None] | None,
+) -> list[SweepLine]:
     """Run the cells to the end (or until every node is gone): submit to idle nodes, append
     each finished cell's line, repeat. Ctrl-C cancels what runs; --resume measures it."""
     task = ray.remote(cell_on_node)
     payload = {k: v for k, v in bundle.files.items()}
     box = [ray.put(payload)]  # inside a list: a task fetches it only when its node lacks it
     light = Bundle(bundle.sha256, bundle.model, bundle.inputs, {})
-    written: list[dict[str, Any]] = []
+    written: list[SweepLine] = []
     finished = total - sum(len(q) for q in run.queues.values()) - len(run.shared or [])
     try:
         _submit(ray, task, run, box, light, base)
@@ -458,15 +438,15 @@ def _drive(
             ready, _ = ray.wait(list(run.running), num_returns=1, timeout=_WAIT)
             for ref in ready:
                 index = run.running[ref][1]
-                entry = _collect(ray, run, ref)
-                if entry is None:
+                line = _collect(ray, run, ref)
+                if line is None:
                     continue
-                append_entry(path, entry)
+                append_line(path, line)
                 finished += 1
-                emit("cell", index=index, cells=total, error="error" in entry, host=entry["host"]["name"])
-                written.append(entry)
+                emit("cell", index=index, cells=total, error=line.error is not None, host=line.host_name)
+                written.append(line)
                 if progress is not None:
-                    progress(finished, total, entry)
+                    progress(finished, total, line)
             _submit(ray, task, run, box, light, base)
     except KeyboardInterrupt:
         for ref in run.running:
@@ -488,16 +468,15 @@ def cluster_sweep(
     node_resource: str | None = None,
     config: Config | None = None,
     resume: bool = False,
-    by: str = "median",
-    progress: Callable[[int, int, Mapping[str, Any]], None] | None = None,
+    by: str | None = None,
+    progress: Callable[[int, int, SweepLine], None] | None = None,
 ) -> SweepResult:
     """:func:`~inferspeed.tools.sweep.sweep` on a Ray cluster (``cluster``: ``ray`` or
     ``ray://HOST:PORT``): each cell a Ray task that owns a whole node, on the nodes with the
     labels ``on``; with ``every_node``, the whole grid on every such node. The entries (last
     line per cell, in the file's order) carry ``host``; ``measured`` counts this call's cells."""
-    if by not in SWEEP_METRICS:
-        raise ConfigError(f"by must be one of {', '.join(SWEEP_METRICS)}, got {by!r}")
     path, model_path, base = os.fspath(out), os.fspath(model), config or Config()
+    by = ranking_for(by, base.metric).name
     cells = grid_cells(grid)
     for cell in cells:
         cell_config(base, cell)  # every cell's configuration is valid before anything runs
@@ -509,7 +488,7 @@ def cluster_sweep(
     connected = _connect(ray, address)
     try:
         nodes = select_nodes(ray.nodes(), dict(on or {}), node_resource)
-        run, total = _plan(cells, nodes, read_cluster_file(path) if resume else [], every_node)
+        run, total = _plan(cells, nodes, read_for_resume(path) if resume else [], every_node)
         written = _drive(ray, run, bundle, base, path, total, progress)
     finally:
         if connected:
@@ -519,12 +498,12 @@ def cluster_sweep(
 
 def _entries(
     path: str, cells: list[dict[str, Any]], nodes: list[ClusterNode], run: _Run, every_node: bool
-) -> list[dict[str, Any]]:
+) -> list[SweepLine]:
     """The last line of each cell (and host) in the file, then the cells this sweep has not
     run (their node went away), each with ``error`` and ``missing``: no line of theirs is
     written, so --resume runs them."""
-    last: dict[str, dict[str, Any]] = {}
-    for line in read_cluster_file(path):
+    last: dict[str, SweepLine] = {}
+    for line in read_for_resume(path):
         last[entry_key(line, every_node)] = line
     gone = ", ".join(n.name for n in nodes if n.node_id in run.dead)
     why = f"not run: its node went away ({gone}); --resume runs it" if gone else "not run; --resume runs it"
@@ -532,6 +511,6 @@ def _entries(
     for node in nodes if every_node else [None]:
         host = {"name": node.name} if node is not None else {}
         for cell in cells:
-            if entry_key({"cell": cell, "host": host}, every_node) not in last:
-                missing.append({"cell": cell, "host": host, "error": why, "missing": True})
+            if _key(cell, node.name if node is not None else None, every_node) not in last:
+                missing.append(SweepLine(cell, error=why, host=host, missing=True, order=_HOST_FIRST))
     return list(last.values()) + missing

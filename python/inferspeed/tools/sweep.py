@@ -3,13 +3,13 @@ process, each result appended to a JSONL file as soon as it is measured.
 
 The file is the state: ``resume`` reads it, keeps the cells already there (a partial last line
 left by a kill is cut off) and measures only the rest, so a sweep killed at any point and
-resumed ends with every cell exactly once.
+resumed ends with every cell exactly once. The file's lines, and every read and write of it,
+are :mod:`inferspeed.results.sweepfile`'s.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,9 +19,10 @@ from ..config import Config
 from ..errors import ConfigError, InferspeedError, WorkerCrashed
 from ..events import emit
 from ..measure.spawn import run_in_process
-from ..results.result import batch_of
+from ..metrics import Ranking, metric_named, rankings
+from ..results.sweepfile import SweepLine, append_line, cell_key, read_for_resume
 
-__all__ = ["SWEEP_METRICS", "SweepResult", "cell_key", "cell_label", "grid_cells", "sweep"]
+__all__ = ["SweepResult", "cell_config", "grid_cells", "measure_cell", "ranking_for", "sweep"]
 
 #: Grid axes and the Config field each sets. "dims" cells hold {symbol: size} (a symbol may
 #: also be "input:axis"); "batch" sets the batch dim of every input that has one.
@@ -33,7 +34,6 @@ AXES = {
     "dims": "dims",
     "batch": "batch",
 }
-SWEEP_METRICS = ("median", "p99", "throughput", "instructions")
 
 
 def grid_cells(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
@@ -66,21 +66,6 @@ def grid_cells(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     return cells
 
 
-def cell_key(cell: Mapping[str, Any]) -> str:
-    return json.dumps(cell, sort_keys=True)
-
-
-def cell_label(cell: Mapping[str, Any]) -> str:
-    """How a cell reads in a message: ``threads=2, batch=8, seq=128`` (dims by their symbol)."""
-    parts = []
-    for name, value in cell.items():
-        if name == "dims":
-            parts += [f"{symbol}={size}" for symbol, size in value.items()]
-        else:
-            parts.append(f"{name}={value}")
-    return ", ".join(parts)
-
-
 def cell_config(base: Config, cell: Mapping[str, Any]) -> Config:
     changes = {AXES[name]: value for name, value in cell.items()}
     if "dims" in changes:
@@ -88,80 +73,62 @@ def cell_config(base: Config, cell: Mapping[str, Any]) -> Config:
     return base.replace(**changes)
 
 
-def _measure_cell(model: str, config: Config) -> dict[str, Any]:
-    """Runs in the worker process: one cell's result as JSON-ready data (without samples)."""
-    from ..measure.session import Session
+def measure_cell(model: str, config: Config) -> dict[str, Any]:
+    """One cell's measurement, as a cell's fresh process runs it: its Result's JSON form
+    without the samples (a sweep keeps statistics only). What is measured follows the
+    config's metric (:func:`~inferspeed.measure.benchmark.benchmark`)."""
+    from ..measure.benchmark import benchmark
 
-    if config.metric == "instructions":  # counted under Valgrind (a process of its own)
-        from ..measure.instructions import count_instructions
-
-        data = count_instructions(model, config).to_dict()
-    else:
-        with Session(model, config) as session:
-            data = session.measure().to_dict()
+    data = benchmark(model, config).to_dict()
     del data["samples_ns"]
     return data
 
 
-def _read_done(path: str) -> dict[str, dict[str, Any]]:
-    """Cells already in the file; a trailing partial line (a write cut by a kill) is removed."""
-    done: dict[str, dict[str, Any]] = {}
-    if not os.path.exists(path):
-        return done
-    with open(path, "rb") as f:
-        data = f.read()
-    good_end = 0
-    for line in data.splitlines(keepends=True):
-        if not line.endswith(b"\n"):
-            break
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            break
-        done[cell_key(entry["cell"])] = entry
-        good_end += len(line)
-    if good_end < len(data):
-        with open(path, "r+b") as f:
-            f.truncate(good_end)
-    return done
+def ranking_for(by: str | None, metric: str) -> Ranking:
+    """The ranking called ``by`` of the metric called ``metric`` (None: the metric's first);
+    ConfigError naming the rankings of each metric when it is not one of its own."""
+    if by is None:
+        return metric_named(metric).rankings[0]
+    known = rankings()
+    if by not in known:
+        raise ConfigError(f"by must be one of {', '.join(known)}, got {by!r}")
+    own = metric_named(metric).rankings
+    found = next((r for r in own if r.name == by), None)
+    if found is None:
+        raise ConfigError(
+            f"by={by!r} goes with metric={known[by][0].name!r}; metric={metric!r} ranks by "
+            f"{', '.join(repr(r.name) for r in own)}"
+        )
+    return found
 
 
-def _append(path: str, entry: Mapping[str, Any]) -> None:
-    line = (json.dumps(entry, allow_nan=False) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line)  # one write of a whole line: a kill leaves it whole or partial
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _metric(entry: Mapping[str, Any], by: str) -> float:
-    stats = entry["result"]["stats"]
-    batch = batch_of(entry["result"])
-    if by == "instructions":  # per sample, fewer is better
-        return float((entry["result"].get("instructions") or {}).get("instructions", float("inf"))) / batch
-    if by == "throughput":
-        return -(stats["throughput_per_s"] or 0.0) * batch  # samples/s, higher is better
-    return float(stats["median_ns" if by == "median" else "p99_ns"]) / batch  # per sample
+def _rank_key(line: SweepLine, ranking: Ranking) -> float:
+    """A key that sorts the best cell first by ``ranking`` (per item of the cell's batch)."""
+    return ranking.sort_key(line.value(ranking.path), line.batch)
 
 
 @dataclass(frozen=True)
 class SweepResult:
-    """Every cell's entry (``cell``, ``result`` without samples) in grid order, and the best."""
+    """Every cell's line (``cell``, ``result`` without samples, or ``error``) in grid order,
+    and the best by ``by`` (a ranking of :mod:`inferspeed.metrics`)."""
 
-    entries: list[dict[str, Any]]
+    entries: list[SweepLine]
     by: str
     measured: int  # cells measured by this call (the rest came from the file)
 
     @property
-    def best(self) -> dict[str, Any] | None:
-        ok = [e for e in self.entries if "error" not in e]
-        return min(ok, key=lambda e: _metric(e, self.by)) if ok else None
+    def best(self) -> SweepLine | None:
+        ranking = rankings()[self.by][1]
+        ok = [e for e in self.entries if e.error is None]
+        return min(ok, key=lambda e: _rank_key(e, ranking)) if ok else None
 
     def to_dict(self) -> dict[str, Any]:
         best = self.best
-        return {"by": self.by, "best": None if best is None else best["cell"], "cells": self.entries}
+        return {
+            "by": self.by,
+            "best": None if best is None else dict(best.cell),
+            "cells": [e.to_dict() for e in self.entries],
+        }
 
 
 def sweep(
@@ -171,26 +138,24 @@ def sweep(
     *,
     config: Config | None = None,
     resume: bool = False,
-    by: str = "median",
-    progress: Callable[[int, int, Mapping[str, Any]], None] | None = None,
+    by: str | None = None,
+    progress: Callable[[int, int, SweepLine], None] | None = None,
 ) -> SweepResult:
     """Measure every cell of ``grid`` (axes: threads, opt_level, mode, cache, dims, batch) of
     ``model``, each in a fresh process, appending to the JSONL file ``out``. ``config`` holds
     what every cell shares (inputs, loop limits); each cell replaces the fields of its axes. A
-    cell that fails is recorded with its ``error`` and the sweep goes on."""
-    if by not in SWEEP_METRICS:
-        raise ConfigError(f"by must be one of {', '.join(SWEEP_METRICS)}, got {by!r}")
-    if (by == "instructions") != ((config or Config()).metric == "instructions"):
-        raise ConfigError("by='instructions' goes with metric='instructions', and only with it")
+    cell that fails is recorded with its ``error`` and the sweep goes on. ``by`` is a ranking
+    of the config's metric (:mod:`inferspeed.metrics`)."""
+    base = config or Config()
+    by = ranking_for(by, base.metric).name
     path = os.fspath(out)
     model_path = os.fspath(model)
-    base = config or Config()
     cells = grid_cells(grid)
     for cell in cells:
         cell_config(base, cell)  # every cell's configuration is valid before anything runs
     if os.path.exists(path) and not resume:
         raise ConfigError(f"{path} exists: --resume to finish that sweep, or remove it")
-    done = _read_done(path) if resume else {}
+    done = {cell_key(line.cell): line for line in read_for_resume(path)} if resume else {}
     measured = 0
     for index, cell in enumerate(cells):
         key = cell_key(cell)
@@ -200,29 +165,22 @@ def sweep(
         stop = f"sweep interrupted: {len(done)} of {len(cells)} cells are in {path}; --resume finishes it"
         try:
             value, interrupted = run_in_process(
-                _measure_cell, model_path, cell_config(base, cell), what="the cell's process"
+                measure_cell, model_path, cell_config(base, cell), what="the cell's process"
             )
-            entry: dict[str, Any] = {"cell": cell, "result": value}
+            line = SweepLine(cell, result=value)
         except KeyboardInterrupt:
             raise KeyboardInterrupt(stop) from None
         except WorkerCrashed as exc:
-            entry = {"cell": cell, "error": f"crashed: {exc}", "crashed": True, "exitcode": exc.exitcode}
+            line = SweepLine(cell, error=f"crashed: {exc}", crashed=True, exitcode=exc.exitcode)
         except InferspeedError as exc:
-            entry = {"cell": cell, "error": str(exc)}
+            line = SweepLine(cell, error=str(exc))
         if interrupted:
             # The cell's partial result is not written: --resume measures it again in full.
             raise KeyboardInterrupt(stop)
-        _append(path, entry)
-        emit("cell", index=index, cells=len(cells), error="error" in entry)
-        done[key] = entry
+        append_line(path, line)
+        emit("cell", index=index, cells=len(cells), error=line.error is not None)
+        done[key] = line
         measured += 1
         if progress is not None:
-            progress(index + 1, len(cells), entry)
+            progress(index + 1, len(cells), line)
     return SweepResult([done[cell_key(c)] for c in cells], by, measured)
-
-
-# What tools.cluster shares with the local sweep: one cell's measurement (for a fresh
-# process), the file's cells (a partial last line cut off) and one line appended.
-measure_cell = _measure_cell
-read_done = _read_done
-append_entry = _append

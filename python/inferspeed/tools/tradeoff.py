@@ -200,7 +200,7 @@ class TradeoffResult:
     fidelity_inputs: dict[str, Any] = field(default_factory=dict)
     saved_to: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "scenario": "tradeoff",
             "fidelity_inputs": self.fidelity_inputs,
@@ -209,12 +209,14 @@ class TradeoffResult:
         }
 
     @classmethod
-    def from_dict(cls, doc: Mapping[str, Any]) -> TradeoffResult:
-        """A trade-off document (``to_dict``'s form, as ``inferspeed tradeoff --json`` writes it)."""
+    def from_dict(cls, doc: Mapping[str, object]) -> TradeoffResult:
+        """A trade-off document (``to_dict``'s form, as ``inferspeed tradeoff --json`` writes
+        it); KeyError, TypeError or ValueError when it is malformed."""
+        data: Any = doc  # JSON: checked by the conversions below
         return cls(
-            rows=[dict(row) for row in doc.get("variants", [])],
-            fidelity_inputs=dict(doc.get("fidelity_inputs") or {}),
-            saved_to=doc.get("saved_to"),
+            rows=[dict(row) for row in data.get("variants", [])],
+            fidelity_inputs=dict(data.get("fidelity_inputs") or {}),
+            saved_to=None if data.get("saved_to") is None else str(data["saved_to"]),
         )
 
 
