@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # .ci/run on fresh clones of this repository's HEAD, N times in a row, while a CPU-bound process
-# runs throughout (as on a shared CI runner): issue 13's check that the tests wait for events,
-# not the clock. Prints each run's exit status and wall time, and the test suite's own time.
+# runs throughout (as on a shared CI runner): the check that the tests wait for the events their
+# child processes report (INFERSPEED_EVENTS, a pipe, the JSONL), not for fixed sleeps. Prints
+# each run's exit status and wall time, and the test suite's own time.
 #   bash bench/ci_under_load.sh [N] [WORKDIR]
 set -uo pipefail
 runs="${1:-3}"

@@ -1,10 +1,11 @@
 """Does the printed 95% interval of the median hold the median of a later, longer run?
 
-Issue 16's acceptance: pairs of (a default `inferspeed run MODEL`, then a 30 s reference run
-of the same model, `--max-time 30`), each a fresh process as a user runs them. A pair counts
-when the first run's printed 95% interval of the median (``stats.ci95_median_ns``) contains
-the reference run's median. Prints each pair, the count, and the median and range of the
-first runs' relative half-widths (an interval that is always ±30% would pass and fail users).
+The check that a default run's interval covers a 30 s reference: pairs of (a default
+`inferspeed run MODEL`, then a 30 s reference run of the same model, `--max-time 30`), each a
+fresh process as a user runs them. A pair counts when the first run's printed 95% interval of
+the median (``stats.ci95_median_ns``) contains the reference run's median. Prints each pair,
+the count, and the median and range of the first runs' relative half-widths (an interval that
+is always ±30% would pass and fail users).
 
 The machine's history (the user's cache, facts/history.py) is part of the interval, so the
 script gives the runs a cache folder of their own: a fresh one by default (the first pairs

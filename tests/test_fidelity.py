@@ -1,4 +1,4 @@
-"""The core's own fidelity: what it does between and around the timed calls (issue 14).
+"""The core's own fidelity: what it does between and around the timed calls.
 
 Each test here failed on the core before the defect it names was fixed:
 

@@ -1,5 +1,6 @@
-"""One run's honesty (issue 16): the machine-speed monitor, the median's interval over time, the
-machine's history, the warm-up until steady, steal time. Each test fails when its claim breaks."""
+"""One run's honesty on a machine whose speed moves: the machine-speed monitor, the median's
+interval for another run (over time, with the machine's history), the warm-up until steady,
+steal time. Each test fails when its claim breaks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every session option changes what ONNX Runtime does (issue 14).
+"""Every session option changes what ONNX Runtime does.
 
 Reading an option back from the result's config proves nothing about ORT: each test here
 observes ORT's behaviour (threads it starts, nodes it runs, allocations it makes, how its pool

@@ -193,34 +193,176 @@ def _ranges(value: object) -> Mapping[str, tuple[float, float]]:
 
 @dataclass(frozen=True)
 class Config:
-    """Everything that defines one measurement.
+    """Everything that defines one measurement: a frozen dataclass, validated on construction.
+
+    A bad value, or a field given where its scenario or metric does not take it, raises
+    :class:`~inferspeed.errors.ConfigError` naming the field. Every field is also a keyword
+    option of :class:`~inferspeed.Session`, :func:`~inferspeed.benchmark` and
+    :meth:`from_options`; the command-line flag of each is in docs/cli.md. Times are seconds,
+    sizes bytes. The limits in force after defaults are :attr:`warmup_limits`,
+    :attr:`loop_limits` and :attr:`scenario_duration`; ``to_dict()`` records those.
 
     Session (ONNX Runtime)
-        threads: intra-op threads (None: ONNX Runtime's default, one per physical core);
-        inter_op_threads; graph_optimization ('disable', 'basic', 'extended', 'all');
-        execution_mode ('sequential', 'parallel'); providers (names or ProviderSpec, in order
-        of preference; the CPU provider is always the last resort); session_config (ORT session
-        config entries, e.g. {'session.intra_op.allow_spinning': '0'}); ort_lib (path of the
-        libonnxruntime to load; None: $INFERSPEED_ORT_LIB, then the onnxruntime wheel's);
-        arena (False: DisableCpuMemArena, buffers from malloc each run); mem_pattern (False:
-        DisableMemPattern, no planned allocation from the first run's sizes).
+    ----------------------
+    threads : int or None, default None
+        Intra-op threads, a positive integer. None: ONNX Runtime's default, one per physical
+        core (``--threads``).
+    inter_op_threads : int or None, default None
+        Inter-op threads, a positive integer; ONNX Runtime uses them with
+        ``execution_mode="parallel"``. None: ONNX Runtime's default.
+    graph_optimization : str, default "all"
+        ONNX Runtime's graph optimization level: "disable", "basic", "extended" or "all"
+        (GraphOptimizationLevel 0, 1, 2, 99; ``--opt-level``).
+    execution_mode : str, default "sequential"
+        "sequential" (one node at a time) or "parallel" (independent nodes on the inter-op
+        threads).
+    providers : tuple of ProviderSpec, default ()
+        Execution providers in order of preference; the CPU provider is always the last
+        resort. Given as names ("CUDA" or "CUDAExecutionProvider"), :class:`ProviderSpec`
+        objects or (name, options) pairs, one or several; stored as ProviderSpecs. (): the CPU
+        provider only. A provider the loaded runtime lacks, or options for the CPU provider,
+        is a ConfigError when the session is created.
+    session_config : mapping of str to str, default {}
+        ONNX Runtime session config entries, e.g. ``{"session.intra_op.allow_spinning": "0"}``;
+        values are made strings. An ``*.allow_spinning`` entry and ``spin`` cannot both be
+        given.
+    ort_lib : str, os.PathLike or None, default None
+        Path of the libonnxruntime to load. None: ``$INFERSPEED_ORT_LIB``, then the
+        onnxruntime wheel's.
+    arena : bool, default True
+        False: DisableCpuMemArena, ONNX Runtime's buffers come from malloc on every run
+        (``--no-arena``).
+    mem_pattern : bool, default True
+        False: DisableMemPattern, no allocation planned from the first run's sizes
+        (``--no-mem-pattern``).
+
     Inputs
-        shapes {input: shape}; dims {symbol: size, or "input:axis": size for a dim without
-        a usable name}; batch (the batch dim of every input that has one); values {input:
-        constant}; ranges {input: (low, high)} drawn uniformly from [low, high); inputs_file
-        (.npz of arrays by input name); cast (convert .npz arrays of another dtype, with a
-        notice, rather than refuse them); seed; max_input_bytes. Dims no field sets are
-        chosen from the model (see docs/inputs.md), each with the reason.
+    ------
+    shapes : mapping of str to tuple of int, default {}
+        ``{input: shape}``, every dimension a positive integer.
+    dims : mapping of str to int, default {}
+        ``{symbol: size}`` for a dynamic dim by its name, or ``{"input:axis": size}`` for one
+        without a usable name; sizes are positive integers. A dim no field sets is chosen
+        from the model's metadata and the input's role (docs/inputs.md), with its reason.
+    batch : int or None, default None
+        The batch dim of every input that has one, a positive integer (throughput is then also
+        per item). None: a dynamic batch dim is 1 (a single stream).
+    values : mapping of str to object, default {}
+        ``{input: constant}``: the input filled with this value (a number, a bool, a string,
+        or an array broadcast to the input's shape).
+    ranges : mapping of str to (float, float), default {}
+        ``{input: (low, high)}``: values drawn uniformly from [low, high); both finite, low <
+        high.
+    inputs_file : str, os.PathLike or None, default None
+        An .npz file of input arrays by input name. None: inputs are generated.
+    cast : bool, default False
+        Convert ``inputs_file`` arrays of another dtype to the input's type (with a notice)
+        rather than refuse them.
+    seed : int, default 0
+        Seed (a non-negative integer) of the generated inputs, of the server scenario's Poisson
+        arrivals, and of the rounds' random order when ``run`` (several models) or ``gate``
+        interleave.
+    max_input_bytes : int, default 4 GiB (DEFAULT_MAX_INPUT_BYTES)
+        Refuse inputs larger than this many bytes in total, all input sets counted; a positive
+        integer.
+    input_sets : int, default 1
+        Distinct input sets (a positive integer), each bound ahead; call *i* uses set *i* mod
+        ``input_sets``, so consecutive calls do not reuse one hot input buffer. Set 0 is the
+        set that ``input_sets=1`` gives.
+
     Loop
-        mode ('binding': RunWithBinding on inputs and outputs bound once, so on a device
-        provider the inputs are copied to the device at bind time, not in the timed call;
-        'run': OrtApi::Run with outputs allocated each call, every copy in the timed call);
-        warmup_iterations / warmup_time (untimed calls
-        before timing; stops at whichever limit comes first); iterations / max_time (timed
-        calls; stops at whichever comes first; with neither, max_time = DEFAULT_MAX_TIME;
-        one loop holds at most MAX_SAMPLES); metric ('latency'; 'instructions': each call's
-        instructions counted under Valgrind, iterations calls after warmup_iterations, by default
-        10 after 2, one intra-op thread, no spinning; metrics.METRICS has each metric's row).
+    ----
+    mode : str, default "binding"
+        "binding": RunWithBinding on inputs and outputs bound once (on a device provider the
+        inputs are copied to the device at bind time, not in the timed call); "run":
+        OrtApi::Run with outputs allocated on every call, every copy in the timed call.
+        docs/measurement.md has both.
+    warmup_iterations : int or None, default None
+        Untimed calls before timing, a non-negative integer (0: no warm-up). With
+        ``warmup_time`` too, the warm-up stops at whichever limit comes first. With neither,
+        the warm-up runs until latency is steady: chunks of 0.1 s, at least
+        DEFAULT_WARMUP_TIME (0.2 s), until the last three chunks' medians lie within 5% of
+        each other, at most 2 s. The instruction-count metric: 2 unless given.
+    warmup_time : float or None, default None
+        Seconds of untimed calls before timing, non-negative (see ``warmup_iterations``).
+    iterations : int or None, default None
+        Timed calls at most, a positive integer. Above MAX_SAMPLES (2**26, the samples one
+        loop holds) only when ``max_time`` is given too. The instruction-count metric: the
+        counted calls, 10 unless given.
+    max_time : float or None, default None
+        Seconds of the timed loop at most, positive; the loop stops at whichever of
+        ``iterations`` and ``max_time`` comes first. With neither: DEFAULT_MAX_TIME (2 s), or
+        DEFAULT_ADAPTIVE_MAX_TIME (30 s) with ``target_ci``. A server or offline run lasts
+        ``max_time`` when ``duration`` is not given.
+    cache : str, default "warm"
+        "warm": calls back to back, the model's data left in the CPU caches; "cold": before
+        every call of the closed loop (warm-up included) the core evicts the caches, outside
+        the timed region (docs/measurement.md).
+    flush_bytes : int or None, default None
+        Bytes of the cold-cache flush buffer (``cache="cold"``), a positive integer. None:
+        twice the last-level cache, else FALLBACK_FLUSH_BYTES (128 MiB) when its size cannot
+        be read (:meth:`resolved_flush_bytes`).
+    target_ci : float or None, default None
+        Adaptive stopping, single-stream only: stop once the median's 95% interval (for
+        another run on this machine) is within +-``target_ci`` of the median, a fraction in
+        (0, 1) (0.01 for 1%), but not before the run has spanned the machine's switching
+        time; or at the loop's limits. None: the loop runs to its limits.
+    target_percentile : float or None, default None
+        With ``target_ci``: also narrow the interval of this percentile, in (0, 100) (e.g.
+        99). Needs ``target_ci``.
+    drop_outliers : bool, default False
+        Leave MAD outliers (modified z-score above 3.5) out of the statistics; they are
+        counted either way and the samples keep them.
+    pin : int or None, default None
+        Pin the thread that runs the timed loop to this CPU (a non-negative CPU number the
+        process may use; Linux). ONNX Runtime's pool threads keep their affinity. None: not
+        pinned.
+    spin : bool or None, default None
+        True or False sets ONNX Runtime's ``session.intra_op.allow_spinning`` and
+        ``session.inter_op.allow_spinning`` (:attr:`ort_session_config`): whether its pool
+        threads spin while waiting. None: ONNX Runtime's choice.
+    processes : int, default 1
+        Repeat the measurement in this many fresh processes, one after another, and pool the
+        samples (a positive integer); above 1 only through :func:`~inferspeed.benchmark`,
+        not ``Session.measure()``.
+
+    Load scenario
+    -------------
+    scenario : str, default "single-stream"
+        "single-stream": one call after another (the closed loop); "server": requests at
+        scheduled arrival times (``qps``), latency counted from each request's arrival;
+        "offline": ``concurrency`` workers call the model back to back (docs/scenarios.md).
+    qps : float or None, default None
+        The server scenario's offered arrival rate, requests per second in (0, 1e9). Needed by
+        the server scenario and refused by the others.
+    arrival : str, default "poisson"
+        The server scenario's arrival process: "poisson" (exponential gaps drawn from
+        ``seed``) or "constant" (even spacing).
+    duration : float or None, default None
+        Seconds a server or offline run lasts, positive. None: ``max_time``, else
+        DEFAULT_SCENARIO_DURATION (5 s) (:attr:`scenario_duration`).
+    concurrency : int, default 1
+        Server and offline: worker threads sharing the session (a positive integer), each
+        with its own binding; worker *k* uses input set *k* mod ``input_sets``.
+    deadline : float or None, default None
+        Seconds, positive, any scenario: calls slower than this are counted
+        (``deadline_misses``, ``deadline_miss_rate``, ``longest_miss_run``). None: none.
+    scheduler_spin : float, default 0.01
+        Server: seconds before each arrival an idle worker stops sleeping and spins (a
+        sleeping thread may wake late), non-negative; 0 never spins.
+
+    Metric
+    ------
+    metric : str, default "latency"
+        What is measured, a row of :data:`inferspeed.metrics.METRICS`: "latency" (wall-clock
+        time per call) or "instructions" (each call's instructions counted under Valgrind's
+        Callgrind, docs/instructions.md; measured through :func:`~inferspeed.benchmark`, not
+        ``Session.measure()``). A metric's row may refuse other fields (``Metric.only``):
+        "instructions" counts ``iterations`` calls after ``warmup_iterations`` (default 10
+        after 2) in one single-stream loop on one intra-op thread without spinning, so it takes
+        only ``scenario="single-stream"``, ``processes=1``, ``cache="warm"``, ``threads`` None
+        or 1, ``spin`` None or False, and no ``target_ci``, ``max_time``, ``warmup_time`` or
+        ``pin``.
     """
 
     threads: int | None = None

@@ -373,7 +373,46 @@ def compare(
     and its interval are paired when the two were measured interleaved: from ``rounds`` (the
     per-round results, in pairs) or from the pairing the results carry; the median over rounds
     of median(candidate) / median(baseline) in the same round, which a machine that changes
-    speed between rounds cannot bias. ``statistic``: what the verdict is on."""
+    speed between rounds cannot bias.
+
+    Parameters
+    ----------
+    baseline : Result
+        The reference: a latency result (``metric="latency"``) of at least 2 samples.
+    candidate : Result
+        The result judged against it, likewise; every ratio is candidate / baseline.
+    threshold : float, default DEFAULT_THRESHOLD (0.02)
+        A fraction: a ratio of the decided statistic within 1 +- ``threshold`` is "no
+        significant difference" even when the test finds it significant.
+    baseline_label, candidate_label : str, default "A" and "B"
+        The two sides' names in the :class:`Comparison` and its text.
+    seed : int, default 0
+        Seed of every random draw (the subsamples of a run longer than COMPARE_SUBSAMPLE
+        samples, the batch bootstrap, the shuffles of ``variation_in_time``): the same inputs
+        give the same comparison.
+    rounds : (sequence of Result, sequence of Result), optional
+        The per-round results of an interleaved run, the baseline's and the candidate's, one
+        of each per round in the same order. With at least PAIRED_MIN_ROUNDS (6) rounds the
+        ratios are paired over them. None (the default): the pairing the two results carry
+        (``loop["interleave"]``, same run), or, without one, the two are separate runs.
+    statistic : str, default "median"
+        What the verdict is on: "median", "p90", "p99" or "mean" (config.STATISTICS); per
+        round when paired.
+
+    Returns
+    -------
+    Comparison
+        The median and p99 ratios with their intervals, the Mann-Whitney p-value, the
+        Hodges-Lehmann shift, the decided statistic's ratio and test, and the verdict
+        ("slower", "faster" or "no significant difference").
+
+    Raises
+    ------
+    InputError
+        An unknown ``statistic``, a result of another metric
+        (:func:`inferspeed.analysis.verdicts.compare_results` compares any metric), or a
+        result of fewer than 2 samples.
+    """
     from scipy import stats as sps  # slow to import: only here
 
     if statistic not in STATISTICS:

@@ -121,11 +121,42 @@ def timeit(
 ) -> Result:
     """Time ``fn(*args, **kwargs)`` in inferspeed's C++ loop and return a :class:`Result`.
 
-    ``options``: the loop's :class:`Config` fields (``iterations``, ``max_time``,
-    ``warmup_iterations``, ``warmup_time``, ``target_ci``, ``target_percentile``,
-    ``drop_outliers``, ``pin``), with the same defaults as a model's run. ``batch``: calls per
-    sample (see the module's docstring). An exception raised by ``fn`` propagates; Ctrl-C
-    raises :class:`BenchmarkInterrupted` with the samples so far.
+    Parameters
+    ----------
+    fn : callable
+        What is timed; called with the GIL held.
+    *args
+        Positional arguments of every call, the same objects each time.
+    kwargs : mapping of str to object, optional
+        Keyword arguments of every call, as a mapping (so that they cannot clash with
+        timeit's own keywords). None (the default): none.
+    batch : int, default 1
+        Calls per sample, a positive integer: a sample is the time of ``batch`` calls divided
+        by ``batch`` (see the module's docstring), for work of a few nanoseconds.
+    name : str, optional
+        The name the Result gives ``fn`` (``model.name``). None (the default): ``fn``'s
+        ``__qualname__``, else its ``__name__``, else its type's name.
+    **options
+        The loop's :class:`~inferspeed.Config` fields (``iterations``, ``max_time``,
+        ``warmup_iterations``, ``warmup_time``, ``target_ci``, ``target_percentile``,
+        ``drop_outliers``, ``pin``), with the same defaults as a model's run; any other name
+        is a ConfigError.
+
+    Returns
+    -------
+    Result
+        The samples (ns per call) with a model's statistics and diagnostics; ``loop`` holds
+        the callable's name, ``batch`` and ``loop_overhead_ns``.
+
+    Raises
+    ------
+    ConfigError
+        ``fn`` not callable, a bad ``batch``, or an option that is not a loop field.
+    BenchmarkInterrupted
+        On Ctrl-C in the timed loop, carrying the samples so far. Ctrl-C during the warm-up
+        raises KeyboardInterrupt: nothing was measured.
+
+    An exception raised by ``fn`` propagates.
     """
 
     if not callable(fn):

@@ -81,14 +81,37 @@ _LOAD_ERROR_CODES = {3, 4, 7, 9, 10}
 class Session:
     """An ONNX Runtime session created through the C++ core, with inputs bound once.
 
+    Creating it checks the model file (external data included) before ONNX Runtime reads it,
+    loads the runtime, creates the session, generates and binds the inputs and makes the first
+    (untimed) run; when that run fails at input sizes that were guessed, the next candidate
+    sizes are tried (:attr:`notices` says what was chosen and why).
+
     Parameters
     ----------
     model : str, os.PathLike, bytes or onnx.ModelProto
-        The model: a path, serialized bytes, or an in-memory ModelProto.
+        The model: a path (its external data beside it), serialized bytes, or an in-memory
+        ModelProto (written to a temporary file, removed by :meth:`close`).
     config : Config, optional
-        The configuration; ``options`` override its fields.
+        The configuration (default ``Config()``); ``options`` replace its fields.
+    profile_prefix : str, optional
+        Turn on ONNX Runtime's profiler, its trace file named with this path prefix;
+        :meth:`end_profiling` ends it and returns the file's path. None (the default): no
+        profiling.
     **options
-        Any :class:`~inferspeed.Config` field, e.g. ``threads=1, mode="run"``.
+        Any :class:`~inferspeed.Config` field, e.g. ``threads=1, mode="run"``; an unknown name
+        is a ConfigError.
+
+    Raises
+    ------
+    ConfigError
+        A bad option, or a provider the runtime lacks.
+    ModelError
+        A model file that is missing or unreadable, whose external data lies outside its
+        folder or is missing, or that ONNX Runtime cannot load.
+    RuntimeLoadError
+        No ONNX Runtime library can be loaded (``ort_lib``).
+    InputError
+        Inputs that cannot be made or bound, or a first run that fails at every size tried.
 
     The session keeps its input arrays alive for as long as the core binds them. Use it as a
     context manager, or call :meth:`close`, to release it early.
@@ -317,14 +340,29 @@ class Session:
         load scenario, through the measurement path timeit shares
         (:func:`~inferspeed.measure.measurement.run_measurement`).
 
-        ``overrides`` change loop fields of the session's config for this call only:
-        ``mode``, ``iterations``, ``max_time``, ``warmup_iterations``, ``warmup_time``,
-        ``cache``, ``flush_bytes``, ``target_ci``, ``target_percentile``, ``drop_outliers``,
-        ``pin``, and the scenario's (``scenario``, ``qps``, ``arrival``, ``duration``,
-        ``concurrency``, ``deadline``).
+        Parameters
+        ----------
+        **overrides
+            Loop fields of the session's :class:`~inferspeed.Config` changed for this call
+            only (validated again): ``mode``, ``iterations``, ``max_time``,
+            ``warmup_iterations``, ``warmup_time``, ``cache``, ``flush_bytes``, ``target_ci``,
+            ``target_percentile``, ``drop_outliers``, ``pin``, and the scenario's
+            (``scenario``, ``qps``, ``arrival``, ``duration``, ``concurrency``,
+            ``deadline``) (:data:`MEASURE_OPTIONS`). Any other field (one that changes the
+            session or the inputs) is a ConfigError: make a new Session for it.
+
+        Returns
+        -------
+        Result
+            The samples, their statistics and diagnostics, the model, the configuration used
+            and the machine's environment.
 
         Raises
         ------
+        ConfigError
+            An override that is not a loop field; ``processes`` > 1 or a metric measured in a
+            process of its own (``metric="instructions"``): use
+            :func:`~inferspeed.benchmark` for those.
         BenchmarkInterrupted
             On Ctrl-C; its ``result`` holds the samples measured so far (``interrupted=True``).
         """
