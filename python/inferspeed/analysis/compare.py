@@ -413,8 +413,24 @@ def compare(
         (:func:`inferspeed.analysis.verdicts.compare_results` compares any metric), or a
         result of fewer than 2 samples.
     """
+    return _compared(
+        baseline, candidate, threshold, (baseline_label, candidate_label), seed, rounds, statistic
+    )
+
+
+def _compared(
+    baseline: Result,
+    candidate: Result,
+    threshold: float,
+    labels: tuple[str, str],
+    seed: int,
+    rounds: tuple[Sequence[Result], Sequence[Result]] | None,
+    statistic: str,
+) -> Comparison:
+    """:func:`compare`'s work (its docstring says what each argument is)."""
     from scipy import stats as sps  # slow to import: only here
 
+    baseline_label, candidate_label = labels
     if statistic not in STATISTICS:
         raise InputError(f"statistic must be one of {', '.join(STATISTICS)}, not {statistic!r}")
     held = sorted({baseline.metric, candidate.metric} - {Comparison.metric})

@@ -208,35 +208,43 @@ def gate(
     baseline, candidate : GateSide, str or os.PathLike
         A model file (measured with ``config``, labelled by its file name) or a
         :class:`GateSide` (its own configuration: another ``ort_lib``, other session options).
+        The baseline's configuration is the gate's: its ``metric`` decides how the gate
+        measures (interleaved rounds for latency; once per side for a deterministic metric
+        such as instruction counts) and its loop settings are both sides'.
     config : Config, optional
-        The configuration of the sides given as files (default ``Config()``); its ``metric``
-        decides how the gate measures (interleaved rounds for latency; once per side for a
-        deterministic metric such as instruction counts).
+        The configuration of the sides given as files (default ``Config()``).
     fail_if_slower : float, optional
-        Latency: fail when the candidate is significantly slower by more than this fraction.
+        Latency: fail when the candidate is significantly slower by more than this fraction;
+        None (the default): report only.
     fail_if_more : float, optional
         Instruction counts: fail when the candidate needs more than this fraction more
-        instructions per call. Giving the threshold of another metric is a ConfigError.
-    statistic : str
+        instructions per call; None: report only. Giving the threshold of another metric than
+        the gate's is a ConfigError.
+    statistic : str, default "median"
         What a latency verdict is on, per round: "median", "p90", "p99" or "mean".
     threshold : float, optional
         Latency ratios within +-threshold are "no significant difference" (default 2%).
     rounds : int, optional
         Interleaved rounds; None chooses them (:func:`gate_rounds`) from the time per side
-        (``max_time``, default GATE_TIME) and a short pilot of each side.
+        (``max_time``, default GATE_TIME) and a short pilot of each side. Ignored when
+        ``plan`` is given: the plan holds the rounds.
     plan : GatePlan, optional
         The plan already made by :func:`plan_gate` for the baseline's configuration (the CLI
-        makes it first, to size its progress bar); by default made here.
-    opened : callable, optional
-        Called with the two sessions once they exist (latency).
-    starting : callable, optional
-        Called with a side's label before a deterministic metric measures it.
+        makes it first, to size its progress bar); by default made here from the baseline's
+        configuration and ``rounds``.
+    opened, starting : callable, optional
+        Called with the two sessions once they exist (latency); with a side's label before a
+        deterministic metric measures it.
+
+    Returns a :class:`GateVerdict`: both results, their comparison, whether the candidate failed.
 
     Raises
     ------
     ConfigError
         A setting the gate cannot use (another scenario, adaptive stopping, processes), or the
         threshold of another metric.
+    BenchmarkInterrupted
+        On Ctrl-C (``InterleavedInterrupted`` for latency: every side's rounds so far).
     """
     baseline, candidate = _side(baseline, config), _side(candidate, config)
     if baseline.label == candidate.label:

@@ -20,7 +20,7 @@ from ..errors import ConfigError, InferspeedError, WorkerCrashed
 from ..events import emit
 from ..measure.spawn import run_in_process
 from ..metrics import Ranking, metric_named, rankings
-from ..results.sweepfile import SweepLine, append_line, cell_key, read_for_resume
+from ..results.sweepfile import Cell, SweepLine, append_line, cell_key, read_for_resume
 
 __all__ = ["SweepResult", "cell_config", "grid_cells", "measure_cell", "ranking_for", "sweep"]
 
@@ -131,6 +131,25 @@ class SweepResult:
         }
 
 
+def _measured_cell(model_path: str, cell: Cell, config: Config, stop: str) -> SweepLine:
+    """One cell measured in a fresh process: its line (its result, or the error that ended it).
+    Ctrl-C raises KeyboardInterrupt(``stop``); the cell's partial result is not kept, so a
+    resumed sweep measures it again in full."""
+    interrupted = False
+    try:
+        value, interrupted = run_in_process(measure_cell, model_path, config, what="the cell's process")
+        line = SweepLine(cell, result=value)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(stop) from None
+    except WorkerCrashed as exc:
+        line = SweepLine(cell, error=f"crashed: {exc}", crashed=True, exitcode=exc.exitcode)
+    except InferspeedError as exc:
+        line = SweepLine(cell, error=str(exc))
+    if interrupted:
+        raise KeyboardInterrupt(stop)
+    return line
+
+
 def sweep(
     model: str | os.PathLike[str],
     grid: Mapping[str, Sequence[Any]],
@@ -141,11 +160,46 @@ def sweep(
     by: str | None = None,
     progress: Callable[[int, int, SweepLine], None] | None = None,
 ) -> SweepResult:
-    """Measure every cell of ``grid`` (axes: threads, opt_level, mode, cache, dims, batch) of
-    ``model``, each in a fresh process, appending to the JSONL file ``out``. ``config`` holds
-    what every cell shares (inputs, loop limits); each cell replaces the fields of its axes. A
-    cell that fails is recorded with its ``error`` and the sweep goes on. ``by`` is a ranking
-    of the config's metric (:mod:`inferspeed.metrics`)."""
+    """Measure every cell of ``grid`` of ``model``, each in a fresh process, appending each
+    cell's line to the JSONL file ``out`` as soon as it is measured.
+
+    Parameters
+    ----------
+    model : str or os.PathLike
+        The model file (a path: each cell's process opens it).
+    grid : mapping
+        The axes and their values: ``threads``, ``opt_level``, ``mode``, ``cache`` and
+        ``batch`` each a list; ``dims`` a mapping of each symbol (or ``"input:axis"``) to its
+        sizes (``{"seq": [128, 512]}``). Every combination is one cell; a value given twice on
+        one axis makes one cell.
+    out : str or os.PathLike
+        The JSONL file (:mod:`inferspeed.results.sweepfile`); it must not exist unless
+        ``resume``.
+    config : Config, optional
+        What every cell shares (inputs, loop limits, the metric); each cell replaces the fields
+        of its axes. Every cell's configuration is checked before anything runs.
+    resume : bool, default False
+        Keep the cells already in ``out`` (a partial last line cut off) and measure the rest.
+    by : str, optional
+        What "best" means: a ranking of the config's metric (:mod:`inferspeed.metrics`:
+        "median", "p99" or "throughput" for latency, "instructions" for counts); None: the
+        metric's first.
+    progress : callable, optional
+        Called after each cell with (cells done, cells in all, the cell's line).
+
+    Returns
+    -------
+    SweepResult
+        Every cell's line in grid order, the best by ``by``, how many this call measured.
+
+    Raises
+    ------
+    ConfigError
+        An unknown axis or ranking, a bad cell configuration, or ``out`` existing without
+        ``resume``. A cell that fails is recorded with its ``error`` and the sweep goes on.
+    KeyboardInterrupt
+        On Ctrl-C, saying how many cells are in ``out`` (``resume`` finishes the sweep).
+    """
     base = config or Config()
     by = ranking_for(by, base.metric).name
     path = os.fspath(out)
@@ -161,22 +215,8 @@ def sweep(
         key = cell_key(cell)
         if key in done:
             continue
-        interrupted = False
         stop = f"sweep interrupted: {len(done)} of {len(cells)} cells are in {path}; --resume finishes it"
-        try:
-            value, interrupted = run_in_process(
-                measure_cell, model_path, cell_config(base, cell), what="the cell's process"
-            )
-            line = SweepLine(cell, result=value)
-        except KeyboardInterrupt:
-            raise KeyboardInterrupt(stop) from None
-        except WorkerCrashed as exc:
-            line = SweepLine(cell, error=f"crashed: {exc}", crashed=True, exitcode=exc.exitcode)
-        except InferspeedError as exc:
-            line = SweepLine(cell, error=str(exc))
-        if interrupted:
-            # The cell's partial result is not written: --resume measures it again in full.
-            raise KeyboardInterrupt(stop)
+        line = _measured_cell(model_path, cell, cell_config(base, cell), stop)
         append_line(path, line)
         emit("cell", index=index, cells=len(cells), error=line.error is not None)
         done[key] = line
