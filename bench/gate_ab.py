@@ -8,7 +8,7 @@ and N times on base vs variant (A/B), each a fresh process as a user's CI job wo
 - ``cli``: ``inferspeed gate BASE CAND --fail-if-slower 3% --threads 1``;
 - ``script``: ``examples/ci_gate.sh BASE CAND`` (GATE_SLOWER=3%);
 - ``pytest``: a test that benchmarks the model given in $GATE_MODEL: saved once with the base
-  (``--inferspeed-save``), then ``--inferspeed-compare base --inferspeed-fail-slower 3%`` with
+  (``--inferspeed-save``), then ``--inferspeed-compare base --inferspeed-fail-if-slower 3%`` with
   the copy or the variant: the plugin re-measures its stored copy of the base beside it;
 - ``separate``: what the gate replaces: ``inferspeed run BASE --json a.json``, then
   ``inferspeed run CAND --json b.json`` (separate sessions, as against a saved baseline), then
@@ -122,7 +122,7 @@ def pytest_env(model: str, seconds: float) -> dict[str, str]:
 
 def run_pytest(project: Path, cand: str, slower: str, seconds: float) -> tuple[int, float | None]:
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--inferspeed-compare", "base"]
-    cmd += ["--inferspeed-fail-slower", slower, "test_gate.py"]
+    cmd += ["--inferspeed-fail-if-slower", slower, "test_gate.py"]
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=project, env=pytest_env(cand, seconds))
     if p.returncode not in (0, 1):
         raise SystemExit(f"pytest failed: {p.stdout}{p.stderr}")
