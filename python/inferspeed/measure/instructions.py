@@ -223,7 +223,7 @@ def _child_output(folder: str, status: int) -> dict[str, Any]:
     return out
 
 
-def _counting_config(config: Config | None, options: Mapping[str, Any]) -> Config:
+def _instructions_config(config: Config | None, options: Mapping[str, Any]) -> Config:
     """The Config of a count: metric "instructions", one intra-op thread, no spinning."""
     merged = Config.from_options(config, **options)
     changes: dict[str, Any] = {"metric": "instructions"}
@@ -259,7 +259,7 @@ def count_instructions(
     ``warmup_iterations`` uncounted ones (default 2). ``client_requests``: bracket the calls
     with Callgrind's client requests (default: when the core was built with them) rather than
     ``--toggle-collect`` on the core's call function. Raises ValgrindError without Valgrind."""
-    cfg = _counting_config(config, options)
+    cfg = _instructions_config(config, options)
     valgrind = find_valgrind()
     requests = _core.callgrind_client_requests() if client_requests is None else client_requests
     if requests and not _core.callgrind_client_requests():
