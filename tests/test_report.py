@@ -262,3 +262,23 @@ def test_a_sweeps_jsonl_is_a_report_input(models: dict[str, str], tmp_path: Path
     both = cli("report", str(run), str(out), "--markdown")
     assert both.returncode == 0 and "not tested: a sweep's cell keeps no samples" in both.stdout
     assert cli("report", str(out), "--pyperf", str(tmp_path / "p.json")).returncode == 2
+
+
+def test_the_old_arguments_of_plots_for_and_render_profile_latency_still_work() -> None:
+    """plots_for took a trade-off or capacity document as parsed JSON, render_profile_latency a
+    profile's summary mapping; both now take the typed objects, and the old arguments work
+    until the next release with a deprecation warning."""
+    pytest.importorskip("matplotlib")
+    from inferspeed.analysis.capacity import CapacityResult
+    from inferspeed.report.html import plots_for
+    from inferspeed.report.text import render_profile_latency
+
+    found = CapacityResult(99.0, 2e6, 1, 1000.0, 800.0, [])
+    typed = plots_for("cap.json", found)
+    with pytest.warns(DeprecationWarning, match="plots_for takes a TradeoffResult or CapacityResult"):
+        old = plots_for("cap.json", found.to_dict())
+    assert old.title == typed.title and old.notes == typed.notes == ["capacity: 800 requests/s"]
+    summary = {"unprofiled_median_ns": 1000.0, "profiled_median_ns": 1500.0, "model_run_median_us": 1.2}
+    with pytest.warns(DeprecationWarning, match="takes the profiled Result"):
+        lines = render_profile_latency(summary)
+    assert lines[0].startswith("unprofiled median 1.00 µs")

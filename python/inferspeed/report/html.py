@@ -28,7 +28,7 @@ import html
 import io
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -336,15 +336,18 @@ def _results_section(path: str, entries: Sequence[Entry], failed: Sequence[Faile
 
 def plots_for(
     path: str,
-    doc: TradeoffResult | CapacityResult | None,
+    doc: TradeoffResult | CapacityResult | Mapping[str, object] | None,
     results: Sequence[Result | Entry] = (),
     failed: Sequence[FailedCell] = (),
 ) -> Section:
     """The section of one input file: ``results`` (of a results document, or labelled
     entries; a Result is labelled here) and ``failed`` (a sweep's failed cells), or ``doc`` a
-    trade-off or a capacity search read back from its document."""
+    trade-off or a capacity search read back from its document (its parsed JSON still works
+    until the next release, with a deprecation warning)."""
     require_matplotlib()
     label = os.path.basename(path)
+    if isinstance(doc, Mapping):
+        doc = _from_document(doc)
     if isinstance(doc, TradeoffResult):
         table = [["variant", "speedup (95% CI)", "relative L2 error", "cosine", "Pareto"]]
         for row in doc.rows:
@@ -372,6 +375,22 @@ def plots_for(
     plain = label_entries([(path, r, None) for r in results if isinstance(r, Result)])
     entries = iter(plain)
     return _results_section(path, [r if isinstance(r, Entry) else next(entries) for r in results], failed)
+
+
+def _from_document(doc: Mapping[str, object]) -> TradeoffResult | CapacityResult | None:
+    """A trade-off or capacity document given as parsed JSON, as plots_for once took it."""
+    import warnings
+
+    warnings.warn(
+        "plots_for takes a TradeoffResult or CapacityResult (from_dict reads a document); "
+        "a parsed document works until the next release",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    scenario = doc.get("scenario")
+    if scenario == "tradeoff":
+        return TradeoffResult.from_dict(doc)
+    return CapacityResult.from_dict(doc) if scenario == "capacity" else None
 
 
 _STYLE = """

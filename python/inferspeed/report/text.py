@@ -378,11 +378,21 @@ def render_capacity(found: CapacityResult) -> str:
     return "\n".join(lines)
 
 
-def render_profile_latency(result: Result) -> list[str]:
+def render_profile_latency(result: Result | Mapping[str, object]) -> list[str]:
     """The latency lines of a profiled result: the unprofiled median first (the model's
     latency), then the profiled one, secondary, with how much slower the profiler made each
-    call; none without a profile."""
-    pr = result.profile
+    call; none without a profile. (A profile's summary mapping, which it once took, works
+    until the next release, with a deprecation warning.)"""
+    if isinstance(result, Mapping):
+        import warnings
+
+        warnings.warn(
+            "render_profile_latency takes the profiled Result (its .profile); a profile's "
+            "summary works until the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+    pr: Any = result if isinstance(result, Mapping) else result.profile
     if pr is None:
         return []
     over = pr.get("profiling_overhead")
