@@ -179,39 +179,39 @@ class Result:
         }
 
     @classmethod
-    def from_dict(cls, entry: Mapping[str, object], environment: Mapping[str, object]) -> Result:
+    def from_dict(cls, data: Mapping[str, object], environment: Mapping[str, object]) -> Result:
         """A result from its JSON form (an entry of ``results``) and the document's environment;
         KeyError, TypeError or ValueError when it is malformed."""
-        data: Any = entry  # JSON: checked by the conversions below
+        entry: Any = data  # JSON: checked by the conversions below
         known = {
             "model", "config", "scenario", "interrupted", "session", "warmup", "loop", "stopping",
             "warnings", "notices", "processes", "stats", "samples_ns", "cold_start", "memory", "compute",
             "profile", "monitor", "environment", "instructions",
         }  # fmt: skip
-        stats = dict(data["stats"])
+        stats = dict(entry["stats"])
         for key, value in list(stats.items()):
             if key.startswith("ci95_") and value is not None:
                 stats[key] = tuple(value)
         return cls(
-            samples_ns=np.asarray(data["samples_ns"], dtype=np.int64),
+            samples_ns=np.asarray(entry["samples_ns"], dtype=np.int64),
             stats=Stats(**stats),
-            model=data.get("model", {}),
-            config=data.get("config", {}),
-            environment={**environment, **data.get("environment", {})},
-            scenario=data.get("scenario", "single-stream"),
-            session=data.get("session", {}),
-            warmup=data.get("warmup", {}),
-            loop=data.get("loop", {}),
-            stopping=data.get("stopping"),
-            warnings=tuple(Diagnostic(**w) for w in data.get("warnings", [])),
-            interrupted=bool(data.get("interrupted", False)),
-            notices=tuple(data.get("notices", [])),
-            processes=data.get("processes"),
-            memory=data.get("memory"),
-            compute=data.get("compute"),
-            profile=data.get("profile"),
-            monitor=data.get("monitor"),
-            instructions=data.get("instructions"),
+            model=entry.get("model", {}),
+            config=entry.get("config", {}),
+            environment={**environment, **entry.get("environment", {})},
+            scenario=entry.get("scenario", "single-stream"),
+            session=entry.get("session", {}),
+            warmup=entry.get("warmup", {}),
+            loop=entry.get("loop", {}),
+            stopping=entry.get("stopping"),
+            warnings=tuple(Diagnostic(**w) for w in entry.get("warnings", [])),
+            interrupted=bool(entry.get("interrupted", False)),
+            notices=tuple(entry.get("notices", [])),
+            processes=entry.get("processes"),
+            memory=entry.get("memory"),
+            compute=entry.get("compute"),
+            profile=entry.get("profile"),
+            monitor=entry.get("monitor"),
+            instructions=entry.get("instructions"),
             scenario_stats={k: v for k, v in data.items() if k not in known},
         )
 
