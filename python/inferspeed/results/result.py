@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..metrics import metric_named
+from ..metrics import DEFAULT_METRIC, metric_named
 from ..stats.diagnostics import Diagnostic
 from ..stats.summary import Stats
 
@@ -120,7 +120,7 @@ class Result:
         """What the result holds: the name of its row in :data:`inferspeed.metrics.METRICS`
         ("latency", "instructions"), from its configuration (a callable's result, which has
         no metric in its configuration, holds latencies)."""
-        return str(self.config.get("metric") or "latency")
+        return str(self.config.get("metric") or DEFAULT_METRIC)
 
     def headline(self) -> float | None:
         """The metric's headline value (``Metric.headline``: the median latency in ns, the

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import InputError
+from ..metrics import DEFAULT_METRIC
 from ..stats.diagnostics import Diagnostic
 from ..stats.summary import Stats
 from .result import Result, batch_of
@@ -232,7 +233,7 @@ class SweepLine(Mapping[str, Any]):
     def metric(self) -> str:
         """The metric of the cell's result ("latency" when it has none recorded)."""
         config = (self.result or {}).get("config") or {}
-        return str(config.get("metric") or "latency")
+        return str(config.get("metric") or DEFAULT_METRIC)
 
     @property
     def batch(self) -> int:
