@@ -547,7 +547,7 @@ class Config:
         if not isinstance(self.metric, str):
             raise ConfigError(f"metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
         metric = metric_named(self.metric)
-        bad = metric.refused({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+        bad = metric.refused(self)
         if bad:
             raise ConfigError(
                 f"metric {metric.name!r} {metric.only_because}: it does not take {', '.join(bad)}"

@@ -36,7 +36,6 @@ class Ranking:
     name: str
     path: tuple[str, ...]
     higher_is_better: bool = False
-    describe: str = ""
 
     def per_item(self, value: float, batch: int) -> float:
         """``value`` of a whole call of ``batch`` items, per item."""
@@ -119,9 +118,9 @@ class Metric:
         """The command-line flag of :attr:`threshold` (``--fail-if-slower``)."""
         return "--" + self.threshold.replace("_", "-")
 
-    def refused(self, values: Mapping[str, object]) -> list[str]:
-        """The fields of ``values`` (a Config's, by name) this metric does not accept."""
-        return [name for name, allowed in self.only.items() if not _among(values.get(name), allowed)]
+    def refused(self, config: object) -> list[str]:
+        """The fields of ``config`` (a Config) whose values this metric does not accept."""
+        return [name for name, allowed in self.only.items() if not _among(getattr(config, name), allowed)]
 
 
 def _among(value: object, allowed: tuple[object, ...]) -> bool:
@@ -149,9 +148,9 @@ METRICS: Mapping[str, Metric] = MappingProxyType(
             threshold="fail_if_slower",
             headline_text="median {value}",
             rankings=(
-                Ranking("median", ("stats", "median_ns"), describe="median latency per item"),
-                Ranking("p99", ("stats", "p99_ns"), describe="p99 latency per item"),
-                Ranking("throughput", ("stats", "throughput_per_s"), True, "items per second, one stream"),
+                Ranking("median", ("stats", "median_ns")),
+                Ranking("p99", ("stats", "p99_ns")),
+                Ranking("throughput", ("stats", "throughput_per_s"), higher_is_better=True),
             ),
         ),
         "instructions": Metric(
@@ -163,9 +162,7 @@ METRICS: Mapping[str, Metric] = MappingProxyType(
             deterministic=True,
             threshold="fail_if_more",
             headline_text="{value} instructions per call",
-            rankings=(
-                Ranking("instructions", ("instructions", "instructions"), describe="instructions per item"),
-            ),
+            rankings=(Ranking("instructions", ("instructions", "instructions")),),
             in_session=False,
             default_calls=(2, 10),
             only=MappingProxyType(

@@ -587,8 +587,7 @@ def render_sweep(found: SweepResult) -> str:
     its figures as the sweep's metric reads them (:data:`TEXT`; latency: median, p99, median
     per sample and samples/s), the best by the chosen ranking marked with *."""
     best = found.best
-    measured = [e for e in found.entries if e.result is not None and e.error is None]
-    text = TEXT[measured[0].metric if measured else Comparison.metric]
+    text = TEXT[found.metric]
     lines = [f"{'cell':<44} {text.sweep_head}"]
     for e in found.entries:
         if e.error is not None or e.result is None:

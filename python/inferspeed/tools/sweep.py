@@ -117,6 +117,11 @@ class SweepResult:
     measured: int  # cells measured by this call (the rest came from the file)
 
     @property
+    def metric(self) -> str:
+        """The metric the cells hold: the one whose ranking ``by`` is."""
+        return rankings()[self.by][0].name
+
+    @property
     def best(self) -> SweepLine | None:
         ranking = rankings()[self.by][1]
         ok = [e for e in self.entries if e.error is None]
