@@ -25,6 +25,7 @@ from ..config import DEFAULT_ROUNDS, WARMUP_MAX_TIME, Config
 from ..errors import BenchmarkInterrupted
 from ..results.pool import pool_results, round_record
 from ..results.result import Result
+from .history import machine_history, parts_of_one_run, remember
 from .monitor import reading
 from .session import Session
 
@@ -121,10 +122,11 @@ def measure_interleaved(
     probes: list[float] = []
     pairing = {"id": uuid.uuid4().hex, "order": order, "seed": seed, "orders": orders}
     try:
-        for r, round_order in enumerate(orders):
-            probes.append(reading())  # the machine's speed as the round starts: its state's label
-            for i in round_order:
-                runs[i].append(sessions[i].measure(**share, **(rewarm if r else {})))
+        with parts_of_one_run():
+            for r, round_order in enumerate(orders):
+                probes.append(reading())  # the machine's speed as the round starts: its state's label
+                for i in round_order:
+                    runs[i].append(sessions[i].measure(**share, **(rewarm if r else {})))
     except BenchmarkInterrupted as exc:
         runs[i].append(exc.result)
         partial = [
@@ -134,6 +136,9 @@ def measure_interleaved(
         ]
         raise InterleavedInterrupted(partial, len(probes), rounds) from None
     pooled = [_pooled_rounds(parts, {**pairing, "session": i}, probes) for i, parts in enumerate(runs)]
+    known = machine_history()
+    for result in pooled:
+        remember(known, result, "interleaved")
     return Interleaved(pooled, runs, orders)
 
 

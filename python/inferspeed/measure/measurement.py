@@ -109,9 +109,6 @@ def run_measurement(target: Target) -> Result:
         drop_outliers=config.drop_outliers,
     )
     monitor = timed.monitor
-    if monitor is not None and timed.samples_ns.size:
-        stats, record = over_time(stats, per_call, known)
-        monitor = {**monitor, "over_time": record}
     warnings = _warnings(target, per_call, stats, timed, int(warm.size), machine)
     loop = {
         **target.loop_fields(),
@@ -139,6 +136,8 @@ def run_measurement(target: Target) -> Result:
         monitor=monitor,
         **target.fields(stats),
     )
+    if monitor is not None and timed.samples_ns.size:
+        result = over_time(result, known)
     emit("measured", interrupted=timed.interrupted)
     if timed.interrupted:
         raise BenchmarkInterrupted(result)

@@ -20,6 +20,7 @@ from ..errors import BenchmarkInterrupted, WorkerCrashed
 from ..results.pool import pool_results
 from ..results.result import Result
 from ..stats.diagnostics import Diagnostic
+from .history import machine_history, parts_of_one_run, remember
 from .session import Session
 from .spawn import run_in_process
 
@@ -34,7 +35,7 @@ def _worker(model_path: str, config: Config) -> tuple[dict[str, Any], dict[str, 
     """Runs in the worker: one measurement, as its JSON entry, its environment and its samples
     (a Result does not pickle: its warnings' details are read-only mappings)."""
     try:
-        with Session(model_path, config) as session:
+        with Session(model_path, config) as session, parts_of_one_run():
             result = session.measure()
     except BenchmarkInterrupted as exc:
         result = exc.result
@@ -73,6 +74,7 @@ def measure_in_processes(model: str | os.PathLike[str], config: Config) -> Resul
     result = _pool(parts, config, model_info, notices, interrupted, crashed)
     if interrupted:
         raise BenchmarkInterrupted(result)
+    remember(machine_history(), result, "processes")
     return result
 
 

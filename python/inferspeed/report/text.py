@@ -171,37 +171,50 @@ def render_latency(result: Result) -> str:
 
 
 def _over_time_lines(result: Result) -> list[str]:
-    """What the median's interval stands for, how much the machine's speed moved during the
-    run (the monitor), and a run that saw one machine state only."""
+    """What the median's interval stands for (another run on this machine, or these pooled
+    rounds), how much the machine's speed moved during the run (the monitor), and a run whose
+    latency stayed at one level."""
     m = result.monitor
-    over = (m or {}).get("over_time")
-    if not m or not over:
+    if not m:
         return []
-    s = result.stats
-    within = s.ci95_median_within_ns
-    history = over.get("history_sessions") or 0
-    source = (
-        f"this machine's history of {history} runs and this run's variation over {over['windows']} windows"
-        if history
-        else f"this run's variation over {over['windows']} windows; no history of this machine yet"
-    )
-    lines = [
-        f"           the median's CI is for another run on this machine ({source}); "
-        + (f"within this run {_interval(*within)}" if within else ""),
-    ]
+    over = m.get("over_time")
+    lines = [_interval_meaning(result, over)] if over or m.get("parts") else []
     moved = m.get("speed_moved")
+    states = len(m.get("state_levels_ns") or [])
     if moved is not None:
-        states = len(m.get("state_levels_ns") or [])
         lines.append(
             f"machine    speed moved {moved:.0%} during the run (a fixed probe timed {len(m['readings_ns'])} "
             f"times between slices; {states} state{'s' if states != 1 else ''})"
         )
-    if over.get("one_state"):
+    if over and over.get("one_state"):
+        probe = f", though the probe saw {states} states" if states > 1 else ""
         lines.append(
-            "           this run saw one machine state only: another run may land in a state it never saw"
-            + ("" if history else ", and with no history of this machine the CI cannot include it")
+            f"           the model's latency stayed at one level through the run{probe}: another run may "
+            "land at a level this one never saw"
+            + ("" if over.get("history_pairs") else ", and with no history of it the CI cannot include that")
         )
     return lines
+
+
+def _interval_meaning(result: Result, over: Mapping[str, Any] | None) -> str:
+    """The line under the CIs that says what the median's CI is for, and what it was made of."""
+    if not over:
+        parts = (result.monitor or {}).get("parts")
+        return f"           the median's CI is for these {parts} rounds pooled, not for another run"
+    pairs, windows = over.get("history_pairs") or 0, over.get("windows") or 0
+    if pairs:
+        source = f"this measurement's history on this machine: {pairs} pairs of runs"
+    elif over.get("history_sessions"):
+        source = f"this machine's history of other measurements ({over['history_sessions']} runs)"
+    else:
+        source = "no history of this machine yet: a prior for what one run cannot see"
+    if windows >= 2:
+        source += f"; this run's variation over {windows} windows"
+    within = result.stats.ci95_median_within_ns
+    return (
+        f"           the median's CI is for another run as long as this one ({over.get('span_s', 0):.3g} s) "
+        f"on this machine ({source})" + (f"; within this run {_interval(*within)}" if within else "")
+    )
 
 
 def _throughput_line(result: Result) -> str:

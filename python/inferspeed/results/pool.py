@@ -11,10 +11,11 @@ import numpy as np
 
 from ..config import STATISTICS
 from ..stats.diagnostics import Diagnostic, check_bimodal, check_drift, check_few_samples, check_high_cv
+from ..stats.states import speed_states
 from ..stats.summary import Stats, summarize
 from .result import Result, compute_at
 
-__all__ = ["SESSION_PEAKS", "max_memory", "pool_results", "round_record"]
+__all__ = ["SESSION_PEAKS", "max_memory", "pool_results", "pooled_monitor", "round_record"]
 
 
 #: The memory figures that differ between measurements of one session: the run's peak (the
@@ -39,8 +40,8 @@ def pool_results(parts: Sequence[Result], *, memory_keys: Sequence[str] | None =
     Result
         Statistics of the pooled samples; the warm-up's calls and time summed, its cold-start
         figures the first part's; GFLOP/s at the pooled median; the parts' warnings about the
-        machine merged by code, those about the samples found again on the pooled samples;
-        everything else the first part's.
+        machine merged by code, those about the samples found again on the pooled samples; the
+        parts' monitors pooled (:func:`pooled_monitor`); everything else the first part's.
     """
     first = parts[0]
     samples = np.concatenate([p.samples_ns for p in parts])
@@ -58,7 +59,31 @@ def pool_results(parts: Sequence[Result], *, memory_keys: Sequence[str] | None =
         memory=max_memory([p.memory for p in parts], memory_keys),
         compute=compute_at(first.compute, stats.median_ns),
         warnings=_pooled_warnings(parts, samples, stats),
+        monitor=pooled_monitor([p.monitor for p in parts]) if len(parts) > 1 else first.monitor,
     )
+
+
+def pooled_monitor(monitors: Sequence[Mapping[str, Any] | None]) -> dict[str, Any] | None:
+    """The machine-speed monitor of pooled parts: every part's readings, in order, with the
+    states and the speed's movement found again over all of them, and ``parts``; no time axis
+    (each part's starts at its own zero) and no ``over_time`` (the pooled median's interval is
+    the pooled samples' own). None when no part has a monitor."""
+    have = [m for m in monitors if m]
+    if not have:
+        return None
+    readings = [float(v) for m in have for v in m.get("readings_ns") or []]
+    values = np.asarray(readings, dtype=np.float64)
+    moved = float(values.max() / values.min() - 1.0) if values.size >= 2 and values.min() > 0 else None
+    labels, levels = speed_states(values)
+    return {
+        "probe_steps": have[0].get("probe_steps"),
+        "probes_per_reading": have[0].get("probes_per_reading"),
+        "parts": len(monitors),
+        "readings_ns": [round(v, 1) for v in readings],
+        "reading_states": labels,
+        "state_levels_ns": [round(v, 1) for v in levels],
+        "speed_moved": None if moved is None else round(moved, 4),
+    }
 
 
 #: Findings about the samples themselves, found again on the pooled samples: a part's count,

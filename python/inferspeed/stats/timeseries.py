@@ -1,40 +1,41 @@
 """The median's interval over time: what one run knows of the machine's other states.
 
 On a shared VM latency is not one level: the machine switches between speed states every
-0.1 s to a few seconds, and a 2 s run sees whatever mix of them it happened to get. The
-order-statistic interval (:func:`~inferspeed.stats.summary.median_ci`) answers "where is the
-median of *these* samples' distribution"; a user asks "where would the median of *another* run
-of this model on this machine fall". This module answers the second, from three sources:
+0.1 s to a few seconds, and a run sees whatever mix of them it happened to get; a new process
+also lands a little differently (its threads, its memory). The order-statistic interval
+(:func:`~inferspeed.stats.summary.median_ci`) answers "where is the median of *these* samples'
+distribution"; a user asks "where would the median of *another* run of this measurement, as
+long as this one, on this machine fall". This module answers the second.
 
-1. **The run's variation in time.** The run is cut into windows of WINDOW_TIME seconds (at
-   least WINDOW_MIN_SAMPLES samples each); ``sd_windows`` is the standard deviation of their
-   log medians. It is what a different mix of the states this run saw could do to a median.
-2. **Batch means over a span long enough to see the switching.** The windows' integrated
-   autocorrelation time (``switching_time_s``) sets the batch length; the standard error of
-   the batch means, with Student's t, is the time-series uncertainty of this run's median
-   (``se_time``). A run shorter than three switching times has no such figure.
-3. **The machine's history** (:mod:`inferspeed.facts.history`): the variance of session
-   medians of one measurement beyond what each session's own interval explains, pooled over
-   every model measured on this machine (Kalibera and Jones's between-session variance),
-   with its degrees of freedom.
+The log median of a run of length L is the measurement's level, plus what the run saw in time
+(variance ``v``: the mix of states within the run), plus what it could not see (variance
+``u(L)``: the session's own offset and states the run never visited). Two runs' medians
+differ by ``2u(L) + 2v``; the interval is ``median * exp(±t(df) * sqrt(2u(L) + 2v))``.
 
-The between-session variance used is the history's, pooled with the run's own ``sd_windows``
-as a prior worth PRIOR_DF degrees of freedom (so a machine with no history still gets an
-interval from what the run saw, and the history takes over as it grows). The interval is meant
-to hold the median of another run of the same measurement on this machine, so it counts the
-variance of both runs' medians: ``median * exp(±t(df) * sqrt(2 * between + se_time²))``, df the
-pooled degrees of freedom; never narrower than the within-run interval.
+- ``v`` comes from the run itself. It is cut into windows of WINDOW_TIME seconds (at least
+  WINDOW_MIN_SAMPLES samples each); their log medians' integrated autocorrelation time is the
+  machine's switching time as the run saw it, and batch means over batches that long give the
+  standard error of the run's median (a run too short for MIN_BATCHES batches: the windows'
+  spread scaled by its switching time over its length). Never below the order-statistic
+  interval's own variance.
+- ``u(L) = a + b / L`` comes from the machine's history (:mod:`inferspeed.facts.history`):
+  consecutive runs of one measurement (at most PAIR_GAP_S apart) differ by more than their
+  own ``v`` explains; that excess, weighted by recency (half-life HALF_LIFE_S: the machine
+  changes), is fitted on the runs' lengths (``b = 0`` when the history holds one length only).
+  Pairs of this measurement's key count fully; pairs of the machine's other measurements are
+  a prior worth at most MACHINE_PRIOR_DF degrees of freedom; with no history at all, the prior
+  is NO_HISTORY_U worth NO_HISTORY_DF (this machine's figures, docs/measurement.md).
+- ``df`` is Welch-Satterthwaite's over the run's batches and the history's pairs.
 
-A run that saw one state only (its windows all within STATE_GAP of each other) has an
-``sd_windows`` near 0: with no history its interval cannot include states it never saw, and
-the summary says so.
+A run that saw one state only (its windows all within STATE_GAP of each other) says so: with
+no history its interval cannot include states it never saw.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
@@ -44,10 +45,13 @@ import numpy as np
 from .states import STATE_GAP
 
 __all__ = [
-    "PRIOR_DF",
+    "HALF_LIFE_S",
+    "NO_HISTORY_U",
     "WINDOW_TIME",
     "Between",
+    "Pair",
     "between_sessions",
+    "run_variance",
     "session_interval",
     "switching_time",
     "t_quantile",
@@ -58,10 +62,20 @@ __all__ = [
 WINDOW_TIME = 0.1
 #: ...of at least this many samples each (a slow model's window spans more time).
 WINDOW_MIN_SAMPLES = 25
-#: Degrees of freedom the run's own window spread counts for against the machine's history.
-PRIOR_DF = 4
 #: Fewest batches for the batch-means standard error.
 MIN_BATCHES = 3
+#: History: two runs of one measurement further apart than this are not a pair (seconds).
+PAIR_GAP_S = 12 * 3600.0
+#: History: a pair's weight halves with every HALF_LIFE_S of its age (seconds).
+HALF_LIFE_S = 24 * 3600.0
+#: History: a pair of runs this many times longer or shorter than a run counts half for it.
+LENGTH_FACTOR = 2.0
+#: The machine's other measurements count for at most this many degrees of freedom.
+MACHINE_PRIOR_DF = 4.0
+#: With no history: the variance of a run's log median that it cannot see itself...
+NO_HISTORY_U = 0.007**2
+#: ...worth this many degrees of freedom.
+NO_HISTORY_DF = 8.0
 
 
 def t_quantile(p: float, df: float) -> float:
@@ -69,6 +83,10 @@ def t_quantile(p: float, df: float) -> float:
     Cornish-Fisher expansion (Abramowitz and Stegun 26.7.5) above, within 0.3% for df >= 3."""
     if df <= 0:
         return math.inf
+    if df < 3 and df not in (1, 2):  # between integers: linear in 1/df
+        lo, hi = max(math.floor(df), 1), max(math.floor(df), 1) + 1
+        f = (1 / df - 1 / hi) / (1 / lo - 1 / hi) if df > 1 else 1.0
+        return f * t_quantile(p, lo) + (1 - f) * t_quantile(p, hi) if df > 1 else t_quantile(p, 1)
     if df == 1:
         return math.tan(math.pi * (p - 0.5))
     if df == 2:
@@ -117,48 +135,124 @@ def switching_time(logs: np.ndarray, window_s: float) -> float | None:
 
 
 @dataclass(frozen=True)
-class Between:
-    """Between-session variance of log medians on this machine (Kalibera and Jones): ``var``,
-    with ``df`` degrees of freedom, from ``sessions`` runs of ``keys`` measurements."""
+class Pair:
+    """Two consecutive runs of one measurement in the history: their log medians' difference,
+    both runs' own variance of it, the pair's length (the geometric mean of the runs') and its
+    recency weight."""
 
-    var: float = 0.0
-    df: int = 0
+    difference: float
+    own_var: float
+    length_s: float
+    weight: float
+
+
+@dataclass(frozen=True)
+class Between:
+    """What the machine's history says of runs of one measurement (the module's docstring):
+    consecutive runs of this measurement (``pairs``), and of the machine's other measurements
+    (``machine_pairs``, a prior); among ``sessions`` runs read; and the switching time the
+    runs saw. ``Between()``: no history (the prior of NO_HISTORY_U)."""
+
+    pairs: tuple[Pair, ...] = ()
+    machine_pairs: tuple[Pair, ...] = ()
     sessions: int = 0
-    keys: int = 0
     switching_time_s: float | None = None
 
+    def unseen(self, length_s: float) -> tuple[float, float]:
+        """(variance, degrees of freedom) of what a run of ``length_s`` seconds cannot see of
+        its median: the pairs' excess over their own variance, weighted by recency and by how
+        near their length is to ``length_s``; the machine's pairs up to MACHINE_PRIOR_DF
+        degrees of freedom; the prior filling up to NO_HISTORY_DF."""
+        mine, mdf_all = _excess(self.pairs, length_s), _excess(self.machine_pairs, length_s)
+        (ku, kdf), (mu, mdf) = mine, (mdf_all[0], min(mdf_all[1], MACHINE_PRIOR_DF))
+        pdf = max(NO_HISTORY_DF - kdf - mdf, 0.0)
+        df = kdf + mdf + pdf
+        return (ku * kdf + mu * mdf + NO_HISTORY_U * pdf) / df, df
 
-def between_sessions(entries: Iterable[Mapping[str, Any]]) -> Between:
-    """The between-session variance of the history's entries (:mod:`inferspeed.facts.history`):
-    per measurement (``key``) with two sessions or more, the squared deviations of each
-    session's log median from their mean, pooled over measurements (sum / (sessions - keys)),
-    less the mean of the sessions' own (within-run) variance of the log median; and the median
-    switching time the sessions saw."""
-    by_key: dict[str, list[tuple[float, float]]] = {}
-    switching: list[float] = []
+    def quantile(self, length_s: float, level: float = 0.95) -> float | None:
+        """The distribution-free half-width (log) of the interval for another run: the
+        smallest |difference| of this measurement's pairs (weighted as in :meth:`unseen`) that
+        ``level`` of them and of the next one fall within; None with too little weight for it
+        (fewer than about ``1 / (1 - level) - 1`` pairs of runs of about this length)."""
+        if not self.pairs:
+            return None
+        w = np.array([p.weight * _near(p.length_s, length_s) for p in self.pairs])
+        d = np.abs([p.difference for p in self.pairs])
+        total = float(w.sum())
+        if total + 1.0 < 1.0 / (1.0 - level):
+            return None
+        order = np.argsort(d)
+        reach = np.cumsum(w[order]) / (total + float(w.max()))
+        k = int(np.searchsorted(reach, level))
+        return float(d[order][k]) if k < d.size else None
+
+
+def _near(pair_s: float, length_s: float) -> float:
+    """How much a pair of runs of ``pair_s`` seconds says of runs of ``length_s``: 1 at the
+    same length, 0.5 at a factor of LENGTH_FACTOR, little beyond."""
+    x = math.log(max(pair_s, 1e-3) / max(length_s, 1e-3)) / math.log(LENGTH_FACTOR)
+    return float(0.5 ** (x * x))
+
+
+def _excess(pairs: Sequence[Pair], length_s: float) -> tuple[float, float]:
+    """(variance, degrees of freedom) of the pairs' differences beyond their own variance,
+    per run; consecutive pairs share a run, so each counts two thirds of a degree of freedom,
+    times its weight."""
+    if not pairs:
+        return 0.0, 0.0
+    w = np.array([p.weight * _near(p.length_s, length_s) for p in pairs])
+    if w.sum() <= 0:
+        return 0.0, 0.0
+    c = np.array([p.difference**2 - p.own_var for p in pairs])
+    return max(float((w * c).sum() / w.sum()) / 2, 0.0), float(w.sum()) * 2 / 3
+
+
+def _entry(e: Mapping[str, Any]) -> tuple[str, float, float, float, float] | None:
+    """(key, time, log median, own variance, length) of a history entry; None when malformed."""
+    try:
+        key, when = str(e["key"]), float(e["time"])
+        median, own, span = float(e["median_ns"]), float(e["log_var_run"]), float(e["span_s"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    ok = median > 0 and span > 0 and own >= 0 and all(map(math.isfinite, (when, median, own, span)))
+    return (key, when, math.log(median), own, span) if ok else None
+
+
+def _pairs(entries: Iterable[Mapping[str, Any]], now: float) -> dict[str, list[Pair]]:
+    """Consecutive runs of each key, at most PAIR_GAP_S apart, as pairs weighted by recency."""
+    by_key: dict[str, list[tuple[float, float, float, float]]] = {}
     for e in entries:
-        try:
-            median, se = float(e["median_ns"]), float(e.get("log_se_within") or 0.0)
-            key = str(e["key"])
-        except (KeyError, TypeError, ValueError):
-            continue
-        if median > 0 and math.isfinite(median):
-            by_key.setdefault(key, []).append((math.log(median), se))
-        if isinstance(e.get("switching_time_s"), (int, float)):
-            switching.append(float(e["switching_time_s"]))
-    squares = within = 0.0
-    sessions = keys = 0
-    for runs in by_key.values():
-        if len(runs) < 2:
-            continue
-        ys = np.array([y for y, _ in runs])
-        squares += float(((ys - ys.mean()) ** 2).sum())
-        within += sum(se * se for _, se in runs)
-        sessions += len(runs)
-        keys += 1
-    df = sessions - keys
-    var = max(squares / df - within / sessions, 0.0) if df > 0 else 0.0
-    return Between(var, df, sessions, keys, float(np.median(switching)) if switching else None)
+        got = _entry(e)
+        if got is not None:
+            by_key.setdefault(got[0], []).append(got[1:])
+    out: dict[str, list[Pair]] = {}
+    for key, runs in by_key.items():
+        runs.sort()
+        for (t0, y0, v0, l0), (t1, y1, v1, l1) in itertools.pairwise(runs):
+            if t1 - t0 <= PAIR_GAP_S:
+                weight = 0.5 ** (max(now - t1, 0.0) / HALF_LIFE_S)
+                out.setdefault(key, []).append(Pair(y1 - y0, v0 + v1, math.sqrt(l0 * l1), weight))
+    return out
+
+
+def between_sessions(
+    entries: Iterable[Mapping[str, Any]], key: str | None = None, now: float | None = None
+) -> Between:
+    """What the history's ``entries`` (:mod:`inferspeed.facts.history`) say of runs of ``key``
+    (None: of any measurement on this machine) as of ``now`` (epoch seconds; default: the
+    newest entry's time): the module's docstring has the method."""
+    entries = list(entries)
+    times = [float(e["time"]) for e in entries if isinstance(e.get("time"), (int, float))]
+    by_key = _pairs(entries, max(times, default=0.0) if now is None else now)
+    switching = [
+        float(e["switching_time_s"]) for e in entries if isinstance(e.get("switching_time_s"), (int, float))
+    ]
+    return Between(
+        pairs=tuple(by_key.get(key, [])) if key is not None else (),
+        machine_pairs=tuple(p for k, ps in by_key.items() if k != key for p in ps),
+        sessions=len(times),
+        switching_time_s=float(np.median(switching)) if switching else None,
+    )
 
 
 def _batch_se(logs: np.ndarray, tau_windows: float) -> tuple[float, int] | None:
@@ -172,14 +266,52 @@ def _batch_se(logs: np.ndarray, tau_windows: float) -> tuple[float, int] | None:
     return float(means.std(ddof=1)) / math.sqrt(batches), batches - 1
 
 
+def _log_var(median: float, interval: tuple[float | None, float | None]) -> float:
+    """The variance of the log median an interval of it (95%) implies; 0 when it has none."""
+    lo, hi = interval
+    if lo is None or hi is None or lo <= 0 or hi <= lo or median <= 0:
+        return 0.0
+    return ((math.log(hi) - math.log(lo)) / (2 * 1.96)) ** 2
+
+
+def run_variance(
+    samples_ns: np.ndarray, median_ns: float, within: tuple[float | None, float | None]
+) -> dict[str, Any]:
+    """What the run sees of its own median's variance in time (``v``, the module's
+    docstring), with its degrees of freedom and the figures it came from."""
+    logs, window_s = window_log_medians(samples_ns)
+    sd_w = float(logs.std(ddof=1)) if logs.size >= 2 else 0.0
+    switch = switching_time(logs, window_s) if logs.size else None
+    span = float(np.asarray(samples_ns, dtype=np.float64).sum()) / 1e9
+    batch = _batch_se(logs, switch / window_s) if switch and window_s > 0 else None
+    if batch is not None:
+        v_time, df = batch[0] ** 2, float(batch[1])
+    elif switch is None:  # too few windows to see any switching: as if independent
+        v_time, df = (sd_w**2 / logs.size if logs.size >= 2 else 0.0), float(max(logs.size - 1, 1))
+    else:  # shorter than MIN_BATCHES switching times: the median is about one window's
+        v_time, df = sd_w**2 * min(1.0, switch / max(span, 1e-9)), float(max(logs.size - 1, 1))
+    order = _log_var(median_ns, within)
+    return {
+        "v": max(v_time, order),
+        "v_df": df if v_time >= order else math.inf,
+        "se_time": math.sqrt(v_time),
+        "windows": int(logs.size),
+        "window_s": round(window_s, 4),
+        "sd_windows": round(sd_w, 5),
+        "switching_time_s": None if switch is None else round(switch, 4),
+        "span_s": round(span, 3),
+        "one_state": bool(logs.size >= 2 and float(logs.max() - logs.min()) <= math.log1p(STATE_GAP)),
+    }
+
+
 def session_interval(
     samples_ns: np.ndarray,
     median_ns: float,
     within: tuple[float | None, float | None],
     between: Between | None = None,
 ) -> dict[str, Any]:
-    """The median's interval for another run of this measurement on this machine (the module's
-    docstring has the method), and its parts.
+    """The median's interval for another run of this measurement, as long as this one, on
+    this machine (the module's docstring has the method), and its parts.
 
     Parameters
     ----------
@@ -190,39 +322,34 @@ def session_interval(
     within : (lo, hi)
         The within-run interval of the median (order statistics, batch-widened).
     between : Between, optional
-        The machine's history; None or empty: the run's own spread in time only.
+        The machine's history of this measurement; None or empty: the no-history prior.
     """
     between = between or Between()
-    logs, window_s = window_log_medians(samples_ns)
-    sd_w = float(logs.std(ddof=1)) if logs.size >= 2 else 0.0
-    switch = switching_time(logs, window_s) if logs.size else None
-    span = logs.size * window_s
-    batch = _batch_se(logs, switch / window_s) if switch and window_s > 0 else None
-    se_time = batch[0] if batch is not None else 0.0
-    df = PRIOR_DF + between.df
-    var_between = (PRIOR_DF * sd_w**2 + between.df * between.var) / df
-    t = t_quantile(0.975, df)
-    # Two runs' medians: this one's and the other run's, each off by the between variance.
-    half = t * math.sqrt(2.0 * var_between + se_time**2)
+    seen = run_variance(samples_ns, median_ns, within)
+    u, u_df = between.unseen(seen["span_s"])
+    v, v_df = seen["v"], seen["v_df"]
+    # Welch-Satterthwaite: each part's share of the variance with its own degrees of freedom.
+    parts = (u * u / u_df if u_df > 0 else 0.0) + (v * v / v_df if math.isfinite(v_df) else 0.0)
+    df = (u + v) ** 2 / parts if parts > 0 else math.inf
+    t = t_quantile(0.975, max(df, 1.0)) if math.isfinite(df) else 1.959964
+    empirical = between.quantile(seen["span_s"])
+    own = 1.959964 * math.sqrt(2.0 * v)  # this run's own variation, whatever the history says
+    half = max(empirical, own) if empirical is not None else t * math.sqrt(2.0 * (u + v))
     lo, hi = median_ns * math.exp(-half), median_ns * math.exp(half)
     wlo, whi = within
-    one_state = logs.size >= 2 and float(logs.max() - logs.min()) <= math.log1p(STATE_GAP)
     return {
-        "interval_ns": (
-            min(lo, wlo) if wlo is not None else lo,
-            max(hi, whi) if whi is not None else hi,
-        ),
+        "interval_ns": (min(lo, wlo) if wlo is not None else lo, max(hi, whi) if whi is not None else hi),
         "relative_halfwidth": math.expm1(half),
-        "windows": int(logs.size),
-        "window_s": round(window_s, 4),
-        "sd_windows": round(sd_w, 5),
-        "switching_time_s": None if switch is None else round(switch, 4),
-        "span_s": round(span, 3),
-        "se_time": round(se_time, 5),
-        "between_var": round(between.var, 6),
-        "between_df": between.df,
+        **{
+            k: seen[k]
+            for k in ("windows", "window_s", "sd_windows", "switching_time_s", "span_s", "one_state")
+        },
+        "se_time": round(seen["se_time"], 5),
+        "log_var_run": seen["v"],
+        "unseen_var": round(u, 8),
         "history_sessions": between.sessions,
-        "df": df,
+        "history_pairs": len(between.pairs),
+        "method": "history quantile" if empirical is not None else "variance",
+        "df": round(df, 2) if math.isfinite(df) else None,
         "t": round(t, 4),
-        "one_state": bool(one_state),
     }
