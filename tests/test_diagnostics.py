@@ -259,6 +259,23 @@ def test_high_cv() -> None:
     assert check_high_cv(summarize(_ns(rng.normal(100 * US, 5 * US, 2000)))) is None
 
 
+def test_findings_on_other_samples_than_the_tables_say_whose_figures_they_are() -> None:
+    """A server's noise checks look at its service times, not at the latency its table shows:
+    with ``of``, the findings about the samples say so (and record it); the machine's do not
+    change."""
+    rng = np.random.default_rng(8)
+    x = _ns(rng.normal(100 * US, 20 * US, 2000))
+    plain = {d.code: d for d in diagnose(x, summarize(x), warmup_iterations=0, other_load_cores=1.0)}
+    found = {
+        d.code: d
+        for d in diagnose(x, summarize(x), warmup_iterations=0, other_load_cores=1.0, of="service times")
+    }
+    assert set(found) == set(plain) >= {"high_cv", "load"}
+    assert found["high_cv"].message == f"in the service times: {plain['high_cv'].message}"
+    assert found["high_cv"].details["of"] == "service times"
+    assert found["load"] == plain["load"]
+
+
 @pytest.mark.parametrize("governor", ["powersave", "schedutil", "mixed: performance, powersave"])
 def test_governor_other_than_performance_fires(governor: str) -> None:
     d = check_governor(governor)

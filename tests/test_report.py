@@ -282,3 +282,201 @@ def test_the_old_arguments_of_plots_for_and_render_profile_latency_still_work() 
     with pytest.warns(DeprecationWarning, match="takes the profiled Result"):
         lines = render_profile_latency(summary)
     assert lines[0].startswith("unprofiled median 1.00 µs")
+
+
+# One throughput, one latency per line: each summary line cites the figure it is made of, and
+# a gate's document reads as the gate it was.
+
+
+@pytest.fixture(scope="module")
+def measured(inputs: dict[str, str]) -> inferspeed.Result:
+    (r,) = inferspeed.load_json(inputs["run"])
+    return r
+
+
+def _summary_stats(samples_ns: list[int]) -> dict[str, object]:
+    from inferspeed.stats.summary import summarize
+
+    return summarize(np.array(samples_ns, dtype=np.int64)).to_dict()
+
+
+def test_a_server_summary_has_one_throughput_the_achieved_rate(measured: inferspeed.Result) -> None:
+    """A server that achieved 17.0/s of the 40/s offered says so once; one stream's 1 / mean
+    latency (a different, larger figure here) appears nowhere; GFLOP/s is at the service
+    median the service line shows (the latency in the table counts queueing too)."""
+    import dataclasses
+
+    from inferspeed.report.text import render_result
+    from inferspeed.units import format_duration
+
+    service = _summary_stats([2_000_000 + 1000 * k for k in range(200)])
+    r = dataclasses.replace(
+        measured,
+        scenario="server",
+        config={**measured.config, "scenario": "server", "qps": 40.0},
+        compute={"macs": 5_000_000, "gflop_per_s": 999.0},  # a stale figure: never printed
+        scenario_stats={
+            "offered_qps": 40.0,
+            "scheduled_qps": 40.0,
+            "achieved_qps": 17.0,
+            "arrival": "poisson",
+            "duration_s": 5.0,
+            "concurrency": 1,
+            "requests": 200,
+            "completed": 85,
+            "queue_stats": service,
+            "service_stats": service,
+            "scheduler_lateness_stats": None,
+            "throughput_per_s": 17.0,
+            "samples_per_s": 17.0,
+        },
+    )
+    text = render_result(r)
+    lines = text.splitlines()
+    assert [line for line in lines if line.startswith("throughput")] == [
+        "throughput 17.0 /s (achieved: completed requests per second)"
+    ]
+    assert "one stream" not in text and "999" not in text
+    median = service["median_ns"]
+    assert isinstance(median, float)
+    gflops = 2 * 5_000_000 / median
+    assert f"compute    {gflops:.1f} GFLOP/s at the service median {format_duration(median)}" in text
+    service_line = next(line for line in lines if line.startswith("service"))
+    assert format_duration(median) in service_line and "CV" in service_line
+
+
+def test_an_offline_summary_prints_the_offline_throughput(measured: inferspeed.Result) -> None:
+    import dataclasses
+
+    from inferspeed.report.text import render_result
+
+    r = dataclasses.replace(
+        measured,
+        scenario="offline",
+        compute={"macs": 1_000_000, "gflop_per_s": 999.0},
+        scenario_stats={
+            "duration_s": 1.0,
+            "concurrency": 2,
+            "completed": 58_500,
+            "throughput_per_s": 58_500.0,
+            "samples_per_s": 58_500.0,
+            "per_worker": [{"worker": k, "count": 29_250, "median_ns": 30_000.0} for k in range(2)],
+        },
+    )
+    text = render_result(r)
+    assert [line for line in text.splitlines() if re.search(r"\d( [kM])?/s", line)] == [
+        "throughput 58.50 k/s (offline: 2 worker(s) back to back)",
+        "compute    117.0 GFLOP/s at the 58.50 k/s throughput (1 M multiply-adds per call)",
+    ]
+
+
+def test_gflops_is_at_the_median_the_table_shows(measured: inferspeed.Result) -> None:
+    import dataclasses
+
+    from inferspeed.report.text import render_result
+    from inferspeed.units import format_duration
+
+    r = dataclasses.replace(measured, compute={"macs": 3_000_000, "gflop_per_s": 999.0})
+    text = render_result(r)
+    median = r.stats.median_ns
+    table = text.split("\n\n")[1].splitlines()[1].split()
+    assert format_duration(median).split() == table[2:4]  # the table's median column
+    line = f"compute    {2 * 3_000_000 / median:.1f} GFLOP/s at the median {format_duration(median)}"
+    assert line in text and "999" not in text
+
+
+def test_no_steady_after_beside_not_steady(measured: inferspeed.Result) -> None:
+    """A warm-up that hit its cap unsteady says so on both lines that speak of it."""
+    import dataclasses
+
+    from inferspeed.report.text import render_result
+
+    warmup = {**measured.warmup, "until_steady": True, "steady": False, "iterations": 500}
+    warmup |= {"time_ns": 2_000_000_000, "settle_iterations": 0, "settle_timed_iterations": 0}
+    text = render_result(dataclasses.replace(measured, warmup=warmup, warnings=()))
+    assert "NOT steady at the cap" in text and "steady after" not in text
+    assert "not steady within the 500 warm-up iterations" in text
+    steady = render_result(dataclasses.replace(measured, warmup={**warmup, "steady": True}, warnings=()))
+    assert "until steady" in steady and "steady after 0 warm-up iterations" in steady
+
+
+@pytest.fixture(scope="module")
+def gate_file(models: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A gate's document as ``inferspeed gate --json`` writes it (two models of different
+    cost), with two fields a newer gate may add."""
+    from inferspeed.results.result import results_document
+    from inferspeed.tools.gate import gate
+
+    verdict = gate(
+        models["mlp3"], models["mlp6"], Config(threads=1, max_time=0.3, warmup_time=0.02), fail_if_slower=0.03
+    )
+    doc = results_document([verdict.baseline, verdict.candidate])
+    doc["gate"] = verdict.to_dict() | {"effective_quantile": 0.97, "seed": 1234}
+    path = tmp_path_factory.mktemp("gate") / "gate.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_a_gate_report_shows_its_decision_threshold_and_pairing(gate_file: Path, tmp_path: Path) -> None:
+    gate = json.loads(gate_file.read_text())["gate"]
+    decision = "FAIL" if gate["failed"] else "pass"
+    rounds = gate["rounds"]
+    text = cli("report", str(gate_file))
+    md, page = tmp_path / "g.md", tmp_path / "g.html"
+    files = cli("report", str(gate_file), "--markdown", str(md), "--html", str(page), timeout=120)
+    assert text.returncode == 0 and files.returncode == 0, text.stderr + files.stderr
+    import html as html_module
+
+    for out in (text.stdout, md.read_text(), html_module.unescape(page.read_text())):
+        assert re.search(rf"decision\W+{decision}: ", out), out[:3000]
+        assert "above 1.030 (more than 3.0% slower)" in out
+        assert f"paired: {rounds} interleaved rounds in random order, seed 1234" in out
+        assert "effective_quantile" in out and "0.97" in out  # a newer gate's field, shown
+        assert "separate runs" not in out
+    markdown = md.read_text()
+    assert "Compared with" not in markdown  # the gate is the comparison
+    # The config is the whole gate's (its rounds), not one round's limit alone.
+    assert markdown.count(f"scenario single-stream, {rounds} interleaved rounds of at most") == 2
+    assert "throughput-latency" not in page.read_text()  # no curve through two models
+
+
+def test_a_gate_block_is_read_leniently() -> None:
+    from inferspeed.report.exports import GateRecord, gate_facts
+
+    assert GateRecord.from_document({"results": []}) is None
+    bare = GateRecord.from_document({"gate": {"baseline": "a", "candidate": "b", "failed": False}})
+    assert bare is not None
+    facts = dict(gate_facts(bare))
+    assert facts["decision"].startswith("none: no limit was given")
+    counted = GateRecord.from_document(
+        {
+            "gate": {
+                "metric": "instructions",
+                "baseline": "a",
+                "candidate": "b",
+                "ratio": 1.05,
+                "fail_if_more": 0.01,
+                "failed": True,
+                "notes": ["n"],
+            }
+        }
+    )
+    assert counted is not None
+    facts = dict(gate_facts(counted))
+    assert facts["decision"].startswith("FAIL: b is worse in instructions than a: instructions ratio 1.050")
+    assert facts["pairing"].startswith("none: each side measured once") and facts["note"] == "n"
+
+
+def test_a_curve_joins_one_models_loads_only(measured: inferspeed.Result) -> None:
+    import dataclasses
+
+    from inferspeed.report.html import _curves
+
+    def at(model: str, qps: float) -> inferspeed.Result:
+        config = {**measured.config, "scenario": "server", "qps": qps}
+        return dataclasses.replace(measured, model={**measured.model, "graph_sha256": model}, config=config)
+
+    a1, a2, b1 = at("a", 10.0), at("a", 20.0), at("b", 30.0)
+    assert _curves([a1, a2, b1]) == [[a1, a2]]
+    assert _curves([a1, b1]) == []  # two models: no line through them
+    assert _curves([a1, at("a", 10.0)]) == []  # one load twice: no curve

@@ -2,6 +2,7 @@
 concurrency, deadlines and the capacity search."""
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,15 @@ def test_deadline_misses_and_longest_run() -> None:
         "longest_miss_run": 3,
     }
     assert deadline_stats(lat, None) == {}
+
+
+def summary_throughput(r: Any) -> float:
+    """The one throughput figure of a result's summary, per second (the summary has no other)."""
+    text = render_result(r)
+    found = re.findall(r"^throughput +([\d.]+) (M/s|k/s|/s)", text, flags=re.M)
+    assert len(found) == 1 and len(re.findall(r"^throughput", text, flags=re.M)) == 1, text
+    value, unit = found[0]
+    return float(value) * {"M/s": 1e6, "k/s": 1e3, "/s": 1.0}[unit]
 
 
 def _closed_median(s: Session) -> float:
@@ -103,6 +113,10 @@ def test_overload_latency_grows_with_duration_unlike_a_closed_loop(models: dict[
         assert r.scenario_stats["achieved_qps"] < 0.85 * qps
         assert r.scenario_stats["achieved_qps"] == pytest.approx(capacity, rel=0.35)
         assert "overloaded" in [w.code for w in r.warnings]
+        # The summary's throughput is the rate achieved, not one stream's 1 / mean latency
+        # (which counts the queueing: far lower here).
+        assert summary_throughput(r) == pytest.approx(r.scenario_stats["achieved_qps"], rel=0.01)
+        assert r.stats.throughput_per_s < 0.5 * r.scenario_stats["achieved_qps"]
 
 
 def test_offline_two_workers_beat_one_stream(models: dict[str, str]) -> None:
@@ -125,6 +139,12 @@ def test_offline_two_workers_beat_one_stream(models: dict[str, str]) -> None:
     assert two.scenario_stats["throughput_per_s"] > need * one.scenario_stats["throughput_per_s"]
     assert len(two.scenario_stats["per_worker"]) == 2
     assert two.scenario_stats["samples_per_s"] == pytest.approx(8 * two.scenario_stats["throughput_per_s"])
+    # The summary's throughput is both workers' calls per second (not 1 / mean latency of one),
+    # and GFLOP/s is at that rate: one figure, cited by both lines.
+    rate = two.scenario_stats["throughput_per_s"]
+    assert summary_throughput(two) == pytest.approx(rate, rel=0.01)
+    macs = two.compute["macs"]
+    assert f"compute    {2 * macs * rate / 1e9:.1f} GFLOP/s at the" in render_result(two)
 
 
 def test_offline_workers_run_at_the_same_time(models: dict[str, str]) -> None:

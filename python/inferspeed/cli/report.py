@@ -14,7 +14,7 @@ from .common import check_writable
 
 if TYPE_CHECKING:
     from ..analysis.capacity import CapacityResult
-    from ..report.exports import AnyResult, FailedCell
+    from ..report.exports import AnyResult, FailedCell, GateRecord
     from ..results.sweepfile import SweepLine
     from ..tools.tradeoff import TradeoffResult
 
@@ -58,13 +58,21 @@ def check(args: argparse.Namespace) -> str | None:
 @dataclass
 class _Input:
     """One file given to report: a trade-off or capacity document (``doc``), or results
-    (with their sweep cell, None outside a sweep), failed sweep cells and a sweep's lines."""
+    (with their sweep cell, None outside a sweep), failed sweep cells and a sweep's lines; a
+    gate's document: its two results and what the gate decided (``gate``)."""
 
     path: str
     doc: TradeoffResult | CapacityResult | None = None
     results: list[tuple[AnyResult, Mapping[str, Any] | None]] = field(default_factory=list)
     failed: list[FailedCell] = field(default_factory=list)
     sweep_lines: list[SweepLine] | None = None
+    gate: GateRecord | None = None
+
+    def gate_facts(self) -> list[tuple[str, str]]:
+        """The gate's decision, threshold and pairing (empty when this is no gate's document)."""
+        from ..report.exports import gate_facts
+
+        return [] if self.gate is None else gate_facts(self.gate, [r for r, _ in self.results])
 
 
 def _read_input(path: str) -> _Input:
@@ -87,7 +95,11 @@ def _read_input(path: str) -> _Input:
             return _Input(path, documents[doc["scenario"]](doc))
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{path}: malformed {doc['scenario']} document ({exc})") from None
-    return _Input(path, None, [(r, None) for r in results_from_document(doc, path)])
+    from ..report.exports import GateRecord
+
+    results = results_from_document(doc, path)
+    gate = GateRecord.from_document(doc, results) if isinstance(doc, dict) else None
+    return _Input(path, None, [(r, None) for r in results], gate=gate)
 
 
 def _read_sweep(path: str) -> _Input:
@@ -135,10 +147,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise InputError("--pyperf, --markdown and --csv need latency results (from run, profile, sweep ...)")
     if args.pyperf and not all(isinstance(r, Result) for r in results):
         raise InputError("--pyperf needs every call's time: a sweep's JSONL keeps statistics only")
-    comparison = comparison_table(entries) if args.html or args.markdown else ([], [])
+    # A gate's document alone: its comparison is the gate's own (decision, threshold, pairing).
+    alone = len(inputs) == 1 and inputs[0].gate is not None
+    comparison = comparison_table(entries) if (args.html or args.markdown) and not alone else ([], [])
     wrote = _plots(args, inputs, entries, comparison) if args.html or args.png else []
     if args.markdown:
-        _write(args.markdown, markdown_report(entries, failed, comparison), wrote)
+        gates = [(i.path, i.gate_facts()) for i in inputs if i.gate is not None]
+        _write(args.markdown, markdown_report(entries, failed, comparison, gates), wrote)
     if args.csv:
         _write(args.csv, to_csv(results, [e.label for e in entries]), wrote)
     if args.pyperf:
@@ -155,11 +170,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def _plots(args: argparse.Namespace, inputs: list[_Input], entries: list[Any], comparison: Any) -> list[str]:
     """Write the --html file and the --png folder; what was written, to say so."""
-    from ..report.html import Section, plots_for, render_html, require_matplotlib, write_pngs
+    from ..report.html import Section, gate_section, plots_for, render_html, require_matplotlib, write_pngs
 
     require_matplotlib()
     sections, start = [], 0
     for i in inputs:  # the entries are in the order of the inputs
+        if i.gate is not None:
+            sections.append(gate_section(i.path, i.gate_facts()))
         sections.append(plots_for(i.path, i.doc, entries[start : start + len(i.results)], i.failed))
         start += len(i.results)
     from ..report.cluster import host_rows, host_table, hosts_plot
@@ -192,7 +209,7 @@ def _costs(args: argparse.Namespace) -> dict[str, float]:
 def _print_results(inputs: list[_Input], costs: dict[str, float]) -> None:
     from ..metrics import DEFAULT_METRIC
     from ..report.cluster import render_hosts
-    from ..report.text import render_profile, render_result, render_sweep
+    from ..report.text import render_facts, render_profile, render_result, render_sweep
     from ..results.result import Result
     from ..tools.sweep import SweepResult, ranking_for
 
@@ -206,6 +223,8 @@ def _print_results(inputs: list[_Input], costs: dict[str, float]) -> None:
             if hosts:
                 print(hosts + "\n")
             continue
+        if i.gate is not None:
+            print(f"{i.path}: a gate of two results, measured together\n{render_facts(i.gate_facts())}\n")
         for r, _ in i.results:
             if not isinstance(r, Result):  # a sweep's cell: its sweep was printed above
                 continue

@@ -46,12 +46,15 @@ __all__ = [
     "PYPERF_VALUES",
     "Entry",
     "FailedCell",
+    "GateRecord",
     "SummaryRow",
     "comparison_table",
+    "gate_facts",
     "label_entries",
     "load_sweep",
     "markdown_report",
     "result_facts",
+    "scenario_throughput",
     "summary_cells",
     "summary_row",
     "summary_table",
@@ -93,10 +96,24 @@ def result_name(result: AnyResult) -> str:
     return f"{name} ({', '.join(details)})" if details else name
 
 
-def throughput_of(result: AnyResult) -> float | None:
-    """Calls per second: achieved (server), all workers (offline), else one stream's."""
+def scenario_throughput(result: AnyResult) -> tuple[float | None, str]:
+    """The calls per second of the scenario that ran, and how it was counted: a server's
+    achieved rate (completed requests per second), offline's (every worker's calls per
+    second), else one stream's (1 / mean latency). One figure: the throughput line, GFLOP/s
+    and a report's table all cite it."""
     sc = result.scenario_stats
-    value = sc.get("achieved_qps") or sc.get("throughput_per_s") or result.stats.throughput_per_s
+    if result.scenario == "server" and sc.get("achieved_qps") is not None:
+        return float(sc["achieved_qps"]), "achieved: completed requests per second"
+    if result.scenario == "offline" and sc.get("throughput_per_s") is not None:
+        workers = sc.get("concurrency") or result.config.get("concurrency") or 1
+        return float(sc["throughput_per_s"]), f"offline: {workers} worker(s) back to back"
+    return result.stats.throughput_per_s, "one stream: 1 / mean latency"
+
+
+def throughput_of(result: AnyResult) -> float | None:
+    """Calls per second of the scenario that ran (:func:`scenario_throughput`); None when
+    unknown or 0."""
+    value, _ = scenario_throughput(result)
     return float(value) if value else None
 
 
@@ -412,7 +429,19 @@ def _config_text(r: AnyResult) -> str:
     parts.append(f"scenario {r.scenario}")
     if c.get("iterations") is not None:
         parts.append(f"at most {c['iterations']} iterations")
-    if c.get("max_time") is not None:
+    rounds = r.loop.get("rounds")
+    if isinstance(rounds, int) and rounds > 1:
+        # A pooled interleaved result's config is one round's: the run is all its rounds.
+        each = (
+            f" of at most {format_duration(c['max_time'] * 1e9)} each"
+            if c.get("max_time") is not None
+            else ""
+        )
+        timed = (
+            f" (about {r.stats.count * r.stats.mean_ns / 1e9:.3g} s timed in all)" if r.stats.mean_ns else ""
+        )
+        parts.append(f"{rounds} interleaved rounds{each}{timed}")
+    elif c.get("max_time") is not None:
         parts.append(f"at most {c['max_time']:g} s")
     if c.get("warmup_time") is not None:
         parts.append(f"warm-up {c['warmup_time']:g} s")
@@ -507,16 +536,192 @@ def comparison_table(entries: Sequence[Entry]) -> tuple[list[list[str]], list[st
 
     if len(entries) < 2:
         return [], []
-    table = [list(_COMPARISON_HEAD)] + [_comparison_row(entries[0], e) for e in entries[1:]]
+    rows = [_comparison_row(entries[0], e) for e in entries[1:]]
     notes = [
         f"Each result against the first, {entries[0].label}: ratios are result / first "
-        "(above 1: slower), with 95% intervals; the verdict needs the Mann-Whitney test "
-        f"significant, the interval excluding 1 and a difference above {DEFAULT_THRESHOLD:.0%}.",
-        "These results come from separate runs: the machine may have changed speed between them, "
-        "so each interval is at least as wide as the variation each run saw within itself. For a "
-        "decision, measure both in one interleaved run: inferspeed run A.onnx B.onnx.",
+        "(above 1: slower), with 95% intervals; the verdict needs the test significant, the "
+        f"interval excluding 1 and a difference above {DEFAULT_THRESHOLD:.0%}."
     ]
-    return table, notes
+    if any(row[-1].startswith("separate runs") for row in rows):
+        notes.append(
+            "A row compared as separate runs: the machine may have changed speed between them, "
+            "so each interval is at least as wide as the variation each run saw within itself. "
+            "For a decision, measure both in one interleaved run: inferspeed run A.onnx B.onnx."
+        )
+    if any(row[-1] == _METHODS["paired"] for row in rows):
+        notes.append(
+            "A row measured in interleaved rounds in one process: its ratios are paired round "
+            "by round, so a change of the machine's speed hits both sides alike."
+        )
+    return [list(_COMPARISON_HEAD), *rows], notes
+
+
+# A gate's document (``inferspeed gate --json``): its two results and the ``gate`` object.
+
+#: The gate object's fields read by name; any other is shown as it is (a newer gate's).
+_GATE_FIELDS = frozenset(
+    ("baseline", "candidate", "statistic", "fail_if_slower", "fail_if_more", "rounds", "failed",
+     "comparison", "notes", "metric", "order", "seed")
+)  # fmt: skip
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _pair(value: object) -> tuple[float, float] | None:
+    if isinstance(value, list | tuple) and len(value) == 2:
+        lo, hi = _number(value[0]), _number(value[1])
+        if lo is not None and hi is not None:
+            return lo, hi
+    return None
+
+
+@dataclass(frozen=True)
+class GateRecord:
+    """What a gate's document says it decided (its ``gate`` object, read leniently: a missing
+    field is None, one this version does not know is kept in ``other`` as text), with the
+    rounds' order and seed from its results where the object has none."""
+
+    baseline: str
+    candidate: str
+    metric: str
+    statistic: str
+    #: The fraction the candidate may be worse by (--fail-if-slower / --fail-if-more); None:
+    #: report only.
+    limit: float | None
+    failed: bool | None
+    ratio: float | None
+    ratio_ci: tuple[float, float] | None
+    #: The comparison's band of "no significant difference" (latency only).
+    threshold: float | None
+    verdict: str | None
+    #: Interleaved rounds (0 or None: each side measured once, a deterministic metric).
+    rounds: int | None
+    order: str | None
+    seed: int | None
+    notes: tuple[str, ...] = ()
+    other: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, object], results: Sequence[AnyResult] = ()) -> GateRecord | None:
+        """The gate of a parsed gate document; None when ``doc`` has no ``gate`` object."""
+        gate = doc.get("gate")
+        if not isinstance(gate, Mapping):
+            return None
+        nested = gate.get("comparison")
+        comp: Mapping[str, object] = nested if isinstance(nested, Mapping) else gate
+        metric = str(gate.get("metric") or comp.get("metric") or "latency")
+        statistic = str(gate.get("statistic") or comp.get("statistic") or ("median" if nested else metric))
+        ratio, ratio_ci = _number(comp.get("ratio")), _pair(comp.get("ratio_ci"))
+        if isinstance(nested, Mapping) and (statistic == "median" or ratio is None):
+            ratio, ratio_ci = _number(comp.get("ratio_median")), _pair(comp.get("ratio_median_ci"))
+        limit = next(
+            (v for k in ("fail_if_slower", "fail_if_more") if (v := _number(gate.get(k))) is not None), None
+        )
+        pairing = results[0].loop.get("interleave") if results else None
+        pairing = pairing if isinstance(pairing, Mapping) else {}
+        rounds, seed = gate.get("rounds", comp.get("rounds")), gate.get("seed", pairing.get("seed"))
+        notes = gate.get("notes")
+        return cls(
+            baseline=str(gate.get("baseline", "?")),
+            candidate=str(gate.get("candidate", "?")),
+            metric=metric,
+            statistic=statistic,
+            limit=limit,
+            failed=gate["failed"] if isinstance(gate.get("failed"), bool) else None,
+            ratio=ratio,
+            ratio_ci=ratio_ci,
+            threshold=_number(comp.get("threshold")),
+            verdict=None if comp.get("verdict") is None else str(comp["verdict"]),
+            rounds=rounds if isinstance(rounds, int) else None,
+            order=str(gate.get("order") or pairing.get("order") or "") or None,
+            seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+            notes=tuple(map(str, notes)) if isinstance(notes, list) else (),
+            other=tuple(
+                (k, _compact(v))
+                for k, v in gate.items()
+                if isinstance(nested, Mapping) and k not in _GATE_FIELDS
+            ),
+        )
+
+
+def gate_facts(gate: GateRecord, results: Sequence[AnyResult] = ()) -> list[tuple[str, str]]:
+    """A gate as (name, text) pairs, as the text, Markdown and HTML reports show it: the two
+    sides, its decision, its threshold, how the sides were paired, how long each was timed (the
+    whole gate's, from ``results``, its two results), its notes and any field of a newer gate."""
+    facts = [
+        ("gate", f"{gate.candidate} against {gate.baseline}"),
+        ("decision", _gate_decision(gate)),
+        ("threshold", _gate_threshold(gate)),
+        ("pairing", _gate_pairing(gate)),
+    ]
+    if results and gate.rounds:
+        each = results[0].config.get("max_time")
+        rounds = f"{gate.rounds} rounds" + (
+            f" of at most {format_duration(each * 1e9)}" if isinstance(each, int | float) else ""
+        )
+        timed = " and ".join(
+            f"{r.stats.count * r.stats.mean_ns / 1e9:.3g} s ({r.model.get('name', '?')})" for r in results
+        )
+        facts.append(("time", f"{rounds} per side, about {timed} timed in all"))
+    facts += [("note", note) for note in gate.notes]
+    return facts + list(gate.other)
+
+
+def _gate_figures(gate: GateRecord) -> str:
+    if gate.ratio is None:
+        return f"{gate.statistic} ratio not recorded"
+    ci = f" (95% CI {gate.ratio_ci[0]:.3f}–{gate.ratio_ci[1]:.3f})" if gate.ratio_ci else ""
+    return f"{gate.statistic} ratio {gate.ratio:.3f}{ci}"
+
+
+def _gate_decision(gate: GateRecord) -> str:
+    """pass or FAIL with the figures decided on, as ``inferspeed gate`` printed it."""
+    figures = _gate_figures(gate)
+    if gate.limit is None or gate.failed is None:
+        return f"none: no limit was given (report only); {figures}" + (
+            f", {gate.verdict}" if gate.verdict else ""
+        )
+    if gate.failed:
+        worse = "slower than" if gate.metric == "latency" else f"worse in {gate.metric} than"
+        return (
+            f"FAIL: {gate.candidate} is {worse} {gate.baseline}: {figures}, more than the "
+            f"{gate.limit:.1%} allowed"
+        )
+    return f"pass: {figures}; fails above {1 + gate.limit:.3f}"
+
+
+def _gate_threshold(gate: GateRecord) -> str:
+    """The rule the decision applied, and the comparison's own band when it has one."""
+    if gate.limit is None:
+        return "none given: --fail-if-slower PCT (--fail-if-more PCT for a count) sets one"
+    if gate.metric != "latency":
+        return (
+            f"fails when the candidate's {gate.metric} per call exceed the baseline's by more than "
+            f"{gate.limit:.1%} (ratio above {1 + gate.limit:.3f}; a count is deterministic)"
+        )
+    band = (
+        f"; its comparison's verdict calls a difference within ±{gate.threshold:.0%} "
+        "'no significant difference'"
+        if gate.threshold is not None and abs(gate.threshold - gate.limit) > 1e-12
+        else ""
+    )
+    return (
+        f"fails when the {gate.statistic} ratio is above {1 + gate.limit:.3f} (more than "
+        f"{gate.limit:.1%} slower) and significantly above 1 (its 95% interval excludes 1){band}"
+    )
+
+
+def _gate_pairing(gate: GateRecord) -> str:
+    if not gate.rounds:
+        return f"none: each side measured once ({gate.metric} is deterministic)"
+    order = f"{gate.order} order" if gate.order else "an interleaved order"
+    seed = f", seed {gate.seed}" if gate.seed is not None else ""
+    return (
+        f"paired: {gate.rounds} interleaved rounds in {order}{seed}, both sides in one process; "
+        "the ratio and its interval are of the rounds' paired figures"
+    )
 
 
 def load_sweep(
@@ -558,12 +763,18 @@ def markdown_report(
     entries: Sequence[Entry],
     failed: Sequence[FailedCell] = (),
     comparison: tuple[list[list[str]], list[str]] = ([], []),
+    gates: Sequence[tuple[str, list[tuple[str, str]]]] = (),
 ) -> str:
-    """The Markdown report: the summary table, the comparison with the first result, failed
-    sweep cells, then each result's facts and warnings in words."""
+    """The Markdown report: the summary table, each gate (its file and :func:`gate_facts`),
+    the comparison with the first result, failed sweep cells, then each result's facts and
+    warnings in words."""
     lines = ["# inferspeed report", ""]
     if entries:
         lines += [*_md_table(summary_table(entries)), ""]
+    for source, facts in gates:
+        lines += [f"## Gate: {_md(facts[0][1])} ({_md(source)})", ""]
+        lines += [f"- **{name}**: {_md(text)}" for name, text in facts[1:]]
+        lines.append("")
     table, notes = comparison
     if table:
         lines += [f"## Compared with {_md(entries[0].label)}", "", *_md_table(table), ""]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -56,6 +57,7 @@ __all__ = [
     "Block",
     "Plot",
     "Section",
+    "gate_section",
     "plots_for",
     "render_html",
     "require_matplotlib",
@@ -202,9 +204,35 @@ def _latency_plots(r: Result, label: str) -> list[Plot]:
     return plots
 
 
+#: The settings of a load (and of a run's length) that a throughput-latency curve runs over;
+#: results alike in every other setting, of one model, make one curve.
+_LOAD_SETTINGS = frozenset(
+    ("scenario", "qps", "concurrency", "arrival", "duration", "deadline", "scheduler_spin",
+     "max_time", "iterations", "warmup_time", "warmup_iterations")
+)  # fmt: skip
+
+
+def _curves(results: Sequence[AnyResult]) -> list[list[AnyResult]]:
+    """The results that make a throughput-latency curve: of one model (by what it computes),
+    alike but for the load, at two loads or more (each load once); never a line through two
+    models or two configurations."""
+    groups: dict[str, list[AnyResult]] = {}
+    for r in results:
+        m = r.model
+        model = m.get("graph_sha256") or m.get("sha256") or m.get("path") or m.get("name")
+        rest = {k: v for k, v in r.config.items() if k not in _LOAD_SETTINGS}
+        groups.setdefault(json.dumps([model, rest], sort_keys=True, default=str), []).append(r)
+    curves = []
+    for group in groups.values():
+        loads = {(r.scenario, r.config.get("qps"), r.config.get("concurrency")) for r in group}
+        if len(group) > 1 and len(loads) == len(group):
+            curves.append(group)
+    return curves
+
+
 def _curve_plot(results: Sequence[AnyResult], label: str) -> Plot | None:
-    """p50 and p99 against achieved throughput; against concurrency when the throughput
-    hardly changes (a server at one offered rate)."""
+    """p50 and p99 of one model's results (:func:`_curves`) against achieved throughput;
+    against concurrency when the throughput hardly changes (a server at one offered rate)."""
     points = [
         (tp, r.stats.median_ns, r.stats.p99_ns) for r in results if (tp := throughput_of(r)) is not None
     ]
@@ -327,11 +355,24 @@ def _results_section(path: str, entries: Sequence[Entry], failed: Sequence[Faile
     if any(e.cell is not None for e in entries) or failed:
         section.notes.append("A sweep's JSONL keeps each cell's statistics, not its samples: no plots.")
     section.notes += [f"failed: cell {cell_label(f.cell)}: {f.error}" for f in failed]
-    plain = [e.result for e in entries if e.cell is None]
-    curve = _curve_plot(plain, os.path.basename(path)) if len(plain) > 1 else None
-    if curve is not None:
-        section.plots.append(curve)
+    curves = _curves([e.result for e in entries if e.cell is None])
+    for group in curves:
+        name = os.path.basename(path)
+        if len(curves) > 1:
+            name += f" {group[0].model.get('name', '?')}"
+        curve = _curve_plot(group, name)
+        if curve is not None:
+            section.plots.append(curve)
     return section
+
+
+def gate_section(path: str, facts: Sequence[tuple[str, str]]) -> Section:
+    """A gate's section: its decision, threshold, pairing and notes
+    (:func:`~inferspeed.report.exports.gate_facts`), before its two results' section."""
+    head, *rest = facts
+    return Section(
+        f"{os.path.basename(path)}: gate, {head[1]}", notes=[f"{name}: {text}" for name, text in rest]
+    )
 
 
 def plots_for(

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..analysis.compare import Comparison
 from ..results.result import Result
 from ..units import format_bytes, format_duration
+from .exports import scenario_throughput
 from .instructions import (
     instruction_decision,
     render_instruction_comparisons,
@@ -43,6 +44,7 @@ __all__ = [
     "render_capacity",
     "render_comparisons",
     "render_concurrency_table",
+    "render_facts",
     "render_gate",
     "render_info",
     "render_latency",
@@ -91,6 +93,17 @@ def _pcts(stats: Mapping[str, Any] | None) -> str:
     return f"median {format_duration(stats['median_ns'])}, p99 {format_duration(stats['p99_ns'])}"
 
 
+def _service_spread(stats: Mapping[str, Any] | None) -> str:
+    """The service times' mean and spread: a server's noise checks (the warnings) look at the
+    service times, not at the latency in the table, so their figures are shown here."""
+    if not stats or not stats.get("mean_ns"):
+        return ""
+    cv = stats.get("cv")
+    return f"; mean {format_duration(stats['mean_ns'])}, std {format_duration(stats.get('std_ns'))}" + (
+        "" if cv is None else f" (CV {cv:.1%})"
+    )
+
+
 def _schedule(sc: Mapping[str, Any]) -> str:
     """The rate the seeded schedule offered, when it differs from the nominal one by 1% or more."""
     scheduled, offered = sc.get("scheduled_qps"), sc.get("offered_qps")
@@ -108,23 +121,26 @@ def _scenario_lines(result: Result) -> list[str]:
             f"achieved {sc['achieved_qps']:.1f}/s "
             f"({sc['completed']} of {sc['requests']} requests); latency counts from scheduled arrival",
             f"queueing   {_pcts(sc.get('queue_stats'))}",
-            f"service    {_pcts(sc.get('service_stats'))}",
+            f"service    {_pcts(sc.get('service_stats'))}{_service_spread(sc.get('service_stats'))}",
             f"scheduler  lateness {_pcts(sc.get('scheduler_lateness_stats'))}",
         ]
     elif result.scenario == "offline":
         workers = ", ".join(
             f"{format_duration(w['median_ns'])} ({w['count']})" for w in sc.get("per_worker", [])
         )
-        lines += [
-            f"offline    {_rate(sc['throughput_per_s'])} inferences, {_rate(sc['samples_per_s'])} samples",
-            f"workers    median (calls): {workers}",
-        ]
+        lines.append(f"workers    median (calls): {workers}")
     if "deadline_ns" in sc:
         lines.append(
             f"deadline   {format_duration(sc['deadline_ns'])}: {sc['deadline_miss_rate']:.2%} missed "
             f"({sc['deadline_misses']}), longest run of misses {sc['longest_miss_run']}"
         )
     return lines
+
+
+def render_facts(facts: Sequence[tuple[str, str]]) -> str:
+    """(name, text) pairs as lines, the names in a column (a gate's facts:
+    :func:`~inferspeed.report.exports.gate_facts`)."""
+    return "\n".join(f"{name:<10} {text}" for name, text in facts)
 
 
 def render_result(result: Result) -> str:
@@ -218,17 +234,15 @@ def _interval_meaning(result: Result, over: Mapping[str, Any] | None) -> str:
 
 
 def _throughput_line(result: Result) -> str:
-    """Calls per second (one stream: 1 / mean latency), and items per second for a batch."""
+    """The scenario's calls per second (:func:`scenario_throughput`), and items per second for
+    a batch."""
     from ..results.result import batch_of
 
-    s = result.stats
+    rate, how = scenario_throughput(result)
     batch = batch_of({"model": result.model})
-    if batch <= 1 or not s.throughput_per_s:
-        return f"throughput {_rate(s.throughput_per_s)} (one stream: 1 / mean latency)"
-    return (
-        f"throughput {_rate(s.throughput_per_s)} calls, {_rate(s.throughput_per_s * batch)} items "
-        f"(batch {batch}; one stream: 1 / mean latency)"
-    )
+    if batch <= 1 or not rate:
+        return f"throughput {_rate(rate)} ({how})"
+    return f"throughput {_rate(rate)} calls, {_rate(rate * batch)} items (batch {batch}; {how})"
 
 
 def _model_head(result: Result) -> list[str]:
@@ -280,7 +294,12 @@ def _warmup_time(result: Result) -> str:
     w = result.warmup
     if not w.get("until_steady") or w.get("time_ns") is None:
         return ""
-    how = "until steady" if w.get("steady") else "NOT steady at the cap"
+    if not w.get("steady"):
+        how = "NOT steady at the cap"
+    elif any(d.code == "warmup" for d in result.warnings):
+        how = "steady by its own test, yet latency still fell once timing began: see the warning"
+    else:
+        how = "until steady"
     return f" ({format_duration(w['time_ns'])}, {how})"
 
 
@@ -303,9 +322,14 @@ def _partial(result: Result) -> str:
 def _cold_start_line(result: Result) -> str:
     """Session creation and first run (a callable: its first warm-up call), and the iterations
     until latency was steady."""
-    settle = result.warmup.get("settle_iterations")
-    timed = result.warmup.get("settle_timed_iterations") or 0
-    if settle is None:
+    w = result.warmup
+    settle = w.get("settle_iterations")
+    timed = w.get("settle_timed_iterations") or 0
+    if w.get("until_steady") and w.get("steady") is False and not timed:
+        # The warm-up ended at its cap without steady chunks (the samples line says "NOT
+        # steady"): no "steady after" from a looser test of the same calls beside it.
+        steady = f", not steady within the {w.get('iterations', 0)} warm-up iterations"
+    elif settle is None:
         steady = ""
     elif timed:
         steady = f", steady after {settle} iterations ({settle - timed} warm-up and {timed} timed)"
@@ -319,11 +343,32 @@ def _cold_start_line(result: Result) -> str:
 
 
 def _compute_lines(result: Result) -> list[str]:
-    c = result.compute
-    if c is None or not c.get("gflop_per_s"):
+    """GFLOP/s, worked out here from the multiply-adds and a figure the report shows, named in
+    the line: one stream's at the table's median; a server's at the service line's median (the
+    table's latency counts queueing too); offline at the throughput line's rate (every
+    worker's calls)."""
+    macs = (result.compute or {}).get("macs")
+    if not macs:
         return []
-    macs = _count(c["macs"])
-    return [f"compute    {c['gflop_per_s']:.1f} GFLOP/s at the median ({macs} multiply-adds per call)"]
+    per_call = f"({_count(macs)} multiply-adds per call)"
+    if result.scenario == "offline":
+        rate, _ = scenario_throughput(result)
+        if not rate:
+            return []
+        return [
+            f"compute    {2.0 * macs * rate / 1e9:.1f} GFLOP/s at the {_rate(rate)} throughput {per_call}"
+        ]
+    median, what = result.stats.median_ns, "median"
+    if result.scenario == "server":
+        median, what = (
+            (result.scenario_stats.get("service_stats") or {}).get("median_ns") or 0.0,
+            "service median",
+        )
+    if median <= 0:
+        return []
+    return [
+        f"compute    {2.0 * macs / median:.1f} GFLOP/s at the {what} {format_duration(median)} {per_call}"
+    ]
 
 
 def _memory_lines(result: Result) -> list[str]:

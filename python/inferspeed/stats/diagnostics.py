@@ -29,6 +29,7 @@ __all__ = [
     "DRIFT_MIN_CHANGE",
     "HIGH_CV",
     "OTHER_LOAD_CORES",
+    "SAMPLE_CODES",
     "WARMUP_MIN_EXCESS",
     "WARMUP_MIN_SAMPLES",
     "WARMUP_SETTLE_TOLERANCE",
@@ -588,6 +589,7 @@ def diagnose(
     logical_cores: int | None = None,
     governor: str | None = None,
     steal_cores: float | None = None,
+    of: str | None = None,
 ) -> list[Diagnostic]:
     """Every finding about one measurement, most specific first.
 
@@ -607,6 +609,10 @@ def diagnose(
         The cpufreq governor (:func:`read_governor`); None: unknown, nothing said.
     steal_cores : float, optional
         CPU cores' worth of steal time during the run (:func:`~inferspeed.facts.machine.steal`).
+    of : str, optional
+        What ``samples_ns`` are when not the latencies a report's table shows (a server's
+        "service times"): the findings about the samples (SAMPLE_CODES) then say so, since
+        their figures are not the table's.
 
     Returns
     -------
@@ -626,7 +632,20 @@ def diagnose(
         check_steal(steal_cores, logical_cores),
         check_few_samples(stats),
     ]
-    return [d for d in found if d is not None]
+    return [_of(d, of) for d in found if d is not None]
+
+
+#: The findings about the samples themselves (their trend, modes and spread), whose figures are
+#: those of the samples diagnosed (few_samples counts them: one count for every view of a run).
+SAMPLE_CODES = ("warmup", "drift", "bimodal", "high_cv")
+
+
+def _of(d: Diagnostic, of: str | None) -> Diagnostic:
+    """``d`` saying which samples its figures are of, for a finding about other samples than a
+    report's table shows (``of``: what they are); the machine's findings as they are."""
+    if of is None or d.code not in SAMPLE_CODES:
+        return d
+    return Diagnostic(d.code, f"in the {of}: {d.message}", {**d.details, "of": of})
 
 
 def format_diagnostics(diags: Iterable[Diagnostic]) -> str:
