@@ -224,6 +224,7 @@ def _warnings(
         logical_cores=cpu.get("logical_cores"),
         governor=cpu.get("governor"),
         steal_cores=machine["steal_cores"],
+        of="service times" if basis is service else None,
     )
     if timed.capped:
         found.append(_sample_limit(per_call.size))
