@@ -9,8 +9,8 @@ long as this one, on this machine fall". This module answers the second.
 
 The log median of a run of length L is the measurement's level, plus what the run saw in time
 (variance ``v``: the mix of states within the run), plus what it could not see (variance
-``u(L)``: the session's own offset and states the run never visited). Two runs' medians
-differ by ``2u(L) + 2v``; the interval is ``median * exp(±t(df) * sqrt(2u(L) + 2v))``.
+``u(L)``: the session's own offset, states the run never visited). Two runs' medians differ by
+``2u(L) + 2v``.
 
 - ``v`` comes from the run itself. It is cut into windows of WINDOW_TIME seconds (at least
   WINDOW_MIN_SAMPLES samples each); their log medians' integrated autocorrelation time is the
@@ -18,14 +18,19 @@ differ by ``2u(L) + 2v``; the interval is ``median * exp(±t(df) * sqrt(2u(L) + 
   standard error of the run's median (a run too short for MIN_BATCHES batches: the windows'
   spread scaled by its switching time over its length). Never below the order-statistic
   interval's own variance.
-- ``u(L) = a + b / L`` comes from the machine's history (:mod:`inferspeed.facts.history`):
-  consecutive runs of one measurement (at most PAIR_GAP_S apart) differ by more than their
-  own ``v`` explains; that excess, weighted by recency (half-life HALF_LIFE_S: the machine
-  changes), is fitted on the runs' lengths (``b = 0`` when the history holds one length only).
-  Pairs of this measurement's key count fully; pairs of the machine's other measurements are
-  a prior worth at most MACHINE_PRIOR_DF degrees of freedom; with no history at all, the prior
-  is NO_HISTORY_U worth NO_HISTORY_DF (this machine's figures, docs/measurement.md).
-- ``df`` is Welch-Satterthwaite's over the run's batches and the history's pairs.
+- The history (:mod:`inferspeed.facts.history`) gives *pairs*: each run of this measurement
+  with the run before it of about its length (within LENGTH_FACTOR; at most PAIR_GAP_S
+  earlier). A pair counts for a run of length L by recency (half-life HALF_LIFE_S: the machine
+  changes) and by how near its length is to L.
+- With pairs worth 19 or more (:meth:`Between.quantile`), the half-width is the smallest
+  |difference| that 95% of the pairs and the next one fall within: a distribution-free
+  prediction interval (the medians of a machine with speed states are far from normal), never
+  narrower than ``1.96 * sqrt(2v)``.
+- With fewer, ``u(L)`` is the pairs' excess over their own ``v`` (:meth:`Between.unseen`),
+  the machine's other measurements a prior worth at most MACHINE_PRIOR_DF degrees of
+  freedom, and the no-history prior NO_HISTORY_U filling up to NO_HISTORY_DF (this VM's
+  figure, docs/measurement.md); the interval is ``median * exp(±t(df) * sqrt(2u(L) + 2v))``,
+  ``df`` Welch-Satterthwaite's over the run's batches and the prior.
 
 A run that saw one state only (its windows all within STATE_GAP of each other) says so: with
 no history its interval cannot include states it never saw.
@@ -219,7 +224,9 @@ def _entry(e: Mapping[str, Any]) -> tuple[str, float, float, float, float] | Non
 
 
 def _pairs(entries: Iterable[Mapping[str, Any]], now: float) -> dict[str, list[Pair]]:
-    """Consecutive runs of each key, at most PAIR_GAP_S apart, as pairs weighted by recency."""
+    """Each run of a key with the run of that key before it whose length is within
+    LENGTH_FACTOR of its own (among the 8 before it, at most PAIR_GAP_S earlier), as pairs
+    weighted by recency."""
     by_key: dict[str, list[tuple[float, float, float, float]]] = {}
     for e in entries:
         got = _entry(e)
@@ -228,10 +235,15 @@ def _pairs(entries: Iterable[Mapping[str, Any]], now: float) -> dict[str, list[P
     out: dict[str, list[Pair]] = {}
     for key, runs in by_key.items():
         runs.sort()
-        for (t0, y0, v0, l0), (t1, y1, v1, l1) in itertools.pairwise(runs):
-            if t1 - t0 <= PAIR_GAP_S:
-                weight = 0.5 ** (max(now - t1, 0.0) / HALF_LIFE_S)
-                out.setdefault(key, []).append(Pair(y1 - y0, v0 + v1, math.sqrt(l0 * l1), weight))
+        for i, (t1, y1, v1, l1) in enumerate(runs):
+            # The run before it of about its length (runs of other lengths may come between).
+            for t0, y0, v0, l0 in reversed(runs[max(0, i - 8) : i]):
+                if t1 - t0 > PAIR_GAP_S:
+                    break
+                if max(l0, l1) <= LENGTH_FACTOR * min(l0, l1):
+                    weight = 0.5 ** (max(now - t1, 0.0) / HALF_LIFE_S)
+                    out.setdefault(key, []).append(Pair(y1 - y0, v0 + v1, math.sqrt(l0 * l1), weight))
+                    break
     return out
 
 
