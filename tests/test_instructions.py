@@ -33,6 +33,8 @@ COUNT = {"metric": "instructions", "iterations": 3, "warmup_iterations": 1}
     "options",
     [
         {"threads": 2},
+        {"execution_mode": "parallel"},
+        {"inter_op_threads": 2},
         {"spin": True},
         {"scenario": "offline"},
         {"processes": 2},
@@ -54,6 +56,37 @@ def test_counting_limits_and_bad_metric() -> None:
     assert Config(metric="instructions", threads=1, spin=False).to_dict()["metric"] == "instructions"
     with pytest.raises(ConfigError, match="metric must be one of"):
         Config(metric="cycles")
+
+
+@pytest.mark.parametrize("flags", [["--execution-mode", "parallel"], ["--inter-op-threads", "4"]])
+def test_counting_other_threads_is_refused_in_one_line(
+    models: dict[str, str], flags: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Callgrind collects per thread: the calling thread's share varies from call to call (and
+    # so do the totals over every thread, 0.15-2.7 M instructions for one 136 k call).
+    status = main(["run", models["add"], "--metric", "instructions", *flags])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and len(err.splitlines()) == 1, err
+    assert "the calling thread alone" in err and ("execution_mode" in err or "inter_op_threads" in err)
+
+
+def test_the_threads_field_is_the_sessions_setting() -> None:
+    from inferspeed.measure.instructions import _instructions_config, _threads
+
+    plain = _threads(_instructions_config(None, {}))
+    assert plain == {"intra_op": 1, "inter_op": None, "execution_mode": "sequential", "spinning": False}
+    spinning = {"session.intra_op.allow_spinning": "1"}
+    chosen = _threads(_instructions_config(None, {"inter_op_threads": 1, "session_config": spinning}))
+    assert chosen == {"intra_op": 1, "inter_op": 1, "execution_mode": "sequential", "spinning": True}
+
+
+def test_the_estimate_follows_the_models_size() -> None:
+    from inferspeed.measure.instructions import estimate_seconds
+
+    assert estimate_seconds(None, 10, 2) is None
+    small, conv = estimate_seconds(25_856, 10, 2), estimate_seconds(150_000_000, 10, 2)
+    assert small is not None and conv is not None
+    assert 4 < small < 6 and 100 < conv < 170  # measured: 4.4 s and 59 s for 1 + 3 calls (~9 s each)
 
 
 DUMP = """# callgrind format
@@ -219,15 +252,24 @@ def bigger_add(tmp_path_factory: pytest.TempPathFactory) -> str:
 @needs_valgrind
 def test_count_of_a_tiny_model(models: dict[str, str], tmp_path: Path) -> None:
     import inferspeed
+    from inferspeed.events import listening
     from inferspeed.report.text import render_result
 
-    r = inferspeed.benchmark(models["add"], **COUNT)
+    seen: list[dict[str, Any]] = []
+    with listening(seen.append):
+        r = inferspeed.benchmark(models["add"], **COUNT, inter_op_threads=1)
     ins = r.instructions
     assert ins is not None
     assert ins["calls"] == 3 and ins["warmup_calls"] == 1 and len(ins["per_call"]["Ir"]) == 3
     # Deterministic: the tiny model's calls agree to within 1%, at a few thousand instructions.
     assert 1000 < ins["instructions"] < 200_000 and ins["spread"] < 0.01
-    assert ins["threads"] == {"intra_op": 1, "spinning": False} and r.config["threads"] == 1
+    threads = {"intra_op": 1, "inter_op": 1, "execution_mode": "sequential", "spinning": False}
+    assert ins["threads"] == threads and r.config["threads"] == 1
+    # Progress: the count announced, the session made, then counted calls up to all three.
+    events = [e["event"] for e in seen]
+    assert events[0] == "counting" and "counting_session" in events, events
+    counted = [e["done"] for e in seen if e["event"] == "counted"]
+    assert counted and counted[-1] == 3 and counted == sorted(counted), seen
     assert "AVX-512" in ins["cpu"]["note"] and "avx512f" not in ins["cpu"]["guest"]
     assert ins["valgrind"]["client_requests"] is True and ins["estimated_cycles"] >= ins["instructions"]
     assert set(ins["time_s"]) >= {"valgrind_start", "session", "counted_calls", "total"}

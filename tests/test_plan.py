@@ -196,6 +196,28 @@ def test_a_failed_first_run_tries_the_next_sizes(tmp_path: Path) -> None:
         assert any("the first run failed at the sizes chosen first" in n for n in s.notices), s.notices
 
 
+def test_first_run_and_memory_figures_are_those_of_the_attempt_that_ran(tmp_path: Path) -> None:
+    # 640x640 is tried first (a dense model) and fails at the Reshape after its Conv ran; the
+    # session is then made afresh at 320x320, so the failed attempt is in none of its figures.
+    path = image_model(tmp_path / "sq.onnx", reshape_to=[1, 3, 320, 320])
+    with Session(path, threads=1) as s:
+        assert s.input_arrays["x"].shape == (1, 3, 320, 320)
+        info = s.session_info()
+        assert [f["inputs"] for f in info["failed_attempts"]] == [{"x": [1, 3, 640, 640]}]
+        assert "Reshape" in info["failed_attempts"][0]["error"]
+        # Only the fresh session's own first runs: its Run and one bound call, not the failed Run.
+        assert s.untimed_calls == 2
+        assert any("in a session made afresh" in n for n in s.notices), s.notices
+        m = s.memory_info()
+        if m["peak_reset"]:  # the 640x640 attempt's im2col and output buffers: ~33 MiB more
+            assert m["failed_attempts_peak_delta_bytes"] - m["session_peak_delta_bytes"] > 16 * 2**20, m
+        r = s.measure(iterations=5, warmup_iterations=1)
+        assert r.session["failed_attempts"] == info["failed_attempts"]
+        assert r.session["first_run_ns"] == info["first_run_ns"]
+    with Session(path, threads=1, dims={"x:2": 320, "x:3": 320}) as direct:  # no attempt fails
+        assert direct.session_info()["failed_attempts"] == [] and direct.untimed_calls == 2
+
+
 def test_a_model_no_guess_fits_fails_with_one_line_that_names_the_flags(tmp_path: Path) -> None:
     # Reshape to [11, -1]: 3*H*W must be a multiple of 11, which no candidate size is.
     path = image_model(tmp_path / "odd.onnx", reshape_to=[11, -1])

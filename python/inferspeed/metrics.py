@@ -174,13 +174,16 @@ METRICS: Mapping[str, Metric] = MappingProxyType(
                     "max_time": (None,),
                     "warmup_time": (None,),
                     "threads": (None, 1),
+                    "inter_op_threads": (None, 1),
+                    "execution_mode": ("sequential",),
                     "spin": (None, False),
                     "pin": (None,),
                 }
             ),
-            announce="counting the instructions of {label} under Valgrind (about 15 s)",
+            announce="counting the instructions of {label} under Valgrind",
             only_because="counts a fixed number of calls (iterations, warmup_iterations) in one "
-            "single-stream loop on one intra-op thread without spinning",
+            "single-stream loop on the calling thread alone (one intra-op thread, sequential "
+            "execution, no spinning: other threads' instructions vary from call to call)",
         ),
     }
 )

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..config import DEFAULT_ROUNDS, Config
 from ..errors import BenchmarkInterrupted, ConfigError
+from ..events import listening
 from ..metrics import metric_named
 from . import flags
 from .common import (
@@ -24,7 +26,7 @@ from .values import int_at_least
 if TYPE_CHECKING:
     from ..results.result import Result
 
-__all__ = ["add_parser", "check", "cmd_interleaved", "cmd_measure_each", "cmd_run"]
+__all__ = ["add_parser", "check", "cmd_interleaved", "cmd_measure_each", "cmd_run", "counting_progress"]
 
 _SERVER = ("server",), "the server scenario only (--scenario server)"
 _LOADED = ("server", "offline"), "the server and offline scenarios only (--scenario server or offline)"
@@ -251,6 +253,43 @@ def _print_interleaved(labels: list[str], results: list[Result], rounds: int) ->
     print(render_comparisons(comparisons))
 
 
+def _seconds(value: float) -> str:
+    return f"{value:.0f} s" if value < 120 else f"{value / 60:.0f} min"
+
+
+def counting_progress(label: str) -> Callable[[Mapping[str, Any]], None]:
+    """Print an instruction count's progress events on stderr, one line each: the count and its
+    estimated time, the session made under Valgrind, the counted calls done."""
+
+    def show(e: Mapping[str, Any]) -> None:
+        if e["event"] == "counting":
+            when = (
+                f"about {_seconds(e['estimate_s'])} ({e['macs']:,} MACs a call)"
+                if e.get("estimate_s") is not None
+                else "time unknown until the session is made (no MACs counted)"
+            )
+            line = (
+                f"counting the instructions of {label} under Valgrind: {e['warmup']} uncounted and "
+                f"{e['calls']} counted calls, {when}"
+            )
+        elif e["event"] == "counting_session":
+            line = (
+                f"session made under Valgrind, its first run {e['first_run_s']:.1f} s: "
+                f"about {_seconds(e['left_s'])} of calls to go"
+            )
+        elif e["event"] == "counted":
+            left = (
+                f": about {_seconds(e['left_s'])} left" if e["done"] < e["calls"] and e.get("left_s") else ""
+            )
+            each = f" ({e['call_s']:.1f} s each)" if e.get("call_s") is not None else ""
+            line = f"counted {e['done']} of {e['calls']} calls{each}{left}"
+        else:
+            return
+        print(line, file=sys.stderr, flush=True)
+
+    return show
+
+
 def cmd_measure_each(args: argparse.Namespace, config: Config) -> int:
     """A deterministic metric (instruction counts): each model measured once, one after the
     other (a deterministic value needs no interleaving), printed, and compared with the first."""
@@ -271,9 +310,10 @@ def cmd_measure_each(args: argparse.Namespace, config: Config) -> int:
     quiet = args.quiet or args.json == "-"
     results = []
     for name, model in zip(names, models, strict=True):
-        if not quiet and metric.announce:
+        if not quiet and metric.announce and metric.name != "instructions":
             print(metric.announce.format(label=name), file=sys.stderr)
-        results.append(benchmark(model, config))
+        with listening(counting_progress(name) if not quiet else lambda _: None):
+            results.append(benchmark(model, config))
         if not quiet:
             print(render_result(results[-1]) + ("\n" if len(models) > 1 else ""))
     if len(results) > 1 and not quiet:

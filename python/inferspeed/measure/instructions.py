@@ -9,8 +9,13 @@ each call, ``CALLGRIND_DUMP_STATS_AT`` after it), else with ``--toggle-collect``
 ``--dump-after`` on the core's exported ``inferspeed_counted_call`` (everything instrumented:
 slower). Each counted call is one Callgrind dump; its ``summary:`` line holds the call's
 instructions (Ir), data reads and writes, and the misses of a simulated cache hierarchy of
-fixed sizes (:data:`CACHE`, the same on every machine). The session has one intra-op thread
-and no spinning. See docs/instructions.md.
+fixed sizes (:data:`CACHE`, the same on every machine). Collection is per thread, so only the
+calling thread is counted: the session has one intra-op thread, sequential execution and no
+spinning (the metric refuses other settings; with more threads, even Callgrind's totals over
+every thread vary several-fold between calls). While the child runs, the parent follows it
+(the ``counting``, ``counting_session`` and ``counted`` events): an estimate of the time from
+the model's MACs, then from its first run's time, then from the counted calls' own. See
+docs/instructions.md.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,6 +37,7 @@ from .. import _core
 from .. import errors as _errors
 from ..config import Config
 from ..errors import ValgrindError
+from ..events import emit
 from ..results.result import Result
 
 __all__ = [
@@ -40,6 +46,7 @@ __all__ = [
     "INSTALL_HINT",
     "count_instructions",
     "cycles_estimate",
+    "estimate_seconds",
     "find_valgrind",
     "read_dump",
     "valgrind_command",
@@ -57,7 +64,21 @@ INSTALL_HINT = (
 )
 #: The desc line of a dump made by the client request after a counted call.
 _REQUEST_TRIGGER = "Client Request: inferspeed counted call"
+#: Seconds of a count whatever the model: Valgrind's and Python's start, the imports, the
+#: session's creation, Valgrind's exit (3.8-4.6 s for the demo MLP on the 2-vCPU VM of
+#: docs/instructions.md).
+FIXED_SECONDS = 4.0
+#: Seconds of one call under Valgrind: a part per call and one per multiply-accumulate. The
+#: first run (uninstrumented) costs about as much as a counted one: Valgrind's translation of
+#: the AVX2 kernels dominates. On that VM: 9.3 s a call of a 150 M-MAC conv net (6.2e-8 s per
+#: MAC; ``inferspeed run --metric instructions`` of a 4-layer conv net at 224x224), 0.03 s a
+#: call of the demo MLP.
+CALL_SECONDS = 0.03
+MAC_SECONDS = 6.2e-8
+#: How often the parent looks for new dumps.
+_POLL_SECONDS = 0.5
 _FUNCTION = "inferspeed_counted_call"
+_DUMP = re.compile(r"callgrind\.out\.(\d+)")
 
 
 def find_valgrind() -> str:
@@ -118,7 +139,7 @@ def _call_dumps(folder: str, client_requests: bool, warmup: int, calls: int) -> 
     """The counted calls' events, in order, from the dumps in ``folder``."""
     parts = []
     for name in os.listdir(folder):
-        m = re.fullmatch(r"callgrind\.out\.(\d+)", name)
+        m = _DUMP.fullmatch(name)
         if m:
             parts.append((int(m.group(1)), os.path.join(folder, name)))
     dumps = [read_dump(path) for _, path in sorted(parts)]
@@ -178,8 +199,9 @@ def _isa(guest: Sequence[str]) -> dict[str, Any]:
     return {"guest": list(guest), "host": host, "note": note}
 
 
-def _launch(command: list[str], folder: str) -> tuple[int, float]:
-    """Run the child under Valgrind; (its exit status, the monotonic time it was started)."""
+def _launch(command: list[str], folder: str, follow: Callable[[], None]) -> tuple[int, float]:
+    """Run the child under Valgrind, calling ``follow`` every half second while it runs; (its
+    exit status, the monotonic time it was started)."""
     env = dict(os.environ)
     # The folder that holds the inferspeed package (measure/ -> inferspeed/ -> it).
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -188,12 +210,78 @@ def _launch(command: list[str], folder: str) -> tuple[int, float]:
     with open(os.path.join(folder, "stderr"), "wb") as err:
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env)
         try:
-            status = proc.wait()
+            while True:
+                try:
+                    status = proc.wait(timeout=_POLL_SECONDS)
+                    break
+                except subprocess.TimeoutExpired:
+                    follow()
         except BaseException:  # Ctrl-C, SIGTERM: no orphan left under Valgrind
             proc.kill()
             proc.wait()
             raise
     return status, launched
+
+
+def estimate_seconds(macs: int | None, calls: int, warmup: int, first_runs: int = 2) -> float | None:
+    """About how long a count takes on a machine like the one of docs/instructions.md:
+    ``calls`` counted calls after ``warmup`` uncounted ones and the session's ``first_runs``
+    (its Run and one bound call per input set), for a model of ``macs`` multiply-accumulates
+    per call; None when they are unknown."""
+    if not macs:
+        return None
+    return FIXED_SECONDS + (first_runs + warmup + calls) * (CALL_SECONDS + MAC_SECONDS * macs)
+
+
+def _macs_before(path: str, cfg: Config) -> int | None:
+    """The model's MACs at the sizes a run binds first (for the estimate only); None when
+    unknown, or when the sizes cannot be planned (the child then says why)."""
+    from ..errors import InferspeedError
+    from ..facts.modelfile import count_macs
+    from .plan import shapes_for_file
+
+    try:
+        shapes, _ = shapes_for_file(path, cfg)
+        total = count_macs(path, shapes).get("total")
+    except (InferspeedError, OSError, ValueError):
+        return None
+    return int(total) if total else None
+
+
+class _Follower:
+    """A count in progress seen from the parent: the child's ``ready`` file (the session is
+    made: its first run's time estimates a call's) and the dumps of counted calls, told as the
+    ``counting_session`` and ``counted`` events."""
+
+    def __init__(self, folder: str, calls: int, warmup: int, client_requests: bool) -> None:
+        self.folder, self.calls, self.warmup = folder, calls, warmup
+        self.uncounted_dumps = 0 if client_requests else warmup  # the fallback dumps those too
+        self.created: float | None = None
+        self.done = 0
+
+    def __call__(self) -> None:
+        if self.created is None:
+            self._ready()
+        dumps = sum(1 for name in os.listdir(self.folder) if _DUMP.fullmatch(name))
+        done = max(0, min(self.calls, dumps - self.uncounted_dumps))
+        if done <= self.done:
+            return
+        self.done = done
+        per_call = (time.monotonic() - self.created) / (self.warmup + done) if self.created else None
+        left = per_call * (self.calls - done) if per_call is not None else None
+        emit("counted", done=done, calls=self.calls, call_s=per_call, left_s=left)
+
+    def _ready(self) -> None:
+        import json
+
+        try:
+            with open(os.path.join(self.folder, "ready"), encoding="utf-8") as f:
+                ready = json.load(f)
+        except (OSError, ValueError):
+            return
+        self.created = float(ready["created"])
+        first = ready["first_run_ns"] / 1e9
+        emit("counting_session", first_run_s=first, left_s=(self.warmup + self.calls) * first)
 
 
 def _tail(path: str, lines: int = 6) -> str:
@@ -267,25 +355,50 @@ def count_instructions(
     folder = tempfile.mkdtemp(prefix="inferspeed-callgrind-")
     try:
         path = _model_file(model, folder)
+        spec = {
+            "model": path,
+            "config": cfg,
+            "client_requests": requests,
+            "ready": os.path.join(folder, "ready"),
+        }
         with open(os.path.join(folder, "spec"), "wb") as f:
-            pickle.dump({"model": path, "config": cfg, "client_requests": requests}, f)
+            pickle.dump(spec, f)
         command = valgrind_command(valgrind, folder, requests)
         program = [sys.executable, "-m", "inferspeed.measure.instructions_child"]
         out_file = os.path.join(folder, "out.json")
-        status, launched = _launch([*command, *program, os.path.join(folder, "spec"), out_file], folder)
+        warmup, calls = int(cfg.warmup_limits[0] or 0), int(cfg.loop_limits[0] or 0)
+        macs = _macs_before(path, cfg)
+        name = "<in-memory>" if path.startswith(folder) else os.path.basename(path)
+        estimate = estimate_seconds(macs, calls, warmup, 1 + cfg.input_sets)
+        emit("counting", model=name, calls=calls, warmup=warmup, macs=macs, estimate_s=estimate)
+        follow = _Follower(folder, calls, warmup, requests)
+        status, launched = _launch(
+            [*command, *program, os.path.join(folder, "spec"), out_file], folder, follow
+        )
         ended = time.monotonic()
+        follow()  # the calls counted since the last look
         out = _child_output(folder, status)
-        warmup, _ = cfg.warmup_limits
-        calls, _ = cfg.loop_limits
-        counted = _call_dumps(folder, requests, int(warmup or 0), int(calls or 0))
+        counted = _call_dumps(folder, requests, warmup, calls)
         version = _valgrind_version(_tail(os.path.join(folder, "valgrind.log"), 200))
         shown = [os.path.basename(valgrind), *(a.replace(folder, "DIR") for a in command[1:])]
-        run = {"command": shown, "launched": launched, "ended": ended}
+        run = {"command": shown, "launched": launched, "ended": ended, "estimate": estimate}
         if path.startswith(folder):  # an in-memory model: named so, its file about to go
             out = {**out, "model": {**out["model"], "path": None, "name": "<in-memory>"}}
         return _result(cfg, out, counted, run, version, path)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _threads(cfg: Config) -> dict[str, Any]:
+    """The threads of the counted session, as it was made: intra-op and inter-op threads (None:
+    ONNX Runtime's default), the execution mode, whether the pools spin."""
+    allow = cfg.ort_session_config.get("session.intra_op.allow_spinning", "1")  # ORT spins by default
+    return {
+        "intra_op": cfg.threads,
+        "inter_op": cfg.inter_op_threads,
+        "execution_mode": cfg.execution_mode,
+        "spinning": allow != "0",
+    }
 
 
 def _valgrind_version(log: str) -> str | None:
@@ -296,7 +409,8 @@ def _valgrind_version(log: str) -> str | None:
 def _times(out: Mapping[str, Any], run: Mapping[str, Any]) -> dict[str, float]:
     """Where the run's time went, in seconds: Valgrind's and Python's start up to our module,
     the imports, the session (creation, inputs, first run), the counted calls (with their
-    warm-up and the start of instrumentation), the rest (Valgrind's exit, reading the dumps)."""
+    warm-up and the start of instrumentation), the rest (Valgrind's exit, reading the dumps);
+    and the total estimated before the start (from the model's MACs; None when unknown)."""
     t = out["times"]
     return {
         "valgrind_start": round(t["started"] - run["launched"], 3),
@@ -305,6 +419,7 @@ def _times(out: Mapping[str, Any], run: Mapping[str, Any]) -> dict[str, float]:
         "counted_calls": round(t["counted"] - t["created"], 3),
         "after": round(run["ended"] - t["counted"], 3),
         "total": round(run["ended"] - run["launched"], 3),
+        "estimated": None if run.get("estimate") is None else round(run["estimate"], 1),
     }
 
 
@@ -327,7 +442,7 @@ def _result(
     block.update(
         calls=calls,
         warmup_calls=warmup,
-        threads={"intra_op": 1, "spinning": False},
+        threads=_threads(cfg),
         cpu=_isa(out.get("guest_cpu", [])),
         valgrind={
             "version": version,
@@ -347,9 +462,11 @@ def _result(
         {"macs": int(macs["total"]), "macs_by_op_type": macs["by_op_type"]} if macs.get("total") else None
     )
     samples = np.asarray(out["ns"], dtype=np.int64)
+    t = block["threads"]
     notice = (
         f"instructions counted under Valgrind's Callgrind: {calls} calls after {warmup} uncounted, "
-        "one intra-op thread, no spinning; the times are Valgrind's, not latencies"
+        f"{t['intra_op']} intra-op thread, {t['execution_mode']} execution, "
+        f"{'spinning' if t['spinning'] else 'no spinning'}; the times are Valgrind's, not latencies"
     )
     return Result(
         samples_ns=samples,

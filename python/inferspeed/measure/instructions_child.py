@@ -5,13 +5,17 @@ what it knows as JSON to OUT. The counts themselves are in Callgrind's dumps, wh
 reads (:mod:`inferspeed.measure.instructions`).
 
 SPEC is a pickle written by the parent: ``{"model": path, "config": Config, "client_requests":
-bool}``. Every clock read here is ``time.monotonic()``, system-wide on Linux, so the parent
-splits the run's time with them (Valgrind's start, session creation, counted calls).
+bool, "ready": path}``; once the session is ready (before the counted calls) the child writes
+``{"created": monotonic time, "first_run_ns": ..., "untimed_calls": ...}`` to the ``ready``
+file, from which the parent estimates the calls' time. Every clock read here is
+``time.monotonic()``, system-wide on Linux, so the parent splits the run's time with them
+(Valgrind's start, session creation, counted calls).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import sys
 import time
@@ -34,6 +38,7 @@ def count_in_this_process(spec: dict[str, Any]) -> dict[str, Any]:
     try:
         with Session(spec["model"], config) as session:
             out["times"]["created"] = time.monotonic()
+            _ready(spec.get("ready"), out["times"]["created"], session)
             done = session.counted_calls(
                 int(warmup or 0), int(calls), client_requests=spec["client_requests"]
             )
@@ -51,6 +56,20 @@ def count_in_this_process(spec: dict[str, Any]) -> dict[str, Any]:
     out["guest_cpu"] = list(_core.cpu_extensions())
     out["on_valgrind"] = bool(_core.running_on_valgrind())
     return out
+
+
+def _ready(path: str | None, created: float, session: Any) -> None:
+    """Tell the parent that the session is ready, and how long its first run took."""
+    if not path:
+        return
+    facts = {
+        "created": created,
+        "first_run_ns": session.session_info()["first_run_ns"],
+        "untimed_calls": session.untimed_calls,
+    }
+    with open(path + ".part", "w", encoding="utf-8") as f:
+        json.dump(facts, f)
+    os.replace(path + ".part", path)  # whole or absent for a reader
 
 
 def run_child(argv: list[str]) -> int:

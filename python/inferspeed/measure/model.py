@@ -29,6 +29,8 @@ class ModelFacts(Protocol):
 
     def model_info(self) -> dict[str, Any]: ...
 
+    def session_info(self) -> dict[str, Any]: ...
+
     def memory_info(self, run_peak: int | None = None, run_peak_reset: bool = False) -> dict[str, Any]: ...
 
     def compute_info(self, median_ns: float) -> dict[str, Any] | None: ...
@@ -128,9 +130,7 @@ class ModelTarget(Target):
             "model": self._facts.model_info(),
             "config": self.config.to_dict(),
             "session": {
-                "create_ns": int(self._core.create_ns),
-                "first_run_ns": int(self._core.first_run_ns),
-                "outputs_preallocated": bool(self._core.outputs_preallocated),
+                **self._facts.session_info(),
                 "call_mode": self.config.mode,
                 **self._threads(),
             },

@@ -3,6 +3,7 @@ measurement path it shares with callables (:mod:`~inferspeed.measure.measurement
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -55,6 +56,17 @@ MEASURE_OPTIONS = frozenset(
 FIRST_RUN_TRIALS_SECONDS = 30.0
 
 
+def _trim_heap() -> None:
+    """Give the C heap's free memory back to the system (glibc), so that a session made after
+    another one was released starts from resident memory without its leftovers."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    with contextlib.suppress(OSError, AttributeError, TypeError):  # not glibc: the heap keeps it
+        ctypes.CDLL(name).malloc_trim(0)
+
+
 def _same_inputs(a: GeneratedInputs, b: GeneratedInputs) -> bool:
     return a.shapes == b.shapes and all(
         a.plan.choices[n].fill == b.plan.choices[n].fill for n in a.plan.choices
@@ -70,7 +82,8 @@ def _retried_notice(tried: list[tuple[GeneratedInputs, str]], generated: Generat
     )
     return (
         f"the first run failed at the sizes chosen first ({error.splitlines()[0][:160]}); "
-        f"measured with {changed} (attempt {len(tried) + 1})"
+        f"measured with {changed} (attempt {len(tried) + 1}), in a session made afresh: its "
+        "creation, first run and memory figures leave the failed attempts out"
     )
 
 
@@ -134,8 +147,52 @@ class Session:
             check_external_data(proto, self.model_path)
             unranked = unranked_inputs(proto)
         probe = MemoryProbe().start()
+        self._core = self._create_core(profile_prefix)
+        self.inputs = tuple(
+            dataclasses.replace(v, rank_known=False) if v.name in unranked and v.kind == "tensor" else v
+            for v in (ValueInfo.from_core(d) for d in self._core.inputs)
+        )
+        self.outputs = tuple(ValueInfo.from_core(d) for d in self._core.outputs)
+        self._notices: list[str] = []
+        self._failed: list[dict[str, Any]] = []
+        self._generated: GeneratedInputs = self._first_run(proto)
+        del proto
+        failed: dict[str, Any] = {
+            "failed_attempts_peak_bytes": None,
+            "failed_attempts_peak_delta_bytes": None,
+        }
+        before = probe.before
+        if self._failed:
+            failed, probe = self._afresh(profile_prefix, probe)
+        if not self._core.binding_usable and c.mode == "binding":
+            self.config = c.replace(mode="run")
+            self._notices.append(
+                "this model's outputs do not keep their declared rank, so ONNX Runtime cannot bind "
+                "them: measured through Run (--mode run), outputs allocated on every call"
+            )
+        peak, rss = probe.stop()
+        # Resident memory around session creation, input binding and the first run (of the
+        # attempt that ran; failed attempts' peak apart).
+        self._memory: dict[str, Any] = {
+            # Before the first session: a session made afresh finds the runtime's own state
+            # already resident, as a session made once at these sizes would have made it.
+            "rss_before_session_bytes": before,
+            "session_peak_bytes": peak,
+            "session_rss_bytes": rss,
+            "peak_reset": probe.peak_reset,
+            **failed,
+        }
+        self._environment: dict[str, Any] | None = None
+        self._flusher: _core.CacheFlusher | None = None
+        self._compute: dict[str, Any] | None = None
+        self._hash: str | None = None
+        emit("session", model=os.path.basename(self.model_path))
+
+    def _create_core(self, profile_prefix: str | None) -> _core.Session:
+        """The core session with this configuration; ModelError when ORT cannot load the file."""
+        c = self.config
         try:
-            self._core = _core.Session(
+            return _core.Session(
                 self.runtime,
                 self.model_path,
                 intra_op_threads=c.threads or 0,
@@ -152,33 +209,28 @@ class Session:
             if exc.code in _LOAD_ERROR_CODES:
                 raise ModelError(f"cannot load model {self.model_path}: {exc}") from None
             raise OrtError(f"cannot create a session for {self.model_path}: {exc}", exc.code) from None
-        self.inputs = tuple(
-            dataclasses.replace(v, rank_known=False) if v.name in unranked and v.kind == "tensor" else v
-            for v in (ValueInfo.from_core(d) for d in self._core.inputs)
-        )
-        self.outputs = tuple(ValueInfo.from_core(d) for d in self._core.outputs)
-        self._notices: list[str] = []
-        self._generated: GeneratedInputs = self._first_run(proto)
-        del proto
-        if not self._core.binding_usable and c.mode == "binding":
-            self.config = c.replace(mode="run")
-            self._notices.append(
-                "this model's outputs do not keep their declared rank, so ONNX Runtime cannot bind "
-                "them: measured through Run (--mode run), outputs allocated on every call"
-            )
-        peak, rss = probe.stop()
-        # Resident memory around session creation, input binding and the first run.
-        self._memory: dict[str, Any] = {
-            "rss_before_session_bytes": probe.before,
-            "session_peak_bytes": peak,
-            "session_rss_bytes": rss,
-            "peak_reset": probe.peak_reset,
+
+    def _afresh(self, profile_prefix: str | None, probe: MemoryProbe) -> tuple[dict[str, Any], MemoryProbe]:
+        """After failed first runs: the session released and made again, bound and run first at
+        the sizes that ran, so that its creation time, first run and memory peak are those of
+        the attempt that ran alone (the failed ones had warmed it and grown its arena). Returns
+        the peak over the first session and its failed attempts (also above the resident
+        memory before it) and the probe of the fresh session."""
+        peak, _ = probe.stop()
+        before = probe.before
+        failed = {
+            "failed_attempts_peak_bytes": peak,
+            "failed_attempts_peak_delta_bytes": peak - before
+            if peak is not None and before is not None
+            else None,
         }
-        self._environment: dict[str, Any] | None = None
-        self._flusher: _core.CacheFlusher | None = None
-        self._compute: dict[str, Any] | None = None
-        self._hash: str | None = None
-        emit("session", model=os.path.basename(self.model_path))
+        del self._core
+        _trim_heap()
+        probe = MemoryProbe().start()
+        self._core = self._create_core(profile_prefix)
+        self._bind(self._generated)
+        self._core.prepare()
+        return failed, probe
 
     def _materialize(self, model: Any) -> str:
         if isinstance(model, (str, os.PathLike)):
@@ -253,6 +305,12 @@ class Session:
                 self._core.prepare()
             except OrtError as exc:
                 tried.append((generated, str(exc)))
+                self._failed.append(
+                    {
+                        "inputs": {k: list(v) for k, v in generated.shapes.items()},
+                        "error": str(exc).splitlines()[0][:300] if str(exc) else "",
+                    }
+                )
                 if not generated.plan.guessed or time.monotonic() > give_up:
                     break
                 continue
@@ -297,7 +355,10 @@ class Session:
         """Resident memory of this process (see :mod:`inferspeed.facts.memory`) before the session,
         at its peak while the session was created and first run, after that, and at its peak
         during a measurement (warm-up and timed loop); the model file's and initializers'
-        sizes. The ``*_delta_bytes`` figures are above ``rss_before_session_bytes``."""
+        sizes. The ``*_delta_bytes`` figures are above ``rss_before_session_bytes``. When a
+        first run failed at other sizes, the session was made afresh: the figures are the fresh
+        session's, and ``failed_attempts_peak_bytes`` (with its delta above the memory before
+        the first session) the peak over the first session and its failed attempts."""
         m = dict(self._memory)
         m["run_peak_bytes"] = run_peak
         m["peak_reset"] = bool(m["peak_reset"] and run_peak_reset)
@@ -399,12 +460,23 @@ class Session:
             raise InferspeedError("the session is closed")
         mode = _core.CallMode.binding if self.config.mode == "binding" else _core.CallMode.run
         done = dict(self._core.counted_calls(mode, warmup, calls, client_requests))
-        done["session"] = {
+        done["session"] = self.session_info()
+        return done
+
+    def session_info(self) -> dict[str, Any]:
+        """The session's cold start: its creation (``create_ns``) and first run
+        (``first_run_ns``), whether bound calls reuse preallocated outputs, and the input sizes
+        whose first run failed before the sizes that ran (``failed_attempts``: ``inputs``,
+        ``error``; the figures here are then those of a session made afresh at the sizes
+        that ran)."""
+        if not hasattr(self, "_core"):
+            raise InferspeedError("the session is closed")
+        return {
             "create_ns": int(self._core.create_ns),
             "first_run_ns": int(self._core.first_run_ns),
             "outputs_preallocated": bool(self._core.outputs_preallocated),
+            "failed_attempts": [dict(f) for f in self._failed],
         }
-        return done
 
     def close(self) -> None:
         """Release the ONNX Runtime session (and any temporary model file)."""

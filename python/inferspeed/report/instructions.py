@@ -28,6 +28,16 @@ def _n(value: float | None) -> str:
     return "?" if value is None else f"{value:,.0f}"
 
 
+def _threads_text(t: Mapping[str, Any]) -> str:
+    """The counted session's threads as recorded (older results: one intra-op thread, no spinning)."""
+    n = t.get("intra_op", 1)
+    words = [f"{n} intra-op thread{'s' if n != 1 else ''}"]
+    if t.get("execution_mode") == "parallel" or (t.get("inter_op") or 1) > 1:
+        words.append(f"{t.get('execution_mode', '?')} execution, {t.get('inter_op') or 'default'} inter-op")
+    words.append("spinning" if t.get("spinning") else "no spinning")
+    return ", ".join(words)
+
+
 def _head(result: Result) -> list[str]:
     m = result.model
     inputs = ", ".join(f"{i.get('name')} {i.get('bound_shape')}" for i in m.get("inputs", []))
@@ -38,7 +48,7 @@ def _head(result: Result) -> list[str]:
     return [
         f"model        {m.get('name', '?')} ({format_bytes(m.get('size_bytes') or 0)}), inputs {inputs}",
         f"runtime      ONNX Runtime {ort.get('version', '?')}, {result.loop.get('mode', '?')} calls, "
-        "1 intra-op thread, no spinning",
+        + _threads_text(ins.get("threads") or {}),
         f"counted      under Valgrind {vg.get('version') or '?'} (Callgrind, {how}): "
         f"{ins.get('calls')} calls after {ins.get('warmup_calls')} uncounted",
     ]
