@@ -4,7 +4,6 @@ steal time. Each test fails when its claim breaks."""
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 import time
