@@ -68,8 +68,9 @@ class FakeSession:
         assert scenario == "server" and qps is not None
         n = max(1, round(qps * options["duration"]))
         figures: dict[str, Any] = {"achieved_qps": min(qps, MU)}
-        if self.floor_ns:
+        if self.floor_ns:  # the share of requests that queued (or of time busy) is the load
             figures["scheduler_lateness_stats"] = {"count": round(n * max(0.0, 1.0 - qps / MU))}
+            figures["service_stats"] = {"mean_ns": SERVICE_NS}
         return SimpleNamespace(samples_ns=_samples(n, p99_at(qps) + self.floor_ns), scenario_stats=figures)
 
 
@@ -196,6 +197,8 @@ def test_a_server_whose_own_floor_misses_the_slo_stops_at_light_load() -> None:
     assert found.capacity_qps is None and found.met_at_light_load
     last = found.steps[-1]
     assert last["light_load"] and last["queued_share"] < 0.01 and not last["passed"]
+    assert last["utilisation"] == pytest.approx(last["qps"] / MU)
+    assert "at light load: " in last["reason"] and "% of " in last["reason"]
     assert "queueing does not explain it" in last["reason"]
     assert not any(st["light_load"] for st in found.steps[:-1])
     assert found.note is not None and found.note.startswith("not met even at light load: at ")

@@ -38,6 +38,7 @@ __all__ = [
     "point_verdict",
     "queued_share",
     "step_requests",
+    "utilisation",
 ]
 
 #: A step keeps up when it serves at least this fraction of the offered rate.
@@ -200,18 +201,20 @@ def judge_step(
             "with the length of the run"
         )
     queued = queued_share(result)
+    busy = utilisation(result)
+    shares = [x for x in (queued, busy) if x is not None]
     light = False
     if lo is not None and lo > slo_ns:
         failures.append(figures)
-        # Fewer requests queued than lie beyond the percentile: its tail is made of requests
-        # that found a worker free (service plus the scheduler's lateness), which a lower rate
-        # does not take away.
-        light = queued is not None and queued < 1.0 - percentile / 100.0 and achieved >= KEEP_UP * scheduled
+        # Fewer requests can have queued behind a call than lie beyond the percentile: its tail
+        # is the server's own floor (the scheduler's lateness, the machine's stalls), which a
+        # lower rate does not take away.
+        tail = 1.0 - percentile / 100.0
+        light = bool(shares) and min(shares) < tail and achieved >= KEEP_UP * scheduled
         if light:
             failures.append(
-                f"only {queued:.2%} of requests waited for a busy worker, fewer than the "
-                f"{1.0 - percentile / 100.0:.2%} beyond the {label}: queueing does not explain it, "
-                "a lower rate would not meet the SLO"
+                f"at light load: {_light_text(queued, busy)}, under the {tail:.2%} of requests beyond "
+                f"the {label}, so queueing does not explain it and a lower rate would not meet the SLO"
             )
     verdict: bool | None
     if failures:
@@ -229,10 +232,30 @@ def judge_step(
         "latency_ns": value,
         "ci95_ns": [lo, hi],
         "queued_share": queued,
+        "utilisation": busy,
         "light_load": light,
         "passed": verdict,
         "reason": reason,
     }
+
+
+def _light_text(queued: float | None, busy: float | None) -> str:
+    """The smaller of the two shares that bound queueing, in words."""
+    if busy is not None and (queued is None or busy <= queued):
+        return f"the workers were busy {busy:.2%} of the time"
+    return f"{queued:.2%} of requests waited for a busy worker"
+
+
+def utilisation(result: Result) -> float | None:
+    """The share of time a server run's workers spent in calls (achieved rate x mean service
+    time / workers): by Poisson arrivals seeing time averages, the share of requests that
+    arrive while the worker serves a call; None when the run does not say."""
+    figures = result.scenario_stats
+    service = figures.get("service_stats")
+    if not isinstance(service, Mapping) or not service.get("mean_ns"):
+        return None
+    workers = int(figures.get("concurrency") or 1)
+    return float(figures["achieved_qps"]) * float(service["mean_ns"]) / 1e9 / workers
 
 
 def queued_share(result: Result) -> float | None:

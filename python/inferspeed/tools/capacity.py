@@ -112,9 +112,9 @@ def _search(
         bracket.record(rate, bool(step["passed"]))
         if step.get("light_load") and not step["passed"] and bracket.low == 0.0:
             note = (
-                f"not met even at light load: at {rate:.3g}/s only {step['queued_share']:.2%} of "
-                f"requests waited for a busy worker, and the server's p{percentile:g} was still above "
-                "the SLO (scheduler lateness and service time alone)"
+                f"not met even at light load: at {rate:.3g}/s the server's p{percentile:g} was still "
+                "above the SLO with too little queueing to explain it (its own floor: service time, "
+                "the scheduler's lateness, the machine's stalls)"
             )
             break
         if bracket.narrow:
