@@ -13,7 +13,8 @@ HEADER = """# CLI reference
 
 Generated from `inferspeed <command> --help` by `python docs/make_cli_reference.py`; a test
 fails when it is out of date. Exit status: 0 success, 1 `compare --fail-if-slower` found a
-slowdown, 2 bad input or usage (one line on stderr), 130 interrupted (partial results kept).
+slowdown (or `capacity` found no rate that meets the SLO), 2 bad input or usage (one line on
+stderr), 130 interrupted (partial results kept).
 Sizes take `K`/`M`/`G` (`KiB`... too), times `ns`/`us`/`ms`/`s` (plain numbers are seconds),
 percentages `5%` or `0.05`. Each command takes only the flags it uses: one it would ignore
 (`--concurrency` without `--scenario server` or `offline`, `--flush-bytes` without `--cache cold`,

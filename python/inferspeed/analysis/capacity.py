@@ -1,18 +1,20 @@
-"""Capacity decisions: does one step of a capacity search meet the SLO, and where does the
-search go next? Results in, decisions out; the search that runs the steps is
-:func:`inferspeed.tools.capacity.find_capacity`.
+"""Capacity decisions: how many requests a step needs, whether the SLO is met at light load,
+does one step of a capacity search meet the SLO, and where does the search go next? Results in,
+decisions out; the search that runs the steps is :func:`inferspeed.tools.capacity.find_capacity`.
 
-A step (the server scenario at one arrival rate) passes when the server keeps up (achieved >=
-KEEP_UP x the rate its schedule offers) and the percentile's 95% confidence interval lies below
-the SLO; it fails when the interval lies above it, and is undecided when the interval straddles
-the SLO (:func:`judge_step`). The rate bisects between the highest rate that passed and the
-lowest that failed until the bracket is narrower than TOLERANCE of the rate
-(:class:`Bracket`).
+A step (the server scenario at one arrival rate) holds at least :func:`step_requests` requests.
+It passes when the server keeps up (achieved >= KEEP_UP x the rate its schedule offers) and the
+percentile's 95% confidence interval lies below the SLO; it fails when it does not keep up or
+the interval lies above the SLO, and is undecided when the interval straddles the SLO
+(:func:`judge_step`). Every step carries the reason for its verdict. The rate bisects between
+the highest rate that passed and the lowest that failed until the bracket is narrower than
+TOLERANCE of the rate (:class:`Bracket`).
 """
 
 from __future__ import annotations
 
 import importlib
+import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,88 +23,260 @@ from typing import Any
 import numpy as np
 
 from ..results.result import Result
-from ..stats.summary import quantile_ci
+from ..stats.summary import min_samples_for_ci, quantile_ci
+from ..units import format_duration
 
-__all__ = ["KEEP_UP", "TOLERANCE", "Bracket", "CapacityResult", "judge_step", "point_verdict"]
+__all__ = [
+    "KEEP_UP",
+    "TAIL_EVENTS",
+    "TOLERANCE",
+    "Bracket",
+    "CapacityResult",
+    "judge_light_load",
+    "judge_step",
+    "percentile_with_interval",
+    "point_verdict",
+    "queued_share",
+    "step_requests",
+    "utilisation",
+]
 
 #: A step keeps up when it serves at least this fraction of the offered rate.
 KEEP_UP = 0.97
 #: The search stops when the bracket is narrower than this fraction of the rate.
 TOLERANCE = 0.03
+#: Requests a step must expect beyond the SLO's percentile (on the far side of the median).
+TAIL_EVENTS = 10
+
+
+def step_requests(percentile: float) -> int:
+    """The fewest requests a step needs to judge the ``percentile`` latency and keeping up.
+
+    The largest of three counts, each a step too short to judge below it:
+
+    - TAIL_EVENTS / (1 - q) (q the quantile, or q itself below the median): about ten
+      requests expected beyond the quantile, so that the 95% interval of the quantile rests on
+      order statistics inside the tail (the 4th to 17th largest for p99, the number beyond it
+      being about Poisson(10)) rather than on the single largest request. p99: 1000; p99.9:
+      10,000; p90: 100.
+    - The fewest for which the distribution-free 95% interval of the quantile has both bounds
+      (:func:`~inferspeed.stats.summary.min_samples_for_ci`; p99: 368). From there on the
+      interval also always contains the percentile's estimate.
+    - 10 / (1 - KEEP_UP) (334): a step that keeps up achieves about n / (n + rate x L) of the
+      scheduled rate (the last request's latency L lengthens the span), so with n at least
+      this a last latency of up to ten service times at full load stays within the 3% margin
+      that keeping up allows.
+    """
+    q = percentile / 100.0
+    tail = min(q, 1.0 - q)
+    return max(
+        math.ceil(round(TAIL_EVENTS / tail, 6)),  # rounded: 10 / (1 - 0.999) is 10000.000000000002
+        min_samples_for_ci(q),
+        math.ceil(round(10.0 / (1.0 - KEEP_UP), 6)),
+    )
+
+
+def percentile_with_interval(
+    samples_ns: np.ndarray, percentile: float
+) -> tuple[float, float | None, float | None]:
+    """The ``percentile`` of ``samples_ns`` (numpy's linear interpolation) and its
+    distribution-free 95% interval, widened where needed to contain the estimate.
+
+    With very few samples the order statistic that bounds the quantile from below can be the
+    largest sample, above the interpolated estimate (two samples, p99: the interval starts at
+    the larger one, the estimate lies between them). Widening to the estimate only adds
+    coverage; from :func:`step_requests` samples on it never happens."""
+    latency = np.sort(np.asarray(samples_ns, dtype=np.float64))
+    value = float(np.percentile(latency, percentile))
+    lo, hi = quantile_ci(latency, percentile / 100.0)
+    lo = None if lo is None else min(lo, value)
+    hi = None if hi is None else max(hi, value)
+    return value, lo, hi
 
 
 @dataclass(frozen=True)
 class CapacityResult:
-    """The rate found and every step walked (in the order they ran)."""
+    """The rate found and every step walked (in the order they ran).
+
+    ``light_load``: the single-stream check that came first (its percentile, interval, calls
+    and whether it met the SLO). ``min_requests``: the fewest requests every step held.
+    ``note``: why no rate was found, where the steps do not say it (None otherwise).
+    ``offline_throughput_per_s`` is None when the search never ran (not met at light load)."""
 
     percentile: float
     slo_ns: float
     concurrency: int
-    offline_throughput_per_s: float
+    offline_throughput_per_s: float | None
     capacity_qps: float | None
     steps: list[dict[str, Any]] = field(default_factory=list)
+    light_load: dict[str, Any] | None = None
+    min_requests: int | None = None
+    note: str | None = None
+
+    @property
+    def met_at_light_load(self) -> bool:
+        """False when the single-stream percentile already misses the SLO (no rate can meet it)."""
+        return self.light_load is None or bool(self.light_load["met"])
 
     def to_dict(self) -> dict[str, object]:
         return {
             "scenario": "capacity",
             "slo": {"percentile": self.percentile, "latency_ns": self.slo_ns},
             "concurrency": self.concurrency,
+            "min_requests": self.min_requests,
+            "light_load": self.light_load,
             "offline_throughput_per_s": self.offline_throughput_per_s,
             "capacity_qps": self.capacity_qps,
+            "note": self.note,
             "steps": self.steps,
         }
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, object]) -> CapacityResult:
         """A capacity document (``to_dict``'s form, as ``inferspeed capacity --json`` writes
-        it); KeyError, TypeError or ValueError when it is malformed."""
+        it; older documents without the light-load check read too); KeyError, TypeError or
+        ValueError when it is malformed."""
         data: Any = doc  # JSON: checked by the conversions below
         capacity = data.get("capacity_qps")
+        offline = data.get("offline_throughput_per_s")
+        light = data.get("light_load")
+        least = data.get("min_requests")
+        note = data.get("note")
         return cls(
             percentile=float(data["slo"]["percentile"]),
             slo_ns=float(data["slo"]["latency_ns"]),
             concurrency=int(data.get("concurrency", 1)),
-            offline_throughput_per_s=float(data["offline_throughput_per_s"]),
+            offline_throughput_per_s=None if offline is None else float(offline),
             capacity_qps=None if capacity is None else float(capacity),
             steps=[dict(step) for step in data.get("steps", [])],
+            light_load=None if light is None else dict(light),
+            min_requests=None if least is None else int(least),
+            note=None if note is None else str(note),
         )
 
 
+def _slo_text(label: str, value: float, lo: float | None, hi: float | None, slo_ns: float) -> str:
+    """ "p99 6.2 ms above the SLO 5 ms (95% CI 5.9 ms–6.6 ms)": a verdict's figures."""
+    ci = f"{format_duration(lo) if lo is not None else '?'}–{format_duration(hi) if hi is not None else '?'}"
+    side = "within" if value <= slo_ns else "above"
+    return f"{label} {format_duration(value)} {side} the SLO {format_duration(slo_ns)} (95% CI {ci})"
+
+
+def judge_light_load(result: Result, percentile: float, slo_ns: float) -> dict[str, Any]:
+    """The single-stream check: the ``percentile`` of a closed-loop ``result`` (one call at a
+    time, no queue) against the SLO. Server latency is never below it (each request is at least
+    one call, plus any wait), so when its estimate is above the SLO no arrival rate meets it."""
+    value, lo, hi = percentile_with_interval(result.samples_ns, percentile)
+    return {
+        "latency_ns": value,
+        "ci95_ns": [lo, hi],
+        "calls": int(result.samples_ns.size),
+        "met": value <= slo_ns,
+    }
+
+
 def judge_step(
-    result: Result, qps: float, percentile: float, slo_ns: float, seconds: float
+    result: Result, qps: float, percentile: float, slo_ns: float, seconds: float, min_requests: int = 0
 ) -> dict[str, Any]:
-    """One step's record: the rate offered (``qps``) and achieved, the ``percentile`` latency
-    with its 95% interval, and ``passed`` (True, False, or None: the interval straddles the
-    SLO) for a server-scenario ``result`` of ``seconds``."""
-    latency = np.sort(result.samples_ns)
-    q = percentile / 100.0
-    value = float(np.percentile(latency, percentile))
-    lo, hi = quantile_ci(latency, q)
+    """One step's record: the rate offered (``qps``), scheduled and achieved, the requests
+    served, the ``percentile`` latency with its 95% interval, ``passed`` (True, False, or None:
+    the interval straddles the SLO) and ``reason``, the figures behind the verdict, for a
+    server-scenario ``result`` of ``seconds``. Fewer than ``min_requests`` requests fail the
+    step: too few to judge, it cannot count as meeting the SLO."""
+    label = f"p{percentile:g}"
+    value, lo, hi = percentile_with_interval(result.samples_ns, percentile)
     achieved = float(result.scenario_stats["achieved_qps"])
     # Against the rate this seeded schedule offers, not the nominal one: a short step's Poisson
     # draw can be far from it (measure.scenarios.scheduled_rate).
     scheduled = float(result.scenario_stats.get("scheduled_qps") or qps)
-    keeps_up = achieved >= KEEP_UP * scheduled
-    if not keeps_up or (lo is not None and lo > slo_ns):
-        verdict: bool | None = False
+    requests = int(result.samples_ns.size)
+    figures = _slo_text(label, value, lo, hi, slo_ns)
+    failures = []
+    if requests < min_requests:
+        failures.append(f"too few requests to judge: {requests} of the {min_requests} a {label} needs")
+    if achieved < KEEP_UP * scheduled:
+        failures.append(
+            f"could not keep up: served {achieved:.1f}/s of the {scheduled:.1f}/s scheduled "
+            f"({achieved / scheduled:.1%}, under {KEEP_UP:.0%}): requests queue up and latency grows "
+            "with the length of the run"
+        )
+    queued = queued_share(result)
+    busy = utilisation(result)
+    shares = [x for x in (queued, busy) if x is not None]
+    light = False
+    if lo is not None and lo > slo_ns:
+        failures.append(figures)
+        # Fewer requests can have queued behind a call than lie beyond the percentile: its tail
+        # is the server's own floor (the scheduler's lateness, the machine's stalls), which a
+        # lower rate does not take away.
+        tail = 1.0 - percentile / 100.0
+        light = bool(shares) and min(shares) < tail and achieved >= KEEP_UP * scheduled
+        if light:
+            failures.append(
+                f"at light load: {_light_text(queued, busy)}, under the {tail:.2%} of requests beyond "
+                f"the {label}, so queueing does not explain it and a lower rate would not meet the SLO"
+            )
+    verdict: bool | None
+    if failures:
+        verdict, reason = False, "; ".join(failures)
     elif hi is not None and hi <= slo_ns:
-        verdict = True
+        verdict, reason = True, f"kept up; {figures}"
     else:
-        verdict = None  # the interval straddles the SLO: undecided
+        verdict, reason = None, f"undecided: the interval straddles the SLO: {figures}"
     return {
         "qps": qps,
         "scheduled_qps": scheduled,
         "achieved_qps": achieved,
+        "requests": requests,
         "duration_s": seconds,
         "latency_ns": value,
         "ci95_ns": [lo, hi],
+        "queued_share": queued,
+        "utilisation": busy,
+        "light_load": light,
         "passed": verdict,
+        "reason": reason,
     }
 
 
+def _light_text(queued: float | None, busy: float | None) -> str:
+    """The smaller of the two shares that bound queueing, in words."""
+    if busy is not None and (queued is None or busy <= queued):
+        return f"the workers were busy {busy:.2%} of the time"
+    return f"{queued:.2%} of requests waited for a busy worker"
+
+
+def utilisation(result: Result) -> float | None:
+    """The share of time a server run's workers spent in calls (achieved rate x mean service
+    time / workers): by Poisson arrivals seeing time averages, the share of requests that
+    arrive while the worker serves a call; None when the run does not say."""
+    figures = result.scenario_stats
+    service = figures.get("service_stats")
+    if not isinstance(service, Mapping) or not service.get("mean_ns"):
+        return None
+    workers = int(figures.get("concurrency") or 1)
+    return float(figures["achieved_qps"]) * float(service["mean_ns"]) / 1e9 / workers
+
+
+def queued_share(result: Result) -> float | None:
+    """The share of a server run's requests that waited for a busy worker (the rest found one
+    idle: the scheduler's lateness counts those); None when the run does not say."""
+    figures = result.scenario_stats
+    requests = int(result.samples_ns.size)
+    if "scheduler_lateness_stats" not in figures or requests == 0:
+        return None
+    free = figures["scheduler_lateness_stats"]  # None when no request found a worker idle
+    idle = int(free["count"]) if free else 0
+    return max(0.0, 1.0 - idle / requests)
+
+
 def point_verdict(step: dict[str, Any], slo_ns: float) -> bool:
-    """An undecided step decided on its point estimate (after the longest step time)."""
-    return bool(step["latency_ns"] <= slo_ns and step["achieved_qps"] >= KEEP_UP * step["scheduled_qps"])
+    """An undecided step decided on its point estimate (after the longest step time); its
+    ``reason`` says so."""
+    passed = bool(step["latency_ns"] <= slo_ns and step["achieved_qps"] >= KEEP_UP * step["scheduled_qps"])
+    figures = str(step.get("reason", "")).removeprefix("undecided: the interval straddles the SLO: ")
+    step["reason"] = f"decided on the estimate (still straddling at the longest step): {figures}"
+    return passed
 
 
 @dataclass
@@ -114,9 +288,9 @@ class Bracket:
 
     def record(self, rate: float, passed: bool) -> None:
         if passed:
-            self.low = rate
+            self.low = max(self.low, rate)
         else:
-            self.high = rate
+            self.high = min(self.high, rate)
 
     @property
     def narrow(self) -> bool:

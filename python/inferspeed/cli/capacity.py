@@ -2,7 +2,8 @@
 
 The search sets the scenario, the rate, each step's length and warm-up itself, and reads the
 raw latencies: it takes no loop, statistics or scenario flags, only the server's own
-(arrival process, workers, scheduler spin).
+(arrival process, workers, scheduler spin) and the search's. Exit 0 with a rate found, 1 when
+no rate meets the SLO (one line when even light load misses it), 2 on a usage error.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 
 from . import flags
 from .common import check_writable, write_document
-from .values import parse_seconds, parse_slo
+from .values import int_at_least, parse_seconds, parse_slo
 
 __all__ = ["add_parser", "cmd_capacity"]
 
@@ -30,7 +31,25 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     c = p.add_argument_group("search")
     c.add_argument("--slo", type=parse_slo, required=True, metavar="pNN=TIME", help="e.g. p99=5ms")
     c.add_argument(
-        "--step-time", type=parse_seconds, default=2.0, metavar="SECONDS", help="seconds per rate tried"
+        "--step-time",
+        type=parse_seconds,
+        default=2.0,
+        metavar="SECONDS",
+        help="shortest time per rate tried (default: 2 s); a step is lengthened to hold --min-requests",
+    )
+    c.add_argument(
+        "--max-step-time",
+        type=parse_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="longest time per rate tried (default: 60 s); a rate whose step could not hold the "
+        "minimum requests within it is not tried",
+    )
+    c.add_argument(
+        "--min-requests",
+        type=int_at_least(1),
+        metavar="N",
+        help="fewest requests per step (default: from the percentile, about 10 beyond it: 1000 for p99)",
     )
     flags.add_output_flags(p, document="the search (each rate tried, the rate found)")
     p.set_defaults(func=cmd_capacity)
@@ -43,6 +62,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     from ..tools.capacity import find_capacity
 
     percentile, slo = args.slo
+    _check_min_requests(args.min_requests, percentile)
     config = flags.config_from_args(args)
     if args.json:
         check_writable(args.json, "--json")
@@ -51,10 +71,29 @@ def cmd_capacity(args: argparse.Namespace) -> int:
         for notice in session.notices:
             print(f"note: {notice}", file=sys.stderr)
         found = find_capacity(
-            session, percentile, slo * 1e9, step_time=args.step_time, max_step_time=4 * args.step_time
+            session,
+            percentile,
+            slo * 1e9,
+            step_time=args.step_time,
+            max_step_time=max(args.max_step_time, args.step_time),
+            min_requests=args.min_requests,
         )
-    if not args.quiet:
+    if not args.quiet or not found.met_at_light_load:
         print(render_capacity(found))
     if args.json:
         write_document(args.json, found.to_dict())
-    return 0
+    return 0 if found.capacity_qps else 1
+
+
+def _check_min_requests(count: int | None, percentile: float) -> None:
+    """--min-requests below the count that bounds the percentile's interval on both sides
+    leaves steps that cannot be judged: refused."""
+    from ..errors import ConfigError
+    from ..stats.summary import min_samples_for_ci
+
+    least = min_samples_for_ci(percentile / 100.0)
+    if count is not None and count < least:
+        raise ConfigError(
+            f"--min-requests {count} is too few for a p{percentile:g}: "
+            f"its 95% interval needs at least {least}"
+        )

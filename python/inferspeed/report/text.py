@@ -417,22 +417,48 @@ def render_concurrency_table(results: list[Result]) -> str:
 
 
 def render_capacity(found: CapacityResult) -> str:
-    """The rates walked by ``inferspeed capacity`` and the capacity found."""
+    """The rates walked by ``inferspeed capacity`` and the capacity found, every FAIL with its
+    reason; one line when the SLO is missed even at light load (no search ran)."""
     label = f"p{found.percentile:g}"
-    lines = [
-        f"SLO        {label} <= {format_duration(found.slo_ns)} with {found.concurrency} worker(s)",
-        f"offline    {_rate(found.offline_throughput_per_s)} (upper bound of the search)",
+    light = found.light_load
+    if light is not None and not found.met_at_light_load:
+        lo, hi = light["ci95_ns"]
+        return (
+            f"not met even at light load: single-stream {label} is {format_duration(light['latency_ns'])} "
+            f"(SLO {format_duration(found.slo_ns)}; 95% CI {_interval(lo, hi)} over {light['calls']} calls)"
+        )
+    lines = [f"SLO        {label} <= {format_duration(found.slo_ns)} with {found.concurrency} worker(s)"]
+    if light is not None:
+        lines.append(
+            f"light load single-stream {label} {format_duration(light['latency_ns'])} "
+            f"(95% CI {_interval(*light['ci95_ns'])}, {light['calls']} calls)"
+        )
+    lines.append(f"offline    {_rate(found.offline_throughput_per_s)} (upper bound of the search)")
+    if found.min_requests:
+        lines.append(f"steps      at least {found.min_requests} requests each, lengthened to hold them")
+    lines += [
         "",
-        f"{'offered':>12} {'achieved':>12} {label:>10} {'95% CI':>22} {'seconds':>8}  verdict",
+        f"{'offered':>11} {'achieved':>11} {'requests':>9} {label:>10} {'95% CI':>21} "
+        f"{'seconds':>7}  verdict",
     ]
     for st in found.steps:
         lo, hi = st["ci95_ns"]
+        verdict = "pass" if st["passed"] else "FAIL"
+        reason = st.get("reason")
+        if reason and (not st["passed"] or reason.startswith("decided")):
+            verdict += f": {reason}"
         lines.append(
-            f"{_rate(st['qps']):>12} {_rate(st['achieved_qps']):>12} {format_duration(st['latency_ns']):>10} "
-            f"{_interval(lo, hi):>22} {st['duration_s']:>8g}  {'pass' if st['passed'] else 'FAIL'}"
+            f"{_rate(st['qps']):>11} {_rate(st['achieved_qps']):>11} {st.get('requests', ''):>9} "
+            f"{format_duration(st['latency_ns']):>10} {_interval(lo, hi):>21} {st['duration_s']:>7.3g}  "
+            + verdict
         )
     cap = found.capacity_qps
-    lines += ["", f"capacity   {_rate(cap) if cap else 'none: even the lowest rate tried missed the SLO'}"]
+    if cap:
+        offline = found.offline_throughput_per_s
+        share = f" ({cap / offline:.2f} x offline)" if offline else ""
+        lines += ["", f"capacity   {_rate(cap)}{share}"]
+    else:
+        lines += ["", f"capacity   none: {found.note or 'even the lowest rate tried missed the SLO'}"]
     return "\n".join(lines)
 
 
