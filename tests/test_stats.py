@@ -158,3 +158,16 @@ def test_median_ci_widens_when_samples_are_correlated_in_time() -> None:
         summarize(rng.lognormal(10, 0.4, 4000).astype(np.int64)).time_correlated for _ in range(200)
     )
     assert flagged == 0
+
+
+def test_every_percentile_interval_holds_its_estimate() -> None:
+    # With 2 samples the lower bound of the p99 is the larger sample, above the p99 that is
+    # interpolated between them; with 2-25 samples the same for the p99.9.
+    for n in (2, 3, 5, 10, 25, 40):
+        x = np.arange(1, n + 1, dtype=np.float64) * 1000.0
+        s = summarize(x.astype(np.int64))
+        for key in ("median_ns", "p90_ns", "p95_ns", "p99_ns", "p999_ns"):
+            lo, hi = s.ci(key)
+            estimate = getattr(s, key)
+            assert lo is None or lo <= estimate, (n, key)
+            assert hi is None or hi >= estimate, (n, key)

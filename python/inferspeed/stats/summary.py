@@ -84,6 +84,14 @@ def quantile_ci(
     return (lo, hi)
 
 
+def _holding(interval: Interval, estimate: float) -> Interval:
+    """An order-statistic interval widened to hold the interpolated estimate: with very few
+    samples the one bound that exists can lie past it (the largest of 2 samples is the lower
+    bound of their p99, above the p99 interpolated between them)."""
+    lo, hi = interval
+    return (None if lo is None else min(lo, estimate), None if hi is None else max(hi, estimate))
+
+
 def _binom_ppf(p: float, n: int, q: float) -> int:
     """Smallest k with P(Binomial(n, q) <= k) >= ``p``: scipy.stats.binom.ppf, computed here
     because scipy.special alone takes 0.3-0.5 s to import.
@@ -283,7 +291,10 @@ def summarize(samples_ns: np.ndarray, timer_overhead_ns: float = 0.0, drop_outli
     total = float(xs.sum())
     mean = float(xs.mean())
     std = float(xs.std(ddof=1)) if xs.size > 1 else 0.0
-    cis = {f"ci95_{key}": quantile_ci(xs, q / 100.0) for key, q, _ in PERCENTILES}
+    cis = {
+        f"ci95_{key}": _holding(quantile_ci(xs, q / 100.0), float(estimate))
+        for (key, q, _), estimate in zip(PERCENTILES, qs[2:], strict=True)
+    }
     cis["ci95_median_ns"], dispersion = _widen_for_correlation(xf, cis["ci95_median_ns"])
     correlated = dispersion is not None and dispersion > CORRELATION_FACTOR
     return Stats(
