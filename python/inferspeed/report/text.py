@@ -380,6 +380,11 @@ def _memory_lines(result: Result) -> list[str]:
         f"{format_bytes(m.get('run_peak_delta_bytes'))} while running (above the "
         f"{format_bytes(m['rss_before_session_bytes'])} before it); weights "
         + format_bytes(m.get("initializer_bytes"))
+        + (
+            f"; failed size attempts peaked {format_bytes(m['failed_attempts_peak_delta_bytes'])} apart"
+            if m.get("failed_attempts_peak_delta_bytes") is not None
+            else ""
+        )
     ]
 
 

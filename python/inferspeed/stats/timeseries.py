@@ -14,10 +14,10 @@ The log median of a run of length L is the measurement's level, plus what the ru
 
 - ``v`` comes from the run itself. It is cut into windows of WINDOW_TIME seconds (at least
   WINDOW_MIN_SAMPLES samples each); their log medians' integrated autocorrelation time is the
-  machine's switching time as the run saw it, and batch means over batches that long give the
-  standard error of the run's median (a run too short for MIN_BATCHES batches: the windows'
-  spread scaled by its switching time over its length). Never below the order-statistic
-  interval's own variance.
+  machine's switching time as the run saw it, and a moving-block bootstrap of the windows in
+  blocks that long gives the variance of the run's median (a run too short for MIN_BATCHES
+  blocks: the windows' spread scaled by its switching time over its length). Never below the
+  order-statistic interval's own variance.
 - The history (:mod:`inferspeed.facts.history`) gives *pairs*: each run of this measurement
   with the run before it of about its length (within LENGTH_FACTOR; at most PAIR_GAP_S
   earlier). A pair counts for a run of length L by recency (half-life HALF_LIFE_S: the machine
@@ -30,7 +30,8 @@ The log median of a run of length L is the measurement's level, plus what the ru
   the machine's other measurements a prior worth at most MACHINE_PRIOR_DF degrees of
   freedom, and the no-history prior NO_HISTORY_U filling up to NO_HISTORY_DF (this VM's
   figure, docs/measurement.md); the interval is ``median * exp(±t(df) * sqrt(2u(L) + 2v))``,
-  ``df`` Welch-Satterthwaite's over the run's batches and the prior.
+  ``df`` Welch-Satterthwaite's over the run's batches and the prior; with 9 pairs or more, at
+  least as wide as their largest difference (:meth:`Between.largest`).
 
 A run that saw one state only (its windows all within STATE_GAP of each other) says so: with
 no history its interval cannot include states it never saw.
@@ -104,20 +105,49 @@ def t_quantile(p: float, df: float) -> float:
     return z + g1 / df + g2 / df**2 + g3 / df**3 + g4 / df**4
 
 
-def window_log_medians(samples_ns: np.ndarray, window_s: float = WINDOW_TIME) -> tuple[np.ndarray, float]:
-    """Log medians of consecutive windows of the run (in the order measured; a sample's time is
-    the sum of the latencies before it) and the windows' mean length in seconds. Windows hold
-    at least WINDOW_MIN_SAMPLES samples; the last, partial one is left out."""
+def _windows(samples_ns: np.ndarray, window_s: float) -> tuple[list[np.ndarray], float]:
+    """Consecutive windows of the run (a sample's time is the sum of the latencies before it)
+    of at least WINDOW_MIN_SAMPLES samples, the last partial one left out, and their mean
+    length in seconds."""
     x = np.asarray(samples_ns, dtype=np.float64)
     total = float(x.sum()) / 1e9
     if x.size < 2 * WINDOW_MIN_SAMPLES or total <= 0:
-        return np.zeros(0), 0.0
+        return [], 0.0
     count = max(1, min(int(total / window_s), x.size // WINDOW_MIN_SAMPLES))
     edges = np.searchsorted(np.cumsum(x) / 1e9, np.arange(1, count + 1) * (total / count))
     edges = np.unique(np.concatenate(([0], np.minimum(edges, x.size))))
     parts = [x[a:b] for a, b in itertools.pairwise(edges) if b - a >= WINDOW_MIN_SAMPLES]
-    logs = np.log(np.maximum([float(np.median(p)) for p in parts], 1.0))
-    return logs, total / max(len(parts), 1)
+    return parts, total / max(len(parts), 1)
+
+
+def window_log_medians(samples_ns: np.ndarray, window_s: float = WINDOW_TIME) -> tuple[np.ndarray, float]:
+    """Log medians of consecutive windows of the run (in the order measured) and the windows'
+    mean length in seconds (:func:`_windows`)."""
+    parts, length = _windows(samples_ns, window_s)
+    return np.log(np.maximum([float(np.median(p)) for p in parts], 1.0)), length
+
+
+#: Quantiles that stand for a window's samples in the block bootstrap of the run's median...
+SKETCH_POINTS = 25
+#: ...and the bootstrap's resamples.
+BOOTSTRAP_REPS = 200
+
+
+def _bootstrap_var(samples_ns: np.ndarray, window_s: float, block: int) -> float:
+    """The variance of the run's log median under a moving-block bootstrap of its windows
+    (blocks of ``block`` windows: the switching time), each window standing as SKETCH_POINTS of
+    its quantiles. A median of a machine that holds one state most of the time barely moves
+    when the mix of states does; the windows' mean (batch means) would say it does."""
+    parts, _ = _windows(samples_ns, window_s)
+    levels = (np.arange(SKETCH_POINTS) + 0.5) / SKETCH_POINTS
+    sketch = np.log(np.maximum(np.array([np.quantile(p, levels) for p in parts]), 1.0))
+    n = len(parts)
+    blocks = math.ceil(n / block)
+    rng = np.random.default_rng(0)  # the same run gives the same interval
+    starts = rng.integers(0, n - block + 1, size=(BOOTSTRAP_REPS, blocks))
+    rows = (starts[:, :, None] + np.arange(block)[None, None, :]).reshape(BOOTSTRAP_REPS, -1)[:, :n]
+    medians = np.median(sketch[rows].reshape(BOOTSTRAP_REPS, -1), axis=1)
+    return float(medians.var(ddof=1))
 
 
 def switching_time(logs: np.ndarray, window_s: float) -> float | None:
@@ -184,12 +214,22 @@ class Between:
         w = np.array([p.weight * _near(p.length_s, length_s) for p in self.pairs])
         d = np.abs([p.difference for p in self.pairs])
         total = float(w.sum())
-        if total + 1.0 < 1.0 / (1.0 - level):
+        if total + 1.0 < level / (1.0 - level):  # 19 pairs for 95% (weights a little below 1)
             return None
         order = np.argsort(d)
         reach = np.cumsum(w[order]) / (total + float(w.max()))
-        k = int(np.searchsorted(reach, level))
-        return float(d[order][k]) if k < d.size else None
+        k = min(int(np.searchsorted(reach, level)), d.size - 1)
+        return float(d[order][k])
+
+    def largest(self, length_s: float, weight: float = 9.0) -> float | None:
+        """The largest |difference| of this measurement's pairs of about ``length_s`` (near
+        it by a factor of LENGTH_FACTOR), when they weigh ``weight`` or more: with n such
+        pairs, the next one falls within it with probability n / (n + 1) whatever its
+        distribution (91% for 10). None with fewer."""
+        near = [p for p in self.pairs if _near(p.length_s, length_s) >= 0.5]
+        if sum(p.weight for p in near) < weight:
+            return None
+        return max(abs(p.difference) for p in near)
 
 
 def _near(pair_s: float, length_s: float) -> float:
@@ -296,8 +336,11 @@ def run_variance(
     switch = switching_time(logs, window_s) if logs.size else None
     span = float(np.asarray(samples_ns, dtype=np.float64).sum()) / 1e9
     batch = _batch_se(logs, switch / window_s) if switch and window_s > 0 else None
-    if batch is not None:
-        v_time, df = batch[0] ** 2, float(batch[1])
+    if batch is not None and switch is not None:
+        v_time, df = (
+            _bootstrap_var(samples_ns, window_s, max(1, math.ceil(switch / window_s))),
+            float(batch[1]),
+        )
     elif switch is None:  # too few windows to see any switching: as if independent
         v_time, df = (sd_w**2 / logs.size if logs.size >= 2 else 0.0), float(max(logs.size - 1, 1))
     else:  # shorter than MIN_BATCHES switching times: the median is about one window's
@@ -346,7 +389,10 @@ def session_interval(
     t = t_quantile(0.975, max(df, 1.0)) if math.isfinite(df) else 1.959964
     empirical = between.quantile(seen["span_s"])
     own = 1.959964 * math.sqrt(2.0 * v)  # this run's own variation, whatever the history says
-    half = max(empirical, own) if empirical is not None else t * math.sqrt(2.0 * (u + v))
+    if empirical is not None:
+        half = max(empirical, own)
+    else:  # heavy tails (speed states) are missed by a variance: at least the largest pair's
+        half = max(t * math.sqrt(2.0 * (u + v)), between.largest(seen["span_s"]) or 0.0)
     lo, hi = median_ns * math.exp(-half), median_ns * math.exp(half)
     wlo, whi = within
     return {
