@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         type=parse_fraction,
         metavar="PCT",
         help="report only: ratios within 1 +- PCT are 'no significant difference' "
-        f"(default {DEFAULT_THRESHOLD * 100:g}%%; with --fail-if-slower, its PCT)",
+        f"(default {DEFAULT_THRESHOLD * 100:g}%%); with --fail-if-slower, its PCT",
     )
     p.add_argument(
         "--fail-if-slower",

@@ -71,7 +71,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         type=parse_fraction,
         metavar="PCT",
         help="report only: ratios within 1 +- PCT are 'no significant difference' "
-        f"(default {DEFAULT_THRESHOLD * 100:g}%%; with --fail-if-slower, its PCT)",
+        f"(default {DEFAULT_THRESHOLD * 100:g}%%); with --fail-if-slower, its PCT",
     )
     flags.add_output_flags(p, document="both results (schema inferspeed/1, with the rounds' pairing)")
     p.set_defaults(func=cmd_gate, check=check)
