@@ -24,9 +24,16 @@ For each candidate against the baseline:
   order give (``variation_in_time``). A run's level is a draw from the machine's states, so two
   runs cannot show a difference smaller than what one run saw the machine do
   (bench/run_to_run.py measures this);
+- for interleaved measurements the p99 ratio (and a decided p90 or p99) is paired too, over
+  blocks of consecutive rounds that each hold TAIL_CALLS / (1 - q) calls a side
+  (:func:`paired_tail`; a round of 5-80 calls has no p99 of its own): the median of the
+  blocks' ratios with the same interval and sign test; ``p99_quantile`` says which quantile
+  the blocks really estimate when the rounds hold too few calls, and a decided tail they
+  cannot hold is refused (InputError). Each run's own p99 interval, unpaired, is far too
+  narrow there: a run's p99 is made by a few bursts that fall in one side's rounds by chance;
 - ``statistic`` other than the median ("p90", "p99", "mean"): the verdict is on that
-  statistic's ratio instead; paired over rounds as above when interleaved (sign test on the
-  per-round ratios of that statistic); for separate runs, from each run's distribution-free
+  statistic's ratio instead; paired as above when interleaved (sign test on the per-round
+  means, or on the per-block tails); for separate runs, from each run's distribution-free
   interval of that percentile (conservative: the ratio of the extremes), or for the mean its
   standard error, significant when the interval excludes 1;
 - the pairing of an interleaved run is read from the results themselves
@@ -138,7 +145,8 @@ class Comparison:
     statistic_blocks: int | None = None
     statistic_quantile: float | None = None
     #: The paired ratio of the decided statistic within each machine state the monitor's
-    #: per-round readings fall into (``by_state``), when the rounds span two states or more:
+    #: per-round readings fall into (``by_state``), when the rounds span two states or more
+    #: (None for a decided tail, paired over blocks of rounds rather than rounds):
     #: each ``{"state", "probe_ns", "rounds", "ratio", "ratio_ci"}``.
     by_state: tuple[dict[str, Any], ...] | None = None
 
