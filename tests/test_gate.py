@@ -22,7 +22,7 @@ from inferspeed.facts.models import mlp_model
 from inferspeed.facts.ortlib import find_library
 from inferspeed.measure.interleave import measure_interleaved
 from inferspeed.measure.session import Session
-from inferspeed.results.pool import pool_results
+from inferspeed.results.pool import pool_results, round_record
 from inferspeed.results.result import load_json, write_json
 from inferspeed.tools.gate import MAX_ROUNDS, MIN_ROUNDS, gate_rounds
 
@@ -136,12 +136,11 @@ def test_a_comparison_read_back_from_json_is_paired_as_the_run_was(
 
 
 def _rounds_result(medians: list[float], p99s: list[float], run: str, session: int) -> Result:
-    """A pooled result whose rounds have the given medians and p99s (synthetic records)."""
-    x = np.array(medians, dtype=np.int64).repeat(50)
-    rounds = [
-        {"median_ns": m, "p90_ns": m, "p99_ns": q, "mean_ns": m, "count": 50}
-        for m, q in zip(medians, p99s, strict=True)
-    ]
+    """A pooled interleaved result whose rounds have the given medians and p99s: each round 296
+    calls at its median and 4 at its p99 (300 calls: a p99 of its own, 2 calls above it)."""
+    parts = [np.array([m] * 296 + [q] * 4, dtype=np.int64) for m, q in zip(medians, p99s, strict=True)]
+    rounds = [{**round_record(Result(x, summarize(x), {}, {}, {})), "probe_ns": 1.0} for x in parts]
+    x = np.concatenate(parts)
     interleave = {"id": run, "session": session, "rounds": rounds}
     return Result(x, summarize(x), {"name": f"s{session}"}, {}, {}, loop={"interleave": interleave})
 

@@ -246,9 +246,9 @@ def test_gate_fails_when_the_model_gets_much_slower(
     slower.assert_outcomes(failed=1, deselected=1)
     slower.stdout.fnmatch_lines(
         [
-            "*test_model_speed is slower than base (re-measured in this session, 12 interleaved rounds)*"
-            "more than the 5% allowed*",
-            "*vs base: x*slower (re-measured beside it, 12 rounds)*",
+            "*test_model_speed is slower than base (re-measured in this session, 12 interleaved rounds, "
+            "seed *)*more than the 5% allowed*",
+            "*vs base: x*slower (re-measured beside it, 12 rounds, seed *)*",
         ]
     )
     same = mlp_model(layers=3, width=512, batch=8)
@@ -257,7 +257,7 @@ def test_gate_fails_when_the_model_gets_much_slower(
     monkeypatch.setenv("MODEL", str(pytester.path / "same.onnx"))
     unchanged = _run(pytester, str(pytester.path / "same.onnx"), *gated)
     unchanged.assert_outcomes(passed=1, deselected=1)
-    unchanged.stdout.fnmatch_lines(["*vs base: x*(re-measured beside it, 12 rounds)*"])
+    unchanged.stdout.fnmatch_lines(["*vs base: x*(re-measured beside it, 12 rounds, seed *)*"])
 
 
 def test_comparing_with_a_missing_run_is_a_usage_error(
@@ -310,6 +310,11 @@ def test_skip_disable_and_a_gate_without_baseline(pytester: pytest.Pytester) -> 
         ungated = pytester.runpytest_inprocess(*run, flag, "5%")
         assert ungated.ret == pytest.ExitCode.USAGE_ERROR
         assert "needs --inferspeed-compare" in ungated.stderr.str()
+    # The percentage rule of every flag: a bare number is refused (a bare 3 was 300% once).
+    for flag in ("--inferspeed-fail-if-slower", "--inferspeed-fail-if-more", "--inferspeed-fail-slower"):
+        bare = pytester.runpytest_inprocess(*run, "--inferspeed-compare", "base", flag, "3")
+        assert bare.ret == pytest.ExitCode.USAGE_ERROR
+        assert "'3' needs a % sign: write 3% for 3 percent, or 300% for the fraction 3" in bare.stderr.str()
 
 
 def test_the_old_names_of_the_saved_result_gate_still_work_with_a_deprecation_warning() -> None:

@@ -82,13 +82,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--inferspeed-fail-if-slower",
         metavar="PCT",
         type=parse_slowdown,
-        help="fail a test whose measurement is significantly slower than NAME's by more than PCT",
+        help="fail a test whose paired ratio to NAME's has a 95%% interval that excludes 1 and exceeds "
+        "1 + PCT (e.g. 5%%; the %% sign is required)",
     )
     group.addoption(
         "--inferspeed-fail-if-more",
         metavar="PCT",
         type=parse_slowdown,
-        help="fail a test whose instruction count (metric='instructions') is more than PCT above NAME's",
+        help="fail a test whose instruction count (metric='instructions') is more than PCT above NAME's "
+        "(e.g. 1%%; the %% sign is required)",
     )
     for old, new in _RENAMED_OPTIONS.items():
         group.addoption(
@@ -272,6 +274,7 @@ class InferspeedFixture:
         )
         result = verdict.candidate
         row: dict[str, Any] = {"key": key, "comparison": verdict.comparison, "rounds": verdict.rounds}
+        row["seed"] = verdict.seed
         row["median_ns"], row["p99_ns"] = result.stats.median_ns, result.stats.p99_ns
         self._state.measured[key] = result
         self._state.models[key] = model
@@ -283,7 +286,7 @@ class InferspeedFixture:
             ratio, (lo, hi), _ = c.decided_ratio
             pytest.fail(
                 f"inferspeed: {key} is slower than {name} (re-measured in this session, "
-                f"{verdict.rounds} interleaved rounds): {c.statistic} ratio {ratio:.3f} "
+                f"{verdict.rounds} interleaved rounds, seed {verdict.seed}): {c.statistic} ratio {ratio:.3f} "
                 f"({lo:.3f}-{hi:.3f}), more than the {verdict.limit or 0.0:.0%} allowed",
                 pytrace=False,
             )
@@ -496,7 +499,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             lo, hi = c.ratio_median_ci
             line += f"; vs {c.baseline}: x{c.ratio_median:.3f} ({lo:.3f}-{hi:.3f}) {c.verdict}"
             if row.get("rounds"):
-                line += f" (re-measured beside it, {row['rounds']} rounds)"
+                line += f" (re-measured beside it, {row['rounds']} rounds, seed {row.get('seed')})"
         tr.write_line(line + ("  FAILED" if row.get("failed") else ""))
 
 

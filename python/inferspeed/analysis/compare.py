@@ -24,9 +24,16 @@ For each candidate against the baseline:
   order give (``variation_in_time``). A run's level is a draw from the machine's states, so two
   runs cannot show a difference smaller than what one run saw the machine do
   (bench/run_to_run.py measures this);
+- for interleaved measurements the p99 ratio (and a decided p90 or p99) is paired too, over
+  blocks of consecutive rounds that each hold TAIL_CALLS / (1 - q) calls a side
+  (:func:`paired_tail`; a round of 5-80 calls has no p99 of its own): the median of the
+  blocks' ratios with the same interval and sign test; ``p99_quantile`` says which quantile
+  the blocks really estimate when the rounds hold too few calls, and a decided tail they
+  cannot hold is refused (InputError). Each run's own p99 interval, unpaired, is far too
+  narrow there: a run's p99 is made by a few bursts that fall in one side's rounds by chance;
 - ``statistic`` other than the median ("p90", "p99", "mean"): the verdict is on that
-  statistic's ratio instead; paired over rounds as above when interleaved (sign test on the
-  per-round ratios of that statistic); for separate runs, from each run's distribution-free
+  statistic's ratio instead; paired as above when interleaved (sign test on the per-round
+  means, or on the per-block tails); for separate runs, from each run's distribution-free
   interval of that percentile (conservative: the ratio of the extremes), or for the mean its
   standard error, significant when the interval excludes 1;
 - the pairing of an interleaved run is read from the results themselves
@@ -57,11 +64,17 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "STATISTICS",
     "Comparison",
+    "PairedTail",
     "by_state",
     "check_comparable",
     "compare",
+    "paired_ratios",
     "paired_rounds",
+    "paired_tail",
+    "ratio_summary",
+    "round_samples",
     "same_model",
+    "tail_calls",
 ]
 
 ALPHA = 0.05
@@ -71,6 +84,12 @@ Z95 = 1.959963984540054
 BOOTSTRAP = 1000
 #: Fewest interleaved rounds for the paired ratio (its interval needs at least 6).
 PAIRED_MIN_ROUNDS = 6
+#: A paired tail quantile q is taken over blocks of consecutive rounds that hold at least
+#: TAIL_CALLS / (1 - q) calls a side (p99: 200, p90: 20): each block's q-quantile then lies
+#: between two of its calls (TAIL_CALLS calls above it, on average), not at its maximum.
+TAIL_CALLS = 2
+#: The tail statistics, by name: their quantile.
+TAIL_QUANTILES = {"p90": 0.90, "p99": 0.99}
 #: Most samples per side for the medians' standard errors and the pairwise differences; a
 #: longer run uses a seeded random subsample of this size (see the module's docstring).
 COMPARE_SUBSAMPLE = 50_000
@@ -116,8 +135,18 @@ class Comparison:
     statistic_p_value: float | None = None
     #: Interleaved rounds the paired ratio came from (None: not paired).
     rounds: int | None = None
+    #: How the p99 ratio was paired: the blocks of consecutive rounds it is the median over,
+    #: and the quantile it really estimates (0.99 when every block holds TAIL_CALLS / 0.01
+    #: calls a side; less when the rounds were too short, e.g. 0.978: the "p97.8"). None: the
+    #: results were not interleaved, and the p99 interval is each run's own (unpaired).
+    p99_blocks: int | None = None
+    p99_quantile: float | None = None
+    #: The same of the decided statistic when it is a tail (p90, p99); None otherwise.
+    statistic_blocks: int | None = None
+    statistic_quantile: float | None = None
     #: The paired ratio of the decided statistic within each machine state the monitor's
-    #: per-round readings fall into (``by_state``), when the rounds span two states or more:
+    #: per-round readings fall into (``by_state``), when the rounds span two states or more
+    #: (None for a decided tail, paired over blocks of rounds rather than rounds):
     #: each ``{"state", "probe_ns", "rounds", "ratio", "ratio_ci"}``.
     by_state: tuple[dict[str, Any], ...] | None = None
 
@@ -183,15 +212,22 @@ def _paired_ratio(
     base_rounds: Sequence[dict[str, Any]], cand_rounds: Sequence[dict[str, Any]], statistic: str = "median"
 ) -> tuple[float, tuple[float, float], float]:
     """Median of the per-round ratios of ``statistic`` (round records, ``round_record``), with
-    its distribution-free 95% interval, and the two-sided sign test of "as many rounds above 1
-    as below" (the test that the interval inverts: the interval excludes 1 exactly when p <
-    0.05; rounds with a ratio of 1 are left out of the test)."""
+    its distribution-free 95% interval and sign test (:func:`ratio_summary`)."""
+    key = f"{statistic}_ns"
+    ratios = [c[key] / b[key] for b, c in zip(base_rounds, cand_rounds, strict=True) if b[key] > 0]
+    return ratio_summary(np.asarray(ratios, dtype=np.float64))
+
+
+def ratio_summary(ratios: np.ndarray) -> tuple[float, tuple[float, float], float]:
+    """The median of paired ratios (per round or per block of rounds), its distribution-free 95%
+    interval, and the two-sided sign test of "as many above 1 as below" (the test that the
+    interval inverts: the interval excludes 1 exactly when p < 0.05; ratios of exactly 1 are
+    left out of the test)."""
     from scipy import stats as sps
 
     from ..stats.summary import quantile_ci
 
-    key = f"{statistic}_ns"
-    ratios = np.sort([c[key] / b[key] for b, c in zip(base_rounds, cand_rounds, strict=True) if b[key] > 0])
+    ratios = np.sort(ratios[np.isfinite(ratios)])
     if ratios.size == 0:
         raise InputError("the rounds hold no positive times to pair")
     lo, hi = quantile_ci(ratios, 0.5)
@@ -205,6 +241,83 @@ def _paired_ratio(
         ),
         p_value,
     )
+
+
+@dataclass(frozen=True)
+class PairedTail:
+    """A tail quantile paired over blocks of consecutive rounds (:func:`paired_tail`):
+    ``ratios`` one per block (candidate / baseline), their median with its interval and sign
+    test, the ``blocks``, and the ``quantile`` the blocks really estimate (the one asked when
+    each block holds TAIL_CALLS / (1 - q) calls a side)."""
+
+    ratios: np.ndarray
+    ratio: float
+    ci: tuple[float, float]
+    p_value: float
+    blocks: int
+    quantile: float
+
+
+def tail_calls(q: float) -> int:
+    """Calls a side a block of rounds needs for its ``q``-quantile (TAIL_CALLS above it)."""
+    return math.ceil(round(TAIL_CALLS / (1.0 - q), 6))
+
+
+def _tail_blocks(counts_a: Sequence[int], counts_b: Sequence[int], need: int) -> list[range]:
+    """Consecutive rounds cut into blocks of at least ``need`` calls on each side (the rest
+    joins the last block); one block of every round when they hold fewer."""
+    blocks, start, held_a, held_b = [], 0, 0, 0
+    for r, (na, nb) in enumerate(zip(counts_a, counts_b, strict=True)):
+        held_a, held_b = held_a + na, held_b + nb
+        if held_a >= need and held_b >= need:
+            blocks.append(range(start, r + 1))
+            start, held_a, held_b = r + 1, 0, 0
+    if start < len(counts_a):
+        if blocks:
+            blocks[-1] = range(blocks[-1].start, len(counts_a))
+        else:
+            blocks.append(range(0, len(counts_a)))
+    return blocks
+
+
+def paired_tail(
+    samples_a: Sequence[np.ndarray], samples_b: Sequence[np.ndarray], q: float
+) -> PairedTail | None:
+    """The ``q``-quantile ratio paired over blocks of consecutive rounds (each side's samples,
+    one array per round): blocks of TAIL_CALLS / (1 - q) calls a side when that leaves
+    PAIRED_MIN_ROUNDS blocks or more, else PAIRED_MIN_ROUNDS blocks of what there is (the
+    quantile estimated is then lower: each block's is an order statistic near its maximum,
+    whose expected level n / (n + 1) is what ``quantile`` reports). Each block's quantile is
+    Hyndman and Fan's definition 6 (numpy's "weibull": position q (n + 1)), unbiased in level.
+    None with fewer than PAIRED_MIN_ROUNDS rounds."""
+    rounds = len(samples_a)
+    if rounds < PAIRED_MIN_ROUNDS:
+        return None
+    counts_a, counts_b = [x.size for x in samples_a], [x.size for x in samples_b]
+    blocks = _tail_blocks(counts_a, counts_b, tail_calls(q))
+    if len(blocks) < PAIRED_MIN_ROUNDS:
+        cut = np.array_split(np.arange(rounds), PAIRED_MIN_ROUNDS)
+        blocks = [range(int(c[0]), int(c[-1]) + 1) for c in cut]
+    ratios, levels = [], []
+    for block in blocks:
+        xa = np.concatenate([samples_a[r] for r in block]).astype(np.float64)
+        xb = np.concatenate([samples_b[r] for r in block]).astype(np.float64)
+        qa, qb = (float(np.quantile(x, q, method="weibull")) for x in (xa, xb))
+        ratios.append(qb / qa if qa > 0 else math.nan)
+        levels += [min(q, x.size / (x.size + 1.0)) for x in (xa, xb)]
+    found = np.asarray(ratios)
+    ratio, ci, p_value = ratio_summary(found)
+    return PairedTail(found, ratio, ci, p_value, len(blocks), float(np.mean(levels)))
+
+
+def round_samples(result: Result, records: Sequence[dict[str, Any]]) -> list[np.ndarray] | None:
+    """A pooled interleaved result's samples cut back into its rounds (by each round record's
+    ``count``; the pooled samples are the rounds' in order); None when the counts do not add up
+    to the samples (outliers dropped from the counts)."""
+    counts = [int(r.get("count", 0)) for r in records]
+    if sum(counts) != result.samples_ns.size or not counts:
+        return None
+    return list(np.split(result.samples_ns, np.cumsum(counts)[:-1]))
 
 
 def by_state(
@@ -453,18 +566,19 @@ def _compared(
         if rounds is not None
         else paired_rounds(baseline, candidate)
     )
+    split = None
     if records is not None and len(records[0]) >= PAIRED_MIN_ROUNDS:
         method = "paired"
         ratio, ratio_ci, p_value = _paired_ratio(*records)
+        split = _split_rounds(baseline, candidate, rounds, records)
     else:
         records = None
         ratio_ci, method, variation = _widened_for_time(
             a_all, b_all, baseline, candidate, ratio, ratio_ci, rng
         )
-    p99 = float(np.percentile(b_all, 99) / np.percentile(a_all, 99))
-    p99_ci = _tail_ratio_ci(baseline, candidate, p99)
+    p99, p99_ci, p99_tail = _p99_ratio(baseline, candidate, records, split)
     shift, shift_ci = _hodges_lehmann(_subsample(a_all, rng), _subsample(b_all, rng))
-    decided = _decided_statistic(baseline, candidate, statistic, records)
+    decided, tail = _decided_statistic(baseline, candidate, statistic, records, split)
     c = Comparison(
         baseline=baseline_label,
         candidate=candidate_label,
@@ -485,7 +599,11 @@ def _compared(
         ratio_ci=decided[1],
         statistic_p_value=decided[2],
         rounds=None if records is None else len(records[0]),
-        by_state=None if records is None else by_state(*records, statistic=statistic),
+        by_state=None if records is None or tail is not None else by_state(*records, statistic=statistic),
+        p99_blocks=None if p99_tail is None else p99_tail.blocks,
+        p99_quantile=None if p99_tail is None else p99_tail.quantile,
+        statistic_blocks=None if tail is None else tail.blocks,
+        statistic_quantile=None if tail is None else tail.quantile,
     )
     return dataclasses.replace(c, verdict=_verdict(c))
 
@@ -527,21 +645,97 @@ def _widened_for_time(
     return ratio_ci, method, variation
 
 
+def _split_rounds(
+    baseline: Result,
+    candidate: Result,
+    rounds: tuple[Sequence[Result], Sequence[Result]] | None,
+    records: tuple[Sequence[dict[str, Any]], Sequence[dict[str, Any]]],
+) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
+    """Each side's samples, one array per round: the per-round results' when given, else the
+    pooled samples cut by the round records (None when they cannot be)."""
+    if rounds is not None:
+        return [r.samples_ns for r in rounds[0]], [r.samples_ns for r in rounds[1]]
+    a, b = round_samples(baseline, records[0]), round_samples(candidate, records[1])
+    return None if a is None or b is None else (a, b)
+
+
+def _tail(
+    records: tuple[Sequence[dict[str, Any]], Sequence[dict[str, Any]]],
+    split: tuple[list[np.ndarray], list[np.ndarray]] | None,
+    name: str,
+) -> PairedTail:
+    """The tail statistic ``name`` paired: over blocks of the rounds' samples, or, when the
+    samples cannot be cut into rounds, over the rounds' own figures (numpy's default
+    percentile of n calls: level (q (n - 1) + 1) / (n + 1), reported)."""
+    q = TAIL_QUANTILES[name]
+    if split is not None:
+        found = paired_tail(*split, q)
+        if found is not None:
+            return found
+    key = f"{name}_ns"
+    ratios = np.asarray([c[key] / b[key] if b[key] > 0 else math.nan for b, c in zip(*records, strict=True)])
+    counts = [int(r.get("count", 1)) for side in records for r in side]
+    level = float(np.mean([min(q, (q * (n - 1) + 1) / (n + 1)) for n in counts]))
+    ratio, ci, p_value = ratio_summary(ratios)
+    return PairedTail(ratios, ratio, ci, p_value, len(ratios), level)
+
+
+def paired_ratios(baseline: Result, candidate: Result, statistic: str = "median") -> np.ndarray | None:
+    """The ratios a paired verdict on ``statistic`` takes the median of: one per round (median,
+    mean), or per block of rounds (p90, p99: :func:`paired_tail`); None when the two results
+    were not measured interleaved in one run with PAIRED_MIN_ROUNDS rounds or more."""
+    records = paired_rounds(baseline, candidate)
+    if records is None or len(records[0]) < PAIRED_MIN_ROUNDS:
+        return None
+    if statistic in TAIL_QUANTILES:
+        return _tail(records, _split_rounds(baseline, candidate, None, records), statistic).ratios
+    key = f"{statistic}_ns"
+    return np.asarray([c[key] / b[key] if b[key] > 0 else math.nan for b, c in zip(*records, strict=True)])
+
+
+def _p99_ratio(
+    baseline: Result,
+    candidate: Result,
+    records: tuple[Sequence[dict[str, Any]], Sequence[dict[str, Any]]] | None,
+    split: tuple[list[np.ndarray], list[np.ndarray]] | None,
+) -> tuple[float, tuple[float, float], PairedTail | None]:
+    """The p99 ratio with its interval: paired over blocks of rounds when interleaved
+    (:func:`paired_tail`), else the ratio of the two runs' p99s with each run's own interval."""
+    if records is not None:
+        tail = _tail(records, split, "p99")
+        return tail.ratio, tail.ci, tail
+    p99 = float(candidate.stats.p99_ns / baseline.stats.p99_ns)
+    return p99, _tail_ratio_ci(baseline, candidate, p99), None
+
+
 def _decided_statistic(
     baseline: Result,
     candidate: Result,
     statistic: str,
     records: tuple[Sequence[dict[str, Any]], Sequence[dict[str, Any]]] | None,
-) -> tuple[float | None, tuple[float, float] | None, float | None]:
-    """(ratio, interval, p-value or None) of a statistic other than the median: paired over
-    the rounds when there are, else from each run's own interval; (None, None, None) for the
-    median (the median's own figures decide)."""
+    split: tuple[list[np.ndarray], list[np.ndarray]] | None,
+) -> tuple[tuple[float | None, tuple[float, float] | None, float | None], PairedTail | None]:
+    """(ratio, interval, p-value or None) of a statistic other than the median, and its
+    blocks when it is a paired tail: paired over the rounds when there are (a tail over blocks
+    of rounds; InputError when the rounds hold too few calls for its quantile), else from each
+    run's own interval; (None, None, None) for the median (the median's own figures decide)."""
     if statistic == "median":
-        return None, None, None
-    if records is not None:
-        return _paired_ratio(*records, statistic=statistic)
-    ratio, ci = _unpaired_statistic_ci(baseline, candidate, statistic)
-    return ratio, ci, None
+        return (None, None, None), None
+    if records is None:
+        ratio, ci = _unpaired_statistic_ci(baseline, candidate, statistic)
+        return (ratio, ci, None), None
+    if statistic not in TAIL_QUANTILES:
+        return _paired_ratio(*records, statistic=statistic), None
+    tail = _tail(records, split, statistic)
+    q = TAIL_QUANTILES[statistic]
+    if tail.quantile < q - 1e-9:
+        calls = min(baseline.stats.count, candidate.stats.count)
+        raise InputError(
+            f"too few calls for a paired {statistic}: it needs {PAIRED_MIN_ROUNDS} blocks of rounds "
+            f"of {tail_calls(q)} calls a side, and {calls} calls give the p{100 * tail.quantile:.1f} at "
+            f"best; measure longer (--max-time) or decide on the median"
+        )
+    return (tail.ratio, tail.ci, tail.p_value), tail
 
 
 def same_model(baseline: Result, candidate: Result) -> bool | None:

@@ -17,6 +17,7 @@ only when nothing does.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -27,7 +28,14 @@ from ..results.result import Result
 from .compare import Comparison, compare
 from .instructions import InstructionComparison, compare_instructions, environment_differences
 
-__all__ = ["COMPARERS", "CompareOptions", "Verdict", "compare_results", "runtime_differences"]
+__all__ = [
+    "COMPARERS",
+    "CompareOptions",
+    "Verdict",
+    "compare_results",
+    "one_threshold",
+    "runtime_differences",
+]
 
 #: A comparison of two results of one metric.
 Verdict = Comparison | InstructionComparison
@@ -106,6 +114,21 @@ def compare_results(
         limit=limit,
     )
     return COMPARERS[baseline.metric](baseline, candidate, options)
+
+
+def one_threshold(threshold: float | None, limit: float | None) -> float:
+    """The one threshold of a latency comparison that gates: the table's "slower" is what fails
+    the gate, so its band is the gate's ``limit`` (``fail_if_slower``) when one is given,
+    which ``threshold`` may only repeat (another value is a ConfigError); else ``threshold``,
+    else DEFAULT_THRESHOLD."""
+    if limit is not None and threshold is not None and not math.isclose(threshold, limit):
+        raise ConfigError(
+            f"a threshold of {threshold:.1%} and a fail-if-slower of {limit:.1%} disagree: the "
+            "table's 'slower' is what fails the gate, so give one (fail-if-slower sets both)"
+        )
+    if limit is not None:
+        return limit
+    return DEFAULT_THRESHOLD if threshold is None else threshold
 
 
 def runtime_differences(baseline: Result, candidate: Result) -> list[str]:

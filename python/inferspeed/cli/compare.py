@@ -7,27 +7,36 @@ import sys
 
 from ..config import DEFAULT_THRESHOLD, STATISTICS
 from ..errors import ConfigError
+from . import flags
 from .common import EXIT_SLOWER
 from .values import parse_fraction, parse_slowdown
 
-__all__ = ["add_parser", "cmd_compare"]
+__all__ = ["add_parser", "check", "cmd_compare"]
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("compare", help="compare results (JSON files) with significance")
+    p = sub.add_parser(
+        "compare",
+        help="compare results (JSON files) with significance",
+        description="Compare results with the first. A result is 'slower' (and fails "
+        "--fail-if-slower PCT) when the decided statistic's ratio has a 95%% interval that excludes "
+        "1 and exceeds 1 + PCT; one threshold stands behind the table and the exit. Percentages "
+        "take their %% sign: 3%%, never a bare 3.",
+    )
     p.add_argument("results", nargs="+", metavar="RESULT.json", help="the first is the baseline")
     p.add_argument(
         "--threshold",
         type=parse_fraction,
         metavar="PCT",
-        help="differences within +-PCT are 'no significant difference' "
-        f"(default {DEFAULT_THRESHOLD * 100:g}%%)",
+        help="report only: ratios within 1 +- PCT are 'no significant difference' "
+        f"(default {DEFAULT_THRESHOLD * 100:g}%%); with --fail-if-slower, its PCT",
     )
     p.add_argument(
         "--fail-if-slower",
         type=parse_slowdown,
         metavar="PCT",
-        help="exit 1 when a result is significantly slower than the baseline by more than PCT",
+        help="exit 1 when a result's ratio to the baseline has a 95%% interval that excludes 1 and "
+        "exceeds 1 + PCT (e.g. 3%%); also the table's threshold",
     )
     p.add_argument(
         "--fail-if-more",
@@ -55,7 +64,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     shown = p.add_mutually_exclusive_group()
     shown.add_argument("--json", action="store_true", help="print JSON")
     shown.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors and the gate")
-    p.set_defaults(func=cmd_compare)
+    p.set_defaults(func=cmd_compare, check=check)
+
+
+def check(args: argparse.Namespace) -> str | None:
+    return flags.check_threshold_flags(args)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -81,6 +94,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if problem:
         raise ConfigError(f"{problem} (these results hold {metric.name})")
     limit = given[metric.threshold]
+    # One threshold behind the table and the exit: --fail-if-slower's, when given.
+    threshold = args.fail_if_slower if args.fail_if_slower is not None else args.threshold
     comparisons = []
     for label, result in entries[1:]:
         # A deterministic count holds across machines: other models are what it compares.
@@ -96,7 +111,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             compare_results(
                 base,
                 result,
-                threshold=args.threshold,
+                threshold=threshold,
                 baseline_label=base_label,
                 candidate_label=label,
                 statistic=args.statistic,

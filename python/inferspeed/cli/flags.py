@@ -56,6 +56,7 @@ __all__ = [
     "add_session_flags",
     "add_statistics_flags",
     "check_loop_flags",
+    "check_threshold_flags",
     "config_from_args",
 ]
 
@@ -126,9 +127,10 @@ def add_ort_lib_flag(g: Group, *, several: bool = False) -> None:
     )
 
 
-def add_input_flags(p: argparse.ArgumentParser, *, input_sets: bool = True) -> None:
+def add_input_flags(p: argparse.ArgumentParser, *, input_sets: bool = True, fresh_seed: bool = False) -> None:
     """How the inputs are made. ``input_sets``: offer --input-sets (a command that fixes the
-    number of input sets itself does not)."""
+    number of input sets itself does not); ``fresh_seed``: --seed also seeds a random round
+    order and defaults to a fresh seed (:func:`add_seed_flag`)."""
     i = p.add_argument_group("inputs")
     i.add_argument(
         "--shape", action="append", metavar="NAME=1x3x224x224", help="shape of an input (repeatable)"
@@ -156,7 +158,7 @@ def add_input_flags(p: argparse.ArgumentParser, *, input_sets: bool = True) -> N
         help="convert --inputs arrays of another dtype to the input's type (with a notice) "
         "rather than refuse them",
     )
-    add_seed_flag(i)
+    add_seed_flag(i, fresh=fresh_seed)
     i.add_argument(
         "--max-input-bytes",
         type=parse_bytes,
@@ -174,7 +176,18 @@ def add_input_flags(p: argparse.ArgumentParser, *, input_sets: bool = True) -> N
         )
 
 
-def add_seed_flag(g: Group) -> None:
+def add_seed_flag(g: Group, *, fresh: bool = False) -> None:
+    """--seed; ``fresh``: it also seeds the rounds' random order, and without it each
+    invocation draws a fresh seed (left None here; the command draws and records it)."""
+    if fresh:
+        g.add_argument(
+            "--seed",
+            type=int_at_least(0),
+            metavar="N",
+            help="seed of the random round order and of generated inputs (default: a fresh one each "
+            "invocation, printed and saved in --json; give it to repeat an order)",
+        )
+        return
     g.add_argument("--seed", type=int_at_least(0), default=0, help="seed of generated inputs (default: 0)")
 
 
@@ -240,6 +253,18 @@ def add_metric_flags(g: Group, *, gate: bool = False) -> None:
             help="--metric instructions: exit 1 when the candidate needs more than PCT more "
             "instructions per call (e.g. 1%%)",
         )
+
+
+def check_threshold_flags(args: argparse.Namespace) -> str | None:
+    """--threshold and --fail-if-slower disagreeing (a usage error): the table's 'slower' is
+    what fails the gate, so one threshold stands behind both."""
+    threshold, limit = getattr(args, "threshold", None), getattr(args, "fail_if_slower", None)
+    if threshold is None or limit is None or abs(threshold - limit) < 1e-12:
+        return None
+    return (
+        f"--threshold {threshold:.1%} and --fail-if-slower {limit:.1%} disagree: the table's 'slower' is "
+        "what fails, so give --fail-if-slower alone (it sets the table's threshold too)"
+    )
 
 
 def check_loop_flags(args: argparse.Namespace) -> str | None:

@@ -26,8 +26,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         description="Measure the baseline and the candidate interleaved in randomised rounds in "
         "one process and decide on the paired per-round ratios: the comparison that holds on a "
         "machine whose speed changes between sessions. One model with --base-ort-lib compares "
-        "two ONNX Runtime libraries. Exit 1 when the candidate is significantly slower by more "
-        "than --fail-if-slower.",
+        "two ONNX Runtime libraries. Exit 1 when the paired ratio of the decided statistic has a "
+        "95%% interval that excludes 1 and exceeds 1 + --fail-if-slower; the table's 'slower' is "
+        "the same rule. Each invocation runs its own random round order (its seed is printed and "
+        "saved; --seed N repeats it). Percentages take their %% sign: 3%%, never a bare 3.",
     )
     p.add_argument("baseline", help="the baseline model file (re-measured now)")
     p.add_argument("candidate", nargs="?", help="the candidate model file (default: the baseline's file)")
@@ -37,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="PATH",
         help="libonnxruntime for the baseline (default: the one --ort-lib names, or the wheel's)",
     )
-    flags.add_input_flags(p)
+    flags.add_input_flags(p, fresh_seed=True)
     m = p.add_argument_group("measurement")
     flags.add_call_flags(m)
     flags.add_loop_flags(m)
@@ -52,21 +54,24 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--statistic",
         choices=STATISTICS,
         default="median",
-        help="what the gate decides on, per round (default: median)",
+        help="what the gate decides on: median or mean per round; p90 or p99 per block of rounds "
+        "holding 200 calls a side for the p99, 20 for the p90 (refused when the gate's calls "
+        "cannot make 6 blocks) (default: median)",
     )
     d.add_argument(
         "--fail-if-slower",
         type=parse_slowdown,
         metavar="PCT",
-        help="exit 1 when the candidate is significantly slower by more than PCT (e.g. 3%%)",
+        help="exit 1 when the paired ratio's 95%% interval excludes 1 and the ratio exceeds 1 + PCT "
+        "(e.g. 3%%); also the table's threshold",
     )
     flags.add_metric_flags(d, gate=True)
     d.add_argument(
         "--threshold",
         type=parse_fraction,
         metavar="PCT",
-        help="differences within +-PCT are 'no significant difference' "
-        f"(default {DEFAULT_THRESHOLD * 100:g}%%)",
+        help="report only: ratios within 1 +- PCT are 'no significant difference' "
+        f"(default {DEFAULT_THRESHOLD * 100:g}%%); with --fail-if-slower, its PCT",
     )
     flags.add_output_flags(p, document="both results (schema inferspeed/1, with the rounds' pairing)")
     p.set_defaults(func=cmd_gate, check=check)
@@ -79,7 +84,7 @@ def check(args: argparse.Namespace) -> str | None:
 
     given = {"fail_if_slower": args.fail_if_slower, "fail_if_more": args.fail_if_more}
     problem = threshold_mismatch(args.metric or DEFAULT_METRIC, given)
-    return problem or flags.check_loop_flags(args)
+    return problem or flags.check_threshold_flags(args) or flags.check_loop_flags(args)
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
@@ -90,9 +95,10 @@ def cmd_gate(args: argparse.Namespace) -> int:
         check_model_path(args.candidate)
     from ..measure.interleave import InterleavedInterrupted
     from ..report.terminal import progress
-    from ..tools.gate import GateSide, gate, plan_gate, side_label
+    from ..tools.gate import GateSide, fresh_seed, gate, plan_gate, side_label
 
-    config = flags.config_from_args(args)
+    seed = fresh_seed() if args.seed is None else args.seed
+    config = flags.config_from_args(args).replace(seed=seed)
     if args.json and args.json != "-":
         check_writable(args.json, "--json")
     base_config = config if args.base_ort_lib is None else config.replace(ort_lib=args.base_ort_lib)
@@ -106,7 +112,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
     plan = plan_gate(base_config, args.rounds)
     quiet = args.quiet or args.json == "-"
     if not quiet:
-        print(_plan_line(sides, plan), file=sys.stderr)
+        print(_plan_line(sides, plan, seed), file=sys.stderr)
 
     def starting(label: str) -> None:
         if not quiet and plan.metric.announce:
@@ -121,6 +127,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
                 fail_if_more=args.fail_if_more,
                 statistic=args.statistic,
                 threshold=args.threshold,
+                seed=seed,
                 plan=plan,
                 starting=starting,
             )
@@ -130,16 +137,17 @@ def cmd_gate(args: argparse.Namespace) -> int:
     return EXIT_SLOWER if verdict.failed else 0
 
 
-def _plan_line(sides: tuple[GateSide, GateSide], plan: GatePlan) -> str:
-    """What the gate is about to do, and about how long it takes."""
+def _plan_line(sides: tuple[GateSide, GateSide], plan: GatePlan, seed: int) -> str:
+    """What the gate is about to do, the seed of its order, and about how long it takes."""
     names = f"{sides[0].label} vs {sides[1].label}"
     each = plan.seconds_per_side
     if plan.metric.deterministic:
         return f"gate: {names}, each measured once ({plan.metric.noun} is deterministic)"
+    rounds = f"interleaved in randomised rounds (--seed {seed})"
     if each is None:
-        return f"gate: {names}, interleaved in randomised rounds"
+        return f"gate: {names}, {rounds}"
     total = "" if plan.expected_s is None else f"; {about(plan.expected_s)} in all"
-    return f"gate: {names}, interleaved in randomised rounds, {each:g} s timed each{total}"
+    return f"gate: {names}, {rounds}, {each:g} s timed each{total}"
 
 
 def _report(args: argparse.Namespace, verdict: GateVerdict, quiet: bool) -> None:

@@ -55,7 +55,7 @@ def check(args: argparse.Namespace) -> str | None:
 
 def cmd_tradeoff(args: argparse.Namespace) -> int:
     from ..report.text import render_tradeoff
-    from ..tools.tradeoff import tradeoff
+    from ..tools.tradeoff import speedup_notes, tradeoff
 
     config = flags.config_from_args(args)
     if args.json:
@@ -73,6 +73,8 @@ def cmd_tradeoff(args: argparse.Namespace) -> int:
     )
     if not args.quiet:
         print(render_tradeoff(found))
+        for note in speedup_notes(found):
+            print(note)
     if args.json:
         write_document(args.json, found.to_dict())
     return 0

@@ -31,6 +31,7 @@ __all__ = [
     "parse_shape",
     "parse_slo",
     "parse_slowdown",
+    "percent",
     "range_value",
     "split_pair",
 ]
@@ -128,27 +129,38 @@ def range_value(raw: str) -> tuple[float, float]:
 
 
 def parse_fraction(text: str) -> float:
-    """'1%' -> 0.01; '0.01' -> 0.01 (between 0 and 1)."""
-    value = _parse_percent(text)
+    """A percentage below 100%: '1%' -> 0.01. A bare number is refused (:func:`percent`)."""
+    value = percent(text)
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be between 0% and 100%")
     return value
 
 
 def parse_slowdown(text: str) -> float:
-    """A slowdown allowed by a gate: '5%' -> 0.05; '200%' -> 2.0 (a median ratio of 3)."""
-    value = _parse_percent(text)
+    """A slowdown allowed by a gate: '5%' -> 0.05; '200%' -> 2.0 (a median ratio of 3). A bare
+    number is refused (:func:`percent`)."""
+    value = percent(text)
     if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive percentage (e.g. 5% or 200%)")
     return value
 
 
-def _parse_percent(text: str) -> float:
+def percent(text: str) -> float:
+    """'3%' -> 0.03, the rule of every percentage flag: the % sign is required. A bare number is
+    refused, because '3' read as a fraction is 300% (a gate that can never fail) and '0.05' read
+    as a percentage is 0.05% (a gate that fails on noise): the message names both readings."""
     raw = text.strip()
+    number = raw[:-1].strip() if raw.endswith("%") else raw
     try:
-        return float(raw[:-1]) / 100.0 if raw.endswith("%") else float(raw)
+        value = float(number)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction (e.g. 1% or 0.01)") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction (a percentage such as 1%)") from None
+    if not raw.endswith("%"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} needs a % sign: write {raw}% for {raw} percent, or {value * 100:g}% for the "
+            f"fraction {raw}"
+        )
+    return value / 100.0
 
 
 def parse_percentile(text: str) -> float:

@@ -808,26 +808,52 @@ def render_info(info: InfoDocument) -> str:
     return "\n".join(lines)
 
 
-def _gate_side_line(label: str, result: Result) -> str:
-    """One side of a latency gate in a line: median with its interval, p99, samples, what was
-    noticed."""
+def _gate_side_line(label: str, result: Result, statistic: str) -> str:
+    """One side of a latency gate in a line: median with its interval, the decided statistic
+    when another, p99, samples, what was noticed."""
     s = result.stats
     lo, hi = s.ci95_median_ns
     ci = f" (95% CI {format_duration(lo)}-{format_duration(hi)})" if lo is not None and hi is not None else ""
     codes = ", ".join(w.code for w in result.warnings)
+    decided = (
+        ""
+        if statistic in ("median", "p99")
+        else f", {statistic} {format_duration(getattr(s, f'{statistic}_ns'))}"
+    )
     return (
-        f"{label}: median {format_duration(s.median_ns)}{ci}, p99 {format_duration(s.p99_ns)}, "
+        f"{label}: median {format_duration(s.median_ns)}{ci}{decided}, p99 {format_duration(s.p99_ns)}, "
         f"{s.count} samples" + (f"; noticed: {codes}" if codes else "")
     )
 
 
+def _gate_pairing_line(verdict: GateVerdict, c: Comparison) -> str:
+    """How the gate's ratios are made from the rounds, and what the side lines' pooled figures
+    give, so a reader sees both: a machine whose speed moved between rounds moves the pooled
+    figures, not the paired ratios."""
+    pooled = {
+        name: getattr(verdict.candidate.stats, f"{name}_ns") / getattr(verdict.baseline.stats, f"{name}_ns")
+        for name in dict.fromkeys(("median", c.statistic))
+    }
+    given = ", ".join(f"{name} {ratio:.3f}" for name, ratio in pooled.items())
+    seed = "" if verdict.seed is None else f", seed {verdict.seed}"
+    tails = "" if c.p99_blocks is None else f"; the p99's over {c.p99_blocks} blocks of rounds"
+    return (
+        f"paired over {verdict.rounds} interleaved rounds (random order{seed}); a ratio is the median of "
+        f"the per-round ratios (candidate / baseline in one round){tails}; the pooled figures above give "
+        f"{given}. Ratios against {c.baseline}:"
+    )
+
+
 def render_latency_gate(verdict: GateVerdict) -> str:
-    """A latency gate: each side in a line, the paired comparison, what the verdict leaves out."""
+    """A latency gate: each side in a line, how the paired ratios are made (and what the side
+    lines' figures give), the paired comparison, what the verdict leaves out."""
     c = verdict.comparison
+    if not isinstance(c, Comparison):
+        raise TypeError(f"a latency gate holds a latency comparison, not {type(c).__name__}")
     lines = [
-        _gate_side_line(c.baseline, verdict.baseline),
-        _gate_side_line(c.candidate, verdict.candidate),
-        f"paired over {verdict.rounds} interleaved rounds (random order); ratios against {c.baseline}:",
+        _gate_side_line(c.baseline, verdict.baseline, c.statistic),
+        _gate_side_line(c.candidate, verdict.candidate, c.statistic),
+        _gate_pairing_line(verdict, c),
         render_comparisons([c]),
         *(f"note: {note}" for note in verdict.notes),
     ]
@@ -844,7 +870,9 @@ def latency_decision(c: Comparison, limit: float) -> tuple[bool, str]:
             f"gate: FAIL: {c.candidate} is slower than {c.baseline}: {figures}, "
             f"more than the {limit:.1%} allowed"
         )
-    return False, f"gate: pass: {figures}; fails above {1 + limit:.3f}"
+    return False, (
+        f"gate: pass: {figures}; fails when the interval excludes 1 and the ratio exceeds {1 + limit:.3f}"
+    )
 
 
 @dataclass(frozen=True)

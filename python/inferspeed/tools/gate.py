@@ -28,12 +28,15 @@ from __future__ import annotations
 
 import math
 import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..analysis.compare import PAIRED_MIN_ROUNDS, Comparison
-from ..analysis.verdicts import Verdict, compare_results
+import numpy as np
+
+from ..analysis.compare import PAIRED_MIN_ROUNDS, TAIL_QUANTILES, Comparison, paired_ratios, tail_calls
+from ..analysis.verdicts import Verdict, compare_results, one_threshold
 from ..config import Config
 from ..errors import ConfigError
 from ..metrics import Metric, metric_named, threshold_mismatch
@@ -48,6 +51,7 @@ __all__ = [
     "GateSide",
     "GateVerdict",
     "SavedResultVerdict",
+    "fresh_seed",
     "gate",
     "gate_rounds",
     "plan_gate",
@@ -136,9 +140,13 @@ class GateVerdict:
     ``limit``: the fraction the candidate may be worse by (the metric's threshold:
     ``fail_if_slower`` for latency, ``fail_if_more`` for instruction counts; None: report
     only). ``failed``: the candidate is worse than the baseline by more than ``limit`` on the
-    decided statistic (for latency, significantly so). ``rounds``: interleaved rounds (0 for a
-    deterministic metric, measured once per side). ``notes``: what the verdict does not say (a
-    tail significantly slower while the median gate passed)."""
+    decided statistic (for latency: the decided ratio's interval excludes 1, and the ratio
+    exceeds 1 + ``limit``; the comparison's verdict then says "slower", its threshold being the
+    same ``limit``). ``rounds``: interleaved rounds (0 for a deterministic metric, measured once
+    per side). ``notes``: what the verdict does not say (a tail significantly slower while the
+    median gate passed; rounds too few for the gate to fail at ``limit``). ``seed``: the seed
+    of the rounds' random order (None for a deterministic metric): the same seed gives the
+    same order."""
 
     baseline: Result
     candidate: Result
@@ -146,6 +154,7 @@ class GateVerdict:
     limit: float | None
     rounds: int
     notes: tuple[str, ...] = field(default_factory=tuple)
+    seed: int | None = None
 
     @property
     def fail_if_slower(self) -> float | None:
@@ -166,7 +175,9 @@ class GateVerdict:
             "candidate": self.comparison.candidate,
             "statistic": getattr(self.comparison, "statistic", "median"),
             "fail_if_slower": self.limit,
+            "threshold": getattr(self.comparison, "threshold", None),
             "rounds": self.rounds,
+            "seed": self.seed,
             "failed": self.failed,
             "comparison": self.comparison.to_dict(),
             "notes": list(self.notes),
@@ -197,6 +208,7 @@ def gate(
     statistic: str = "median",
     threshold: float | None = None,
     rounds: int | None = None,
+    seed: int | None = None,
     plan: GatePlan | None = None,
     opened: Callable[[list[Session]], None] | None = None,
     starting: Callable[[str], None] | None = None,
@@ -209,40 +221,40 @@ def gate(
         A model file (measured with ``config``, labelled by its file name) or a
         :class:`GateSide` (its own configuration: another ``ort_lib``, other session options).
         The baseline's configuration is the gate's: its ``metric`` decides how the gate
-        measures (interleaved rounds for latency; once per side for a deterministic metric
-        such as instruction counts) and its loop settings are both sides'.
+        measures (interleaved rounds for latency; once per side for a deterministic metric)
+        and its loop settings are both sides'.
     config : Config, optional
         The configuration of the sides given as files (default ``Config()``).
     fail_if_slower : float, optional
-        Latency: fail when the candidate is significantly slower by more than this fraction;
-        None (the default): report only.
+        Latency: fail when the decided statistic's paired ratio has a 95% interval that
+        excludes 1 and exceeds 1 + this fraction; None (the default): report only.
     fail_if_more : float, optional
         Instruction counts: fail when the candidate needs more than this fraction more
-        instructions per call; None: report only. Giving the threshold of another metric than
-        the gate's is a ConfigError.
+        instructions per call; None: report only. The threshold of another metric than the
+        gate's is a ConfigError.
     statistic : str, default "median"
-        What a latency verdict is on, per round: "median", "p90", "p99" or "mean".
+        What a latency verdict is on: "median" or "mean" per round, "p90" or "p99" per block
+        of rounds that holds the quantile (``analysis.compare.paired_tail``); a tail the gate's
+        calls cannot hold is a ConfigError, before the rounds when the pilot shows it.
     threshold : float, optional
-        Latency ratios within +-threshold are "no significant difference" (default 2%).
+        The table's "no significant difference" band, +-threshold: ``fail_if_slower`` when
+        given (another value is a ConfigError: the table's "slower" is what fails), else 2%.
     rounds : int, optional
-        Interleaved rounds; None chooses them (:func:`gate_rounds`) from the time per side
-        (``max_time``, default GATE_TIME) and a short pilot of each side. Ignored when
-        ``plan`` is given: the plan holds the rounds.
+        Interleaved rounds; None: chosen (:func:`gate_rounds`) after a short pilot of each side.
+    seed : int, optional
+        Seed of the rounds' random order (recorded in the verdict); None draws a fresh one.
     plan : GatePlan, optional
-        The plan already made by :func:`plan_gate` for the baseline's configuration (the CLI
-        makes it first, to size its progress bar); by default made here from the baseline's
-        configuration and ``rounds``.
+        :func:`plan_gate`'s plan for the baseline's configuration (it holds the rounds), made
+        first by the CLI to size its progress bar; by default made here.
     opened, starting : callable, optional
         Called with the two sessions once they exist (latency); with a side's label before a
-        deterministic metric measures it.
-
-    Returns a :class:`GateVerdict`: both results, their comparison, whether the candidate failed.
+        deterministic metric measures it. Returns a :class:`GateVerdict`.
 
     Raises
     ------
     ConfigError
-        A setting the gate cannot use (another scenario, adaptive stopping, processes), or the
-        threshold of another metric.
+        A setting the gate cannot use (another scenario, adaptive stopping, processes), the
+        threshold of another metric, a ``threshold`` other than ``fail_if_slower``.
     BenchmarkInterrupted
         On Ctrl-C (``InterleavedInterrupted`` for latency: every side's rounds so far).
     """
@@ -257,25 +269,34 @@ def gate(
     limit = given.get(plan.metric.threshold)
     if plan.metric.deterministic:
         return _measured_once(baseline, candidate, limit, starting)
-    base, cand, chosen = _interleaved(baseline, candidate, plan, opened)
+    threshold = one_threshold(threshold, limit)
+    seed = fresh_seed() if seed is None else seed
+    base, cand, chosen = _interleaved(baseline, candidate, plan, opened, (seed, statistic))
     c = compare_results(
-        base,
-        cand,
-        threshold=threshold,
-        baseline_label=baseline.label,
-        candidate_label=candidate.label,
+        base, cand, baseline_label=baseline.label, candidate_label=candidate.label, threshold=threshold,
         statistic=statistic,
-    )
-    return GateVerdict(base, cand, c, limit, chosen, tuple(_notes(c)))
+    )  # fmt: skip
+    return GateVerdict(base, cand, c, limit, chosen, tuple(_notes(c, base, cand, limit)), seed)
+
+
+def fresh_seed() -> int:
+    """A fresh seed for a gate's round order: each invocation runs its own random order."""
+    return secrets.randbelow(2**31)
 
 
 def _interleaved(
-    baseline: GateSide, candidate: GateSide, plan: GatePlan, opened: Callable[[list[Session]], None] | None
+    baseline: GateSide,
+    candidate: GateSide,
+    plan: GatePlan,
+    opened: Callable[[list[Session]], None] | None,
+    how: tuple[int, str],
 ) -> tuple[Result, Result, int]:
-    """Both sides measured in randomised interleaved rounds: (baseline, candidate, rounds)."""
+    """Both sides measured in randomised interleaved rounds, in the order of ``how``'s seed,
+    after checking that they can hold its statistic: (baseline, candidate, rounds)."""
     from ..measure.interleave import measure_interleaved
     from ..measure.session import Session
 
+    seed, statistic = how
     sessions: list[Session] = []
     try:
         for side in (baseline, candidate):
@@ -283,13 +304,40 @@ def _interleaved(
         if opened is not None:
             opened(sessions)
         each = plan.seconds_per_side
-        chosen = plan.rounds or gate_rounds(each or GATE_TIME, _pilot_latency(sessions))
-        done = measure_interleaved(sessions, chosen, plan.config, order="random", seed=plan.config.seed)
+        latency = _pilot_latency(sessions) if plan.rounds is None or statistic in TAIL_QUANTILES else 0.0
+        _check_tail(statistic, plan, latency)
+        chosen = plan.rounds or gate_rounds(each or GATE_TIME, latency)
+        done = measure_interleaved(sessions, chosen, plan.config, order="random", seed=seed)
     finally:
         for s in sessions:
             s.close()
     base, cand = done.results
     return base, cand, chosen
+
+
+def _check_tail(statistic: str, plan: GatePlan, latency_s: float) -> None:
+    """A ConfigError when the gate's calls a side cannot hold a paired tail ``statistic``:
+    PAIRED_MIN_ROUNDS blocks of ``tail_calls(q)`` calls (a call of the slower side taking
+    ``latency_s``, from the pilot)."""
+    q = TAIL_QUANTILES.get(statistic)
+    iterations, seconds = plan.config.loop_limits
+    if q is None or latency_s <= 0:
+        return
+    need = PAIRED_MIN_ROUNDS * tail_calls(q)
+    calls = seconds / latency_s if seconds is not None else float(iterations or 0)
+    if iterations is not None:
+        calls = min(calls, iterations)
+    if calls >= need:
+        return
+    from ..units import format_duration
+
+    # Blocks end on a round's edge: a little more than the bare need.
+    more = math.ceil(1.25 * need * latency_s)
+    raise ConfigError(
+        f"--statistic {statistic} needs {need} calls a side ({PAIRED_MIN_ROUNDS} blocks of "
+        f"{tail_calls(q)}, each holding its {statistic}); at {format_duration(latency_s * 1e9)} a call "
+        f"this gate makes about {int(calls)}: give --max-time {more}s or more, or decide on the median"
+    )
 
 
 def _measured_once(
@@ -334,20 +382,55 @@ def _gate_config(config: Config) -> Config:
     return config
 
 
-def _notes(c: Verdict) -> list[str]:
+def _notes(c: Verdict, base: Result, cand: Result, limit: float | None) -> list[str]:
     """What the verdict on one statistic leaves out: a tail significantly slower (or faster)
-    while the decision was on another statistic."""
+    while the decision was on another statistic (paired over blocks of rounds; said only when
+    the blocks hold the p99 itself), a p99 column that is a lower quantile, and rounds too few
+    for the gate to fail at its threshold."""
     if not isinstance(c, Comparison):
         return []
     notes = []
     lo, hi = c.ratio_p99_ci
-    if c.statistic != "p99" and (lo > 1.0 + c.threshold or hi < 1.0 - c.threshold):
+    quantile = c.p99_quantile
+    if quantile is not None and quantile < TAIL_QUANTILES["p99"] - 1e-9:
+        notes.append(
+            f"the p99 column is the p{100 * quantile:.1f}: the rounds hold too few calls for "
+            f"{PAIRED_MIN_ROUNDS} blocks of {tail_calls(0.99)} calls a side"
+        )
+    elif c.statistic != "p99" and (lo > 1.0 + c.threshold or hi < 1.0 - c.threshold):
         way = "slower" if lo > 1.0 else "faster"
         notes.append(
-            f"the p99 is {way}: ratio {c.ratio_p99:.3f} ({lo:.3f}-{hi:.3f}); the gate decided on the "
-            f"{c.statistic} (--statistic p99 gates on the tail)"
+            f"the p99 is {way}: ratio {c.ratio_p99:.3f} ({lo:.3f}-{hi:.3f}), paired over {c.p99_blocks} "
+            f"blocks of rounds; the gate decided on the {c.statistic} (--statistic p99 gates on the tail)"
         )
-    return notes
+    unit = "blocks of rounds" if c.statistic in TAIL_QUANTILES else "rounds"
+    reach = _reach(paired_ratios(base, cand, c.statistic), c.threshold if limit is None else limit, unit)
+    return notes + ([reach] if reach else [])
+
+
+def _reach(ratios: np.ndarray | None, limit: float, unit: str = "rounds") -> str | None:
+    """A note when the paired ratios are too few for the gate to fail at ``limit``: the sign
+    test needs k of n rounds (or blocks) on one side, and the smallest slowdown whose interval
+    excludes 1 is 1 / r_(l) - 1, r_(l) the interval's lower order statistic of the ratios
+    centred on their median (every ratio times 1 + s moves the interval by 1 + s)."""
+    from ..stats.summary import ci_ranks
+
+    if ratios is None:
+        return None
+    found = np.sort(ratios[np.isfinite(ratios) & (ratios > 0)])
+    n = found.size
+    low, _ = ci_ranks(n, 0.5, 0.95)
+    if low is None:
+        return None
+    k, least = n - low + 1, float(np.median(found) / found[low - 1]) - 1.0
+    need = f"the sign test needs {k} of the {n} slower" + (" (all of them)" if k == n else "")
+    if least > limit:
+        return (
+            f"with {n} paired {unit} the gate can fail only on a slowdown of about {least:.1%} or more, "
+            f"not {limit:.1%}: {need}, and their ratios spread that far; more time (--max-time) gives "
+            "more rounds"
+        )
+    return f"with {n} paired {unit} the gate fails only when all {n} are slower" if k == n else None
 
 
 def side_label(model: str, config: Config, other: Config) -> str:
@@ -389,13 +472,24 @@ def saved_result_gate(
     from ..analysis.compare import compare
 
     result, taken = first, 1
-    c = compare(base, result, baseline_label=baseline_label, candidate_label=candidate_label)
+    threshold = one_threshold(None, fail_if_slower)  # the verdict's "slower" is what fails
+
+    def judged(measured: Result) -> Comparison:
+        return compare(
+            base,
+            measured,
+            threshold=threshold,
+            baseline_label=baseline_label,
+            candidate_label=candidate_label,
+        )
+
+    c = judged(result)
     if fail_if_slower is None or not c.slower_by_more_than(fail_if_slower):
         return SavedResultVerdict(result, c, taken, None)
     confirmations = max(0, confirmations)
     for _ in range(confirmations):
         result, taken = remeasure(), taken + 1
-        c = compare(base, result, baseline_label=baseline_label, candidate_label=candidate_label)
+        c = judged(result)
         if not c.slower_by_more_than(fail_if_slower):
             return SavedResultVerdict(result, c, taken, None)
     failure = (

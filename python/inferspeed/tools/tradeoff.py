@@ -41,7 +41,7 @@ from ..measure.interleave import measure_interleaved
 from ..measure.plan import read_npz
 from ..measure.session import Session
 
-__all__ = ["TradeoffResult", "fidelity", "make_variants", "tradeoff"]
+__all__ = ["TradeoffResult", "fidelity", "make_variants", "speedup_notes", "tradeoff"]
 
 #: Input sets the outputs are compared on (and the static quantiser calibrates on, unless a
 #: calibration file is given).
@@ -220,6 +220,28 @@ class TradeoffResult:
         )
 
 
+def speedup_notes(found: TradeoffResult) -> list[str]:
+    """A line for each variant whose medians (the table's median column) give a speedup
+    outside its paired interval: the speedup is the median of the per-round ratios, which a
+    machine whose speed moved between rounds does not move, and the medians are pooled over
+    every round; the line shows both, so the column and the speedup do not contradict."""
+    from ..units import format_duration
+
+    base = next((r for r in found.rows if r.get("reference")), None)
+    notes = []
+    for r in found.rows:
+        pooled, (lo, hi) = r.get("pooled_speedup"), r.get("speedup_ci") or (0.0, 0.0)
+        if base is None or r.get("reference") or pooled is None or lo <= pooled <= hi:
+            continue
+        notes.append(
+            f"note: {r['label']}: the medians give {pooled:.2f}x ({format_duration(base['median_ns'])} / "
+            f"{format_duration(r['median_ns'])}); its speedup {r['speedup']:.2f}x is the median of the "
+            f"per-round ratios over {r.get('rounds')} interleaved rounds: the machine's speed moved "
+            "between rounds, which moves the pooled medians and not the paired speedup"
+        )
+    return notes
+
+
 #: Verdicts of :func:`inferspeed.analysis.compare.compare` that say the speed differs.
 SIGNIFICANT_VERDICTS = ("faster", "slower")
 
@@ -321,6 +343,9 @@ def _rows(
             row["speedup"] = 1.0 / c.ratio_median
             row["speedup_ci"] = [1.0 / c.ratio_median_ci[1], 1.0 / c.ratio_median_ci[0]]
             row["verdict"] = c.verdict
+            # What the median column gives, beside the paired speedup it may differ from.
+            row["pooled_speedup"] = results[0].stats.median_ns / result.stats.median_ns
+            row["rounds"] = c.rounds
         else:
             row["speedup"], row["speedup_ci"], row["verdict"] = 1.0, [1.0, 1.0], "reference"
         rows.append(row)
