@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..config import DEFAULT_THRESHOLD, STATISTICS
 from ..errors import ConfigError
@@ -93,9 +93,11 @@ def cmd_gate(args: argparse.Namespace) -> int:
     check_model_path(args.baseline)
     if args.candidate is not None:
         check_model_path(args.candidate)
+    from ..events import listening
     from ..measure.interleave import InterleavedInterrupted
     from ..report.terminal import progress
     from ..tools.gate import GateSide, fresh_seed, gate, plan_gate, side_label
+    from .run import counting_progress
 
     seed = fresh_seed() if args.seed is None else args.seed
     config = flags.config_from_args(args).replace(seed=seed)
@@ -114,13 +116,23 @@ def cmd_gate(args: argparse.Namespace) -> int:
     if not quiet:
         print(_plan_line(sides, plan, seed), file=sys.stderr)
 
+    side = {"label": sides[0].label}
+
     def starting(label: str) -> None:
+        side["label"] = label
         if not quiet and plan.metric.announce:
             print(plan.metric.announce.format(label=label), file=sys.stderr)
 
+    def counting(event: dict[str, Any]) -> None:  # a deterministic metric's own progress
+        if not quiet and plan.metric.deterministic:
+            counting_progress(side["label"])(event)
+
     span = plan.expected_s
     try:
-        with progress(None if span is None else span[1], "gate: measuring both, interleaved", not quiet):
+        with (
+            listening(counting),
+            progress(None if span is None else span[1], "gate: measuring both, interleaved", not quiet),
+        ):
             verdict = gate(
                 *sides,
                 fail_if_slower=args.fail_if_slower,

@@ -366,8 +366,13 @@ def _side(side: GateSide | str | os.PathLike[str], config: Config | None) -> Gat
 
 
 def _pilot_latency(sessions: list[Session]) -> float:
-    """Seconds a call of the slower side takes: a short pilot of each (untimed for the gate)."""
-    return max(s.measure(max_time=PILOT_TIME, warmup_time=PILOT_TIME).stats.median_ns for s in sessions) / 1e9
+    """Seconds a call of the slower side takes: a short pilot of each (untimed for the gate;
+    a part of the gate, not a run of the machine's history)."""
+    from ..measure.history import parts_of_one_run
+
+    with parts_of_one_run():
+        pilots = [s.measure(max_time=PILOT_TIME, warmup_time=PILOT_TIME) for s in sessions]
+    return max(p.stats.median_ns for p in pilots) / 1e9
 
 
 def _gate_config(config: Config) -> Config:
