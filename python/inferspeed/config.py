@@ -303,10 +303,12 @@ class Config:
         twice the last-level cache, else FALLBACK_FLUSH_BYTES (128 MiB) when its size cannot
         be read (:meth:`resolved_flush_bytes`).
     target_ci : float or None, default None
-        Adaptive stopping, single-stream only: stop once the median's 95% interval (for
-        another run on this machine) is within +-``target_ci`` of the median, a fraction in
-        (0, 1) (0.01 for 1%), but not before the run has spanned the machine's switching
-        time; or at the loop's limits. None: the loop runs to its limits.
+        Adaptive stopping, single-stream only: stop once the run's own 95% uncertainty of its
+        median (its samples and its variation in time: what more samples shrink) is within
+        +-``target_ci`` of the median, a fraction in (0, 1) (0.01 for 1%), but not before the
+        run has spanned the machine's switching time; or at the loop's limits. The printed
+        interval for another run adds what no run length removes. None: the loop runs to its
+        limits.
     target_percentile : float or None, default None
         With ``target_ci``: also narrow the interval of this percentile, in (0, 100) (e.g.
         99). Needs ``target_ci``.

@@ -281,7 +281,8 @@ def add_statistics_flags(g: Group, *, adaptive: bool = True) -> None:
             "--target-ci",
             type=parse_fraction,
             metavar="PCT",
-            help="stop once the median's 95%% CI is within +-PCT (e.g. 1%%), or at the time limit",
+            help="stop once the run's own 95%% CI of the median (its samples and its variation in time) "
+            "is within +-PCT (e.g. 1%%), or at the time limit",
         )
         g.add_argument(
             "--target-percentile",

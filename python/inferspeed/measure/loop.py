@@ -5,6 +5,7 @@ intervals are narrow enough) and what a timed phase hands back (:class:`Timed`).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from ..config import (
 )
 from ..errors import ConfigError
 from ..stats.summary import median_ci, min_samples_for_ci, quantile_ci, relative_halfwidth
-from ..stats.timeseries import Between, session_interval
+from ..stats.timeseries import Between, run_variance
 from .monitor import Monitor
 
 __all__ = ["AdaptiveStop", "LoopChunk", "Timed", "closed_loop", "pinned", "sliced_loop", "warm_until_steady"]
@@ -188,9 +189,10 @@ class AdaptiveStop:
     the run has spanned the machine's switching time (ADAPTIVE_MIN_SPAN seconds, or
     ADAPTIVE_SPAN_SWITCHES times the switching time the machine's history saw, whichever is
     longer: an interval from less has not seen the machine change), whether the targeted
-    intervals are within the target, the median's being the interval for another run on this
-    machine (:func:`~inferspeed.stats.timeseries.session_interval`); checks come at growing
-    intervals (ADAPTIVE_FIRST_CHUNK, x1.5, up to ADAPTIVE_MAX_CHUNK seconds apart)."""
+    intervals are within the target, the median's from the run's own uncertainty of it, its
+    variation in time included (:func:`~inferspeed.stats.timeseries.run_variance`): what more
+    samples shrink; checks come at growing intervals (ADAPTIVE_FIRST_CHUNK, x1.5, up to
+    ADAPTIVE_MAX_CHUNK seconds apart)."""
 
     def __init__(self, config: Config, between: Between | None = None) -> None:
         assert config.target_ci is not None
@@ -225,9 +227,11 @@ class AdaptiveStop:
         within = _relative_width(x, q)
         if q != 0.5 or within is None:
             return within
-        center = float(np.median(x))
-        other = session_interval(x, center, median_ci(x), self.between)["relative_halfwidth"]
-        return max(within, float(other))
+        # What more samples shrink: the run's own uncertainty of its median (its order
+        # statistics and its variation in time), not what no run sees (another session's
+        # offset, which the printed interval for another run adds).
+        own = run_variance(x, float(np.median(x)), median_ci(x))["v"]
+        return max(within, math.expm1(1.959964 * math.sqrt(own)))
 
     def record(self, samples: np.ndarray, elapsed_s: float) -> dict[str, Any]:
         """The Result's ``stopping``; the half-widths reached at the end when the run stopped
