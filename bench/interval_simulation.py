@@ -128,6 +128,7 @@ def _entry(samples: np.ndarray, when: float) -> dict[str, Any]:
         "log_var_run": seen["v"],
         "span_s": seen["span_s"],
         "switching_time_s": seen["switching_time_s"],
+        "sd_windows": seen["sd_windows"],
     }
 
 

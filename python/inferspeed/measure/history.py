@@ -105,11 +105,9 @@ def remember(known: MachineHistory, result: Any, kind: str = "run") -> bool:
         return False
     s = result.stats
     over = (result.monitor or {}).get("over_time") or {}
-    if "log_var_run" in over:
-        own, span, switching = over["log_var_run"], over["span_s"], over.get("switching_time_s")
-    else:
-        seen = run_variance(result.samples_ns, s.median_ns, s.ci95_median_within_ns or s.ci95_median_ns)
-        own, span, switching = seen["v"], seen["span_s"], seen["switching_time_s"]
+    if "log_var_run" not in over:
+        over = run_variance(result.samples_ns, s.median_ns, s.ci95_median_within_ns or s.ci95_median_ns)
+        over = {**over, "log_var_run": over["v"]}
     readings = (result.monitor or {}).get("readings_ns") or []
     return stored.append(
         known.machine,
@@ -119,10 +117,11 @@ def remember(known: MachineHistory, result: Any, kind: str = "run") -> bool:
             "kind": kind,
             "model_sha256": result.model["sha256"],
             "median_ns": s.median_ns,
-            "log_var_run": own,
+            "log_var_run": over["log_var_run"],
             "samples": s.count,
-            "span_s": span,
-            "switching_time_s": switching,
+            "span_s": over["span_s"],
+            "switching_time_s": over.get("switching_time_s"),
+            "sd_windows": over.get("sd_windows"),
             "probe_ns": float(np.median(readings)) if readings else None,
         },
     )

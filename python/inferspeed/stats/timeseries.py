@@ -75,7 +75,7 @@ PAIR_GAP_S = 12 * 3600.0
 #: History: a pair's weight halves with every HALF_LIFE_S of its age (seconds).
 HALF_LIFE_S = 24 * 3600.0
 #: History: a pair of runs this many times longer or shorter than a run counts half for it.
-LENGTH_FACTOR = 2.0
+LENGTH_FACTOR = 4.0
 #: The machine's other measurements count for at most this many degrees of freedom.
 MACHINE_PRIOR_DF = 4.0
 #: With no history: the variance of a run's log median that it cannot see itself...
@@ -192,6 +192,16 @@ class Between:
     machine_pairs: tuple[Pair, ...] = ()
     sessions: int = 0
     switching_time_s: float | None = None
+    state_var: float = 0.0
+
+    def unseen_states(self, length_s: float) -> float:
+        """The variance of a run's log median from the machine's speed states that a run of
+        ``length_s`` seconds averages too little: the states' spread (the window medians'
+        variance of recent runs long enough to see them) times switching time / length, up
+        to all of it for a run shorter than one switching time."""
+        if not self.switching_time_s or self.state_var <= 0:
+            return 0.0
+        return self.state_var * min(1.0, self.switching_time_s / max(length_s, 1e-3))
 
     def unseen(self, length_s: float) -> tuple[float, float]:
         """(variance, degrees of freedom) of what a run of ``length_s`` seconds cannot see of
@@ -202,7 +212,7 @@ class Between:
         (ku, kdf), (mu, mdf) = mine, (mdf_all[0], min(mdf_all[1], MACHINE_PRIOR_DF))
         pdf = max(NO_HISTORY_DF - kdf - mdf, 0.0)
         df = kdf + mdf + pdf
-        return (ku * kdf + mu * mdf + NO_HISTORY_U * pdf) / df, df
+        return max((ku * kdf + mu * mdf + NO_HISTORY_U * pdf) / df, self.unseen_states(length_s)), df
 
     def quantile(self, length_s: float, level: float = 0.95) -> float | None:
         """The distribution-free half-width (log) of the interval for another run: the
@@ -264,9 +274,9 @@ def _entry(e: Mapping[str, Any]) -> tuple[str, float, float, float, float] | Non
 
 
 def _pairs(entries: Iterable[Mapping[str, Any]], now: float) -> dict[str, list[Pair]]:
-    """Each run of a key with the run of that key before it whose length is within
-    LENGTH_FACTOR of its own (among the 8 before it, at most PAIR_GAP_S earlier), as pairs
-    weighted by recency."""
+    """Each run of a key with the run of that key just before it, and with the one before it
+    whose length is within a factor of 2 of its own (among the 8 before it, at most
+    PAIR_GAP_S earlier), as pairs weighted by recency."""
     by_key: dict[str, list[tuple[float, float, float, float]]] = {}
     for e in entries:
         got = _entry(e)
@@ -276,13 +286,15 @@ def _pairs(entries: Iterable[Mapping[str, Any]], now: float) -> dict[str, list[P
     for key, runs in by_key.items():
         runs.sort()
         for i, (t1, y1, v1, l1) in enumerate(runs):
-            # The run before it of about its length (runs of other lengths may come between).
-            for t0, y0, v0, l0 in reversed(runs[max(0, i - 8) : i]):
+            weight = 0.5 ** (max(now - t1, 0.0) / HALF_LIFE_S)
+            # The run just before it, and the one before it of about its length (runs of other
+            # lengths may come between).
+            for j, (t0, y0, v0, l0) in enumerate(reversed(runs[max(0, i - 8) : i])):
                 if t1 - t0 > PAIR_GAP_S:
                     break
-                if max(l0, l1) <= LENGTH_FACTOR * min(l0, l1):
-                    weight = 0.5 ** (max(now - t1, 0.0) / HALF_LIFE_S)
+                if j == 0 or max(l0, l1) <= 2 * min(l0, l1):
                     out.setdefault(key, []).append(Pair(y1 - y0, v0 + v1, math.sqrt(l0 * l1), weight))
+                if max(l0, l1) <= 2 * min(l0, l1):
                     break
     return out
 
@@ -304,7 +316,23 @@ def between_sessions(
         machine_pairs=tuple(p for k, ps in by_key.items() if k != key for p in ps),
         sessions=len(times),
         switching_time_s=float(np.median(switching)) if switching else None,
+        state_var=_state_var(entries, max(times, default=0.0) if now is None else now),
     )
+
+
+def _state_var(entries: Sequence[Mapping[str, Any]], now: float) -> float:
+    """The machine's speed states as recent runs saw them: the median variance of window log
+    medians of the runs of the last PAIR_GAP_S long enough to see them (three switching times
+    or more); 0 when there are none."""
+    seen = []
+    for e in entries:
+        try:
+            sd, tau, span, when = (float(e[k]) for k in ("sd_windows", "switching_time_s", "span_s", "time"))
+        except (KeyError, TypeError, ValueError):
+            continue
+        if span >= 3 * tau and now - when <= PAIR_GAP_S and math.isfinite(sd):
+            seen.append(sd * sd)
+    return float(np.median(seen)) if seen else 0.0
 
 
 def _batch_se(logs: np.ndarray, tau_windows: float) -> tuple[float, int] | None:
