@@ -30,8 +30,10 @@ The log median of a run of length L is the measurement's level, plus what the ru
   the machine's other measurements a prior worth at most MACHINE_PRIOR_DF degrees of
   freedom, and the no-history prior NO_HISTORY_U filling up to NO_HISTORY_DF (this VM's
   figure, docs/measurement.md); the interval is ``median * exp(±t(df) * sqrt(2u(L) + 2v))``,
-  ``df`` Welch-Satterthwaite's over the run's batches and the prior; with 9 pairs or more, at
-  least as wide as their largest difference (:meth:`Between.largest`).
+  ``df`` Welch-Satterthwaite's over the run's batches and the prior; with 3 pairs or more, at
+  least as wide as their largest difference (:meth:`Between.largest`). The machine's speed
+  states, as recent runs long enough to see them saw them (their windows' spread and
+  switching time), bound from below what a shorter run cannot see (:meth:`Between.unseen_states`).
 
 A run that saw one state only (its windows all within STATE_GAP of each other) says so: with
 no history its interval cannot include states it never saw.
@@ -231,11 +233,11 @@ class Between:
         k = min(int(np.searchsorted(reach, level)), d.size - 1)
         return float(d[order][k])
 
-    def largest(self, length_s: float, weight: float = 9.0) -> float | None:
+    def largest(self, length_s: float, weight: float = 3.0) -> float | None:
         """The largest |difference| of this measurement's pairs of about ``length_s`` (near
-        it by a factor of LENGTH_FACTOR), when they weigh ``weight`` or more: with n such
-        pairs, the next one falls within it with probability n / (n + 1) whatever its
-        distribution (91% for 10). None with fewer."""
+        it by a factor of LENGTH_FACTOR), when they weigh ``weight`` or more: runs that
+        recently differed by that much may again (with n pairs, the next one falls within it
+        with probability n / (n + 1) whatever its distribution). None with fewer."""
         near = [p for p in self.pairs if _near(p.length_s, length_s) >= 0.5]
         if sum(p.weight for p in near) < weight:
             return None
