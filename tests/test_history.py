@@ -54,6 +54,7 @@ def test_interleaved_rounds_add_one_entry_per_side(history_on: str, models: dict
     assert pooled.monitor is not None and pooled.monitor["parts"] == 6
     assert "over_time" not in pooled.monitor  # the pooled CI is the rounds' own
     assert pooled.stats.ci95_median_within_ns is None
+    assert pooled.to_dict()["stats"]["ci95_median_for"] == "these samples"
 
 
 def test_a_run_adds_one_entry_and_the_next_reads_it(history_on: str, models: dict[str, str]) -> None:
@@ -63,6 +64,9 @@ def test_a_run_adds_one_entry_and_the_next_reads_it(history_on: str, models: dic
     entries = _lines(history_on)
     assert len(entries) == 2 and entries[0]["key"] == entries[1]["key"] and entries[0]["kind"] == "run"
     assert second.monitor is not None and second.monitor["over_time"]["history_sessions"] == 1
+    assert second.to_dict()["stats"]["ci95_median_for"] == "another run"
+    again = inferspeed.Result.from_dict(second.to_dict(), second.environment)
+    assert again.stats.ci95_median_for == "another run"
     with parts_of_one_run():
         inferspeed.benchmark(models["add"], max_time=0.1, warmup_time=0.02)
     assert len(_lines(history_on)) == 2  # a part of a run adds nothing

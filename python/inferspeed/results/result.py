@@ -189,6 +189,7 @@ class Result:
             "profile", "monitor", "environment", "instructions",
         }  # fmt: skip
         stats = dict(entry["stats"])
+        stats.pop("ci95_median_for", None)  # derived: what ci95_median_ns is for
         for key, value in list(stats.items()):
             if key.startswith("ci95_") and value is not None:
                 stats[key] = tuple(value)

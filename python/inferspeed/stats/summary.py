@@ -261,7 +261,15 @@ class Stats:
             d[f"ci95_{key}"] = list(d[f"ci95_{key}"])
         if d["ci95_median_within_ns"] is not None:
             d["ci95_median_within_ns"] = list(d["ci95_median_within_ns"])
+        d["ci95_median_for"] = self.ci95_median_for
         return d
+
+    @property
+    def ci95_median_for(self) -> str:
+        """What ``ci95_median_ns`` is for: "another run" (a closed loop's, with its within-run
+        interval kept apart) or "these samples" (their own order statistics: pooled rounds,
+        scenarios, callables without a monitor)."""
+        return "another run" if self.ci95_median_within_ns is not None else "these samples"
 
 
 def relative_halfwidth(center: float, interval: Interval) -> float | None:
