@@ -25,7 +25,7 @@ The log median of a run of length L is the measurement's level, plus what the ru
 - With pairs worth 19 or more (:meth:`Between.quantile`), the half-width is the smallest
   |difference| that 95% of the pairs and the next one fall within: a distribution-free
   prediction interval (the medians of a machine with speed states are far from normal), never
-  narrower than ``1.96 * sqrt(2v)``.
+  narrower than the order-statistic part of ``v`` gives.
 - With fewer, ``u(L)`` is the pairs' excess over their own ``v`` (:meth:`Between.unseen`),
   the machine's other measurements a prior worth at most MACHINE_PRIOR_DF degrees of
   freedom, and the no-history prior NO_HISTORY_U filling up to NO_HISTORY_DF (this VM's
@@ -378,6 +378,7 @@ def run_variance(
     order = _log_var(median_ns, within)
     return {
         "v": max(v_time, order),
+        "v_order": order,
         "v_df": df if v_time >= order else math.inf,
         "se_time": math.sqrt(v_time),
         "windows": int(logs.size),
@@ -418,9 +419,10 @@ def session_interval(
     df = (u + v) ** 2 / parts if parts > 0 else math.inf
     t = t_quantile(0.975, max(df, 1.0)) if math.isfinite(df) else 1.959964
     empirical = between.quantile(seen["span_s"])
-    own = 1.959964 * math.sqrt(2.0 * v)  # this run's own variation, whatever the history says
     if empirical is not None:
-        half = max(empirical, own)
+        # The pairs' differences hold their runs' variation in time; this run's own samples
+        # still bound it from below.
+        half = max(empirical, 1.959964 * math.sqrt(2.0 * seen["v_order"]))
     else:  # heavy tails (speed states) are missed by a variance: at least the largest pair's
         half = max(t * math.sqrt(2.0 * (u + v)), between.largest(seen["span_s"]) or 0.0)
     lo, hi = median_ns * math.exp(-half), median_ns * math.exp(half)
