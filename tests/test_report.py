@@ -432,6 +432,7 @@ def test_a_gate_report_shows_its_decision_threshold_and_pairing(gate_file: Path,
         assert "above 1.030 (more than 3.0% slower)" in out
         assert f"paired: {rounds} interleaved rounds in random order, seed 1234" in out
         assert "effective_quantile" in out and "0.97" in out  # a newer gate's field, shown
+        assert not re.search(r"threshold\W+0\.0", out)  # a known field, not shown raw again
         assert "separate runs" not in out
     markdown = md.read_text()
     assert "Compared with" not in markdown  # the gate is the comparison

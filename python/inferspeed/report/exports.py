@@ -561,7 +561,7 @@ def comparison_table(entries: Sequence[Entry]) -> tuple[list[list[str]], list[st
 #: The gate object's fields read by name; any other is shown as it is (a newer gate's).
 _GATE_FIELDS = frozenset(
     ("baseline", "candidate", "statistic", "fail_if_slower", "fail_if_more", "rounds", "failed",
-     "comparison", "notes", "metric", "order", "seed")
+     "comparison", "notes", "metric", "order", "seed", "threshold")
 )  # fmt: skip
 
 
@@ -632,7 +632,7 @@ class GateRecord:
             failed=gate["failed"] if isinstance(gate.get("failed"), bool) else None,
             ratio=ratio,
             ratio_ci=ratio_ci,
-            threshold=_number(comp.get("threshold")),
+            threshold=_number(gate.get("threshold", comp.get("threshold"))),
             verdict=None if comp.get("verdict") is None else str(comp["verdict"]),
             rounds=rounds if isinstance(rounds, int) else None,
             order=str(gate.get("order") or pairing.get("order") or "") or None,
