@@ -28,7 +28,7 @@ import numpy as np
 
 from .. import _core
 from ..config import MONITOR_PROBES
-from ..stats.states import speed_states
+from ..stats.states import reading_states
 
 __all__ = ["Monitor", "reading"]
 
@@ -86,21 +86,16 @@ class Monitor:
         medians = [
             float(np.median(samples_ns[a:b])) if b > a else None for a, b in itertools.pairwise(bounds)
         ]
-        values = np.asarray(self.readings_ns, dtype=np.float64)
-        moved = float(values.max() / values.min() - 1.0) if values.size >= 2 and values.min() > 0 else None
-        labels, levels = speed_states(values)
         return {
             "probe_steps": int(_core.PROBE_STEPS),
             "probes_per_reading": MONITOR_PROBES,
             "times_s": [round(t, 4) for t in self.times_s],
             "readings_ns": [round(v, 1) for v in self.readings_ns],
-            "reading_states": labels,
-            "state_levels_ns": [round(v, 1) for v in levels],
+            **reading_states(self.readings_ns),
             "slices": {
                 "start_s": [round(t, 4) for t in self.slice_starts_s],
                 "end_s": [round(t, 4) for t in self.slice_ends_s],
                 "samples": [b - a for a, b in itertools.pairwise(bounds)],
                 "median_ns": medians,
             },
-            "speed_moved": None if moved is None else round(moved, 4),
         }

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..config import STATISTICS
 from ..stats.diagnostics import Diagnostic, check_bimodal, check_drift, check_few_samples, check_high_cv
-from ..stats.states import speed_states
+from ..stats.states import reading_states
 from ..stats.summary import Stats, summarize
 from .result import Result, compute_at
 
@@ -72,17 +72,12 @@ def pooled_monitor(monitors: Sequence[Mapping[str, Any] | None]) -> dict[str, An
     if not have:
         return None
     readings = [float(v) for m in have for v in m.get("readings_ns") or []]
-    values = np.asarray(readings, dtype=np.float64)
-    moved = float(values.max() / values.min() - 1.0) if values.size >= 2 and values.min() > 0 else None
-    labels, levels = speed_states(values)
     return {
         "probe_steps": have[0].get("probe_steps"),
         "probes_per_reading": have[0].get("probes_per_reading"),
         "parts": len(monitors),
         "readings_ns": [round(v, 1) for v in readings],
-        "reading_states": labels,
-        "state_levels_ns": [round(v, 1) for v in levels],
-        "speed_moved": None if moved is None else round(moved, 4),
+        **reading_states(readings),
     }
 
 

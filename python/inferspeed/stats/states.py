@@ -9,10 +9,11 @@ for 0.1 s to a few seconds. :func:`speed_states` finds those levels in a series 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["STATE_GAP", "speed_states", "state_changes"]
+__all__ = ["STATE_GAP", "reading_states", "speed_states", "state_changes"]
 
 #: Two readings belong to different states when, in sorted order, a gap of more than this
 #: (relative) separates them: the probe's readings of one state scatter by 1-2% here, its
@@ -52,3 +53,16 @@ def speed_states(
 def state_changes(labels: Sequence[int]) -> list[int]:
     """Indices i where ``labels[i] != labels[i - 1]``."""
     return [i for i in range(1, len(labels)) if labels[i] != labels[i - 1]]
+
+
+def reading_states(readings: Sequence[float]) -> dict[str, Any]:
+    """A monitor's readings as its record keeps them: each reading's state, the states'
+    levels, and how far the speed moved (largest / smallest reading - 1; None under two)."""
+    values = np.asarray(readings, dtype=np.float64)
+    moved = float(values.max() / values.min() - 1.0) if values.size >= 2 and values.min() > 0 else None
+    labels, levels = speed_states(values)
+    return {
+        "reading_states": labels,
+        "state_levels_ns": [round(v, 1) for v in levels],
+        "speed_moved": None if moved is None else round(moved, 4),
+    }
