@@ -70,7 +70,7 @@ __all__ = [
 WINDOW_TIME = 0.1
 #: ...of at least this many samples each (a slow model's window spans more time).
 WINDOW_MIN_SAMPLES = 25
-#: Fewest batches for the batch-means standard error.
+#: Fewest blocks of the switching time for the run's own variance by the block bootstrap.
 MIN_BATCHES = 3
 #: History: two runs of one measurement further apart than this are not a pair (seconds).
 PAIR_GAP_S = 12 * 3600.0
@@ -126,7 +126,11 @@ def window_log_medians(samples_ns: np.ndarray, window_s: float = WINDOW_TIME) ->
     """Log medians of consecutive windows of the run (in the order measured) and the windows'
     mean length in seconds (:func:`_windows`)."""
     parts, length = _windows(samples_ns, window_s)
-    return np.log(np.maximum([float(np.median(p)) for p in parts], 1.0)), length
+    return _log_medians(parts), length
+
+
+def _log_medians(parts: list[np.ndarray]) -> np.ndarray:
+    return np.log(np.maximum([float(np.median(p)) for p in parts], 1.0))
 
 
 #: Quantiles that stand for a window's samples in the block bootstrap of the run's median...
@@ -135,12 +139,12 @@ SKETCH_POINTS = 25
 BOOTSTRAP_REPS = 200
 
 
-def _bootstrap_var(samples_ns: np.ndarray, window_s: float, block: int) -> float:
+def _bootstrap_var(parts: list[np.ndarray], block: int) -> float:
     """The variance of the run's log median under a moving-block bootstrap of its windows
-    (blocks of ``block`` windows: the switching time), each window standing as SKETCH_POINTS of
-    its quantiles. A median of a machine that holds one state most of the time barely moves
-    when the mix of states does; the windows' mean (batch means) would say it does."""
-    parts, _ = _windows(samples_ns, window_s)
+    (``parts``, :func:`_windows`; blocks of ``block`` windows: the switching time), each window
+    standing as SKETCH_POINTS of its quantiles. A median of a machine that holds one state most
+    of the time barely moves when the mix of states does; the windows' mean (batch means)
+    would say it does."""
     levels = (np.arange(SKETCH_POINTS) + 0.5) / SKETCH_POINTS
     sketch = np.log(np.maximum(np.array([np.quantile(p, levels) for p in parts]), 1.0))
     n = len(parts)
@@ -210,8 +214,9 @@ class Between:
         its median: the pairs' excess over their own variance, weighted by recency and by how
         near their length is to ``length_s``; the machine's pairs up to MACHINE_PRIOR_DF
         degrees of freedom; the prior filling up to NO_HISTORY_DF."""
-        mine, mdf_all = _excess(self.pairs, length_s), _excess(self.machine_pairs, length_s)
-        (ku, kdf), (mu, mdf) = mine, (mdf_all[0], min(mdf_all[1], MACHINE_PRIOR_DF))
+        ku, kdf = _excess(self.pairs, length_s)
+        mu, mdf = _excess(self.machine_pairs, length_s)
+        mdf = min(mdf, MACHINE_PRIOR_DF)
         pdf = max(NO_HISTORY_DF - kdf - mdf, 0.0)
         df = kdf + mdf + pdf
         return max((ku * kdf + mu * mdf + NO_HISTORY_U * pdf) / df, self.unseen_states(length_s)), df
@@ -337,17 +342,6 @@ def _state_var(entries: Sequence[Mapping[str, Any]], now: float) -> float:
     return float(np.median(seen)) if seen else 0.0
 
 
-def _batch_se(logs: np.ndarray, tau_windows: float) -> tuple[float, int] | None:
-    """Standard error of the mean of ``logs`` from batches of ``tau_windows`` windows or more,
-    and its degrees of freedom; None when fewer than MIN_BATCHES batches fit."""
-    size = max(1, math.ceil(tau_windows))
-    batches = logs.size // size
-    if batches < MIN_BATCHES:
-        return None
-    means = logs[: batches * size].reshape(batches, size).mean(axis=1)
-    return float(means.std(ddof=1)) / math.sqrt(batches), batches - 1
-
-
 def _log_var(median: float, interval: tuple[float | None, float | None]) -> float:
     """The variance of the log median an interval of it (95%) implies; 0 when it has none."""
     lo, hi = interval
@@ -361,16 +355,14 @@ def run_variance(
 ) -> dict[str, Any]:
     """What the run sees of its own median's variance in time (``v``, the module's
     docstring), with its degrees of freedom and the figures it came from."""
-    logs, window_s = window_log_medians(samples_ns)
+    parts, window_s = _windows(samples_ns, WINDOW_TIME)
+    logs = _log_medians(parts)
     sd_w = float(logs.std(ddof=1)) if logs.size >= 2 else 0.0
     switch = switching_time(logs, window_s) if logs.size else None
     span = float(np.asarray(samples_ns, dtype=np.float64).sum()) / 1e9
-    batch = _batch_se(logs, switch / window_s) if switch and window_s > 0 else None
-    if batch is not None and switch is not None:
-        v_time, df = (
-            _bootstrap_var(samples_ns, window_s, max(1, math.ceil(switch / window_s))),
-            float(batch[1]),
-        )
+    block = max(1, math.ceil(switch / window_s)) if switch and window_s > 0 else 0
+    if block and logs.size // block >= MIN_BATCHES:
+        v_time, df = _bootstrap_var(parts, block), float(logs.size // block - 1)
     elif switch is None:  # too few windows to see any switching: as if independent
         v_time, df = (sd_w**2 / logs.size if logs.size >= 2 else 0.0), float(max(logs.size - 1, 1))
     else:  # shorter than MIN_BATCHES switching times: the median is about one window's
