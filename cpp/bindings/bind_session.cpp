@@ -20,30 +20,6 @@ namespace inferspeed::bindings {
 
 namespace {
 
-// A core Session plus references to the numpy arrays its inputs point into, so the memory
-// ORT reads stays alive as long as the session can run. `busy` is held by whatever uses or
-// changes the session: its loops run without the GIL, so a second Python thread could
-// otherwise re-bind inputs or drop input sets under a running loop.
-struct PySession {
-  std::unique_ptr<Session> session;
-  std::vector<py::object> keep_alive;
-  std::mutex busy;
-};
-
-// Holds a session's `busy` for one call; a session already in use throws SessionInUse at once
-// (never waits: a loop can run for minutes).
-class InUse {
- public:
-  explicit InUse(PySession& s) : lock_(s.busy, std::try_to_lock) {
-    if (!lock_.owns_lock()) {
-      throw SessionInUse("this session is measuring in another thread; use one session per thread");
-    }
-  }
-
- private:
-  std::unique_lock<std::mutex> lock_;
-};
-
 py::dict value_info_to_dict(const ValueInfo& v) {
   py::dict d;
   d["name"] = v.name;

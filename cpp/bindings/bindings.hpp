@@ -4,11 +4,14 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <utility>
 #include <vector>
 
 #include "inferspeed/loops.hpp"
+#include "inferspeed/session.hpp"
 
 namespace inferspeed::bindings {
 
@@ -16,12 +19,39 @@ void register_errors(pybind11::module_& m);
 void register_runtime(pybind11::module_& m);
 void register_session(pybind11::module_& m);
 void register_callable(pybind11::module_& m);
+/// Adds Session.generate: call after register_session.
+void register_generation(pybind11::module_& m);
 
 /// A session was used from a second thread while one of its loops ran (translated to
 /// inferspeed.errors.SessionInUseError).
 class SessionInUse : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+/// The Python Session (bind_session.cpp; bind_generation.cpp adds a method): a core Session
+/// plus references to the numpy arrays its inputs point into, so the memory ORT reads stays
+/// alive as long as the session can run. `busy` is held by whatever uses or changes the
+/// session: its loops run without the GIL, so a second Python thread could otherwise re-bind
+/// inputs or drop input sets under a running loop.
+struct PySession {
+  std::unique_ptr<Session> session;
+  std::vector<pybind11::object> keep_alive;
+  std::mutex busy;
+};
+
+/// Holds a session's `busy` for one call; a session already in use throws SessionInUse at once
+/// (never waits: a loop can run for minutes).
+class InUse {
+ public:
+  explicit InUse(PySession& s) : lock_(s.busy, std::try_to_lock) {
+    if (!lock_.owns_lock()) {
+      throw SessionInUse("this session is measuring in another thread; use one session per thread");
+    }
+  }
+
+ private:
+  std::unique_lock<std::mutex> lock_;
 };
 
 /// Between chunks of a loop: take the GIL (re-entrant if held) just long enough to run Python's

@@ -9,4 +9,5 @@ PYBIND11_MODULE(_core, m) {
   inferspeed::bindings::register_runtime(m);
   inferspeed::bindings::register_session(m);
   inferspeed::bindings::register_callable(m);
+  inferspeed::bindings::register_generation(m);
 }

@@ -1,5 +1,6 @@
 """Type stubs of the compiled core (cpp/bindings). Keep in step with the bindings."""
 
+import collections.abc
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -82,6 +83,30 @@ class Session:
     ) -> dict[str, Any]: ...
     def counted_calls(
         self, mode: CallMode, warmup: int, calls: int, client_requests: bool = True
+    ) -> dict[str, Any]: ...
+    def generate(
+        self,
+        *,
+        input_ids: str,
+        ids_code: int = 7,
+        attention_mask: str | None = None,
+        mask_code: int = 7,
+        position_ids: str | None = None,
+        position_code: int = 7,
+        cache_position: str | None = None,
+        use_cache_branch: str | None = None,
+        caches: Sequence[Any],  # CacheTensor, or its six fields as a tuple or a dict
+        logits: str,
+        vocab: int | None = None,
+        share_buffer: bool = False,
+        max_length: int | None = None,
+        prefill_past: int = 0,
+        extra_inputs: collections.abc.Mapping[str, npt.NDArray[Any]] = ...,
+        prompt_ids: npt.NDArray[np.integer[Any]],
+        gen_tokens: int,
+        warmup: int = 1,
+        max_repetitions: int = 0,
+        max_ns: int = 0,
     ) -> dict[str, Any]: ...
 
 def callgrind_client_requests() -> bool: ...

@@ -167,6 +167,13 @@ class Session {
 
   CallHandles handles() noexcept;
 
+  /// The raw handles a loop that builds its own bindings needs (generate() does). The run
+  /// options are the session's: a TerminateOnSigint guard on them stops that loop's calls too.
+  const OrtApi* api() const noexcept { return api_; }
+  OrtSession* ort_session() const noexcept { return session_.get(); }
+  OrtRunOptions* run_options() const noexcept { return run_options_.get(); }
+  const OrtMemoryInfo* cpu_memory() const noexcept { return cpu_memory_.get(); }
+
   /// A worker whose first call uses input set `set`, with outputs of its own, checked by one
   /// bound call per input set.
   /// The session must be prepared. Sessions are safe to Run from several threads at once;
