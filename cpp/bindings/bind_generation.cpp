@@ -3,6 +3,7 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -121,10 +122,95 @@ py::dict result_to_dict(GenerationResult&& r) {
   return d;
 }
 
+// The spec from the arguments Session.generate and Session.generation share.
+GenerationSpec make_spec(const std::string& input_ids, int ids_code, const std::optional<std::string>& attention_mask,
+                         int mask_code, const std::optional<std::string>& position_ids, int position_code,
+                         const std::optional<std::string>& cache_position,
+                         const std::optional<std::string>& use_cache_branch, const py::sequence& caches,
+                         const std::string& logits, std::optional<int64_t> vocab, bool share_buffer,
+                         std::optional<int64_t> max_length, int64_t prefill_past, const py::object& extra_inputs,
+                         const py::array& prompt_ids, int64_t gen_tokens) {
+  GenerationSpec spec;
+  spec.input_ids = input_ids;
+  spec.ids_type = ids_code;
+  spec.attention_mask = attention_mask.value_or("");
+  spec.mask_type = mask_code;
+  spec.position_ids = position_ids.value_or("");
+  spec.position_type = position_code;
+  spec.cache_position = cache_position.value_or("");
+  spec.use_cache_branch = use_cache_branch.value_or("");
+  spec.caches = to_caches(caches);
+  spec.logits = logits;
+  spec.vocab = vocab.value_or(0);
+  spec.share_buffer = share_buffer;
+  spec.max_length = max_length.value_or(0);
+  spec.prefill_past = prefill_past;
+  spec.extra_inputs = to_fixed(extra_inputs);
+  set_prompt(spec, prompt_ids);
+  spec.gen_tokens = gen_tokens;
+  return spec;
+}
+
+// A Generation of a Python session: the session object is kept alive (and its `busy` lock
+// held while a run goes on).
+struct PyGeneration {
+  py::object owner;  // the PySession
+  PySession* session;
+  std::unique_ptr<Generation> generation;
+};
+
+#define INFERSPEED_SPEC_ARGS                                                                                         \
+  py::kw_only(), py::arg("input_ids"), py::arg("ids_code") = 7, py::arg("attention_mask") = py::none(),              \
+      py::arg("mask_code") = 7, py::arg("position_ids") = py::none(), py::arg("position_code") = 7,                  \
+      py::arg("cache_position") = py::none(), py::arg("use_cache_branch") = py::none(), py::arg("caches"),            \
+      py::arg("logits"), py::arg("vocab") = py::none(), py::arg("share_buffer") = false,                             \
+      py::arg("max_length") = py::none(), py::arg("prefill_past") = 0, py::arg("extra_inputs") = py::dict(),         \
+      py::arg("prompt_ids"), py::arg("gen_tokens")
+
 }  // namespace
 
 void register_generation(py::module_& m) {
+  py::class_<PyGeneration>(m, "Generation")
+      .def(
+          "run",
+          [](PyGeneration& g, int64_t warmup, int64_t max_repetitions, int64_t max_ns) {
+            GenerationResult r;
+            {
+              const InUse in_use(*g.session);
+              py::gil_scoped_release release;
+              r = g.generation->run(warmup, max_repetitions, max_ns, python_signals_ok);
+            }
+            return result_to_dict(std::move(r));
+          },
+          py::kw_only(), py::arg("warmup") = 0, py::arg("max_repetitions") = 0, py::arg("max_ns") = 0,
+          "`warmup` generations not kept, then repetitions until max_repetitions or max_ns (the GIL\n"
+          "released); the same dict as Session.generate. The output buffers learned in this\n"
+          "Generation's first whole generation serve every later run.");
   auto session = py::reinterpret_borrow<py::class_<PySession>>(m.attr("Session"));
+  session.def(
+      "generation",
+      [](py::object self, const std::string& input_ids, int ids_code, const std::optional<std::string>& attention_mask,
+         int mask_code, const std::optional<std::string>& position_ids, int position_code,
+         const std::optional<std::string>& cache_position, const std::optional<std::string>& use_cache_branch,
+         const py::sequence& caches, const std::string& logits, std::optional<int64_t> vocab, bool share_buffer,
+         std::optional<int64_t> max_length, int64_t prefill_past, const py::object& extra_inputs,
+         const py::array& prompt_ids, int64_t gen_tokens) {
+        GenerationSpec spec = make_spec(input_ids, ids_code, attention_mask, mask_code, position_ids, position_code,
+                                        cache_position, use_cache_branch, caches, logits, vocab, share_buffer,
+                                        max_length, prefill_past, extra_inputs, prompt_ids, gen_tokens);
+        spec.max_repetitions = 1;  // checked now; each run gives its own limits
+        auto out = std::make_unique<PyGeneration>();
+        out->owner = self;
+        out->session = &self.cast<PySession&>();
+        {
+          const InUse in_use(*out->session);
+          out->generation = std::make_unique<Generation>(*out->session->session, std::move(spec));
+        }
+        return out;
+      },
+      INFERSPEED_SPEC_ARGS,
+      "A Generation of this session with a KV-cache decoder (the arguments as Session.generate's,\n"
+      "without the limits): set up once, run many times (Generation.run).");
   session.def(
       "generate",
       [](PySession& s, const std::string& input_ids, int ids_code, const std::optional<std::string>& attention_mask,
@@ -133,24 +219,9 @@ void register_generation(py::module_& m) {
          const py::sequence& caches, const std::string& logits, std::optional<int64_t> vocab, bool share_buffer,
          std::optional<int64_t> max_length, int64_t prefill_past, const py::object& extra_inputs,
          const py::array& prompt_ids, int64_t gen_tokens, int64_t warmup, int64_t max_repetitions, int64_t max_ns) {
-        GenerationSpec spec;
-        spec.input_ids = input_ids;
-        spec.ids_type = ids_code;
-        spec.attention_mask = attention_mask.value_or("");
-        spec.mask_type = mask_code;
-        spec.position_ids = position_ids.value_or("");
-        spec.position_type = position_code;
-        spec.cache_position = cache_position.value_or("");
-        spec.use_cache_branch = use_cache_branch.value_or("");
-        spec.caches = to_caches(caches);
-        spec.logits = logits;
-        spec.vocab = vocab.value_or(0);
-        spec.share_buffer = share_buffer;
-        spec.max_length = max_length.value_or(0);
-        spec.prefill_past = prefill_past;
-        spec.extra_inputs = to_fixed(extra_inputs);
-        set_prompt(spec, prompt_ids);
-        spec.gen_tokens = gen_tokens;
+        GenerationSpec spec = make_spec(input_ids, ids_code, attention_mask, mask_code, position_ids, position_code,
+                                        cache_position, use_cache_branch, caches, logits, vocab, share_buffer,
+                                        max_length, prefill_past, extra_inputs, prompt_ids, gen_tokens);
         spec.warmup = warmup;
         spec.max_repetitions = max_repetitions;
         spec.max_ns = max_ns;
@@ -162,13 +233,7 @@ void register_generation(py::module_& m) {
         }
         return result_to_dict(std::move(r));
       },
-      py::kw_only(), py::arg("input_ids"), py::arg("ids_code") = 7, py::arg("attention_mask") = py::none(),
-      py::arg("mask_code") = 7, py::arg("position_ids") = py::none(), py::arg("position_code") = 7,
-      py::arg("cache_position") = py::none(), py::arg("use_cache_branch") = py::none(), py::arg("caches"),
-      py::arg("logits"), py::arg("vocab") = py::none(), py::arg("share_buffer") = false,
-      py::arg("max_length") = py::none(), py::arg("prefill_past") = 0, py::arg("extra_inputs") = py::dict(),
-      py::arg("prompt_ids"), py::arg("gen_tokens"), py::arg("warmup") = 1, py::arg("max_repetitions") = 0,
-      py::arg("max_ns") = 0,
+      INFERSPEED_SPEC_ARGS, py::arg("warmup") = 1, py::arg("max_repetitions") = 0, py::arg("max_ns") = 0,
       "Greedy generation with a KV-cache decoder, timed step by step in C++ (the GIL released).\n"
       "The arguments before prompt_ids are DecoderSpec's fields (caches: CacheTensors, or their fields\n"
       "as tuples or dicts); prompt_ids [batch, prompt tokens]; gen_tokens per generation (step 0, the\n"
@@ -178,5 +243,7 @@ void register_generation(py::module_& m) {
       "interrupted, capped, the logits shapes, preallocated_outputs, buffer_addresses [caches, 2],\n"
       "present_addresses [reps, caches] and cache_bytes.");
 }
+
+#undef INFERSPEED_SPEC_ARGS
 
 }  // namespace inferspeed::bindings

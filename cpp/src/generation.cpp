@@ -325,6 +325,8 @@ class Generator {
   Outcome run(const Record& record, const ChunkHook& hook, const TerminateOnSigint& guard);
   void append_present_addresses(std::vector<uint64_t>& out);
   void describe(GenerationResult& r) const;
+  const OrtApi* api() const noexcept { return api_; }
+  OrtRunOptions* run_options() const noexcept { return run_options_; }
 
  private:
   StepShape step_shape(int64_t s) const noexcept;
@@ -720,12 +722,30 @@ void measure(Generator& gen, const GenerationSpec& spec, const ChunkHook& hook, 
 
 }  // namespace
 
-GenerationResult generate(Session& session, const GenerationSpec& spec, const ChunkHook& between_steps) {
+struct Generation::Impl {
+  GenerationSpec spec;  // declared before the generator, which refers to it
+  Generator gen;
+  Impl(Session& session, GenerationSpec&& s) : spec(std::move(s)), gen(session, spec) {}
+};
+
+Generation::Generation(Session& session, GenerationSpec spec) {
   check_counts(spec);
   check_names(session, spec);
-  Generator gen(session, spec);
+  impl_ = std::make_unique<Impl>(session, std::move(spec));
+}
+
+Generation::~Generation() = default;
+
+GenerationResult Generation::run(int64_t warmup, int64_t max_repetitions, int64_t max_ns,
+                                 const ChunkHook& between_steps) {
+  GenerationSpec& spec = impl_->spec;
+  spec.warmup = warmup;
+  spec.max_repetitions = max_repetitions;
+  spec.max_ns = max_ns;
+  check_counts(spec);
+  Generator& gen = impl_->gen;
   // Ctrl-C also stops a step in progress (a model that takes seconds per step).
-  const TerminateOnSigint guard(session.api(), session.run_options());
+  const TerminateOnSigint guard(gen.api(), gen.run_options());
   GenerationResult r;
   r.batch = spec.batch;
   r.gen_tokens = spec.gen_tokens;
@@ -753,6 +773,11 @@ GenerationResult generate(Session& session, const GenerationSpec& spec, const Ch
   }
   gen.describe(r);
   return r;
+}
+
+GenerationResult generate(Session& session, const GenerationSpec& spec, const ChunkHook& between_steps) {
+  Generation generation(session, spec);
+  return generation.run(spec.warmup, spec.max_repetitions, spec.max_ns, between_steps);
 }
 
 }  // namespace inferspeed

@@ -108,6 +108,30 @@ class Session:
         max_repetitions: int = 0,
         max_ns: int = 0,
     ) -> dict[str, Any]: ...
+    def generation(
+        self,
+        *,
+        input_ids: str,
+        ids_code: int = 7,
+        attention_mask: str | None = None,
+        mask_code: int = 7,
+        position_ids: str | None = None,
+        position_code: int = 7,
+        cache_position: str | None = None,
+        use_cache_branch: str | None = None,
+        caches: Sequence[Any],
+        logits: str,
+        vocab: int | None = None,
+        share_buffer: bool = False,
+        max_length: int | None = None,
+        prefill_past: int = 0,
+        extra_inputs: collections.abc.Mapping[str, npt.NDArray[Any]] = ...,
+        prompt_ids: npt.NDArray[np.integer[Any]],
+        gen_tokens: int,
+    ) -> Generation: ...
+
+class Generation:
+    def run(self, *, warmup: int = 0, max_repetitions: int = 0, max_ns: int = 0) -> dict[str, Any]: ...
 
 def callgrind_client_requests() -> bool: ...
 def running_on_valgrind() -> bool: ...

@@ -19,7 +19,9 @@ from .metrics import DEFAULT_METRIC, metric_named
 from .metrics import METRICS as METRIC_TABLE
 
 __all__ = [
+    "DEFAULT_GEN_TOKENS",
     "DEFAULT_MAX_TIME",
+    "DEFAULT_PROMPT_TOKENS",
     "DEFAULT_WARMUP_TIME",
     "GRAPH_OPTIMIZATION_LEVELS",
     "MAX_SAMPLES",
@@ -39,6 +41,10 @@ WARMUP_MAX_TIME = 2.0
 WARMUP_CHUNK_TIME = 0.1
 WARMUP_STEADY_CHUNKS = 3
 WARMUP_STEADY_TOLERANCE = 0.05
+#: A generation's prompt and output lengths when not given (llama-bench's pp/tg and
+#: onnxruntime-genai's benchmark use such lengths).
+DEFAULT_PROMPT_TOKENS = 128
+DEFAULT_GEN_TOKENS = 128
 #: The most samples one timed loop collects (the core's kMaxSamples: 512 MiB of int64).
 MAX_SAMPLES = 1 << 26
 #: Seconds between the loop's checks for Ctrl-C (outside the timed calls).
@@ -364,7 +370,22 @@ class Config:
         after 2) in one single-stream loop on one intra-op thread without spinning, so it takes
         only ``scenario="single-stream"``, ``processes=1``, ``cache="warm"``, ``threads`` None
         or 1, ``spin`` None or False, and no ``target_ci``, ``max_time``, ``warmup_time`` or
-        ``pin``.
+        ``pin``. "generation": a decoder's generation (time to first token, time per output
+        token; docs/generation.md), chosen by itself for a model recognised as a decoder
+        unless ``single_call``.
+
+    Generation
+    ----------
+    prompt_tokens : int or None, default None
+        Tokens of the prompt of each generation, a positive integer. None: DEFAULT_PROMPT_TOKENS
+        (128), fewer when the model's context is shorter (said in a note).
+    gen_tokens : int or None, default None
+        Tokens each generation outputs, at least 2 (the first from the prompt's call, then one
+        call per token). None: DEFAULT_GEN_TOKENS (128), fewer when the model's context is
+        shorter.
+    single_call : bool, default False
+        Time one call of the model at the bound shapes even when it is a decoder (its KV-cache
+        inputs bound like any other input), as before generation was measured.
     """
 
     threads: int | None = None
@@ -409,6 +430,9 @@ class Config:
     deadline: float | None = None
     scheduler_spin: float = 0.01
     metric: str = DEFAULT_METRIC
+    prompt_tokens: int | None = None
+    gen_tokens: int | None = None
+    single_call: bool = False
 
     def __post_init__(self) -> None:
         # In the order of the fields' groups: of several bad fields, the earliest is reported.
@@ -418,6 +442,7 @@ class Config:
         self._check_scenario()
         self._check_limits()
         self._check_metric()
+        self._check_generation()
 
     def _check_session(self) -> None:
         """ONNX Runtime's session fields; providers and session_config normalised."""
@@ -554,6 +579,20 @@ class Config:
             raise ConfigError(
                 f"metric {metric.name!r} {metric.only_because}: it does not take {', '.join(bad)}"
             )
+
+    def _check_generation(self) -> None:
+        """The generation fields: positive lengths, at least two output tokens (one decode step)."""
+        _positive_int("prompt_tokens", self.prompt_tokens)
+        _positive_int("gen_tokens", self.gen_tokens)
+        if self.gen_tokens is not None and self.gen_tokens < 2:
+            raise ConfigError(
+                f"gen_tokens must be at least 2 (the first token comes from the prompt's call, the "
+                f"time per output token from the calls after it), got {self.gen_tokens}"
+            )
+        if not isinstance(self.single_call, bool):
+            raise ConfigError(f"single_call must be True or False, got {self.single_call!r}")
+        if self.single_call and self.metric == "generation":
+            raise ConfigError("single_call times one call of the model: it does not take metric 'generation'")
 
     @property
     def warmup_limits(self) -> tuple[int | None, float | None]:

@@ -2,7 +2,8 @@
 
 A Result says what it holds by its metric (``Result.metric``, the ``metric`` of its
 configuration): wall-clock latency samples, or instruction counts under Valgrind; the
-generation metrics to come (time to first token, time per output token) are further rows.
+generation of a decoder (time to first token, time per output token) is the third row: its
+samples are the decode steps' latencies, so what compares and gates latencies applies to them.
 Everything a command needs to know about a metric is read from its row here: the unit and
 how a value reads, whether it is deterministic (measured once per side and compared without
 interleaved rounds), which threshold a gate takes, what a sweep may rank cells by, which
@@ -152,6 +153,32 @@ METRICS: Mapping[str, Metric] = MappingProxyType(
                 Ranking("p99", ("stats", "p99_ns")),
                 Ranking("throughput", ("stats", "throughput_per_s"), higher_is_better=True),
             ),
+        ),
+        "generation": Metric(
+            name="generation",
+            unit="ns",
+            noun="time per output token",
+            headline=("stats", "median_ns"),
+            format=format_duration,
+            deterministic=False,
+            threshold="fail_if_slower",
+            headline_text="time per output token: median {value}",
+            rankings=(
+                Ranking("tpot", ("stats", "median_ns")),
+                Ranking("ttft", ("generation", "ttft", "median_ns")),
+                Ranking("output_tokens_per_s", ("generation", "output_tokens_per_s"), higher_is_better=True),
+            ),
+            only=MappingProxyType(
+                {
+                    "scenario": ("single-stream",),
+                    "processes": (1,),
+                    "cache": ("warm",),
+                    "mode": ("binding",),
+                    "input_sets": (1,),
+                }
+            ),
+            only_because="times whole generations (a prompt's call, then one call per output token) "
+            "in one single-stream loop of this process, bound through IoBinding",
         ),
         "instructions": Metric(
             name="instructions",

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -109,6 +110,29 @@ struct GenerationResult {
 /// SIGTERM also stop a step in progress (TerminateOnSigint). The session needs no prepare().
 /// Throws std::invalid_argument for a spec that does not fit the model, OrtError (with the step
 /// and the past length) when a step fails.
+/// A generation set up once (names checked, cache buffers allocated) and run again and again:
+/// the output buffers it learns in its first whole generation serve every later run, so each
+/// run's generations are alike. The session must outlive it; one run at a time.
+class Generation {
+ public:
+  /// Checks `spec` (its limits too: give the first run's) and prepares the buffers.
+  Generation(Session& session, GenerationSpec spec);
+  ~Generation();
+  Generation(const Generation&) = delete;
+  Generation& operator=(const Generation&) = delete;
+  Generation(Generation&&) = delete;
+  Generation& operator=(Generation&&) = delete;
+
+  /// `warmup` generations not kept, then repetitions until `max_repetitions` or `max_ns`
+  /// (at least one of them), the hook after every step.
+  GenerationResult run(int64_t warmup, int64_t max_repetitions, int64_t max_ns, const ChunkHook& between_steps);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// One Generation of `spec`, run once with the spec's limits.
 GenerationResult generate(Session& session, const GenerationSpec& spec, const ChunkHook& between_steps);
 
 /// Bytes of one element of an ONNX tensor element type; 0 for strings and unknown types.

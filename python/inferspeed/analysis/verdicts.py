@@ -78,12 +78,12 @@ def _instructions(a: Result, b: Result, o: CompareOptions) -> Verdict:
 
 #: Each metric's comparison, by the metric's name.
 COMPARERS: Mapping[str, Callable[[Result, Result, CompareOptions], Verdict]] = MappingProxyType(
-    {"latency": _latency, "instructions": _instructions}
+    {"latency": _latency, "generation": _latency, "instructions": _instructions}
 )
 
 #: What differs between two results' runtimes that each metric is sensitive to (each a note).
 _RUNTIME_DIFFERENCES: Mapping[str, Callable[[Result, Result], list[str]]] = MappingProxyType(
-    {"latency": lambda a, b: [], "instructions": environment_differences}
+    {"latency": lambda a, b: [], "generation": lambda a, b: [], "instructions": environment_differences}
 )
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "Group",
     "add_call_flags",
     "add_deadline_flag",
+    "add_generation_flags",
     "add_input_flags",
     "add_loop_flags",
     "add_metric_flags",
@@ -242,8 +243,10 @@ def add_metric_flags(g: Group, *, gate: bool = False) -> None:
     g.add_argument(
         "--metric",
         choices=METRICS,
-        help="latency: wall-clock time per call (default); instructions: the instructions of each "
-        "call counted under Valgrind's Callgrind, deterministic (docs/instructions.md)",
+        help="latency: wall-clock time per call (default; a decoder's whole generations when the "
+        "model has a KV cache); generation: a decoder's generations, time to first token and per "
+        "output token (docs/generation.md); instructions: the instructions of each call counted "
+        "under Valgrind's Callgrind, deterministic (docs/instructions.md)",
     )
     if gate:
         g.add_argument(
@@ -369,6 +372,31 @@ def add_output_flags(
     add_quiet_flag(o)
 
 
+def add_generation_flags(p: argparse.ArgumentParser) -> None:
+    """A decoder's generation (measured by itself for a model with a KV cache)."""
+    g = p.add_argument_group("generation (a decoder: a model with KV-cache inputs and outputs)")
+    g.add_argument(
+        "--prompt-tokens",
+        type=int_at_least(1),
+        metavar="P",
+        help="tokens of each generation's prompt (default 128, fewer for a shorter context)",
+    )
+    g.add_argument(
+        "--gen-tokens",
+        type=int_at_least(2),
+        metavar="G",
+        help="tokens each generation outputs: the prompt's call gives the first, one call each "
+        "the others (default 128, fewer for a shorter context)",
+    )
+    g.add_argument(
+        "--single-call",
+        action="store_true",
+        default=None,
+        help="time one call of a decoder at the bound shapes (its cache inputs bound like any "
+        "input) instead of whole generations",
+    )
+
+
 def add_quiet_flag(g: Group) -> None:
     g.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
 
@@ -387,6 +415,7 @@ _SAME_NAME = (
     "warmup_iterations",
     "cache", "flush_bytes", "target_ci", "target_percentile", "drop_outliers", "pin", "spin",
     "processes", "scenario", "qps", "arrival", "duration", "deadline", "scheduler_spin", "metric",
+    "prompt_tokens", "gen_tokens", "single_call",
 )  # fmt: skip
 
 #: Flag destination -> (Config field, how its value becomes the field's). A flag a command did

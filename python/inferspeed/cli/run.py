@@ -54,6 +54,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     flags.add_session_flags(p, thread_list=True)
     flags.add_input_flags(p)
+    flags.add_generation_flags(p)
     m = p.add_argument_group("measurement")
     flags.add_call_flags(m)
     flags.add_loop_flags(m)

@@ -42,7 +42,7 @@ def _instructions(model: Any, config: Config) -> Result:
 
 #: How each metric measures a model, by the metric's name.
 MEASURERS: Mapping[str, Callable[[Any, Config], Result]] = MappingProxyType(
-    {"latency": _latency, "instructions": _instructions}
+    {"latency": _latency, "generation": _latency, "instructions": _instructions}
 )
 
 

@@ -67,6 +67,10 @@ class Target(abc.ABC):
         """Work on the pinned thread before the warm-up and its CPU snapshot (none here)."""
         return None
 
+    def timed_phase(self) -> None:
+        """The warm-up is over and the timed phase begins (nothing to do here)."""
+        return None
+
     def stop(self) -> None:
         """Work on the pinned thread after the timed phase and its CPU snapshot (none here)."""
         return None
@@ -167,6 +171,7 @@ def _phases(target: Target, known: MachineHistory) -> tuple[np.ndarray, Timed, d
             w = target.loop(w_iters, w_time)
             warm, interrupted = w["samples_ns"], bool(w["interrupted"])
         if not interrupted:
+            target.timed_phase()
             emit("timed", scenario=config.scenario)
             if config.scenario == "single-stream":
                 timed = closed_loop(target.loop, config, known.between)

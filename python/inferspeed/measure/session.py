@@ -19,6 +19,7 @@ from ..config import GRAPH_OPTIMIZATION_LEVELS, Config
 from ..errors import ConfigError, InferspeedError, InputError, ModelError, OrtError
 from ..events import emit
 from ..facts import ortlib
+from ..facts.decoder import DecoderSpec, recognise
 from ..facts.environment import capture_environment
 from ..facts.identity import graph_sha256
 from ..facts.memory import MemoryProbe
@@ -35,6 +36,7 @@ from ..facts.modelfile import (
 from ..facts.signature import ValueInfo
 from ..metrics import metric_named
 from ..results.result import Result, compute_at, first_dim
+from .generation import GenerationTarget, plan_generation
 from .inputs import GeneratedInputs, make_inputs
 from .measurement import run_measurement
 from .model import ModelTarget, cache_flusher
@@ -155,7 +157,14 @@ class Session:
         self.outputs = tuple(ValueInfo.from_core(d) for d in self._core.outputs)
         self._notices: list[str] = []
         self._failed: list[dict[str, Any]] = []
-        self._generated: GeneratedInputs = self._first_run(proto)
+        #: The decoder this session generates with (``metric="generation"``), else None.
+        self.decoder: DecoderSpec | None = self._decoder()
+        self._generated: GeneratedInputs | None = None
+        if self.decoder is None:
+            self._generated = self._first_run(proto)
+        else:
+            self.config = self.config.replace(metric="generation")
+            self._plan = plan_generation(self.decoder, self.config)
         del proto
         failed: dict[str, Any] = {
             "failed_attempts_peak_bytes": None,
@@ -210,6 +219,23 @@ class Session:
                 raise ModelError(f"cannot load model {self.model_path}: {exc}") from None
             raise OrtError(f"cannot create a session for {self.model_path}: {exc}", exc.code) from None
 
+    def _decoder(self) -> DecoderSpec | None:
+        """The decoder recognised in the model (:func:`~inferspeed.facts.decoder.recognise`) when
+        this session is to generate: with ``metric="generation"``, or with the default metric
+        when the configuration is one a generation takes and ``single_call`` is off. None:
+        time single calls. ModelError when ``metric="generation"`` finds no KV cache."""
+        c = self.config
+        auto = c.metric == "latency" and not c.single_call and not metric_named("generation").refused(c)
+        if c.metric != "generation" and not auto:
+            return None
+        spec = recognise(self.inputs, self.outputs, self.model_path, dims=c.dims)
+        if spec is None and c.metric == "generation":
+            raise ModelError(
+                f"{os.path.basename(self.model_path)} has no KV-cache inputs and outputs: it is no "
+                "decoder to generate with (leave the metric at latency to time one call)"
+            )
+        return spec
+
     def _afresh(self, profile_prefix: str | None, probe: MemoryProbe) -> tuple[dict[str, Any], MemoryProbe]:
         """After failed first runs: the session released and made again, bound and run first at
         the sizes that ran, so that its creation time, first run and memory peak are those of
@@ -228,6 +254,7 @@ class Session:
         _trim_heap()
         probe = MemoryProbe().start()
         self._core = self._create_core(profile_prefix)
+        assert self._generated is not None  # failed attempts come from the first run
         self._bind(self._generated)
         self._core.prepare()
         return failed, probe
@@ -261,22 +288,26 @@ class Session:
     @property
     def input_arrays(self) -> Mapping[str, np.ndarray]:
         """The arrays bound as inputs, by name."""
-        return self._generated.arrays
+        return self._generated.arrays if self._generated is not None else {"input_ids": self._plan.prompt_ids}
 
     @property
     def input_sets(self) -> tuple[Mapping[str, np.ndarray], ...]:
         """Every input set bound (arrays by input name), in the order the loop cycles through
         them (``config.input_sets`` of them); the first is :attr:`input_arrays`."""
-        return self._generated.sets
+        return self._generated.sets if self._generated is not None else (self.input_arrays,)
 
     @property
     def batch(self) -> int:
         """The batch: the first dimension of the first input as bound (1 when it has none)."""
+        if self._generated is None:
+            return self._plan.batch
         return first_dim(self._generated.shapes[self.inputs[0].name]) if self.inputs else 1
 
     @property
     def notices(self) -> tuple[str, ...]:
         """What was chosen for the user (input sizes and values, with the reasons) and how."""
+        if self._generated is None:
+            return (*self._plan.notes, *self._notices)
         return (*self._generated.notices, *self._notices)
 
     def _bind(self, generated: GeneratedInputs) -> None:
@@ -333,20 +364,27 @@ class Session:
             "size_bytes": os.path.getsize(self.model_path),
             "sha256": self._model_sha256(),
             "graph_sha256": graph_sha256(self.model_path),
-            "inputs": [
-                {
-                    **v.to_dict(),
-                    "bound_shape": list(self._generated.shapes[v.name]),
-                    "source": self._generated.sources[v.name],
-                    "chosen_because": self._generated.plan.choices[v.name].because or None,
-                }
-                for v in self.inputs
-            ],
+            "inputs": [self._input_info(v) for v in self.inputs],
             "outputs": [v.to_dict() for v in self.outputs],
+        }
+
+    def _input_info(self, v: ValueInfo) -> dict[str, Any]:
+        """An input as the Result records it: its signature, and the shape, source and reason
+        of what was bound (a generation binds its inputs step by step: none)."""
+        g = self._generated
+        if g is None:
+            return {**v.to_dict(), "bound_shape": None, "source": "generation", "chosen_because": None}
+        return {
+            **v.to_dict(),
+            "bound_shape": list(g.shapes[v.name]),
+            "source": g.sources[v.name],
+            "chosen_because": g.plan.choices[v.name].because or None,
         }
 
     def _macs(self) -> dict[str, Any]:
         """MAC counts at the bound input shapes (the model parsed again, on first use)."""
+        if self._generated is None:  # a generation's calls change shape step by step
+            return {"total": None, "by_op_type": {}}
         if self._compute is None:
             self._compute = count_macs(self.model_path, self._generated.shapes)
         return self._compute
@@ -447,6 +485,10 @@ class Session:
         # Work whose first call is slow (parsing the model for MACs), done before the loop rather
         # than after it: a run stopped by Ctrl-C then ends within milliseconds.
         self._macs()
+        if self.decoder is not None:
+            return run_measurement(
+                GenerationTarget(self, self._core, self.decoder, self._plan, config, environment)
+            )
         target = ModelTarget(self, self._core, self.batch, config, environment, flusher)
         return run_measurement(target)
 

@@ -46,6 +46,7 @@ __all__ = [
     "render_concurrency_table",
     "render_facts",
     "render_gate",
+    "render_generation",
     "render_info",
     "render_latency",
     "render_latency_comparisons",
@@ -186,6 +187,95 @@ def render_latency(result: Result) -> str:
     return "\n".join(lines)
 
 
+def render_generation(result: Result) -> str:
+    """The terminal report of a decoder's generations: the model and what each generation
+    did, time to first token and per output token with their intervals and tails, tokens
+    per second, sampling, the per-position curve and the positions far off it, the KV cache,
+    memory and warnings."""
+    g = result.generation or {}
+    s = result.stats
+    ttft = g.get("ttft") or {}
+    d = g.get("decoder") or {}
+    e2e = (g.get("end_to_end") or {}).get("median_ns")
+    return "\n".join(
+        [
+            f"model      {result.model.get('name')}  (a decoder: {d.get('caches')} cache tensors "
+            f"{d.get('cache_type')} {d.get('cache_shape')}, {d.get('source')})",
+            *_model_head(result)[1:],
+            f"generation prompt {g.get('prompt_tokens')} tokens, {g.get('gen_tokens')} output tokens, "
+            f"batch {g.get('batch')}: {g.get('generations')} generations timed{_partial(result)}",
+            "",
+            f"{'':<12}{'median':>10} {'p90':>10} {'p99':>10}   95% CI of the median",
+            _figure_row(
+                "TTFT",
+                ttft.get("median_ns"),
+                ttft.get("p90_ns"),
+                ttft.get("p99_ns"),
+                ttft.get("ci95_median_ns"),
+            ),
+            _figure_row("TPOT", s.median_ns, s.p90_ns, s.p99_ns, s.ci("median_ns")),
+            "",
+            *_over_time_lines(result),
+            f"tokens/s   prompt {_tokens(g.get('prompt_tokens_per_s'))}, output "
+            f"{_tokens(g.get('output_tokens_per_s'))} (one decode step), end to end "
+            f"{_tokens(g.get('end_to_end_tokens_per_s'))} ({format_duration(e2e)} per generation)",
+            f"sampling   greedy argmax {format_duration(g.get('sampling_median_ns'))} per token "
+            f"(over {d.get('vocab') or '?'} logits; not in TTFT's call nor in TPOT)",
+            *_position_lines(g),
+            f"KV cache   {format_bytes(g.get('kv_cache_bytes'))} at {g.get('kv_cache_positions')} positions"
+            + (" (one buffer shared by past and present)" if d.get("share_buffer") else ""),
+            *_memory_lines(result),
+            f"timer      {format_duration(s.timer_overhead_ns)} per clock-read pair (included, not "
+            "subtracted)",
+            *(f"WARNING: {w.message}" for w in result.warnings),
+        ]
+    )
+
+
+def _figure_row(
+    label: str, median: float | None, p90: float | None, p99: float | None, ci: Sequence[float | None] | None
+) -> str:
+    """One row of a generation's TTFT / TPOT table."""
+    lo, hi = ci if ci else (None, None)
+    return (
+        f"{label:<12}{format_duration(median):>10} {format_duration(p90):>10} {format_duration(p99):>10}   "
+        f"{_interval(lo, hi)}"
+    )
+
+
+def _tokens(per_s: float | None) -> str:
+    return "-" if per_s is None else f"{per_s:,.0f}"
+
+
+def _position_lines(g: Mapping[str, Any]) -> list[str]:
+    """The per-position curve in one line (first and last decode positions), and the positions
+    far off it and the single stalls."""
+    curve = g.get("position_median_ns") or []
+    decode = [(i, v) for i, v in enumerate(curve) if i > 0 and v is not None]
+    if not decode:
+        return []
+    lines = [
+        f"positions  decode step {format_duration(decode[0][1])} at position {decode[0][0]}, "
+        f"{format_duration(decode[-1][1])} at position {decode[-1][0]} (median over generations)"
+    ]
+    off = g.get("off_curve") or {}
+    slow = off.get("positions") or []
+    if slow:
+        shown = ", ".join(
+            f"{p['position']} ({p['ratio']:.1f}x, {format_duration(p['median_ns'])})" for p in slow[:5]
+        )
+        lines.append(f"SLOW POSITIONS {off.get('slow_count')}: {shown} against the positions around them")
+    stalls = off.get("stalls") or []
+    if stalls:
+        w = stalls[0]
+        lines.append(
+            f"stalls     {off.get('stall_count')} single steps at 5x their position's median or more; "
+            f"the worst: position {w['position']} of generation {w['generation'] + 1}, "
+            f"{format_duration(w['ns'])} ({w['ratio']:.1f}x)"
+        )
+    return lines
+
+
 def _over_time_lines(result: Result) -> list[str]:
     """What the median's interval stands for (another run on this machine, or these pooled
     rounds), how much the machine's speed moved during the run (the monitor), and a run whose
@@ -260,6 +350,7 @@ def _model_head(result: Result) -> list[str]:
     inputs = ", ".join(
         f"{i['name']} {'x'.join(map(str, i['bound_shape'])) or 'scalar'}"
         for i in result.model.get("inputs", [])
+        if i.get("bound_shape") is not None  # a generation binds its inputs step by step
     )
     cache = loop.get("cache", "warm")
     if cache == "cold" and loop.get("flush_bytes"):
@@ -894,6 +985,14 @@ TEXT: Mapping[str, MetricText] = MappingProxyType(
     {
         "latency": MetricText(
             render_latency,
+            render_latency_comparisons,
+            render_latency_gate,
+            latency_decision,
+            f"{'median':>10} {'p99':>10} {'per sample':>11} {'samples/s':>12}",
+            render_latency_sweep_row,
+        ),
+        "generation": MetricText(
+            render_generation,
             render_latency_comparisons,
             render_latency_gate,
             latency_decision,

@@ -92,6 +92,13 @@ class Result:
         (``instructions``) and spread, simulated cache misses, an estimated cycle count, how
         Valgrind ran. ``samples_ns`` then holds each counted call's time under Valgrind, which
         is not a latency.
+    generation : dict or None
+        ``metric="generation"`` (:mod:`inferspeed.measure.generation`): a decoder's
+        generations (prompt and output lengths, batch), time to first token, the time per output
+        token and its spread, tokens per second, the per-position latency curve and positions
+        far off it, sampling time, KV-cache bytes, every generation's per-step samples and the
+        first generation's token ids. ``samples_ns`` then holds the decode steps' latencies
+        (one per output token after the first), in order.
     """
 
     samples_ns: np.ndarray
@@ -114,6 +121,7 @@ class Result:
     profile: Mapping[str, Any] | None = None
     monitor: Mapping[str, Any] | None = None
     instructions: Mapping[str, Any] | None = None
+    generation: Mapping[str, Any] | None = None
 
     @property
     def metric(self) -> str:
@@ -173,6 +181,7 @@ class Result:
             "profile": None if self.profile is None else dict(self.profile),
             "monitor": None if self.monitor is None else dict(self.monitor),
             "instructions": None if self.instructions is None else dict(self.instructions),
+            "generation": None if self.generation is None else dict(self.generation),
             **dict(self.scenario_stats),
             "stats": self.stats.to_dict(),
             "samples_ns": self.samples_ns.tolist(),
@@ -186,7 +195,7 @@ class Result:
         known = {
             "model", "config", "scenario", "interrupted", "session", "warmup", "loop", "stopping",
             "warnings", "notices", "processes", "stats", "samples_ns", "cold_start", "memory", "compute",
-            "profile", "monitor", "environment", "instructions",
+            "profile", "monitor", "environment", "instructions", "generation",
         }  # fmt: skip
         stats = dict(entry["stats"])
         stats.pop("ci95_median_for", None)  # derived: what ci95_median_ns is for
@@ -213,6 +222,7 @@ class Result:
             profile=entry.get("profile"),
             monitor=entry.get("monitor"),
             instructions=entry.get("instructions"),
+            generation=entry.get("generation"),
             scenario_stats={k: v for k, v in data.items() if k not in known},
         )
 

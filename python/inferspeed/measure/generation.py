@@ -1,0 +1,313 @@
+"""A decoder's generations in the measurement path: the prompt and lengths chosen, whole
+generations timed in the core, and what a generation's Result records.
+
+:class:`GenerationTarget` is the measurement path's :class:`~inferspeed.measure.measurement.Target`
+for a decoder (:mod:`inferspeed.facts.decoder` recognised it): each of its loop chunks runs whole
+generations in the core (``_core.Session.generate``: a prompt's call, then one call per output
+token, each present cache written straight into the buffer the next step reads as its past, the
+next token picked by greedy argmax outside the timed calls) and hands the decode steps' call
+times to the path as its samples. The warm-up until steady, the timed phase by time or
+adaptive stopping, the machine-speed monitor and the interval for another run then apply to the
+time per output token as they do to any latency; the prefill, sampling and per-step record of
+every generation are kept apart and summarised in the Result's ``generation``
+(:func:`~inferspeed.stats.generation.generation_figures`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import _core
+from ..config import DEFAULT_GEN_TOKENS, DEFAULT_PROMPT_TOKENS, Config
+from ..errors import ConfigError, InputError, ModelError
+from ..facts.decoder import DecoderSpec
+from ..facts.memory import MemoryProbe
+from ..facts.signature import ELEMENT_TYPES
+from ..stats.generation import generation_figures
+from ..stats.summary import Stats
+from .measurement import Target
+from .model import ModelFacts
+from .plan import read_npz
+
+__all__ = ["GenerationPlan", "GenerationTarget", "plan_generation"]
+
+
+@dataclass(frozen=True)
+class GenerationPlan:
+    """What each generation does: ``prompt_ids`` ([batch, prompt_tokens] int64), the output
+    tokens, and why they were chosen (``notes``)."""
+
+    prompt_ids: np.ndarray
+    gen_tokens: int
+    notes: tuple[str, ...]
+
+    @property
+    def batch(self) -> int:
+        return int(self.prompt_ids.shape[0])
+
+    @property
+    def prompt_tokens(self) -> int:
+        return int(self.prompt_ids.shape[1])
+
+
+def _given_prompt(config: Config) -> np.ndarray | None:
+    """The prompt's ids from ``inputs_file`` (an .npz with ``input_ids``, [batch, tokens] or
+    [tokens]); None when no file is given."""
+    if config.inputs_file is None:
+        return None
+    arrays = read_npz(config.inputs_file)
+    if "input_ids" not in arrays:
+        raise InputError(
+            f"inputs file {config.inputs_file}: a decoder's prompt is read from an array named "
+            f"input_ids (found: {', '.join(sorted(arrays)) or 'none'})"
+        )
+    ids = np.asarray(arrays["input_ids"])
+    if ids.dtype.kind not in "iu" or ids.ndim not in (1, 2) or ids.size == 0:
+        raise InputError(
+            f"inputs file {config.inputs_file}: input_ids must be integer token ids of shape "
+            f"[tokens] or [batch, tokens], got {ids.dtype} {list(ids.shape)}"
+        )
+    return ids.reshape(1, -1) if ids.ndim == 1 else ids
+
+
+def _lengths(spec: DecoderSpec, config: Config, prompt: int | None) -> tuple[int, int, list[str]]:
+    """(prompt tokens, output tokens, notes): given, else the defaults, shortened to the
+    model's context; ConfigError when given lengths exceed it."""
+    notes: list[str] = []
+    context = spec.max_length
+    p = prompt or config.prompt_tokens
+    g = config.gen_tokens
+    if context is not None and (p or 0) + (g or 0) - 1 > context and p and g:
+        raise ConfigError(
+            f"a prompt of {p} tokens and {g} output tokens need {p + g - 1} positions; the model's "
+            f"context holds {context}"
+        )
+    if p is None:
+        p = DEFAULT_PROMPT_TOKENS if context is None else min(DEFAULT_PROMPT_TOKENS, max(1, context // 2))
+        notes.append(f"prompt: {p} tokens (--prompt-tokens to change)")
+    if g is None:
+        room = DEFAULT_GEN_TOKENS if context is None else max(2, context - p + 1)
+        g = min(DEFAULT_GEN_TOKENS, room)
+        notes.append(f"output: {g} tokens per generation (--gen-tokens to change)")
+    if context is not None and p + g - 1 > context:
+        raise ConfigError(
+            f"a prompt of {p} tokens and {g} output tokens need {p + g - 1} positions; the model's "
+            f"context holds {context}"
+        )
+    if context is not None and (config.prompt_tokens is None or config.gen_tokens is None):
+        notes.append(f"the model's context: {context} positions")
+    return p, g, notes
+
+
+def plan_generation(spec: DecoderSpec, config: Config) -> GenerationPlan:
+    """The prompt (``inputs_file``'s ``input_ids``, else random ids below the vocabulary from
+    ``seed``), the batch and the output tokens of each generation, with the notes that say why."""
+    given = _given_prompt(config)
+    if given is not None and config.batch is not None and config.batch != given.shape[0]:
+        raise ConfigError(
+            f"batch {config.batch} differs from the {given.shape[0]} rows of input_ids in the inputs file"
+        )
+    p, g, notes = _lengths(spec, config, None if given is None else int(given.shape[1]))
+    vocab = spec.vocab or 2
+    if given is not None:
+        if given.min() < 0 or (spec.vocab is not None and given.max() >= spec.vocab):
+            raise InputError(f"input_ids of the inputs file must lie in [0, {vocab}), the model's vocabulary")
+        ids = given.astype(np.int64)
+        notes.append(f"prompt: input_ids of {config.inputs_file} ({ids.shape[0]} x {ids.shape[1]} tokens)")
+    else:
+        batch = config.batch or 1
+        ids = np.random.default_rng(config.seed).integers(0, vocab, size=(batch, p), dtype=np.int64)
+        notes.append(
+            f"prompt ids: random in [0, {vocab}) from seed {config.seed}, batch {batch} "
+            "(--inputs an .npz with input_ids to give real ones)"
+        )
+    return GenerationPlan(np.ascontiguousarray(ids), g, (*spec.notes, *notes))
+
+
+def kv_cache_bytes(spec: DecoderSpec, batch: int, positions: int) -> int:
+    """Bytes of every cache tensor holding ``positions`` positions of ``batch`` sequences (one
+    buffer each; the loop keeps two for caches it swaps)."""
+    total = 0
+    for c in spec.caches:
+        shape = list(c.shape)
+        shape[c.batch_axis] = batch
+        shape[c.seq_axis] = positions
+        bits = ELEMENT_TYPES[c.element_code].bits if c.element_code in ELEMENT_TYPES else 32
+        total += math.prod(shape) * bits // 8
+    return total
+
+
+def core_spec(spec: DecoderSpec) -> dict[str, Any]:
+    """The decoder as the core's ``generation`` / ``generate`` take it (its fields by name)."""
+    return {
+        "input_ids": spec.input_ids,
+        "ids_code": spec.ids_code,
+        "attention_mask": spec.attention_mask,
+        "mask_code": spec.mask_code or 7,
+        "position_ids": spec.position_ids,
+        "position_code": spec.position_code or 7,
+        "cache_position": spec.cache_position,
+        "use_cache_branch": spec.use_cache_branch,
+        "caches": spec.caches,
+        "logits": spec.logits,
+        "vocab": spec.vocab,
+        "share_buffer": spec.share_buffer,
+        "prefill_past": spec.prefill_past,
+        "extra_inputs": dict(spec.extra_inputs),
+    }
+
+
+def describe(spec: DecoderSpec) -> dict[str, Any]:
+    """What the Result records of the decoder: where its conventions come from, its caches
+    (count, shape, type), the names of its other inputs, and whether past and present share
+    one buffer."""
+    first = spec.caches[0] if spec.caches else None
+    return {
+        "source": spec.source,
+        "caches": len(spec.caches),
+        "cache_shape": None if first is None else list(first.shape),
+        "cache_type": None
+        if first is None
+        else ELEMENT_TYPES[first.element_code].name
+        if first.element_code in ELEMENT_TYPES
+        else f"type{first.element_code}",
+        "batch_axis": None if first is None else first.batch_axis,
+        "sequence_axis": None if first is None else first.seq_axis,
+        "input_ids": spec.input_ids,
+        "attention_mask": spec.attention_mask,
+        "position_ids": spec.position_ids,
+        "cache_position": spec.cache_position,
+        "use_cache_branch": spec.use_cache_branch,
+        "logits": spec.logits,
+        "vocab": spec.vocab,
+        "share_buffer": spec.share_buffer,
+        "max_length": spec.max_length,
+    }
+
+
+class GenerationTarget(Target):
+    """One measurement of a decoder's generations (the module's docstring).
+
+    Parameters
+    ----------
+    facts : ModelFacts
+        The session, for the model, notices and memory figures of the Result.
+    core : _core.Session
+        The core session; nothing is bound in it (the generation binds its own).
+    spec : DecoderSpec
+        What the decoder's inputs and outputs are.
+    plan : GenerationPlan
+        The prompt and lengths.
+    config : Config
+        The measurement's configuration.
+    environment : Mapping
+        The machine and software record.
+    """
+
+    def __init__(
+        self,
+        facts: ModelFacts,
+        core: _core.Session,
+        spec: DecoderSpec,
+        plan: GenerationPlan,
+        config: Config,
+        environment: Mapping[str, Any],
+    ) -> None:
+        super().__init__(config, environment)
+        self._facts, self._core, self._spec, self._plan = facts, core, spec, plan
+        if spec.lengths:
+            names = ", ".join(x.name for x in spec.lengths)
+            raise ModelError(
+                f"the decoder takes its sequence lengths as inputs ({names}): generating with such "
+                "inputs is not supported yet (--single-call times one call)"
+            )
+        # Set up once: the output buffers learned in its first generation serve every chunk.
+        self._generation = core.generation(
+            **core_spec(spec), prompt_ids=plan.prompt_ids, gen_tokens=plan.gen_tokens
+        )
+        self._records: list[dict[str, Any]] = []
+        self._probe = MemoryProbe()
+        self._run_peak: int | None = None
+
+    def loop(self, iterations: int | None, seconds: float | None) -> dict[str, Any]:
+        """Whole generations until ``iterations`` decode steps or ``seconds`` (at least one);
+        the decode steps' call times as the samples."""
+        steps = self._plan.gen_tokens - 1
+        r = self._generation.run(
+            warmup=0,
+            max_repetitions=math.ceil(iterations / steps) if iterations else 0,
+            max_ns=int(seconds * 1e9) if seconds else 0,
+        )
+        self._records.append(r)
+        decode = np.asarray(r["step_ns"], dtype=np.int64)[:, 1:]
+        return {"samples_ns": decode[decode >= 0], "interrupted": bool(r["interrupted"])}
+
+    def start(self) -> None:
+        self._probe.start()
+
+    def timed_phase(self) -> None:
+        """The timed phase begins: the generations so far were the warm-up's."""
+        self._records.clear()
+
+    def stop(self) -> None:
+        self._run_peak, _ = self._probe.stop()
+
+    def loop_fields(self) -> dict[str, Any]:
+        return {"cache": self.config.cache, "flush_bytes": None, "input_sets": 1}
+
+    def _joined(self) -> dict[str, np.ndarray]:
+        """Every generation of the timed phase (the warm-up's when it was interrupted there)."""
+        g = self._plan.gen_tokens
+        records = self._records
+        return {
+            "steps": np.concatenate(
+                [np.asarray(r["step_ns"]).reshape(-1, g) for r in records] or [np.zeros((0, g))]
+            ),
+            "sampling": np.concatenate(
+                [np.asarray(r["sample_ns"]).reshape(-1, g) for r in records] or [np.zeros((0, g))]
+            ),
+            "whole": np.concatenate(
+                [np.asarray(r["generation_ns"]).ravel() for r in records] or [np.zeros(0)]
+            ),
+            "tokens": np.asarray(records[0]["tokens"])[0]
+            if records and len(records[0]["tokens"])
+            else np.zeros(0),
+        }
+
+    def generation_record(self) -> dict[str, Any]:
+        """The Result's ``generation``: the plan, the figures, every per-step sample and the
+        first generation's token ids."""
+        j = self._joined()
+        p, g, b = self._plan.prompt_tokens, self._plan.gen_tokens, self._plan.batch
+        spec = self._spec
+        positions = spec.max_length if spec.share_buffer and spec.max_length else p + g - 1
+        return {
+            "prompt_tokens": p,
+            "gen_tokens": g,
+            "batch": b,
+            "generations": int(j["steps"].shape[0]),
+            **generation_figures(j["steps"], j["sampling"], j["whole"], prompt_tokens=p, batch=b),
+            "kv_cache_bytes": kv_cache_bytes(spec, b, positions),
+            "kv_cache_positions": positions,
+            "decoder": describe(spec),
+            "tokens": j["tokens"].astype(np.int64).tolist(),
+            "step_ns": j["steps"].astype(np.int64).tolist(),
+            "sample_ns": j["sampling"].astype(np.int64).tolist(),
+            "generation_ns": j["whole"].astype(np.int64).tolist(),
+        }
+
+    def fields(self, stats: Stats) -> dict[str, Any]:
+        return {
+            "model": self._facts.model_info(),
+            "config": self.config.to_dict(),
+            "session": {**self._facts.session_info(), "call_mode": "binding"},
+            "notices": self._facts.notices,
+            "memory": self._facts.memory_info(self._run_peak, self._probe.peak_reset),
+            "compute": None,
+            "generation": self.generation_record(),
+        }

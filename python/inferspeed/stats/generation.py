@@ -1,0 +1,172 @@
+"""Statistics of a decoder's generations: per-step samples in, the figures LLM users state out.
+
+A generation of G tokens is one call over the prompt (the prefill, whose last position gives
+the first token) and G - 1 calls of one token each (decode steps). Its samples arrive as a
+``[generations, G]`` array of call times (step 0 the prefill; -1 where a generation stopped
+early). From them:
+
+- time to first token (TTFT): the prefill call plus the first token's sampling, per
+  generation; time per output token (TPOT): the decode steps' calls (the inter-token
+  latency of each token after the first, sampling apart);
+- the per-position curve: the median over generations of each position's step, and the
+  positions far off it (:func:`slow_positions`): a position whose median is well above the
+  curve around it (work the model does at that position only), and single steps far above
+  their position's median (a stall one generation met);
+- tokens per second: prompt tokens over the prefill, output tokens over a decode step, and
+  end to end (every token a generation outputs over its whole time).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .summary import summarize
+
+__all__ = [
+    "NEIGHBOURS",
+    "SLOW_FACTOR",
+    "STALL_FACTOR",
+    "generation_figures",
+    "position_curve",
+    "slow_positions",
+]
+
+#: Positions on each side whose medians make the curve a position is judged against.
+NEIGHBOURS = 8
+#: A position whose median is this many times the curve around it (and beyond the curve's own
+#: scatter) is called out.
+SLOW_FACTOR = 1.5
+#: A single step this many times its position's median is a stall.
+STALL_FACTOR = 5.0
+
+
+def position_curve(steps_ns: np.ndarray) -> np.ndarray:
+    """The median over generations of each position's call time (NaN where no generation
+    reached it); ``steps_ns`` as the module's docstring says, -1 where not measured."""
+    x = np.asarray(steps_ns, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] == 0:
+        return np.zeros(0)
+    x = np.where(x >= 0, x, np.nan)
+    out = np.full(x.shape[1], np.nan)
+    seen = ~np.all(np.isnan(x), axis=0)
+    out[seen] = np.nanmedian(x[:, seen], axis=0)
+    return out
+
+
+def _around(curve: np.ndarray, i: int) -> float:
+    """The median of the decode positions around position ``i`` (NEIGHBOURS each side, ``i``
+    and the prefill left out)."""
+    lo, hi = max(1, i - NEIGHBOURS), min(curve.size, i + NEIGHBOURS + 1)
+    near = np.concatenate([curve[lo:i], curve[i + 1 : hi]])
+    near = near[np.isfinite(near)]
+    return float(np.median(near)) if near.size else float("nan")
+
+
+def slow_positions(steps_ns: np.ndarray, limit: int = 10) -> dict[str, Any]:
+    """The decode positions far off the per-position curve, and the worst single stalls.
+
+    A position is slow when its median over generations is at least SLOW_FACTOR times the
+    median of its neighbours and beyond the scatter of the whole curve (its log ratio above
+    the median ratio by more than 6 median absolute deviations). A stall is one step at least
+    STALL_FACTOR times its position's median. Returns ``positions`` (position, median ns,
+    ratio to its neighbours; at most ``limit``, the slowest first) and ``stalls``
+    (generation, position, ns, ratio; at most ``limit``), with their counts.
+    """
+    curve = position_curve(steps_ns)
+    ratios = np.full(curve.size, np.nan)
+    for i in range(1, curve.size):
+        base = _around(curve, i)
+        if np.isfinite(curve[i]) and base > 0:
+            ratios[i] = curve[i] / base
+    logs = np.log(ratios[np.isfinite(ratios)])
+    scatter = float(np.median(np.abs(logs - np.median(logs)))) if logs.size else 0.0
+    centre = float(np.median(logs)) if logs.size else 0.0
+    slow = [
+        i
+        for i in range(1, curve.size)
+        if np.isfinite(ratios[i]) and ratios[i] >= SLOW_FACTOR and np.log(ratios[i]) - centre > 6 * scatter
+    ]
+    slow.sort(key=lambda i: -ratios[i])
+    x = np.asarray(steps_ns, dtype=np.float64)
+    stalls: list[dict[str, Any]] = []
+    if x.ndim == 2 and x.shape[1] > 1:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            over = np.where(x[:, 1:] >= 0, x[:, 1:] / curve[1:], np.nan)
+        rows, cols = np.nonzero(np.nan_to_num(over, nan=0.0) >= STALL_FACTOR)
+        stalls = [
+            {
+                "generation": int(r),
+                "position": int(c) + 1,
+                "ns": int(x[r, c + 1]),
+                "ratio": round(float(over[r, c]), 2),
+            }
+            for r, c in zip(rows, cols, strict=True)
+        ]
+        stalls.sort(key=lambda s: -s["ratio"])
+    return {
+        "positions": [
+            {"position": i, "median_ns": float(curve[i]), "ratio": round(float(ratios[i]), 2)}
+            for i in slow[:limit]
+        ],
+        "slow_count": len(slow),
+        "stalls": stalls[:limit],
+        "stall_count": len(stalls),
+    }
+
+
+def _complete(steps_ns: np.ndarray) -> np.ndarray:
+    """The rows of generations that reached their last position."""
+    x = np.asarray(steps_ns)
+    return x[np.all(x >= 0, axis=1)] if x.ndim == 2 and x.size else np.zeros((0, 0), np.int64)
+
+
+def generation_figures(
+    steps_ns: np.ndarray, sample_ns: np.ndarray, generation_ns: np.ndarray, *, prompt_tokens: int, batch: int
+) -> dict[str, Any]:
+    """TTFT, end-to-end time, tokens per second, sampling and the per-position curve of the
+    generations in ``steps_ns`` / ``sample_ns`` (``[generations, G]``, -1 where not measured)
+    and ``generation_ns`` (each complete generation's whole time)."""
+    steps = np.asarray(steps_ns, dtype=np.int64)
+    samples = np.asarray(sample_ns, dtype=np.int64)
+    first = steps[:, 0] >= 0
+    ttft = steps[first, 0] + np.maximum(samples[first, 0], 0)
+    ttft_stats = summarize(ttft) if ttft.size else None
+    prefill = float(np.median(steps[first, 0])) if first.any() else None
+    decode = steps[:, 1:][steps[:, 1:] >= 0]
+    tpot = float(np.median(decode)) if decode.size else None
+    whole = np.asarray(generation_ns, dtype=np.int64)
+    gen_tokens = steps.shape[1]
+    picked = samples[samples >= 0]
+    return {
+        "ttft": None if ttft_stats is None else _short(ttft_stats.to_dict()),
+        "prefill_median_ns": prefill,
+        "prompt_tokens_per_s": batch * prompt_tokens / (prefill / 1e9) if prefill else None,
+        "output_tokens_per_s": batch / (tpot / 1e9) if tpot else None,
+        "end_to_end": None if not whole.size else _short(summarize(whole).to_dict()),
+        "end_to_end_tokens_per_s": batch * gen_tokens / (float(np.median(whole)) / 1e9)
+        if whole.size
+        else None,
+        "sampling_median_ns": float(np.median(picked)) if picked.size else None,
+        "complete_generations": int(_complete(steps).shape[0]),
+        "position_median_ns": [None if not np.isfinite(v) else float(v) for v in position_curve(steps)],
+        "off_curve": slow_positions(steps),
+    }
+
+
+def _short(stats: dict[str, Any]) -> dict[str, Any]:
+    """The figures of a summary a generation reports (count, median and its interval, spread
+    and tail percentiles)."""
+    keep = (
+        "count",
+        "min_ns",
+        "median_ns",
+        "mean_ns",
+        "p90_ns",
+        "p99_ns",
+        "max_ns",
+        "std_ns",
+        "ci95_median_ns",
+    )
+    return {k: stats.get(k) for k in keep}

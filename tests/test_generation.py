@@ -1,0 +1,132 @@
+"""A decoder's generations measured end to end: recognised with no flags, timed in the core,
+its tokens those of a plain onnxruntime greedy loop, its figures and JSON, its errors.
+
+The decoders are the exported fixtures of ``tests/data/decoders`` (optimum GPT-2 and Llama,
+onnxruntime-genai's builder, merged, legacy and int8) and the toy decoder of
+``tests/toy_decoder.py`` (one whose chosen position does extra work).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import inferspeed
+from inferspeed.errors import ConfigError, ModelError
+from inferspeed.results.result import load_json
+from inferspeed.stats.generation import generation_figures, position_curve, slow_positions
+
+from .decoder_reference import greedy_tokens
+
+FIXTURES = Path(__file__).parent / "data" / "decoders"
+KINDS = ("gpt2", "gpt2_int8", "gpt2_merged", "gpt2_legacy", "llama", "genai_llama")
+#: A short generation: what the tests need of one, in a fraction of a second.
+SHORT = {"prompt_tokens": 8, "gen_tokens": 6, "max_time": 0.2, "warmup_time": 0.05}
+
+
+def _model(kind: str) -> str:
+    return str(FIXTURES / kind / "model.onnx")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_generated_tokens_equal_a_plain_onnxruntime_greedy_loop(kind: str, tmp_path: Path) -> None:
+    """Batch 2, a real prompt from --inputs: every generation's tokens are the reference loop's."""
+    manifest = json.loads((FIXTURES / "manifest.json").read_text())
+    prompt = np.asarray(manifest["prompt"], dtype=np.int64)
+    np.savez(tmp_path / "p.npz", input_ids=prompt)
+    r = inferspeed.benchmark(
+        _model(kind), inputs_file=str(tmp_path / "p.npz"), gen_tokens=12, max_time=0.1, warmup_time=0.02
+    )
+    assert r.metric == "generation"
+    expected = greedy_tokens(_model(kind), prompt.astype(np.int64), 12)
+    assert np.array_equal(np.asarray(r.generation["tokens"]), expected)
+    assert r.generation["batch"] == 2 and r.generation["prompt_tokens"] == prompt.shape[1]
+
+
+def test_a_generation_result_reports_the_llm_figures(tmp_path: Path) -> None:
+    r = inferspeed.benchmark(_model("gpt2"), **SHORT)
+    g = r.generation
+    steps = np.asarray(g["step_ns"])
+    assert steps.shape[1] == 6 and steps.shape[0] == g["generations"] >= 1
+    decode = steps[:, 1:].ravel()
+    # The Result's samples are the decode steps: TPOT is their median.
+    assert np.array_equal(np.sort(r.samples_ns), np.sort(decode))
+    assert r.stats.median_ns == pytest.approx(float(np.median(decode)))
+    ttft = steps[:, 0] + np.asarray(g["sample_ns"])[:, 0]
+    assert g["ttft"]["median_ns"] == pytest.approx(float(np.median(ttft)))
+    assert g["prompt_tokens_per_s"] == pytest.approx(8 / (np.median(steps[:, 0]) / 1e9))
+    assert g["output_tokens_per_s"] == pytest.approx(1 / (np.median(decode) / 1e9))
+    # 2 layers x key and value, [1, 4, P + G - 1, 16] float32 each.
+    assert g["kv_cache_bytes"] == 4 * 4 * (8 + 6 - 1) * 16 * 4
+    assert len(g["position_median_ns"]) == 6
+    path = tmp_path / "g.json"
+    r.to_json(path)
+    (back,) = load_json(path)
+    assert back.metric == "generation" and back.generation["step_ns"] == g["step_ns"]
+
+
+def test_run_prints_a_generation_with_no_flags_but_its_length(tmp_path: Path) -> None:
+    out = tmp_path / "g.json"
+    p = subprocess.run(
+        [
+            sys.executable, "-m", "inferspeed", "run", _model("genai_llama"), "--prompt-tokens", "8",
+            "--gen-tokens", "6", "-t", "0.2", "--json", str(out),
+        ],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    for words in ("TTFT", "TPOT", "tokens/s", "KV cache", "note: past and present share one buffer"):
+        assert words in p.stdout + p.stderr, words
+    doc = json.loads(out.read_text())
+    assert doc["results"][0]["generation"]["decoder"]["share_buffer"] is True
+
+
+def test_lengths_beyond_the_context_and_a_model_without_a_cache_are_refused(models: dict[str, str]) -> None:
+    with pytest.raises(ConfigError, match="context holds 1024"):
+        inferspeed.benchmark(_model("genai_llama"), prompt_tokens=1000, gen_tokens=100)
+    with pytest.raises(ModelError, match="no KV-cache"):
+        inferspeed.benchmark(models["mlp3"], metric="generation")
+    with pytest.raises(ConfigError, match="gen_tokens must be at least 2"):
+        inferspeed.Config(gen_tokens=1)
+
+
+def test_the_cli_says_one_line_for_a_model_without_a_cache(models: dict[str, str]) -> None:
+    p = subprocess.run(
+        [sys.executable, "-m", "inferspeed", "run", models["mlp3"], "--metric", "generation"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert p.returncode == 2
+    assert len(p.stderr.strip().splitlines()) == 1 and "no KV-cache" in p.stderr
+
+
+def test_the_position_curve_and_slow_positions_on_known_data() -> None:
+    rng = np.random.default_rng(3)
+    steps = rng.normal(1000, 10, size=(20, 40)).astype(np.int64)
+    steps[:, 0] = 50_000  # the prefill: not a decode position
+    steps[:, 17] += 3000  # every generation slow at position 17
+    steps[4, 30] = 40_000  # one stall
+    steps[19, 35:] = -1  # a generation interrupted at position 35
+    curve = position_curve(steps)
+    assert curve[17] == pytest.approx(np.median(steps[:, 17]))
+    assert curve[36] == pytest.approx(np.median(steps[:19, 36]))
+    off = slow_positions(steps)
+    assert [p["position"] for p in off["positions"]] == [17]
+    assert off["stalls"][0]["position"] == 30 and off["stalls"][0]["generation"] == 4
+    figures = generation_figures(
+        steps, np.full_like(steps, 100), np.full(19, 90_000), prompt_tokens=16, batch=1
+    )
+    assert figures["ttft"]["median_ns"] == 50_100
+    assert figures["complete_generations"] == 19
+
+
+def test_a_steady_curve_calls_out_nothing() -> None:
+    rng = np.random.default_rng(5)
+    steps = rng.normal(1000, 30, size=(30, 64)).astype(np.int64)
+    steps[:, 1:] += np.arange(63) * 5  # a cache growing: a rising, smooth curve
+    off = slow_positions(steps)
+    assert off["positions"] == [] and off["slow_count"] == 0
