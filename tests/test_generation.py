@@ -9,6 +9,8 @@ onnxruntime-genai's builder, merged, legacy and int8) and the toy decoder of
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,10 +20,13 @@ import pytest
 
 import inferspeed
 from inferspeed.errors import ConfigError, ModelError
+from inferspeed.report.text import render_result
 from inferspeed.results.result import load_json
 from inferspeed.stats.generation import generation_figures, position_curve, slow_positions
 
+from .child_events import Events
 from .decoder_reference import greedy_tokens
+from .toy_decoder import ToyOptions, build_toy_decoder
 
 FIXTURES = Path(__file__).parent / "data" / "decoders"
 KINDS = ("gpt2", "gpt2_int8", "gpt2_merged", "gpt2_legacy", "llama", "genai_llama")
@@ -130,3 +135,41 @@ def test_a_steady_curve_calls_out_nothing() -> None:
     steps[:, 1:] += np.arange(63) * 5  # a cache growing: a rising, smooth curve
     off = slow_positions(steps)
     assert off["positions"] == [] and off["slow_count"] == 0
+
+
+def test_a_position_slowed_in_the_model_is_called_out(tmp_path: Path) -> None:
+    """The toy decoder runs a MatMul chain (through If) at context position 12 only: with a
+    prompt of 4 tokens that is decode step 9, called out as slow in the per-position curve."""
+    toy = build_toy_decoder(tmp_path / "slow.onnx", ToyOptions(slow_position=12))
+    r = inferspeed.benchmark(str(toy.path), prompt_tokens=4, gen_tokens=24, max_time=0.3, warmup_time=0.05)
+    off = r.generation["off_curve"]
+    assert [(p["position"], p["context_position"]) for p in off["positions"]] == [(9, 12)]
+    assert off["positions"][0]["ratio"] > 3
+    assert "SLOW POSITIONS 1: step 9 at position 12" in render_result(r)
+
+
+def test_ctrl_c_during_decode_exits_130_with_the_partial_generation_saved(tmp_path: Path) -> None:
+    out = tmp_path / "partial.json"
+    events = Events(tmp_path / "events.jsonl")
+    p = subprocess.Popen(
+        [sys.executable, "-m", "inferspeed", "run", _model("gpt2"), "-t", "30", "--json", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env=events.env(),
+    )
+    try:
+        events.wait("timed", proc=p)
+        os.killpg(p.pid, signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    assert p.returncode == 130, err
+    (result,) = json.loads(out.read_text())["results"]
+    assert result["interrupted"] is True
+    g = result["generation"]
+    steps = np.asarray(g["step_ns"])
+    assert steps.shape[0] == g["generations"] >= 1 and steps.shape[1] == 128
+    assert len(result["samples_ns"]) == int((steps[:, 1:] >= 0).sum())

@@ -220,6 +220,27 @@ def _names(defaults: Mapping[str, str], given: Mapping[str, Any]) -> dict[str, s
     return {**defaults, **{k: v for k, v in given.items() if isinstance(v, str) and v}}
 
 
+def _hf_context(path: str | None) -> int | None:
+    """The positions a model takes by the Hugging Face ``config.json`` beside it (exporters
+    such as optimum write it there): ``max_position_embeddings`` or GPT-2's ``n_positions``;
+    None when there is none or it says neither."""
+    if path is None:
+        return None
+    config_path = os.path.join(os.path.dirname(os.path.abspath(path)), "config.json")
+    try:
+        with open(config_path, encoding="utf-8") as f:
+            config = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict):
+        return None
+    for key in ("max_position_embeddings", "n_positions"):
+        value = config.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
 def _read_genai(path: str | None, notes: list[str]) -> _Genai | None:
     """The genai_config.json beside the model, when there is one for this file."""
     if path is None:
@@ -594,14 +615,15 @@ class _Recogniser:
         extras = roles.extras()
         logits, vocab = _Logits(self, {c.present for c in caches}).find()
         share = bool(self.genai and self.genai.share_buffer)
-        max_length = self.genai.max_length if self.genai else None
+        max_length = self.genai.max_length if self.genai else _hf_context(self.path)
         if share:
             self.notes.append(
                 "past and present share one buffer per cache, written in place "
                 "(past_present_share_buffer in genai_config.json), as onnxruntime-genai runs it"
             )
         if max_length is not None:
-            self.notes.append(f"at most {max_length} positions in all (genai_config.json's max length)")
+            where = "genai_config.json's max length" if self.genai else "config.json beside the model"
+            self.notes.append(f"at most {max_length} positions in all ({where})")
         return DecoderSpec(
             input_ids=ids.name,
             ids_code=ids.element_code,

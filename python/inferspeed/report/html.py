@@ -204,6 +204,54 @@ def _latency_plots(r: Result, label: str) -> list[Plot]:
     return plots
 
 
+def _generation_plots(g: Mapping[str, Any], label: str) -> list[Plot]:
+    """A decoder's generations: each step's latency by its position (every generation's dots,
+    the median over them, the positions called out), and the distributions of TTFT and of
+    the time per output token."""
+    steps = np.asarray(g.get("step_ns") or [], dtype=np.float64)
+    if steps.ndim != 2 or steps.shape[1] < 2:
+        return []
+    plots = []
+    fig = _figure()
+    ax = fig.add_subplot()
+    decode = np.where(steps[:, 1:] >= 0, steps[:, 1:], np.nan)
+    positions = np.arange(1, steps.shape[1])
+    for row in decode[:: max(1, decode.shape[0] // 50)]:
+        ax.plot(positions, _us(row), ".", markersize=1.5, color="#3b75af", alpha=0.3)
+    curve = np.asarray(
+        [np.nan if v is None else v for v in g.get("position_median_ns") or []], dtype=np.float64
+    )
+    if curve.size == steps.shape[1]:
+        ax.plot(positions, _us(curve[1:]), color="#d62728", label="median over generations")
+    for p in (g.get("off_curve") or {}).get("positions") or []:
+        ax.axvline(p["position"], color="#ff7f0e", linestyle=":", linewidth=1)
+    top = np.nanpercentile(decode, 99.5) if np.isfinite(decode).any() else None
+    ax.set_ylim(0, float(_us(top)) * 1.3 if top else None)
+    ax.set_xlabel(f"decode step (reads position {g.get('prompt_tokens', 0)} + step - 1)")
+    ax.set_ylabel("call (µs)")
+    _title(ax, f"{label}: latency by position (slow positions dotted)")
+    ax.legend(loc="upper left")
+    plots.append(Plot(_slug(f"{label}-positions"), f"{label}: latency by position", _png(fig)))
+    fig = _figure()
+    ttft_ax, tpot_ax = fig.subplots(1, 2)
+    sampling = np.asarray(g.get("sample_ns") or [], dtype=np.float64)
+    first = steps[:, 0] >= 0
+    ttft = steps[first, 0] + (np.maximum(sampling[first, 0], 0) if sampling.shape == steps.shape else 0)
+    tpot = decode[np.isfinite(decode)]
+    for ax, values, name in ((ttft_ax, ttft, "TTFT (ms)"), (tpot_ax, tpot, "time per output token (µs)")):
+        scale = 1e6 if name.startswith("TTFT") else 1e3
+        inside = values[values <= np.percentile(values, 99.9)] if values.size else values
+        ax.hist(inside / scale, bins=min(60, max(5, inside.size // 10)), color="#3b75af")
+        if values.size:
+            ax.axvline(np.median(values) / scale, color="#d62728", linestyle="--", label="median")
+        ax.set_xlabel(name)
+        ax.set_ylabel("generations" if name.startswith("TTFT") else "tokens")
+    _title(ttft_ax, f"{label}: TTFT")
+    _title(tpot_ax, f"{label}: TPOT (to p99.9)")
+    plots.append(Plot(_slug(f"{label}-ttft-tpot"), f"{label}: TTFT and TPOT", _png(fig)))
+    return plots
+
+
 #: The settings of a load (and of a run's length) that a throughput-latency curve runs over;
 #: results alike in every other setting, of one model, make one curve.
 _LOAD_SETTINGS = frozenset(
@@ -349,6 +397,8 @@ def _results_section(path: str, entries: Sequence[Entry], failed: Sequence[Faile
         block = Block(e.label, result_facts(e), warning_lines(e.result))
         if isinstance(e.result, Result):
             block.plots += _latency_plots(e.result, e.label)
+            if e.result.generation is not None:
+                block.plots += _generation_plots(e.result.generation, e.label)
             if e.result.profile is not None:
                 block.plots += _profile_plots(e.result, e.label)
         section.results.append(block)

@@ -255,22 +255,29 @@ def _position_lines(g: Mapping[str, Any]) -> list[str]:
     if not decode:
         return []
     lines = [
-        f"positions  decode step {format_duration(decode[0][1])} at position {decode[0][0]}, "
-        f"{format_duration(decode[-1][1])} at position {decode[-1][0]} (median over generations)"
+        f"positions  decode step {decode[0][0]} {format_duration(decode[0][1])}, step {decode[-1][0]} "
+        f"{format_duration(decode[-1][1])} (each step's median over the generations; step s reads "
+        f"position {g.get('prompt_tokens', 0)} + s - 1)"
     ]
     off = g.get("off_curve") or {}
     slow = off.get("positions") or []
     if slow:
         shown = ", ".join(
-            f"{p['position']} ({p['ratio']:.1f}x, {format_duration(p['median_ns'])})" for p in slow[:5]
+            f"step {p['position']} at position {p.get('context_position', '?')} ({p['ratio']:.1f}x, "
+            f"{format_duration(p['median_ns'])})"
+            for p in slow[:5]
         )
-        lines.append(f"SLOW POSITIONS {off.get('slow_count')}: {shown} against the positions around them")
+        lines.append(
+            f"SLOW POSITIONS {off.get('slow_count')}: {shown}, against the steps around them in "
+            "every generation"
+        )
     stalls = off.get("stalls") or []
     if stalls:
         w = stalls[0]
         lines.append(
             f"stalls     {off.get('stall_count')} single steps at 5x their position's median or more; "
-            f"the worst: position {w['position']} of generation {w['generation'] + 1}, "
+            f"the worst: step {w['position']} (position {w.get('context_position', '?')}) of generation "
+            f"{w['generation'] + 1}, "
             f"{format_duration(w['ns'])} ({w['ratio']:.1f}x)"
         )
     return lines

@@ -151,8 +151,16 @@ def generation_figures(
         "sampling_median_ns": float(np.median(picked)) if picked.size else None,
         "complete_generations": int(_complete(steps).shape[0]),
         "position_median_ns": [None if not np.isfinite(v) else float(v) for v in position_curve(steps)],
-        "off_curve": slow_positions(steps),
+        "off_curve": _with_context_positions(slow_positions(steps), prompt_tokens),
     }
+
+
+def _with_context_positions(off: dict[str, Any], prompt_tokens: int) -> dict[str, Any]:
+    """``off`` with each step's position in the sequence (step s reads the token at position
+    prompt_tokens + s - 1: the prompt's, then each one generated)."""
+    for item in (*off["positions"], *off["stalls"]):
+        item["context_position"] = prompt_tokens + item["position"] - 1
+    return off
 
 
 def _short(stats: dict[str, Any]) -> dict[str, Any]:
