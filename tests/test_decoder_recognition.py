@@ -636,6 +636,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "gpt2": {
         "source": "optimum",
         "cache": CacheTensor("past_key_values.0.key", "present.0.key", F32, (1, 4, 1, 16), 0, 2),
+        "max_length": 1024,  # n_positions of the config.json beside it
     },
     "gpt2_int8": {
         "source": "optimum",
@@ -645,6 +646,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "source": "optimum",
         "cache": CacheTensor("past_key_values.0.key", "present.0.key", F32, (1, 4, 1, 16), 0, 2),
         "use_cache_branch": "use_cache_branch",
+        "max_length": 1024,  # n_positions of the config.json beside it
     },
     "gpt2_legacy": {
         "source": "legacy past.N",
@@ -654,6 +656,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "llama": {
         "source": "optimum",
         "cache": CacheTensor("past_key_values.0.key", "present.0.key", F32, (1, 2, 1, 16), 0, 2),
+        "max_length": 1024,  # max_position_embeddings of the config.json beside it
     },
     "genai_llama": {
         "source": "onnxruntime-genai",

@@ -100,7 +100,10 @@ def test_resume_cuts_a_partial_last_line(tmp_path: Path) -> None:
 def test_by_is_a_ranking_of_the_configs_metric() -> None:
     assert ranking_for("p99", "latency").path == ("stats", "p99_ns")
     assert ranking_for("instructions", "instructions").path == ("instructions", "instructions")
-    with pytest.raises(ConfigError, match="by must be one of median, p99, throughput, instructions"):
+    with pytest.raises(
+        ConfigError,
+        match="by must be one of median, p99, throughput, tpot, ttft, output_tokens_per_s, instructions",
+    ):
         ranking_for("mean", "latency")
     with pytest.raises(ConfigError, match="by='instructions' goes with metric='instructions'; "):
         ranking_for("instructions", "latency")

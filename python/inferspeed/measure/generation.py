@@ -190,6 +190,12 @@ def describe(spec: DecoderSpec) -> dict[str, Any]:
     }
 
 
+def _whole(record: Mapping[str, Any], gen_tokens: int) -> np.ndarray:
+    """The end-to-end times of a core run's generations that reached their last step."""
+    steps = np.asarray(record["step_ns"]).reshape(-1, gen_tokens)
+    return np.asarray(record["generation_ns"]).ravel()[np.all(steps >= 0, axis=1)]
+
+
 class GenerationTarget(Target):
     """One measurement of a decoder's generations (the module's docstring).
 
@@ -271,9 +277,8 @@ class GenerationTarget(Target):
             "sampling": np.concatenate(
                 [np.asarray(r["sample_ns"]).reshape(-1, g) for r in records] or [np.zeros((0, g))]
             ),
-            "whole": np.concatenate(
-                [np.asarray(r["generation_ns"]).ravel() for r in records] or [np.zeros(0)]
-            ),
+            # Whole generations only: one cut short by Ctrl-C has no end-to-end time.
+            "whole": np.concatenate([_whole(r, g) for r in records] or [np.zeros(0)]),
             "tokens": np.asarray(records[0]["tokens"])[0]
             if records and len(records[0]["tokens"])
             else np.zeros(0),

@@ -137,6 +137,7 @@ def generation_figures(
     decode = steps[:, 1:][steps[:, 1:] >= 0]
     tpot = float(np.median(decode)) if decode.size else None
     whole = np.asarray(generation_ns, dtype=np.int64)
+    whole = whole[whole > 0]
     gen_tokens = steps.shape[1]
     picked = samples[samples >= 0]
     return {
