@@ -99,8 +99,6 @@ def _lengths(spec: DecoderSpec, config: Config, prompt: int | None) -> tuple[int
             f"a prompt of {p} tokens and {g} output tokens need {p + g - 1} positions; the model's "
             f"context holds {context}"
         )
-    if context is not None and (config.prompt_tokens is None or config.gen_tokens is None):
-        notes.append(f"the model's context: {context} positions")
     return p, g, notes
 
 
