@@ -173,3 +173,20 @@ def test_ctrl_c_during_decode_exits_130_with_the_partial_generation_saved(tmp_pa
     steps = np.asarray(g["step_ns"])
     assert steps.shape[0] == g["generations"] >= 1 and steps.shape[1] == 128
     assert len(result["samples_ns"]) == int((steps[:, 1:] >= 0).sum())
+
+
+def test_two_generations_compare_on_their_time_per_output_token() -> None:
+    """Two runs of one decoder compare as latencies (their samples are the decode steps); a
+    generation and a single call's latency do not."""
+    from inferspeed.analysis.verdicts import compare_results
+
+    a = inferspeed.benchmark(_model("gpt2"), **SHORT)
+    b = inferspeed.benchmark(_model("gpt2"), **SHORT)
+    c = compare_results(a, b)
+    assert c.ratio_median == pytest.approx(b.stats.median_ns / a.stats.median_ns, rel=1e-6)
+    single = inferspeed.benchmark(_model("gpt2"), single_call=True, shapes={}, max_time=0.05, dims={
+        "sequence_length": 1, "past_sequence_length": 7, "past_sequence_length + sequence_length": 8,
+    })  # fmt: skip
+    assert single.metric == "latency"
+    with pytest.raises(ConfigError, match="A holds generation and B holds latency"):
+        compare_results(a, single)

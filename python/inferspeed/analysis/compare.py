@@ -546,7 +546,10 @@ def _compared(
     baseline_label, candidate_label = labels
     if statistic not in STATISTICS:
         raise InputError(f"statistic must be one of {', '.join(STATISTICS)}, not {statistic!r}")
-    held = sorted({baseline.metric, candidate.metric} - {Comparison.metric})
+    # A generation's samples are its decode steps' latencies: they compare as latencies do.
+    held = sorted({baseline.metric, candidate.metric} - {Comparison.metric, "generation"})
+    if baseline.metric != candidate.metric and not held:
+        held = [f"{baseline.metric} and {candidate.metric}"]
     if held:
         raise InputError(
             f"compare() compares latencies; these results hold {', '.join(held)}: "
