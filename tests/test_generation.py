@@ -20,7 +20,7 @@ import pytest
 
 import inferspeed
 from inferspeed.errors import ConfigError, ModelError
-from inferspeed.report.text import render_result
+from inferspeed.report.text import render_comparisons, render_result
 from inferspeed.results.result import load_json
 from inferspeed.stats.generation import generation_figures, position_curve, slow_positions
 
@@ -183,7 +183,17 @@ def test_two_generations_compare_on_their_time_per_output_token() -> None:
     a = inferspeed.benchmark(_model("gpt2"), **SHORT)
     b = inferspeed.benchmark(_model("gpt2"), **SHORT)
     c = compare_results(a, b)
+    assert c.metric == "generation"
     assert c.ratio_median == pytest.approx(b.stats.median_ns / a.stats.median_ns, rel=1e-6)
+    ttft = dict(c.also)["ttft"]
+    first = [
+        np.asarray(r.generation["step_ns"])[:, 0] + np.asarray(r.generation["sample_ns"])[:, 0]
+        for r in (a, b)
+    ]
+    assert ttft.ratio_median == pytest.approx(np.median(first[1]) / np.median(first[0]), rel=1e-6)
+    text = render_comparisons([c])
+    assert "time per output token (TPOT" in text and "time to first token (TTFT" in text
+    assert c.to_dict()["also"]["ttft"]["ratio_median"] == ttft.ratio_median
     single = inferspeed.benchmark(_model("gpt2"), single_call=True, shapes={}, max_time=0.05, dims={
         "sequence_length": 1, "past_sequence_length": 7, "past_sequence_length + sequence_length": 8,
     })  # fmt: skip

@@ -64,6 +64,7 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "STATISTICS",
     "Comparison",
+    "GenerationComparison",
     "PairedTail",
     "by_state",
     "check_comparable",
@@ -149,6 +150,9 @@ class Comparison:
     #: (None for a decided tail, paired over blocks of rounds rather than rounds):
     #: each ``{"state", "probe_ns", "rounds", "ratio", "ratio_ci"}``.
     by_state: tuple[dict[str, Any], ...] | None = None
+    #: Other figures of the same two results, compared the same way, by name: for
+    #: generations, the time to first token (``"ttft"``). The verdict is not on them.
+    also: tuple[tuple[str, Comparison], ...] = ()
 
     @property
     def decided_ratio(self) -> tuple[float, tuple[float, float], float | None]:
@@ -173,7 +177,17 @@ class Comparison:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["significant"] = self.significant
+        d["also"] = {name: c.to_dict() for name, c in self.also}
         return d
+
+
+@dataclass(frozen=True)
+class GenerationComparison(Comparison):
+    """Two decoders' generations compared: the time per output token (their samples, the
+    decode steps) decides, as latencies do; ``also`` holds the time to first token's
+    comparison (``"ttft"``)."""
+
+    metric: ClassVar[str] = "generation"
 
 
 def _subsample(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -17,15 +17,19 @@ only when nothing does.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
+import numpy as np
+
 from ..config import DEFAULT_THRESHOLD
 from ..errors import ConfigError
 from ..results.result import Result
-from .compare import Comparison, compare
+from ..stats.summary import summarize
+from .compare import Comparison, GenerationComparison, compare
 from .instructions import InstructionComparison, compare_instructions, environment_differences
 
 __all__ = [
@@ -70,6 +74,56 @@ def _latency(a: Result, b: Result, o: CompareOptions) -> Verdict:
     )
 
 
+def _ttft_of(r: Result) -> Result:
+    """A generation result as a latency result of its times to first token (one per whole
+    generation, in order): what compares them."""
+    g = r.generation or {}
+    steps = np.asarray(g.get("step_ns") or [], dtype=np.int64).reshape(-1, int(g.get("gen_tokens") or 1))
+    picks = np.asarray(g.get("sample_ns") or [], dtype=np.int64).reshape(steps.shape)
+    done = steps[:, 0] >= 0
+    ttft = steps[done, 0] + np.maximum(picks[done, 0], 0)
+    if ttft.size == 0:
+        ttft = np.zeros(1, np.int64)
+    return dataclasses.replace(
+        r, samples_ns=ttft, stats=summarize(ttft), monitor=None, generation=None, loop={}, config={}
+    )
+
+
+def _compare_ttft(a: Result, b: Result, o: CompareOptions) -> Comparison:
+    """The two results' times to first token compared as latencies (paired per round where
+    the rounds are given)."""
+    rounds = None
+    if o.rounds is not None:
+        rounds = (tuple(map(_ttft_of, o.rounds[0])), tuple(map(_ttft_of, o.rounds[1])))
+    return compare(
+        _ttft_of(a),
+        _ttft_of(b),
+        threshold=o.threshold,
+        baseline_label=o.baseline_label,
+        candidate_label=o.candidate_label,
+        rounds=rounds,
+    )
+
+
+def _generation(a: Result, b: Result, o: CompareOptions) -> Verdict:
+    """Generations: the time per output token (their samples) decides, as latencies; the time
+    to first token is compared beside it when each side has two whole generations or more."""
+    tpot = compare(
+        a,
+        b,
+        threshold=o.threshold,
+        baseline_label=o.baseline_label,
+        candidate_label=o.candidate_label,
+        rounds=o.rounds,
+        statistic=o.statistic,
+    )
+    also: tuple[tuple[str, Comparison], ...] = ()
+    if min(len((r.generation or {}).get("step_ns") or []) for r in (a, b)) >= 2:
+        also = (("ttft", _compare_ttft(a, b, o)),)
+    fields = {f.name: getattr(tpot, f.name) for f in dataclasses.fields(tpot)}
+    return GenerationComparison(**{**fields, "also": also})
+
+
 def _instructions(a: Result, b: Result, o: CompareOptions) -> Verdict:
     return compare_instructions(
         a, b, fail_if_more=o.limit, baseline_label=o.baseline_label, candidate_label=o.candidate_label
@@ -78,7 +132,7 @@ def _instructions(a: Result, b: Result, o: CompareOptions) -> Verdict:
 
 #: Each metric's comparison, by the metric's name.
 COMPARERS: Mapping[str, Callable[[Result, Result, CompareOptions], Verdict]] = MappingProxyType(
-    {"latency": _latency, "generation": _latency, "instructions": _instructions}
+    {"latency": _latency, "generation": _generation, "instructions": _instructions}
 )
 
 #: What differs between two results' runtimes that each metric is sensitive to (each a note).

@@ -684,7 +684,7 @@ def _gate_decision(gate: GateRecord) -> str:
             f", {gate.verdict}" if gate.verdict else ""
         )
     if gate.failed:
-        worse = "slower than" if gate.metric == "latency" else f"worse in {gate.metric} than"
+        worse = "slower than" if gate.metric in ("latency", "generation") else f"worse in {gate.metric} than"
         return (
             f"FAIL: {gate.candidate} is {worse} {gate.baseline}: {figures}, more than the "
             f"{gate.limit:.1%} allowed"
@@ -696,7 +696,7 @@ def _gate_threshold(gate: GateRecord) -> str:
     """The rule the decision applied, and the comparison's own band when it has one."""
     if gate.limit is None:
         return "none given: --fail-if-slower PCT (--fail-if-more PCT for a count) sets one"
-    if gate.metric != "latency":
+    if gate.metric not in ("latency", "generation"):  # a generation's samples are latencies
         return (
             f"fails when the candidate's {gate.metric} per call exceed the baseline's by more than "
             f"{gate.limit:.1%} (ratio above {1 + gate.limit:.3f}; a count is deterministic)"

@@ -764,6 +764,17 @@ def render_latency_comparisons(comparisons: Sequence[Comparison]) -> str:
     return "\n".join(lines)
 
 
+def render_generation_comparisons(comparisons: Sequence[Comparison]) -> str:
+    """Generations compared: the time per output token (what the verdict is on), then the
+    time to first token, each as latencies read."""
+    lines = ["time per output token (TPOT, the decode steps):", render_latency_comparisons(comparisons)]
+    ttft = [dict(c.also)["ttft"] for c in comparisons if dict(c.also).get("ttft") is not None]
+    if ttft:
+        lines += ["", "time to first token (TTFT, the prefill and its sampling; not what decides):"]
+        lines.append(render_latency_comparisons(ttft))
+    return "\n".join(lines)
+
+
 def _on_statistic(c: Comparison) -> str:
     """ " on the p99" (etc.) when the verdict is on another statistic than the median."""
     return "" if c.statistic == "median" else f" on the {c.statistic}"
@@ -1000,7 +1011,7 @@ TEXT: Mapping[str, MetricText] = MappingProxyType(
         ),
         "generation": MetricText(
             render_generation,
-            render_latency_comparisons,
+            render_generation_comparisons,
             render_latency_gate,
             latency_decision,
             f"{'median':>10} {'p99':>10} {'per sample':>11} {'samples/s':>12}",
