@@ -26,7 +26,7 @@ from inferspeed.stats.generation import generation_figures, position_curve, slow
 
 from .child_events import Events
 from .decoder_reference import greedy_tokens
-from .toy_decoder import ToyOptions, build_toy_decoder
+from .toy_decoder import ToyOptions, build_toy_decoder, reference_tokens
 
 FIXTURES = Path(__file__).parent / "data" / "decoders"
 KINDS = ("gpt2", "gpt2_int8", "gpt2_merged", "gpt2_legacy", "llama", "genai_llama")
@@ -200,3 +200,18 @@ def test_two_generations_compare_on_their_time_per_output_token() -> None:
     assert single.metric == "latency"
     with pytest.raises(ConfigError, match="A holds generation and B holds latency"):
         compare_results(a, single)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_length_inputs_are_fed_step_by_step(tmp_path: Path, batch: int) -> None:
+    """GroupQueryAttention's seqlens_k and total_sequence_length as graph inputs (no mask to
+    derive them from in the graph): the loop feeds each step's lengths, and the tokens are a
+    plain loop's that feeds them."""
+    toy = build_toy_decoder(
+        tmp_path / "lengths.onnx",
+        ToyOptions(attention="gqa", length_inputs=True, heads=4, kv_heads=2, head_size=16),
+    )
+    prompt = np.random.default_rng(2).integers(0, toy.options.vocab, size=(batch, 5))
+    np.savez(tmp_path / "p.npz", input_ids=prompt)
+    r = inferspeed.benchmark(toy.path, inputs_file=str(tmp_path / "p.npz"), gen_tokens=9, max_time=0.05)
+    assert np.array_equal(np.asarray(r.generation["tokens"]), reference_tokens(toy, prompt, 9))

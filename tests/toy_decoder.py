@@ -45,6 +45,7 @@ class ToyOptions:
     slow_size: int = 256
     slow_repeats: int = 8
     attention: str = "mean"  # "mean": Concat + masked mean; "gqa": com.microsoft GroupQueryAttention
+    length_inputs: bool = False  # gqa: seqlens_k [batch] and total_sequence_length [] as graph inputs
     seed: int = 0
 
 
@@ -234,6 +235,9 @@ def _inputs(o: ToyOptions) -> list[onnx.ValueInfoProto]:
         inputs.append(_vi("use_cache_branch", T.BOOL, [1]))
     if o.extra_input:
         inputs.append(_vi("extra_scale", T.FLOAT, [1]))
+    if o.length_inputs:
+        inputs.append(_vi("seqlens_k", T.INT32, ["batch"]))
+        inputs.append(_vi("total_sequence_length", T.INT32, []))
     for i in range(o.layers):
         for kind in ("key", "value"):
             shape = ["batch", o.kv_heads, "past_sequence_length", o.head_size]
@@ -257,7 +261,10 @@ def _body(b: _Builder, o: ToyOptions) -> str:
     if o.use_cache_branch:
         b.nodes.append(h.make_node("Squeeze", ["use_cache_branch", b.const([0], np.int64)], ["branch"]))
     terms: list[str] = []
-    if o.attention == "gqa":
+    if o.attention == "gqa" and o.length_inputs:
+        for i in range(o.layers):
+            x = _gqa_layer(b, o, x, i, "seqlens_k", "total_sequence_length")
+    elif o.attention == "gqa":
         reduced = b.op("ReduceSum", ["attention_mask", b.const([1], np.int64)], keepdims=0)
         seqlens = b.op("Cast", [b.op("Sub", [reduced, b.const(1, _NP[o.mask_code])])], to=T.INT32)
         total = b.op(
@@ -346,6 +353,9 @@ def reference_tokens(
             feeds["use_cache_branch"] = np.array([step > 0])
         if o.extra_input:
             feeds["extra_scale"] = np.array([1.5], np.float32)
+        if o.length_inputs:
+            feeds["seqlens_k"] = np.full(batch, length + n - 1, np.int32)
+            feeds["total_sequence_length"] = np.array(length + n, np.int32)
         out = dict(zip([v.name for v in session.get_outputs()], session.run(None, feeds), strict=True))
         token = out["logits"][:, -1, :].astype(np.float32).argmax(axis=-1)
         tokens.append(token)

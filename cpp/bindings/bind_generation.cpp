@@ -60,6 +60,34 @@ int element_code(const py::dtype& dtype) {
   return 0;
 }
 
+// Length inputs as objects with attributes (inferspeed.facts.decoder.LengthInput) or tuples
+// (name, element_code, shape, batch_axis or None, offset).
+std::vector<LengthInputSpec> to_lengths(const py::sequence& items) {
+  std::vector<LengthInputSpec> out;
+  for (const py::handle item : items) {
+    auto get = [&](const char* name, size_t index) -> py::object {
+      if (py::isinstance<py::tuple>(item) || py::isinstance<py::list>(item)) {
+        const auto seq = py::reinterpret_borrow<py::sequence>(item);
+        if (seq.size() != 5) {
+          throw std::invalid_argument("a length input tuple has 5 fields: name, element_code, shape, batch_axis, "
+                                      "offset");
+        }
+        return seq[index];
+      }
+      return item.attr(name);
+    };
+    LengthInputSpec x;
+    x.name = get("name", 0).cast<std::string>();
+    x.element_type = get("element_code", 1).cast<int>();
+    x.shape = get("shape", 2).cast<std::vector<int64_t>>();
+    const py::object axis = get("batch_axis", 3);
+    x.batch_axis = axis.is_none() ? -1 : axis.cast<int>();
+    x.offset = get("offset", 4).cast<int64_t>();
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
 std::vector<FixedInput> to_fixed(const py::object& mapping) {
   std::vector<FixedInput> out;
   const py::object ascontiguous = py::module_::import("numpy").attr("ascontiguousarray");
@@ -129,7 +157,7 @@ GenerationSpec make_spec(const std::string& input_ids, int ids_code, const std::
                          const std::optional<std::string>& use_cache_branch, const py::sequence& caches,
                          const std::string& logits, std::optional<int64_t> vocab, bool share_buffer,
                          std::optional<int64_t> max_length, int64_t prefill_past, const py::object& extra_inputs,
-                         const py::array& prompt_ids, int64_t gen_tokens) {
+                         const py::sequence& lengths, const py::array& prompt_ids, int64_t gen_tokens) {
   GenerationSpec spec;
   spec.input_ids = input_ids;
   spec.ids_type = ids_code;
@@ -146,6 +174,7 @@ GenerationSpec make_spec(const std::string& input_ids, int ids_code, const std::
   spec.max_length = max_length.value_or(0);
   spec.prefill_past = prefill_past;
   spec.extra_inputs = to_fixed(extra_inputs);
+  spec.lengths = to_lengths(lengths);
   set_prompt(spec, prompt_ids);
   spec.gen_tokens = gen_tokens;
   return spec;
@@ -165,7 +194,7 @@ struct PyGeneration {
       py::arg("cache_position") = py::none(), py::arg("use_cache_branch") = py::none(), py::arg("caches"),            \
       py::arg("logits"), py::arg("vocab") = py::none(), py::arg("share_buffer") = false,                             \
       py::arg("max_length") = py::none(), py::arg("prefill_past") = 0, py::arg("extra_inputs") = py::dict(),         \
-      py::arg("prompt_ids"), py::arg("gen_tokens")
+      py::arg("lengths") = py::tuple(), py::arg("prompt_ids"), py::arg("gen_tokens")
 
 }  // namespace
 
@@ -194,10 +223,10 @@ void register_generation(py::module_& m) {
          const std::optional<std::string>& cache_position, const std::optional<std::string>& use_cache_branch,
          const py::sequence& caches, const std::string& logits, std::optional<int64_t> vocab, bool share_buffer,
          std::optional<int64_t> max_length, int64_t prefill_past, const py::object& extra_inputs,
-         const py::array& prompt_ids, int64_t gen_tokens) {
+         const py::sequence& lengths, const py::array& prompt_ids, int64_t gen_tokens) {
         GenerationSpec spec = make_spec(input_ids, ids_code, attention_mask, mask_code, position_ids, position_code,
                                         cache_position, use_cache_branch, caches, logits, vocab, share_buffer,
-                                        max_length, prefill_past, extra_inputs, prompt_ids, gen_tokens);
+                                        max_length, prefill_past, extra_inputs, lengths, prompt_ids, gen_tokens);
         spec.max_repetitions = 1;  // checked now; each run gives its own limits
         auto out = std::make_unique<PyGeneration>();
         out->owner = self;
@@ -218,10 +247,11 @@ void register_generation(py::module_& m) {
          const std::optional<std::string>& cache_position, const std::optional<std::string>& use_cache_branch,
          const py::sequence& caches, const std::string& logits, std::optional<int64_t> vocab, bool share_buffer,
          std::optional<int64_t> max_length, int64_t prefill_past, const py::object& extra_inputs,
-         const py::array& prompt_ids, int64_t gen_tokens, int64_t warmup, int64_t max_repetitions, int64_t max_ns) {
+         const py::sequence& lengths, const py::array& prompt_ids, int64_t gen_tokens, int64_t warmup,
+         int64_t max_repetitions, int64_t max_ns) {
         GenerationSpec spec = make_spec(input_ids, ids_code, attention_mask, mask_code, position_ids, position_code,
                                         cache_position, use_cache_branch, caches, logits, vocab, share_buffer,
-                                        max_length, prefill_past, extra_inputs, prompt_ids, gen_tokens);
+                                        max_length, prefill_past, extra_inputs, lengths, prompt_ids, gen_tokens);
         spec.warmup = warmup;
         spec.max_repetitions = max_repetitions;
         spec.max_ns = max_ns;

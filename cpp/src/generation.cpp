@@ -241,6 +241,15 @@ void check_names(const Session& session, const GenerationSpec& spec) {
     }
     give(x.name, x.element_type, "an extra input");
   }
+  for (const LengthInputSpec& x : spec.lengths) {
+    if (x.element_type != kInt64 && x.element_type != kInt32) {
+      throw std::invalid_argument("length input '" + x.name + "' must be int64 or int32");
+    }
+    if (x.batch_axis >= static_cast<int>(x.shape.size()) || numel(x.shape) < 1) {
+      throw std::invalid_argument("length input '" + x.name + "': its batch axis must be an axis of its shape");
+    }
+    give(x.name, x.element_type, "a length input");
+  }
   for (const ValueInfo& v : session.inputs()) {
     if (given.count(v.name) == 0) {
       throw std::invalid_argument("model input '" + v.name + "' gets no value (give it as an extra input)");
@@ -351,6 +360,8 @@ class Generator {
   std::vector<Buffer> cache_memory_;  // two per cache tensor (one with share_buffer)
   Buffer dummy_;                      // zeros: the prefill's dummy past
   IntBuffer ids_, mask_, positions_, cache_position_;
+  std::vector<IntBuffer> lengths_;  // one per length input, refilled each step
+  std::vector<std::vector<int64_t>> length_shapes_;
   bool branch_[2] = {false, true};
   detail::Handle<OrtValue> branch_values_[2];
   std::vector<detail::Handle<OrtValue>> held_;  // values bound for the whole generation
@@ -382,6 +393,12 @@ Generator::Generator(Session& session, const GenerationSpec& spec)
     cache_position_ = IntBuffer(find(session.inputs(), spec.cache_position)->element_type, spec.prompt_tokens);
   }
   for (int k = 0; k < 2; ++k) branch_values_[k] = wrap(&branch_[k], {1}, kBool);
+  for (const LengthInputSpec& x : spec.lengths) {
+    std::vector<int64_t> shape = x.shape;
+    if (x.batch_axis >= 0) shape[static_cast<size_t>(x.batch_axis)] = b;
+    length_shapes_.push_back(shape);
+    lengths_.emplace_back(x.element_type, numel(shape));
+  }
   for (const FixedInput& x : spec.extra_inputs) {
     bind_input(x.name, const_cast<unsigned char*>(x.data.data()), x.shape, x.element_type);
   }
@@ -474,6 +491,11 @@ void Generator::bind_step(int64_t s) {
   if (!spec_.cache_position.empty()) {
     for (int64_t j = 0; j < g.n; ++j) cache_position_.set(j, g.before + j);
     bind(spec_.cache_position, cache_position_.memory.data(), {g.n}, cache_position_.type, false);
+  }
+  for (size_t k = 0; k < spec_.lengths.size(); ++k) {
+    const int64_t count = numel(length_shapes_[k]);
+    for (int64_t i = 0; i < count; ++i) lengths_[k].set(i, g.before + g.n + spec_.lengths[k].offset);
+    bind(spec_.lengths[k].name, lengths_[k].memory.data(), length_shapes_[k], lengths_[k].type, false);
   }
   if (!spec_.use_cache_branch.empty() && s <= 1) {
     rt_.check(api_->BindInput(binding_.get(), spec_.use_cache_branch.c_str(), branch_values_[s > 0 ? 1 : 0].get()));

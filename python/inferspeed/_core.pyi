@@ -102,6 +102,7 @@ class Session:
         max_length: int | None = None,
         prefill_past: int = 0,
         extra_inputs: collections.abc.Mapping[str, npt.NDArray[Any]] = ...,
+        lengths: Sequence[Any] = (),  # LengthInput, or its five fields as a tuple
         prompt_ids: npt.NDArray[np.integer[Any]],
         gen_tokens: int,
         warmup: int = 1,
@@ -126,6 +127,7 @@ class Session:
         max_length: int | None = None,
         prefill_past: int = 0,
         extra_inputs: collections.abc.Mapping[str, npt.NDArray[Any]] = ...,
+        lengths: Sequence[Any] = (),  # LengthInput, or its five fields as a tuple
         prompt_ids: npt.NDArray[np.integer[Any]],
         gen_tokens: int,
     ) -> Generation: ...

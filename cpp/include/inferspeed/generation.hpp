@@ -43,6 +43,18 @@ struct FixedInput {
 /// input_ids [batch, 1]. The attention mask is ones over every position so far ([batch, total]),
 /// position_ids [batch, n] and cache_position [n] count on from the positions before the step,
 /// use_cache_branch (bool [1]) is false at the prefill and true after.
+/// An input holding a length that changes with every step: every element is `past + n +
+/// offset` (`past` the positions already in the cache, `n` the step's tokens).
+/// GroupQueryAttention's `seqlens_k` is [batch] with offset -1, `total_sequence_length` a
+/// scalar with offset 0.
+struct LengthInputSpec {
+  std::string name;
+  int element_type = 6;        ///< int32 or int64
+  std::vector<int64_t> shape;  ///< at batch 1 ...
+  int batch_axis = -1;         ///< ... with this axis scaled by the batch (-1: none)
+  int64_t offset = 0;
+};
+
 struct GenerationSpec {
   std::string input_ids;
   int ids_type = 7;
@@ -62,6 +74,7 @@ struct GenerationSpec {
   int64_t max_length = 0;        ///< > 0: the most positions the model takes
   int64_t prefill_past = 0;
   std::vector<FixedInput> extra_inputs;
+  std::vector<LengthInputSpec> lengths;
 
   std::vector<int64_t> prompt_ids;  ///< [batch, prompt_tokens], row-major
   int64_t batch = 1;

@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import _core
 from ..config import DEFAULT_GEN_TOKENS, DEFAULT_PROMPT_TOKENS, Config
-from ..errors import ConfigError, InputError, ModelError
+from ..errors import ConfigError, InputError
 from ..facts.decoder import DecoderSpec
 from ..facts.memory import MemoryProbe
 from ..facts.signature import ELEMENT_TYPES
@@ -157,6 +157,7 @@ def core_spec(spec: DecoderSpec) -> dict[str, Any]:
         "share_buffer": spec.share_buffer,
         "prefill_past": spec.prefill_past,
         "extra_inputs": dict(spec.extra_inputs),
+        "lengths": spec.lengths,
     }
 
 
@@ -224,12 +225,6 @@ class GenerationTarget(Target):
     ) -> None:
         super().__init__(config, environment)
         self._facts, self._core, self._spec, self._plan = facts, core, spec, plan
-        if spec.lengths:
-            names = ", ".join(x.name for x in spec.lengths)
-            raise ModelError(
-                f"the decoder takes its sequence lengths as inputs ({names}): generating with such "
-                "inputs is not supported yet (--single-call times one call)"
-            )
         # Set up once: the output buffers learned in its first generation serve every chunk.
         self._generation = core.generation(
             **core_spec(spec), prompt_ids=plan.prompt_ids, gen_tokens=plan.gen_tokens
