@@ -249,6 +249,19 @@ class GenerationTarget(Target):
     def start(self) -> None:
         self._probe.start()
 
+    def noise_basis(self, samples: np.ndarray) -> tuple[np.ndarray, str | None]:
+        """The decode steps with the position's trend taken out (each step over its position's
+        median, times the median step): a cache that grows makes later steps slower on purpose,
+        which is not noise. The samples as they are when they do not line up with the steps."""
+        decode = self._joined()["steps"][:, 1:].astype(np.float64)
+        measured = decode >= 0
+        if int(measured.sum()) != samples.size or samples.size < 2:
+            return samples, None
+        with np.errstate(invalid="ignore"):
+            curve = np.nanmedian(np.where(measured, decode, np.nan), axis=0)
+        scaled = decode / curve * float(np.nanmedian(curve))
+        return np.rint(scaled[measured]).astype(np.int64), "decode steps, each over its position's median"
+
     def timed_phase(self) -> None:
         """The timed phase begins: the generations so far were the warm-up's."""
         self._records.clear()

@@ -67,6 +67,11 @@ class Target(abc.ABC):
         """Work on the pinned thread before the warm-up and its CPU snapshot (none here)."""
         return None
 
+    def noise_basis(self, samples: np.ndarray) -> tuple[np.ndarray, str | None]:
+        """What the stability checks look at: the samples as they are (None: say nothing of
+        it), or a view of them without what the target does on purpose, with its name."""
+        return samples, None
+
     def timed_phase(self) -> None:
         """The warm-up is over and the timed phase begins (nothing to do here)."""
         return None
@@ -220,7 +225,9 @@ def _warnings(
     service = timed.service_ns
     # For a server, the noise checks look at what the model did (service times); queueing is
     # reported by the overload check instead.
-    basis = service if service is not None and service.size else per_call
+    basis, of = (
+        (service, "service times") if service is not None and service.size else target.noise_basis(per_call)
+    )
     found = diagnose(
         basis,
         stats if basis is per_call else summarize(basis),
@@ -229,7 +236,7 @@ def _warnings(
         logical_cores=cpu.get("logical_cores"),
         governor=cpu.get("governor"),
         steal_cores=machine["steal_cores"],
-        of="service times" if basis is service else None,
+        of=of,
     )
     if timed.capped:
         found.append(_sample_limit(per_call.size))
