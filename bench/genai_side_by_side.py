@@ -21,8 +21,7 @@ sampling). The ratio genai / inferspeed per round, then the median ratio over th
 distribution-free 95% interval: what genai's loop adds to the model's calls. The tokens of both
 must be equal (the script stops otherwise).
 
-Needs onnxruntime-genai (an optional extra: ``pip install onnxruntime-genai``) beside
-inferspeed:
+Needs onnxruntime-genai beside inferspeed (the optional extra: ``pip install '.[genai]'``):
 
     python bench/genai_side_by_side.py [--rounds 40] [--prompt-tokens 128] [--gen-tokens 128]
                                        [--json PATH]
