@@ -88,7 +88,10 @@ def test_run_prints_a_generation_with_no_flags_but_its_length(tmp_path: Path) ->
     for words in ("TTFT", "TPOT", "tokens/s", "KV cache", "note: past and present share one buffer"):
         assert words in p.stdout + p.stderr, words
     doc = json.loads(out.read_text())
-    assert doc["results"][0]["generation"]["decoder"]["share_buffer"] is True
+    g = doc["results"][0]["generation"]
+    assert g["decoder"]["share_buffer"] is True
+    # One buffer per cache tensor, as long as the generation: 4 tensors [1, 2, 8 + 6 - 1, 16] float32.
+    assert (g["kv_cache_positions"], g["kv_cache_bytes"]) == (13, 4 * 2 * 13 * 16 * 4)
 
 
 def test_lengths_beyond_the_context_and_a_model_without_a_cache_are_refused(models: dict[str, str]) -> None:

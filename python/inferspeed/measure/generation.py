@@ -296,7 +296,7 @@ class GenerationTarget(Target):
         j = self._joined()
         p, g, b = self._plan.prompt_tokens, self._plan.gen_tokens, self._plan.batch
         spec = self._spec
-        positions = spec.max_length if spec.share_buffer and spec.max_length else p + g - 1
+        positions = p + g - 1  # what the core allocates, shared buffer or not
         return {
             "prompt_tokens": p,
             "gen_tokens": g,
