@@ -218,3 +218,21 @@ def test_length_inputs_are_fed_step_by_step(tmp_path: Path, batch: int) -> None:
     np.savez(tmp_path / "p.npz", input_ids=prompt)
     r = inferspeed.benchmark(toy.path, inputs_file=str(tmp_path / "p.npz"), gen_tokens=9, max_time=0.05)
     assert np.array_equal(np.asarray(r.generation["tokens"]), reference_tokens(toy, prompt, 9))
+
+
+def test_rounds_of_a_decoder_pool_every_generation(tmp_path: Path) -> None:
+    """Interleaved rounds (two thread counts) pool every round's generations into the
+    result's generation record, its decode steps the result's samples."""
+    out = tmp_path / "il.json"
+    p = subprocess.run(
+        [
+            sys.executable, "-m", "inferspeed", "run", _model("gpt2"), "--threads", "1,2", "-t", "0.3",
+            "--rounds", "3", "--prompt-tokens", "8", "--gen-tokens", "5", "-q", "--json", str(out),
+        ],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    for r in json.loads(out.read_text())["results"]:
+        steps = np.asarray(r["generation"]["step_ns"])
+        assert steps.shape[0] == r["generation"]["generations"] >= 3  # at least one a round
+        assert len(r["samples_ns"]) == int((steps[:, 1:] >= 0).sum())

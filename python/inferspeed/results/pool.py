@@ -11,11 +11,19 @@ import numpy as np
 
 from ..config import STATISTICS
 from ..stats.diagnostics import Diagnostic, check_bimodal, check_drift, check_few_samples, check_high_cv
+from ..stats.generation import generation_figures
 from ..stats.states import reading_states
 from ..stats.summary import Stats, summarize
 from .result import Result, compute_at
 
-__all__ = ["SESSION_PEAKS", "max_memory", "pool_results", "pooled_monitor", "round_record"]
+__all__ = [
+    "SESSION_PEAKS",
+    "max_memory",
+    "pool_results",
+    "pooled_generation",
+    "pooled_monitor",
+    "round_record",
+]
 
 
 #: The memory figures that differ between measurements of one session: the run's peak (the
@@ -60,7 +68,32 @@ def pool_results(parts: Sequence[Result], *, memory_keys: Sequence[str] | None =
         compute=compute_at(first.compute, stats.median_ns),
         warnings=_pooled_warnings(parts, samples, stats),
         monitor=pooled_monitor([p.monitor for p in parts]) if len(parts) > 1 else first.monitor,
+        generation=pooled_generation([p.generation for p in parts]) if len(parts) > 1 else first.generation,
     )
+
+
+def pooled_generation(records: Sequence[Mapping[str, Any] | None]) -> dict[str, Any] | None:
+    """The generation record of pooled parts (a decoder's rounds): every part's generations, in
+    order, with the figures made again over all of them; the first part's lengths, decoder,
+    KV-cache bytes and tokens. None when the first part has none."""
+    have = [g for g in records if g]
+    if not have or not records[0]:
+        return None
+    first = have[0]
+    width = int(first["gen_tokens"])
+    steps = np.concatenate([np.asarray(g["step_ns"], dtype=np.int64).reshape(-1, width) for g in have])
+    picks = np.concatenate([np.asarray(g["sample_ns"], dtype=np.int64).reshape(-1, width) for g in have])
+    whole = np.concatenate([np.asarray(g["generation_ns"], dtype=np.int64).ravel() for g in have])
+    return {
+        **first,
+        "generations": int(steps.shape[0]),
+        **generation_figures(
+            steps, picks, whole, prompt_tokens=int(first["prompt_tokens"]), batch=int(first["batch"])
+        ),
+        "step_ns": steps.tolist(),
+        "sample_ns": picks.tolist(),
+        "generation_ns": whole.tolist(),
+    }
 
 
 def pooled_monitor(monitors: Sequence[Mapping[str, Any] | None]) -> dict[str, Any] | None:
