@@ -146,8 +146,10 @@ def test_a_position_slowed_in_the_model_is_called_out(tmp_path: Path) -> None:
     toy = build_toy_decoder(tmp_path / "slow.onnx", ToyOptions(slow_position=12))
     r = inferspeed.benchmark(str(toy.path), prompt_tokens=4, gen_tokens=24, max_time=0.3, warmup_time=0.05)
     off = r.generation["off_curve"]
-    assert [(p["position"], p["context_position"]) for p in off["positions"]] == [(9, 12)]
+    # The slowest called out (the step right after it may be too: the chain evicts the caches).
+    assert (off["positions"][0]["position"], off["positions"][0]["context_position"]) == (9, 12)
     assert off["positions"][0]["ratio"] > 3
+    assert {p["position"] for p in off["positions"]} <= {9, 10}
     assert "SLOW POSITIONS 1: step 9 at position 12" in render_result(r)
 
 
