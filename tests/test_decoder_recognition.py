@@ -243,7 +243,37 @@ def test_unnamed_dims_take_the_axis_where_past_and_present_differ_or_the_usual_l
 def test_a_static_cache_is_an_error() -> None:
     inputs, outputs = optimum_signature()
     inputs[3] = vi("past_key_values.0.key", F32, "batch_size", 4, 128, 8)
-    assert "fixes its sequence length at 128" in error_of(inputs, outputs)
+    assert "fixes its sequence length at 128 (a static cache)" in error_of(inputs, outputs)
+
+
+def test_a_state_that_does_not_grow_is_an_error_saying_so() -> None:
+    """A hybrid model's convolution state (LFM2's past_conv.N [batch, hidden, kernel - 1]) pairs
+    like a cache but keeps its size: the error says it may be such a state, not only a static cache."""
+    inputs, outputs = optimum_signature()
+    inputs.insert(3, vi("past_conv.0", F32, "batch_size", 64, 3))
+    outputs.insert(1, vi("present_conv.0", F32, "batch_size", 64, 3))
+    text = error_of(inputs, outputs)
+    assert "'past_conv.0' [batch_size, 64, 3] fixes its sequence length at 64" in text
+    assert "a hybrid model's convolution or SSM state" in text and "--single-call" in text
+
+
+def test_the_decoder_of_an_encoder_decoder_is_an_error() -> None:
+    """optimum's Whisper (or T5, BART) decoder with past: cross-attention caches that are never
+    output again, and the encoder's hidden states as an input."""
+    total = "past_decoder_sequence_length + 1"
+    inputs = [vi("input_ids", I64, "batch_size", "decoder_sequence_length")]
+    outputs = [vi("logits", F32, "batch_size", "decoder_sequence_length", 50)]
+    for part, seq in (("decoder", "past_decoder_sequence_length"), ("encoder", "encoder_seq_out")):
+        inputs.append(vi(f"past_key_values.0.{part}.key", F32, "batch_size", 4, seq, 16))
+    outputs.append(vi("present.0.decoder.key", F32, "batch_size", 4, total, 16))
+    text = error_of(inputs, outputs)
+    assert "the decoder of an encoder-decoder model" in text
+    assert "cross-attention cache 'past_key_values.0.encoder.key'" in text
+    hidden = vi("encoder_hidden_states", F32, "batch_size", "encoder_sequence_length", 64)
+    text = error_of([*inputs[:2], hidden], outputs)
+    assert "its input 'encoder_hidden_states' [batch_size, encoder_sequence_length, 64]" in text
+    # without a cache it is measured one call at a time, as any model
+    assert recognise([inputs[0], hidden], outputs[:1], None) is None
 
 
 def test_a_fixed_batch_is_reported() -> None:

@@ -384,6 +384,7 @@ class _Recogniser:
         """(past input, present output, naming convention) of every cache, in input order."""
         pairs: list[tuple[ValueInfo, ValueInfo, str]] = []
         taken: dict[str, str] = {}
+        self.encoder_decoder()
         for v in self.inputs.values():
             found = self.genai_present(v.name)
             if found is None and not _cache_like(v):
@@ -403,6 +404,28 @@ class _Recogniser:
                         "its past: the cache cannot be fed back step by step"
                     )
         return pairs
+
+    def encoder_decoder(self) -> None:
+        """The decoder of an encoder-decoder model (Whisper, T5, BART) is an error: it reads the
+        encoder's output (an input of that name, or cross-attention caches that never grow)."""
+        if not any(_cache_like(v) for v in self.inputs.values()):
+            return
+        cross = [
+            v
+            for v in self.inputs.values()
+            if _cache_like(v) and {"encoder", "cross"}.intersection(_tokens(v.name))
+        ]
+        encoder = [v for v in self.inputs.values() if "encoder" in _tokens(v.name) and v not in cross]
+        if cross or encoder:
+            which = (
+                f"cross-attention cache {cross[0].name!r}"
+                if cross
+                else f"input {encoder[0].name!r} {encoder[0].shape_text}"
+            )
+            self.fail(
+                f"the decoder of an encoder-decoder model (its {which} holds the encoder's output): "
+                "inferspeed generates with decoder-only models; --single-call times one call"
+            )
 
     def genai_present(self, name: str) -> tuple[str, str] | None:
         """The present output genai_config.json names for a past input, or None."""
@@ -485,9 +508,21 @@ class _Recogniser:
                 "something else: inferspeed scales a cache's batch axis by the batch alone"
             )
         if past.shape[seq] is not None and not (self.genai and self.genai.share_buffer):
+            fixed = all(
+                past.shape[a] is not None and present.shape[a] == past.shape[a]
+                for a in range(len(past.shape))
+                if a != batch
+            )
+            what = (
+                "a static cache, or a state that does not grow, such as a hybrid model's "
+                "convolution or SSM state"
+                if fixed
+                else "a static cache"
+            )
             self.fail(
                 f"KV-cache input {past.name!r} {past.shape_text} fixes its sequence length at "
-                f"{past.shape[seq]} (a static cache): inferspeed grows the cache step by step"
+                f"{past.shape[seq]} ({what}): inferspeed grows the cache step by step; "
+                "--single-call times one call"
             )
         fixed_batch = past.shape[batch]
         if fixed_batch is not None:
