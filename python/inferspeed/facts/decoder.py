@@ -21,7 +21,8 @@ The rules, in the order they are tried (docs/generation.md says them in plain wo
   the graph makes by appending to the past (its Concat, or the present of the attention operator
   that reads it: torch's dynamo export names them ``cat_7``). Pairing is one to one and
   complete: a cache input without its output, or a present output without its input, is an
-  error naming it.
+  error naming it. The decoder of an encoder-decoder (an input named for the encoder, or
+  cross-attention caches) is an error.
 - **Layout.** The batch axis is the one whose dim name says ``batch``; the sequence axis the one
   whose name says sequence, length, past or total (else the axis where the past's and the
   present's names differ); else the usual layouts: ``[batch, heads, seq, head_size]`` (rank 4),
