@@ -942,8 +942,8 @@ class _Logits:
         if shaped and not found:
             self.r.fail(
                 f"no output holds the logits: {', '.join(f'{o.name!r} {o.shape_text}' for o in shaped)} "
-                "holds hidden states (a model exported without its LM head), and inferspeed picks the "
-                "next token from the logits; --single-call times one call"
+                f"{'holds' if len(shaped) == 1 else 'hold'} hidden states (a model exported without its "
+                "LM head), and inferspeed picks the next token from the logits; --single-call times one call"
             )
         if len(found) > 1:
             named = [o for o in found if "logit" in o.name.lower()]
