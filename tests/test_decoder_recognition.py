@@ -153,6 +153,7 @@ def test_legacy_past_n_caches_stack_key_and_value(sep: str) -> None:
         ("past_key_{n}", "present_key_{n}"),
         ("cache_key_in_{n}", "cache_key_out_{n}"),
         ("kv_past.{n}", "kv_new.{n}"),
+        ("past_key_{n}_in", "past_key_{n}_out"),  # the past word kept, a present word added
     ],
 )
 def test_other_names_pair_by_swapping_past_for_present(past: str, present: str) -> None:
@@ -242,7 +243,37 @@ def test_unnamed_dims_take_the_axis_where_past_and_present_differ_or_the_usual_l
 def test_a_static_cache_is_an_error() -> None:
     inputs, outputs = optimum_signature()
     inputs[3] = vi("past_key_values.0.key", F32, "batch_size", 4, 128, 8)
-    assert "fixes its sequence length at 128" in error_of(inputs, outputs)
+    assert "fixes its sequence length at 128 (a static cache)" in error_of(inputs, outputs)
+
+
+def test_a_state_that_does_not_grow_is_an_error_saying_so() -> None:
+    """A hybrid model's convolution state (LFM2's past_conv.N [batch, hidden, kernel - 1]) pairs
+    like a cache but keeps its size: the error says it may be such a state, not only a static cache."""
+    inputs, outputs = optimum_signature()
+    inputs.insert(3, vi("past_conv.0", F32, "batch_size", 64, 3))
+    outputs.insert(1, vi("present_conv.0", F32, "batch_size", 64, 3))
+    text = error_of(inputs, outputs)
+    assert "'past_conv.0' [batch_size, 64, 3] fixes its sequence length at 64" in text
+    assert "a hybrid model's convolution or SSM state" in text and "--single-call" in text
+
+
+def test_the_decoder_of_an_encoder_decoder_is_an_error() -> None:
+    """optimum's Whisper (or T5, BART) decoder with past: cross-attention caches that are never
+    output again, and the encoder's hidden states as an input."""
+    total = "past_decoder_sequence_length + 1"
+    inputs = [vi("input_ids", I64, "batch_size", "decoder_sequence_length")]
+    outputs = [vi("logits", F32, "batch_size", "decoder_sequence_length", 50)]
+    for part, seq in (("decoder", "past_decoder_sequence_length"), ("encoder", "encoder_seq_out")):
+        inputs.append(vi(f"past_key_values.0.{part}.key", F32, "batch_size", 4, seq, 16))
+    outputs.append(vi("present.0.decoder.key", F32, "batch_size", 4, total, 16))
+    text = error_of(inputs, outputs)
+    assert "the decoder of an encoder-decoder model" in text
+    assert "cross-attention cache 'past_key_values.0.encoder.key'" in text
+    hidden = vi("encoder_hidden_states", F32, "batch_size", "encoder_sequence_length", 64)
+    text = error_of([*inputs[:2], hidden], outputs)
+    assert "its input 'encoder_hidden_states' [batch_size, encoder_sequence_length, 64]" in text
+    # without a cache it is measured one call at a time, as any model
+    assert recognise([inputs[0], hidden], outputs[:1], None) is None
 
 
 def test_a_fixed_batch_is_reported() -> None:
@@ -475,6 +506,28 @@ def test_logits_by_shape_when_not_named() -> None:
     assert "none is named 'logits'" in error_of(inputs, outputs[1:])
 
 
+@pytest.mark.parametrize("name", ["hidden_states", "last_hidden_state", "inputs_embeds_out"])
+def test_hidden_states_are_not_logits(name: str, tmp_path: Path) -> None:
+    """A model exported without its LM head (genai's builder with exclude_lm_head, optimum's
+    feature-extraction-with-past) outputs hidden states: an error, not their argmax as tokens."""
+    inputs, outputs = optimum_signature()
+    hidden = vi(name, F32, "batch_size", "sequence_length", 64)
+    text = error_of(inputs, [hidden, *outputs[1:]])
+    assert f"no output holds the logits: {name!r} [batch_size, sequence_length, 64] holds hidden" in text
+    assert "--single-call" in text
+    # beside logits that are not named so, the hidden states are left out
+    unnamed = vi("output_0", F32, "batch_size", "sequence_length", 50)
+    assert spec_of(inputs, [unnamed, hidden, *outputs[1:]]).logits == "output_0"
+    # genai_config.json's vocabulary tells an unnamed hidden state from the logits by its width
+    path = genai_config(tmp_path)
+    inputs, outputs = genai_signature(heads=2)
+    outputs[0] = vi("output_0", F32, "batch_size", "sequence_length", 64)
+    text = error_of(inputs, outputs, path)
+    assert "'output_0' [batch_size, sequence_length, 64] holds hidden states" in text
+    outputs[0] = vi("output_0", F32, "batch_size", "sequence_length", 50)
+    assert spec_of(inputs, outputs, path).logits == "output_0"
+
+
 # --- the graph -----------------------------------------------------------------------------
 
 
@@ -609,6 +662,75 @@ def test_group_query_attention_attributes_give_the_kv_heads(tmp_path: Path, pack
     assert {c.shape for c in spec.caches} == {(1, 2, 1, 8)}
     assert "GroupQueryAttention" in " ".join(spec.notes)
     assert [x.name for x in spec.lengths] == ["seqlens_k", "total_sequence_length"]
+
+
+def _dynamo_decoder(path: Path, op: str) -> None:
+    """One layer as torch.onnx.export(dynamo=True) names it when no output names are given: the
+    caches ``past_key_values_0_0`` / ``_0_1`` in, the presents out as ``cat_7`` / ``cat_8`` (the
+    Concat that appends the new keys, here through a Cast as an fp16 export has), the logits as
+    ``linear_3``. With ``op`` an attention operator instead, its own present outputs."""
+    dims = ["batch", 2, "past", 4]
+    names = ["past_key_values_0_0", "past_key_values_0_1"]
+    ids = h.make_tensor_value_info("input_ids", T.INT64, ["batch", "seq"])
+    pasts = [h.make_tensor_value_info(n, T.FLOAT, dims) for n in names]
+    total = ["batch", 2, "past + seq", 4]
+    presents = [h.make_tensor_value_info(n, T.FLOAT, total) for n in ("cat_7", "cat_8")]
+    logits = h.make_tensor_value_info("linear_3", T.FLOAT, ["batch", "seq", 11])
+    inits = [
+        nh.from_array(np.zeros((11, 8), np.float32), "embed"),
+        nh.from_array(np.array([0, 0, 2, 4], np.int64), "kshape"),
+        nh.from_array(np.zeros((8, 11), np.float32), "lm_head"),
+    ]
+    nodes = [
+        h.make_node("Gather", ["embed", "input_ids"], ["hidden"]),
+        h.make_node("MatMul", ["hidden", "lm_head"], ["linear_3"]),
+    ]
+    if op == "Concat":
+        nodes += [
+            h.make_node("Reshape", ["hidden", "kshape"], ["k4"]),
+            h.make_node("Transpose", ["k4"], ["new"], perm=[0, 2, 1, 3]),
+        ]
+        for n, (past, out) in enumerate(zip(names, ("cat_7", "cat_8"), strict=True)):
+            nodes += [
+                h.make_node("Concat", [past, "new"], [f"c{n}"], axis=-2),
+                h.make_node("Cast", [f"c{n}"], [out], to=T.FLOAT),
+            ]
+    else:
+        attention = h.make_node(
+            "GroupQueryAttention",
+            ["hidden", "hidden", "hidden", *names, "seqlens_k", "total_sequence_length"],
+            ["attn", "cat_7", "cat_8"],
+            domain="com.microsoft",
+            num_heads=2,
+            kv_num_heads=2,
+        )
+        nodes.append(attention)
+    graph = h.make_graph(nodes, "g", [ids, *pasts], [logits, *presents], inits)
+    onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]), path)
+
+
+@pytest.mark.parametrize("op", ["Concat", "GroupQueryAttention"])
+def test_caches_named_by_no_convention_pair_by_the_graph(op: str, tmp_path: Path) -> None:
+    """torch.onnx.export(dynamo=True) without output names: each present is the output the graph
+    makes by appending to its past (a Concat, or an attention operator's present output)."""
+    path = tmp_path / "model.onnx"
+    _dynamo_decoder(path, op)
+    inputs, outputs = _declared(path)
+    spec = spec_of(inputs, outputs, path)
+    assert spec.source == "the graph"
+    assert [(c.past, c.present) for c in spec.caches] == [
+        ("past_key_values_0_0", "cat_7"),
+        ("past_key_values_0_1", "cat_8"),
+    ]
+    assert spec.caches[0] == CacheTensor("past_key_values_0_0", "cat_7", F32, (1, 2, 1, 4), 0, 2)
+    assert spec.logits == "linear_3" and spec.vocab == 11
+    assert "paired by the node in the graph that appends to each past" in " | ".join(spec.notes)
+    if op == "Concat":  # ONNX Runtime takes it, and reports the same signature
+        assert spec_of(*_signature(path), path).caches == spec.caches
+    # without the graph the names alone do not tell: the error says how to name them
+    text = error_of(inputs, outputs, None)
+    assert "'past_key_values_0_0' [batch, 2, past, 4] has no matching output" in text
+    assert "name each present output after its past input" in text
 
 
 # --- the real exported decoders ------------------------------------------------------------

@@ -16,9 +16,13 @@ The rules, in the order they are tried (docs/generation.md says them in plain wo
   whose name speaks of the past or a cache (``past``, ``cache``, ``kv``), and its output is, in
   order: optimum's ``past_key_values.N.X`` -> ``present.N.X``; the legacy ``past.N`` /
   ``past_N`` -> ``present.N`` / ``present_N``; else the one output whose name is the input's
-  with its past words (past, in, prev...) swapped for present words (present, out, new...).
-  Pairing is one to one and complete: a cache input without its output, or a present output
-  without its input, is an error naming it.
+  with its past words (past, in, prev...) swapped for present words (present, out, new...), or
+  kept with a present word added (``past_key_0_in`` -> ``past_key_0_out``); else the one output
+  the graph makes by appending to the past (its Concat, or the present of the attention operator
+  that reads it: torch's dynamo export names them ``cat_7``). Pairing is one to one and
+  complete: a cache input without its output, or a present output without its input, is an
+  error naming it. The decoder of an encoder-decoder (an input named for the encoder, or
+  cross-attention caches) is an error.
 - **Layout.** The batch axis is the one whose dim name says ``batch``; the sequence axis the one
   whose name says sequence, length, past or total (else the axis where the past's and the
   present's names differ); else the usual layouts: ``[batch, heads, seq, head_size]`` (rank 4),
@@ -35,8 +39,9 @@ The rules, in the order they are tried (docs/generation.md says them in plain wo
   (1), any other input a constant from ``--input`` when its shape holds no batch or sequence dim,
   else an error.
 - **Logits.** The output named ``logits`` (or genai's name), else the one floating-point output
-  of rank 3 that is not a cache; the vocabulary is its last dim, else genai's ``vocab_size``,
-  else the width of the projection that makes it.
+  of rank 3 that is not a cache nor hidden states (named so, or not genai's vocabulary wide: a
+  model exported without its LM head is an error); the vocabulary is its last dim, else genai's
+  ``vocab_size``, else the width of the projection that makes it.
 """
 
 from __future__ import annotations
@@ -286,6 +291,10 @@ _LEGACY = re.compile(r"past([._])(\d+)")
 _PAST_WORDS = frozenset(("past", "in", "input", "prev", "previous", "old"))
 _PRESENT_WORDS = frozenset(("present", "out", "output", "new", "next", "updated"))
 _CACHE_WORDS = frozenset(("past", "cache", "kv", "pkv"))
+#: The source of caches paired by the graph: the node that appends the new entries to the past.
+_GRAPH_SOURCE = "the graph"
+#: Words of an output that holds hidden states, not logits (a model exported without its LM head).
+_HIDDEN_WORDS = frozenset(("hidden", "hiddens", "embed", "embeds", "embedding", "embeddings"))
 #: Words of a sequence dim's name ("cache" is not one: genai names the head size kv_cache_dim).
 _SEQ_WORDS = ("seq", "len", "past", "total", "context", "time", "step", "position")
 
@@ -376,6 +385,7 @@ class _Recogniser:
         """(past input, present output, naming convention) of every cache, in input order."""
         pairs: list[tuple[ValueInfo, ValueInfo, str]] = []
         taken: dict[str, str] = {}
+        self.encoder_decoder()
         for v in self.inputs.values():
             found = self.genai_present(v.name)
             if found is None and not _cache_like(v):
@@ -395,6 +405,28 @@ class _Recogniser:
                         "its past: the cache cannot be fed back step by step"
                     )
         return pairs
+
+    def encoder_decoder(self) -> None:
+        """The decoder of an encoder-decoder model (Whisper, T5, BART) is an error: it reads the
+        encoder's output (an input of that name, or cross-attention caches that never grow)."""
+        if not any(_cache_like(v) for v in self.inputs.values()):
+            return
+        cross = [
+            v
+            for v in self.inputs.values()
+            if _cache_like(v) and {"encoder", "cross"}.intersection(_tokens(v.name))
+        ]
+        encoder = [v for v in self.inputs.values() if "encoder" in _tokens(v.name) and v not in cross]
+        if cross or encoder:
+            which = (
+                f"cross-attention cache {cross[0].name!r}"
+                if cross
+                else f"input {encoder[0].name!r} {encoder[0].shape_text}"
+            )
+            self.fail(
+                f"the decoder of an encoder-decoder model (its {which} holds the encoder's output): "
+                "inferspeed generates with decoder-only models; --single-call times one call"
+            )
 
     def genai_present(self, name: str) -> tuple[str, str] | None:
         """The present output genai_config.json names for a past input, or None."""
@@ -428,19 +460,30 @@ class _Recogniser:
             if name in self.outputs:
                 return name, "optimum" if optimum is not None else "legacy past.N"
         bare = _bare(v.name, _PAST_WORDS)
-        found = [
-            o.name
-            for o in self.outputs.values()
-            if o.name != v.name and _cache_typed(o) and _bare(o.name, _PRESENT_WORDS) == bare
-        ]
+        others = [o for o in self.outputs.values() if o.name != v.name and _cache_typed(o)]
+        found = [o.name for o in others if _bare(o.name, _PRESENT_WORDS) == bare]
+        if not found:  # the past word kept and a present word added: past_key_0_in -> past_key_0_out
+            found = [
+                o.name
+                for o in others
+                if _bare(o.name, _PRESENT_WORDS | _PAST_WORDS) == bare
+                and _PRESENT_WORDS.intersection(_tokens(o.name))
+            ]
         if len(found) == 1:
             return found[0], "past -> present names"
+        if not found:
+            graph = self.read_graph()
+            made = graph.extended(v.name) if graph is not None else []
+            found = [name for name in made if name in {o.name for o in others}]
+            if len(found) == 1:
+                return found[0], _GRAPH_SOURCE
         if found:
             self.fail(f"KV-cache input {v.name!r} could pair with any of the outputs {found}")
-        looked = f"{' or '.join(repr(t) for t in tried)}, or " if tried else ""
+        looked = f"{' or '.join(repr(t) for t in tried)}, " if tried else ""
         self.fail(
             f"KV-cache input {v.name!r} {v.shape_text} has no matching output (looked for "
-            f"{looked}an output named like it with 'present' for 'past')"
+            f"{looked}an output named like it with 'present' for 'past', and one the graph makes by "
+            "appending to it); name each present output after its past input when exporting"
         )
 
     # --- one cache -----------------------------------------------------------------------
@@ -466,9 +509,21 @@ class _Recogniser:
                 "something else: inferspeed scales a cache's batch axis by the batch alone"
             )
         if past.shape[seq] is not None and not (self.genai and self.genai.share_buffer):
+            fixed = all(
+                past.shape[a] is not None and present.shape[a] == past.shape[a]
+                for a in range(len(past.shape))
+                if a != batch
+            )
+            what = (
+                "a static cache, or a state that does not grow, such as a hybrid model's "
+                "convolution or SSM state"
+                if fixed
+                else "a static cache"
+            )
             self.fail(
                 f"KV-cache input {past.name!r} {past.shape_text} fixes its sequence length at "
-                f"{past.shape[seq]} (a static cache): inferspeed grows the cache step by step"
+                f"{past.shape[seq]} ({what}): inferspeed grows the cache step by step; "
+                "--single-call times one call"
             )
         fixed_batch = past.shape[batch]
         if fixed_batch is not None:
@@ -569,9 +624,16 @@ class _Recogniser:
         first = caches[0]
         layers = {_layer(c.past) for c in caches} - {None}
         per = f" in {len(layers)} layers" if layers else ""
+        how = ", ".join(
+            dict.fromkeys(
+                "the node in the graph that appends to each past"
+                if source == _GRAPH_SOURCE
+                else f"{source} names"
+                for _, _, source in pairs
+            )
+        )
         self.notes.append(
-            f"KV cache: {len(caches)} tensors{per}, paired by {_source(pairs)} names "
-            f"({first.past} -> {first.present})"
+            f"KV cache: {len(caches)} tensors{per}, paired by {how} ({first.past} -> {first.present})"
         )
         layouts: dict[str, list[str]] = {}
         for (past, present, _), c in zip(pairs, caches, strict=True):
@@ -871,11 +933,18 @@ class _Logits:
         return v.name, vocab
 
     def by_shape(self) -> ValueInfo:
-        found = [
+        shaped = [
             o
             for o in self.r.outputs.values()
             if o.name not in self.presents and _kind(o) in ("float", "raw") and _rank(o) == 3
         ]
+        found = [o for o in shaped if not self.hidden(o)]
+        if shaped and not found:
+            self.r.fail(
+                f"no output holds the logits: {', '.join(f'{o.name!r} {o.shape_text}' for o in shaped)} "
+                f"{'holds' if len(shaped) == 1 else 'hold'} hidden states (a model exported without its "
+                "LM head), and inferspeed picks the next token from the logits; --single-call times one call"
+            )
         if len(found) > 1:
             named = [o for o in found if "logit" in o.name.lower()]
             fixed = [o for o in found if o.shape and o.shape[-1] is not None]
@@ -887,6 +956,14 @@ class _Logits:
                 "inferspeed picks the next token from them"
             )
         return found[0]
+
+    def hidden(self, v: ValueInfo) -> bool:
+        """Whether an output holds hidden states: named so, or of a fixed width other than
+        genai_config.json's vocabulary."""
+        if _HIDDEN_WORDS.intersection(_tokens(v.name)):
+            return True
+        vocab = self.r.genai.vocab if self.r.genai is not None else None
+        return vocab is not None and v.shape is not None and v.shape[-1] not in (None, vocab)
 
     def vocab(self, v: ValueInfo) -> tuple[int | None, str]:
         assert v.shape is not None
@@ -903,6 +980,12 @@ class _Logits:
 
 # --- the graph -----------------------------------------------------------------------------
 
+#: The attention operators that append to a past themselves: past input index -> present output index.
+_PRESENT_OF: dict[str, dict[int, int]] = {
+    "GroupQueryAttention": {3: 1, 4: 2},
+    "MultiHeadAttention": {6: 1, 7: 2},
+    "Attention": {4: 1},
+}
 #: Operators a new key or value passes through unchanged in shape on its way to the cache.
 _SAME_SHAPE = frozenset(("Cast", "Identity", "Add", "Mul", "Sub", "Div", "Neg", "Transpose"))
 #: Operators between a projection and its output that keep its width (a bias, a scale, a cast).
@@ -935,6 +1018,7 @@ class _Graph:
     Subgraphs are read with the main graph: a merged decoder's caches are used in its branches."""
 
     def __init__(self, graph: Any) -> None:
+        self.outputs = [o.name for o in graph.output]
         self.producers: dict[str, Any] = {}
         self.consumers: dict[str, list[Any]] = {}
         self.consts: dict[str, list[int]] = {}
@@ -972,6 +1056,32 @@ class _Graph:
             return cls(onnx.load(path, load_external_data=False).graph)
         except Exception:  # unreadable here: the caller says what is missing instead
             return None
+
+    def extended(self, past: str) -> list[str]:
+        """The graph outputs that hold a past input one step longer: made (through Cast and
+        Identity) by the Concat that appends the new entries to it, or the present output of
+        the attention operator that reads it (GroupQueryAttention's past 3, 4 -> present 1, 2;
+        MultiHeadAttention's 6, 7 -> 1, 2; Attention's 4 -> 1)."""
+        outputs = set(self.outputs)
+        found: list[str] = []
+        for node, k in self.users(past):
+            index = 0 if node.op_type == "Concat" else _PRESENT_OF.get(node.op_type, {}).get(k)
+            if index is None or index >= len(node.output):
+                continue
+            for name in self.aliases(node.output[index]):
+                if name in outputs and name not in found:
+                    found.append(name)
+        return found
+
+    def aliases(self, name: str) -> list[str]:
+        """``name`` and every value made from it by Cast and Identity alone."""
+        out, todo = [name], [name]
+        while todo:
+            for node in self.consumers.get(todo.pop(), ()):
+                if node.op_type in ("Cast", "Identity") and node.output[0] not in out:
+                    out.append(node.output[0])
+                    todo.append(node.output[0])
+        return out
 
     def users(self, name: str) -> Iterator[tuple[Any, int]]:
         """(node, input index) of each node that reads ``name``, through Cast and Identity."""
