@@ -112,7 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         assert session.decoder is not None
         prompt = np.asarray(session.input_arrays["input_ids"])
-        generation = session._core.generation(**core_spec(session.decoder), prompt_ids=prompt, gen_tokens=g)
+        generation = session._core.generation(
+            **core_spec(session.decoder, p, g), prompt_ids=prompt, gen_tokens=g
+        )
         model = og.Model(str(folder))
         generation.run(warmup=2, max_repetitions=1)
         for _ in range(2):

@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     session = inferspeed.Session(str(MODEL), threads=THREADS, prompt_tokens=p, gen_tokens=g, seed=a.seed)
     assert session.decoder is not None
     prompt = np.asarray(session.input_arrays["input_ids"])
-    generation = session._core.generation(**core_spec(session.decoder), prompt_ids=prompt, gen_tokens=g)
+    generation = session._core.generation(**core_spec(session.decoder, p, g), prompt_ids=prompt, gen_tokens=g)
     bare = BareDecode(ortlib.load_runtime(None).path, p + g)
     generation.run(warmup=2, max_repetitions=1)  # both warmed before the first round
     for _ in range(2):

@@ -238,3 +238,21 @@ def test_rounds_of_a_decoder_pool_every_generation(tmp_path: Path) -> None:
         steps = np.asarray(r["generation"]["step_ns"])
         assert steps.shape[0] == r["generation"]["generations"] >= 3  # at least one a round
         assert len(r["samples_ns"]) == int((steps[:, 1:] >= 0).sum())
+
+
+@pytest.mark.parametrize("kind", ["gpt2_merged", "genai_llama", "gpt2_legacy"])
+def test_single_call_times_one_decode_step_with_no_other_flag(kind: str) -> None:
+    r = inferspeed.benchmark(_model(kind), single_call=True, prompt_tokens=20, max_time=0.05)
+    assert r.metric == "latency" and r.generation is None
+    bound = {i["name"]: i["bound_shape"] for i in r.model["inputs"]}
+    assert bound["input_ids"] == [1, 1] and bound["attention_mask"] == [1, 21]
+    assert any("one decode step, a token after a past of 20 positions" in n for n in r.notices)
+
+
+def test_generation_lengths_are_refused_where_no_generation_runs(models: dict[str, str]) -> None:
+    with pytest.raises(ConfigError, match="apply to a decoder's generation"):
+        inferspeed.benchmark(models["mlp3"], prompt_tokens=16, max_time=0.05)
+    with pytest.raises(ConfigError, match="single-stream generation"):
+        inferspeed.benchmark(_model("gpt2"), gen_tokens=8, scenario="offline", duration=0.05)
+    with pytest.raises(ConfigError, match="gen_tokens is a generation's"):
+        inferspeed.Config(single_call=True, gen_tokens=8)

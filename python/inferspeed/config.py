@@ -384,8 +384,9 @@ class Config:
         call per token). None: DEFAULT_GEN_TOKENS (128), fewer when the model's context is
         shorter.
     single_call : bool, default False
-        Time one call of the model at the bound shapes even when it is a decoder (its KV-cache
-        inputs bound like any other input), as before generation was measured.
+        Time one call of the model even when it is a decoder: one decode step, a token after a
+        past of ``prompt_tokens`` positions, its inputs sized to agree (``dims`` and ``values``
+        given win). Takes no ``gen_tokens``.
     """
 
     threads: int | None = None
@@ -591,6 +592,11 @@ class Config:
             )
         if not isinstance(self.single_call, bool):
             raise ConfigError(f"single_call must be True or False, got {self.single_call!r}")
+        if self.single_call and self.gen_tokens is not None:
+            raise ConfigError(
+                "gen_tokens is a generation's; single_call times one decode step (prompt_tokens sets "
+                "its past)"
+            )
         if self.single_call and self.metric == "generation":
             raise ConfigError("single_call times one call of the model: it does not take metric 'generation'")
 

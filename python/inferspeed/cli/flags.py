@@ -392,8 +392,8 @@ def add_generation_flags(p: argparse.ArgumentParser) -> None:
         "--single-call",
         action="store_true",
         default=None,
-        help="time one call of a decoder at the bound shapes (its cache inputs bound like any "
-        "input) instead of whole generations",
+        help="time one call of a decoder instead of whole generations: one decode step after a past "
+        "of --prompt-tokens positions",
     )
 
 

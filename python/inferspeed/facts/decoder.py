@@ -134,6 +134,9 @@ class DecoderSpec:
     cache_position_code: int = 0
     fixed_batch: int | None = None
     step_tokens: int | None = None
+    #: The fewest positions a shared past/present buffer may hold (genai's sliding window:
+    #: GroupQueryAttention refuses a buffer shorter than its window); None: no such bound.
+    min_buffer: int | None = None
 
 
 def recognise(
@@ -209,6 +212,7 @@ class _Genai:
     vocab: int | None
     max_length: int | None
     share_buffer: bool
+    window: int | None = None
 
 
 def _positive(d: Mapping[str, Any], key: str) -> int | None:
@@ -276,6 +280,7 @@ def _read_genai(path: str | None, notes: list[str]) -> _Genai | None:
         vocab=_positive(model, "vocab_size"),
         max_length=_positive(search, "max_length") or context,
         share_buffer=search.get("past_present_share_buffer") is True,
+        window=_positive(_section(decoder, "sliding_window"), "window_size"),
     )
 
 
@@ -708,6 +713,7 @@ class _Recogniser:
             cache_position_code=cache_position.element_code if cache_position else 0,
             fixed_batch=self.fixed_batch,
             step_tokens=roles.step_tokens,
+            min_buffer=self.genai.window if self.genai and share else None,
         )
 
 

@@ -127,6 +127,41 @@ def plan_generation(spec: DecoderSpec, config: Config) -> GenerationPlan:
     return GenerationPlan(np.ascontiguousarray(ids), g, (*spec.notes, *notes))
 
 
+def one_step_config(spec: DecoderSpec, config: Config) -> tuple[Config, str]:
+    """``config`` set up to time one decode step of the decoder (``single_call``): one token
+    after a past of ``prompt_tokens`` positions (DEFAULT_PROMPT_TOKENS, at most the context
+    less one), every input sized and filled to agree with it (the caches' sequence and open
+    dims, the mask one longer, the position, the length inputs, the merged decoder's branch);
+    the dims and values the user gave win. Returns the config and the note that says so."""
+    past = config.prompt_tokens or DEFAULT_PROMPT_TOKENS
+    if spec.max_length is not None:
+        past = min(past, spec.max_length - 1)
+    dims: dict[str, int] = {f"{spec.input_ids}:1": 1}
+    values: dict[str, Any] = {}
+    for c in spec.caches:
+        for axis, size in enumerate(c.shape):
+            if axis != c.batch_axis:
+                dims[f"{c.past}:{axis}"] = past if axis == c.seq_axis else size
+    if spec.attention_mask:
+        dims[f"{spec.attention_mask}:1"] = past + 1
+    if spec.position_ids:
+        dims[f"{spec.position_ids}:1"] = 1
+        values[spec.position_ids] = past
+    if spec.cache_position:
+        dims[f"{spec.cache_position}:0"] = 1
+        values[spec.cache_position] = past
+    if spec.use_cache_branch:
+        values[spec.use_cache_branch] = True
+    for x in spec.lengths:
+        values[x.name] = past + 1 + x.offset
+    values.update(dict(spec.extra_inputs))
+    one = config.replace(dims={**dims, **config.dims}, values={**values, **config.values})
+    return one, (
+        f"--single-call: one decode step, a token after a past of {past} positions (the mask "
+        f"{past + 1} long; --prompt-tokens sets the past)"
+    )
+
+
 def kv_cache_bytes(spec: DecoderSpec, batch: int, positions: int) -> int:
     """Bytes of every cache tensor holding ``positions`` positions of ``batch`` sequences (one
     buffer each; the loop keeps two for caches it swaps)."""
@@ -140,9 +175,18 @@ def kv_cache_bytes(spec: DecoderSpec, batch: int, positions: int) -> int:
     return total
 
 
-def core_spec(spec: DecoderSpec) -> dict[str, Any]:
-    """The decoder as the core's ``generation`` / ``generate`` take it (its fields by name)."""
+def buffer_positions(spec: DecoderSpec, prompt_tokens: int, gen_tokens: int) -> int:
+    """Positions each cache buffer holds: the generation's (P + G - 1), or for a shared buffer
+    at least the model's sliding window (genai's GroupQueryAttention refuses a shorter one)."""
+    needed = prompt_tokens + gen_tokens - 1
+    return max(needed, spec.min_buffer or 0) if spec.share_buffer else needed
+
+
+def core_spec(spec: DecoderSpec, prompt_tokens: int, gen_tokens: int) -> dict[str, Any]:
+    """The decoder as the core's ``generation`` / ``generate`` take it (its fields by name),
+    its buffers sized for generations of ``prompt_tokens`` and ``gen_tokens``."""
     return {
+        "max_length": buffer_positions(spec, prompt_tokens, gen_tokens) if spec.share_buffer else None,
         "input_ids": spec.input_ids,
         "ids_code": spec.ids_code,
         "attention_mask": spec.attention_mask,
@@ -227,7 +271,9 @@ class GenerationTarget(Target):
         self._facts, self._core, self._spec, self._plan = facts, core, spec, plan
         # Set up once: the output buffers learned in its first generation serve every chunk.
         self._generation = core.generation(
-            **core_spec(spec), prompt_ids=plan.prompt_ids, gen_tokens=plan.gen_tokens
+            **core_spec(spec, plan.prompt_tokens, plan.gen_tokens),
+            prompt_ids=plan.prompt_ids,
+            gen_tokens=plan.gen_tokens,
         )
         self._records: list[dict[str, Any]] = []
         self._probe = MemoryProbe()
@@ -296,7 +342,7 @@ class GenerationTarget(Target):
         j = self._joined()
         p, g, b = self._plan.prompt_tokens, self._plan.gen_tokens, self._plan.batch
         spec = self._spec
-        positions = p + g - 1  # what the core allocates, shared buffer or not
+        positions = buffer_positions(spec, p, g)  # what the core allocates
         return {
             "prompt_tokens": p,
             "gen_tokens": g,

@@ -36,7 +36,7 @@ from ..facts.modelfile import (
 from ..facts.signature import ValueInfo
 from ..metrics import metric_named
 from ..results.result import Result, compute_at, first_dim
-from .generation import GenerationTarget, plan_generation
+from .generation import GenerationTarget, one_step_config, plan_generation
 from .inputs import GeneratedInputs, make_inputs
 from .measurement import run_measurement
 from .model import ModelTarget, cache_flusher
@@ -161,6 +161,7 @@ class Session:
         self.decoder: DecoderSpec | None = self._decoder()
         self._generated: GeneratedInputs | None = None
         if self.decoder is None:
+            self._one_call_of_a_decoder()
             self._generated = self._first_run(proto)
         else:
             self.config = self.config.replace(metric="generation")
@@ -235,6 +236,33 @@ class Session:
                 "decoder to generate with (leave the metric at latency to time one call)"
             )
         return spec
+
+    def _one_call_of_a_decoder(self) -> None:
+        """A session that times single calls: with ``single_call`` on a decoder, its inputs set
+        up as one decode step (:func:`~inferspeed.measure.generation.one_step_config`); the
+        generation's lengths refused (ConfigError) where no generation runs."""
+        c = self.config
+        lengths = c.prompt_tokens is not None or c.gen_tokens is not None
+        if not c.single_call and not lengths:
+            return
+        name = os.path.basename(self.model_path)
+        try:
+            spec = recognise(self.inputs, self.outputs, self.model_path, dims=c.dims)
+        except ModelError:
+            spec = None  # a decoder it cannot tell everything of: its inputs as any model's
+        if spec is None and lengths:
+            raise ConfigError(
+                f"--prompt-tokens and --gen-tokens apply to a decoder's generation; {name} has no "
+                "KV cache inferspeed recognises"
+            )
+        if spec is not None and not c.single_call:
+            raise ConfigError(
+                f"--prompt-tokens and --gen-tokens apply to the single-stream generation; "
+                f"{name} is timed one call at a time here ({c.scenario}, metric {c.metric})"
+            )
+        if spec is not None:
+            self.config, note = one_step_config(spec, c)
+            self._notices.append(note)
 
     def _afresh(self, profile_prefix: str | None, probe: MemoryProbe) -> tuple[dict[str, Any], MemoryProbe]:
         """After failed first runs: the session released and made again, bound and run first at
