@@ -20,7 +20,7 @@ from types import ModuleType
 
 from ..errors import InferspeedError
 from ..version import __version__
-from . import capacity, compare, gate, info, profile, report, run, sweep, tradeoff
+from . import capacity, compare, gate, genai, info, profile, report, run, sweep, tradeoff
 from .common import EXIT_USAGE, Parser, interrupted_status
 
 __all__ = [
@@ -39,6 +39,7 @@ COMMANDS: dict[str, ModuleType] = {
     "gate": gate,
     "sweep": sweep,
     "profile": profile,
+    "genai": genai,
     "report": report,
     "info": info,
 }

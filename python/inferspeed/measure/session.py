@@ -36,7 +36,7 @@ from ..facts.modelfile import (
 from ..facts.signature import ValueInfo
 from ..metrics import metric_named
 from ..results.result import Result, compute_at, first_dim
-from .generation import GenerationTarget, one_step_config, plan_generation
+from .generation import GenerationPlan, GenerationTarget, core_spec, one_step_config, plan_generation
 from .inputs import GeneratedInputs, make_inputs
 from .measurement import run_measurement
 from .model import ModelTarget, cache_flusher
@@ -519,6 +519,30 @@ class Session:
             )
         target = ModelTarget(self, self._core, self.batch, config, environment, flusher)
         return run_measurement(target)
+
+    @property
+    def generation_plan(self) -> GenerationPlan | None:
+        """The prompt, batch and output tokens of each generation (a decoder's session), with
+        the notes that say why; None for a session that times single calls."""
+        return self._plan if self.decoder is not None else None
+
+    def generation(self) -> _core.Generation:
+        """A core Generation of this session's decoder and prompt, set up afresh: for a tool
+        that times whole generations its own way (beside another loop); its ``run()`` returns
+        each step's call and sampling times and the tokens. ConfigError when the session does
+        not generate (a model without a KV cache, or ``single_call``)."""
+        if self.decoder is None:
+            raise ConfigError(
+                f"{os.path.basename(self.model_path)}: this session times single calls, not generations"
+            )
+        if not hasattr(self, "_core"):
+            raise InferspeedError("the session is closed")
+        plan = self._plan
+        return self._core.generation(
+            **core_spec(self.decoder, plan.prompt_tokens, plan.gen_tokens),
+            prompt_ids=plan.prompt_ids,
+            gen_tokens=plan.gen_tokens,
+        )
 
     def counted_calls(self, warmup: int, calls: int, *, client_requests: bool = True) -> dict[str, Any]:
         """Calls for Valgrind's Callgrind to count (the instruction-count metric,
