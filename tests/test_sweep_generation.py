@@ -112,7 +112,7 @@ def test_the_table_is_llama_bench_s_tests_with_their_sd(swept: dict[str, Any]) -
     assert [row["best"] for row in rows] == ["*" if k == best else " " for k in range(4)]
     assert out[5] == f"best by tpot: {rows[best]['label']}"
     notes = " ".join(out[6:])
-    assert "mean ± SD (n - 1) over the cell's generations" in notes and "TTFT" in notes
+    assert "mean ± SD (n-1) over the cell's generations" in notes and "TTFT" in notes
 
 
 def test_markdown_and_csv_hold_the_same_table(swept: dict[str, Any]) -> None:

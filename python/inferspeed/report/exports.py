@@ -955,7 +955,7 @@ class SweepTable:
 GENERATION_SWEEP_NOTES = (
     "pp{P}: prompt tokens/s, batch x P over each generation's prefill call; tg{G}: output "
     "tokens/s, each generation's decode tokens over its decode steps' time (batch over their "
-    "mean); each mean ± SD (n - 1) over the cell's generations (gens), as llama-bench's avg ± "
+    "mean); each mean ± SD (n-1) over the cell's generations (gens), as llama-bench's avg ± "
     "stdev over its repetitions.",
     "TTFT (the prefill's call and the first token's sampling) and TPOT (one decode step's call): "
     "medians over the cell's generations and decode steps.",

@@ -804,7 +804,7 @@ def render_sweep(found: SweepResult) -> str:
 
 
 #: The widths of a generation cell's columns (:data:`~inferspeed.report.exports.SWEEP_TABLES`).
-_GENERATION_WIDTHS = (5, 17, 5, 15, 9, 9, 6)
+_GENERATION_WIDTHS = (5, 18, 6, 16, 9, 9, 6)
 
 
 def render_generation_sweep_row(line: SweepLine) -> str:
