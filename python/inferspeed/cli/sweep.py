@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["add_parser", "cmd_sweep"]
 
 #: Flag destinations that are sweep axes: lists, one value per cell, never the base Config's.
-AXIS_DESTS = ("threads", "opt_level", "mode", "cache", "dim", "batch")
+AXIS_DESTS = ("threads", "opt_level", "mode", "cache", "dim", "batch", "prompt_tokens", "gen_tokens")
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,8 +35,36 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     axes.add_argument("--opt-level", type=choice_list(list(GRAPH_OPTIMIZATION_LEVELS)), metavar="L[,L...]")
     axes.add_argument("--mode", type=choice_list(CALL_MODES), metavar="M[,M...]")
     axes.add_argument("--cache", type=choice_list(CACHE_MODES), metavar="C[,C...]")
-    p.add_argument("--out", required=True, metavar="FILE.jsonl", help="results, one line per cell")
+    axes.add_argument(
+        "--prompt-tokens",
+        type=parse_int_list,
+        metavar="P[,P...]",
+        help="a decoder's prompt lengths (each cell's generations; docs/generation.md)",
+    )
+    axes.add_argument(
+        "--gen-tokens",
+        type=parse_int_list,
+        metavar="G[,G...]",
+        help="a decoder's output lengths, each at least 2",
+    )
+    p.add_argument(
+        "--out", metavar="FILE.jsonl", help="results, one line per cell, each written once measured"
+    )
     p.add_argument("--resume", action="store_true", help="skip the cells already in --out")
+    p.add_argument(
+        "--markdown",
+        nargs="?",
+        const="-",
+        metavar="PATH",
+        help="the table in Markdown, to PATH (default: standard output, instead of the text table)",
+    )
+    p.add_argument(
+        "--csv",
+        nargs="?",
+        const="-",
+        metavar="PATH",
+        help="the table in CSV, times in ns (default: standard output, instead of the text table)",
+    )
     p.add_argument("--by", choices=tuple(rankings()), help=f"what 'best' means ({_by_defaults()})")
     flags.add_metric_flags(p)
     p.add_argument("--iterations", "-n", type=int_at_least(1), metavar="N", help="timed iterations per cell")
@@ -64,11 +92,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _by_defaults() -> str:
-    """``default: median; instructions with --metric instructions``: each metric's first ranking."""
-    first, *others = METRICS.values()
-    texts = [f"default: {first.rankings[0].name}"]
-    texts += [f"{m.rankings[0].name} with --metric {m.name}" for m in others]
-    return "; ".join(texts)
+    """``default: the first of the cells' metric: median (latency), ...``: each metric's first
+    ranking (a decoder's cells measure generations under the default metric)."""
+    firsts = [f"{m.rankings[0].name} ({m.name})" for m in METRICS.values()]
+    return "default: the first of the cells' metric: " + ", ".join(firsts)
 
 
 def _grid(args: argparse.Namespace) -> dict[str, Any]:
@@ -85,9 +112,14 @@ def _grid(args: argparse.Namespace) -> dict[str, Any]:
         grid["dims"] = collect("--dim", args.dim, lambda raw: [dim_value(v) for v in raw.split(",")])
     if args.batch:
         grid["batch"] = args.batch
+    if args.prompt_tokens:
+        grid["prompt_tokens"] = args.prompt_tokens
+    if args.gen_tokens:
+        grid["gen_tokens"] = args.gen_tokens
     if not grid:
         raise ConfigError(
-            "sweep needs at least one axis (--threads, --dim, --batch, --opt-level, --mode, --cache)"
+            "sweep needs at least one axis (--threads, --dim, --batch, --opt-level, --mode, --cache, "
+            "--prompt-tokens, --gen-tokens)"
         )
     return grid
 
@@ -119,6 +151,49 @@ def _failures(found: SweepResult) -> str | None:
     )
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """The output flags, checked before anything is measured."""
+    if args.out is None and (args.resume or args.cluster):
+        flag = "--resume" if args.resume else "--cluster"
+        raise ConfigError(f"{flag} needs --out (the sweep's file, one line per cell)")
+    if args.out is not None:
+        check_writable(args.out, "--out")
+    if args.markdown == "-" and args.csv == "-":
+        raise ConfigError("--markdown and --csv both write to standard output: give one of them a PATH")
+    for path, flag in ((args.markdown, "--markdown"), (args.csv, "--csv")):
+        if path is not None:
+            check_writable(path, flag)
+
+
+def _print_tables(args: argparse.Namespace, found: SweepResult) -> None:
+    """The text table (unless --quiet, or a table goes to standard output), the Markdown and
+    CSV tables where asked."""
+    from ..report.exports import sweep_csv, sweep_markdown
+    from ..report.text import render_sweep
+
+    if not args.quiet and "-" not in (args.markdown, args.csv):
+        print(render_sweep(found))
+        if args.cluster:
+            from ..report.cluster import render_hosts
+
+            print("\n" + render_hosts(found.entries))
+    for path, render in ((args.markdown, sweep_markdown), (args.csv, sweep_csv)):
+        if path == "-":
+            sys.stdout.write(render(found))
+        elif path is not None:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(render(found))
+            print(f"wrote {path}", file=sys.stderr)
+
+
+def _progress(line: SweepLine) -> str:
+    """A measured cell's line of progress: its metric's headline, or its error."""
+    if line.error is not None:
+        return f"error: {_one_line(line.error)}"
+    metric = metric_named(line.metric)
+    return metric.describe(line.value(metric.headline))
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from ..facts.modelfile import check_model_path
 
@@ -126,32 +201,21 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     grid = _grid(args)
     check_cluster_flags(args)
     config = _base_config(args)
-    check_writable(args.out, "--out")
-    from ..report.text import render_sweep
+    _check_outputs(args)
     from ..tools.sweep import sweep
-
-    metric = metric_named(config.metric)
 
     def progress(done: int, total: int, line: SweepLine) -> None:
         if not args.quiet:
-            status = (
-                f"error: {_one_line(line.error)}"
-                if line.error is not None
-                else metric.describe(line.value(metric.headline))
-            )
-            print(f"[{done}/{total}] {line.label}: {status}", file=sys.stderr)
+            print(f"[{done}/{total}] {line.label}: {_progress(line)}", file=sys.stderr)
 
-    by = args.by or metric.rankings[0].name
     if args.cluster:  # the same cells as Ray tasks, each owning a whole node (cli/cluster.py)
+        by = args.by or metric_named(config.metric).rankings[0].name
         found = sweep_on_cluster(args, grid, config, by, progress)
-    else:
-        found = sweep(args.model, grid, args.out, config=config, resume=args.resume, by=by, progress=progress)
-    if not args.quiet:
-        print(render_sweep(found))
-        if args.cluster:
-            from ..report.cluster import render_hosts
-
-            print("\n" + render_hosts(found.entries))
+    else:  # by: the first ranking of the cells' metric unless given (a decoder's: tpot)
+        found = sweep(
+            args.model, grid, args.out, config=config, resume=args.resume, by=args.by, progress=progress
+        )
+    _print_tables(args, found)
     failures = _failures(found)
     if failures is None:
         return 0

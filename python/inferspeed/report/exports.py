@@ -22,6 +22,12 @@ Runtime, threads, configuration, bound input shapes), its warnings in words, and
 of each result with the first (``comparison_table``). A sweep's lines, as
 :mod:`inferspeed.results.sweepfile` reads them, give one ``CellResult`` per measured cell
 (statistics without samples) and a ``FailedCell`` per failed one (``load_sweep``).
+
+A sweep's own table (``sweep --markdown`` / ``--csv``, ``report SWEEP.jsonl --markdown``): one
+row per cell, its figures as its metric reads them (:data:`SWEEP_TABLES`; a decoder's:
+llama-bench's ``pp{P}`` and ``tg{G}`` tokens per second, each mean ± SD over the cell's
+generations, then TTFT and TPOT), in Markdown with units (``sweep_markdown``) or in CSV with
+the cell's axes as columns and times in nanoseconds (``sweep_csv``).
 """
 
 from __future__ import annotations
@@ -30,37 +36,51 @@ import csv
 import io
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
 from ..errors import InputError
 from ..results.result import Result
-from ..results.sweepfile import Cell, CellResult, SweepLine, cell_label
+from ..results.sweepfile import Cell, CellResult, SweepLine, TokenRates, cell_label, token_rates
 from ..units import format_duration
 
+if TYPE_CHECKING:
+    from ..tools.sweep import SweepResult
+
 __all__ = [
+    "GENERATION_SWEEP_NOTES",
     "PYPERF_RUNS",
     "PYPERF_VALUES",
+    "SWEEP_TABLES",
     "Entry",
     "FailedCell",
     "GateRecord",
     "SummaryRow",
+    "SweepTable",
     "comparison_table",
     "gate_facts",
+    "generation_table",
     "label_entries",
     "load_sweep",
     "markdown_report",
+    "rates_cells",
+    "rates_values",
     "result_facts",
+    "result_rates",
     "scenario_throughput",
     "summary_cells",
     "summary_row",
     "summary_table",
+    "sweep_csv",
+    "sweep_markdown",
     "to_csv",
     "to_markdown",
     "to_pyperf",
+    "tokens_text",
     "warning_lines",
     "write_pyperf",
 ]
@@ -154,13 +174,17 @@ def summary_row(result: AnyResult) -> SummaryRow:
 
 
 def to_csv(results: Sequence[AnyResult], labels: Sequence[str] | None = None) -> str:
-    """The summary rows as CSV; with ``labels`` (one per result), a last column ``label``."""
+    """The summary rows as CSV; when a result holds a decoder's generations, the columns of a
+    generation sweep's CSV too (:func:`rates_values`: tokens/s mean and SD, TTFT, TPOT); with
+    ``labels`` (one per result), a last column ``label``."""
     out = io.StringIO()
-    columns = list(_COLUMNS) + (["label"] if labels is not None else [])
+    rates = [result_rates(r) for r in results]
+    extra = list(_GENERATION_COLUMNS) if any(r is not None for r in rates) else []
+    columns = list(_COLUMNS) + extra + (["label"] if labels is not None else [])
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for k, r in enumerate(results):
-        row: dict[str, object] = dict(summary_row(r))
+        row: dict[str, object] = {**summary_row(r), **rates_values(rates[k])}
         writer.writerow(row | ({"label": labels[k]} if labels is not None else {}))
     return out.getvalue()
 
@@ -743,9 +767,12 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _md_table(rows: Sequence[Sequence[str]]) -> list[str]:
+def _md_table(rows: Sequence[Sequence[str]], right: bool = False) -> list[str]:
+    """Rows (the head first) as a Markdown table; ``right``: every column but the first
+    aligned right (figures)."""
     head, *body = rows
-    lines = ["| " + " | ".join(map(_md, head)) + " |", "|" + "---|" * len(head)]
+    rule = "|---|" + ("---:|" if right else "---|") * (len(head) - 1)
+    lines = ["| " + " | ".join(map(_md, head)) + " |", rule]
     return lines + ["| " + " | ".join(map(_md, row)) + " |" for row in body]
 
 
@@ -757,6 +784,18 @@ def summary_table(entries: Sequence[Entry]) -> list[list[str]]:
         cells = summary_cells(e.result)
         rows.append([e.label, cells["scenario"], cells["samples"], *(cells[c] for c in columns)])
     return rows
+
+
+def generation_table(entries: Sequence[Entry]) -> list[list[str]]:
+    """The sweep cells among ``entries`` that hold a decoder's generations, as a generation
+    sweep's table shows them (head first: ``cell``, then :data:`SWEEP_TABLES`'s titles, the
+    tokens/s ± SD over the generations, TTFT and TPOT); empty when there are none."""
+    rows = [
+        [e.label, *rates_cells(rates)]
+        for e in entries
+        if e.cell is not None and (rates := result_rates(e.result)) is not None
+    ]
+    return [["cell", *_GENERATION_TITLES], *rows] if rows else []
 
 
 def markdown_report(
@@ -771,6 +810,10 @@ def markdown_report(
     lines = ["# inferspeed report", ""]
     if entries:
         lines += [*_md_table(summary_table(entries)), ""]
+    tokens = generation_table(entries)
+    if tokens:
+        lines += ["## Tokens per second of the sweep's cells", "", *_md_table(tokens, True), ""]
+        lines += [line for note in GENERATION_SWEEP_NOTES for line in (_md(note), "")]
     for source, facts in gates:
         lines += [f"## Gate: {_md(facts[0][1])} ({_md(source)})", ""]
         lines += [f"- **{name}**: {_md(text)}" for name, text in facts[1:]]
@@ -792,3 +835,216 @@ def markdown_report(
         lines += [f"  - {_md(w)}" for w in warnings]
         lines.append("")
     return "\n".join(lines)
+
+
+# A sweep's table: one row per cell, as `sweep --markdown` and `--csv` write it.
+
+
+def tokens_text(per_s: float | None, sd: float | None = None) -> str:
+    """Tokens per second, with their SD when there is one, as llama-bench prints them: to a
+    precision that suits the figure (``95,478 ± 1,234``, ``412.5 ± 3.1``, ``12.34 ± 0.56``)."""
+    if per_s is None:
+        return "-"
+    decimals = 0 if per_s >= 1000 else 1 if per_s >= 100 else 2
+    text = f"{per_s:,.{decimals}f}"
+    return text if sd is None else f"{text} ± {sd:,.{decimals}f}"
+
+
+def _rounded(value: float | None, decimals: int = 3) -> float | None:
+    return None if value is None else round(value, decimals)
+
+
+def _latency_cells(line: SweepLine) -> list[str]:
+    v = _latency_values(line)
+    return [
+        format_duration(v["median_ns"]),
+        format_duration(v["p99_ns"]),
+        format_duration(v["per_sample_ns"]),
+        "-" if v["samples_per_s"] is None else f"{v['samples_per_s']:,.0f}/s",
+    ]
+
+
+def _latency_values(line: SweepLine) -> dict[str, Any]:
+    median, p99 = line.value(("stats", "median_ns")), line.value(("stats", "p99_ns"))
+    per_s = line.value(("stats", "throughput_per_s"))
+    return {
+        "median_ns": median,
+        "p99_ns": p99,
+        "per_sample_ns": None if median is None else median / line.batch,
+        "samples_per_s": None if per_s is None else _rounded(per_s * line.batch),
+    }
+
+
+def _instruction_values(line: SweepLine) -> dict[str, Any]:
+    per_call = line.value(("instructions", "instructions"))
+    return {"instructions": per_call, "per_sample": None if per_call is None else per_call / line.batch}
+
+
+def _instruction_cells(line: SweepLine) -> list[str]:
+    return ["-" if v is None else f"{v:,.0f}" for v in _instruction_values(line).values()]
+
+
+def result_rates(result: AnyResult) -> TokenRates | None:
+    """A result's tokens per second and their spread over its generations
+    (:func:`~inferspeed.results.sweepfile.token_rates`); None when it holds no generation."""
+    if result.generation is None:
+        return None
+    return token_rates({"generation": result.generation, "stats": {"median_ns": result.stats.median_ns}})
+
+
+def rates_cells(r: TokenRates | None) -> list[str]:
+    """A generation's figures as a sweep's table shows them (:data:`SWEEP_TABLES`): the tests
+    ``pp{P}`` and ``tg{G}``, each with its tokens/s ± SD, TTFT, TPOT and the generations."""
+    if r is None:
+        return ["-"] * 7
+    return [
+        r.pp,
+        tokens_text(r.prompt_per_s, r.prompt_sd),
+        r.tg,
+        tokens_text(r.output_per_s, r.output_sd),
+        format_duration(r.ttft_ns),
+        format_duration(r.tpot_ns),
+        str(r.generations),
+    ]
+
+
+def rates_values(r: TokenRates | None) -> dict[str, str | int | float | None]:
+    """A generation's figures as CSV columns (:data:`SWEEP_TABLES`; times in ns); none
+    without a generation."""
+    if r is None:
+        return {}
+    return {
+        "prompt_tokens": r.prompt_tokens,
+        "gen_tokens": r.gen_tokens,
+        "batch": r.batch,
+        "generations": r.generations,
+        "pp": r.pp,
+        "pp_tokens_per_s_mean": _rounded(r.prompt_per_s),
+        "pp_tokens_per_s_sd": _rounded(r.prompt_sd),
+        "tg": r.tg,
+        "tg_tokens_per_s_mean": _rounded(r.output_per_s),
+        "tg_tokens_per_s_sd": _rounded(r.output_sd),
+        "ttft_median_ns": r.ttft_ns,
+        "tpot_median_ns": r.tpot_ns,
+        "end_to_end_tokens_per_s": _rounded(r.end_to_end_per_s),
+    }
+
+
+_GENERATION_TITLES = ("test", "prompt t/s", "test", "output t/s", "TTFT", "TPOT", "gens")
+_GENERATION_COLUMNS = (
+    "prompt_tokens", "gen_tokens", "batch", "generations", "pp", "pp_tokens_per_s_mean",
+    "pp_tokens_per_s_sd", "tg", "tg_tokens_per_s_mean", "tg_tokens_per_s_sd", "ttft_median_ns",
+    "tpot_median_ns", "end_to_end_tokens_per_s",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SweepTable:
+    """A sweep's table for the cells of one metric: the Markdown columns' titles and a
+    measured cell's texts, the CSV columns and a measured cell's values (times in ns), and
+    the notes that say what the figures are."""
+
+    titles: tuple[str, ...]
+    cells: Callable[[SweepLine], list[str]]
+    columns: tuple[str, ...]
+    values: Callable[[SweepLine], dict[str, Any]]
+    notes: tuple[str, ...] = ()
+
+
+#: What the tokens per second of a decoder's sweep are, under its table.
+GENERATION_SWEEP_NOTES = (
+    "pp{P}: prompt tokens/s, batch x P over each generation's prefill call; tg{G}: output "
+    "tokens/s, each generation's decode tokens over its decode steps' time (batch over their "
+    "mean); each mean ± SD (n-1) over the cell's generations (gens), as llama-bench's avg ± "
+    "stdev over its repetitions.",
+    "TTFT (the prefill's call and the first token's sampling) and TPOT (one decode step's call): "
+    "medians over the cell's generations and decode steps.",
+)
+
+#: The sweep table of each metric, by its name.
+SWEEP_TABLES: Mapping[str, SweepTable] = MappingProxyType(
+    {
+        "latency": SweepTable(
+            ("median", "p99", "per sample", "samples/s"),
+            _latency_cells,
+            ("median_ns", "p99_ns", "per_sample_ns", "samples_per_s"),
+            _latency_values,
+        ),
+        "generation": SweepTable(
+            _GENERATION_TITLES,
+            lambda line: rates_cells(token_rates(line.result or {})),
+            _GENERATION_COLUMNS,
+            lambda line: rates_values(token_rates(line.result or {})),
+            GENERATION_SWEEP_NOTES,
+        ),
+        "instructions": SweepTable(
+            ("instructions", "per sample"),
+            _instruction_cells,
+            ("instructions", "per_sample"),
+            _instruction_values,
+        ),
+    }
+)
+
+
+def sweep_markdown(found: SweepResult) -> str:
+    """The sweep's table in Markdown: its model, one row per cell (its axes, then its figures
+    as :data:`SWEEP_TABLES` has them for the cells' metric; a failed cell's error), the best
+    cell by the sweep's ranking and the notes on the figures."""
+    table = SWEEP_TABLES[found.metric]
+    rows = [["cell", *table.titles]]
+    for e in found.entries:
+        if e.error is not None or e.result is None:
+            rows.append([e.label, f"error: {e.error}", *[""] * (len(table.titles) - 1)])
+        else:
+            rows.append([e.label, *table.cells(e)])
+    lines = [f"**{_md(_models(found))}**: a sweep of {len(found.entries)} cells", "", *_md_table(rows, True)]
+    best = found.best
+    if best is not None:
+        lines += ["", f"best by {found.by}: {_md(best.label)}"]
+    lines += [line for note in table.notes for line in ("", _md(note))]
+    return "\n".join(lines) + "\n"
+
+
+def _models(found: SweepResult) -> str:
+    names = [str((e.result or {}).get("model", {}).get("name", "?")) for e in found.entries if e.result]
+    return ", ".join(dict.fromkeys(names)) or "no cell measured"
+
+
+def _axis_values(cell: Cell) -> dict[str, Any]:
+    """A cell's axes as CSV columns: each axis by its name, each dim by its symbol."""
+    out: dict[str, Any] = {}
+    for name, value in cell.items():
+        if name == "dims" and isinstance(value, Mapping):
+            out.update({str(symbol): size for symbol, size in value.items()})
+        else:
+            out[name] = value
+    return out
+
+
+def sweep_csv(found: SweepResult) -> str:
+    """The sweep's table in CSV: ``cell`` (its label), its axes (a column each; a figure of the
+    same name, such as a generation's actual ``prompt_tokens``, takes its place), the figures
+    of the cells' metric (:data:`SWEEP_TABLES`: times in ns, rates per second), ``best``
+    (1 for the best cell by the sweep's ranking) and ``error``."""
+    table = SWEEP_TABLES[found.metric]
+    best = found.best
+    rows = []
+    for e in found.entries:
+        measured = e.error is None and e.result is not None
+        rows.append(
+            {
+                "cell": e.label,
+                **_axis_values(e.cell),
+                **(table.values(e) if measured else {}),
+                "best": int(e is best),
+                "error": e.error or "",
+            }
+        )
+    named = [name for row in rows for name in row if name not in ("cell", "best", "error")]
+    columns = ["cell", *dict.fromkeys([*named, *table.columns]), "best", "error"]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()

@@ -17,8 +17,12 @@ What is drawn, by input:
 
 Each result has its block: its label (unique in the report), its facts (date, machine, ONNX
 Runtime, threads, configuration, input shapes: ``exports.result_facts``), its warnings in
-words, and its plots. A sweep's cells have no samples, so no plots: their section has the
-table of cells and the failed cells with their errors.
+words, and its plots. A sweep's cells have no samples, so no plots of their own: their section
+has the table of cells and the failed cells with their errors. A sweep of a decoder's
+generations has its tokens/s table instead (llama-bench's ``pp{P}`` and ``tg{G}``, each ± SD
+over the generations, TTFT, TPOT) and one plot: prompt and output tokens/s (± SD) and TPOT
+against the context length (prompt + output) of each cell, a line for each setting of the
+other axes.
 """
 
 from __future__ import annotations
@@ -38,15 +42,18 @@ import numpy as np
 from ..analysis.capacity import CapacityResult
 from ..errors import ConfigError
 from ..results.result import Result
-from ..results.sweepfile import cell_label
+from ..results.sweepfile import TokenRates, cell_label
 from ..tools.tradeoff import TradeoffResult
 from ..units import format_duration
 from .exports import (
+    GENERATION_SWEEP_NOTES,
     AnyResult,
     Entry,
     FailedCell,
+    generation_table,
     label_entries,
     result_facts,
+    result_rates,
     summary_table,
     throughput_of,
     warning_lines,
@@ -388,11 +395,78 @@ def _profile_plots(r: Result, label: str, top: int = 15) -> list[Plot]:
     return plots
 
 
+#: The axes of a generation sweep that make its context length; the others make its lines.
+_LENGTH_AXES = ("prompt_tokens", "gen_tokens")
+
+
+def _context_series(entries: Sequence[Entry]) -> dict[str, list[TokenRates]]:
+    """The generation sweep cells of ``entries`` by the setting of their other axes (the name
+    of a line: those axes, or "" when the lengths are the only axes), each sorted by context."""
+    series: dict[str, list[TokenRates]] = {}
+    for e in entries:
+        rates = result_rates(e.result) if e.cell is not None else None
+        if rates is None or e.cell is None:
+            continue
+        rest = {k: v for k, v in e.cell.items() if k not in _LENGTH_AXES}
+        series.setdefault(cell_label(rest), []).append(rates)
+    for points in series.values():
+        points.sort(key=lambda r: (r.prompt_tokens + r.gen_tokens, r.prompt_tokens))
+    return series
+
+
+def _context_plot(entries: Sequence[Entry], label: str) -> Plot | None:
+    """A generation sweep's tokens/s (prompt and output, each ± SD over the generations) and
+    TPOT against each cell's context length (prompt + output tokens); each point named
+    ``P+G``."""
+    series = _context_series(entries)
+    if not series:
+        return None
+    fig = _figure(10.0, 4.0)
+    rates_ax, tpot_ax = fig.subplots(1, 2)
+    for n, (name, points) in enumerate(series.items()):
+        color = f"C{n % 10}"
+        context = [r.prompt_tokens + r.gen_tokens for r in points]
+        for what, mark, mean, sd in (
+            ("prompt", "s--", [r.prompt_per_s for r in points], [r.prompt_sd for r in points]),
+            ("output", "o-", [r.output_per_s for r in points], [r.output_sd for r in points]),
+        ):
+            y = np.array([np.nan if v is None else v for v in mean], dtype=np.float64)
+            err = np.array([0.0 if v is None else v for v in sd], dtype=np.float64)
+            rates_ax.errorbar(
+                context, y, yerr=err, fmt=mark, color=color, capsize=3, label=f"{what} {name}".strip()
+            )
+        tpot = np.array([np.nan if r.tpot_ns is None else r.tpot_ns for r in points], dtype=np.float64)
+        tpot_ax.plot(context, _us(tpot), "o-", color=color, label=name or None)
+        for r, x, t in zip(points, context, tpot, strict=True):
+            tpot_ax.annotate(
+                f"{r.prompt_tokens}+{r.gen_tokens}", (x, float(_us(t))), textcoords="offset points",
+                xytext=(4, 4), fontsize=7,
+            )  # fmt: skip
+    rates_ax.set_yscale("log")
+    rates_ax.set_ylabel("tokens/s (mean ± SD over the generations)")
+    tpot_ax.set_ylabel("TPOT, median (µs)")
+    tpot_ax.set_ylim(bottom=0)
+    for ax in (rates_ax, tpot_ax):
+        ax.set_xlabel("context length (prompt + output tokens)")
+    rates_ax.legend(fontsize=7)
+    if any(series):
+        tpot_ax.legend(fontsize=7)
+    _title(rates_ax, f"{label}: tokens/s (prompt: squares, output: circles)")
+    _title(tpot_ax, f"{label}: time per output token (each point prompt+output)")
+    return Plot(_slug(f"{label}-tokens-by-context"), f"{label}: tokens/s and TPOT by context", _png(fig))
+
+
 def _results_section(path: str, entries: Sequence[Entry], failed: Sequence[FailedCell]) -> Section:
     """The section of a results document or a sweep (titled by its path): the table, then a
     block per result with its facts, warnings and plots (none for a sweep's cell: it keeps no
     samples)."""
-    section = Section(path, summary_table(entries) if entries else [])
+    tokens = generation_table(entries)
+    section = Section(path, tokens or (summary_table(entries) if entries else []))
+    if tokens:
+        section.notes += list(GENERATION_SWEEP_NOTES)
+        plot = _context_plot(entries, os.path.basename(path))
+        if plot is not None:
+            section.plots.append(plot)
     for e in entries:
         block = Block(e.label, result_facts(e), warning_lines(e.result))
         if isinstance(e.result, Result):
@@ -403,7 +477,10 @@ def _results_section(path: str, entries: Sequence[Entry], failed: Sequence[Faile
                 block.plots += _profile_plots(e.result, e.label)
         section.results.append(block)
     if any(e.cell is not None for e in entries) or failed:
-        section.notes.append("A sweep's JSONL keeps each cell's statistics, not its samples: no plots.")
+        section.notes.append(
+            "A sweep's JSONL keeps each cell's statistics, not its samples: no plots"
+            + (" of a single cell." if tokens else ".")
+        )
     section.notes += [f"failed: cell {cell_label(f.cell)}: {f.error}" for f in failed]
     curves = _curves([e.result for e in entries if e.cell is None])
     for group in curves:

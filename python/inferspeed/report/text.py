@@ -9,6 +9,7 @@ there; nothing else in the report layer branches on it.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..analysis.compare import Comparison
 from ..results.result import Result
 from ..units import format_bytes, format_duration
-from .exports import scenario_throughput
+from .exports import GENERATION_SWEEP_NOTES, SWEEP_TABLES, scenario_throughput
 from .instructions import (
     instruction_decision,
     render_instruction_comparisons,
@@ -47,6 +48,7 @@ __all__ = [
     "render_facts",
     "render_gate",
     "render_generation",
+    "render_generation_sweep_row",
     "render_info",
     "render_latency",
     "render_latency_comparisons",
@@ -783,18 +785,34 @@ def _on_statistic(c: Comparison) -> str:
 def render_sweep(found: SweepResult) -> str:
     """One row per cell (labelled as :func:`~inferspeed.results.sweepfile.cell_label` does),
     its figures as the sweep's metric reads them (:data:`TEXT`; latency: median, p99, median
-    per sample and samples/s), the best by the chosen ranking marked with *."""
+    per sample and samples/s; generation: llama-bench's pp and tg tokens/s ± SD, TTFT, TPOT),
+    the best by the chosen ranking marked with *, then the metric's notes on its figures."""
     best = found.best
     text = TEXT[found.metric]
-    lines = [f"{'cell':<44} {text.sweep_head}"]
+    width = max([42, *(len(e.label) for e in found.entries)])
+    lines = [f"{'cell':<{width + 2}} {text.sweep_head}"]
     for e in found.entries:
         if e.error is not None or e.result is None:
-            lines.append(f"  {e.label:<42} error: {e.error}")
+            lines.append(f"  {e.label:<{width}} error: {e.error}")
             continue
-        lines.append(f"{'*' if e is best else ' '} {e.label:<42} {text.sweep_row(e)}")
+        lines.append(f"{'*' if e is best else ' '} {e.label:<{width}} {text.sweep_row(e)}")
     if best is not None:
         lines.append(f"best by {found.by}: {best.label}")
+    for note in text.sweep_notes:
+        lines += textwrap.wrap(note, 100, break_on_hyphens=False)
     return "\n".join(lines)
+
+
+#: The widths of a generation cell's columns (:data:`~inferspeed.report.exports.SWEEP_TABLES`).
+_GENERATION_WIDTHS = (5, 18, 6, 16, 9, 9, 6)
+
+
+def render_generation_sweep_row(line: SweepLine) -> str:
+    """A generation cell's figures: llama-bench's tests ``pp{P}`` (prompt tokens/s) and
+    ``tg{G}`` (output tokens/s), each mean ± SD over the cell's generations, then the medians
+    of TTFT and TPOT and how many generations were timed."""
+    cells = SWEEP_TABLES["generation"].cells(line)
+    return " ".join(f"{cell:>{w}}" for cell, w in zip(cells, _GENERATION_WIDTHS, strict=True))
 
 
 def render_latency_sweep_row(line: SweepLine) -> str:
@@ -993,9 +1011,11 @@ class MetricText:
     comparisons: Callable[[Sequence[Any]], str]
     gate: Callable[[GateVerdict], str]
     decision: Callable[[Any, float], tuple[bool, str]]
-    #: A sweep's table: the head of its figures' columns, and a measured cell's figures.
+    #: A sweep's table: the head of its figures' columns, and a measured cell's figures; the
+    #: notes printed under it.
     sweep_head: str
     sweep_row: Callable[[SweepLine], str]
+    sweep_notes: tuple[str, ...] = ()
 
 
 #: The text of each metric, by the metric's name.
@@ -1014,8 +1034,12 @@ TEXT: Mapping[str, MetricText] = MappingProxyType(
             render_generation_comparisons,
             render_latency_gate,
             latency_decision,
-            f"{'median':>10} {'p99':>10} {'per sample':>11} {'samples/s':>12}",
-            render_latency_sweep_row,
+            " ".join(
+                f"{title:>{w}}"
+                for title, w in zip(SWEEP_TABLES["generation"].titles, _GENERATION_WIDTHS, strict=True)
+            ),
+            render_generation_sweep_row,
+            GENERATION_SWEEP_NOTES,
         ),
         "instructions": MetricText(
             render_instructions,

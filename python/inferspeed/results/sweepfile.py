@@ -15,8 +15,12 @@ A line::
     {"cell": {...}, "host": {...}, "error": "node ... was lost ...", "lost": true}
 
 ``result`` is the cell's Result in its JSON form without ``samples_ns`` (a sweep keeps
-statistics only). Keys this version does not know are kept, in their place, when a line is
-read and written again.
+statistics only: :func:`line_result`). A decoder's generation keeps its figures but not its
+per-step arrays (``step_ns``, ``sample_ns``: ``[generations, G]``); each generation's
+``per_generation`` (``prefill_ns``, the prompt's call; ``decode_ns``, its decode steps' calls
+added up; ``decode_steps``, how many) takes their place, so that the sweep's tokens per second
+and their spread over the generations (:func:`token_rates`) are read back from the file. Keys
+this version does not know are kept, in their place, when a line is read and written again.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+import numpy as np
 
 from ..errors import InputError
 from ..metrics import DEFAULT_METRIC
@@ -38,13 +44,17 @@ __all__ = [
     "CellResult",
     "SweepFile",
     "SweepLine",
+    "TokenRates",
     "append_line",
     "cell_key",
     "cell_label",
     "fold_hosts",
     "is_sweep_file",
+    "line_result",
+    "per_generation",
     "read_for_resume",
     "read_sweep",
+    "token_rates",
 ]
 
 #: The keys a line may have, in the order a line written by this version has them.
@@ -76,6 +86,135 @@ def cell_label(cell: Cell, host: str | None = None) -> str:
     return ", ".join(parts)
 
 
+def line_result(result: Mapping[str, object]) -> dict[str, object]:
+    """A Result's JSON form as a sweep's line keeps it: without ``samples_ns``; a generation's
+    per-step arrays (``step_ns``, ``sample_ns``) folded into each generation's figures
+    (``per_generation``: :func:`per_generation`)."""
+    out = {key: value for key, value in result.items() if key != "samples_ns"}
+    g = out.get("generation")
+    if isinstance(g, Mapping) and "step_ns" in g:
+        kept = {key: value for key, value in g.items() if key not in ("step_ns", "sample_ns")}
+        out["generation"] = {**kept, "per_generation": per_generation(g)}
+    return out
+
+
+#: The figures a sweep's line keeps of each generation (:func:`per_generation`).
+_PER_GENERATION = ("prefill_ns", "decode_ns", "decode_steps")
+
+
+def per_generation(generation: Mapping[str, object]) -> dict[str, list[int]]:
+    """Each generation's prefill call (``prefill_ns``, -1 where it was not measured), its decode
+    steps' calls added up (``decode_ns``) and how many of them were measured
+    (``decode_steps``): a sweep's line holds them as they are; a whole Result's generation
+    gives them from its ``step_ns`` (``[generations, G]``, step 0 the prefill). ValueError
+    when the arrays are malformed."""
+    kept = generation.get("per_generation")
+    if isinstance(kept, Mapping):
+        found = {key: [int(v) for v in _array(kept.get(key))] for key in _PER_GENERATION}
+        if len({len(values) for values in found.values()}) > 1:
+            raise ValueError("its per_generation arrays differ in length")
+        return found
+    steps = np.asarray(_array(generation.get("step_ns")), dtype=np.int64)
+    if steps.ndim != 2 or steps.shape[1] < 1:
+        return {key: [] for key in _PER_GENERATION}
+    measured = steps[:, 1:] >= 0
+    return {
+        "prefill_ns": steps[:, 0].tolist(),
+        "decode_ns": np.where(measured, steps[:, 1:], 0).sum(axis=1).tolist(),
+        "decode_steps": measured.sum(axis=1).tolist(),
+    }
+
+
+@dataclass(frozen=True)
+class TokenRates:
+    """A generation result's tokens per second as a sweep shows them, llama-bench's way: each
+    generation's own rate, then the mean and the standard deviation (n - 1) of those rates
+    over the generations.
+
+    ``prompt`` (the test ``pp{P}``): batch x P over each generation's prefill call.
+    ``output`` (``tg{G}``): each generation's output tokens after the first (batch a step)
+    over its decode steps' time, i.e. batch over the mean of its decode steps. ``generations``
+    counts the generations with a prefill; an SD needs two. ``ttft_ns`` and ``tpot_ns`` are the
+    result's medians (TTFT: the prefill plus the first token's sampling; TPOT: a decode step),
+    ``end_to_end_per_s`` batch x G over the median whole generation."""
+
+    prompt_tokens: int
+    gen_tokens: int
+    batch: int
+    generations: int
+    prompt_per_s: float | None
+    prompt_sd: float | None
+    output_per_s: float | None
+    output_sd: float | None
+    ttft_ns: float | None
+    tpot_ns: float | None
+    end_to_end_per_s: float | None
+
+    @property
+    def pp(self) -> str:
+        """llama-bench's name of the prompt's test: ``pp512``."""
+        return f"pp{self.prompt_tokens}"
+
+    @property
+    def tg(self) -> str:
+        """llama-bench's name of the output's test: ``tg128``."""
+        return f"tg{self.gen_tokens}"
+
+
+def _mean_sd(rates: np.ndarray) -> tuple[float | None, float | None]:
+    """The mean of ``rates`` and their standard deviation (n - 1); None where too few."""
+    mean = float(np.mean(rates)) if rates.size else None
+    return mean, float(np.std(rates, ddof=1)) if rates.size > 1 else None
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _array(value: object) -> list[Any]:
+    """A JSON array (an empty one for null); TypeError for anything else."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise TypeError(f"expected an array, got {type(value).__name__}")
+    return value
+
+
+def _count(value: object) -> int:
+    if not isinstance(value, int | float | str) or isinstance(value, bool):
+        raise TypeError(f"expected a count, got {value!r}")
+    return int(value)
+
+
+def token_rates(result: Mapping[str, object]) -> TokenRates | None:
+    """The tokens per second of a result's JSON form (a sweep line's ``result``, or a whole
+    Result's) and their spread (:class:`TokenRates`); None when it holds no generation.
+    ValueError (or KeyError, TypeError) when its generation is malformed."""
+    g = result.get("generation")
+    if not isinstance(g, Mapping):
+        return None
+    runs = {key: np.asarray(values, dtype=np.float64) for key, values in per_generation(g).items()}
+    prompt, gen, batch = _count(g["prompt_tokens"]), _count(g["gen_tokens"]), _count(g["batch"])
+    prefill = runs["prefill_ns"][runs["prefill_ns"] > 0]
+    timed = (runs["decode_steps"] > 0) & (runs["decode_ns"] > 0)
+    pp_mean, pp_sd = _mean_sd(batch * prompt * 1e9 / prefill)
+    tg_mean, tg_sd = _mean_sd(batch * runs["decode_steps"][timed] * 1e9 / runs["decode_ns"][timed])
+    ttft, stats = g.get("ttft"), result.get("stats")
+    return TokenRates(
+        prompt_tokens=prompt,
+        gen_tokens=gen,
+        batch=batch,
+        generations=int(prefill.size),
+        prompt_per_s=pp_mean,
+        prompt_sd=pp_sd,
+        output_per_s=tg_mean,
+        output_sd=tg_sd,
+        ttft_ns=_number(ttft.get("median_ns")) if isinstance(ttft, Mapping) else None,
+        tpot_ns=_number(stats.get("median_ns")) if isinstance(stats, Mapping) else None,
+        end_to_end_per_s=_number(g.get("end_to_end_tokens_per_s")),
+    )
+
+
 @dataclass(frozen=True)
 class CellResult:
     """A sweep cell's result as its line holds it: what a report shows of a Result, but no
@@ -92,6 +231,7 @@ class CellResult:
     notices: tuple[str, ...]
     interrupted: bool
     scenario_stats: Mapping[str, Any]
+    generation: Mapping[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> CellResult:
@@ -101,7 +241,7 @@ class CellResult:
         r = Result.from_dict({**data, "samples_ns": [0]}, {})
         return cls(
             r.stats, r.model, r.config, r.environment, r.scenario, r.session, r.loop,
-            r.warnings, r.notices, r.interrupted, r.scenario_stats,
+            r.warnings, r.notices, r.interrupted, r.scenario_stats, r.generation,
         )  # fmt: skip
 
 
@@ -347,6 +487,7 @@ def read_sweep(path: str | os.PathLike[str]) -> SweepFile:
         if line.error is None:
             try:
                 line.cell_result()
+                token_rates(line.result or {})
             except (KeyError, TypeError, ValueError) as exc:
                 raise InputError(f"{name} line {n}: malformed result ({exc})") from None
         lines.append(line)

@@ -1,6 +1,10 @@
 """``inferspeed sweep``: a grid of configurations, each cell measured in its own worker
 process, each result appended to a JSONL file as soon as it is measured.
 
+On a decoder every cell measures whole generations (the metric "generation"); the prompt's and
+the output's lengths are axes too (``prompt_tokens``, ``gen_tokens``), and the cells are then
+ranked by the time per output token unless ``by`` says otherwise.
+
 The file is the state: ``resume`` reads it, keeps the cells already there (a partial last line
 left by a kill is cut off) and measures only the rest, so a sweep killed at any point and
 resumed ends with every cell exactly once. The file's lines, and every read and write of it,
@@ -19,13 +23,25 @@ from ..config import Config
 from ..errors import ConfigError, InferspeedError, WorkerCrashed
 from ..events import emit
 from ..measure.spawn import run_in_process
-from ..metrics import Ranking, metric_named, rankings
-from ..results.sweepfile import Cell, SweepLine, append_line, cell_key, read_for_resume
+from ..metrics import DEFAULT_METRIC, Ranking, metric_named, rankings
+from ..results.sweepfile import Cell, SweepLine, append_line, cell_key, line_result, read_for_resume
 
-__all__ = ["SweepResult", "cell_config", "grid_cells", "measure_cell", "ranking_for", "sweep"]
+__all__ = [
+    "SweepResult",
+    "cell_config",
+    "grid_cells",
+    "measure_cell",
+    "ranking_for",
+    "sweep",
+    "sweep_metric",
+]
+
+#: The axes that are a generation's lengths: a grid with one measures generations.
+LENGTH_AXES = ("prompt_tokens", "gen_tokens")
 
 #: Grid axes and the Config field each sets. "dims" cells hold {symbol: size} (a symbol may
-#: also be "input:axis"); "batch" sets the batch dim of every input that has one.
+#: also be "input:axis"); "batch" sets the batch dim of every input that has one (a decoder's
+#: generation batch); "prompt_tokens" and "gen_tokens" a decoder's prompt and output lengths.
 AXES = {
     "threads": "threads",
     "opt_level": "graph_optimization",
@@ -33,6 +49,8 @@ AXES = {
     "cache": "cache",
     "dims": "dims",
     "batch": "batch",
+    "prompt_tokens": "prompt_tokens",
+    "gen_tokens": "gen_tokens",
 }
 
 
@@ -66,6 +84,15 @@ def grid_cells(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     return cells
 
 
+def sweep_metric(base: Config, grid: Mapping[str, object]) -> str:
+    """The metric whose rankings a sweep's ``by`` names: "generation" when the grid's axes hold
+    a generation's lengths and ``base`` names the default metric (a decoder's cells measure
+    generations under it), else ``base``'s."""
+    if base.metric == DEFAULT_METRIC and any(axis in grid for axis in LENGTH_AXES):
+        return "generation"
+    return base.metric
+
+
 def cell_config(base: Config, cell: Mapping[str, Any]) -> Config:
     changes = {AXES[name]: value for name, value in cell.items()}
     if "dims" in changes:
@@ -75,13 +102,12 @@ def cell_config(base: Config, cell: Mapping[str, Any]) -> Config:
 
 def measure_cell(model: str, config: Config) -> dict[str, Any]:
     """One cell's measurement, as a cell's fresh process runs it: its Result's JSON form
-    without the samples (a sweep keeps statistics only). What is measured follows the
+    without the samples (a sweep keeps statistics only; a generation each generation's
+    figures: :func:`~inferspeed.results.sweepfile.line_result`). What is measured follows the
     config's metric (:func:`~inferspeed.measure.benchmark.benchmark`)."""
     from ..measure.benchmark import benchmark
 
-    data = benchmark(model, config).to_dict()
-    del data["samples_ns"]
-    return data
+    return line_result(benchmark(model, config).to_dict())
 
 
 def ranking_for(by: str | None, metric: str) -> Ranking:
@@ -118,8 +144,10 @@ class SweepResult:
 
     @property
     def metric(self) -> str:
-        """The metric the cells hold: the one whose ranking ``by`` is."""
-        return rankings()[self.by][0].name
+        """The metric the cells hold: the first measured cell's (a decoder's cells measure
+        generations whatever the config's metric), else the one whose ranking ``by`` is."""
+        measured = next((e.metric for e in self.entries if e.result is not None), None)
+        return measured or rankings()[self.by][0].name
 
     @property
     def best(self) -> SweepLine | None:
@@ -134,6 +162,26 @@ class SweepResult:
             "best": None if best is None else dict(best.cell),
             "cells": [e.to_dict() for e in self.entries],
         }
+
+
+def _cells_ranking(entries: Sequence[SweepLine], by: str) -> str:
+    """The first ranking of the metric the cells measured when ``by`` (a default) is another
+    metric's: a decoder's cells measure generations under the default metric, and rank by
+    the time per output token."""
+    measured = next((e.metric for e in entries if e.result is not None), None)
+    if measured is None or measured == rankings()[by][0].name:
+        return by
+    return metric_named(measured).rankings[0].name
+
+
+def _lines_done(path: str | None, resume: bool) -> dict[str, SweepLine]:
+    """The lines already in the sweep's file, by cell, for a resume (none otherwise); ConfigError
+    for a file that exists without ``resume``, or ``resume`` without a file."""
+    if path is None and resume:
+        raise ConfigError("resume needs the sweep's file (--out)")
+    if path is not None and os.path.exists(path) and not resume:
+        raise ConfigError(f"{path} exists: --resume to finish that sweep, or remove it")
+    return {cell_key(line.cell): line for line in read_for_resume(path)} if path and resume else {}
 
 
 def _measured_cell(model_path: str, cell: Cell, config: Config, stop: str) -> SweepLine:
@@ -158,7 +206,7 @@ def _measured_cell(model_path: str, cell: Cell, config: Config, stop: str) -> Sw
 def sweep(
     model: str | os.PathLike[str],
     grid: Mapping[str, Sequence[Any]],
-    out: str | os.PathLike[str],
+    out: str | os.PathLike[str] | None,
     *,
     config: Config | None = None,
     resume: bool = False,
@@ -166,20 +214,20 @@ def sweep(
     progress: Callable[[int, int, SweepLine], None] | None = None,
 ) -> SweepResult:
     """Measure every cell of ``grid`` of ``model``, each in a fresh process, appending each
-    cell's line to the JSONL file ``out`` as soon as it is measured.
+    cell's line to the JSONL file ``out`` as soon as it is measured (None: no file).
 
     Parameters
     ----------
     model : str or os.PathLike
         The model file (a path: each cell's process opens it).
     grid : mapping
-        The axes and their values: ``threads``, ``opt_level``, ``mode``, ``cache`` and
-        ``batch`` each a list; ``dims`` a mapping of each symbol (or ``"input:axis"``) to its
-        sizes (``{"seq": [128, 512]}``). Every combination is one cell; a value given twice on
-        one axis makes one cell.
-    out : str or os.PathLike
+        The axes and their values: ``threads``, ``opt_level``, ``mode``, ``cache``, ``batch``
+        and a decoder's ``prompt_tokens`` and ``gen_tokens`` each a list; ``dims`` a mapping of
+        each symbol (or ``"input:axis"``) to its sizes (``{"seq": [128, 512]}``). Every
+        combination is one cell; a value given twice on one axis makes one cell.
+    out : str, os.PathLike or None
         The JSONL file (:mod:`inferspeed.results.sweepfile`); it must not exist unless
-        ``resume``.
+        ``resume``. None: the cells are only returned (nothing to resume).
     config : Config, optional
         What every cell shares (inputs, loop limits, the metric); each cell replaces the fields
         of its axes. Every cell's configuration is checked before anything runs.
@@ -187,8 +235,9 @@ def sweep(
         Keep the cells already in ``out`` (a partial last line cut off) and measure the rest.
     by : str, optional
         What "best" means: a ranking of the config's metric (:mod:`inferspeed.metrics`:
-        "median", "p99" or "throughput" for latency, "instructions" for counts); None: the
-        metric's first.
+        "median", "p99" or "throughput" for latency, "tpot", "ttft" or
+        "output_tokens_per_s" for generation, "instructions" for counts); None: the first of
+        the metric the cells measured (a decoder's: "tpot").
     progress : callable, optional
         Called after each cell with (cells done, cells in all, the cell's line).
 
@@ -200,32 +249,37 @@ def sweep(
     Raises
     ------
     ConfigError
-        An unknown axis or ranking, a bad cell configuration, or ``out`` existing without
-        ``resume``. A cell that fails is recorded with its ``error`` and the sweep goes on.
+        An unknown axis or ranking, a bad cell configuration, ``out`` existing without
+        ``resume``, or ``resume`` without ``out``. A cell that fails is recorded with its
+        ``error`` and the sweep goes on.
     KeyboardInterrupt
         On Ctrl-C, saying how many cells are in ``out`` (``resume`` finishes the sweep).
     """
     base = config or Config()
-    by = ranking_for(by, base.metric).name
-    path = os.fspath(out)
+    given, by = by, ranking_for(by, sweep_metric(base, grid)).name
+    path = None if out is None else os.fspath(out)
     model_path = os.fspath(model)
     cells = grid_cells(grid)
     for cell in cells:
         cell_config(base, cell)  # every cell's configuration is valid before anything runs
-    if os.path.exists(path) and not resume:
-        raise ConfigError(f"{path} exists: --resume to finish that sweep, or remove it")
-    done = {cell_key(line.cell): line for line in read_for_resume(path)} if resume else {}
+    done = _lines_done(path, resume)
     measured = 0
     for index, cell in enumerate(cells):
         key = cell_key(cell)
         if key in done:
             continue
-        stop = f"sweep interrupted: {len(done)} of {len(cells)} cells are in {path}; --resume finishes it"
+        stop = (
+            f"sweep interrupted: {len(done)} of {len(cells)} cells are in {path}; --resume finishes it"
+            if path is not None
+            else f"sweep interrupted after {len(done)} of {len(cells)} cells (--out keeps each cell)"
+        )
         line = _measured_cell(model_path, cell, cell_config(base, cell), stop)
-        append_line(path, line)
+        if path is not None:
+            append_line(path, line)
         emit("cell", index=index, cells=len(cells), error=line.error is not None)
         done[key] = line
         measured += 1
         if progress is not None:
             progress(index + 1, len(cells), line)
-    return SweepResult([done[cell_key(c)] for c in cells], by, measured)
+    entries = [done[cell_key(c)] for c in cells]
+    return SweepResult(entries, by if given is not None else _cells_ranking(entries, by), measured)
