@@ -20,10 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from ..results.result import Result
-from ..stats.summary import min_samples_for_ci, quantile_ci
+from ..stats.generation import percentile_with_interval
+from ..stats.summary import min_samples_for_ci
 from ..units import format_duration
 
 __all__ = [
@@ -74,24 +73,6 @@ def step_requests(percentile: float) -> int:
         min_samples_for_ci(q),
         math.ceil(round(10.0 / (1.0 - KEEP_UP), 6)),
     )
-
-
-def percentile_with_interval(
-    samples_ns: np.ndarray, percentile: float
-) -> tuple[float, float | None, float | None]:
-    """The ``percentile`` of ``samples_ns`` (numpy's linear interpolation) and its
-    distribution-free 95% interval, widened where needed to contain the estimate.
-
-    With very few samples the order statistic that bounds the quantile from below can be the
-    largest sample, above the interpolated estimate (two samples, p99: the interval starts at
-    the larger one, the estimate lies between them). Widening to the estimate only adds
-    coverage; from :func:`step_requests` samples on it never happens."""
-    latency = np.sort(np.asarray(samples_ns, dtype=np.float64))
-    value = float(np.percentile(latency, percentile))
-    lo, hi = quantile_ci(latency, percentile / 100.0)
-    lo = None if lo is None else min(lo, value)
-    hi = None if hi is None else max(hi, value)
-    return value, lo, hi
 
 
 @dataclass(frozen=True)
