@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..analysis.capacity import GenerationCapacityResult
 from ..results.result import Result
 from ..units import format_bytes, format_duration
 
-__all__ = ["render_generation_load", "slo_lines"]
+__all__ = ["render_generation_capacity", "render_generation_load", "slo_lines"]
 
 #: The rows of the requests' table: (label, key of the generation record).
 ROWS = (
@@ -133,3 +134,59 @@ def render_generation_load(result: Result, head: Sequence[str], tail: Sequence[s
             *(f"WARNING: {w.message}" for w in result.warnings),
         ]
     )
+
+
+def _rate(per_s: float | None) -> str:
+    return "-" if per_s is None else f"{per_s:,.1f}/s"
+
+
+def _light_load_text(light: Mapping[str, Any]) -> str:
+    """Each limit's single-stream percentile with its interval."""
+    return ", ".join(
+        f"{key} {format_duration(f['value_ns'])} (95% CI {_interval(*f['ci95_ns'])})"
+        for key, f in light["limits"].items()
+    )
+
+
+def render_generation_capacity(found: GenerationCapacityResult) -> str:
+    """The rates of generation requests walked by ``inferspeed capacity`` and the capacity
+    found, every FAIL with its reason; one line when a limit is missed even by generations one
+    at a time (no search ran)."""
+    light = found.light_load
+    if light is not None and not found.met_at_light_load:
+        missed = [(k, f) for k, f in light["limits"].items() if f["value_ns"] > f["limit_ns"]]
+        return "not met even at light load: " + "; ".join(
+            f"single-stream {key} is {format_duration(f['value_ns'])} "
+            f"(limit {format_duration(f['limit_ns'])}; 95% CI {_interval(*f['ci95_ns'])} "
+            f"over {light['generations']} generations)"
+            for key, f in missed
+        )
+    keys = [lim.key for lim in found.limits]
+    limits = ", ".join(f"{lim.key} <= {format_duration(lim.limit_ns)}" for lim in found.limits)
+    lines = [f"SLO        {limits} per request, {found.concurrency} stream(s)"]
+    if light is not None:
+        lines.append(
+            f"light load single stream {_light_load_text(light)} over {light['generations']} generations"
+        )
+    lines.append(f"offline    {_rate(found.offline_throughput_per_s)} requests (upper bound of the search)")
+    if found.min_requests:
+        lines.append(f"steps      at least {found.min_requests} requests each, lengthened to hold them")
+    lines += ["", f"{'offered':>11} {'achieved':>11} {'requests':>9} " + " ".join(f"{k:>10}" for k in keys)
+              + f" {'seconds':>7}  verdict"]  # fmt: skip
+    for st in found.steps:
+        verdict = "pass" if st["passed"] else "FAIL"
+        reason = st.get("reason")
+        if reason and (not st["passed"] or reason.startswith("decided")):
+            verdict += f": {reason}"
+        values = " ".join(f"{format_duration(st['limits'][k]['value_ns']):>10}" for k in keys)
+        lines.append(
+            f"{_rate(st['qps']):>11} {_rate(st['achieved_qps']):>11} {st.get('requests', ''):>9} {values} "
+            f"{st['duration_s']:>7.3g}  {verdict}"
+        )
+    cap, offline = found.capacity_qps, found.offline_throughput_per_s
+    if cap:
+        share = f" ({cap / offline:.2f} x offline)" if offline else ""
+        lines += ["", f"capacity   {_rate(cap)} requests{share}"]
+    else:
+        lines += ["", f"capacity   none: {found.note or 'even the lowest rate tried missed the SLO'}"]
+    return "\n".join(lines)

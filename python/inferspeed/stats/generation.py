@@ -24,6 +24,7 @@ percentile of the run.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,7 @@ __all__ = [
     "position_curve",
     "request_times",
     "short_stats",
+    "single_stream_times",
     "slow_positions",
 ]
 
@@ -289,3 +291,20 @@ def percentile_with_interval(
     lo = None if lo is None else min(lo, value)
     hi = None if hi is None else max(hi, value)
     return value, lo, hi
+
+
+def single_stream_times(record: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Each whole generation of a single-stream record (the Result's ``generation``: its
+    ``step_ns``, ``sample_ns`` and ``generation_ns``) as a request with no queue: ``ttft`` (the
+    prefill's call and the first token's sampling) and ``tpot`` (the rest of the generation
+    over its G - 1 tokens). A server's request is never faster: it binds, calls and samples the
+    same steps, and may wait."""
+    g = int(record.get("gen_tokens") or 0)
+    steps = np.asarray(record.get("step_ns") or [], dtype=np.int64).reshape(-1, max(g, 1))
+    picks = np.asarray(record.get("sample_ns") or [], dtype=np.int64).reshape(steps.shape)
+    whole = np.asarray(record.get("generation_ns") or [], dtype=np.int64)
+    complete = np.all(steps >= 0, axis=1)
+    if g < 2 or whole.size != int(complete.sum()):
+        return {"ttft": np.zeros(0, np.int64), "tpot": np.zeros(0, np.int64)}
+    ttft = steps[complete, 0] + picks[complete, 0]
+    return {"ttft": ttft, "tpot": np.rint((whole - ttft) / (g - 1)).astype(np.int64)}
