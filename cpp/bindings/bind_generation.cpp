@@ -213,12 +213,41 @@ py::dict load_to_dict(GenerationLoadResult&& r) {
   d["start_ns"] = shaped(std::move(r.start_ns), {n});
   d["token_ns"] = shaped(std::move(r.token_ns), {n, g});
   d["step_ns"] = shaped(std::move(r.step_ns), {n, g});
+  d["tokens"] = shaped(std::move(r.tokens), {n, static_cast<py::ssize_t>(r.batch), g});
   d["stream"] = shaped(std::move(r.stream), {n});
   d["waited"] = shaped(std::move(r.waited), {n});
   d["origin_ns"] = r.origin_ns;
   d["ready_ns"] = r.ready_ns;
   d["interrupted"] = r.interrupted;
   return d;
+}
+
+// _core.generation_load: generation requests served by several streams (Generations of one
+// session) at once.
+void register_generation_load(py::module_& m) {
+  m.def(
+      "generation_load",
+      [](const std::vector<PyGeneration*>& streams, const std::vector<int64_t>& arrivals_ns, int64_t spin_ns,
+         int64_t chunk_ns, int64_t stop_after_ns) {
+        std::vector<Generation*> raw;
+        PySession& owner = streams_session(streams, raw);
+        GenerationLoadSpec spec{arrivals_ns, spin_ns, chunk_ns, stop_after_ns};
+        GenerationLoadResult r;
+        {
+          const InUse in_use(owner);
+          py::gil_scoped_release release;
+          r = run_generation_load(*owner.session, raw, spec, python_signals_ok);
+        }
+        return load_to_dict(std::move(r));
+      },
+      py::arg("streams"), py::arg("arrivals_ns"), py::kw_only(), py::arg("spin_ns") = 200'000,
+      py::arg("chunk_ns") = 20'000'000, py::arg("stop_after_ns") = 0,
+      "Generation requests under load: request i arrives arrivals_ns[i] after the start; each is\n"
+      "one whole generation, served by the first free stream (a Generation of one session, each\n"
+      "run once before; a thread each, the GIL released). With stop_after_ns > 0 no request starts\n"
+      "after that long. Returns start_ns [requests], token_ns and step_ns [requests, gen_tokens]\n"
+      "(ns after the start; -1 not run), tokens [requests, batch, gen_tokens], stream and waited\n"
+      "[requests], origin_ns, ready_ns and interrupted.");
 }
 
 #define INFERSPEED_SPEC_ARGS                                                                                         \
@@ -248,29 +277,6 @@ void register_generation(py::module_& m) {
           "`warmup` generations not kept, then repetitions until max_repetitions or max_ns (the GIL\n"
           "released); the same dict as Session.generate. The output buffers learned in this\n"
           "Generation's first whole generation serve every later run.");
-  m.def(
-      "generation_load",
-      [](const std::vector<PyGeneration*>& streams, const std::vector<int64_t>& arrivals_ns, int64_t spin_ns,
-         int64_t chunk_ns, int64_t stop_after_ns) {
-        std::vector<Generation*> raw;
-        PySession& owner = streams_session(streams, raw);
-        GenerationLoadSpec spec{arrivals_ns, spin_ns, chunk_ns, stop_after_ns};
-        GenerationLoadResult r;
-        {
-          const InUse in_use(owner);
-          py::gil_scoped_release release;
-          r = run_generation_load(*owner.session, raw, spec, python_signals_ok);
-        }
-        return load_to_dict(std::move(r));
-      },
-      py::arg("streams"), py::arg("arrivals_ns"), py::kw_only(), py::arg("spin_ns") = 200'000,
-      py::arg("chunk_ns") = 20'000'000, py::arg("stop_after_ns") = 0,
-      "Generation requests under load: request i arrives arrivals_ns[i] after the start; each is\n"
-      "one whole generation, served by the first free stream (a Generation of one session, each\n"
-      "run once before; a thread each, the GIL released). With stop_after_ns > 0 no request starts\n"
-      "after that long. Returns start_ns [requests], token_ns and step_ns [requests, gen_tokens]\n"
-      "(ns after the start; -1 not run), stream and waited [requests], origin_ns, ready_ns and\n"
-      "interrupted.");
   auto session = py::reinterpret_borrow<py::class_<PySession>>(m.attr("Session"));
   session.def(
       "generation",
@@ -328,6 +334,7 @@ void register_generation(py::module_& m) {
       "batch, gen_tokens], generation_ns [reps], warmup_ns, repetitions, last_steps, start_ns, end_ns,\n"
       "interrupted, capped, the logits shapes, preallocated_outputs, buffer_addresses [caches, 2],\n"
       "present_addresses [reps, caches] and cache_bytes.");
+  register_generation_load(m);
 }
 
 #undef INFERSPEED_SPEC_ARGS

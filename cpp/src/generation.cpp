@@ -749,12 +749,9 @@ void measure(Generator& gen, const GenerationSpec& spec, const ChunkHook& hook, 
 struct Generation::Impl {
   GenerationSpec spec;  // declared before the generator, which refers to it
   Generator gen;
-  std::vector<int64_t> samples, tokens;  // serve()'s, not kept
+  std::vector<int64_t> samples;  // serve()'s, not kept
   Impl(Session& session, GenerationSpec&& s)
-      : spec(std::move(s)),
-        gen(session, spec),
-        samples(static_cast<size_t>(spec.gen_tokens)),
-        tokens(static_cast<size_t>(spec.gen_tokens * spec.batch)) {}
+      : spec(std::move(s)), gen(session, spec), samples(static_cast<size_t>(spec.gen_tokens)) {}
 };
 
 Generation::Generation(Session& session, GenerationSpec spec) {
@@ -804,13 +801,14 @@ GenerationResult Generation::run(int64_t warmup, int64_t max_repetitions, int64_
   return r;
 }
 
-int64_t Generation::serve(int64_t* token_ns, int64_t* step_ns, const ChunkHook& keep_going,
+int64_t Generation::serve(int64_t* token_ns, int64_t* step_ns, int64_t* tokens, const ChunkHook& keep_going,
                           const TerminateOnSigint& guard) {
   Impl& g = *impl_;
-  return g.gen.run(Record{step_ns, g.samples.data(), g.tokens.data(), token_ns}, keep_going, guard).steps;
+  return g.gen.run(Record{step_ns, g.samples.data(), tokens, token_ns}, keep_going, guard).steps;
 }
 
 int64_t Generation::gen_tokens() const noexcept { return impl_->spec.gen_tokens; }
+int64_t Generation::batch() const noexcept { return impl_->spec.batch; }
 
 GenerationResult generate(Session& session, const GenerationSpec& spec, const ChunkHook& between_steps) {
   Generation generation(session, spec);

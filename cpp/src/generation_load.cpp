@@ -18,8 +18,8 @@ void check_streams(const std::vector<Generation*>& streams, const GenerationLoad
   if (streams.empty()) throw std::invalid_argument("at least one stream is needed");
   for (const Generation* g : streams) {
     if (g == nullptr) throw std::invalid_argument("null stream");
-    if (g->gen_tokens() != streams.front()->gen_tokens()) {
-      throw std::invalid_argument("every stream must generate the same number of tokens");
+    if (g->gen_tokens() != streams.front()->gen_tokens() || g->batch() != streams.front()->batch()) {
+      throw std::invalid_argument("every stream must generate the same number of tokens, with the same batch");
     }
   }
   for (size_t i = 0; i < spec.arrivals_ns.size(); ++i) {
@@ -43,8 +43,11 @@ GenerationLoadResult run_generation_load(Session& session, const std::vector<Gen
   const size_t n = spec.arrivals_ns.size();
   const int64_t g = streams.front()->gen_tokens();
   const auto per_request = static_cast<size_t>(g);
+  const auto ids_per_request = per_request * static_cast<size_t>(streams.front()->batch());
   GenerationLoadResult r;
   r.gen_tokens = g;
+  r.batch = streams.front()->batch();
+  r.tokens.assign(n * ids_per_request, -1);
   r.start_ns.assign(n, -1);
   r.token_ns.assign(n * per_request, -1);
   r.step_ns.assign(n * per_request, -1);
@@ -68,9 +71,10 @@ GenerationLoadResult run_generation_load(Session& session, const std::vector<Gen
       if (waited) crew.wait_until(arrival, spec.spin_ns);
       const int64_t t0 = now_ns();
       if (crew.stopping() || t0 >= stop_at) break;
-      int64_t* tokens = r.token_ns.data() + i * per_request;
-      const int64_t steps = stream.serve(tokens, r.step_ns.data() + i * per_request, keep_going, guard);
-      for (int64_t s = 0; s < steps; ++s) tokens[s] -= origin;
+      int64_t* times = r.token_ns.data() + i * per_request;
+      const int64_t steps = stream.serve(times, r.step_ns.data() + i * per_request,
+                                         r.tokens.data() + i * ids_per_request, keep_going, guard);
+      for (int64_t s = 0; s < steps; ++s) times[s] -= origin;
       r.start_ns[i] = t0 - origin;
       r.stream[i] = static_cast<int32_t>(index);
       r.waited[i] = waited ? 1 : 0;

@@ -143,15 +143,17 @@ class Generation {
 
   /// One generation for a load scenario, on the calling thread (the Generations of one
   /// session may serve at once, each on a thread of its own): `token_ns[s]` gets the clock
-  /// when step s's token was chosen and `step_ns[s]` its call (gen_tokens entries each; those
-  /// of steps not run are left as they were). `keep_going` is asked after every step (false
-  /// stops); `guard` is the caller's, on the session's run options. Returns the steps run.
-  /// Run a whole generation (run()) first: it learns the output buffers every later one
-  /// uses. Throws as run() does.
-  int64_t serve(int64_t* token_ns, int64_t* step_ns, const ChunkHook& keep_going, const TerminateOnSigint& guard);
+  /// when step s's token was chosen, `step_ns[s]` its call (gen_tokens entries each) and
+  /// `tokens` the ids chosen ([batch, gen_tokens]); those of steps not run are left as they
+  /// were. `keep_going` is asked after every step (false stops); `guard` is the caller's, on
+  /// the session's run options. Returns the steps run. Run a whole generation (run()) first:
+  /// it learns the output buffers every later one uses. Throws as run() does.
+  int64_t serve(int64_t* token_ns, int64_t* step_ns, int64_t* tokens, const ChunkHook& keep_going,
+                const TerminateOnSigint& guard);
 
-  /// Tokens each generation outputs.
+  /// Tokens each generation outputs, and its batch.
   int64_t gen_tokens() const noexcept;
+  int64_t batch() const noexcept;
 
  private:
   struct Impl;

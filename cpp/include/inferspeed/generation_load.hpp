@@ -27,14 +27,16 @@ struct GenerationLoadSpec {
 };
 
 /// Per request, in nanoseconds after the start (-1: never started or not reached): when a
-/// stream began it, when each of its tokens was chosen, each step's call, which stream ran
-/// it, and whether that stream was idle and waiting for it (then start - arrival is the
-/// scheduler's own lateness).
+/// stream began it, when each of its tokens was chosen, each step's call, the tokens chosen,
+/// which stream ran it, and whether that stream was idle and waiting for it (then start -
+/// arrival is the scheduler's own lateness).
 struct GenerationLoadResult {
   int64_t gen_tokens = 0;
+  int64_t batch = 0;
   std::vector<int64_t> start_ns;  ///< [requests]
   std::vector<int64_t> token_ns;  ///< [requests, gen_tokens]
   std::vector<int64_t> step_ns;   ///< [requests, gen_tokens]: each RunWithBinding alone
+  std::vector<int64_t> tokens;    ///< [requests, batch, gen_tokens]: the ids chosen
   std::vector<int32_t> stream;    ///< [requests]
   std::vector<uint8_t> waited;    ///< [requests]
   int64_t origin_ns = 0;  ///< clock at the start (arrival offsets count from here)
@@ -43,7 +45,7 @@ struct GenerationLoadResult {
 };
 
 /// Serve the requests with one thread per stream (each a Generation of `session` that has
-/// run a whole generation already, all of the same length). The origin is fixed once every
+/// run a whole generation already, all of the same length and batch). The origin is fixed once every
 /// thread is running. Serves every scheduled request unless interrupted or stopped by
 /// `stop_after_ns`. Throws std::invalid_argument for streams that do not fit, OrtError when a
 /// step fails, and rethrows what the hook threw, once every thread has joined.

@@ -78,9 +78,9 @@ def cmd_capacity(args: argparse.Namespace) -> int:
         check_writable(args.json, "--json")
     model = args.model or demo_model_path()
     with Session(model, config) as session:
+        _check_kind(session, slo, model)
         for notice in session.notices:
             print(f"note: {notice}", file=sys.stderr)
-        _check_kind(session, slo, model)
         found, text = _search(session, slo, args)
     if not args.quiet or not found.met_at_light_load:
         print(text)
@@ -100,7 +100,7 @@ def _search(
         "min_requests": args.min_requests,
     }
     if isinstance(slo, dict):
-        from ..report.generation_load import render_generation_capacity
+        from ..report.generation_requests import render_generation_capacity
         from ..tools.capacity import find_generation_capacity
 
         found = find_generation_capacity(session, slo, **limits)

@@ -18,7 +18,7 @@ from ..analysis.compare import Comparison
 from ..results.result import Result
 from ..units import format_bytes, format_duration
 from .exports import scenario_throughput
-from .generation_load import render_generation_load
+from .generation_requests import render_generation_load
 from .instructions import (
     instruction_decision,
     render_instruction_comparisons,

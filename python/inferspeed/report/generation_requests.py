@@ -12,7 +12,7 @@ from ..analysis.capacity import GenerationCapacityResult
 from ..results.result import Result
 from ..units import format_bytes, format_duration
 
-__all__ = ["render_generation_capacity", "render_generation_load", "slo_lines"]
+__all__ = ["render_generation_capacity", "render_generation_load"]
 
 #: The rows of the requests' table: (label, key of the generation record).
 ROWS = (
@@ -28,6 +28,10 @@ def _row(label: str, stats: Mapping[str, Any] | None) -> str:
     s = stats or {}
     cells = (s.get("median_ns"), s.get("p90_ns"), s.get("p99_ns"), s.get("max_ns"))
     return f"{label:<12}" + " ".join(f"{format_duration(v) if v is not None else '-':>10}" for v in cells)
+
+
+def _streams(count: object) -> str:
+    return f"{count} stream" + ("" if count == 1 else "s")
 
 
 def _per_s(value: float | None) -> str:
@@ -54,7 +58,7 @@ def _load_line(result: Result, g: Mapping[str, Any]) -> str:
     sc = result.scenario_stats
     if result.scenario == "offline":
         return (
-            f"load       every request queued at the start, {sc.get('concurrency')} streams back to back "
+            f"load       every request queued at the start, {_streams(sc.get('concurrency'))} back to back "
             f"for {sc.get('duration_s', 0):g} s; TTFT counts from the request's start"
         )
     scheduled, offered = sc.get("scheduled_qps"), sc.get("offered_qps")
@@ -69,14 +73,14 @@ def _load_line(result: Result, g: Mapping[str, Any]) -> str:
     )
 
 
-def slo_lines(slo: Mapping[str, Any] | None) -> list[str]:
+def _slo_lines(slo: Mapping[str, Any] | None) -> list[str]:
     """Goodput against the per-request limits, the misses by limit, and each percentile limit
     with its verdict; none without an SLO."""
     if not slo:
         return []
     limits = ", ".join(f"{k} <= {format_duration(v)}" for k, v in slo["limits_ns"].items())
     missed = slo.get("missed") or {}
-    both = f" ({missed['both']} missed both)" if "both" in missed else ""
+    both = f" ({missed['both']} missed both)" if missed.get("both") else ""
     share = slo.get("met_share")
     lines = [
         f"SLO        {limits} per request: goodput {_per_s(slo.get('goodput_per_s'))} "
@@ -115,7 +119,7 @@ def render_generation_load(result: Result, head: Sequence[str], tail: Sequence[s
             f"{d.get('cache_type')} {d.get('cache_shape')}, {d.get('source')})",
             *head,
             f"requests   each a generation of prompt {g.get('prompt_tokens')} tokens, {g.get('gen_tokens')} "
-            f"output tokens, batch {g.get('batch')}; {g.get('streams')} streams{partial}",
+            f"output tokens, batch {g.get('batch')}; {_streams(g.get('streams'))}{partial}",
             _load_line(result, g),
             "",
             f"{'':<12}{'median':>10} {'p90':>10} {'p99':>10} {'max':>10}",
@@ -124,11 +128,11 @@ def render_generation_load(result: Result, head: Sequence[str], tail: Sequence[s
             f"rate       {_per_s(sc.get('throughput_per_s'))} requests, "
             f"{_per_s(sc.get('output_tokens_per_s'))} output tokens; one stream alone "
             f"{format_duration(g.get('single_generation_ns'))} per generation",
-            *slo_lines(g.get("slo")),
+            *_slo_lines(g.get("slo")),
             f"service    median {format_duration(service.get('median_ns'))}, p99 "
             f"{format_duration(service.get('p99_ns'))} per request (its start to its last token)",
             *_lateness(sc.get("scheduler_lateness_stats")),
-            f"KV cache   {format_bytes(g.get('kv_cache_bytes'))} in all ({g.get('streams')} streams, "
+            f"KV cache   {format_bytes(g.get('kv_cache_bytes'))} in all ({_streams(g.get('streams'))}, "
             f"{g.get('kv_cache_positions')} positions each)",
             *tail,
             *(f"WARNING: {w.message}" for w in result.warnings),
@@ -163,7 +167,7 @@ def render_generation_capacity(found: GenerationCapacityResult) -> str:
         )
     keys = [lim.key for lim in found.limits]
     limits = ", ".join(f"{lim.key} <= {format_duration(lim.limit_ns)}" for lim in found.limits)
-    lines = [f"SLO        {limits} per request, {found.concurrency} stream(s)"]
+    lines = [f"SLO        {limits} per request, {_streams(found.concurrency)}"]
     if light is not None:
         lines.append(
             f"light load single stream {_light_load_text(light)} over {light['generations']} generations"
