@@ -9,6 +9,11 @@ onnxruntime loop); the scenarios on optimum's GPT-2 export of tests/data/decoder
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +29,7 @@ from inferspeed.report.text import render_result
 from inferspeed.stats.generation import goodput, request_times
 from inferspeed.tools.capacity import find_generation_capacity
 
+from .child_events import Events
 from .conftest import until
 from .test_cli import cli
 from .toy_decoder import ToyDecoder, build_toy_decoder, reference_tokens
@@ -280,3 +286,35 @@ def test_cli_server_with_slo_and_capacity_not_met_at_light_load(tmp_path: Path) 
         p = cli(*argv)
         assert p.returncode == 2 and message in p.stderr, (argv, p.stderr)
         assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+def test_ctrl_c_during_a_server_run_keeps_the_requests_served(tmp_path: Path) -> None:
+    """Ctrl-C in the middle of a long server run stops the streams within a step: exit 130,
+    the requests completed so far reported and saved, the rest never started."""
+    out = tmp_path / "partial.json"
+    events = Events(tmp_path / "events.jsonl")
+    argv = [sys.executable, "-m", "inferspeed", "run", GPT2, "--threads", "1", "--prompt-tokens", "8",
+            "--gen-tokens", "8", "--scenario", "server", "--qps", "200", "--duration", "60",
+            "--json", str(out)]  # fmt: skip
+    p = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env=events.env(),
+    )
+    try:
+        events.wait("timed", proc=p)
+        time.sleep(0.5)
+        os.killpg(p.pid, signal.SIGINT)
+        stdout, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    assert p.returncode == 130, err
+    assert "(interrupted: partial)" in stdout
+    (result,) = json.loads(out.read_text())["results"]
+    g = result["generation"]
+    assert result["interrupted"] is True and 0 < g["completed"] < g["requests"] == 12_000
+    assert len(result["samples_ns"]) == 7 * g["completed"]
