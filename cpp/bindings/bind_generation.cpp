@@ -12,6 +12,7 @@
 
 #include "bindings.hpp"
 #include "inferspeed/generation.hpp"
+#include "inferspeed/generation_load.hpp"
 
 namespace py = pybind11;
 
@@ -188,6 +189,67 @@ struct PyGeneration {
   std::unique_ptr<Generation> generation;
 };
 
+// The streams of a generation load, all of one Python session (returned: it is held while
+// they run).
+PySession& streams_session(const std::vector<PyGeneration*>& streams, std::vector<Generation*>& out) {
+  if (streams.empty()) throw std::invalid_argument("at least one stream (a Generation) is needed");
+  for (PyGeneration* g : streams) {
+    if (g == nullptr) throw std::invalid_argument("a stream is None");
+    if (g->session != streams.front()->session) {
+      throw std::invalid_argument("every stream must be a Generation of the same session");
+    }
+    for (const Generation* seen : out) {
+      if (seen == g->generation.get()) throw std::invalid_argument("a Generation is given twice: one per stream");
+    }
+    out.push_back(g->generation.get());
+  }
+  return *streams.front()->session;
+}
+
+py::dict load_to_dict(GenerationLoadResult&& r) {
+  const auto n = static_cast<py::ssize_t>(r.start_ns.size());
+  const auto g = static_cast<py::ssize_t>(r.gen_tokens);
+  py::dict d;
+  d["start_ns"] = shaped(std::move(r.start_ns), {n});
+  d["token_ns"] = shaped(std::move(r.token_ns), {n, g});
+  d["step_ns"] = shaped(std::move(r.step_ns), {n, g});
+  d["tokens"] = shaped(std::move(r.tokens), {n, static_cast<py::ssize_t>(r.batch), g});
+  d["stream"] = shaped(std::move(r.stream), {n});
+  d["waited"] = shaped(std::move(r.waited), {n});
+  d["origin_ns"] = r.origin_ns;
+  d["ready_ns"] = r.ready_ns;
+  d["interrupted"] = r.interrupted;
+  return d;
+}
+
+// _core.generation_load: generation requests served by several streams (Generations of one
+// session) at once.
+void register_generation_load(py::module_& m) {
+  m.def(
+      "generation_load",
+      [](const std::vector<PyGeneration*>& streams, const std::vector<int64_t>& arrivals_ns, int64_t spin_ns,
+         int64_t chunk_ns, int64_t stop_after_ns) {
+        std::vector<Generation*> raw;
+        PySession& owner = streams_session(streams, raw);
+        GenerationLoadSpec spec{arrivals_ns, spin_ns, chunk_ns, stop_after_ns};
+        GenerationLoadResult r;
+        {
+          const InUse in_use(owner);
+          py::gil_scoped_release release;
+          r = run_generation_load(*owner.session, raw, spec, python_signals_ok);
+        }
+        return load_to_dict(std::move(r));
+      },
+      py::arg("streams"), py::arg("arrivals_ns"), py::kw_only(), py::arg("spin_ns") = 200'000,
+      py::arg("chunk_ns") = 20'000'000, py::arg("stop_after_ns") = 0,
+      "Generation requests under load: request i arrives arrivals_ns[i] after the start; each is\n"
+      "one whole generation, served by the first free stream (a Generation of one session, each\n"
+      "run once before; a thread each, the GIL released). With stop_after_ns > 0 no request starts\n"
+      "after that long. Returns start_ns [requests], token_ns and step_ns [requests, gen_tokens]\n"
+      "(ns after the start; -1 not run), tokens [requests, batch, gen_tokens], stream and waited\n"
+      "[requests], origin_ns, ready_ns and interrupted.");
+}
+
 #define INFERSPEED_SPEC_ARGS                                                                                         \
   py::kw_only(), py::arg("input_ids"), py::arg("ids_code") = 7, py::arg("attention_mask") = py::none(),              \
       py::arg("mask_code") = 7, py::arg("position_ids") = py::none(), py::arg("position_code") = 7,                  \
@@ -272,6 +334,7 @@ void register_generation(py::module_& m) {
       "batch, gen_tokens], generation_ns [reps], warmup_ns, repetitions, last_steps, start_ns, end_ns,\n"
       "interrupted, capped, the logits shapes, preallocated_outputs, buffer_addresses [caches, 2],\n"
       "present_addresses [reps, caches] and cache_bytes.");
+  register_generation_load(m);
 }
 
 #undef INFERSPEED_SPEC_ARGS

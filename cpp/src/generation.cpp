@@ -281,6 +281,7 @@ struct Record {
   int64_t* step_ns;
   int64_t* sample_ns;
   int64_t* tokens;
+  int64_t* token_ns = nullptr;  // when each step's token was chosen (the clock), where wanted
 };
 
 struct Outcome {
@@ -666,6 +667,7 @@ Outcome Generator::run(const Record& record, const ChunkHook& hook, const Termin
     const int64_t t3 = now_ns();
     record.step_ns[s] = t1 - t0;
     record.sample_ns[s] = t3 - t2;
+    if (record.token_ns != nullptr) record.token_ns[s] = t3;
     out.elapsed_ns += t3 - begin;
     out.steps = s + 1;
     if (hook && !hook()) {
@@ -747,7 +749,9 @@ void measure(Generator& gen, const GenerationSpec& spec, const ChunkHook& hook, 
 struct Generation::Impl {
   GenerationSpec spec;  // declared before the generator, which refers to it
   Generator gen;
-  Impl(Session& session, GenerationSpec&& s) : spec(std::move(s)), gen(session, spec) {}
+  std::vector<int64_t> samples;  // serve()'s, not kept
+  Impl(Session& session, GenerationSpec&& s)
+      : spec(std::move(s)), gen(session, spec), samples(static_cast<size_t>(spec.gen_tokens)) {}
 };
 
 Generation::Generation(Session& session, GenerationSpec spec) {
@@ -796,6 +800,15 @@ GenerationResult Generation::run(int64_t warmup, int64_t max_repetitions, int64_
   gen.describe(r);
   return r;
 }
+
+int64_t Generation::serve(int64_t* token_ns, int64_t* step_ns, int64_t* tokens, const ChunkHook& keep_going,
+                          const TerminateOnSigint& guard) {
+  Impl& g = *impl_;
+  return g.gen.run(Record{step_ns, g.samples.data(), tokens, token_ns}, keep_going, guard).steps;
+}
+
+int64_t Generation::gen_tokens() const noexcept { return impl_->spec.gen_tokens; }
+int64_t Generation::batch() const noexcept { return impl_->spec.batch; }
 
 GenerationResult generate(Session& session, const GenerationSpec& spec, const ChunkHook& between_steps) {
   Generation generation(session, spec);

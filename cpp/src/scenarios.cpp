@@ -1,31 +1,18 @@
 #include "inferspeed/scenarios.hpp"
 
 #include <atomic>
-#include <chrono>
-#include <condition_variable>
-#include <exception>
 #include <mutex>
 #include <stdexcept>
-#include <thread>
 #include <utility>
 
 #include "inferspeed/clock.hpp"
+#include "inferspeed/crew.hpp"
 #include "inferspeed/error.hpp"
 #include "inferspeed/interrupt.hpp"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
 
 namespace inferspeed {
 
 namespace {
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  _mm_pause();
-#endif
-}
 
 // One call on the worker's current input set (the caller advances it after its clock read).
 inline OrtStatus* call_once(const CallHandles& h, CallMode mode, Worker& w) noexcept {
@@ -66,142 +53,6 @@ class FirstError {
   std::mutex mutex_;
   OrtStatus* status_ = nullptr;
 };
-
-// What the coordinating thread and the workers of one scenario share: the start gate (the
-// workers wait until every one of them is running, then the coordinator fixes the time
-// origin), the stop request, and the first exception a worker threw. One mutex and condition
-// variable serve all: a stop wakes a worker sleeping until its next arrival at once.
-class Crew {
- public:
-  explicit Crew(size_t count) : count_(count) {}
-
-  bool stopping() const noexcept { return stop_.load(std::memory_order_relaxed); }
-  void request_stop() noexcept {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_.store(true);
-    }
-    cv_.notify_all();
-  }
-
-  // Worker side of the gate: say it is running, wait for the origin. False: stop instead.
-  bool arrive() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    if (++ready_ == count_) ready_ns_ = now_ns();
-    cv_.notify_all();
-    cv_.wait(lock, [this] { return open_ || stop_.load(); });
-    return !stop_.load();
-  }
-  // Coordinator side: once every worker is running, the origin is `lead_ns` from now.
-  void open(int64_t lead_ns) {
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      cv_.wait(lock, [this] { return ready_ == count_ || stop_.load(); });
-      origin_ = now_ns() + lead_ns;
-      open_ = true;
-    }
-    cv_.notify_all();
-  }
-  int64_t origin() const noexcept { return origin_; }  // read after open()/arrive() only
-  int64_t ready_ns() const noexcept { return ready_ns_; }  // when the last worker was running
-
-  // Sleep until `target_ns` on the monotonic clock, waking `spin_ns` early to spin the rest of
-  // the way (the kernel's wake-up is tens of microseconds late, a spin is not). Returns early
-  // on a stop.
-  void wait_until(int64_t target_ns, int64_t spin_ns) {
-    const int64_t sleep_to = target_ns - spin_ns;
-    if (sleep_to > now_ns()) {
-      // steady_clock is CLOCK_MONOTONIC, the clock of now_ns().
-      const std::chrono::steady_clock::time_point until{std::chrono::nanoseconds(sleep_to)};
-      std::unique_lock<std::mutex> lock(mutex_);
-      cv_.wait_until(lock, until, [this] { return stop_.load(); });
-    }
-    while (now_ns() < target_ns) {
-      if (stopping()) return;
-      cpu_relax();
-    }
-  }
-
-  // A worker threw: keep the first exception and stop everyone.
-  void fail(std::exception_ptr e) noexcept {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (!error_) error_ = std::move(e);
-    }
-    request_stop();
-  }
-  void rethrow() const {
-    if (error_) std::rethrow_exception(error_);
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::atomic<bool> stop_{false};
-  size_t count_;
-  size_t ready_ = 0;
-  bool open_ = false;
-  int64_t origin_ = 0;
-  int64_t ready_ns_ = 0;
-  std::exception_ptr error_;
-};
-
-// Wait for `running` to reach zero, calling the hook every chunk_ns; a false from the hook
-// asks the crew to stop. Returns true when the hook asked to stop.
-bool coordinate(const std::atomic<int>& running, Crew& crew, int64_t chunk_ns, const ChunkHook& between_chunks) {
-  bool interrupted = false;
-  int64_t next_hook = now_ns() + chunk_ns;
-  while (running.load() > 0) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    if (now_ns() >= next_hook) {
-      next_hook = now_ns() + chunk_ns;
-      if (!interrupted && between_chunks && !between_chunks()) {
-        interrupted = true;
-        crew.request_stop();
-      }
-    }
-  }
-  return interrupted;
-}
-
-// Time the workers' threads have, once all are running, before the origin: enough to wake
-// from the gate on a busy machine.
-constexpr int64_t kStartLead = 1'000'000;
-
-// Run fn(k) on one thread per worker k, from the crew's origin on, while the calling thread
-// calls the hook between chunks, then join them all. Returns true when the hook asked to
-// stop. Whatever a worker or the hook throws is rethrown here once every thread has joined.
-template <class Fn>
-bool run_on_threads(size_t count, Fn&& fn, Crew& crew, int64_t chunk_ns, const ChunkHook& hook) {
-  std::atomic<int> running{static_cast<int>(count)};
-  std::vector<std::thread> threads;
-  threads.reserve(count);
-  auto join_all = [&] {
-    for (std::thread& t : threads) t.join();
-  };
-  bool interrupted = false;
-  try {
-    for (size_t k = 0; k < count; ++k) {
-      threads.emplace_back([&fn, &running, &crew, k] {
-        try {
-          if (crew.arrive()) fn(k);
-        } catch (...) {
-          crew.fail(std::current_exception());
-        }
-        running.fetch_sub(1);
-      });
-    }
-    crew.open(kStartLead);
-    interrupted = coordinate(running, crew, chunk_ns, hook);
-  } catch (...) {  // a thread could not start, or the hook threw: stop and join the others
-    crew.request_stop();
-    join_all();
-    throw;
-  }
-  join_all();
-  crew.rethrow();
-  return interrupted;
-}
 
 void check_workers(Session& session, const std::vector<Worker*>& workers) {
   if (workers.empty()) throw std::invalid_argument("at least one worker is needed");

@@ -25,9 +25,11 @@ __all__ = [
     "DEFAULT_WARMUP_TIME",
     "GRAPH_OPTIMIZATION_LEVELS",
     "MAX_SAMPLES",
+    "SLO_FIGURES",
     "STATISTICS",
     "Config",
     "ProviderSpec",
+    "slo_key",
 ]
 
 #: Seconds a timed loop runs when neither ``iterations`` nor ``max_time`` is given.
@@ -71,6 +73,9 @@ DEFAULT_ROUNDS = 30
 DEFAULT_THRESHOLD = 0.02
 #: The statistics a comparison or a gate may decide on (per interleaved round when paired).
 STATISTICS = ("median", "p90", "p99", "mean")
+#: What a generation's ``slo`` limits, per request: time to first token (from the request's
+#: scheduled arrival) and time per output token (its decode's time over its tokens after the first).
+SLO_FIGURES = ("ttft", "tpot")
 #: Seconds a server or offline run lasts when no duration is given.
 DEFAULT_SCENARIO_DURATION = 5.0
 #: What a measurement reports (metrics.METRICS): "latency" (wall-clock, the default) or
@@ -387,6 +392,12 @@ class Config:
         Time one call of the model even when it is a decoder: one decode step, a token after a
         past of ``prompt_tokens`` positions, its inputs sized to agree (``dims`` and ``values``
         given win). Takes no ``gen_tokens``.
+    slo : Mapping[str, float], default {}
+        A decoder's server scenario: limits in seconds on each request's time to first token
+        (``"ttft"``) and time per output token (``"tpot"``); a key with a percentile
+        (``"ttft-p99"``) also judges that percentile of the run. The result reports goodput (the
+        rate of requests within every limit) and which limit each miss broke
+        (docs/scenarios.md).
     """
 
     threads: int | None = None
@@ -434,6 +445,7 @@ class Config:
     prompt_tokens: int | None = None
     gen_tokens: int | None = None
     single_call: bool = False
+    slo: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # In the order of the fields' groups: of several bad fields, the earliest is reported.
@@ -444,6 +456,7 @@ class Config:
         self._check_limits()
         self._check_metric()
         self._check_generation()
+        self._check_slo()
 
     def _check_session(self) -> None:
         """ONNX Runtime's session fields; providers and session_config normalised."""
@@ -600,6 +613,24 @@ class Config:
         if self.single_call and self.metric == "generation":
             raise ConfigError("single_call times one call of the model: it does not take metric 'generation'")
 
+    def _check_slo(self) -> None:
+        """The generation requests' limits: known figures, positive seconds, a server run."""
+        limits = _frozen_mapping("slo", self.slo)
+        for key, seconds in limits.items():
+            slo_key(key)
+            if (
+                isinstance(seconds, bool)
+                or not isinstance(seconds, (int, float))
+                or not math.isfinite(seconds)
+                or seconds <= 0
+            ):
+                raise ConfigError(f"slo {key!r} must be a positive number of seconds, got {seconds!r}")
+        if limits and self.scenario != "server":
+            raise ConfigError("slo applies to a decoder's server scenario only (--scenario server)")
+        if limits and self.single_call:
+            raise ConfigError("slo limits generation requests; single_call times one call of the model")
+        object.__setattr__(self, "slo", MappingProxyType({k: float(v) for k, v in limits.items()}))
+
     @property
     def warmup_limits(self) -> tuple[int | None, float | None]:
         """(iterations, seconds) of the warm-up, defaults applied."""
@@ -677,6 +708,28 @@ class Config:
         out["warmup_iterations"], out["warmup_time"] = self.warmup_limits
         out["iterations"], out["max_time"] = self.loop_limits
         return out
+
+
+def slo_key(key: str) -> tuple[str, float | None]:
+    """An ``slo`` key as (figure, percentile): ``"ttft"`` -> ("ttft", None), each request
+    judged; ``"tpot-p99"`` -> ("tpot", 99.0), the run's 99th percentile judged too. ConfigError
+    for a figure not in SLO_FIGURES or a percentile outside (0, 100)."""
+    figure, dash, pct = key.strip().lower().partition("-")
+    if figure not in SLO_FIGURES:
+        raise ConfigError(
+            f"slo limits {' and '.join(SLO_FIGURES)} (e.g. ttft=500ms or tpot-p99=50ms), got {key!r}"
+        )
+    if not dash:
+        return figure, None
+    try:
+        value = float(pct.removeprefix("p"))
+    except ValueError:
+        value = math.nan
+    if not pct.startswith("p") or not 0 < value < 100:
+        raise ConfigError(
+            f"slo {key!r}: a percentile is written pNN, between p0 and p100 (e.g. {figure}-p99)"
+        )
+    return figure, value
 
 
 def _config_from_fields(fields: dict[str, Any]) -> Config:

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "inferspeed/interrupt.hpp"
 #include "inferspeed/loops.hpp"
 #include "inferspeed/session.hpp"
 
@@ -139,6 +140,20 @@ class Generation {
   /// `warmup` generations not kept, then repetitions until `max_repetitions` or `max_ns`
   /// (at least one of them), the hook after every step.
   GenerationResult run(int64_t warmup, int64_t max_repetitions, int64_t max_ns, const ChunkHook& between_steps);
+
+  /// One generation for a load scenario, on the calling thread (the Generations of one
+  /// session may serve at once, each on a thread of its own): `token_ns[s]` gets the clock
+  /// when step s's token was chosen, `step_ns[s]` its call (gen_tokens entries each) and
+  /// `tokens` the ids chosen ([batch, gen_tokens]); those of steps not run are left as they
+  /// were. `keep_going` is asked after every step (false stops); `guard` is the caller's, on
+  /// the session's run options. Returns the steps run. Run a whole generation (run()) first:
+  /// it learns the output buffers every later one uses. Throws as run() does.
+  int64_t serve(int64_t* token_ns, int64_t* step_ns, int64_t* tokens, const ChunkHook& keep_going,
+                const TerminateOnSigint& guard);
+
+  /// Tokens each generation outputs, and its batch.
+  int64_t gen_tokens() const noexcept;
+  int64_t batch() const noexcept;
 
  private:
   struct Impl;

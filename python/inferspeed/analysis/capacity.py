@@ -22,8 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from ..config import slo_key
+from ..errors import ConfigError
 from ..results.result import Result
-from ..stats.summary import min_samples_for_ci, quantile_ci
+from ..stats.generation import percentile_with_interval, request_times, single_stream_times
+from ..stats.summary import min_samples_for_ci
 from ..units import format_duration
 
 __all__ = [
@@ -32,6 +35,12 @@ __all__ = [
     "TOLERANCE",
     "Bracket",
     "CapacityResult",
+    "GenerationCapacityResult",
+    "SloLimit",
+    "generation_limits",
+    "generation_point_verdict",
+    "judge_generation_light_load",
+    "judge_generation_step",
     "judge_light_load",
     "judge_step",
     "percentile_with_interval",
@@ -74,24 +83,6 @@ def step_requests(percentile: float) -> int:
         min_samples_for_ci(q),
         math.ceil(round(10.0 / (1.0 - KEEP_UP), 6)),
     )
-
-
-def percentile_with_interval(
-    samples_ns: np.ndarray, percentile: float
-) -> tuple[float, float | None, float | None]:
-    """The ``percentile`` of ``samples_ns`` (numpy's linear interpolation) and its
-    distribution-free 95% interval, widened where needed to contain the estimate.
-
-    With very few samples the order statistic that bounds the quantile from below can be the
-    largest sample, above the interpolated estimate (two samples, p99: the interval starts at
-    the larger one, the estimate lies between them). Widening to the estimate only adds
-    coverage; from :func:`step_requests` samples on it never happens."""
-    latency = np.sort(np.asarray(samples_ns, dtype=np.float64))
-    value = float(np.percentile(latency, percentile))
-    lo, hi = quantile_ci(latency, percentile / 100.0)
-    lo = None if lo is None else min(lo, value)
-    hi = None if hi is None else max(hi, value)
-    return value, lo, hi
 
 
 @dataclass(frozen=True)
@@ -258,11 +249,12 @@ def utilisation(result: Result) -> float | None:
     return float(figures["achieved_qps"]) * float(service["mean_ns"]) / 1e9 / workers
 
 
-def queued_share(result: Result) -> float | None:
-    """The share of a server run's requests that waited for a busy worker (the rest found one
-    idle: the scheduler's lateness counts those); None when the run does not say."""
+def queued_share(result: Result, requests: int | None = None) -> float | None:
+    """The share of a server run's ``requests`` (its samples unless given) that waited for a
+    busy worker (the rest found one idle: the scheduler's lateness counts those); None when
+    the run does not say."""
     figures = result.scenario_stats
-    requests = int(result.samples_ns.size)
+    requests = int(result.samples_ns.size) if requests is None else requests
     if "scheduler_lateness_stats" not in figures or requests == 0:
         return None
     free = figures["scheduler_lateness_stats"]  # None when no request found a worker idle
@@ -300,6 +292,171 @@ class Bracket:
     @property
     def next_rate(self) -> float:
         return (self.low + self.high) / 2.0
+
+
+@dataclass(frozen=True)
+class SloLimit:
+    """One limit of a generation's capacity: a percentile of each request's ``figure`` (ttft
+    or tpot) within ``limit_ns``; ``key`` as given (``"ttft-p99"``)."""
+
+    key: str
+    figure: str
+    percentile: float
+    limit_ns: float
+
+    @property
+    def min_requests(self) -> int:
+        return step_requests(self.percentile)
+
+
+def generation_limits(slo: Mapping[str, float]) -> list[SloLimit]:
+    """The limits of ``slo`` (seconds by key, as Config.slo): each must name a percentile, the
+    capacity's question being about the run's tail. ConfigError otherwise."""
+    limits = []
+    for key, seconds in slo.items():
+        figure, pct = slo_key(key)
+        if pct is None:
+            raise ConfigError(
+                f"capacity judges a percentile of the requests: write {figure}-p99={seconds:g}s "
+                f"(or another pNN), not {key}"
+            )
+        limits.append(SloLimit(key, figure, pct, seconds * 1e9))
+    if not limits:
+        raise ConfigError("capacity needs at least one limit (e.g. ttft-p99=500ms,tpot-p99=50ms)")
+    return limits
+
+
+def _limit_figures(times: Mapping[str, np.ndarray], limits: list[SloLimit]) -> dict[str, dict[str, Any]]:
+    """Each limit's percentile of ``times`` with its 95% interval (None where no request)."""
+    out: dict[str, dict[str, Any]] = {}
+    for lim in limits:
+        x = times[lim.figure]
+        value, lo, hi = percentile_with_interval(x, lim.percentile) if x.size else (math.inf, None, None)
+        out[lim.key] = {"value_ns": value, "ci95_ns": [lo, hi], "limit_ns": lim.limit_ns}
+    return out
+
+
+def judge_generation_light_load(result: Result, limits: list[SloLimit]) -> dict[str, Any]:
+    """The single-stream check of a generation capacity: each limit's percentile over whole
+    generations one at a time (:func:`~inferspeed.stats.generation.single_stream_times`). A
+    request under load is never faster, so a limit its estimate misses no rate meets."""
+    times = single_stream_times(result.generation or {})
+    figures = _limit_figures(times, limits)
+    return {
+        "limits": figures,
+        "generations": int(times["ttft"].size),
+        "met": all(f["value_ns"] <= f["limit_ns"] for f in figures.values()),
+    }
+
+
+def _limit_text(key: str, f: Mapping[str, Any]) -> str:
+    lo, hi = f["ci95_ns"]
+    return _slo_text(key, f["value_ns"], lo, hi, f["limit_ns"])
+
+
+def judge_generation_step(
+    result: Result, qps: float, limits: list[SloLimit], seconds: float, min_requests: int = 0
+) -> dict[str, Any]:
+    """One step of a generation capacity (a decoder's server ``result`` of ``seconds`` at
+    ``qps``): each limit's percentile over the completed requests (TTFT from the scheduled
+    arrival), judged as :func:`judge_step` judges a latency: it passes when the server kept up
+    and every interval lies within its limit, fails when it did not keep up, held fewer than
+    ``min_requests`` requests, or an interval lies above its limit (each reason said)."""
+    g = result.generation or {}
+    times = request_times(np.asarray(g["arrival_ns"]), np.asarray(g["start_ns"]), np.asarray(g["token_ns"]))
+    requests = int(times["ttft"].size)
+    figures = _limit_figures(times, limits)
+    achieved = float(result.scenario_stats["achieved_qps"])
+    scheduled = float(result.scenario_stats.get("scheduled_qps") or qps)
+    failures = []
+    if requests < min_requests:
+        failures.append(f"too few requests to judge: {requests} of the {min_requests} the limits need")
+    keeps_up = achieved >= KEEP_UP * scheduled
+    if not keeps_up:
+        failures.append(
+            f"could not keep up: served {achieved:.1f}/s of the {scheduled:.1f}/s scheduled "
+            f"({achieved / scheduled:.1%}, under {KEEP_UP:.0%}): requests queue up and TTFT grows "
+            "with the length of the run"
+        )
+    above = [
+        lim for lim in limits if (lo := figures[lim.key]["ci95_ns"][0]) is not None and lo > lim.limit_ns
+    ]
+    failures += [_limit_text(lim.key, figures[lim.key]) for lim in above]
+    queued, busy = queued_share(result, requests), utilisation(result)
+    shares = [x for x in (queued, busy) if x is not None]
+    tail = min((1.0 - lim.percentile / 100.0 for lim in above), default=0.0)
+    light = bool(above) and bool(shares) and min(shares) < tail and keeps_up
+    if light:
+        failures.append(
+            f"at light load: {_light_text(queued, busy)}, under the {tail:.2%} of requests beyond the "
+            "percentile, so queueing does not explain it and a lower rate would not meet the SLO"
+        )
+    within = all(f["ci95_ns"][1] is not None and f["ci95_ns"][1] <= f["limit_ns"] for f in figures.values())
+    text = "; ".join(_limit_text(k, f) for k, f in figures.items())
+    verdict: bool | None
+    if failures:
+        verdict, reason = False, "; ".join(failures)
+    elif within:
+        verdict, reason = True, f"kept up; {text}"
+    else:
+        verdict, reason = None, f"undecided: an interval straddles its limit: {text}"
+    return {
+        "qps": qps,
+        "scheduled_qps": scheduled,
+        "achieved_qps": achieved,
+        "requests": requests,
+        "duration_s": seconds,
+        "limits": figures,
+        "queued_share": queued,
+        "utilisation": busy,
+        "light_load": light,
+        "passed": verdict,
+        "reason": reason,
+    }
+
+
+def generation_point_verdict(step: dict[str, Any]) -> bool:
+    """An undecided generation step decided on its estimates (after the longest step time)."""
+    passed = all(f["value_ns"] <= f["limit_ns"] for f in step["limits"].values()) and bool(
+        step["achieved_qps"] >= KEEP_UP * step["scheduled_qps"]
+    )
+    figures = str(step.get("reason", "")).removeprefix("undecided: an interval straddles its limit: ")
+    step["reason"] = f"decided on the estimates (still straddling at the longest step): {figures}"
+    return passed
+
+
+@dataclass(frozen=True)
+class GenerationCapacityResult:
+    """The highest request rate whose limits (TTFT and TPOT percentiles) a decoder's server
+    met, and every step walked; as :class:`CapacityResult`, with ``limits`` for the SLO and a
+    ``light_load`` check over whole generations one at a time."""
+
+    limits: list[SloLimit]
+    concurrency: int
+    offline_throughput_per_s: float | None
+    capacity_qps: float | None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    light_load: dict[str, Any] | None = None
+    min_requests: int | None = None
+    note: str | None = None
+
+    @property
+    def met_at_light_load(self) -> bool:
+        return self.light_load is None or bool(self.light_load["met"])
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "scenario": "capacity",
+            "metric": "generation",
+            "slo": {lim.key: {"limit_ns": lim.limit_ns} for lim in self.limits},
+            "concurrency": self.concurrency,
+            "min_requests": self.min_requests,
+            "light_load": self.light_load,
+            "offline_throughput_per_s": self.offline_throughput_per_s,
+            "capacity_qps": self.capacity_qps,
+            "note": self.note,
+            "steps": self.steps,
+        }
 
 
 #: Moved to the tools layer (it runs measurements); the old name works for one release.

@@ -21,7 +21,9 @@ from ..config import (
     METRICS,
     SCENARIOS,
     Config,
+    slo_key,
 )
+from ..errors import ConfigError
 from .values import (
     collect,
     dim_value,
@@ -34,6 +36,7 @@ from .values import (
     parse_rate,
     parse_seconds,
     parse_shape,
+    parse_slo,
     parse_slowdown,
     range_value,
 )
@@ -325,6 +328,14 @@ def add_scenario_flags(p: argparse.ArgumentParser) -> None:
     )
     add_server_flags(sc, concurrency_list=True)
     add_deadline_flag(sc)
+    sc.add_argument(
+        "--slo",
+        type=parse_request_slo,
+        metavar="ttft=TIME,tpot=TIME",
+        help="server, a decoder: limits on each request's time to first token and time per output "
+        "token; reports goodput (requests/s within both) and which limit each miss broke; "
+        "ttft-p99=TIME also judges the run's p99",
+    )
 
 
 def add_server_flags(g: Group, *, concurrency_list: bool) -> None:
@@ -397,6 +408,30 @@ def add_generation_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def parse_request_slo(text: str) -> dict[str, float]:
+    """'ttft=500ms,tpot-p99=50ms' -> {'ttft': 0.5, 'tpot-p99': 0.05}: limits in seconds on a
+    decoder's requests (Config.slo), a key with -pNN also judging that percentile."""
+    out: dict[str, float] = {}
+    for part in text.split(","):
+        key, found, limit = part.partition("=")
+        if not found:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an SLO (e.g. ttft=500ms,tpot=50ms)")
+        try:
+            slo_key(key)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        out[key.strip().lower()] = parse_seconds(limit)
+    return out
+
+
+def parse_capacity_slo(text: str) -> tuple[float, float] | dict[str, float]:
+    """A capacity's SLO: 'p99=5ms' for single calls (percentile, seconds), or a decoder's
+    request limits 'ttft-p99=500ms,tpot-p99=50ms' (:func:`parse_request_slo`)."""
+    if text.strip().lower().startswith(("ttft", "tpot")):
+        return parse_request_slo(text)
+    return parse_slo(text)
+
+
 def add_quiet_flag(g: Group) -> None:
     g.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
 
@@ -415,7 +450,7 @@ _SAME_NAME = (
     "warmup_iterations",
     "cache", "flush_bytes", "target_ci", "target_percentile", "drop_outliers", "pin", "spin",
     "processes", "scenario", "qps", "arrival", "duration", "deadline", "scheduler_spin", "metric",
-    "prompt_tokens", "gen_tokens", "single_call",
+    "prompt_tokens", "gen_tokens", "single_call", "slo",
 )  # fmt: skip
 
 #: Flag destination -> (Config field, how its value becomes the field's). A flag a command did

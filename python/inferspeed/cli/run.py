@@ -37,6 +37,7 @@ SCENARIO_ONLY: dict[str, tuple[str, tuple[str, ...], str]] = {
     "--qps": ("qps", *_SERVER),
     "--arrival": ("arrival", *_SERVER),
     "--scheduler-spin": ("scheduler_spin", *_SERVER),
+    "--slo": ("slo", *_SERVER),
     "--duration": ("duration", *_LOADED),
     "--concurrency": ("concurrency", *_LOADED),
     "--iterations": ("iterations", _SINGLE[0], _SINGLE[1] + " (a server or offline run lasts --duration)"),

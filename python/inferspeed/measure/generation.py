@@ -30,6 +30,8 @@ from ..facts.memory import MemoryProbe
 from ..facts.signature import ELEMENT_TYPES
 from ..stats.generation import generation_figures
 from ..stats.summary import Stats
+from .generation_load import LoadRun, load_record, run_generation_offline, run_generation_server, timed_load
+from .loop import Timed
 from .measurement import Target
 from .model import ModelFacts
 from .plan import read_npz
@@ -270,14 +272,28 @@ class GenerationTarget(Target):
         super().__init__(config, environment)
         self._facts, self._core, self._spec, self._plan = facts, core, spec, plan
         # Set up once: the output buffers learned in its first generation serve every chunk.
-        self._generation = core.generation(
-            **core_spec(spec, plan.prompt_tokens, plan.gen_tokens),
+        self._generation = self._new_generation()
+        self._records: list[dict[str, Any]] = []
+        self._load: LoadRun | None = None
+        self._probe = MemoryProbe()
+        self._run_peak: int | None = None
+
+    def _new_generation(self) -> _core.Generation:
+        """A Generation of the plan (its own cache buffers and IoBinding)."""
+        plan = self._plan
+        return self._core.generation(
+            **core_spec(self._spec, plan.prompt_tokens, plan.gen_tokens),
             prompt_ids=plan.prompt_ids,
             gen_tokens=plan.gen_tokens,
         )
-        self._records: list[dict[str, Any]] = []
-        self._probe = MemoryProbe()
-        self._run_peak: int | None = None
+
+    def run_scenario(self, warm_ns: np.ndarray) -> Timed:
+        """Generation requests under load (:mod:`~inferspeed.measure.generation_load`): the
+        server's scheduled arrivals or offline, ``concurrency`` streams (this target's
+        Generation the first)."""
+        serve = run_generation_server if self.config.scenario == "server" else run_generation_offline
+        self._load = serve(self._generation, self._new_generation, self.config)
+        return timed_load(self._load, self.config, self._plan.batch, self._plan.gen_tokens)
 
     def loop(self, iterations: int | None, seconds: float | None) -> dict[str, Any]:
         """Whole generations until ``iterations`` decode steps or ``seconds`` (at least one);
@@ -339,10 +355,20 @@ class GenerationTarget(Target):
     def generation_record(self) -> dict[str, Any]:
         """The Result's ``generation``: the plan, the figures, every per-step sample and the
         first generation's token ids."""
-        j = self._joined()
         p, g, b = self._plan.prompt_tokens, self._plan.gen_tokens, self._plan.batch
         spec = self._spec
         positions = buffer_positions(spec, p, g)  # what the core allocates
+        if self._load is not None:  # requests under load: each stream has its own buffers
+            return {
+                "prompt_tokens": p,
+                "gen_tokens": g,
+                "batch": b,
+                "kv_cache_bytes": kv_cache_bytes(spec, b, positions) * self._load.streams,
+                "kv_cache_positions": positions,
+                "decoder": describe(spec),
+                **load_record(self._load, self.config),
+            }
+        j = self._joined()
         return {
             "prompt_tokens": p,
             "gen_tokens": g,

@@ -242,10 +242,14 @@ class Session:
         up as one decode step (:func:`~inferspeed.measure.generation.one_step_config`); the
         generation's lengths refused (ConfigError) where no generation runs."""
         c = self.config
+        name = os.path.basename(self.model_path)
+        if c.slo:
+            raise ConfigError(
+                f"--slo limits a decoder's generation requests; {name} is timed one call at a time here"
+            )
         lengths = c.prompt_tokens is not None or c.gen_tokens is not None
         if not c.single_call and not lengths:
             return
-        name = os.path.basename(self.model_path)
         try:
             spec = recognise(self.inputs, self.outputs, self.model_path, dims=c.dims)
         except ModelError:
@@ -256,9 +260,10 @@ class Session:
                 "KV cache inferspeed recognises"
             )
         if spec is not None and not c.single_call:
+            refused = ", ".join(metric_named("generation").refused(c)) or f"metric {c.metric}"
             raise ConfigError(
-                f"--prompt-tokens and --gen-tokens apply to the single-stream generation; "
-                f"{name} is timed one call at a time here ({c.scenario}, metric {c.metric})"
+                f"--prompt-tokens and --gen-tokens apply to a decoder's generation; {name} is timed "
+                f"one call at a time here (a generation does not take its {refused})"
             )
         if spec is not None:
             self.config, note = one_step_config(spec, c)

@@ -19,6 +19,7 @@ from ..analysis.compare import Comparison
 from ..results.result import Result
 from ..units import format_bytes, format_duration
 from .exports import GENERATION_SWEEP_NOTES, SWEEP_TABLES, scenario_throughput
+from .generation_requests import render_generation_load
 from .instructions import (
     instruction_decision,
     render_instruction_comparisons,
@@ -194,6 +195,8 @@ def render_generation(result: Result) -> str:
     did, time to first token and per output token with their intervals and tails, tokens
     per second, sampling, the per-position curve and the positions far off it, the KV cache,
     memory and warnings."""
+    if result.scenario != "single-stream":  # generation requests under load
+        return render_generation_load(result, _model_head(result)[1:], _memory_lines(result))
     g = result.generation or {}
     s = result.stats
     ttft = g.get("ttft") or {}

@@ -14,22 +14,35 @@ early). From them:
   their position's median (a stall one generation met);
 - tokens per second: prompt tokens over the prefill, output tokens over a decode step, and
   end to end (every token a generation outputs over its whole time).
+
+Generation requests under load (a server's scheduled arrivals, or offline) arrive as each
+request's arrival, start and the time each token was chosen (:func:`request_times`): TTFT
+from the arrival, TPOT, the inter-token latencies, end to end and the queue wait per request,
+then :func:`goodput` against per-request limits and :func:`percentile_limit` for a limit on a
+percentile of the run.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from .summary import summarize
+from .summary import quantile_ci, summarize
 
 __all__ = [
     "NEIGHBOURS",
     "SLOW_FACTOR",
     "STALL_FACTOR",
     "generation_figures",
+    "goodput",
+    "percentile_limit",
+    "percentile_with_interval",
     "position_curve",
+    "request_times",
+    "short_stats",
+    "single_stream_times",
     "slow_positions",
 ]
 
@@ -179,3 +192,119 @@ def _short(stats: dict[str, Any]) -> dict[str, Any]:
         "ci95_median_ns",
     )
     return {k: stats.get(k) for k in keep}
+
+
+def short_stats(samples_ns: np.ndarray) -> dict[str, Any] | None:
+    """The figures a generation reports of ``samples_ns`` (count, median and its interval,
+    spread, tail percentiles); None for no samples."""
+    x = np.asarray(samples_ns)
+    return _short(summarize(x).to_dict()) if x.size else None
+
+
+def request_times(
+    arrivals_ns: np.ndarray, start_ns: np.ndarray, token_ns: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per request that chose its every token (``token_ns`` ``[requests, G]``, -1 where not
+    reached; times after the start, as ``arrivals_ns`` and ``start_ns``): ``ttft`` (the
+    first token's time from the arrival), ``tpot`` (the last token's from the first, over the
+    G - 1 tokens after it), ``e2e`` (the last token's from the arrival), ``queue`` (the start's
+    from the arrival), ``service`` (the last token's from the start), the ``index`` of each
+    such request, and ``itl``: every gap between two tokens of those requests, in request
+    order."""
+    tokens = np.asarray(token_ns, dtype=np.int64)
+    arrivals = np.asarray(arrivals_ns, dtype=np.int64)
+    start = np.asarray(start_ns, dtype=np.int64)
+    done = np.all(tokens >= 0, axis=1) & (start >= 0) if tokens.size else np.zeros(start.size, bool)
+    t = tokens[done]
+    a, st = arrivals[done], start[done]
+    g = tokens.shape[1] if tokens.ndim == 2 else 0
+    return {
+        "index": np.flatnonzero(done),
+        "ttft": t[:, 0] - a if g else np.zeros(0, np.int64),
+        "tpot": np.rint((t[:, -1] - t[:, 0]) / max(g - 1, 1)).astype(np.int64)
+        if g
+        else np.zeros(0, np.int64),
+        "e2e": t[:, -1] - a if g else np.zeros(0, np.int64),
+        "queue": st - a,
+        "service": t[:, -1] - st if g else np.zeros(0, np.int64),
+        "itl": np.diff(t, axis=1).ravel() if g > 1 else np.zeros(0, np.int64),
+    }
+
+
+def goodput(times: dict[str, np.ndarray], limits_ns: dict[str, float], span_s: float) -> dict[str, Any]:
+    """The requests of ``times`` (:func:`request_times`) within every per-request limit
+    (``limits_ns``: "ttft" and / or "tpot", nanoseconds): ``goodput_per_s`` (those requests
+    over ``span_s``, the run's time to its last completion), their share, and how many missed
+    each limit (``missed``: by limit, and ``both`` where two limits were missed)."""
+    ok = np.ones(times["ttft"].size, dtype=bool)
+    over: dict[str, np.ndarray] = {}
+    for figure, limit in limits_ns.items():
+        over[figure] = times[figure] > limit
+        ok &= ~over[figure]
+    missed = {figure: int(o.sum()) for figure, o in over.items()}
+    if len(over) > 1:
+        missed["both"] = int(np.logical_and.reduce(list(over.values())).sum())
+    count = int(ok.sum())
+    return {
+        "limits_ns": dict(limits_ns),
+        "requests": int(ok.size),
+        "met": count,
+        "met_share": count / ok.size if ok.size else None,
+        "goodput_per_s": count / span_s if span_s > 0 else 0.0,
+        "missed": missed,
+    }
+
+
+def percentile_limit(samples_ns: np.ndarray, percentile: float, limit_ns: float) -> dict[str, Any]:
+    """The ``percentile`` of ``samples_ns`` (numpy's linear interpolation) with its
+    distribution-free 95% interval (widened to hold the estimate), against ``limit_ns``:
+    ``met`` is the estimate's verdict, ``decided`` whether the interval lies on one side."""
+    if np.asarray(samples_ns).size == 0:
+        return {"percentile": percentile, "limit_ns": limit_ns, "value_ns": None, "ci95_ns": [None, None],
+                "met": False, "decided": False}  # fmt: skip
+    value, lo, hi = percentile_with_interval(samples_ns, percentile)
+    decided = (hi is not None and hi <= limit_ns) or (lo is not None and lo > limit_ns)
+    return {
+        "percentile": percentile,
+        "limit_ns": limit_ns,
+        "value_ns": value,
+        "ci95_ns": [lo, hi],
+        "met": value <= limit_ns,
+        "decided": bool(decided),
+    }
+
+
+def percentile_with_interval(
+    samples_ns: np.ndarray, percentile: float
+) -> tuple[float, float | None, float | None]:
+    """The ``percentile`` of ``samples_ns`` (numpy's linear interpolation) and its
+    distribution-free 95% interval, widened where needed to contain the estimate.
+
+    With very few samples the order statistic that bounds the quantile from below can be the
+    largest sample, above the interpolated estimate (two samples, p99: the interval starts at
+    the larger one, the estimate lies between them). Widening to the estimate only adds
+    coverage; from :func:`~inferspeed.analysis.capacity.step_requests` samples on it never
+    happens."""
+    latency = np.sort(np.asarray(samples_ns, dtype=np.float64))
+    value = float(np.percentile(latency, percentile))
+    lo, hi = quantile_ci(latency, percentile / 100.0)
+    lo = None if lo is None else min(lo, value)
+    hi = None if hi is None else max(hi, value)
+    return value, lo, hi
+
+
+def single_stream_times(record: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Each whole generation of a single-stream record (the Result's ``generation``: its
+    ``step_ns``, ``sample_ns`` and ``generation_ns``) as a request with no queue: ``ttft`` (the
+    prefill's call and the first token's sampling) and ``tpot`` (the rest of the generation
+    over its G - 1 tokens). A server's request is never faster: it binds, calls and samples the
+    same steps, and may wait."""
+    g = int(record.get("gen_tokens") or 0)
+    steps = np.asarray(record.get("step_ns") or [], dtype=np.int64).reshape(-1, max(g, 1))
+    picks = np.asarray(record.get("sample_ns") or [], dtype=np.int64).reshape(steps.shape)
+    whole = np.asarray(record.get("generation_ns") or [], dtype=np.int64)
+    complete = np.all(steps >= 0, axis=1)
+    if g < 2 or whole.size != int(complete.sum()):
+        return {"ttft": np.zeros(0, np.int64), "tpot": np.zeros(0, np.int64)}
+    ttft = steps[complete, 0] + picks[complete, 0]
+    return {"ttft": ttft, "tpot": np.rint((whole - ttft) / (g - 1)).astype(np.int64)}

@@ -18,11 +18,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..analysis.capacity import (
     Bracket,
     CapacityResult,
+    GenerationCapacityResult,
+    generation_limits,
+    generation_point_verdict,
+    judge_generation_light_load,
+    judge_generation_step,
     judge_light_load,
     judge_step,
     point_verdict,
@@ -32,63 +39,71 @@ from ..analysis.capacity import (
 if TYPE_CHECKING:
     from ..measure.session import Session
 
-__all__ = ["find_capacity"]
+__all__ = ["find_capacity", "find_generation_capacity"]
 
 #: How many times an undecided step is run again, each twice as long as the last.
 RERUNS = 2
 
 
-def _step(
-    session: Session, qps: float, percentile: float, slo_ns: float, seconds: float, need: int
-) -> dict[str, Any]:
-    r = session.measure(scenario="server", qps=qps, duration=seconds, warmup_time=0.05)
-    return judge_step(r, qps, percentile, slo_ns, seconds, need)
+@dataclass(frozen=True)
+class _Probe:
+    """What the search runs and judges at one rate: ``step(rate, seconds)`` a judged step;
+    ``decide(step)`` an undecided one's verdict on its estimate; ``label`` the SLO's figure in
+    words (``"p99"``)."""
+
+    step: Callable[[float, float], dict[str, Any]]
+    decide: Callable[[dict[str, Any]], bool]
+    label: str
 
 
-def _judged_step(
-    session: Session, rate: float, percentile: float, slo_ns: float, limits: tuple[float, float, int]
-) -> dict[str, Any]:
+def _judged_step(probe: _Probe, rate: float, limits: tuple[float, float, int]) -> dict[str, Any]:
     """One rate, run long enough to hold ``need`` requests (a Poisson schedule of ``seconds``
     at ``rate`` holds round(rate x seconds) of them), rerun longer while undecided."""
     step_time, max_step_time, need = limits
     seconds = max(step_time, need / rate)
-    step = _step(session, rate, percentile, slo_ns, seconds, need)
+    step = probe.step(rate, seconds)
     for _ in range(RERUNS):
         if step["passed"] is not None or seconds * 2 > max_step_time:
             break
         seconds *= 2
-        step = _step(session, rate, percentile, slo_ns, seconds, need)
+        step = probe.step(rate, seconds)
     if step["passed"] is None:
-        step["passed"] = point_verdict(step, slo_ns)
+        step["passed"] = probe.decide(step)
     return step
 
 
 def _light_load(session: Session, step_time: float, max_step_time: float, need: int) -> Any:
     """The closed loop the light-load check reads: ``step_time`` seconds (as long as a step, so
     that a moment of a busy machine does not decide it alone), and at least ``need`` calls when
-    the model is too slow for them in that time (within ``max_step_time``)."""
+    the model is too slow for them in that time (within ``max_step_time``). For a decoder,
+    ``need`` whole generations (its samples are decode steps: G - 1 of them each)."""
     light = session.measure(
         scenario="single-stream", qps=None, concurrency=1, max_time=step_time, warmup_time=0.05
     )
-    if light.samples_ns.size < need:
+    have, per_request = _requests_of(light)
+    if have < need:
         light = session.measure(
             scenario="single-stream",
             qps=None,
             concurrency=1,
-            iterations=need,
+            iterations=need * per_request,
             max_time=max_step_time,
             warmup_time=0.05,
         )
     return light
 
 
+def _requests_of(result: Any) -> tuple[int, int]:
+    """(requests, samples per request) of a single-stream result: a decoder's whole generations
+    and its decode steps per generation, else its calls and 1."""
+    g = getattr(result, "generation", None)
+    if not g:
+        return int(result.samples_ns.size), 1
+    return int(g.get("complete_generations") or 0), max(1, int(g["gen_tokens"]) - 1)
+
+
 def _search(
-    session: Session,
-    percentile: float,
-    slo_ns: float,
-    throughput: float,
-    limits: tuple[float, float, int],
-    max_steps: int,
+    probe: _Probe, throughput: float, limits: tuple[float, float, int], max_steps: int
 ) -> tuple[list[dict[str, Any]], float | None, str | None]:
     """The bisection: the steps walked, the highest rate that passed, and why none did when the
     steps alone do not say (the slowest rate that can hold the minimum failed)."""
@@ -107,12 +122,12 @@ def _search(
                 )
                 break
             rate = floor
-        step = _judged_step(session, rate, percentile, slo_ns, limits)
+        step = _judged_step(probe, rate, limits)
         steps.append(step)
         bracket.record(rate, bool(step["passed"]))
         if step.get("light_load") and not step["passed"] and bracket.low == 0.0:
             note = (
-                f"not met even at light load: at {rate:.3g}/s the server's p{percentile:g} was still "
+                f"not met even at light load: at {rate:.3g}/s the server's {probe.label} was still "
                 "above the SLO with too little queueing to explain it (its own floor: service time, "
                 "the scheduler's lateness, the machine's stalls)"
             )
@@ -121,6 +136,11 @@ def _search(
             break
         rate = bracket.next_rate
     return steps, (bracket.low if bracket.low > 0 else None), note
+
+
+def _offline_throughput(session: Session, step_time: float) -> float:
+    offline = session.measure(scenario="offline", qps=None, duration=step_time, warmup_time=0.05)
+    return float(offline.scenario_stats["throughput_per_s"])
 
 
 def find_capacity(
@@ -163,11 +183,49 @@ def find_capacity(
     )
     if not light_load["met"]:
         return found
-    offline = session.measure(scenario="offline", qps=None, duration=step_time, warmup_time=0.05)
-    throughput = float(offline.scenario_stats["throughput_per_s"])
-    steps, capacity, note = _search(
-        session, percentile, slo_ns, throughput, (step_time, max_step_time, need), max_steps
-    )
+
+    def step(rate: float, seconds: float) -> dict[str, Any]:
+        r = session.measure(scenario="server", qps=rate, duration=seconds, warmup_time=0.05)
+        return judge_step(r, rate, percentile, slo_ns, seconds, need)
+
+    probe = _Probe(step, lambda st: point_verdict(st, slo_ns), f"p{percentile:g}")
+    throughput = _offline_throughput(session, step_time)
+    steps, capacity, note = _search(probe, throughput, (step_time, max_step_time, need), max_steps)
     return CapacityResult(
         percentile, slo_ns, concurrency, throughput, capacity, steps, light_load, need, note
     )
+
+
+def find_generation_capacity(
+    session: Session,
+    slo: Mapping[str, float],
+    *,
+    step_time: float = 2.0,
+    max_step_time: float = 60.0,
+    max_steps: int = 14,
+    min_requests: int | None = None,
+) -> GenerationCapacityResult:
+    """Search the highest rate of generation requests (``session.config.concurrency`` streams
+    of a decoder's session) whose TTFT and TPOT percentiles stay within ``slo`` (seconds by
+    key: ``{"ttft-p99": 0.5, "tpot-p99": 0.05}``; each key names a percentile), as
+    :func:`find_capacity` searches a single call's: the light-load check over whole generations
+    one at a time, the offline request rate bounding a bisection of server steps, each step
+    holding the most requests any limit's percentile needs (``min_requests`` overrides)."""
+    limits = generation_limits(slo)
+    need = min_requests or max(lim.min_requests for lim in limits)
+    concurrency = session.config.concurrency
+    light = _light_load(session, step_time, max_step_time, need)
+    light_load = judge_generation_light_load(light, limits)
+    if not light_load["met"]:
+        return GenerationCapacityResult(
+            limits, concurrency, None, None, light_load=light_load, min_requests=need
+        )
+
+    def step(rate: float, seconds: float) -> dict[str, Any]:
+        r = session.measure(scenario="server", qps=rate, duration=seconds, warmup_time=0.05)
+        return judge_generation_step(r, rate, limits, seconds, need)
+
+    probe = _Probe(step, generation_point_verdict, ", ".join(lim.key for lim in limits))
+    throughput = _offline_throughput(session, step_time)
+    steps, capacity, note = _search(probe, throughput, (step_time, max_step_time, need), max_steps)
+    return GenerationCapacityResult(limits, concurrency, throughput, capacity, steps, light_load, need, note)
