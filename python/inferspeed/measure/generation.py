@@ -235,6 +235,20 @@ def describe(spec: DecoderSpec) -> dict[str, Any]:
     }
 
 
+def _started(record: Mapping[str, Any], gen_tokens: int) -> dict[str, Any]:
+    """A core run's generations less one stopped before its prefill ended (it measured
+    nothing)."""
+    steps = np.asarray(record["step_ns"]).reshape(-1, gen_tokens)
+    keep = steps[:, 0] >= 0
+    tokens = np.asarray(record["tokens"])
+    return {
+        "step_ns": steps[keep],
+        "sample_ns": np.asarray(record["sample_ns"]).reshape(-1, gen_tokens)[keep],
+        "generation_ns": np.asarray(record["generation_ns"]).ravel()[keep],
+        "tokens": tokens[keep] if tokens.shape[:1] == keep.shape else tokens,
+    }
+
+
 def _whole(record: Mapping[str, Any], gen_tokens: int) -> np.ndarray:
     """The end-to-end times of a core run's generations that reached their last step."""
     steps = np.asarray(record["step_ns"]).reshape(-1, gen_tokens)
@@ -274,6 +288,7 @@ class GenerationTarget(Target):
         # Set up once: the output buffers learned in its first generation serve every chunk.
         self._generation = self._new_generation()
         self._records: list[dict[str, Any]] = []
+        self._warm_records: list[dict[str, Any]] = []
         self._load: LoadRun | None = None
         self._probe = MemoryProbe()
         self._run_peak: int | None = None
@@ -325,8 +340,9 @@ class GenerationTarget(Target):
         return np.rint(scaled[measured]).astype(np.int64), "decode steps, each over its position's median"
 
     def timed_phase(self) -> None:
-        """The timed phase begins: the generations so far were the warm-up's."""
-        self._records.clear()
+        """The timed phase begins: the generations so far were the warm-up's (kept apart: a
+        result interrupted before the first timed step reports the warm-up's)."""
+        self._warm_records, self._records = self._records, []
 
     def stop(self) -> None:
         self._run_peak, _ = self._probe.stop()
@@ -338,6 +354,9 @@ class GenerationTarget(Target):
         """Every generation of the timed phase (the warm-up's when it was interrupted there)."""
         g = self._plan.gen_tokens
         records = self._records
+        if not any((np.asarray(r["step_ns"]).reshape(-1, g)[:, 1:] >= 0).any() for r in records):
+            records = self._warm_records  # the samples reported are the warm-up's
+        records = [_started(r, g) for r in records]
         return {
             "steps": np.concatenate(
                 [np.asarray(r["step_ns"]).reshape(-1, g) for r in records] or [np.zeros((0, g))]
