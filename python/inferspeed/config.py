@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_MAX_TIME",
     "DEFAULT_PROMPT_TOKENS",
     "DEFAULT_WARMUP_TIME",
+    "GENERATION_STATISTICS",
     "GRAPH_OPTIMIZATION_LEVELS",
     "MAX_SAMPLES",
     "STATISTICS",
@@ -71,6 +72,10 @@ DEFAULT_ROUNDS = 30
 DEFAULT_THRESHOLD = 0.02
 #: The statistics a comparison or a gate may decide on (per interleaved round when paired).
 STATISTICS = ("median", "p90", "p99", "mean")
+#: What a comparison or a gate of two decoders' generations may decide on besides: "tpot", the
+#: time per output token (the decode steps' median, which "median" is for them too); "ttft",
+#: the time to first token; "output_tokens_per_s", output tokens per second (higher is better).
+GENERATION_STATISTICS = ("tpot", "ttft", "output_tokens_per_s")
 #: Seconds a server or offline run lasts when no duration is given.
 DEFAULT_SCENARIO_DURATION = 5.0
 #: What a measurement reports (metrics.METRICS): "latency" (wall-clock, the default) or
