@@ -760,6 +760,12 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "cache": CacheTensor("past_key_values.0.key", "present.0.key", F32, (1, 4, 1, 16), 0, 2),
         "max_length": 1024,  # n_positions of the config.json beside it
     },
+    "gpt2_3layer": {
+        "source": "optimum",
+        "cache": CacheTensor("past_key_values.0.key", "present.0.key", F32, (1, 4, 1, 16), 0, 2),
+        "count": 6,
+        "max_length": 1024,  # n_positions of the config.json beside it
+    },
     "gpt2_int8": {
         "source": "optimum",
         "cache": CacheTensor("past_key_values.0.key", "present.0.key", F32, (1, 4, 1, 16), 0, 2),

@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_MAX_TIME",
     "DEFAULT_PROMPT_TOKENS",
     "DEFAULT_WARMUP_TIME",
+    "GENERATION_STATISTICS",
     "GRAPH_OPTIMIZATION_LEVELS",
     "MAX_SAMPLES",
     "SLO_FIGURES",
@@ -76,6 +77,10 @@ STATISTICS = ("median", "p90", "p99", "mean")
 #: What a generation's ``slo`` limits, per request: time to first token (from the request's
 #: scheduled arrival) and time per output token (its decode's time over its tokens after the first).
 SLO_FIGURES = ("ttft", "tpot")
+#: What a comparison or a gate of two decoders' generations may decide on besides: "tpot", the
+#: time per output token (the decode steps' median, which "median" is for them too); "ttft",
+#: the time to first token; "output_tokens_per_s", output tokens per second (higher is better).
+GENERATION_STATISTICS = ("tpot", "ttft", "output_tokens_per_s")
 #: Seconds a server or offline run lasts when no duration is given.
 DEFAULT_SCENARIO_DURATION = 5.0
 #: What a measurement reports (metrics.METRICS): "latency" (wall-clock, the default) or

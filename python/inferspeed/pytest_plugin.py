@@ -73,7 +73,7 @@ DEFAULT_DIR = ".inferspeed"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     from .cli.values import parse_slowdown
-    from .config import STATISTICS
+    from .config import GENERATION_STATISTICS, STATISTICS
 
     group = parser.getgroup("inferspeed", "inferspeed benchmarks")
     group.addoption("--inferspeed-save", metavar="NAME", help="save this run's measurements as NAME")
@@ -101,9 +101,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         )
     group.addoption(
         "--inferspeed-statistic",
-        choices=STATISTICS,
+        choices=(*STATISTICS, *GENERATION_STATISTICS),
         default="median",
-        help="what --inferspeed-fail-slower decides on for a model, per round (default median)",
+        help="what --inferspeed-fail-if-slower decides on for a model, per round (default median); "
+        "a decoder's generations also tpot, ttft or output_tokens_per_s",
     )
     group.addoption(
         "--inferspeed-confirm",
@@ -262,16 +263,20 @@ class InferspeedFixture:
         same-session gate, with its own plan: GATE_TIME seconds each unless the test sets
         ``max_time``)."""
         from .analysis.compare import Comparison
+        from .errors import ConfigError
         from .tools.gate import GateSide, gate
 
         cfg = cfg.replace(target_ci=None, processes=1)
         name = self._state.baseline_name or "baseline"
-        verdict = gate(
-            GateSide(str(stored), cfg, name),
-            GateSide(model, cfg, key),
-            fail_if_slower=self._state.limit(cfg.metric),
-            statistic=self._config.getoption("inferspeed_statistic"),
-        )
+        try:
+            verdict = gate(
+                GateSide(str(stored), cfg, name),
+                GateSide(model, cfg, key),
+                fail_if_slower=self._state.limit(cfg.metric),
+                statistic=self._config.getoption("inferspeed_statistic"),
+            )
+        except ConfigError as exc:  # e.g. --inferspeed-statistic ttft for a model that does not generate
+            pytest.fail(f"inferspeed: {key}: {exc}", pytrace=False)
         result = verdict.candidate
         row: dict[str, Any] = {"key": key, "comparison": verdict.comparison, "rounds": verdict.rounds}
         row["seed"] = verdict.seed
@@ -286,8 +291,8 @@ class InferspeedFixture:
             ratio, (lo, hi), _ = c.decided_ratio
             pytest.fail(
                 f"inferspeed: {key} is slower than {name} (re-measured in this session, "
-                f"{verdict.rounds} interleaved rounds, seed {verdict.seed}): {c.statistic} ratio {ratio:.3f} "
-                f"({lo:.3f}-{hi:.3f}), more than the {verdict.limit or 0.0:.0%} allowed",
+                f"{verdict.rounds} interleaved rounds, seed {verdict.seed}): {_decided_on(c)} ratio "
+                f"{ratio:.3f} ({lo:.3f}-{hi:.3f}), more than the {verdict.limit or 0.0:.0%} allowed",
                 pytrace=False,
             )
         return result
@@ -496,11 +501,23 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         )
         c = row.get("comparison")
         if c is not None:
-            lo, hi = c.ratio_median_ci
-            line += f"; vs {c.baseline}: x{c.ratio_median:.3f} ({lo:.3f}-{hi:.3f}) {c.verdict}"
+            ratio, (lo, hi), _ = c.decided_ratio
+            on = _decided_on(c)
+            on = "" if on == "median" else f"{on} "
+            line += f"; vs {c.baseline}: {on}x{ratio:.3f} ({lo:.3f}-{hi:.3f}) {c.verdict}"
             if row.get("rounds"):
                 line += f" (re-measured beside it, {row['rounds']} rounds, seed {row.get('seed')})"
         tr.write_line(line + ("  FAILED" if row.get("failed") else ""))
+
+
+def _decided_on(c: Any) -> str:
+    """What a latency or generation comparison's verdict is on, as ``--inferspeed-statistic``
+    names it (a generation's decode-step median: tpot)."""
+    from .analysis.compare import GenerationComparison
+
+    if isinstance(c, GenerationComparison) and (c.on != "tpot" or c.statistic == "median"):
+        return c.on
+    return str(c.statistic)
 
 
 def _deterministic_line(row: dict[str, Any]) -> str:

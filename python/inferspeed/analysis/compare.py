@@ -41,7 +41,11 @@ For each candidate against the baseline:
   back from one run's JSON are compared exactly as the run compared them;
 - a verdict: "slower" / "faster" when the test is significant (p < alpha), the ratio's interval
   excludes 1 and the ratio differs from 1 by more than the noise threshold; otherwise
-  "no significant difference".
+  "no significant difference";
+- two decoders' generations (:class:`GenerationComparison`, :func:`generation_comparison`):
+  their decode steps compared as above (the time per output token), their times to first
+  token beside them, and the verdict on either, or on output tokens per second (a rate: the
+  candidate is slower when it is lower).
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ __all__ = [
     "by_state",
     "check_comparable",
     "compare",
+    "generation_comparison",
     "paired_ratios",
     "paired_rounds",
     "paired_tail",
@@ -166,9 +171,17 @@ class Comparison:
         _, (lo, hi), p = self.decided_ratio
         return (p is None or p < ALPHA) and (lo > 1.0 or hi < 1.0)
 
+    @property
+    def higher_is_better(self) -> bool:
+        """Whether the decided figure is a rate (more is faster); False: a time."""
+        return False
+
     def slower_by_more_than(self, fraction: float) -> bool:
-        """Significantly slower, with the decided statistic's ratio above 1 + ``fraction``."""
-        return self.significant and self.decided_ratio[0] > 1.0 + fraction
+        """Significantly slower, with the decided statistic's ratio above 1 + ``fraction``
+        (below 1 - ``fraction`` for a rate: :attr:`higher_is_better`)."""
+        ratio = self.decided_ratio[0]
+        worse = ratio < 1.0 - fraction if self.higher_is_better else ratio > 1.0 + fraction
+        return self.significant and worse
 
     def worse_by_more_than(self, fraction: float) -> bool:
         """What a gate fails on, whatever the metric: here :meth:`slower_by_more_than`."""
@@ -183,11 +196,60 @@ class Comparison:
 
 @dataclass(frozen=True)
 class GenerationComparison(Comparison):
-    """Two decoders' generations compared: the time per output token (their samples, the
-    decode steps) decides, as latencies do; ``also`` holds the time to first token's
-    comparison (``"ttft"``)."""
+    """Two decoders' generations compared. The figures are the time per output token's (their
+    samples, the decode steps, compared as latencies); ``also`` holds the time to first
+    token's comparison (``"ttft"``). :func:`generation_comparison` makes one."""
 
     metric: ClassVar[str] = "generation"
+
+    #: What the verdict is on (config.GENERATION_STATISTICS): "tpot", the decode steps'
+    #: ``statistic`` (the median: the time per output token); "ttft", the time to first
+    #: token's median (``also``'s comparison); "output_tokens_per_s", the batch over the decode
+    #: steps' median (higher is better: the candidate is slower when it is below 1). For the
+    #: last two, ``ratio``, ``ratio_ci`` and ``statistic_p_value`` are that figure's.
+    on: str = "tpot"
+
+    @property
+    def decided_ratio(self) -> tuple[float, tuple[float, float], float | None]:
+        if self.on == "tpot" or self.ratio is None or self.ratio_ci is None:
+            return super().decided_ratio
+        return self.ratio, self.ratio_ci, self.statistic_p_value
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.on == "output_tokens_per_s"
+
+
+def generation_comparison(
+    tpot: Comparison, ttft: Comparison | None, on: str = "tpot", batches: tuple[int, int] = (1, 1)
+) -> GenerationComparison:
+    """Two decoders' generations compared, their verdict on ``on`` (what
+    :attr:`GenerationComparison.on` says): ``tpot``, the comparison of their decode steps (the
+    time per output token), ``ttft`` that of their times to first token (None: too few
+    generations to compare them; InputError when ``on`` is "ttft"). Output tokens per second
+    are ``batches`` (baseline's, candidate's) over the decode steps' median: their ratio is the
+    batches' over the median ratio, with its interval inverted, and the median's p-value when
+    the batches agree (otherwise the interval decides)."""
+    fields = {f.name: getattr(tpot, f.name) for f in dataclasses.fields(tpot)}
+    c = GenerationComparison(**{**fields, "also": () if ttft is None else (("ttft", ttft),), "on": on})
+    if on == "ttft":
+        if ttft is None:
+            raise InputError(
+                "deciding on the time to first token needs two whole generations or more on each side"
+            )
+        ratio, ci, p_value = ttft.decided_ratio
+    elif on == "output_tokens_per_s":
+        scale = batches[1] / batches[0]
+        lo, hi = tpot.ratio_median_ci
+        ratio = scale / tpot.ratio_median
+        ci = (scale / hi if hi > 0 else 0.0, scale / lo if lo > 0 else math.inf)
+        p_value = tpot.p_value if batches[0] == batches[1] else None
+    elif on == "tpot":
+        return c
+    else:
+        raise InputError(f"a generation's verdict is on tpot, ttft or output_tokens_per_s, not {on!r}")
+    c = dataclasses.replace(c, ratio=ratio, ratio_ci=ci, statistic_p_value=p_value)
+    return dataclasses.replace(c, verdict=_verdict(c))
 
 
 def _subsample(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -627,11 +689,13 @@ def _compared(
 
 def _verdict(c: Comparison) -> str:
     """ "slower" / "faster" when the decided statistic differs significantly and by more than
-    the threshold, else "no significant difference"."""
+    the threshold (a rate, ``higher_is_better``, is slower when it is lower), else "no
+    significant difference"."""
     ratio = c.decided_ratio[0]
-    if c.significant and ratio > 1.0 + c.threshold:
+    above, below = ratio > 1.0 + c.threshold, ratio < 1.0 - c.threshold
+    if c.significant and (below if c.higher_is_better else above):
         return "slower"
-    if c.significant and ratio < 1.0 - c.threshold:
+    if c.significant and (above if c.higher_is_better else below):
         return "faster"
     return "no significant difference"
 

@@ -22,14 +22,22 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
-from ..config import DEFAULT_THRESHOLD
+from ..config import DEFAULT_THRESHOLD, GENERATION_STATISTICS
 from ..errors import ConfigError
 from ..results.result import Result
 from ..stats.summary import summarize
-from .compare import Comparison, GenerationComparison, compare
+from .compare import (
+    PAIRED_MIN_ROUNDS,
+    Comparison,
+    compare,
+    generation_comparison,
+    paired_ratios,
+    paired_rounds,
+)
 from .instructions import InstructionComparison, compare_instructions, environment_differences
 
 __all__ = [
@@ -38,6 +46,7 @@ __all__ = [
     "Verdict",
     "compare_results",
     "one_threshold",
+    "paired_slowdowns",
     "runtime_differences",
 ]
 
@@ -50,7 +59,8 @@ class CompareOptions:
     """What a comparison may be told; each metric's comparison reads the options it has.
 
     ``threshold``: differences within +-threshold are "no significant difference" (latency);
-    ``statistic``: what a latency verdict is on; ``rounds``: interleaved per-round results in
+    ``statistic``: what a latency verdict is on (config.STATISTICS), or for generations also
+    config.GENERATION_STATISTICS; ``rounds``: interleaved per-round results in
     pairs (latency); ``limit``: the gate's fraction, recorded in the comparison where the
     metric records it (instruction counts: ``fail_if_more``)."""
 
@@ -63,6 +73,7 @@ class CompareOptions:
 
 
 def _latency(a: Result, b: Result, o: CompareOptions) -> Verdict:
+    _refuse_generation_statistic(a, o)
     return compare(
         a,
         b,
@@ -74,12 +85,29 @@ def _latency(a: Result, b: Result, o: CompareOptions) -> Verdict:
     )
 
 
-def _ttft_of(r: Result) -> Result:
-    """A generation result as a latency result of its times to first token (one per whole
-    generation, in order): what compares them."""
+def _refuse_generation_statistic(a: Result, o: CompareOptions) -> None:
+    """A ConfigError when ``o`` decides on a generation's figure (tpot, ttft, output tokens/s)
+    and the results hold another metric."""
+    if o.statistic not in GENERATION_STATISTICS:
+        return
+    what = "latencies of single calls" if a.metric == "latency" else a.metric
+    raise ConfigError(
+        f"--statistic {o.statistic} is a generation's figure and {o.baseline_label} holds {what} (a model "
+        "without a KV cache, or --single-call): decide on the median, p90, p99 or mean"
+    )
+
+
+def _generations(r: Result) -> tuple[np.ndarray, np.ndarray]:
+    """A generation result's per-step call times and sampling times, [generations, G]."""
     g = r.generation or {}
     steps = np.asarray(g.get("step_ns") or [], dtype=np.int64).reshape(-1, int(g.get("gen_tokens") or 1))
-    picks = np.asarray(g.get("sample_ns") or [], dtype=np.int64).reshape(steps.shape)
+    return steps, np.asarray(g.get("sample_ns") or [], dtype=np.int64).reshape(steps.shape)
+
+
+def _ttft_of(r: Result, generations: slice = slice(None)) -> Result:
+    """A generation result as a latency result of its times to first token (one per whole
+    generation, in order; ``generations``: those of one round): what compares them."""
+    steps, picks = (x[generations] for x in _generations(r))
     done = steps[:, 0] >= 0
     ttft = steps[done, 0] + np.maximum(picks[done, 0], 0)
     if ttft.size == 0:
@@ -89,25 +117,49 @@ def _ttft_of(r: Result) -> Result:
     )
 
 
-def _compare_ttft(a: Result, b: Result, o: CompareOptions) -> Comparison:
-    """The two results' times to first token compared as latencies (paired per round where
-    the rounds are given)."""
-    rounds = None
+def _ttft_by_round(r: Result, records: Sequence[dict[str, Any]]) -> tuple[Result, ...] | None:
+    """A pooled interleaved generation result's times to first token, one result per round:
+    each round holds whole generations, its record's ``count`` their decode steps (G - 1 a
+    generation). None when the counts do not add up to the generations (a round cut short)."""
+    steps, _ = _generations(r)
+    per = steps.shape[1] - 1
+    counts = [int(rec.get("count", 0)) for rec in records]
+    if per < 1 or any(c % per for c in counts) or sum(counts) != per * steps.shape[0]:
+        return None
+    ends = np.cumsum([c // per for c in counts])
+    return tuple(_ttft_of(r, slice(int(e - c // per), int(e))) for e, c in zip(ends, counts, strict=True))
+
+
+def _ttft_rounds(a: Result, b: Result, o: CompareOptions) -> tuple[Sequence[Result], Sequence[Result]] | None:
+    """The times to first token of each interleaved round, both sides': from the per-round
+    results when given, else from the rounds the pooled results carry; None: not paired."""
     if o.rounds is not None:
-        rounds = (tuple(map(_ttft_of, o.rounds[0])), tuple(map(_ttft_of, o.rounds[1])))
+        return tuple(map(_ttft_of, o.rounds[0])), tuple(map(_ttft_of, o.rounds[1]))
+    records = paired_rounds(a, b)
+    if records is None:
+        return None
+    ra, rb = _ttft_by_round(a, records[0]), _ttft_by_round(b, records[1])
+    return None if ra is None or rb is None else (ra, rb)
+
+
+def _compare_ttft(a: Result, b: Result, o: CompareOptions) -> Comparison:
+    """The two results' times to first token compared as latencies (their medians; paired per
+    round where the generations were interleaved)."""
     return compare(
         _ttft_of(a),
         _ttft_of(b),
         threshold=o.threshold,
         baseline_label=o.baseline_label,
         candidate_label=o.candidate_label,
-        rounds=rounds,
+        rounds=_ttft_rounds(a, b, o),
     )
 
 
 def _generation(a: Result, b: Result, o: CompareOptions) -> Verdict:
-    """Generations: the time per output token (their samples) decides, as latencies; the time
-    to first token is compared beside it when each side has two whole generations or more."""
+    """Generations: the time per output token (their samples) compared as latencies, the time
+    to first token beside it when each side has two whole generations or more; the verdict on
+    ``o.statistic`` (tpot or a latency statistic: the decode steps'; ttft; output tokens/s)."""
+    on = o.statistic if o.statistic in GENERATION_STATISTICS else "tpot"
     tpot = compare(
         a,
         b,
@@ -115,16 +167,33 @@ def _generation(a: Result, b: Result, o: CompareOptions) -> Verdict:
         baseline_label=o.baseline_label,
         candidate_label=o.candidate_label,
         rounds=o.rounds,
-        statistic=o.statistic,
+        statistic="median" if o.statistic in GENERATION_STATISTICS else o.statistic,
     )
-    also: tuple[tuple[str, Comparison], ...] = ()
-    if min(len((r.generation or {}).get("step_ns") or []) for r in (a, b)) >= 2:
-        also = (("ttft", _compare_ttft(a, b, o)),)
-    fields = {f.name: getattr(tpot, f.name) for f in dataclasses.fields(tpot)}
-    return GenerationComparison(**{**fields, "also": also})
+    ttft = None
+    if min(_generations(r)[0].shape[0] for r in (a, b)) >= 2:
+        ttft = _compare_ttft(a, b, o)
+    batches = (int((a.generation or {}).get("batch") or 1), int((b.generation or {}).get("batch") or 1))
+    return generation_comparison(tpot, ttft, on, batches)
+
+
+def paired_slowdowns(baseline: Result, candidate: Result, statistic: str = "median") -> np.ndarray | None:
+    """The ratios (candidate / baseline, as times: above 1 is slower) whose median a paired
+    verdict on ``statistic`` is: one per round (per block of rounds for a tail,
+    :func:`~inferspeed.analysis.compare.paired_ratios`); for generations the decode steps'
+    medians (tpot, and output tokens/s, the inverse of theirs) or the times to first token
+    (ttft). None when the two were not interleaved in PAIRED_MIN_ROUNDS rounds or more."""
+    if statistic != "ttft":
+        decode = "median" if statistic in GENERATION_STATISTICS else statistic
+        return paired_ratios(baseline, candidate, decode)
+    rounds = _ttft_rounds(baseline, candidate, CompareOptions())
+    if rounds is None or len(rounds[0]) < PAIRED_MIN_ROUNDS:
+        return None
+    medians = [(a.stats.median_ns, b.stats.median_ns) for a, b in zip(*rounds, strict=True)]
+    return np.asarray([b / a if a > 0 else math.nan for a, b in medians])
 
 
 def _instructions(a: Result, b: Result, o: CompareOptions) -> Verdict:
+    _refuse_generation_statistic(a, o)
     return compare_instructions(
         a, b, fail_if_more=o.limit, baseline_label=o.baseline_label, candidate_label=o.candidate_label
     )

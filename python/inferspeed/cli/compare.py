@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..config import DEFAULT_THRESHOLD, STATISTICS
+from ..config import DEFAULT_THRESHOLD, GENERATION_STATISTICS, STATISTICS
 from ..errors import ConfigError
 from . import flags
 from .common import EXIT_SLOWER
@@ -47,9 +47,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument(
         "--statistic",
-        choices=STATISTICS,
+        choices=(*STATISTICS, *GENERATION_STATISTICS),
         default="median",
-        help="what the verdict and --fail-if-slower decide on (default: median)",
+        help="what the verdict and --fail-if-slower decide on; generations also tpot (the median "
+        "decode step, as median), ttft and output_tokens_per_s (slower when it drops) (default: median)",
     )
     p.add_argument(
         "--force",

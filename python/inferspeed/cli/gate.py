@@ -7,7 +7,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ..config import DEFAULT_THRESHOLD, STATISTICS
+from ..config import DEFAULT_THRESHOLD, GENERATION_STATISTICS, STATISTICS
 from ..errors import ConfigError
 from . import flags
 from .common import EXIT_SLOWER, about, check_writable, interleaved_interrupted, shown, write_document
@@ -40,6 +40,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="libonnxruntime for the baseline (default: the one --ort-lib names, or the wheel's)",
     )
     flags.add_input_flags(p, fresh_seed=True)
+    flags.add_generation_flags(p)
     m = p.add_argument_group("measurement")
     flags.add_call_flags(m)
     flags.add_loop_flags(m)
@@ -52,11 +53,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     d = p.add_argument_group("decision")
     d.add_argument(
         "--statistic",
-        choices=STATISTICS,
+        choices=(*STATISTICS, *GENERATION_STATISTICS),
         default="median",
         help="what the gate decides on: median or mean per round; p90 or p99 per block of rounds "
         "holding 200 calls a side for the p99, 20 for the p90 (refused when the gate's calls "
-        "cannot make 6 blocks) (default: median)",
+        "cannot make 6 blocks). Two decoders' generations (their samples are the decode steps): "
+        "tpot, the time per output token (the median decode step, as median); ttft, the time to "
+        "first token; output_tokens_per_s, which fails when it drops by more than "
+        "--fail-if-slower (default: median)",
     )
     d.add_argument(
         "--fail-if-slower",
@@ -84,7 +88,20 @@ def check(args: argparse.Namespace) -> str | None:
 
     given = {"fail_if_slower": args.fail_if_slower, "fail_if_more": args.fail_if_more}
     problem = threshold_mismatch(args.metric or DEFAULT_METRIC, given)
+    problem = problem or _check_statistic(args)
     return problem or flags.check_threshold_flags(args) or flags.check_loop_flags(args)
+
+
+def _check_statistic(args: argparse.Namespace) -> str | None:
+    """A generation's statistic where the flags alone say no generation runs (a model that does
+    not generate is refused once its session says so)."""
+    if args.statistic not in GENERATION_STATISTICS:
+        return None
+    if args.single_call:
+        return f"--statistic {args.statistic} is a generation's figure: --single-call times one decode step"
+    if args.metric not in (None, "latency", "generation"):
+        return f"--statistic {args.statistic} is a generation's figure: --metric {args.metric} has none"
+    return None
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
@@ -114,7 +131,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
     plan = plan_gate(base_config, args.rounds)
     quiet = args.quiet or args.json == "-"
     if not quiet:
-        print(_plan_line(sides, plan, seed), file=sys.stderr)
+        print(_plan_line(sides, plan, seed, args.statistic), file=sys.stderr)
 
     side = {"label": sides[0].label}
 
@@ -149,17 +166,28 @@ def cmd_gate(args: argparse.Namespace) -> int:
     return EXIT_SLOWER if verdict.failed else 0
 
 
-def _plan_line(sides: tuple[GateSide, GateSide], plan: GatePlan, seed: int) -> str:
-    """What the gate is about to do, the seed of its order, and about how long it takes."""
+def _plan_line(sides: tuple[GateSide, GateSide], plan: GatePlan, seed: int, statistic: str) -> str:
+    """What the gate is about to do, the seed of its order, what it decides on (another
+    statistic than the median), and about how long it takes."""
     names = f"{sides[0].label} vs {sides[1].label}"
     each = plan.seconds_per_side
     if plan.metric.deterministic:
         return f"gate: {names}, each measured once ({plan.metric.noun} is deterministic)"
     rounds = f"interleaved in randomised rounds (--seed {seed})"
+    if statistic != "median":
+        rounds += f", deciding on the {_STATISTIC_WORDS.get(statistic, statistic)}"
     if each is None:
         return f"gate: {names}, {rounds}"
     total = "" if plan.expected_s is None else f"; {about(plan.expected_s)} in all"
     return f"gate: {names}, {rounds}, {each:g} s timed each{total}"
+
+
+#: What the plan line says a statistic is.
+_STATISTIC_WORDS = {
+    "tpot": "time per output token (TPOT)",
+    "ttft": "time to first token (TTFT)",
+    "output_tokens_per_s": "output tokens/s",
+}
 
 
 def _report(args: argparse.Namespace, verdict: GateVerdict, quiet: bool) -> None:

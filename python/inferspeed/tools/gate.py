@@ -35,9 +35,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..analysis.compare import PAIRED_MIN_ROUNDS, TAIL_QUANTILES, Comparison, paired_ratios, tail_calls
-from ..analysis.verdicts import Verdict, compare_results, one_threshold
-from ..config import Config
+from ..analysis.compare import (
+    PAIRED_MIN_ROUNDS,
+    TAIL_QUANTILES,
+    Comparison,
+    GenerationComparison,
+    tail_calls,
+)
+from ..analysis.verdicts import Verdict, compare_results, one_threshold, paired_slowdowns
+from ..config import GENERATION_STATISTICS, STATISTICS, Config
 from ..errors import ConfigError
 from ..metrics import Metric, metric_named, threshold_mismatch
 
@@ -54,6 +60,7 @@ __all__ = [
     "fresh_seed",
     "gate",
     "gate_rounds",
+    "generation_rounds",
     "plan_gate",
     "saved_result_gate",
     "side_label",
@@ -146,7 +153,8 @@ class GateVerdict:
     per side). ``notes``: what the verdict does not say (a tail significantly slower while the
     median gate passed; rounds too few for the gate to fail at ``limit``). ``seed``: the seed
     of the rounds' random order (None for a deterministic metric): the same seed gives the
-    same order."""
+    same order. ``statistic``: what was asked to decide on (``"ttft"``: the comparison's
+    ``on`` says how a generation's verdict was reached)."""
 
     baseline: Result
     candidate: Result
@@ -155,6 +163,8 @@ class GateVerdict:
     rounds: int
     notes: tuple[str, ...] = field(default_factory=tuple)
     seed: int | None = None
+    #: The statistic asked for (None: the comparison's).
+    statistic: str | None = None
 
     @property
     def fail_if_slower(self) -> float | None:
@@ -173,7 +183,7 @@ class GateVerdict:
         return {
             "baseline": self.comparison.baseline,
             "candidate": self.comparison.candidate,
-            "statistic": getattr(self.comparison, "statistic", "median"),
+            "statistic": self.statistic or getattr(self.comparison, "statistic", "median"),
             "fail_if_slower": self.limit,
             "threshold": getattr(self.comparison, "threshold", None),
             "rounds": self.rounds,
@@ -184,18 +194,32 @@ class GateVerdict:
         }
 
 
-def gate_rounds(max_time: float, latency_s: float) -> int:
+def gate_rounds(max_time: float, latency_s: float, calls: int = ROUND_CALLS) -> int:
     """Rounds for ``max_time`` timed seconds per side, when a call of the slower side takes
-    ``latency_s``: rounds of about ROUND_TIME, at least ROUND_CALLS calls, MIN_ROUNDS to
+    ``latency_s``: rounds of about ROUND_TIME, at least ``calls`` calls, MIN_ROUNDS to
     MAX_ROUNDS of them; for a model so slow that MIN_ROUNDS calls exceed ``max_time``, as many
     rounds as calls fit (at least PAIRED_MIN_ROUNDS), so the gate keeps to its time."""
-    per_round = max(ROUND_TIME, ROUND_CALLS * latency_s)
+    per_round = max(ROUND_TIME, calls * latency_s)
     rounds = int(min(MAX_ROUNDS, max(MIN_ROUNDS, math.floor(max_time / per_round))))
     if latency_s > 0 and rounds * latency_s > max_time:
         # A slow model: one call per round already fills the time; fewer rounds, not more time
         # (at least the PAIRED_MIN_ROUNDS the paired interval needs).
         rounds = max(PAIRED_MIN_ROUNDS, math.floor(max_time / latency_s))
     return rounds
+
+
+def generation_rounds(max_time: float, generation_s: float, rounds: int | None = None) -> tuple[int, int]:
+    """(rounds, whole generations in each) for ``max_time`` timed seconds per side of two
+    decoders whose generation takes ``generation_s`` (the slower side's): a round cannot split a
+    generation, so it holds as many as last ROUND_TIME or more (at least one), and the rounds
+    are :func:`gate_rounds` of that length; ``rounds`` given: as many generations each as fill
+    ``max_time``."""
+    if generation_s <= 0:
+        return rounds or MIN_ROUNDS, 1
+    if rounds:
+        return rounds, max(1, round(max_time / rounds / generation_s))
+    each = max(1, math.ceil(ROUND_TIME / generation_s))
+    return gate_rounds(max_time, each * generation_s, calls=1), each
 
 
 def gate(
@@ -233,9 +257,10 @@ def gate(
         instructions per call; None: report only. The threshold of another metric than the
         gate's is a ConfigError.
     statistic : str, default "median"
-        What a latency verdict is on: "median" or "mean" per round, "p90" or "p99" per block
-        of rounds that holds the quantile (``analysis.compare.paired_tail``); a tail the gate's
-        calls cannot hold is a ConfigError, before the rounds when the pilot shows it.
+        "median" or "mean" per round, "p90" or "p99" per block of rounds holding the quantile
+        (a tail the calls cannot hold: ConfigError); generations also "tpot", "ttft" and
+        "output_tokens_per_s" (``GenerationComparison.on``; ConfigError for a side that does
+        not generate).
     threshold : float, optional
         The table's "no significant difference" band, +-threshold: ``fail_if_slower`` when
         given (another value is a ConfigError: the table's "slower" is what fails), else 2%.
@@ -263,9 +288,7 @@ def gate(
         baseline = GateSide(baseline.model, baseline.config, f"{baseline.label} (baseline)")
     plan = plan or plan_gate(baseline.config, rounds)
     given = {"fail_if_slower": fail_if_slower, "fail_if_more": fail_if_more}
-    problem = threshold_mismatch(plan.metric.name, given)
-    if problem:
-        raise ConfigError(problem)
+    _check_decision(plan.metric, given, statistic)
     limit = given.get(plan.metric.threshold)
     if plan.metric.deterministic:
         return _measured_once(baseline, candidate, limit, starting)
@@ -276,7 +299,20 @@ def gate(
         base, cand, baseline_label=baseline.label, candidate_label=candidate.label, threshold=threshold,
         statistic=statistic,
     )  # fmt: skip
-    return GateVerdict(base, cand, c, limit, chosen, tuple(_notes(c, base, cand, limit)), seed)
+    return GateVerdict(base, cand, c, limit, chosen, tuple(_notes(c, base, cand, limit)), seed, statistic)
+
+
+def _check_decision(metric: Metric, given: dict[str, float | None], statistic: str) -> None:
+    """A ConfigError for the threshold of another metric than the gate's, a statistic no gate
+    knows, or a generation's on a deterministic metric."""
+    problem = threshold_mismatch(metric.name, given)
+    if problem:
+        raise ConfigError(problem)
+    known = (*STATISTICS, *GENERATION_STATISTICS)
+    if statistic not in known:
+        raise ConfigError(f"--statistic must be one of {', '.join(known)}, not {statistic!r}")
+    if metric.deterministic and statistic in GENERATION_STATISTICS:
+        raise ConfigError(f"--statistic {statistic} is a generation's figure, not {metric.noun}")
 
 
 def fresh_seed() -> int:
@@ -301,18 +337,46 @@ def _interleaved(
     try:
         for side in (baseline, candidate):
             sessions.append(Session(side.model, _gate_config(side.config)))
+            _check_generates(statistic, side, sessions[-1])
         if opened is not None:
             opened(sessions)
-        each = plan.seconds_per_side
-        latency = _pilot_latency(sessions) if plan.rounds is None or statistic in TAIL_QUANTILES else 0.0
+        generating = all(s.config.metric == "generation" for s in sessions)
+        pilots = _pilots(sessions) if plan.rounds is None or statistic in TAIL_QUANTILES or generating else []
+        latency = max((p.stats.median_ns for p in pilots), default=0.0) / 1e9
         _check_tail(statistic, plan, latency)
-        chosen = plan.rounds or gate_rounds(each or GATE_TIME, latency)
-        done = measure_interleaved(sessions, chosen, plan.config, order="random", seed=seed)
+        config, chosen = _rounds(plan, latency, pilots if generating else [])
+        done = measure_interleaved(sessions, chosen, config, order="random", seed=seed)
     finally:
         for s in sessions:
             s.close()
     base, cand = done.results
     return base, cand, chosen
+
+
+def _check_generates(statistic: str, side: GateSide, session: Session) -> None:
+    """A ConfigError, before anything is measured, when ``statistic`` is a generation's figure
+    and ``side`` times single calls."""
+    if statistic in GENERATION_STATISTICS and session.config.metric != "generation":
+        raise ConfigError(
+            f"--statistic {statistic} is a generation's figure and {side.label} is timed one call at a "
+            "time (no KV cache, or --single-call): decide on the median, p90, p99 or mean"
+        )
+
+
+def _rounds(plan: GatePlan, latency_s: float, pilots: list[Result]) -> tuple[Config, int]:
+    """The configuration of the rounds and how many: for two decoders' generations measured
+    by time, whole generations a round (:func:`generation_rounds`, from the pilots' end-to-end
+    times), each round bounded by their decode steps as well as its share of the time (a
+    machine slower than in the pilot ends a round after fewer generations, at least one);
+    otherwise :func:`gate_rounds` from the slower side's call, or the rounds given."""
+    each = plan.seconds_per_side
+    if not pilots or each is None:
+        return plan.config, plan.rounds or gate_rounds(each or GATE_TIME, latency_s)
+    figures = [p.generation or {} for p in pilots]
+    whole = max(float((g.get("end_to_end") or {}).get("median_ns") or 0.0) for g in figures) / 1e9
+    rounds, generations = generation_rounds(each, whole, plan.rounds)
+    steps = max(int(g.get("gen_tokens") or 2) - 1 for g in figures)
+    return plan.config.replace(iterations=rounds * generations * steps), rounds
 
 
 def _check_tail(statistic: str, plan: GatePlan, latency_s: float) -> None:
@@ -365,14 +429,14 @@ def _side(side: GateSide | str | os.PathLike[str], config: Config | None) -> Gat
     return GateSide(path, config or Config(), os.path.basename(path))
 
 
-def _pilot_latency(sessions: list[Session]) -> float:
-    """Seconds a call of the slower side takes: a short pilot of each (untimed for the gate;
-    a part of the gate, not a run of the machine's history)."""
+def _pilots(sessions: list[Session]) -> list[Result]:
+    """A short pilot of each side, for the time a call (a decoder's: a decode step, and a
+    whole generation) takes: untimed for the gate, a part of the gate, not a run of the
+    machine's history."""
     from ..measure.history import parts_of_one_run
 
     with parts_of_one_run():
-        pilots = [s.measure(max_time=PILOT_TIME, warmup_time=PILOT_TIME) for s in sessions]
-    return max(p.stats.median_ns for p in pilots) / 1e9
+        return [s.measure(max_time=PILOT_TIME, warmup_time=PILOT_TIME) for s in sessions]
 
 
 def _gate_config(config: Config) -> Config:
@@ -391,33 +455,76 @@ def _notes(c: Verdict, base: Result, cand: Result, limit: float | None) -> list[
     """What the verdict on one statistic leaves out: a tail significantly slower (or faster)
     while the decision was on another statistic (paired over blocks of rounds; said only when
     the blocks hold the p99 itself), a p99 column that is a lower quantile, and rounds too few
-    for the gate to fail at its threshold."""
+    for the gate to fail at its threshold; for generations, first, what was decided on."""
     if not isinstance(c, Comparison):
         return []
-    notes = []
+    on = c.on if isinstance(c, GenerationComparison) else None
+    notes = [_decided_note(c, limit)] if isinstance(c, GenerationComparison) else []
     lo, hi = c.ratio_p99_ci
     quantile = c.p99_quantile
+    on_the_tail = c.statistic == "p99" and on in (None, "tpot")
     if quantile is not None and quantile < TAIL_QUANTILES["p99"] - 1e-9:
         notes.append(
             f"the p99 column is the p{100 * quantile:.1f}: the rounds hold too few calls for "
             f"{PAIRED_MIN_ROUNDS} blocks of {tail_calls(0.99)} calls a side"
         )
-    elif c.statistic != "p99" and (lo > 1.0 + c.threshold or hi < 1.0 - c.threshold):
+    elif not on_the_tail and (lo > 1.0 + c.threshold or hi < 1.0 - c.threshold):
         way = "slower" if lo > 1.0 else "faster"
+        decided = c.statistic if on is None or (on == "tpot" and c.statistic != "median") else _DECIDED[on]
         notes.append(
             f"the p99 is {way}: ratio {c.ratio_p99:.3f} ({lo:.3f}-{hi:.3f}), paired over {c.p99_blocks} "
-            f"blocks of rounds; the gate decided on the {c.statistic} (--statistic p99 gates on the tail)"
+            f"blocks of rounds; the gate decided on the {decided} (--statistic p99 gates on the tail)"
         )
-    unit = "blocks of rounds" if c.statistic in TAIL_QUANTILES else "rounds"
-    reach = _reach(paired_ratios(base, cand, c.statistic), c.threshold if limit is None else limit, unit)
+    statistic = c.statistic if on in (None, "tpot") else str(on)
+    unit = "blocks of rounds" if statistic in TAIL_QUANTILES else "rounds"
+    ratios = paired_slowdowns(base, cand, statistic)
+    if ratios is not None and c.higher_is_better:
+        ratios = 1.0 / ratios  # a rate's, as the verdict's ratio is
+    reach = _reach(ratios, c.threshold if limit is None else limit, unit, rate=c.higher_is_better)
     return notes + ([reach] if reach else [])
 
 
-def _reach(ratios: np.ndarray | None, limit: float, unit: str = "rounds") -> str | None:
+#: A generation's decided figures in words.
+_DECIDED = {
+    "tpot": "time per output token (TPOT)",
+    "ttft": "time to first token (TTFT)",
+    "output_tokens_per_s": "output tokens/s",
+}
+
+
+def _decided_note(c: GenerationComparison, limit: float | None) -> str:
+    """What a generation gate decided on, in a line (its ratio when the TPOT table's median
+    ratio is not it)."""
+    ratio, (lo, hi), _ = c.decided_ratio
+    figures = f"ratio {ratio:.3f} (95% CI {lo:.3f}-{hi:.3f})"
+    per = f"paired over {c.rounds} rounds" if c.rounds else "unpaired"
+    if c.on == "ttft":
+        return (
+            f"the gate decided on the time to first token (TTFT: the prefill and its sampling, each "
+            f"round's median, {per}): {figures}; the verdict on the TPOT line is the TTFT's"
+        )
+    if c.on == "output_tokens_per_s":
+        fails = ""
+        if limit is not None:
+            fails = f"; it fails when the interval excludes 1 and the ratio is below {1 - limit:.3f}"
+        return (
+            f"the gate decided on output tokens/s (the batch over the median decode step, {per}; higher "
+            f"is better): {figures}{fails}"
+        )
+    what = "median decode step" if c.statistic == "median" else f"decode steps' {c.statistic}"
+    return (
+        f"the gate decided on the time per output token (TPOT: the {what}, {per}); the time to first "
+        "token is compared beside it"
+    )
+
+
+def _reach(ratios: np.ndarray | None, limit: float, unit: str = "rounds", rate: bool = False) -> str | None:
     """A note when the paired ratios are too few for the gate to fail at ``limit``: the sign
     test needs k of n rounds (or blocks) on one side, and the smallest slowdown whose interval
     excludes 1 is 1 / r_(l) - 1, r_(l) the interval's lower order statistic of the ratios
-    centred on their median (every ratio times 1 + s moves the interval by 1 + s)."""
+    centred on their median (every ratio times 1 + s moves the interval by 1 + s). ``rate``:
+    the ratios are of a rate (higher is better), and the gate fails on a drop: the smallest is
+    1 - 1 / r_(h), r_(h) the interval's upper order statistic of the centred ratios."""
     from ..stats.summary import ci_ranks
 
     if ratios is None:
@@ -427,15 +534,17 @@ def _reach(ratios: np.ndarray | None, limit: float, unit: str = "rounds") -> str
     low, _ = ci_ranks(n, 0.5, 0.95)
     if low is None:
         return None
-    k, least = n - low + 1, float(np.median(found) / found[low - 1]) - 1.0
-    need = f"the sign test needs {k} of the {n} slower" + (" (all of them)" if k == n else "")
+    k, median = n - low + 1, float(np.median(found))
+    least = 1.0 - median / float(found[n - low]) if rate else median / float(found[low - 1]) - 1.0
+    way, change = ("lower", "drop") if rate else ("slower", "slowdown")
+    need = f"the sign test needs {k} of the {n} {way}" + (" (all of them)" if k == n else "")
     if least > limit:
         return (
-            f"with {n} paired {unit} the gate can fail only on a slowdown of about {least:.1%} or more, "
+            f"with {n} paired {unit} the gate can fail only on a {change} of about {least:.1%} or more, "
             f"not {limit:.1%}: {need}, and their ratios spread that far; more time (--max-time) gives "
             "more rounds"
         )
-    return f"with {n} paired {unit} the gate fails only when all {n} are slower" if k == n else None
+    return f"with {n} paired {unit} the gate fails only when all {n} are {way}" if k == n else None
 
 
 def side_label(model: str, config: Config, other: Config) -> str:
