@@ -42,6 +42,7 @@ __all__ = [
     "TEXT",
     "MetricText",
     "gate_decision",
+    "generation_decision",
     "latency_decision",
     "render_capacity",
     "render_comparisons",
@@ -769,14 +770,34 @@ def render_latency_comparisons(comparisons: Sequence[Comparison]) -> str:
     return "\n".join(lines)
 
 
+#: What a generation's comparison decided on, in words (GenerationComparison.on).
+_GENERATION_ON = {"tpot": "TPOT", "ttft": "TTFT", "output_tokens_per_s": "output tokens/s"}
+
+
 def render_generation_comparisons(comparisons: Sequence[Comparison]) -> str:
-    """Generations compared: the time per output token (what the verdict is on), then the
-    time to first token, each as latencies read."""
-    lines = ["time per output token (TPOT, the decode steps):", render_latency_comparisons(comparisons)]
+    """Generations compared: the time per output token, then the time to first token, each
+    as latencies read; each table says whether the verdict is on it (``on``), and a verdict
+    on output tokens/s is said under them."""
+    on = {str(getattr(c, "on", "tpot")) for c in comparisons}
+    decides = " (what the verdict is on)"
+    lines = [
+        f"time per output token (TPOT, the decode steps){decides if on & {'tpot'} else ''}:",
+        render_latency_comparisons(comparisons),
+    ]
     ttft = [dict(c.also)["ttft"] for c in comparisons if dict(c.also).get("ttft") is not None]
     if ttft:
-        lines += ["", "time to first token (TTFT, the prefill and its sampling; not what decides):"]
+        lines += [
+            "",
+            f"time to first token (TTFT, the prefill and its sampling){decides if 'ttft' in on else ''}:",
+        ]
         lines.append(render_latency_comparisons(ttft))
+    for c in comparisons:
+        if getattr(c, "on", "tpot") != "tpot":
+            ratio, (lo, hi), _ = c.decided_ratio
+            lines.append(
+                f"  {c.candidate[-28:]}: verdict on {_GENERATION_ON.get(str(getattr(c, 'on', '')), '?')}: "
+                f"ratio {ratio:.3f} (95% CI {lo:.3f}-{hi:.3f})"
+            )
     return "\n".join(lines)
 
 
@@ -1005,6 +1026,24 @@ def latency_decision(c: Comparison, limit: float) -> tuple[bool, str]:
     )
 
 
+def generation_decision(c: Comparison, limit: float) -> tuple[bool, str]:
+    """A gate of generations: whether the candidate is worse by more than ``limit`` on what it
+    decided on (TPOT or TTFT: slower; output tokens/s: fewer), and the gate's line saying so."""
+    on = str(getattr(c, "on", "tpot"))
+    name = _GENERATION_ON.get(on, on)
+    ratio, (lo, hi), _ = c.decided_ratio
+    figures = f"{name} ratio {ratio:.3f} (95% CI {lo:.3f}-{hi:.3f})"
+    fewer = on == "output_tokens_per_s"
+    if c.worse_by_more_than(limit):
+        worse = "a drop of" if fewer else "slower by"
+        return True, (
+            f"gate: FAIL: {c.candidate} is slower than {c.baseline}: {figures}, {worse} more than the "
+            f"{limit:.1%} allowed"
+        )
+    rule = f"below {1 - limit:.3f}" if fewer else f"exceeds {1 + limit:.3f}"
+    return False, f"gate: pass: {figures}; fails when the interval excludes 1 and the ratio {rule}"
+
+
 @dataclass(frozen=True)
 class MetricText:
     """How the results of one metric read: one result, comparisons, a gate, a gate's decision
@@ -1036,7 +1075,7 @@ TEXT: Mapping[str, MetricText] = MappingProxyType(
             render_generation,
             render_generation_comparisons,
             render_latency_gate,
-            latency_decision,
+            generation_decision,
             " ".join(
                 f"{title:>{w}}"
                 for title, w in zip(SWEEP_TABLES["generation"].titles, _GENERATION_WIDTHS, strict=True)
