@@ -42,7 +42,8 @@ typedef struct bare_gen {
   OrtMemoryInfo* memory;
   OrtIoBinding* binding;
   int layers, heads, head_size, vocab, max_positions;
-  float* cache[2][2];   /* [buffer][key/value]: layers * heads * max_positions * head_size each */
+  float** cache[2];     /* [buffer][layer * 2 + key/value]: heads * max_positions * head_size each,
+                           one allocation per cache tensor */
   float* logits;        /* max_positions * vocab */
   int64_t* ids;         /* max_positions */
   int64_t* mask;        /* max_positions, all ones */
@@ -89,7 +90,8 @@ void bare_gen_close(bare_gen* g) {
     if (g->env != NULL) api->ReleaseEnv(g->env);
   }
   for (int b = 0; b < 2; ++b) {
-    for (int kv = 0; kv < 2; ++kv) free(g->cache[b][kv]);
+    for (int t = 0; g->cache[b] != NULL && t < 2 * g->layers; ++t) free(g->cache[b][t]);
+    free(g->cache[b]);
   }
   free(g->logits);
   free(g->ids);
@@ -124,9 +126,15 @@ static int load_api(bare_gen* g, const char* ort_lib, char* err, size_t errlen) 
 }
 
 static int allocate(bare_gen* g, char* err, size_t errlen) {
-  const size_t cache = (size_t)g->layers * (size_t)g->heads * (size_t)g->max_positions * (size_t)g->head_size;
+  const size_t cache = (size_t)g->heads * (size_t)g->max_positions * (size_t)g->head_size;
+  int cache_ok = 1;
   for (int b = 0; b < 2; ++b) {
-    for (int kv = 0; kv < 2; ++kv) g->cache[b][kv] = calloc(cache, sizeof(float));
+    g->cache[b] = calloc((size_t)(2 * g->layers), sizeof(float*));
+    cache_ok = cache_ok && g->cache[b] != NULL;
+    for (int t = 0; cache_ok && t < 2 * g->layers; ++t) {
+      g->cache[b][t] = calloc(cache, sizeof(float));
+      cache_ok = g->cache[b][t] != NULL;
+    }
   }
   g->logits = calloc((size_t)g->max_positions * (size_t)g->vocab, sizeof(float));
   g->ids = calloc((size_t)g->max_positions, sizeof(int64_t));
@@ -136,8 +144,7 @@ static int allocate(bare_gen* g, char* err, size_t errlen) {
   g->present_names = calloc((size_t)g->layers, sizeof *g->present_names);
   g->step_values = calloc((size_t)(4 * g->layers + 4), sizeof(OrtValue*));
   if (g->logits == NULL || g->ids == NULL || g->mask == NULL || g->positions == NULL || g->past_names == NULL ||
-      g->present_names == NULL || g->step_values == NULL || g->cache[0][0] == NULL || g->cache[0][1] == NULL ||
-      g->cache[1][0] == NULL || g->cache[1][1] == NULL) {
+      g->present_names == NULL || g->step_values == NULL || !cache_ok) {
     snprintf(err, errlen, "out of memory");
     return -1;
   }
@@ -203,7 +210,6 @@ static int bind_step(bare_gen* g, int past, int n, int cur, char* err, size_t er
   const ONNXTensorElementDataType f32 = ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
   const int64_t ids_shape[2] = {1, n};
   const int64_t mask_shape[2] = {1, past + n};
-  const size_t per_layer = (size_t)g->heads * (size_t)g->max_positions * (size_t)g->head_size;
   release_step(g);
   for (int i = 0; i < n; ++i) g->positions[i] = past + i;
   if (bind(g, "input_ids", 0, g->ids, (size_t)n * 8, ids_shape, 2, i64, err, errlen) != 0 ||
@@ -219,8 +225,8 @@ static int bind_step(bare_gen* g, int past, int n, int cur, char* err, size_t er
     for (int kv = 0; kv < 2; ++kv) {
       const int64_t past_shape[4] = {1, g->heads, past, g->head_size};
       const int64_t present_shape[4] = {1, g->heads, past + n, g->head_size};
-      float* from = g->cache[cur][kv] + (size_t)l * per_layer;
-      float* to = g->cache[1 - cur][kv] + (size_t)l * per_layer;
+      float* from = g->cache[cur][2 * l + kv];
+      float* to = g->cache[1 - cur][2 * l + kv];
       const size_t row = (size_t)g->heads * (size_t)g->head_size * 4;
       if (bind(g, g->past_names[l][kv], 0, from, row * (size_t)past, past_shape, 4, f32, err, errlen) != 0 ||
           bind(g, g->present_names[l][kv], 1, to, row * (size_t)(past + n), present_shape, 4, f32, err, errlen) !=
