@@ -29,11 +29,8 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import hashlib
 import json
-import os
 import random
-import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -48,7 +45,7 @@ from inferspeed.measure.generation import core_spec
 from inferspeed.stats.summary import quantile_ci
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from overhead import CFLAGS, OUT_DIR, find_ort_headers
+from overhead import build_c_library
 
 BENCH_DIR = Path(__file__).resolve().parent
 MODEL = BENCH_DIR.parent / "tests" / "data" / "decoders" / "gpt2" / "model.onnx"
@@ -57,32 +54,11 @@ THREADS = 1
 ERRLEN = 4096
 
 
-def build_bare_decode() -> Path:
-    """bench/out/bare_decode-<hash>.so, compiled unless a build of this source exists."""
-    source = BENCH_DIR / "bare_decode.c"
-    include = find_ort_headers()
-    cc = shlex.split(os.environ.get("CC", "cc"))
-    key = hashlib.sha256(source.read_bytes() + "\0".join([*cc, str(include), *CFLAGS]).encode()).hexdigest()[
-        :12
-    ]
-    lib = OUT_DIR / f"bare_decode-{key}.so"
-    if lib.is_file():
-        return lib
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = lib.with_suffix(f".{os.getpid()}.tmp")
-    cmd = [*cc, *CFLAGS, f"-I{include}", str(source), "-o", str(tmp), "-ldl"]
-    built = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if built.returncode != 0:
-        sys.exit(f"compiling bare_decode.c failed:\n{shlex.join(cmd)}\n{built.stderr}")
-    tmp.replace(lib)
-    return lib
-
-
 class BareDecode:
     """One bare_decode.c context: its own session and cache buffers."""
 
     def __init__(self, ort_lib: str, positions: int) -> None:
-        self.lib = ctypes.CDLL(str(build_bare_decode()))
+        self.lib = ctypes.CDLL(str(build_c_library("bare_decode")))
         i64p, buf, size, i = ctypes.POINTER(ctypes.c_int64), ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int
         self.lib.bare_gen_open.restype = ctypes.c_void_p
         self.lib.bare_gen_open.argtypes = [buf, buf, i, i, i, i, i, i, buf, size]

@@ -110,13 +110,19 @@ def find_ort_headers() -> Path:
 
 def build_bare_loop() -> Path:
     """bench/out/bare_loop-<hash>.so, compiled unless a build of this source exists."""
-    source = BENCH_DIR / "bare_loop.c"
+    return build_c_library("bare_loop")
+
+
+def build_c_library(name: str) -> Path:
+    """bench/out/<name>-<hash>.so from bench/<name>.c against ONNX Runtime's C API headers,
+    compiled unless a build of this source (and compiler and flags) exists."""
+    source = BENCH_DIR / f"{name}.c"
     include = find_ort_headers()
     cc = shlex.split(os.environ.get("CC", "cc"))
     key = hashlib.sha256(source.read_bytes() + "\0".join([*cc, str(include), *CFLAGS]).encode()).hexdigest()[
         :12
     ]
-    lib = OUT_DIR / f"bare_loop-{key}.so"
+    lib = OUT_DIR / f"{name}-{key}.so"
     if lib.is_file():
         return lib
     OUT_DIR.mkdir(parents=True, exist_ok=True)
@@ -124,9 +130,9 @@ def build_bare_loop() -> Path:
     cmd = [*cc, *CFLAGS, f"-I{include}", str(source), "-o", str(tmp), "-ldl"]
     built = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if built.returncode != 0:
-        sys.exit(f"compiling bare_loop.c failed:\n{shlex.join(cmd)}\n{built.stderr}")
+        sys.exit(f"compiling {name}.c failed:\n{shlex.join(cmd)}\n{built.stderr}")
     if built.stderr:
-        print(f"warnings compiling bare_loop.c:\n{built.stderr}", file=sys.stderr)
+        print(f"warnings compiling {name}.c:\n{built.stderr}", file=sys.stderr)
     tmp.replace(lib)
     return lib
 
