@@ -383,8 +383,9 @@ def add_output_flags(
     add_quiet_flag(o)
 
 
-def add_generation_flags(p: argparse.ArgumentParser) -> None:
-    """A decoder's generation (measured by itself for a model with a KV cache)."""
+def add_generation_flags(p: argparse.ArgumentParser, *, single_call: bool = True) -> None:
+    """A decoder's generation (measured by itself for a model with a KV cache): its lengths,
+    and ``single_call``: --single-call (a command that only ever generates takes none)."""
     g = p.add_argument_group("generation (a decoder: a model with KV-cache inputs and outputs)")
     g.add_argument(
         "--prompt-tokens",
@@ -399,6 +400,8 @@ def add_generation_flags(p: argparse.ArgumentParser) -> None:
         help="tokens each generation outputs: the prompt's call gives the first, one call each "
         "the others (default 128, fewer for a shorter context)",
     )
+    if not single_call:
+        return
     g.add_argument(
         "--single-call",
         action="store_true",

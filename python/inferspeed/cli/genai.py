@@ -21,12 +21,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="onnxruntime-genai's generation loop beside inferspeed's on a model builder's folder",
     )
     p.add_argument("model", help="the folder onnxruntime-genai's model builder wrote (or its model.onnx)")
-    p.add_argument(
-        "--prompt-tokens", type=int_at_least(1), metavar="P", help="tokens of each prompt (default 128)"
-    )
-    p.add_argument(
-        "--gen-tokens", type=int_at_least(2), metavar="G", help="tokens each generation outputs (default 128)"
-    )
+    flags.add_generation_flags(p, single_call=False)
     p.add_argument(
         "--rounds",
         type=int_at_least(2),
