@@ -108,6 +108,46 @@ def test_the_slo_decides_the_rate_found(best_rate: float) -> None:
     assert found.light_load["latency_ns"] == SERVICE_NS and found.light_load["calls"] == 1000
 
 
+class TurnsSlowSession(FakeSession):
+    """A machine that turns ``factor`` times slower after its first ``fast_steps`` server
+    steps: from then on a rate's p99 is that of a rate ``factor`` times higher."""
+
+    def __init__(self, fast_steps: int, factor: float = 1.1) -> None:
+        super().__init__()
+        self.fast_steps, self.factor = fast_steps, factor
+
+    def measure(self, *, scenario: str, qps: float | None, **options: Any) -> Any:
+        result = super().measure(scenario=scenario, qps=qps, **options)
+        served = sum(c["scenario"] == "server" for c in self.calls)
+        if scenario == "server" and qps is not None and served > self.fast_steps:
+            result.samples_ns = _samples(result.samples_ns.size, p99_at(min(self.factor * qps, 0.99 * MU)))
+        return result
+
+
+def test_the_rate_found_is_run_again_and_a_failed_rerun_sends_the_search_below_it() -> None:
+    """The rate found is confirmed by a re-run of twice the step time. A re-run that fails (the
+    machine turned slow) is a failure at that rate, with its reason; the search goes on below
+    it and reports a rate that passed twice."""
+    slo = float(p99_at(600.0))
+    steady = find_capacity(FakeSession(), 99.0, slo, step_time=0.5, max_step_time=8.0)
+    confirm = [st for st in steady.steps if st.get("confirm")]
+    assert len(confirm) == 1 and confirm[0]["qps"] == steady.capacity_qps and confirm[0]["passed"]
+    assert confirm[0]["duration_s"] >= 1.0  # twice the step time
+    session = TurnsSlowSession(fast_steps=len(steady.steps) - 1)  # slow from the re-run on
+    found = find_capacity(session, 99.0, slo, step_time=0.5, max_step_time=8.0)
+    assert found.capacity_qps is not None
+    slow_best = 600.0 / session.factor  # the SLO's rate on the slow machine
+    assert slow_best * (1 - 2 * TOLERANCE) <= found.capacity_qps <= slow_best
+    reruns = [st for st in found.steps if st.get("confirm")]
+    # The first re-run (of the rate the fast machine found) failed, and every re-run until the last.
+    assert len(reruns) >= 2 and reruns[0]["qps"] == steady.capacity_qps
+    assert not any(st["passed"] for st in reruns[:-1])
+    assert all(st["reason"].startswith("the re-run of the rate found failed: p99 ") for st in reruns[:-1])
+    assert reruns[-1]["passed"] and reruns[-1]["qps"] == found.capacity_qps
+    # The capacity passed twice: in the search and in its re-run.
+    assert sum(st["passed"] for st in found.steps if st["qps"] == found.capacity_qps) == 2
+
+
 @pytest.mark.parametrize(("percentile", "least"), [(99.0, 1000), (99.9, 10_000), (90.0, 334), (50.0, 334)])
 def test_every_step_holds_the_minimum_requests_for_its_percentile(percentile: float, least: int) -> None:
     """About ten requests beyond the percentile (p99: 1000, p99.9: 10,000), never fewer than
@@ -143,11 +183,14 @@ def test_an_undecided_step_runs_longer_then_goes_by_its_point_estimate() -> None
     session = FakeSession()
     found = find_capacity(session, 50.0, slo, step_time=0.5, max_step_time=1.0)
     undecided = []
-    for st in found.steps:
+    for st in (st for st in found.steps if not st.get("confirm")):
         lo, hi = st["ci95_ns"]
         tries = [c["duration"] for c in session.calls if c["qps"] == st["qps"]]
         first = max(0.5, step_requests(50.0) / st["qps"])  # lengthened to hold the minimum
-        assert tries == ([first, 2 * first] if st["duration_s"] == 2 * first else [first])
+        expected = [first, 2 * first] if st["duration_s"] == 2 * first else [first]
+        # The rate found is run again after the search (its confirmation); no other rate is.
+        assert tries[: len(expected)] == expected
+        assert len(tries) == len(expected) or st["qps"] == found.capacity_qps
         assert st["passed"] == (st["latency_ns"] <= slo)
         if lo <= slo < hi:
             assert st["duration_s"] == 1.0 and st["reason"].startswith("decided on the estimate")

@@ -182,6 +182,8 @@ def render_generation_capacity(found: GenerationCapacityResult) -> str:
         reason = st.get("reason")
         if reason and (not st["passed"] or reason.startswith("decided")):
             verdict += f": {reason}"
+        elif st.get("confirm"):
+            verdict += " (re-run of the rate found)"
         values = " ".join(f"{format_duration(st['limits'][k]['value_ns']):>10}" for k in keys)
         lines.append(
             f"{_rate(st['qps']):>11} {_rate(st['achieved_qps']):>11} {st.get('requests', ''):>9} {values} "

@@ -556,6 +556,8 @@ def render_capacity(found: CapacityResult) -> str:
         reason = st.get("reason")
         if reason and (not st["passed"] or reason.startswith("decided")):
             verdict += f": {reason}"
+        elif st.get("confirm"):
+            verdict += " (re-run of the rate found)"
         lines.append(
             f"{_rate(st['qps']):>11} {_rate(st['achieved_qps']):>11} {st.get('requests', ''):>9} "
             f"{format_duration(st['latency_ns']):>10} {_interval(lo, hi):>21} {st['duration_s']:>7.3g}  "

@@ -14,6 +14,10 @@
    search stops above it and says so. Nor does it go below a rate that missed the SLO while
    fewer of its requests queued than lie beyond the percentile: the server's own floor
    (service time and scheduler lateness) misses it there, and a lower rate cannot help.
+4. The rate found is run again, for twice the step time (a machine whose speed changes for
+   seconds at a time can pass a step in its fast state): the capacity is a rate that passed
+   twice. A failed re-run is a failure at that rate; the search goes on below it (up to
+   CONFIRMATIONS re-runs) and the step table shows the re-run with its reason.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..analysis.capacity import (
+    KEEP_UP,
     Bracket,
     CapacityResult,
     GenerationCapacityResult,
@@ -43,6 +48,8 @@ __all__ = ["find_capacity", "find_generation_capacity"]
 
 #: How many times an undecided step is run again, each twice as long as the last.
 RERUNS = 2
+#: How many rates found are run again before the search gives up on confirming one.
+CONFIRMATIONS = 5
 
 
 @dataclass(frozen=True)
@@ -102,40 +109,87 @@ def _requests_of(result: Any) -> tuple[int, int]:
     return int(g.get("complete_generations") or 0), max(1, int(g["gen_tokens"]) - 1)
 
 
-def _search(
-    probe: _Probe, throughput: float, limits: tuple[float, float, int], max_steps: int
-) -> tuple[list[dict[str, Any]], float | None, str | None]:
-    """The bisection: the steps walked, the highest rate that passed, and why none did when the
-    steps alone do not say (the slowest rate that can hold the minimum failed)."""
+def _bisect(
+    probe: _Probe,
+    bracket: Bracket,
+    rate: float,
+    limits: tuple[float, float, int],
+    steps: list[dict[str, Any]],
+    max_steps: int,
+) -> str | None:
+    """Bisect from ``rate`` until the bracket is narrow or ``max_steps`` steps are in
+    ``steps`` (appended to); why no rate can pass, when that is the answer."""
     _, max_step_time, need = limits
     floor = need / max_step_time  # slower rates cannot hold `need` requests within max_step_time
-    steps: list[dict[str, Any]] = []
-    bracket = Bracket(0.0, 1.3 * throughput)  # high is assumed to fail
-    rate = 0.9 * throughput
-    note = None
-    for _ in range(max_steps):
+    while len(steps) < max_steps:
         if rate < floor:
             if floor >= bracket.high or any(st["qps"] == floor for st in steps):
-                note = (
+                return (
                     f"no rate from {floor:.3g}/s up met the SLO; a slower rate would need a step "
                     f"over {max_step_time:g} s to hold {need} requests"
                 )
-                break
             rate = floor
         step = _judged_step(probe, rate, limits)
         steps.append(step)
         bracket.record(rate, bool(step["passed"]))
         if step.get("light_load") and not step["passed"] and bracket.low == 0.0:
-            note = (
+            return (
                 f"not met even at light load: at {rate:.3g}/s the server's {probe.label} was still "
                 "above the SLO with too little queueing to explain it (its own floor: service time, "
                 "the scheduler's lateness, the machine's stalls)"
             )
-            break
         if bracket.narrow:
-            break
+            return None
         rate = bracket.next_rate
-    return steps, (bracket.low if bracket.low > 0 else None), note
+    return None
+
+
+def _confirmed(probe: _Probe, rate: float, limits: tuple[float, float, int]) -> dict[str, Any]:
+    """The rate found, run again for twice the step time (a machine that changes speed for
+    seconds at a time may have passed the first step in its fast state), marked ``confirm``."""
+    step_time, max_step_time, need = limits
+    step = _judged_step(probe, rate, (min(2.0 * step_time, max_step_time), max_step_time, need))
+    step["confirm"] = True
+    if not step["passed"]:
+        step["reason"] = f"the re-run of the rate found failed: {step['reason']}"
+    return step
+
+
+def _search(
+    probe: _Probe, throughput: float, limits: tuple[float, float, int], max_steps: int
+) -> tuple[list[dict[str, Any]], float | None, str | None]:
+    """The bisection, then a re-run of the rate it found (:func:`_confirmed`); a failed re-run
+    counts as a failure at that rate and the search goes on below it, up to CONFIRMATIONS
+    re-runs. Returns the steps walked, the highest rate that passed (and its re-run), and why
+    none did when the steps alone do not say."""
+    steps: list[dict[str, Any]] = []
+    bracket = Bracket(0.0, 1.3 * throughput)  # high is assumed to fail
+    note = _bisect(probe, bracket, 0.9 * throughput, limits, steps, max_steps)
+    for attempt in range(CONFIRMATIONS):
+        if note is not None or bracket.low <= 0.0:
+            return steps, None, note
+        found = bracket.low
+        step = _confirmed(probe, found, limits)
+        steps.append(step)
+        if step["passed"]:
+            return steps, found, None
+        # A failure at that rate now, and above what the re-run served where it fell behind;
+        # the highest other pass below that is the new low.
+        behind = step["achieved_qps"] < KEEP_UP * step["scheduled_qps"]
+        bracket.high = min(found, step["achieved_qps"]) if behind else found
+        below = [st["qps"] for st in steps if st["passed"] and st["qps"] < bracket.high]
+        bracket.low = max(below, default=0.0)
+        if attempt + 1 < CONFIRMATIONS and bracket.low > 0.0 and not bracket.narrow:
+            note = _bisect(probe, bracket, bracket.next_rate, limits, steps, len(steps) + max_steps // 2)
+    return (
+        steps,
+        None,
+        note
+        or (
+            f"the rates found failed {CONFIRMATIONS} re-runs: the machine's speed varied more than "
+            "the steps could follow; try a longer --step-time"
+        ),
+    )
 
 
 def _offline_throughput(session: Session, step_time: float) -> float:
