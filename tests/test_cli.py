@@ -170,6 +170,10 @@ BAD_INPUTS = [
     (["compare", "{newer_json}", "{newer_json}"], "upgrade inferspeed"),
     (["report", "{newer_json}"], "upgrade inferspeed"),
     (["compare", "{junk}", "{junk}"], "is not JSON"),
+    (["run", "{lfs}"], "is a Git LFS pointer to a file of 24,187 bytes, not the model: fetch the"),
+    (["info", "{lfs}"], "is a Git LFS pointer"),
+    (["gate", "{add}", "{lfs}"], "is a Git LFS pointer"),
+    (["run", "{add}", "--inputs", "{lfs}"], "is not an .npz archive: give arrays by input name"),
 ]
 
 
@@ -182,6 +186,10 @@ def test_bad_input_one_line_exit_2(
     data = Path(models["mlp3"]).read_bytes()
     (tmp_path / "truncated.onnx").write_bytes(data[: len(data) // 2])
     (tmp_path / "newer.json").write_text(json.dumps({"schema": "inferspeed/99", "results": []}))
+    (tmp_path / "lfs.onnx").write_text(  # a model cloned without `git lfs pull`
+        "version https://git-lfs.github.com/spec/v1\n"
+        "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 24187\n"
+    )
     paths = {
         **_odd_models(tmp_path),
         "newer_json": str(tmp_path / "newer.json"),
@@ -191,6 +199,7 @@ def test_bad_input_one_line_exit_2(
         "empty": str(tmp_path / "empty.onnx"),
         "junk": str(tmp_path / "junk.onnx"),
         "truncated": str(tmp_path / "truncated.onnx"),
+        "lfs": str(tmp_path / "lfs.onnx"),
         "missing_dir": str(tmp_path / "no" / "such"),
     }
     args = [a.format(**paths) for a in argv] + ["-n", "5"] * (argv[0] == "run")

@@ -78,6 +78,26 @@ def test_bfloat16_bits() -> None:
     assert got.arrays["b"].tolist() == [0x3F80] * 3  # bfloat16 1.0
 
 
+def test_a_scalar_bfloat16_input_is_a_0d_array_and_runs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """numpy turns the bit arithmetic of a 0-d array into a scalar, which the core cannot bind:
+    generated and constant scalars both stay arrays, and a session runs them."""
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+
+    for config in (Config(), Config(values={"b": 1.0})):
+        got = make_inputs([sig("b", 16, [])], config)
+        assert isinstance(got.arrays["b"], np.ndarray) and got.arrays["b"].shape == ()
+        assert got.arrays["b"].dtype == np.uint16
+    x = h.make_tensor_value_info("b", T.BFLOAT16, [])
+    y = h.make_tensor_value_info("y", T.BFLOAT16, [])
+    graph = h.make_graph([h.make_node("Identity", ["b"], ["y"])], "g", [x], [y])
+    path = tmp_path / "bf16_scalar.onnx"
+    onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]), path)
+    with Session(str(path), **FAST, values={"b": 1.0}) as s:
+        assert s.measure(iterations=5).stats.count == 5
+
+
 def test_npz_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "in.npz"
     np.savez(path, x=np.arange(6, dtype=np.float64).reshape(2, 3))

@@ -26,6 +26,7 @@ __all__ = [
     "check_external_data",
     "check_model_path",
     "count_macs",
+    "lfs_pointer",
     "load_proto",
     "macs_for_file",
     "model_weights",
@@ -48,6 +49,30 @@ def check_model_path(path: str) -> None:
         raise ModelError(f"cannot read model {path}: {exc.strerror or exc}") from None
     if size == 0:
         raise ModelError(f"{path} is empty, not an ONNX model")
+    pointer = lfs_pointer(path)
+    if pointer is not None:
+        raise ModelError(pointer)
+
+
+#: How a Git LFS pointer file begins (https://github.com/git-lfs/git-lfs/blob/main/docs/spec.md).
+_LFS_SIGNATURE = b"version https://git-lfs.github.com/spec/"
+
+
+def lfs_pointer(path: str) -> str | None:
+    """What to tell a user whose ``path`` is a Git LFS pointer (a model cloned without its
+    large files: a few lines of text that name the real file's size); None for anything else."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1024)
+    except OSError:
+        return None
+    if not head.startswith(_LFS_SIGNATURE):
+        return None
+    size = next((line.split()[1] for line in head.decode("ascii", "replace").splitlines()
+                 if line.startswith("size ") and len(line.split()) == 2), None)  # fmt: skip
+    real = f" to a file of {int(size):,} bytes" if size is not None and size.isdigit() else ""
+    fetch = "fetch the file with `git lfs pull` in its repository"
+    return f"{path} is a Git LFS pointer{real}, not the model: {fetch}"
 
 
 FileVersion = tuple[str, int, int, int, int, int]

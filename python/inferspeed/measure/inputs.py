@@ -108,6 +108,12 @@ def _parse_constant(name: str, et: ElementType, value: Any) -> Any:
         raise InputError(f"input {name!r} is {et.name}: cannot use {value!r} as its value") from None
 
 
+def _bfloat16_bits(x: np.ndarray) -> np.ndarray:
+    """bfloat16 bits (uint16) of float32 values, truncated; a 0-d array stays an array (numpy's
+    operators turn one into a scalar, which cannot be bound)."""
+    return np.asarray((np.asarray(x, dtype=np.float32).view(np.uint32) >> 16).astype(np.uint16))
+
+
 def _constant(name: str, et: ElementType, shape: tuple[int, ...], value: Any) -> np.ndarray:
     value = _parse_constant(name, et, value)
     if et.kind == "string":
@@ -116,7 +122,7 @@ def _constant(name: str, et: ElementType, shape: tuple[int, ...], value: Any) ->
         if et.name != "bfloat16":
             raise InputError(f"input {name!r} is {et.name}: constant values are not supported for it")
         as_f32 = np.full(shape, float(value), dtype=np.float32)
-        return (as_f32.view(np.uint32) >> 16).astype(np.uint16)
+        return _bfloat16_bits(as_f32)
     try:
         given = np.asarray(value)
         if et.kind in ("int", "uint"):
@@ -156,7 +162,7 @@ def _uniform(
         return (re + 1j * im).astype(et.storage)
     if et.name == "bfloat16":
         as_f32 = rng.uniform(lo, hi, size=shape).astype(np.float32)
-        return (as_f32.view(np.uint32) >> 16).astype(np.uint16)
+        return _bfloat16_bits(as_f32)
     raise InputError(f"range of {name!r}: ranges are not supported for {et.name} inputs")
 
 

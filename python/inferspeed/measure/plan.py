@@ -561,6 +561,11 @@ def read_npz(path: str) -> dict[str, np.ndarray]:
     except InputError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        if isinstance(exc, ValueError) and "pickle" in str(exc):  # numpy's words for "not an .npz"
+            raise InputError(
+                f"inputs file {path} is not an .npz archive: give arrays by input name, saved with "
+                "numpy.savez(path, name=array, ...)"
+            ) from None
         raise InputError(f"cannot read inputs file {path}: {exc}") from None
 
 
