@@ -125,7 +125,7 @@ def test_npz_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InputError, match="cannot become int32"):
         make_inputs([sig("x", 6, [3])], Config(inputs_file=str(path), cast=True))
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
-    with pytest.raises(InputError, match="cannot read inputs file"):
+    with pytest.raises(InputError, match=r"bad.npz is not an .npz archive: give arrays by input name"):
         make_inputs([sig("x", 1, [3])], Config(inputs_file=str(tmp_path / "bad.npz")))
 
 
@@ -194,3 +194,26 @@ def test_non_tensor_inputs_are_named_with_their_kind() -> None:
         make_inputs([optional], Config())
     with pytest.raises(InputError, match="input 'q' is a sequence"):
         make_inputs([ValueInfo("q", "sequence", None, None, None)], Config())
+
+
+def test_a_string_output_longer_than_declared_falls_back_to_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """StringSplit declares y as [2, 3]; "a b c d" splits into 4. Run takes it; a binding checks
+    the output against the declared shape and refuses it: the model is measured through Run,
+    with a note giving ONNX Runtime's reason."""
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+
+    x = h.make_tensor_value_info("x", T.STRING, [2])
+    y = h.make_tensor_value_info("y", T.STRING, [2, 3])
+    n = h.make_tensor_value_info("n", T.INT64, [2])
+    graph = h.make_graph([h.make_node("StringSplit", ["x"], ["y", "n"], delimiter=" ")], "g", [x], [y, n])
+    path = tmp_path / "split.onnx"
+    onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid("", 20)]), path)
+    with Session(str(path), threads=1, values={"x": "a b c d"}) as s:
+        r = s.measure(iterations=20)
+    assert r.stats.count == 20 and r.config["mode"] == "run"
+    (note,) = [n for n in r.notices if "declared shape" in n]
+    assert "measured through Run" in note and "Got: 4 Expected: 3" in note and "\n" not in note
+    with Session(str(path), threads=1, values={"x": "a b c"}) as s:  # fits: the binding is used
+        assert s.measure(iterations=5).config["mode"] == "binding"

@@ -153,6 +153,7 @@ void register_session(py::module_& m) {
           "True while a loop (or any other call) of another thread uses the session.")
       .def_property_readonly("outputs_preallocated", [](const PySession& s) { return s.session->outputs_preallocated(); })
       .def_property_readonly("binding_usable", [](const PySession& s) { return s.session->binding_usable(); })
+      .def_property_readonly("binding_error", [](const PySession& s) { return s.session->binding_error(); })
       .def_property_readonly("create_ns", [](const PySession& s) { return s.session->create_ns(); })
       .def_property_readonly("first_run_ns", [](const PySession& s) { return s.session->first_run_ns(); })
       .def_property_readonly("untimed_calls", [](const PySession& s) { return s.session->untimed_calls(); })

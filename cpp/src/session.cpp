@@ -344,18 +344,32 @@ void Session::prepare() {
     preallocated = false;
     status = run_every_binding();
   }
-  rt.check(status);
-  // A binding keeps the outputs ORT allocated for it and hands them to its next call as
-  // preallocated ones, which a model that breaks its declared output rank rejects: such a model
-  // can only be measured through Run.
+  // A binding checks its outputs against their declared shapes, which some models break (a
+  // string output longer than declared, an output of another rank) where Run, which just
+  // succeeded, does not; a binding also keeps the outputs ORT allocated for it and hands them
+  // to its next call as preallocated ones. Such a model can only be measured through Run.
   binding_usable_ = true;
-  if (!preallocated) {
-    if (OrtStatus* st = run_every_binding()) {
-      api_->ReleaseStatus(st);
-      binding_usable_ = false;
-    }
+  binding_error_.clear();
+  if (status == nullptr && !(preallocated && outputs_preallocated_)) status = run_every_binding();
+  if (status != nullptr) {
+    binding_error_ = api_->GetErrorMessage(status);
+    api_->ReleaseStatus(status);
+    binding_usable_ = false;
+    // Unless Run fails too on some input set: then that is the model's error, not the binding's.
+    for (size_t k = 1; k < set_ptrs_.size(); ++k) rt.check(run_plain(k));
   }
   prepared_ = true;
+}
+
+OrtStatus* Session::run_plain(size_t set) {
+  std::vector<OrtValue*> produced(outputs_.size(), nullptr);
+  ++untimed_calls_;
+  OrtStatus* status = api_->Run(session_.get(), run_options_.get(), input_names_.data(), set_ptrs_[set].data(),
+                                inputs_.size(), output_names_.data(), outputs_.size(), produced.data());
+  for (OrtValue* v : produced) {
+    if (v != nullptr) api_->ReleaseValue(v);
+  }
+  return status;
 }
 
 std::unique_ptr<Worker> Session::make_worker(size_t set) {

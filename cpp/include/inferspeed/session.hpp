@@ -155,6 +155,8 @@ class Session {
   bool outputs_preallocated() const noexcept { return outputs_preallocated_; }
   // False for a model whose outputs ORT cannot bind at all (see prepare()): measure it with Run.
   bool binding_usable() const noexcept { return binding_usable_; }
+  /// Why not, when it is not: ONNX Runtime's message from the bound call that failed.
+  const std::string& binding_error() const noexcept { return binding_error_; }
   /// Time taken to create the session, and by the first (cold) Run in prepare().
   int64_t create_ns() const noexcept { return create_ns_; }
   int64_t first_run_ns() const noexcept { return first_run_ns_; }
@@ -186,6 +188,8 @@ class Session {
   void check_set(size_t set) const;
   void set_value(size_t set, size_t i, detail::Handle<OrtValue>&& value) noexcept;
   void bind_outputs(bool preallocated);
+  // One call of input set `set` through Run (outputs allocated by ORT and released): its status.
+  OrtStatus* run_plain(size_t set);
 
   std::shared_ptr<Runtime> rt_;
   const OrtApi* api_ = nullptr;
@@ -210,6 +214,7 @@ class Session {
   bool profiling_ = false;
   bool outputs_preallocated_ = false;
   bool binding_usable_ = true;
+  std::string binding_error_;
   int64_t create_ns_ = 0;
   int64_t first_run_ns_ = 0;
   int64_t untimed_calls_ = 0;

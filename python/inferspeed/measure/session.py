@@ -176,9 +176,11 @@ class Session:
             failed, probe = self._afresh(profile_prefix, probe)
         if not self._core.binding_usable and c.mode == "binding":
             self.config = c.replace(mode="run")
+            why = " ".join(self._core.binding_error.split()).rstrip(".") or "a bound call failed"
             self._notices.append(
-                "this model's outputs do not keep their declared rank, so ONNX Runtime cannot bind "
-                "them: measured through Run (--mode run), outputs allocated on every call"
+                "this model's outputs break their declared shape or rank, which ONNX Runtime "
+                f"refuses in a binding ({why}): measured through Run (--mode run), outputs "
+                "allocated on every call"
             )
         peak, rss = probe.stop()
         # Resident memory around session creation, input binding and the first run (of the
