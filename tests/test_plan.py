@@ -243,3 +243,26 @@ def test_audio_state_and_sample_rate(tmp_path: Path) -> None:
         because = {i["name"]: i["chosen_because"] for i in s.model_info()["inputs"]}
         assert because["sr"] == "values a sample rate of 16000 Hz"
         assert "16000 samples (1 s at 16000 Hz)" in because["input"]
+
+
+def test_the_batch_is_the_first_dim_of_the_first_input_of_rank_two_or_more(tmp_path: Path) -> None:
+    """A rank-1 input's length is not a batch: a model of one [7] input has no per-item
+    throughput; a rank-1 input before a [4, 16] one leaves the batch to the latter."""
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+
+    from inferspeed.results.result import batch_from
+
+    assert batch_from([(7,)]) == 1 and batch_from([(), (3,), (4, 16)]) == 4 and batch_from([]) == 1
+    x = h.make_tensor_value_info("x", T.FLOAT, [7])
+    y = h.make_tensor_value_info("y", T.FLOAT, [7])
+    path = tmp_path / "vec.onnx"
+    graph = h.make_graph([h.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
+    onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]), path)
+    p = cli("run", str(path), *FAST, "--scenario", "offline", "--duration", "0.2")
+    assert p.returncode == 0, p.stderr
+    (line,) = [line for line in p.stdout.splitlines() if line.startswith("throughput")]
+    assert "items" not in line and "batch" not in line
+    with Session(str(path), threads=1) as s:
+        assert s.batch == 1

@@ -35,7 +35,7 @@ from ..facts.modelfile import (
 )
 from ..facts.signature import ValueInfo
 from ..metrics import metric_named
-from ..results.result import Result, compute_at, first_dim
+from ..results.result import Result, batch_from, compute_at
 from .generation import GenerationPlan, GenerationTarget, core_spec, one_step_config, plan_generation
 from .inputs import GeneratedInputs, make_inputs
 from .measurement import run_measurement
@@ -333,10 +333,11 @@ class Session:
 
     @property
     def batch(self) -> int:
-        """The batch: the first dimension of the first input as bound (1 when it has none)."""
+        """The batch: the first dimension of the first input of rank 2 or more as bound (1
+        when there is none: :func:`~inferspeed.results.result.batch_from`)."""
         if self._generated is None:
             return self._plan.batch
-        return first_dim(self._generated.shapes[self.inputs[0].name]) if self.inputs else 1
+        return batch_from(self._generated.shapes.get(v.name) for v in self.inputs)
 
     @property
     def notices(self) -> tuple[str, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ from ..stats.summary import Stats
 __all__ = [
     "SCHEMA",
     "Result",
+    "batch_from",
     "batch_of",
     "compute_at",
     "first_dim",
@@ -334,11 +335,17 @@ def write_json(
 
 
 def first_dim(shape: Sequence[int] | None) -> int:
-    """The batch of an input shape: its first dimension (1 for a scalar or no shape)."""
+    """The first dimension of an input shape (1 for a scalar or no shape)."""
     return int(shape[0]) if shape else 1
 
 
+def batch_from(shapes: Iterable[Sequence[int] | None]) -> int:
+    """The batch of inputs bound at ``shapes`` (in the model's order): the first dimension of
+    the first input of rank 2 or more (docs/inputs.md's batch role); 1 when every input has
+    rank 0 or 1 (a rank-1 input's length is a length, not a batch)."""
+    return next((first_dim(shape) for shape in shapes if shape is not None and len(shape) >= 2), 1)
+
+
 def batch_of(result: Mapping[str, Any]) -> int:
-    """The batch of a result's JSON form: the first dimension of its first input (1 if none)."""
-    inputs = result.get("model", {}).get("inputs", [])
-    return first_dim(inputs[0].get("bound_shape") if inputs else None)
+    """The batch of a result's JSON form (:func:`batch_from` its inputs' bound shapes)."""
+    return batch_from(i.get("bound_shape") for i in result.get("model", {}).get("inputs", []))
