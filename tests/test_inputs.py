@@ -217,3 +217,34 @@ def test_a_string_output_longer_than_declared_falls_back_to_run(tmp_path) -> Non
     assert "measured through Run" in note and "Got: 4 Expected: 3" in note and "\n" not in note
     with Session(str(path), threads=1, values={"x": "a b c"}) as s:  # fits: the binding is used
         assert s.measure(iterations=5).config["mode"] == "binding"
+
+
+@pytest.mark.parametrize(
+    ("onnx_code", "name"),
+    [(24, "float8e8m0"), (25, "uint2"), (26, "int2"), (21, "uint4"), (22, "int4"), (17, "float8e4m3fn")],
+)
+def test_every_narrow_element_type_is_named_alike_and_measures(tmp_path, onnx_code: int, name: str) -> None:  # type: ignore[no-untyped-def]
+    """ONNX numbers float8e8m0, uint2 and int2 24, 25, 26; ONNX Runtime's C API 26, 24, 25.
+    `info` (the file) and `run` (the session) name each by one name, and a Cast of each
+    measures with no flag."""
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+
+    from inferspeed.facts.info import info_document
+
+    x = h.make_tensor_value_info("x", onnx_code, [2, 5])
+    y = h.make_tensor_value_info("y", T.FLOAT, [2, 5])
+    graph = h.make_graph([h.make_node("Cast", ["x"], ["y"], to=T.FLOAT)], "g", [x], [y])
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 25)])
+    model.ir_version = 12
+    path = str(tmp_path / f"{name}.onnx")
+    onnx.save(model, path)
+    assert info_document(path)["inputs"][0]["type"] == name
+    with Session(path, threads=1) as s:
+        assert [v.element_type for v in s.inputs] == [name]
+        assert s.measure(iterations=10).stats.count == 10
+        raw = s.input_arrays["x"]
+    assert raw.nbytes == (10 * {"uint2": 2, "int2": 2, "uint4": 4, "int4": 4}.get(name, 8) + 7) // 8
+    if name == "float8e8m0":  # exponents of 2^-3 .. 2^3, never the NaN 0xFF
+        assert raw.min() >= 124 and raw.max() <= 130

@@ -13,7 +13,7 @@ from ..errors import ModelError
 from . import onnxfile
 from .modelfile import check_model_path, macs_for_file
 from .onnxfile import Value, ValueType
-from .signature import ELEMENT_TYPES
+from .signature import element_type_name, ort_element_code
 
 __all__ = ["Bound", "InfoDocument", "ValueRecord", "info_document"]
 
@@ -62,9 +62,7 @@ Bound = Callable[[], tuple[Mapping[str, Sequence[int]] | None, Mapping[str, Any]
 
 def _type_text(t: ValueType) -> tuple[str, list[Any] | None]:
     if t.kind == "tensor_type":
-        et = ELEMENT_TYPES.get(t.elem_type)
-        name = et.name if et else f"type{t.elem_type}"
-        return name, None if t.shape is None else list(t.shape)
+        return element_type_name(ort_element_code(t.elem_type)), None if t.shape is None else list(t.shape)
     if t.kind == "sequence_type":
         inner, _ = _type_text(t.inner or ValueType())
         return f"sequence<{inner}>", None

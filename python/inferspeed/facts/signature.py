@@ -9,7 +9,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ELEMENT_TYPES", "ElementType", "ValueInfo", "file_inputs"]
+__all__ = [
+    "ELEMENT_TYPES",
+    "ElementType",
+    "ValueInfo",
+    "element_type_name",
+    "file_inputs",
+    "ort_element_code",
+]
 
 
 @dataclass(frozen=True)
@@ -57,8 +64,29 @@ ELEMENT_TYPES: Mapping[int, ElementType] = MappingProxyType(
         20: _t(20, "float8e5m2fnuz", np.uint8, 8, "raw"),
         21: _t(21, "uint4", np.uint8, 4, "raw"),
         22: _t(22, "int4", np.int8, 4, "raw"),
+        23: _t(23, "float4e2m1", np.uint8, 4, "raw"),
+        24: _t(24, "uint2", np.uint8, 2, "raw"),
+        25: _t(25, "int2", np.int8, 2, "raw"),
+        26: _t(26, "float8e8m0", np.uint8, 8, "raw"),
     }
 )
+
+#: ONNX's TensorProto.DataType codes that ONNX Runtime's C API numbers otherwise (ONNX: 24
+#: float8e8m0, 25 uint2, 26 int2); the others are the same in both.
+_ONNX_TO_ORT: Mapping[int, int] = MappingProxyType({24: 26, 25: 24, 26: 25})
+
+
+def ort_element_code(onnx_code: int) -> int:
+    """The C API's code (what :data:`ELEMENT_TYPES` and the core use) of an element type
+    given by its ONNX ``TensorProto.DataType`` code (what a model file holds)."""
+    return _ONNX_TO_ORT.get(onnx_code, onnx_code)
+
+
+def element_type_name(code: int) -> str:
+    """The name of a C API element type code; ``"type<code>"`` for one unknown here."""
+    et = ELEMENT_TYPES.get(code)
+    return et.name if et else f"type{code}"
+
 
 #: ONNXType codes as ORT reports them.
 VALUE_KINDS: Mapping[int, str] = MappingProxyType(
@@ -98,10 +126,9 @@ class ValueInfo:
         if kind not in ("tensor", "sparse_tensor"):
             return cls(d["name"], kind, None, None, None, 0)
         code = int(d["element_type"])
-        et = ELEMENT_TYPES.get(code)
         shape = tuple(None if int(x) < 0 else int(x) for x in d["shape"])
         symbols = tuple(s or None for s in d["symbolic"])
-        return cls(d["name"], kind, et.name if et else f"type{code}", shape, symbols, code)
+        return cls(d["name"], kind, element_type_name(code), shape, symbols, code)
 
     @property
     def shape_text(self) -> str:
@@ -149,10 +176,10 @@ def file_inputs(model: Any) -> tuple[ValueInfo, ...]:
                 )
             )
             continue
-        et = ELEMENT_TYPES.get(t.elem_type)
+        code = ort_element_code(t.elem_type)
         dims = list(t.shape or [])
         shape = tuple(d if isinstance(d, int) and d > 0 else None for d in dims)
         symbols = tuple(d if isinstance(d, str) and d else None for d in dims)
-        name = et.name if et else f"type{t.elem_type}"
-        out.append(ValueInfo(v.name, "tensor", name, shape, symbols, t.elem_type, t.shape is not None))
+        name = element_type_name(code)
+        out.append(ValueInfo(v.name, "tensor", name, shape, symbols, code, t.shape is not None))
     return tuple(out)

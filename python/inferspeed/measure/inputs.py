@@ -7,7 +7,8 @@ Generated values (seeded, reproducible):
   they are valid indices and token ids for most models; use ``ranges`` for anything else
 - bool: uniformly True/False
 - string: the word "inferspeed"
-- bfloat16, float8, int4: values of the same magnitude, stored as raw bits
+- bfloat16, float8, float4, int4, int2: values of the same magnitude, stored as raw bits
+  (float8e8m0, an exponent alone: powers of two from 2^-3 to 2^3)
 
 Inputs no flag fills get what :mod:`inferspeed.measure.plan` chose for them by their role
 (sizes of dynamic dimensions, masks of ones, zero state, ids within their table...), with a
@@ -175,8 +176,10 @@ def _random(name: str, et: ElementType, shape: tuple[int, ...], rng: np.random.G
         return _uniform(name, et, shape, *DEFAULT_INT_RANGE, rng)
     if et.kind in ("float", "complex") or et.name == "bfloat16":
         return _uniform(name, et, shape, 0.0, 1.0, rng)
-    # float8 and int4: bytes with a small positive exponent / small values, never NaN.
     nbytes = _storage_bytes(et, shape)
+    if et.name == "float8e8m0":  # a power of two's exponent: 2^-3 .. 2^3 (0xFF is NaN)
+        return rng.integers(124, 131, size=nbytes, dtype=np.uint8)
+    # float8, float4, int4 and int2: bytes with a small positive exponent / small values, never NaN.
     raw = rng.integers(0, 256, size=nbytes, dtype=np.uint8) & np.uint8(0x37)
     return raw.view(et.storage)
 
@@ -191,7 +194,7 @@ def _file_array(v: ValueInfo, et: ElementType, array: np.ndarray, path: str, cas
             raise InputError(f"array {v.name!r} in {path} is {array.dtype}, input is string")
         return array.astype(object)
     if et.kind == "raw":
-        if array.dtype.itemsize * 8 != et.bits and not (et.bits == 4 and array.dtype.itemsize == 1):
+        if array.dtype.itemsize * 8 != et.bits and not (et.bits < 8 and array.dtype.itemsize == 1):
             raise InputError(f"array {v.name!r} in {path} is {array.dtype}: {et.name} needs its raw bits")
         return _contiguous(array).view(et.storage)
     if array.dtype != np.dtype(et.storage):
