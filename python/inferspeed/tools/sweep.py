@@ -227,11 +227,10 @@ def sweep(
     model : str or os.PathLike
         The model file (a path: each cell's process opens it).
     grid : mapping
-        The axes and their values: ``threads``, ``opt_level``, ``mode``, ``cache``, ``batch``
-        a decoder's ``prompt_tokens`` and ``gen_tokens``, and ``streams`` (each cell the offline
-        scenario with that concurrency) each a list; ``dims`` a mapping of
-        each symbol (or ``"input:axis"``) to its sizes (``{"seq": [128, 512]}``). Every
-        combination is one cell; a value given twice on one axis makes one cell.
+        The axes and their values: ``threads``, ``opt_level``, ``mode``, ``cache``, ``batch``,
+        a decoder's ``prompt_tokens`` and ``gen_tokens``, ``streams`` (offline concurrency)
+        each a list; ``dims`` a mapping of each symbol (or ``"input:axis"``) to its sizes
+        (``{"seq": [128, 512]}``). Every combination is one cell (a value given twice, one).
     out : str, os.PathLike or None
         The JSONL file (:mod:`inferspeed.results.sweepfile`); it must not exist unless
         ``resume``. None: the cells are only returned (nothing to resume).
