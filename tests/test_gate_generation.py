@@ -22,6 +22,7 @@ from inferspeed.report.text import render_gate
 from inferspeed.results.pool import pool_results, round_record
 from inferspeed.results.result import load_json, write_json
 from inferspeed.tools.gate import GATE_TIME, ROUND_TIME, GateVerdict, _notes, _reach, gate, generation_rounds
+from inferspeed.units import format_duration
 
 from .test_cli import cli
 
@@ -349,3 +350,32 @@ def test_the_plugin_gates_a_decoder_on_its_statistic(
     refused.stdout.fnmatch_lines(
         ["*inferspeed: *test_decoder_speed: --statistic ttft is a generation's figure and *"]
     )
+
+
+@pytest.mark.parametrize("statistic", ["ttft", "output_tokens_per_s"])
+def test_the_side_lines_show_the_decided_figure(statistic: str, tmp_path: Path) -> None:
+    """With --statistic ttft each side's line leads with that side's own TTFT median (the
+    median of its generations' prefill and first sampling, as the JSON keeps them), not the
+    decode steps' median; with output_tokens_per_s, with the side's batch over its median
+    decode step. The pooled ratio under them is the same figure's."""
+    a, b = interleaved(1.10, 1.15)
+    write_json([a, b], tmp_path / "g.json")
+    a, b = load_json(tmp_path / "g.json")
+    c = compare_results(a, b, statistic=statistic, baseline_label="base.onnx", candidate_label="new.onnx")
+    lines = render_gate(GateVerdict(a, b, c, 0.05, 20, (), 7, statistic)).splitlines()
+    figures = []
+    for line, label, r in zip(lines, ("base.onnx", "new.onnx"), (a, b), strict=False):
+        g = r.generation or {}
+        steps, picks = np.asarray(g["step_ns"]), np.asarray(g["sample_ns"])
+        if statistic == "ttft":
+            figure = float(np.median(steps[:, 0] + picks[:, 0]))
+            assert line.startswith(f"{label}: TTFT median {format_duration(figure)} (95% CI ")
+            assert f", {steps.shape[0]} generations; TPOT median {format_duration(r.stats.median_ns)}" in line
+        else:
+            figure = g["batch"] * 1e9 / float(np.median(steps[:, 1:]))
+            assert line.startswith(
+                f"{label}: output tokens/s {figure:,.1f} (batch 1 over the median decode step"
+            )
+        figures.append(figure)
+    name = "TTFT" if statistic == "ttft" else "output tokens/s"
+    assert f"the pooled figures above give {name} {figures[1] / figures[0]:.3f}." in lines[2]

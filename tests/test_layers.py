@@ -210,6 +210,8 @@ SHARED_STEMS = {
     "compare": "comparison of latency results with significance (analysis) and its command (cli)",
     "gate": "the gates (tools) and the command (cli)",
     "generation": "a decoder's generations: their statistics (stats) and their measurement (measure)",
+    "generation_requests": "a decoder's generation requests under load: each request's figures read back "
+    "from a result (stats) and their terminal report (report)",
     "genai": "onnxruntime-genai's loop beside inferspeed's: the tool, its text (report), its command (cli)",
     "history": "the machine's history: its file (facts) and its use in a measurement (measure)",
     "info": "what a model file holds (facts) and the command that prints it (cli)",

@@ -22,16 +22,18 @@ import pytest
 
 import inferspeed
 from inferspeed.config import Config
-from inferspeed.report.text import render_sweep
+from inferspeed.report.exports import tokens_text
+from inferspeed.report.text import render_latency_sweep_row, render_sweep
 from inferspeed.results.sweepfile import SweepLine, line_result, per_generation, read_sweep, token_rates
-from inferspeed.tools.sweep import SweepResult, grid_cells, ranking_for, sweep_metric
+from inferspeed.tools.sweep import SweepResult, cell_config, grid_cells, ranking_for, sweep_metric
 from inferspeed.units import format_duration
 
 MODEL = str(Path(__file__).parent / "data" / "decoders" / "gpt2" / "model.onnx")
 CELLS = [(8, 4), (8, 8), (32, 4), (32, 8)]
 ROW = re.compile(
     r"^(?P<best>[* ]) (?P<label>\S.*?)\s+(?P<pp>pp\d+)\s+(?P<pp_rate>[\d,.]+ ± [\d,.]+)\s+(?P<tg>tg\d+)"
-    r"\s+(?P<tg_rate>[\d,.]+ ± [\d,.]+)\s+(?P<ttft>\S+ \S+)\s+(?P<tpot>\S+ \S+)\s+(?P<gens>\d+)$"
+    r"\s+(?P<tg_rate>[\d,.]+ ± [\d,.]+)\s+(?P<ttft>\S+ \S+)\s+(?P<tpot>\S+ \S+)\s+(?P<gens>\d+)"
+    r"\s+(?P<all>[\d,.]+)$"
 )
 
 
@@ -93,7 +95,7 @@ def test_each_cell_is_a_generation_of_its_lengths(swept: dict[str, Any]) -> None
 
 def test_the_table_is_llama_bench_s_tests_with_their_sd(swept: dict[str, Any]) -> None:
     out = swept["stdout"].splitlines()
-    assert " ".join(out[0].split()) == "cell test prompt t/s test output t/s TTFT TPOT gens"
+    assert " ".join(out[0].split()) == "cell test prompt t/s test output t/s TTFT TPOT gens all t/s"
     rows = [m.groupdict() for line in out[1:5] if (m := ROW.match(line))]
     assert len(rows) == 4, out
     for row, e in zip(rows, _lines(swept["jsonl"]), strict=True):
@@ -106,6 +108,7 @@ def test_the_table_is_llama_bench_s_tests_with_their_sd(swept: dict[str, Any]) -
         assert row["ttft"] == format_duration(r["generation"]["ttft"]["median_ns"])
         assert row["tpot"] == format_duration(r["stats"]["median_ns"])
         assert int(row["gens"]) == own["n"]
+        assert row["all"] == tokens_text(r["generation"]["end_to_end_tokens_per_s"])
     # The best is the lowest TPOT, marked and named.
     tpot = [e["result"]["stats"]["median_ns"] for e in _lines(swept["jsonl"])]
     best = int(np.argmin(tpot))
@@ -119,10 +122,10 @@ def test_markdown_and_csv_hold_the_same_table(swept: dict[str, Any]) -> None:
     table = [m.groupdict() for line in swept["stdout"].splitlines() if (m := ROW.match(line))]
     md = [line for line in swept["md"].read_text().splitlines() if line.startswith("|")]
     head, rule, *body = ([c.strip() for c in line.strip("|").split("|")] for line in md)
-    assert head == ["cell", "test", "prompt t/s", "test", "output t/s", "TTFT", "TPOT", "gens"]
-    assert rule == ["---", *["---:"] * 7]
+    assert head == ["cell", "test", "prompt t/s", "test", "output t/s", "TTFT", "TPOT", "gens", "all t/s"]
+    assert rule == ["---", *["---:"] * 8]
     assert body == [
-        [t["label"], t["pp"], t["pp_rate"], t["tg"], t["tg_rate"], t["ttft"], t["tpot"], t["gens"]]
+        [t["label"], t["pp"], t["pp_rate"], t["tg"], t["tg_rate"], t["ttft"], t["tpot"], t["gens"], t["all"]]
         for t in table
     ]
     best = next(t["label"] for t in table if t["best"] == "*")
@@ -229,3 +232,74 @@ def test_a_grid_of_lengths_ranks_as_a_generation() -> None:
         {"prompt_tokens": 8, "gen_tokens": 4},
         {"prompt_tokens": 32, "gen_tokens": 4},
     ]
+
+
+# --- streams: the offline scenario's concurrency as an axis ----------------------------------------
+
+
+def test_streams_is_an_axis_of_the_offline_scenario() -> None:
+    """A cell of streams=K measures K streams back to back (the offline scenario's
+    concurrency), on any model: a decoder's streams each generate with their own cache."""
+    assert [c["streams"] for c in grid_cells({"streams": [1, 2, 2, 4]})] == [1, 2, 4]
+    c = cell_config(Config(), {"streams": 3, "prompt_tokens": 8})
+    assert (c.scenario, c.concurrency, c.prompt_tokens) == ("offline", 3, 8)
+    # A latency model's cell: samples/s are every worker's (the load's achieved rate), not one's.
+    line = SweepLine(
+        {"streams": 2},
+        result={
+            "scenario": "offline",
+            "throughput_per_s": 180.0,
+            "stats": {"median_ns": 1e7, "p99_ns": 2e7, "throughput_per_s": 90.0},
+            "config": {"metric": "latency"},
+        },
+    )
+    assert line.value(("stats", "throughput_per_s")) == 180.0
+    assert render_latency_sweep_row(line).split()[-2:] == ["180.0", "/s"]
+
+
+def test_a_sweep_of_streams_reports_every_stream_s_tokens(tmp_path: Path) -> None:
+    """--streams 1,2 on the decoder: each cell an offline run of K streams; its line folds the
+    per-request arrays into per_generation (one entry per request started) and keeps the
+    output tokens/s of all streams, which the table's last column (text, Markdown, CSV) shows;
+    the report plots tokens/s and TPOT against the context length, one line per streams."""
+    out, md, table = tmp_path / "s.jsonl", tmp_path / "s.md", tmp_path / "s.csv"
+    p = _cli(
+        "sweep", MODEL, "--prompt-tokens", "8,16", "--gen-tokens", "4", "--streams", "1,2", "-t", "0.25",
+        "--warmup", "0.05", "--out", str(out), "--markdown", str(md), "--csv", str(table),
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    lines = _lines(out)
+    assert [(e["cell"]["prompt_tokens"], e["cell"]["streams"]) for e in lines] == [
+        (8, 1),
+        (8, 2),
+        (16, 1),
+        (16, 2),
+    ]
+    rows = {m["label"]: m.groupdict() for line in p.stdout.splitlines() if (m := ROW.match(line))}
+    csv_rows = {r["cell"]: r for r in csv.DictReader(io.StringIO(table.read_text()))}
+    for e in lines:
+        r, k = e["result"], e["cell"]["streams"]
+        g = r["generation"]
+        assert r["scenario"] == "offline" and r["concurrency"] == k == g["streams"]
+        assert not {"token_ns", "request_step_ns", "arrival_ns", "start_ns"} & set(g)
+        assert len(g["per_generation"]["prefill_ns"]) == g["requests"] > 2
+        assert g["output_tokens_per_s"] == r["output_tokens_per_s"] > 0
+        label = f"prompt_tokens={e['cell']['prompt_tokens']}, gen_tokens=4, streams={k}"
+        assert rows[label]["all"] == tokens_text(r["output_tokens_per_s"])
+        assert rows[label]["tpot"] == format_duration(r["stats"]["median_ns"])
+        assert int(rows[label]["gens"]) == g["requests"]
+        assert int(csv_rows[label]["streams"]) == k
+        assert float(csv_rows[label]["end_to_end_tokens_per_s"]) == pytest.approx(
+            r["output_tokens_per_s"], abs=1e-3
+        )
+        assert f"| {label} |" in md.read_text()
+    folder = tmp_path / "png"
+    p = _cli("report", str(out), "--png", str(folder))
+    assert p.returncode == 0, p.stderr
+    (plot,) = folder.iterdir()
+    assert plot.name == "s-jsonl-tokens-by-context.png" and plot.stat().st_size > 10_000
+
+
+def test_streams_must_be_positive() -> None:
+    p = _cli("sweep", MODEL, "--streams", "0,2")
+    assert p.returncode == 2 and "is not a list of positive integers" in p.stderr

@@ -208,6 +208,11 @@ class GenerationComparison(Comparison):
     #: steps' median (higher is better: the candidate is slower when it is below 1). For the
     #: last two, ``ratio``, ``ratio_ci`` and ``statistic_p_value`` are that figure's.
     on: str = "tpot"
+    #: Generation requests under load ("server" or "offline"; None: single-stream generations):
+    #: the figures are then each completed request's time per output token, and ``also``
+    #: holds their times to first token (``"ttft"``, from the schedule) and their inter-token
+    #: latencies (``"itl"``).
+    requests: str | None = None
 
     @property
     def decided_ratio(self) -> tuple[float, tuple[float, float], float | None]:

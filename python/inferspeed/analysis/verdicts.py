@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 
 from ..config import DEFAULT_THRESHOLD, GENERATION_STATISTICS
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 from ..results.result import Result
+from ..stats.generation_requests import is_load, request_figures
 from ..stats.summary import summarize
 from .compare import (
     PAIRED_MIN_ROUNDS,
@@ -48,6 +49,7 @@ __all__ = [
     "one_threshold",
     "paired_slowdowns",
     "runtime_differences",
+    "ttft_samples",
 ]
 
 #: A comparison of two results of one metric.
@@ -104,17 +106,34 @@ def _generations(r: Result) -> tuple[np.ndarray, np.ndarray]:
     return steps, np.asarray(g.get("sample_ns") or [], dtype=np.int64).reshape(steps.shape)
 
 
-def _ttft_of(r: Result, generations: slice = slice(None)) -> Result:
-    """A generation result as a latency result of its times to first token (one per whole
-    generation, in order; ``generations``: those of one round): what compares them."""
+def ttft_samples(r: Result, generations: slice = slice(None)) -> np.ndarray:
+    """A generation result's times to first token: one per whole generation, in order (the
+    prefill's call and the first token's sampling; ``generations``: those of one round); for
+    generation requests under load (:func:`~inferspeed.stats.generation_requests.is_load`) one
+    per completed request, from its scheduled arrival (server) or its start (offline)."""
+    if is_load(r.generation):
+        load: np.ndarray = request_figures(r.generation or {})["ttft"]
+        return load
     steps, picks = (x[generations] for x in _generations(r))
     done = steps[:, 0] >= 0
-    ttft = steps[done, 0] + np.maximum(picks[done, 0], 0)
-    if ttft.size == 0:
-        ttft = np.zeros(1, np.int64)
+    ttft: np.ndarray = steps[done, 0] + np.maximum(picks[done, 0], 0)
+    return ttft
+
+
+def _as_latency(r: Result, samples: np.ndarray) -> Result:
+    """``r`` as a latency result of ``samples`` (one figure per generation or request, in
+    order): what compares them."""
+    x = np.asarray(samples, dtype=np.int64)
+    if x.size == 0:
+        x = np.zeros(1, np.int64)
     return dataclasses.replace(
-        r, samples_ns=ttft, stats=summarize(ttft), monitor=None, generation=None, loop={}, config={}
+        r, samples_ns=x, stats=summarize(x), monitor=None, generation=None, loop={}, config={}
     )
+
+
+def _ttft_of(r: Result, generations: slice = slice(None)) -> Result:
+    """A generation result as a latency result of its times to first token (:func:`ttft_samples`)."""
+    return _as_latency(r, ttft_samples(r, generations))
 
 
 def _ttft_by_round(r: Result, records: Sequence[dict[str, Any]]) -> tuple[Result, ...] | None:
@@ -160,6 +179,8 @@ def _generation(a: Result, b: Result, o: CompareOptions) -> Verdict:
     to first token beside it when each side has two whole generations or more; the verdict on
     ``o.statistic`` (tpot or a latency statistic: the decode steps'; ttft; output tokens/s)."""
     on = o.statistic if o.statistic in GENERATION_STATISTICS else "tpot"
+    if is_load(a.generation) or is_load(b.generation):
+        return _generation_load(a, b, o, on)
     tpot = compare(
         a,
         b,
@@ -174,6 +195,57 @@ def _generation(a: Result, b: Result, o: CompareOptions) -> Verdict:
         ttft = _compare_ttft(a, b, o)
     batches = (int((a.generation or {}).get("batch") or 1), int((b.generation or {}).get("batch") or 1))
     return generation_comparison(tpot, ttft, on, batches)
+
+
+def _load_scenario(r: Result, label: str) -> str:
+    """The scenario of a generation result: "server" or "offline" for requests under load;
+    ConfigError for single-stream generations (they compare with each other only)."""
+    if not is_load(r.generation):
+        raise ConfigError(
+            f"{label} holds single-stream generations and the other generation requests under load: "
+            "compare results of one scenario (--scenario)"
+        )
+    return r.scenario
+
+
+def _generation_load(a: Result, b: Result, o: CompareOptions, on: str) -> Verdict:
+    """Generation requests under load (server or offline): the time per output token of each
+    completed request compared as latencies (the verdict's, unless ``on`` says otherwise),
+    their times to first token (from the schedule: the scheduled arrival, or offline the
+    request's start) and inter-token latencies beside it. Output tokens/s are the batch over
+    the median request's TPOT, times the streams offline (all of them busy). Never paired: a
+    load runs on its own."""
+    scenarios = (_load_scenario(a, o.baseline_label), _load_scenario(b, o.candidate_label))
+    if scenarios[0] != scenarios[1]:
+        raise ConfigError(
+            f"{o.baseline_label} holds generation requests of the {scenarios[0]} scenario and "
+            f"{o.candidate_label} of the {scenarios[1]}: compare results of one scenario"
+        )
+    figures = [request_figures(r.generation or {}) for r in (a, b)]
+    if min(f["tpot"].size for f in figures) < 2:
+        raise InputError("each result needs at least 2 completed requests to compare")
+    statistic = "median" if o.statistic in GENERATION_STATISTICS else o.statistic
+
+    def compared(name: str, decided: str = "median") -> Comparison:
+        return compare(
+            *(_as_latency(r, f[name]) for r, f in zip((a, b), figures, strict=True)),
+            threshold=o.threshold,
+            baseline_label=o.baseline_label,
+            candidate_label=o.candidate_label,
+            statistic=decided,
+        )
+
+    also = (("ttft", compared("ttft")), ("itl", compared("itl")))
+    batches = tuple(_load_batch(r) for r in (a, b))
+    found = generation_comparison(compared("tpot", statistic), also[0][1], on, (batches[0], batches[1]))
+    return dataclasses.replace(found, also=also, requests=scenarios[0])
+
+
+def _load_batch(r: Result) -> int:
+    """The sequences a load's request TPOT serves at once: the batch, times the streams offline."""
+    g = r.generation or {}
+    streams = int(g.get("streams") or 1) if r.scenario == "offline" else 1
+    return int(g.get("batch") or 1) * streams
 
 
 def paired_slowdowns(baseline: Result, candidate: Result, statistic: str = "median") -> np.ndarray | None:

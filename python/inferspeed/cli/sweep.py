@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 __all__ = ["add_parser", "cmd_sweep"]
 
 #: Flag destinations that are sweep axes: lists, one value per cell, never the base Config's.
-AXIS_DESTS = ("threads", "opt_level", "mode", "cache", "dim", "batch", "prompt_tokens", "gen_tokens")
+AXIS_DESTS = (
+    "threads", "opt_level", "mode", "cache", "dim", "batch", "prompt_tokens", "gen_tokens", "streams"
+)  # fmt: skip
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,6 +48,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         type=parse_int_list,
         metavar="G[,G...]",
         help="a decoder's output lengths, each at least 2",
+    )
+    axes.add_argument(
+        "--streams",
+        type=parse_int_list,
+        metavar="K[,K...]",
+        help="streams sharing one session, back to back (the offline scenario's concurrency; a "
+        "decoder's streams each generate with their own cache; docs/scenarios.md)",
     )
     p.add_argument(
         "--out", metavar="FILE.jsonl", help="results, one line per cell, each written once measured"
@@ -116,10 +125,12 @@ def _grid(args: argparse.Namespace) -> dict[str, Any]:
         grid["prompt_tokens"] = args.prompt_tokens
     if args.gen_tokens:
         grid["gen_tokens"] = args.gen_tokens
+    if args.streams:
+        grid["streams"] = args.streams
     if not grid:
         raise ConfigError(
             "sweep needs at least one axis (--threads, --dim, --batch, --opt-level, --mode, --cache, "
-            "--prompt-tokens, --gen-tokens)"
+            "--prompt-tokens, --gen-tokens, --streams)"
         )
     return grid
 

@@ -896,7 +896,7 @@ def rates_cells(r: TokenRates | None) -> list[str]:
     """A generation's figures as a sweep's table shows them (:data:`SWEEP_TABLES`): the tests
     ``pp{P}`` and ``tg{G}``, each with its tokens/s ± SD, TTFT, TPOT and the generations."""
     if r is None:
-        return ["-"] * 7
+        return ["-"] * len(_GENERATION_TITLES)
     return [
         r.pp,
         tokens_text(r.prompt_per_s, r.prompt_sd),
@@ -905,6 +905,7 @@ def rates_cells(r: TokenRates | None) -> list[str]:
         format_duration(r.ttft_ns),
         format_duration(r.tpot_ns),
         str(r.generations),
+        tokens_text(r.end_to_end_per_s),
     ]
 
 
@@ -927,14 +928,15 @@ def rates_values(r: TokenRates | None) -> dict[str, str | int | float | None]:
         "ttft_median_ns": r.ttft_ns,
         "tpot_median_ns": r.tpot_ns,
         "end_to_end_tokens_per_s": _rounded(r.end_to_end_per_s),
+        "streams": r.streams,
     }
 
 
-_GENERATION_TITLES = ("test", "prompt t/s", "test", "output t/s", "TTFT", "TPOT", "gens")
+_GENERATION_TITLES = ("test", "prompt t/s", "test", "output t/s", "TTFT", "TPOT", "gens", "all t/s")
 _GENERATION_COLUMNS = (
     "prompt_tokens", "gen_tokens", "batch", "generations", "pp", "pp_tokens_per_s_mean",
     "pp_tokens_per_s_sd", "tg", "tg_tokens_per_s_mean", "tg_tokens_per_s_sd", "ttft_median_ns",
-    "tpot_median_ns", "end_to_end_tokens_per_s",
+    "tpot_median_ns", "end_to_end_tokens_per_s", "streams",
 )  # fmt: skip
 
 
@@ -959,6 +961,10 @@ GENERATION_SWEEP_NOTES = (
     "stdev over its repetitions.",
     "TTFT (the prefill's call and the first token's sampling) and TPOT (one decode step's call): "
     "medians over the cell's generations and decode steps.",
+    "all t/s: output tokens/s end to end, batch x G over the median whole generation; a cell of "
+    "streams=K (K streams back to back, the offline scenario): every stream's tokens over the "
+    "run, while its generations (gens) are its requests, its TTFT from each request's start, "
+    "its TPOT the median inter-token latency within a request, and tg one stream's rate.",
 )
 
 #: The sweep table of each metric, by its name.

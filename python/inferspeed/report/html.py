@@ -13,7 +13,10 @@ What is drawn, by input:
   against achieved throughput;
 - a capacity search: the SLO percentile against achieved throughput, with the SLO;
 - a trade-off: speedup (with its interval) against relative L2 error, the Pareto front joined;
-- a profile: the share of model time of the top operator types and nodes.
+- a profile: the share of model time of the top operator types and nodes;
+- a decoder's generations: the latency of each step by its position, TTFT and TPOT; its
+  generation requests under load (server, offline): each request's TTFT and TPOT, the
+  inter-token latency by position and the output tokens/s over the run.
 
 Each result has its block: its label (unique in the report), its facts (date, machine, ONNX
 Runtime, threads, configuration, input shapes: ``exports.result_facts``), its warnings in
@@ -43,6 +46,7 @@ from ..analysis.capacity import CapacityResult
 from ..errors import ConfigError
 from ..results.result import Result
 from ..results.sweepfile import TokenRates, cell_label
+from ..stats.generation_requests import is_load, position_medians, request_figures, tokens_over_time
 from ..tools.tradeoff import TradeoffResult
 from ..units import format_duration
 from .exports import (
@@ -259,6 +263,64 @@ def _generation_plots(g: Mapping[str, Any], label: str) -> list[Plot]:
     return plots
 
 
+def _hist(ax: Any, values: np.ndarray, scale: float, name: str, counted: str) -> None:
+    """A histogram of ``values`` (ns) to their p99.9, in ``scale`` ns a unit, median dashed."""
+    inside = values[values <= np.percentile(values, 99.9)] if values.size else values
+    ax.hist(inside / scale, bins=min(60, max(5, inside.size // 10)), color="#3b75af")
+    if values.size:
+        ax.axvline(np.median(values) / scale, color="#d62728", linestyle="--", label="median")
+    ax.set_xlabel(name)
+    ax.set_ylabel(counted)
+
+
+def _load_plots(g: Mapping[str, Any], label: str) -> list[Plot]:
+    """A decoder's generation requests under load (server or offline): the distributions of
+    each completed request's TTFT (from its scheduled arrival, or offline its start) and TPOT,
+    the inter-token latency by the token's position (every request's dots, the median over
+    them), and the output tokens/s over the run."""
+    figures = request_figures(g)
+    if figures["tpot"].size == 0:
+        return []
+    plots = []
+    fig = _figure(10.0, 3.6)
+    ttft_ax, tpot_ax = fig.subplots(1, 2)
+    since = "start" if g.get("ttft_from") == "start" else "scheduled arrival"
+    _hist(ttft_ax, figures["ttft"].astype(np.float64), 1e6, f"TTFT from the {since} (ms)", "requests")
+    _hist(tpot_ax, figures["tpot"].astype(np.float64), 1e3, "TPOT per request (µs)", "requests")
+    _title(ttft_ax, f"{label}: TTFT ({figures['ttft'].size} requests)")
+    _title(tpot_ax, f"{label}: TPOT per request (to p99.9)")
+    plots.append(Plot(_slug(f"{label}-requests-ttft-tpot"), f"{label}: TTFT and TPOT per request", _png(fig)))
+    tokens = np.asarray(g.get("token_ns") or [], dtype=np.float64)[figures["index"]]
+    fig = _figure()
+    ax = fig.add_subplot()
+    gaps = np.diff(tokens, axis=1)
+    positions = np.arange(1, tokens.shape[1])
+    for row in gaps[:: max(1, gaps.shape[0] // 50)]:
+        ax.plot(positions, _us(row), ".", markersize=1.5, color="#3b75af", alpha=0.3)
+    ax.plot(positions, _us(position_medians(g)), color="#d62728", label="median over requests")
+    ax.set_ylim(0, float(_us(np.percentile(gaps, 99.5))) * 1.3 if gaps.size else None)
+    ax.set_xlabel("output token (its gap from the token before it)")
+    ax.set_ylabel("inter-token latency (µs)")
+    _title(ax, f"{label}: inter-token latency by position")
+    ax.legend(loc="upper left")
+    plots.append(
+        Plot(_slug(f"{label}-itl-positions"), f"{label}: inter-token latency by position", _png(fig))
+    )
+    at, rate = tokens_over_time(g)
+    if at.size:
+        fig = _figure()
+        ax = fig.add_subplot()
+        ax.plot(at, rate, "-", color="#3b75af")
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel("seconds after the start")
+        ax.set_ylabel("output tokens/s (all streams)")
+        _title(ax, f"{label}: output tokens/s over the run ({g.get('streams')} streams)")
+        plots.append(
+            Plot(_slug(f"{label}-tokens-over-time"), f"{label}: output tokens/s over the run", _png(fig))
+        )
+    return plots
+
+
 #: The settings of a load (and of a run's length) that a throughput-latency curve runs over;
 #: results alike in every other setting, of one model, make one curve.
 _LOAD_SETTINGS = frozenset(
@@ -471,7 +533,9 @@ def _results_section(path: str, entries: Sequence[Entry], failed: Sequence[Faile
         block = Block(e.label, result_facts(e), warning_lines(e.result))
         if isinstance(e.result, Result):
             block.plots += _latency_plots(e.result, e.label)
-            if e.result.generation is not None:
+            if is_load(e.result.generation):
+                block.plots += _load_plots(e.result.generation or {}, e.label)
+            elif e.result.generation is not None:
                 block.plots += _generation_plots(e.result.generation, e.label)
             if e.result.profile is not None:
                 block.plots += _profile_plots(e.result, e.label)

@@ -9,6 +9,7 @@ there; nothing else in the report layer branches on it.
 
 from __future__ import annotations
 
+import math
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,9 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..analysis.compare import Comparison
+from ..analysis.verdicts import ttft_samples
 from ..results.result import Result
+from ..stats.summary import summarize
 from ..units import format_bytes, format_duration
 from .exports import GENERATION_SWEEP_NOTES, SWEEP_TABLES, scenario_throughput
 from .generation_requests import render_generation_load
@@ -776,23 +779,39 @@ def render_latency_comparisons(comparisons: Sequence[Comparison]) -> str:
 _GENERATION_ON = {"tpot": "TPOT", "ttft": "TTFT", "output_tokens_per_s": "output tokens/s"}
 
 
+#: The tables of a generation's comparison: (key of ``also`` or "" for the comparison's own
+#: figures, title), for single-stream generations and for requests under load.
+_GENERATION_TABLES = {
+    None: (
+        ("", "time per output token (TPOT, the decode steps)"),
+        ("ttft", "time to first token (TTFT, the prefill and its sampling)"),
+    ),
+    "load": (
+        ("", "time per output token (TPOT, each completed request's: its last token from its first)"),
+        ("ttft", "time to first token (TTFT, each request's, {ttft_from})"),
+        ("itl", "inter-token latency (ITL, every gap between two tokens of a request)"),
+    ),
+}
+
+
 def render_generation_comparisons(comparisons: Sequence[Comparison]) -> str:
-    """Generations compared: the time per output token, then the time to first token, each
-    as latencies read; each table says whether the verdict is on it (``on``), and a verdict
-    on output tokens/s is said under them."""
+    """Generations compared: the time per output token, then the time to first token (and for
+    requests under load their inter-token latencies), each as latencies read; each table says
+    whether the verdict is on it (``on``), and a verdict on output tokens/s is said under them."""
     on = {str(getattr(c, "on", "tpot")) for c in comparisons}
+    load = next((str(r) for c in comparisons if (r := getattr(c, "requests", None))), None)
     decides = " (what the verdict is on)"
-    lines = [
-        f"time per output token (TPOT, the decode steps){decides if on & {'tpot'} else ''}:",
-        render_latency_comparisons(comparisons),
-    ]
-    ttft = [dict(c.also)["ttft"] for c in comparisons if dict(c.also).get("ttft") is not None]
-    if ttft:
-        lines += [
-            "",
-            f"time to first token (TTFT, the prefill and its sampling){decides if 'ttft' in on else ''}:",
-        ]
-        lines.append(render_latency_comparisons(ttft))
+    ttft_from = "from its start" if load == "offline" else "from its scheduled arrival"
+    lines: list[str] = []
+    if load is not None:
+        lines.append(f"generation requests under load ({load}): compared per completed request, never paired")
+    for key, title in _GENERATION_TABLES[None if load is None else "load"]:
+        found = list(comparisons) if not key else [a for c in comparisons if (a := dict(c.also).get(key))]
+        if not found:
+            continue
+        mark = decides if (key or "tpot") in on else ""
+        lines += ([""] if lines and key else []) + [f"{title.format(ttft_from=ttft_from)}{mark}:"]
+        lines.append(render_latency_comparisons(found))
     for c in comparisons:
         if getattr(c, "on", "tpot") != "tpot":
             ratio, (lo, hi), _ = c.decided_ratio
@@ -830,7 +849,7 @@ def render_sweep(found: SweepResult) -> str:
 
 
 #: The widths of a generation cell's columns (:data:`~inferspeed.report.exports.SWEEP_TABLES`).
-_GENERATION_WIDTHS = (5, 18, 6, 16, 9, 9, 6)
+_GENERATION_WIDTHS = (5, 18, 6, 16, 9, 9, 6, 9)
 
 
 def render_generation_sweep_row(line: SweepLine) -> str:
@@ -845,7 +864,7 @@ def render_latency_sweep_row(line: SweepLine) -> str:
     """A latency cell's figures: median, p99, median per sample, samples per second."""
     result = line.result or {}
     st, batch = result["stats"], line.batch
-    samples_per_s = (st["throughput_per_s"] or 0) * batch
+    samples_per_s = (line.value(("stats", "throughput_per_s")) or 0) * batch  # a load's: all workers'
     return (
         f"{format_duration(st['median_ns']):>10} {format_duration(st['p99_ns']):>10} "
         f"{format_duration(st['median_ns'] / batch):>11} {_rate(samples_per_s):>12}"
@@ -979,14 +998,17 @@ def _gate_side_line(label: str, result: Result, statistic: str) -> str:
     )
 
 
-def _gate_pairing_line(verdict: GateVerdict, c: Comparison) -> str:
+def _gate_pairing_line(verdict: GateVerdict, c: Comparison, pooled: Mapping[str, float] | None = None) -> str:
     """How the gate's ratios are made from the rounds, and what the side lines' pooled figures
-    give, so a reader sees both: a machine whose speed moved between rounds moves the pooled
-    figures, not the paired ratios."""
-    pooled = {
-        name: getattr(verdict.candidate.stats, f"{name}_ns") / getattr(verdict.baseline.stats, f"{name}_ns")
-        for name in dict.fromkeys(("median", c.statistic))
-    }
+    give (``pooled``: by name; None: the median's and the decided statistic's of the sides'
+    samples), so a reader sees both: a machine whose speed moved between rounds moves the
+    pooled figures, not the paired ratios."""
+    if pooled is None:
+        pooled = {
+            name: getattr(verdict.candidate.stats, f"{name}_ns")
+            / getattr(verdict.baseline.stats, f"{name}_ns")
+            for name in dict.fromkeys(("median", c.statistic))
+        }
     given = ", ".join(f"{name} {ratio:.3f}" for name, ratio in pooled.items())
     seed = "" if verdict.seed is None else f", seed {verdict.seed}"
     tails = "" if c.p99_blocks is None else f"; the p99's over {c.p99_blocks} blocks of rounds"
@@ -1007,6 +1029,60 @@ def render_latency_gate(verdict: GateVerdict) -> str:
         _gate_side_line(c.baseline, verdict.baseline, c.statistic),
         _gate_side_line(c.candidate, verdict.candidate, c.statistic),
         _gate_pairing_line(verdict, c),
+        render_comparisons([c]),
+        *(f"note: {note}" for note in verdict.notes),
+    ]
+    return "\n".join(lines)
+
+
+def _generation_side(label: str, result: Result, on: str, c_statistic: str) -> tuple[str, float]:
+    """One side of a generation gate in a line, led by the figure the gate decides on (TTFT:
+    its median over the side's generations with its interval and p99; output tokens/s: the
+    batch over the median decode step; TPOT: the decode steps, as a latency gate's side), with
+    the TPOT after it; and that figure (ns, or tokens/s) for the pooled ratio."""
+    s = result.stats
+    if on == "ttft":
+        t = summarize(ttft_samples(result))
+        lo, hi = t.ci95_median_ns
+        ci = (
+            f" (95% CI {format_duration(lo)}-{format_duration(hi)})"
+            if lo is not None and hi is not None
+            else ""
+        )
+        return (
+            f"{label}: TTFT median {format_duration(t.median_ns)}{ci}, p99 {format_duration(t.p99_ns)}, "
+            f"{t.count} generations; TPOT median {format_duration(s.median_ns)}, {s.count} decode steps"
+        ), t.median_ns
+    if on == "output_tokens_per_s":
+        batch = int((result.generation or {}).get("batch") or 1)
+        rate = batch * 1e9 / s.median_ns if s.median_ns > 0 else 0.0
+        return (
+            f"{label}: output tokens/s {rate:,.1f} (batch {batch} over the median decode step "
+            f"{format_duration(s.median_ns)}), TPOT p99 {format_duration(s.p99_ns)}, {s.count} decode steps"
+        ), rate
+    line = _gate_side_line(label, result, c_statistic)
+    return f"{label}: TPOT {line[len(label) + 2 :]}", s.median_ns
+
+
+def render_generation_gate(verdict: GateVerdict) -> str:
+    """A gate of generations: each side in a line led by the decided figure (TPOT, TTFT or
+    output tokens/s), how the paired ratios are made (and the pooled ratio of that figure),
+    the TPOT and TTFT comparisons, what the verdict leaves out."""
+    c = verdict.comparison
+    if not isinstance(c, Comparison):
+        raise TypeError(f"a generation gate holds a latency comparison, not {type(c).__name__}")
+    on = str(getattr(c, "on", "tpot"))
+    (base_line, base), (cand_line, cand) = (
+        _generation_side(c.baseline, verdict.baseline, on, c.statistic),
+        _generation_side(c.candidate, verdict.candidate, on, c.statistic),
+    )
+    pooled: dict[str, float] | None = {_GENERATION_ON.get(on, on): cand / base if base > 0 else math.nan}
+    if on == "tpot" and c.statistic != "median":
+        pooled = None  # the decode steps' statistic: a latency gate's pooled figures
+    lines = [
+        base_line,
+        cand_line,
+        _gate_pairing_line(verdict, c, pooled),
         render_comparisons([c]),
         *(f"note: {note}" for note in verdict.notes),
     ]
@@ -1076,7 +1152,7 @@ TEXT: Mapping[str, MetricText] = MappingProxyType(
         "generation": MetricText(
             render_generation,
             render_generation_comparisons,
-            render_latency_gate,
+            render_generation_gate,
             generation_decision,
             " ".join(
                 f"{title:>{w}}"

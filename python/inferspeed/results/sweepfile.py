@@ -19,7 +19,11 @@ statistics only: :func:`line_result`). A decoder's generation keeps its figures 
 per-step arrays (``step_ns``, ``sample_ns``: ``[generations, G]``); each generation's
 ``per_generation`` (``prefill_ns``, the prompt's call; ``decode_ns``, its decode steps' calls
 added up; ``decode_steps``, how many) takes their place, so that the sweep's tokens per second
-and their spread over the generations (:func:`token_rates`) are read back from the file. Keys
+and their spread over the generations (:func:`token_rates`) are read back from the file. A cell
+of ``streams`` (generation requests, the offline scenario) folds its per-request arrays
+(``request_step_ns`` each request's calls, ``token_ns``, ``arrival_ns``, ``start_ns``,
+``stream``) the same way, one ``per_generation`` entry per request started, and keeps the
+output tokens/s of all its streams (``output_tokens_per_s``, as ``end_to_end_tokens_per_s``). Keys
 this version does not know are kept, in their place, when a line is read and written again.
 """
 
@@ -95,7 +99,23 @@ def line_result(result: Mapping[str, object]) -> dict[str, object]:
     if isinstance(g, Mapping) and "step_ns" in g:
         kept = {key: value for key, value in g.items() if key not in ("step_ns", "sample_ns")}
         out["generation"] = {**kept, "per_generation": per_generation(g)}
+    elif isinstance(g, Mapping) and "request_step_ns" in g:
+        kept = {key: value for key, value in g.items() if key not in _REQUEST_ARRAYS}
+        rate = result.get("output_tokens_per_s")  # every stream's: the load's achieved rate
+        out["generation"] = {
+            **kept,
+            "output_tokens_per_s": rate,
+            "end_to_end_tokens_per_s": rate,
+            "per_generation": per_generation(g),
+        }
     return out
+
+
+#: A cell's calls per second (one worker's in a load scenario; its result's own are all workers').
+_CALLS_PER_S = ("stats", "throughput_per_s")
+
+#: A load's per-request arrays (measure.generation_load.load_record), folded in a sweep's line.
+_REQUEST_ARRAYS = ("arrival_ns", "start_ns", "token_ns", "request_step_ns", "stream")
 
 
 #: The figures a sweep's line keeps of each generation (:func:`per_generation`).
@@ -106,7 +126,8 @@ def per_generation(generation: Mapping[str, object]) -> dict[str, list[int]]:
     """Each generation's prefill call (``prefill_ns``, -1 where it was not measured), its decode
     steps' calls added up (``decode_ns``) and how many of them were measured
     (``decode_steps``): a sweep's line holds them as they are; a whole Result's generation
-    gives them from its ``step_ns`` (``[generations, G]``, step 0 the prefill). ValueError
+    gives them from its ``step_ns`` (``[generations, G]``, step 0 the prefill; a load's from
+    its ``request_step_ns``, a request's calls, the requests never started left out). ValueError
     when the arrays are malformed."""
     kept = generation.get("per_generation")
     if isinstance(kept, Mapping):
@@ -114,9 +135,12 @@ def per_generation(generation: Mapping[str, object]) -> dict[str, list[int]]:
         if len({len(values) for values in found.values()}) > 1:
             raise ValueError("its per_generation arrays differ in length")
         return found
-    steps = np.asarray(_array(generation.get("step_ns")), dtype=np.int64)
+    own = generation.get("step_ns", generation.get("request_step_ns"))  # a load's: per request
+    steps = np.asarray(_array(own), dtype=np.int64)
     if steps.ndim != 2 or steps.shape[1] < 1:
         return {key: [] for key in _PER_GENERATION}
+    if "step_ns" not in generation:  # a load's requests never started are no generations
+        steps = steps[steps[:, 0] >= 0]
     measured = steps[:, 1:] >= 0
     return {
         "prefill_ns": steps[:, 0].tolist(),
@@ -136,7 +160,13 @@ class TokenRates:
     over its decode steps' time, i.e. batch over the mean of its decode steps. ``generations``
     counts the generations with a prefill; an SD needs two. ``ttft_ns`` and ``tpot_ns`` are the
     result's medians (TTFT: the prefill plus the first token's sampling; TPOT: a decode step),
-    ``end_to_end_per_s`` batch x G over the median whole generation."""
+    ``end_to_end_per_s`` batch x G over the median whole generation.
+
+    A load's (``streams`` streams back to back, the offline scenario) counts its requests as
+    generations: ``ttft_ns`` is the median over its requests (from each request's start),
+    ``tpot_ns`` its headline, the median inter-token latency (what one stream sees, waiting
+    for the cores the other streams share included), and ``end_to_end_per_s`` the output
+    tokens/s of all its streams (every request's tokens over the run's time)."""
 
     prompt_tokens: int
     gen_tokens: int
@@ -149,6 +179,7 @@ class TokenRates:
     ttft_ns: float | None
     tpot_ns: float | None
     end_to_end_per_s: float | None
+    streams: int = 1
 
     @property
     def pp(self) -> str:
@@ -200,6 +231,8 @@ def token_rates(result: Mapping[str, object]) -> TokenRates | None:
     pp_mean, pp_sd = _mean_sd(batch * prompt * 1e9 / prefill)
     tg_mean, tg_sd = _mean_sd(batch * runs["decode_steps"][timed] * 1e9 / runs["decode_ns"][timed])
     ttft, stats = g.get("ttft"), result.get("stats")
+    load = "streams" in g  # generation requests: every stream's rate
+    end_to_end = g.get("end_to_end_tokens_per_s", result.get("output_tokens_per_s") if load else None)
     return TokenRates(
         prompt_tokens=prompt,
         gen_tokens=gen,
@@ -211,7 +244,8 @@ def token_rates(result: Mapping[str, object]) -> TokenRates | None:
         output_sd=tg_sd,
         ttft_ns=_number(ttft.get("median_ns")) if isinstance(ttft, Mapping) else None,
         tpot_ns=_number(stats.get("median_ns")) if isinstance(stats, Mapping) else None,
-        end_to_end_per_s=_number(g.get("end_to_end_tokens_per_s")),
+        end_to_end_per_s=_number(end_to_end),
+        streams=_count(g.get("streams") or 1),
     )
 
 
@@ -381,8 +415,15 @@ class SweepLine(Mapping[str, Any]):
         return batch_of(self.result) if self.result is not None else 1
 
     def value(self, path: Sequence[str]) -> float | None:
-        """The number at ``path`` (keys) in the result's JSON form; None where there is none."""
+        """The number at ``path`` (keys) in the result's JSON form; None where there is none.
+        A load's cell (``streams``, the offline scenario) gives its achieved rate of all its
+        workers (the result's ``throughput_per_s``) for the calls' ``stats.throughput_per_s``."""
         found: Any = self.result
+        if (
+            tuple(path) == _CALLS_PER_S
+            and (self.result or {}).get("scenario", "single-stream") != "single-stream"
+        ):
+            path = ("throughput_per_s",)
         for key in path:
             found = found.get(key) if isinstance(found, Mapping) else None
         return float(found) if isinstance(found, int | float) and not isinstance(found, bool) else None

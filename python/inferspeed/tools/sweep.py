@@ -3,7 +3,9 @@ process, each result appended to a JSONL file as soon as it is measured.
 
 On a decoder every cell measures whole generations (the metric "generation"); the prompt's and
 the output's lengths are axes too (``prompt_tokens``, ``gen_tokens``), and the cells are then
-ranked by the time per output token unless ``by`` says otherwise.
+ranked by the time per output token unless ``by`` says otherwise. ``streams`` is an axis of
+load: each cell measures the offline scenario with that many streams (concurrency) sharing one
+session, for a decoder each stream a generation loop with its own cache.
 
 The file is the state: ``resume`` reads it, keeps the cells already there (a partial last line
 left by a kill is cut off) and measures only the rest, so a sweep killed at any point and
@@ -41,7 +43,8 @@ LENGTH_AXES = ("prompt_tokens", "gen_tokens")
 
 #: Grid axes and the Config field each sets. "dims" cells hold {symbol: size} (a symbol may
 #: also be "input:axis"); "batch" sets the batch dim of every input that has one (a decoder's
-#: generation batch); "prompt_tokens" and "gen_tokens" a decoder's prompt and output lengths.
+#: generation batch); "prompt_tokens" and "gen_tokens" a decoder's prompt and output lengths;
+#: "streams" the offline scenario's concurrency (the cell's scenario is then "offline").
 AXES = {
     "threads": "threads",
     "opt_level": "graph_optimization",
@@ -51,6 +54,7 @@ AXES = {
     "batch": "batch",
     "prompt_tokens": "prompt_tokens",
     "gen_tokens": "gen_tokens",
+    "streams": "concurrency",
 }
 
 
@@ -95,6 +99,8 @@ def sweep_metric(base: Config, grid: Mapping[str, object]) -> str:
 
 def cell_config(base: Config, cell: Mapping[str, Any]) -> Config:
     changes = {AXES[name]: value for name, value in cell.items()}
+    if "streams" in cell:  # K streams back to back: the offline scenario's concurrency
+        changes["scenario"] = "offline"
     if "dims" in changes:
         changes["dims"] = {**dict(base.dims), **changes["dims"]}
     return base.replace(**changes)
@@ -221,10 +227,10 @@ def sweep(
     model : str or os.PathLike
         The model file (a path: each cell's process opens it).
     grid : mapping
-        The axes and their values: ``threads``, ``opt_level``, ``mode``, ``cache``, ``batch``
-        and a decoder's ``prompt_tokens`` and ``gen_tokens`` each a list; ``dims`` a mapping of
-        each symbol (or ``"input:axis"``) to its sizes (``{"seq": [128, 512]}``). Every
-        combination is one cell; a value given twice on one axis makes one cell.
+        The axes and their values: ``threads``, ``opt_level``, ``mode``, ``cache``, ``batch``,
+        a decoder's ``prompt_tokens`` and ``gen_tokens``, ``streams`` (offline concurrency)
+        each a list; ``dims`` a mapping of each symbol (or ``"input:axis"``) to its sizes
+        (``{"seq": [128, 512]}``). Every combination is one cell (a value given twice, one).
     out : str, os.PathLike or None
         The JSONL file (:mod:`inferspeed.results.sweepfile`); it must not exist unless
         ``resume``. None: the cells are only returned (nothing to resume).
