@@ -145,11 +145,16 @@ def test_lengths_are_refused_where_no_generation_requests_run() -> None:
 def test_the_cli_says_one_line_for_a_bad_lengths_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt_tokens": 4, "output_tokens": 3}\n\n{"prompt_tokens": 4, "output_tokens": 1}\n')
+    offline = ["--scenario", "offline", "--duration", "0.1"]
     for argv, message in (
-        ([str(bad)], f"request lengths file {bad}, line 3: output_tokens must be an integer of at least 2"),
-        ([str(tmp_path / "none.jsonl")], "cannot read request lengths file"),
-        (["spread=2"], "R in [0, 1)"),
+        (
+            [*offline, str(bad)],
+            f"request lengths file {bad}, line 3: output_tokens must be an integer of at least 2",
+        ),
+        ([*offline, str(tmp_path / "none.jsonl")], "cannot read request lengths file"),
+        ([*offline, "spread=2"], "R in [0, 1)"),
+        (["spread=0.5"], "--request-lengths applies to the server and offline scenarios only"),
     ):
-        p = cli("run", GPT2, "--scenario", "offline", "--duration", "0.1", "--request-lengths", *argv)
+        p = cli("run", GPT2, "--request-lengths", argv[-1], *argv[:-1])
         assert p.returncode == 2 and message in p.stderr, (argv, p.stderr)
         assert len(p.stderr.strip().splitlines()) == 1, p.stderr
