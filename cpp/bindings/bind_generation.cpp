@@ -228,10 +228,11 @@ void register_generation_load(py::module_& m) {
   m.def(
       "generation_load",
       [](const std::vector<PyGeneration*>& streams, const std::vector<int64_t>& arrivals_ns, int64_t spin_ns,
-         int64_t chunk_ns, int64_t stop_after_ns) {
+         int64_t chunk_ns, int64_t stop_after_ns, const std::vector<int64_t>& prompt_tokens,
+         const std::vector<int64_t>& gen_tokens) {
         std::vector<Generation*> raw;
         PySession& owner = streams_session(streams, raw);
-        GenerationLoadSpec spec{arrivals_ns, spin_ns, chunk_ns, stop_after_ns};
+        GenerationLoadSpec spec{arrivals_ns, prompt_tokens, gen_tokens, spin_ns, chunk_ns, stop_after_ns};
         GenerationLoadResult r;
         {
           const InUse in_use(owner);
@@ -242,12 +243,15 @@ void register_generation_load(py::module_& m) {
       },
       py::arg("streams"), py::arg("arrivals_ns"), py::kw_only(), py::arg("spin_ns") = 200'000,
       py::arg("chunk_ns") = 20'000'000, py::arg("stop_after_ns") = 0,
+      py::arg("prompt_tokens") = std::vector<int64_t>(), py::arg("gen_tokens") = std::vector<int64_t>(),
       "Generation requests under load: request i arrives arrivals_ns[i] after the start; each is\n"
       "one whole generation, served by the first free stream (a Generation of one session, each\n"
       "run once before; a thread each, the GIL released). With stop_after_ns > 0 no request starts\n"
-      "after that long. Returns start_ns [requests], token_ns and step_ns [requests, gen_tokens]\n"
-      "(ns after the start; -1 not run), tokens [requests, batch, gen_tokens], stream and waited\n"
-      "[requests], origin_ns, ready_ns and interrupted.");
+      "after that long. prompt_tokens and gen_tokens (one each per request, within the streams'\n"
+      "own lengths; empty: the streams') give each request's prompt (the first ids of each row)\n"
+      "and output tokens. Returns start_ns [requests], token_ns and step_ns [requests, gen_tokens]\n"
+      "(ns after the start; -1 not run, or beyond the request's tokens), tokens [requests, batch,\n"
+      "gen_tokens], stream and waited [requests], origin_ns, ready_ns and interrupted.");
 }
 
 #define INFERSPEED_SPEC_ARGS                                                                                         \
@@ -276,7 +280,13 @@ void register_generation(py::module_& m) {
           py::kw_only(), py::arg("warmup") = 0, py::arg("max_repetitions") = 0, py::arg("max_ns") = 0,
           "`warmup` generations not kept, then repetitions until max_repetitions or max_ns (the GIL\n"
           "released); the same dict as Session.generate. The output buffers learned in this\n"
-          "Generation's first whole generation serve every later run.");
+          "Generation's first whole generation serve every later run.")
+      .def_property_readonly(
+          "prompt_tokens", [](const PyGeneration& g) { return g.generation->prompt_tokens(); },
+          "The prompt's tokens (the most a request under load may take).")
+      .def_property_readonly(
+          "gen_tokens", [](const PyGeneration& g) { return g.generation->gen_tokens(); },
+          "Tokens each generation outputs (the most a request under load may take).");
   auto session = py::reinterpret_borrow<py::class_<PySession>>(m.attr("Session"));
   session.def(
       "generation",

@@ -332,7 +332,10 @@ class BoundOutputs {
 class Generator {
  public:
   Generator(Session& session, const GenerationSpec& spec);
-  Outcome run(const Record& record, const ChunkHook& hook, const TerminateOnSigint& guard);
+  /// One generation of the first `prompt` ids of each prompt row and `gen` tokens (at most the
+  /// spec's lengths, which the buffers are sized for).
+  Outcome run(const Record& record, const ChunkHook& hook, const TerminateOnSigint& guard, int64_t prompt,
+              int64_t gen);
   void append_present_addresses(std::vector<uint64_t>& out);
   void describe(GenerationResult& r) const;
   const OrtApi* api() const noexcept { return api_; }
@@ -340,6 +343,8 @@ class Generator {
 
  private:
   StepShape step_shape(int64_t s) const noexcept;
+  bool shorter_prefill(int64_t s) const noexcept { return s == 0 && prompt_ != spec_.prompt_tokens; }
+  bool tensor_info(OrtValue* value, int& type, std::vector<int64_t>& shape) const;
   std::vector<int64_t> cache_shape(const CacheTensorSpec& c, int64_t length) const;
   detail::Handle<OrtValue> wrap(void* data, const std::vector<int64_t>& shape, int type);
   void bind_input(const std::string& name, void* data, const std::vector<int64_t>& shape, int type);
@@ -371,6 +376,8 @@ class Generator {
   std::vector<size_t> present_slot_;  // per cache tensor: its present's slot
   size_t logits_slot_ = 0;
   bool learned_ = false;  // a whole generation ran: output shapes are known
+  int64_t prompt_ = 0;    // the generation in progress: its prompt's tokens ...
+  int64_t gen_ = 0;       // ... and its output tokens
   // Declared last, so released first: it refers to the values and buffers above.
   detail::Handle<OrtIoBinding> binding_;
 };
@@ -382,6 +389,8 @@ Generator::Generator(Session& session, const GenerationSpec& spec)
       run_options_(session.run_options()),
       cpu_(session.cpu_memory()),
       spec_(spec),
+      prompt_(spec.prompt_tokens),
+      gen_(spec.gen_tokens),
       binding_(api_->ReleaseIoBinding) {
   rt_.check(api_->CreateIoBinding(session_, binding_.out()));
   const int64_t b = spec.batch;
@@ -462,7 +471,7 @@ void Generator::bind_input(const std::string& name, void* data, const std::vecto
 }
 
 StepShape Generator::step_shape(int64_t s) const noexcept {
-  const int64_t p = spec_.prompt_tokens;
+  const int64_t p = prompt_;
   StepShape g = s == 0 ? StepShape{p, 0, spec_.prefill_past, p} : StepShape{1, p + s - 1, p + s - 1, p + s};
   if (spec_.share_buffer) g.past_len = g.present_len = capacity_;
   return g;
@@ -478,8 +487,11 @@ void Generator::bind_step(int64_t s) {
     rt_.check(out ? api_->BindOutput(binding_.get(), name.c_str(), step_values_.back().get())
                   : api_->BindInput(binding_.get(), name.c_str(), step_values_.back().get()));
   };
-  if (s == 0) {
-    for (int64_t i = 0; i < b * g.n; ++i) ids_.set(i, spec_.prompt_ids[static_cast<size_t>(i)]);
+  if (s == 0) {  // the first prompt_ ids of each row
+    for (int64_t r = 0; r < b; ++r) {
+      const int64_t* row = spec_.prompt_ids.data() + r * spec_.prompt_tokens;
+      for (int64_t j = 0; j < g.n; ++j) ids_.set(r * g.n + j, row[j]);
+    }
   }
   bind(spec_.input_ids, ids_.memory.data(), {b, g.n}, ids_.type, false);
   if (!spec_.attention_mask.empty()) bind(spec_.attention_mask, mask_.memory.data(), {b, g.before + g.n}, mask_.type, false);
@@ -516,12 +528,14 @@ void Generator::bind_step(int64_t s) {
 
 // Outputs other than presents: our buffer once its shape for this kind of step is known, else
 // the device (bound again at every step: a binding would otherwise hand ORT's output of the
-// step before to the next as a preallocated one, of the wrong shape).
+// step before to the next as a preallocated one, of the wrong shape). A prefill shorter than
+// the spec's prompt writes to the device too: its outputs are not the learned shape.
 void Generator::bind_outputs(int64_t s) {
   const int kind = s == 0 ? 0 : 1;
+  const bool shorter = shorter_prefill(s);
   for (OutputSlot& o : outputs_) {
     if (o.cache) continue;
-    if (o.value[kind].get() != nullptr) {
+    if (o.value[kind].get() != nullptr && !shorter) {
       if (s <= 1) rt_.check(api_->BindOutput(binding_.get(), o.name.c_str(), o.value[kind].get()));
     } else {
       rt_.check(api_->BindOutputToDevice(binding_.get(), o.name.c_str(), cpu_));
@@ -538,38 +552,52 @@ void Generator::fail(OrtStatus* status, int64_t s) const {
                            ", past length " + std::to_string(g.past_len) + "): " + message);
 }
 
-// After step s: learn the outputs' shapes (first generation) and find the logits.
+// The element type and shape of a bound value; false when it is not a tensor.
+bool Generator::tensor_info(OrtValue* value, int& type, std::vector<int64_t>& shape) const {
+  int is_tensor = 0;
+  rt_.check(api_->IsTensor(value, &is_tensor));
+  if (is_tensor == 0) return false;
+  detail::Handle<OrtTensorTypeAndShapeInfo> info(api_->ReleaseTensorTypeAndShapeInfo);
+  rt_.check(api_->GetTensorTypeAndShape(value, info.out()));
+  ONNXTensorElementDataType element = ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
+  rt_.check(api_->GetTensorElementType(info.get(), &element));
+  size_t rank = 0;
+  rt_.check(api_->GetDimensionsCount(info.get(), &rank));
+  shape.assign(rank, 0);
+  rt_.check(api_->GetDimensions(info.get(), shape.data(), rank));
+  type = static_cast<int>(element);
+  return true;
+}
+
+// After step s: learn the outputs' shapes (first generation) and find the logits. Once learned,
+// the shapes stay those of the spec's lengths (a shorter prefill's are read, not kept).
 LogitsView Generator::read_outputs(int64_t s) {
   const int kind = s == 0 ? 0 : 1;
   OutputSlot& lo = outputs_[logits_slot_];
-  if (lo.value[kind].get() != nullptr) return LogitsView{lo.memory.data(), lo.type, lo.shape[kind]};
+  if (lo.value[kind].get() != nullptr && !shorter_prefill(s)) {
+    return LogitsView{lo.memory.data(), lo.type, lo.shape[kind]};
+  }
   const BoundOutputs bound(api_, rt_, binding_.get());
   LogitsView view;
   for (size_t j = 0; j < outputs_.size() && j < bound.count(); ++j) {
     OutputSlot& o = outputs_[j];
     if (o.cache || (learned_ && j != logits_slot_)) continue;
-    int is_tensor = 0;
-    rt_.check(api_->IsTensor(bound.at(j), &is_tensor));
-    if (is_tensor == 0) {
-      o.steady[kind] = false;
+    int type = 0;
+    std::vector<int64_t> shape;
+    if (!tensor_info(bound.at(j), type, shape)) {
+      if (!learned_) o.steady[kind] = false;
       continue;
     }
-    detail::Handle<OrtTensorTypeAndShapeInfo> info(api_->ReleaseTensorTypeAndShapeInfo);
-    rt_.check(api_->GetTensorTypeAndShape(bound.at(j), info.out()));
-    ONNXTensorElementDataType element = ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
-    rt_.check(api_->GetTensorElementType(info.get(), &element));
-    size_t rank = 0;
-    rt_.check(api_->GetDimensionsCount(info.get(), &rank));
-    std::vector<int64_t> shape(rank);
-    rt_.check(api_->GetDimensions(info.get(), shape.data(), rank));
-    o.type = static_cast<int>(element);
-    if (o.seen[kind] && o.shape[kind] != shape) o.steady[kind] = false;
-    o.seen[kind] = true;
-    o.shape[kind] = shape;
+    if (!learned_) {
+      o.type = type;
+      if (o.seen[kind] && o.shape[kind] != shape) o.steady[kind] = false;
+      o.seen[kind] = true;
+      o.shape[kind] = shape;
+    }
     if (j == logits_slot_) {
       void* data = nullptr;
       rt_.check(api_->GetTensorMutableData(bound.at(j), &data));
-      view = LogitsView{static_cast<const unsigned char*>(data), o.type, shape};
+      view = LogitsView{static_cast<const unsigned char*>(data), type, shape};
     }
   }
   const std::string where = "the logits '" + spec_.logits + "' ";
@@ -645,9 +673,12 @@ void Generator::preallocate_outputs() {
   learned_ = true;
 }
 
-Outcome Generator::run(const Record& record, const ChunkHook& hook, const TerminateOnSigint& guard) {
+Outcome Generator::run(const Record& record, const ChunkHook& hook, const TerminateOnSigint& guard, int64_t prompt,
+                       int64_t gen) {
+  prompt_ = prompt;
+  gen_ = gen;
   Outcome out;
-  for (int64_t s = 0; s < spec_.gen_tokens; ++s) {
+  for (int64_t s = 0; s < gen_; ++s) {
     const int64_t begin = now_ns();
     bind_step(s);
     const int64_t t0 = now_ns();
@@ -675,7 +706,8 @@ Outcome Generator::run(const Record& record, const ChunkHook& hook, const Termin
       return out;
     }
   }
-  if (!learned_) preallocate_outputs();
+  // Learned from a generation of the spec's lengths only: the prefill's outputs are its shape.
+  if (!learned_ && prompt_ == spec_.prompt_tokens && gen_ == spec_.gen_tokens) preallocate_outputs();
   return out;
 }
 
@@ -726,7 +758,8 @@ void measure(Generator& gen, const GenerationSpec& spec, const ChunkHook& hook, 
     rep.step_ns.assign(per_rep, -1);
     rep.sample_ns.assign(per_rep, -1);
     rep.tokens.assign(per_rep * static_cast<size_t>(spec.batch), -1);
-    const Outcome o = gen.run(Record{rep.step_ns.data(), rep.sample_ns.data(), rep.tokens.data()}, hook, guard);
+    const Outcome o = gen.run(Record{rep.step_ns.data(), rep.sample_ns.data(), rep.tokens.data()}, hook, guard,
+                              spec.prompt_tokens, spec.gen_tokens);
     r.end_ns = now_ns();
     rep.generation_ns = o.elapsed_ns;
     rep.steps = o.steps;
@@ -779,7 +812,9 @@ GenerationResult Generation::run(int64_t warmup, int64_t max_repetitions, int64_
   std::vector<int64_t> steps(per_rep), samples(per_rep), tokens(per_rep * static_cast<size_t>(spec.batch));
   std::deque<Repetition> reps;
   for (int64_t w = 0; w < spec.warmup && !r.interrupted; ++w) {
-    const Outcome o = gen.run(Record{steps.data(), samples.data(), tokens.data()}, between_steps, guard);
+    const Outcome o =
+        gen.run(Record{steps.data(), samples.data(), tokens.data()}, between_steps, guard, spec.prompt_tokens,
+                spec.gen_tokens);
     r.warmup_ns.push_back(o.elapsed_ns);
     r.interrupted = o.stopped;
   }
@@ -801,12 +836,17 @@ GenerationResult Generation::run(int64_t warmup, int64_t max_repetitions, int64_
   return r;
 }
 
-int64_t Generation::serve(int64_t* token_ns, int64_t* step_ns, int64_t* tokens, const ChunkHook& keep_going,
-                          const TerminateOnSigint& guard) {
+int64_t Generation::serve(int64_t prompt_tokens, int64_t gen_tokens, int64_t* token_ns, int64_t* step_ns,
+                          int64_t* tokens, const ChunkHook& keep_going, const TerminateOnSigint& guard) {
   Impl& g = *impl_;
-  return g.gen.run(Record{step_ns, g.samples.data(), tokens, token_ns}, keep_going, guard).steps;
+  if (prompt_tokens < 1 || prompt_tokens > g.spec.prompt_tokens || gen_tokens < 1 || gen_tokens > g.spec.gen_tokens) {
+    throw std::invalid_argument("a request's prompt and output tokens must each lie between 1 and the stream's");
+  }
+  return g.gen.run(Record{step_ns, g.samples.data(), tokens, token_ns}, keep_going, guard, prompt_tokens, gen_tokens)
+      .steps;
 }
 
+int64_t Generation::prompt_tokens() const noexcept { return impl_->spec.prompt_tokens; }
 int64_t Generation::gen_tokens() const noexcept { return impl_->spec.gen_tokens; }
 int64_t Generation::batch() const noexcept { return impl_->spec.batch; }
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "inferspeed/clock.hpp"
@@ -14,14 +15,35 @@ namespace inferspeed {
 
 namespace {
 
+// Each request's lengths: none given, or one each per request within the streams' own.
+void check_lengths(const GenerationLoadSpec& spec, int64_t prompt_max, int64_t gen_max) {
+  if (spec.prompt_tokens.empty() && spec.gen_tokens.empty()) return;
+  const size_t n = spec.arrivals_ns.size();
+  if (spec.prompt_tokens.size() != n || spec.gen_tokens.size() != n) {
+    throw std::invalid_argument("give every request's prompt and output tokens (one each per arrival), or none");
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (spec.prompt_tokens[i] < 1 || spec.prompt_tokens[i] > prompt_max || spec.gen_tokens[i] < 1 ||
+        spec.gen_tokens[i] > gen_max) {
+      throw std::invalid_argument("request " + std::to_string(i) + ": a prompt of " +
+                                  std::to_string(spec.prompt_tokens[i]) + " tokens and " +
+                                  std::to_string(spec.gen_tokens[i]) + " output tokens do not fit streams of " +
+                                  std::to_string(prompt_max) + " and " + std::to_string(gen_max));
+    }
+  }
+}
+
 void check_streams(const std::vector<Generation*>& streams, const GenerationLoadSpec& spec) {
   if (streams.empty()) throw std::invalid_argument("at least one stream is needed");
   for (const Generation* g : streams) {
     if (g == nullptr) throw std::invalid_argument("null stream");
-    if (g->gen_tokens() != streams.front()->gen_tokens() || g->batch() != streams.front()->batch()) {
-      throw std::invalid_argument("every stream must generate the same number of tokens, with the same batch");
+    if (g->gen_tokens() != streams.front()->gen_tokens() || g->batch() != streams.front()->batch() ||
+        g->prompt_tokens() != streams.front()->prompt_tokens()) {
+      throw std::invalid_argument("every stream must generate the same number of tokens, with the same batch and "
+                                  "prompt");
     }
   }
+  check_lengths(spec, streams.front()->prompt_tokens(), streams.front()->gen_tokens());
   for (size_t i = 0; i < spec.arrivals_ns.size(); ++i) {
     if (spec.arrivals_ns[i] < 0 || (i > 0 && spec.arrivals_ns[i] < spec.arrivals_ns[i - 1])) {
       throw std::invalid_argument("arrival times must be non-negative and in order");
@@ -42,6 +64,8 @@ GenerationLoadResult run_generation_load(Session& session, const std::vector<Gen
   check_streams(streams, spec);
   const size_t n = spec.arrivals_ns.size();
   const int64_t g = streams.front()->gen_tokens();
+  const int64_t p = streams.front()->prompt_tokens();
+  const bool varied = !spec.gen_tokens.empty();
   const auto per_request = static_cast<size_t>(g);
   const auto ids_per_request = per_request * static_cast<size_t>(streams.front()->batch());
   GenerationLoadResult r;
@@ -72,13 +96,15 @@ GenerationLoadResult run_generation_load(Session& session, const std::vector<Gen
       const int64_t t0 = now_ns();
       if (crew.stopping() || t0 >= stop_at) break;
       int64_t* times = r.token_ns.data() + i * per_request;
-      const int64_t steps = stream.serve(times, r.step_ns.data() + i * per_request,
-                                         r.tokens.data() + i * ids_per_request, keep_going, guard);
+      const int64_t want = varied ? spec.gen_tokens[i] : g;
+      const int64_t steps = stream.serve(varied ? spec.prompt_tokens[i] : p, want, times,
+                                         r.step_ns.data() + i * per_request, r.tokens.data() + i * ids_per_request,
+                                         keep_going, guard);
       for (int64_t s = 0; s < steps; ++s) times[s] -= origin;
       r.start_ns[i] = t0 - origin;
       r.stream[i] = static_cast<int32_t>(index);
       r.waited[i] = waited ? 1 : 0;
-      if (steps < g) break;  // stopped in the middle: a stop was asked for
+      if (steps < want) break;  // stopped in the middle: a stop was asked for
     }
   };
 

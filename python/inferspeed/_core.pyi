@@ -136,6 +136,10 @@ class Session:
 
 class Generation:
     def run(self, *, warmup: int = 0, max_repetitions: int = 0, max_ns: int = 0) -> dict[str, Any]: ...
+    @property
+    def prompt_tokens(self) -> int: ...
+    @property
+    def gen_tokens(self) -> int: ...
 
 def generation_load(
     streams: Sequence[Generation],
@@ -144,6 +148,8 @@ def generation_load(
     spin_ns: int = 200000,
     chunk_ns: int = 20000000,
     stop_after_ns: int = 0,
+    prompt_tokens: Sequence[int] = ...,
+    gen_tokens: Sequence[int] = ...,
 ) -> dict[str, Any]: ...
 def callgrind_client_requests() -> bool: ...
 def running_on_valgrind() -> bool: ...

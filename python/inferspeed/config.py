@@ -30,6 +30,7 @@ __all__ = [
     "STATISTICS",
     "Config",
     "ProviderSpec",
+    "length_spread",
     "slo_key",
 ]
 
@@ -403,6 +404,14 @@ class Config:
         (``"ttft-p99"``) also judges that percentile of the run. The result reports goodput (the
         rate of requests within every limit) and which limit each miss broke
         (docs/scenarios.md).
+    request_lengths : str, os.PathLike or None, default None
+        A decoder's server and offline scenarios: each request's own prompt and output tokens.
+        ``"spread=R"`` (0 <= R < 1): drawn uniformly (integers, from ``seed``) from
+        [L(1 - R), L(1 + R)] around ``prompt_tokens`` and ``gen_tokens`` (vLLM's
+        ``--random-range-ratio``; the prompt at least 1 token, the output at least 2); else the
+        path of a JSONL file whose lines are ``{"prompt_tokens": int, "output_tokens": int}``,
+        used in order and cycled (it then takes no ``prompt_tokens`` or ``gen_tokens``). None:
+        every request of ``prompt_tokens`` and ``gen_tokens`` (docs/scenarios.md).
     """
 
     threads: int | None = None
@@ -451,6 +460,7 @@ class Config:
     gen_tokens: int | None = None
     single_call: bool = False
     slo: Mapping[str, float] = field(default_factory=dict)
+    request_lengths: str | None = None
 
     def __post_init__(self) -> None:
         # In the order of the fields' groups: of several bad fields, the earliest is reported.
@@ -462,6 +472,7 @@ class Config:
         self._check_metric()
         self._check_generation()
         self._check_slo()
+        self._check_request_lengths()
 
     def _check_session(self) -> None:
         """ONNX Runtime's session fields; providers and session_config normalised."""
@@ -636,6 +647,29 @@ class Config:
             raise ConfigError("slo limits generation requests; single_call times one call of the model")
         object.__setattr__(self, "slo", MappingProxyType({k: float(v) for k, v in limits.items()}))
 
+    def _check_request_lengths(self) -> None:
+        """Each request's lengths: a spread in [0, 1) or a file's path, a decoder's load scenario."""
+        spec = self.request_lengths
+        if spec is None:
+            return
+        if isinstance(spec, os.PathLike):
+            spec = os.fspath(spec)
+            object.__setattr__(self, "request_lengths", spec)
+        if not isinstance(spec, str) or not spec.strip():
+            raise ConfigError(f"request_lengths must be 'spread=R' or a JSONL file's path, got {spec!r}")
+        spread = length_spread(spec)
+        if self.scenario == "single-stream" or self.single_call:
+            raise ConfigError(
+                "request_lengths varies a decoder's generation requests under load: it applies to the "
+                "server and offline scenarios (--scenario server or offline), not to "
+                + ("single_call" if self.single_call else "the single-stream scenario")
+            )
+        if spread is None and (self.prompt_tokens is not None or self.gen_tokens is not None):
+            raise ConfigError(
+                f"request_lengths file {spec} gives each request's prompt and output tokens: it takes "
+                "no prompt_tokens or gen_tokens"
+            )
+
     @property
     def warmup_limits(self) -> tuple[int | None, float | None]:
         """(iterations, seconds) of the warm-up, defaults applied."""
@@ -735,6 +769,21 @@ def slo_key(key: str) -> tuple[str, float | None]:
             f"slo {key!r}: a percentile is written pNN, between p0 and p100 (e.g. {figure}-p99)"
         )
     return figure, value
+
+
+def length_spread(spec: str) -> float | None:
+    """The R of a ``request_lengths`` of ``"spread=R"`` (ConfigError unless 0 <= R < 1); None
+    for a file's path."""
+    head, eq, value = spec.strip().partition("=")
+    if not eq or head.strip().lower() != "spread":
+        return None
+    try:
+        spread = float(value)
+    except ValueError:
+        spread = math.nan
+    if not 0 <= spread < 1:
+        raise ConfigError(f"request_lengths spread=R takes R in [0, 1) (e.g. spread=0.5), got {spec!r}")
+    return spread
 
 
 def _config_from_fields(fields: dict[str, Any]) -> Config:

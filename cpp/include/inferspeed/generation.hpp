@@ -142,16 +142,22 @@ class Generation {
   GenerationResult run(int64_t warmup, int64_t max_repetitions, int64_t max_ns, const ChunkHook& between_steps);
 
   /// One generation for a load scenario, on the calling thread (the Generations of one
-  /// session may serve at once, each on a thread of its own): `token_ns[s]` gets the clock
-  /// when step s's token was chosen, `step_ns[s]` its call (gen_tokens entries each) and
-  /// `tokens` the ids chosen ([batch, gen_tokens]); those of steps not run are left as they
-  /// were. `keep_going` is asked after every step (false stops); `guard` is the caller's, on
-  /// the session's run options. Returns the steps run. Run a whole generation (run()) first:
-  /// it learns the output buffers every later one uses. Throws as run() does.
-  int64_t serve(int64_t* token_ns, int64_t* step_ns, int64_t* tokens, const ChunkHook& keep_going,
-                const TerminateOnSigint& guard);
+  /// session may serve at once, each on a thread of its own): a prompt of the first
+  /// `prompt_tokens` ids of each row of the spec's prompt, `gen_tokens` output tokens (each
+  /// from 1 to the spec's: the buffers are sized for those). `token_ns[s]` gets the clock
+  /// when step s's token was chosen, `step_ns[s]` its call (the spec's gen_tokens entries
+  /// each) and `tokens` the ids chosen ([batch, the spec's gen_tokens]); those of steps not
+  /// run are left as they were. `keep_going` is asked after every step (false stops); `guard`
+  /// is the caller's, on the session's run options. Returns the steps run. Run a whole
+  /// generation (run()) first: it learns the output buffers every later one uses (a prefill
+  /// shorter than the spec's writes its outputs where ONNX Runtime allocates them). Throws
+  /// std::invalid_argument for lengths out of range, else as run() does.
+  int64_t serve(int64_t prompt_tokens, int64_t gen_tokens, int64_t* token_ns, int64_t* step_ns, int64_t* tokens,
+                const ChunkHook& keep_going, const TerminateOnSigint& guard);
 
-  /// Tokens each generation outputs, and its batch.
+  /// The spec's prompt tokens and tokens each generation outputs (the most a request may
+  /// take), and its batch.
+  int64_t prompt_tokens() const noexcept;
   int64_t gen_tokens() const noexcept;
   int64_t batch() const noexcept;
 

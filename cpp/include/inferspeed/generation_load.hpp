@@ -19,8 +19,13 @@ namespace inferspeed {
 /// request (a FIFO queue with K servers); an idle stream sleeps until the next arrival,
 /// waking `spin_ns` early to spin the rest of the way. With `stop_after_ns` > 0 no request
 /// starts once that long has passed since the start (those in progress finish).
+/// Request i has a prompt of `prompt_tokens[i]` tokens (the first of each row of the streams'
+/// prompt) and outputs `gen_tokens[i]` tokens, each from 1 to the streams' own lengths; both
+/// empty: every request the streams' lengths.
 struct GenerationLoadSpec {
   std::vector<int64_t> arrivals_ns;
+  std::vector<int64_t> prompt_tokens;
+  std::vector<int64_t> gen_tokens;
   int64_t spin_ns = 200'000;
   int64_t chunk_ns = 20'000'000;  ///< how often the coordinating thread calls the hook
   int64_t stop_after_ns = 0;
@@ -34,7 +39,7 @@ struct GenerationLoadResult {
   int64_t gen_tokens = 0;
   int64_t batch = 0;
   std::vector<int64_t> start_ns;  ///< [requests]
-  std::vector<int64_t> token_ns;  ///< [requests, gen_tokens]
+  std::vector<int64_t> token_ns;  ///< [requests, gen_tokens] (-1 beyond a request's own)
   std::vector<int64_t> step_ns;   ///< [requests, gen_tokens]: each RunWithBinding alone
   std::vector<int64_t> tokens;    ///< [requests, batch, gen_tokens]: the ids chosen
   std::vector<int32_t> stream;    ///< [requests]
@@ -45,7 +50,7 @@ struct GenerationLoadResult {
 };
 
 /// Serve the requests with one thread per stream (each a Generation of `session` that has
-/// run a whole generation already, all of the same length and batch). The origin is fixed once every
+/// run a whole generation already, all of the same lengths and batch). The origin is fixed once every
 /// thread is running. Serves every scheduled request unless interrupted or stopped by
 /// `stop_after_ns`. Throws std::invalid_argument for streams that do not fit, OrtError when a
 /// step fails, and rethrows what the hook threw, once every thread has joined.

@@ -363,7 +363,13 @@ def judge_generation_step(
     and every interval lies within its limit, fails when it did not keep up, held fewer than
     ``min_requests`` requests, or an interval lies above its limit (each reason said)."""
     g = result.generation or {}
-    times = request_times(np.asarray(g["arrival_ns"]), np.asarray(g["start_ns"]), np.asarray(g["token_ns"]))
+    each = g.get("request_gen_tokens")
+    times = request_times(
+        np.asarray(g["arrival_ns"]),
+        np.asarray(g["start_ns"]),
+        np.asarray(g["token_ns"]),
+        None if each is None else np.asarray(each),
+    )
     requests = int(times["ttft"].size)
     figures = _limit_figures(times, limits)
     achieved = float(result.scenario_stats["achieved_qps"])

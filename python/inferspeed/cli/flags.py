@@ -21,6 +21,7 @@ from ..config import (
     METRICS,
     SCENARIOS,
     Config,
+    length_spread,
     slo_key,
 )
 from ..errors import ConfigError
@@ -336,6 +337,14 @@ def add_scenario_flags(p: argparse.ArgumentParser) -> None:
         "token; reports goodput (requests/s within both) and which limit each miss broke; "
         "ttft-p99=TIME also judges the run's p99",
     )
+    sc.add_argument(
+        "--request-lengths",
+        type=parse_request_lengths,
+        metavar="spread=R|FILE.jsonl",
+        help="server/offline, a decoder: each request's own prompt and output tokens, drawn "
+        "uniformly from [L(1-R), L(1+R)] around --prompt-tokens and --gen-tokens (spread=0.5), "
+        'or a JSONL file\'s lines {"prompt_tokens": P, "output_tokens": G} in order, cycled',
+    )
 
 
 def add_server_flags(g: Group, *, concurrency_list: bool) -> None:
@@ -427,6 +436,18 @@ def parse_request_slo(text: str) -> dict[str, float]:
     return out
 
 
+def parse_request_lengths(text: str) -> str:
+    """--request-lengths: 'spread=R' with R in [0, 1), or a file's path (read when the run is
+    planned: a bad line is a ConfigError naming it)."""
+    try:
+        length_spread(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give spread=R or a JSONL file of lengths")
+    return text
+
+
 def parse_capacity_slo(text: str) -> tuple[float, float] | dict[str, float]:
     """A capacity's SLO: 'p99=5ms' for single calls (percentile, seconds), or a decoder's
     request limits 'ttft-p99=500ms,tpot-p99=50ms' (:func:`parse_request_slo`)."""
@@ -453,7 +474,7 @@ _SAME_NAME = (
     "warmup_iterations",
     "cache", "flush_bytes", "target_ci", "target_percentile", "drop_outliers", "pin", "spin",
     "processes", "scenario", "qps", "arrival", "duration", "deadline", "scheduler_spin", "metric",
-    "prompt_tokens", "gen_tokens", "single_call", "slo",
+    "prompt_tokens", "gen_tokens", "single_call", "slo", "request_lengths",
 )  # fmt: skip
 
 #: Flag destination -> (Config field, how its value becomes the field's). A flag a command did

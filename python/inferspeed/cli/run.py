@@ -40,6 +40,7 @@ SCENARIO_ONLY: dict[str, tuple[str, tuple[str, ...], str]] = {
     "--slo": ("slo", *_SERVER),
     "--duration": ("duration", *_LOADED),
     "--concurrency": ("concurrency", *_LOADED),
+    "--request-lengths": ("request_lengths", *_LOADED),
     "--iterations": ("iterations", _SINGLE[0], _SINGLE[1] + " (a server or offline run lasts --duration)"),
     "--cache": ("cache", *_SINGLE),
 }

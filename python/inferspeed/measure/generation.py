@@ -35,6 +35,7 @@ from .loop import Timed
 from .measurement import Target
 from .model import ModelFacts
 from .plan import read_npz
+from .request_lengths import RequestLengths, request_lengths
 
 __all__ = ["GenerationPlan", "GenerationTarget", "plan_generation"]
 
@@ -42,11 +43,13 @@ __all__ = ["GenerationPlan", "GenerationTarget", "plan_generation"]
 @dataclass(frozen=True)
 class GenerationPlan:
     """What each generation does: ``prompt_ids`` ([batch, prompt_tokens] int64), the output
-    tokens, and why they were chosen (``notes``)."""
+    tokens, and why they were chosen (``notes``). With ``lengths``, requests under load take
+    lengths of their own, at most these (a request's prompt: the first of ``prompt_ids``)."""
 
     prompt_ids: np.ndarray
     gen_tokens: int
     notes: tuple[str, ...]
+    lengths: RequestLengths | None = None
 
     @property
     def batch(self) -> int:
@@ -113,6 +116,10 @@ def plan_generation(spec: DecoderSpec, config: Config) -> GenerationPlan:
             f"batch {config.batch} differs from the {given.shape[0]} rows of input_ids in the inputs file"
         )
     p, g, notes = _lengths(spec, config, None if given is None else int(given.shape[1]))
+    lengths = request_lengths(config, p, g)
+    if lengths is not None:
+        p, g, notes = _longest(spec, lengths, given, notes)
+        given = None if given is None else given[:, :p]
     vocab = spec.vocab or 2
     if given is not None:
         if given.min() < 0 or (spec.vocab is not None and given.max() >= spec.vocab):
@@ -126,7 +133,32 @@ def plan_generation(spec: DecoderSpec, config: Config) -> GenerationPlan:
             f"prompt ids: random in [0, {vocab}) from seed {config.seed}, batch {batch} "
             "(--inputs an .npz with input_ids to give real ones)"
         )
-    return GenerationPlan(np.ascontiguousarray(ids), g, (*spec.notes, *notes))
+    return GenerationPlan(np.ascontiguousarray(ids), g, (*spec.notes, *notes), lengths)
+
+
+def _longest(
+    spec: DecoderSpec, lengths: RequestLengths, given: np.ndarray | None, notes: list[str]
+) -> tuple[int, int, list[str]]:
+    """The plan's lengths with each request's own: the longest (the streams' buffers), checked
+    against the model's context and a given prompt; the notes say how they vary."""
+    p, g = lengths.max_prompt, lengths.max_output
+    if spec.max_length is not None and p + g - 1 > spec.max_length:
+        raise ConfigError(
+            f"requests of up to {p} prompt and {g} output tokens need {p + g - 1} positions; the "
+            f"model's context holds {spec.max_length} (shorter lengths or a smaller spread)"
+        )
+    if given is not None and given.shape[1] < p:
+        raise ConfigError(
+            f"request prompts of up to {p} tokens need as many input_ids in the inputs file, which "
+            f"has {given.shape[1]} (a smaller spread, or a file of shorter lengths)"
+        )
+    lo_p, lo_g = int(lengths.prompt.min()), int(lengths.output.min())
+    if lengths.path is not None:  # the file's lengths, not the defaults
+        notes = [n for n in notes if not n.startswith(("prompt:", "output:"))]
+        how = f"each request's from {lengths.path} ({lengths.prompt.size} lines, in order)"
+    else:
+        how = f"drawn uniformly from seed {lengths.seed}, spread ±{lengths.spread:.0%}"
+    return p, g, [*notes, f"request lengths: prompt {lo_p}–{p}, output {lo_g}–{g} tokens, {how}"]
 
 
 def one_step_config(spec: DecoderSpec, config: Config) -> tuple[Config, str]:
@@ -307,8 +339,8 @@ class GenerationTarget(Target):
         server's scheduled arrivals or offline, ``concurrency`` streams (this target's
         Generation the first)."""
         serve = run_generation_server if self.config.scenario == "server" else run_generation_offline
-        self._load = serve(self._generation, self._new_generation, self.config)
-        return timed_load(self._load, self.config, self._plan.batch, self._plan.gen_tokens)
+        self._load = serve(self._generation, self._new_generation, self.config, self._plan.lengths)
+        return timed_load(self._load, self.config, self._plan.batch)
 
     def loop(self, iterations: int | None, seconds: float | None) -> dict[str, Any]:
         """Whole generations until ``iterations`` decode steps or ``seconds`` (at least one);

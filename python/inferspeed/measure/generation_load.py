@@ -1,7 +1,9 @@
 """A decoder's generation requests under load: the server scenario (scheduled arrivals) and
 offline (every request queued at once), timed in the core.
 
-Each request is one whole greedy generation of the plan's prompt and output tokens. ``concurrency``
+Each request is one whole greedy generation of the plan's prompt and output tokens, or of its own
+(``Config.request_lengths``, :mod:`~inferspeed.measure.request_lengths`: the streams are built for
+the longest, a request's prompt is the first of the plan's ids). ``concurrency``
 streams share the session, each a core ``Generation`` of its own (its own cache buffers and
 IoBinding) on a C++ thread of its own (``_core.generation_load``); the first free stream takes the
 oldest waiting request. The core reads the clock as each token is chosen, so a request's time to
@@ -31,6 +33,7 @@ from ..config import CHUNK_TIME, Config, slo_key
 from ..stats.generation import goodput, percentile_limit, request_times, short_stats
 from ..stats.summary import summarize
 from .loop import Timed
+from .request_lengths import RequestLengths
 from .scenarios import arrival_offsets, scheduled_rate
 
 __all__ = [
@@ -50,19 +53,23 @@ OFFLINE_MARGIN = 2.0
 
 @dataclass
 class LoadRun:
-    """What one load run served: the streams, each request's arrival and the core's record
-    (start_ns, token_ns, step_ns, stream, waited: ns after the start, -1 not reached)."""
+    """What one load run served: the streams, each request's arrival, prompt and output tokens
+    and the core's record (start_ns, token_ns, step_ns, stream, waited: ns after the start, -1
+    not reached); ``lengths`` where the requests' lengths varied."""
 
     streams: int
     arrivals_ns: np.ndarray
+    prompt_tokens: np.ndarray
+    gen_tokens: np.ndarray
     record: dict[str, Any]
     single_generation_ns: float
+    lengths: RequestLengths | None = None
 
     @property
     def times(self) -> dict[str, np.ndarray]:
         """Each completed request's figures (:func:`~inferspeed.stats.generation.request_times`)."""
         r = self.record
-        return request_times(self.arrivals_ns, r["start_ns"], r["token_ns"])
+        return request_times(self.arrivals_ns, r["start_ns"], r["token_ns"], self.gen_tokens)
 
     def requests(self, config: Config) -> int:
         """The requests of the run: a server's scheduled ones, offline's started ones (more
@@ -87,34 +94,62 @@ def _streams(first: _core.Generation, make: Any, count: int) -> tuple[list[_core
     return streams, min(times)
 
 
-def _serve(streams: list[_core.Generation], arrivals: np.ndarray, config: Config, stop_after_s: float) -> Any:
-    return _core.generation_load(
+def _serve(
+    streams: list[_core.Generation],
+    arrivals: np.ndarray,
+    config: Config,
+    stop_after_s: float,
+    lengths: RequestLengths | None,
+    single: float,
+) -> LoadRun:
+    """The requests arriving at ``arrivals``, of the streams' lengths or each of its own from
+    ``lengths``."""
+    first = streams[0]
+    count = int(arrivals.size)
+    if lengths is None:
+        prompt = np.full(count, first.prompt_tokens, dtype=np.int64)
+        gen = np.full(count, first.gen_tokens, dtype=np.int64)
+    else:
+        prompt, gen = lengths.draw(count)
+    record = _core.generation_load(
         streams,
         arrivals.tolist(),
         spin_ns=int(config.scheduler_spin * 1e9),
         chunk_ns=int(CHUNK_TIME * 1e9),
         stop_after_ns=int(stop_after_s * 1e9),
+        prompt_tokens=[] if lengths is None else prompt.tolist(),
+        gen_tokens=[] if lengths is None else gen.tolist(),
     )
+    return LoadRun(len(streams), arrivals, prompt, gen, record, single, lengths)
 
 
-def run_generation_server(first: _core.Generation, make: Any, config: Config) -> LoadRun:
+def run_generation_server(
+    first: _core.Generation, make: Any, config: Config, lengths: RequestLengths | None = None
+) -> LoadRun:
     """The server scenario: requests at ``config.qps`` (Poisson or constant, seeded) for the
-    scenario's duration, ``config.concurrency`` streams (``first`` and more from ``make()``);
-    every scheduled request is served unless interrupted."""
+    scenario's duration, ``config.concurrency`` streams (``first`` and more from ``make()``),
+    each request of the streams' lengths or of its own from ``lengths``; every scheduled
+    request is served unless interrupted."""
     assert config.qps is not None
     arrivals = arrival_offsets(config.qps, config.scenario_duration, config.arrival, config.seed)
     streams, single = _streams(first, make, config.concurrency)
-    return LoadRun(len(streams), arrivals, _serve(streams, arrivals, config, 0.0), single)
+    return _serve(streams, arrivals, config, 0.0, lengths, single)
 
 
-def run_generation_offline(first: _core.Generation, make: Any, config: Config) -> LoadRun:
+def run_generation_offline(
+    first: _core.Generation, make: Any, config: Config, lengths: RequestLengths | None = None
+) -> LoadRun:
     """The offline scenario: every request queued at the start, ``config.concurrency`` streams
-    take them back to back; none starts after the scenario's duration."""
+    take them back to back; none starts after the scenario's duration. The requests queued:
+    OFFLINE_MARGIN times what the streams could serve, a request taking the longest
+    generation's time scaled to the mean output tokens where the lengths vary."""
     duration = config.scenario_duration
     streams, single = _streams(first, make, config.concurrency)
-    count = math.ceil(OFFLINE_MARGIN * duration * 1e9 / max(single, 1.0) * len(streams)) + 2 * len(streams)
+    per_request = single if lengths is None else single * lengths.mean_output / first.gen_tokens
+    k = len(streams)
+    count = math.ceil(OFFLINE_MARGIN * duration * 1e9 / max(per_request, 1.0) * k) + 2 * k
     arrivals = np.zeros(count, dtype=np.int64)
-    return LoadRun(len(streams), arrivals, _serve(streams, arrivals, config, duration), single)
+    return _serve(streams, arrivals, config, duration, lengths, single)
 
 
 def slo_figures(
@@ -145,13 +180,16 @@ def _lateness(run: LoadRun) -> np.ndarray:
     return late
 
 
-def scenario_figures(run: LoadRun, config: Config, batch: int, gen_tokens: int) -> dict[str, Any]:
-    """The Result's ``scenario_stats`` of a load run: the rates, the queue, each request's
-    service (its start to its last token) and the scheduler's lateness."""
+def scenario_figures(run: LoadRun, config: Config, batch: int) -> dict[str, Any]:
+    """The Result's ``scenario_stats`` of a load run: the rates (tokens per second: the
+    completed requests' own output and prompt tokens, times the batch, over the span), the
+    queue, each request's service (its start to its last token) and the scheduler's lateness."""
     times = run.times
     completed = int(times["e2e"].size)
     span = run.span_s
     achieved = completed / span if span > 0 else 0.0
+    output_tokens = int(times["tokens"].sum()) * batch
+    prompt_tokens = int(run.prompt_tokens[times["index"]].sum()) * batch
     figures: dict[str, Any] = {
         "duration_s": config.scenario_duration,
         "concurrency": run.streams,
@@ -159,7 +197,8 @@ def scenario_figures(run: LoadRun, config: Config, batch: int, gen_tokens: int) 
         "completed": completed,
         "throughput_per_s": achieved,
         "samples_per_s": achieved * batch,
-        "output_tokens_per_s": achieved * batch * gen_tokens,
+        "output_tokens_per_s": output_tokens / span if span > 0 else 0.0,
+        "prompt_tokens_per_s": prompt_tokens / span if span > 0 else 0.0,
         "queue_stats": summarize(times["queue"]).to_dict() if completed else None,
         "service_stats": summarize(times["service"]).to_dict() if completed else None,
     }
@@ -180,8 +219,10 @@ def load_record(run: LoadRun, config: Config) -> dict[str, Any]:
     """The requests' part of the Result's ``generation``: each figure's summary (TTFT from the
     scheduled arrival, or for offline from the request's start; TPOT, ITL, end to end, queue),
     the SLO's verdicts, and every request's times (``arrival_ns``, ``start_ns``, ``token_ns``
-    [requests, G] and ``request_step_ns`` [requests, G], ns after the start, -1 not reached;
-    ``stream``)."""
+    [requests, G] and ``request_step_ns`` [requests, G], ns after the start, -1 not reached or
+    beyond the request's tokens; ``stream``), its ``request_prompt_tokens`` and
+    ``request_gen_tokens``, and how they were chosen (``request_lengths``: None when every
+    request has the plan's)."""
     times = run.times
     r = run.record
     offline = config.scenario == "offline"
@@ -203,10 +244,13 @@ def load_record(run: LoadRun, config: Config) -> dict[str, Any]:
         "token_ns": np.asarray(r["token_ns"], dtype=np.int64).tolist(),
         "request_step_ns": np.asarray(r["step_ns"], dtype=np.int64).tolist(),
         "stream": np.asarray(r["stream"], dtype=np.int64).tolist(),
+        "request_prompt_tokens": run.prompt_tokens.astype(np.int64).tolist(),
+        "request_gen_tokens": run.gen_tokens.astype(np.int64).tolist(),
+        "request_lengths": None if run.lengths is None else run.lengths.describe(),
     }
 
 
-def timed_load(run: LoadRun, config: Config, batch: int, gen_tokens: int) -> Timed:
+def timed_load(run: LoadRun, config: Config, batch: int) -> Timed:
     """The measurement path's timed phase of a load run: the completed requests' inter-token
     latencies as the samples, their decode steps' calls as what the noise checks read, the
     scenario's figures."""
@@ -217,5 +261,5 @@ def timed_load(run: LoadRun, config: Config, batch: int, gen_tokens: int) -> Tim
         times["itl"].astype(np.int64),
         bool(run.record["interrupted"]),
         service_ns=decode[decode >= 0],
-        figures=scenario_figures(run, config, batch, gen_tokens),
+        figures=scenario_figures(run, config, batch),
     )

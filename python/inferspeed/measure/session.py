@@ -249,6 +249,11 @@ class Session:
             raise ConfigError(
                 f"--slo limits a decoder's generation requests; {name} is timed one call at a time here"
             )
+        if c.request_lengths is not None:
+            raise ConfigError(
+                f"--request-lengths varies a decoder's generation requests; {name} is timed one call at "
+                "a time here"
+            )
         lengths = c.prompt_tokens is not None or c.gen_tokens is not None
         if not c.single_call and not lengths:
             return

@@ -54,6 +54,36 @@ def _lateness(stats: Mapping[str, Any] | None) -> list[str]:
     ]
 
 
+def _range(values: Sequence[int]) -> str:
+    lo, hi = min(values), max(values)
+    return f"{lo}" if lo == hi else f"{lo}–{hi} (mean {sum(values) / len(values):.3g})"
+
+
+def _requests_line(g: Mapping[str, Any], partial: str) -> str:
+    """What each request generates: the plan's lengths, or (``request_lengths``) the range and
+    mean of the started requests' own and where they came from."""
+    tail = f"batch {g.get('batch')}; {_streams(g.get('streams'))}{partial}"
+    how = g.get("request_lengths")
+    if not how:
+        return (
+            f"requests   each a generation of prompt {g.get('prompt_tokens')} tokens, {g.get('gen_tokens')} "
+            f"output tokens, {tail}"
+        )
+    every = range(len(g["request_gen_tokens"]))
+    started = [i for i, t in enumerate(g.get("start_ns") or []) if t >= 0] or every
+    prompt = [g["request_prompt_tokens"][i] for i in started]
+    output = [g["request_gen_tokens"][i] for i in started]
+    source = (
+        f"spread ±{how['spread']:.0%}"
+        if how.get("source") == "spread"
+        else f"from {how.get('path')}, {how.get('lines')} lengths"
+    )
+    if not prompt:
+        return f"requests   lengths varied ({source}), {tail}"
+    lengths = f"prompt {_range(prompt)}, output {_range(output)} tokens"
+    return f"requests   varied lengths: {lengths}, {source}; {tail}"
+
+
 def _load_line(result: Result, g: Mapping[str, Any]) -> str:
     sc = result.scenario_stats
     if result.scenario == "offline":
@@ -118,8 +148,7 @@ def render_generation_load(result: Result, head: Sequence[str], tail: Sequence[s
             f"model      {result.model.get('name')}  (a decoder: {d.get('caches')} cache tensors "
             f"{d.get('cache_type')} {d.get('cache_shape')}, {d.get('source')})",
             *head,
-            f"requests   each a generation of prompt {g.get('prompt_tokens')} tokens, {g.get('gen_tokens')} "
-            f"output tokens, batch {g.get('batch')}; {_streams(g.get('streams'))}{partial}",
+            _requests_line(g, partial),
             _load_line(result, g),
             "",
             f"{'':<12}{'median':>10} {'p90':>10} {'p99':>10} {'max':>10}",

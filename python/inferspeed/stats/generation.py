@@ -202,32 +202,40 @@ def short_stats(samples_ns: np.ndarray) -> dict[str, Any] | None:
 
 
 def request_times(
-    arrivals_ns: np.ndarray, start_ns: np.ndarray, token_ns: np.ndarray
+    arrivals_ns: np.ndarray,
+    start_ns: np.ndarray,
+    token_ns: np.ndarray,
+    gen_tokens: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Per request that chose its every token (``token_ns`` ``[requests, G]``, -1 where not
-    reached; times after the start, as ``arrivals_ns`` and ``start_ns``): ``ttft`` (the
-    first token's time from the arrival), ``tpot`` (the last token's from the first, over the
-    G - 1 tokens after it), ``e2e`` (the last token's from the arrival), ``queue`` (the start's
-    from the arrival), ``service`` (the last token's from the start), the ``index`` of each
-    such request, and ``itl``: every gap between two tokens of those requests, in request
-    order."""
+    reached; times after the start, as ``arrivals_ns`` and ``start_ns``; request i has
+    ``gen_tokens[i]`` tokens, its first columns, or G each when None): ``ttft`` (the first
+    token's time from the arrival), ``tpot`` (its last token's from the first, over its g - 1
+    tokens after it), ``e2e`` (the last token's from the arrival), ``queue`` (the start's from
+    the arrival), ``service`` (the last token's from the start), the ``index`` of each such
+    request and its ``tokens``, and ``itl``: every gap between two tokens of those requests,
+    in request order."""
     tokens = np.asarray(token_ns, dtype=np.int64)
     arrivals = np.asarray(arrivals_ns, dtype=np.int64)
     start = np.asarray(start_ns, dtype=np.int64)
-    done = np.all(tokens >= 0, axis=1) & (start >= 0) if tokens.size else np.zeros(start.size, bool)
-    t = tokens[done]
+    width = tokens.shape[1] if tokens.ndim == 2 else 0
+    count = np.full(start.size, width, np.int64) if gen_tokens is None else np.asarray(gen_tokens, np.int64)
+    own = np.arange(width)[None, :] < count[:, None] if width else np.zeros((start.size, 0), bool)
+    done = np.all((tokens >= 0) | ~own, axis=1) & (start >= 0) if tokens.size else np.zeros(start.size, bool)
+    done &= count >= 1
+    t, g, mine = tokens[done], count[done], own[done]
     a, st = arrivals[done], start[done]
-    g = tokens.shape[1] if tokens.ndim == 2 else 0
+    first = t[:, 0] if width else np.zeros(0, np.int64)
+    last = t[np.arange(t.shape[0]), g - 1] if width else np.zeros(0, np.int64)
     return {
         "index": np.flatnonzero(done),
-        "ttft": t[:, 0] - a if g else np.zeros(0, np.int64),
-        "tpot": np.rint((t[:, -1] - t[:, 0]) / max(g - 1, 1)).astype(np.int64)
-        if g
-        else np.zeros(0, np.int64),
-        "e2e": t[:, -1] - a if g else np.zeros(0, np.int64),
+        "tokens": g,
+        "ttft": first - a,
+        "tpot": np.rint((last - first) / np.maximum(g - 1, 1)).astype(np.int64),
+        "e2e": last - a,
         "queue": st - a,
-        "service": t[:, -1] - st if g else np.zeros(0, np.int64),
-        "itl": np.diff(t, axis=1).ravel() if g > 1 else np.zeros(0, np.int64),
+        "service": last - st,
+        "itl": np.diff(t, axis=1)[mine[:, 1:]] if width > 1 else np.zeros(0, np.int64),
     }
 
 

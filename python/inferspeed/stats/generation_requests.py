@@ -33,10 +33,12 @@ def request_figures(generation: Mapping[str, Any]) -> dict[str, np.ndarray]:
     as the load's report counts it (from the scheduled arrival; offline from the request's
     start), ``tpot``, ``e2e``, ``queue``, ``itl`` (every gap between two tokens of a request)
     and the ``index`` of each completed request."""
+    lengths = generation.get("request_gen_tokens")  # each request's own output length, when varied
     times = request_times(
         np.asarray(generation.get("arrival_ns") or [], dtype=np.int64),
         np.asarray(generation.get("start_ns") or [], dtype=np.int64),
         np.asarray(generation.get("token_ns") or [], dtype=np.int64),
+        None if lengths is None else np.asarray(lengths, dtype=np.int64),
     )
     if generation.get("ttft_from") == "start":
         times = {**times, "ttft": times["ttft"] - times["queue"]}
@@ -50,7 +52,12 @@ def position_medians(generation: Mapping[str, Any]) -> np.ndarray:
     index = request_figures(generation)["index"]
     if tokens.ndim != 2 or tokens.shape[1] < 2 or index.size == 0:
         return np.zeros(0)
-    gaps: np.ndarray = np.median(np.diff(tokens[index], axis=1), axis=0)
+    done = tokens[index]
+    done[done < 0] = np.nan  # beyond a shorter request's own length (varied lengths)
+    diffs = np.diff(done, axis=1)
+    gaps = np.full(diffs.shape[1], np.nan)
+    have = np.isfinite(diffs).any(axis=0)
+    gaps[have] = np.nanmedian(diffs[:, have], axis=0)
     return gaps
 
 

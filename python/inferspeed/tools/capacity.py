@@ -167,7 +167,7 @@ def _search(
     note = _bisect(probe, bracket, 0.9 * throughput, limits, steps, max_steps)
     for attempt in range(CONFIRMATIONS):
         if note is not None or bracket.low <= 0.0:
-            return steps, None, note
+            return steps, None, note or _unconfirmed(steps)
         found = bracket.low
         step = _confirmed(probe, found, limits)
         steps.append(step)
@@ -179,16 +179,19 @@ def _search(
         bracket.high = min(found, step["achieved_qps"]) if behind else found
         below = [st["qps"] for st in steps if st["passed"] and st["qps"] < bracket.high]
         bracket.low = max(below, default=0.0)
-        if attempt + 1 < CONFIRMATIONS and bracket.low > 0.0 and not bracket.narrow:
+        if attempt + 1 < CONFIRMATIONS and not bracket.narrow:
             note = _bisect(probe, bracket, bracket.next_rate, limits, steps, len(steps) + max_steps // 2)
+    return steps, None, note or _unconfirmed(steps)
+
+
+def _unconfirmed(steps: list[dict[str, Any]]) -> str | None:
+    """Why no capacity, when rates passed but failed their re-runs (None when none failed one)."""
+    failed = [st for st in steps if st.get("confirm") and not st["passed"]]
+    if not failed:
+        return None
     return (
-        steps,
-        None,
-        note
-        or (
-            f"the rates found failed {CONFIRMATIONS} re-runs: the machine's speed varied more than "
-            "the steps could follow; try a longer --step-time"
-        ),
+        f"{len(failed)} rate(s) passed and then failed their re-run, and none below held: the "
+        "machine's speed varied more than the steps could follow; try a longer --step-time"
     )
 
 
