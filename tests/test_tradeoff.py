@@ -97,7 +97,7 @@ def test_bad_calibration_file_is_one_line(models: dict[str, str], tmp_path: Path
     bad = tmp_path / "cal.npz"
     bad.write_bytes(b"not an npz")
     p = cli("tradeoff", models["mlp_small"], "--quantize", "static", "--calibration", str(bad), "-t", "0.2")
-    assert p.returncode == 2 and "cannot read inputs file" in p.stderr
+    assert p.returncode == 2 and "is not an .npz archive" in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
 
 
