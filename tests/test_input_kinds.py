@@ -176,10 +176,11 @@ def test_a_first_run_error_lists_a_few_bound_inputs_and_counts_the_rest(tmp_path
     shape = h.make_tensor("shape", T.INT64, [1], [3])
     graph = h.make_graph(nodes, "g", inputs, [h.make_tensor_value_info("y", T.FLOAT, None)], [shape])
     with pytest.raises(InputError) as caught:
-        Session(_save(tmp_path, "ten", graph), Config(**FAST))
+        Session(_save(tmp_path, "ten", graph), Config(**FAST, values={"x1": 2}))
     message = str(caught.value)
     assert message.startswith("the first run of ten.onnx failed: ")
-    assert "bound: x0 float32 1 random, " in message and "x5 float32 1 random, and 4 more |" in message
+    assert "bound: x0 float32 1 random, x1 float32 1 (values from --input), " in message
+    assert "x5 float32 1 random, and 4 more |" in message
     assert "x6 float32" not in message
 
 

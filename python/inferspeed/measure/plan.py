@@ -717,6 +717,10 @@ def _bound_text(v: ValueInfo, c: InputChoice) -> str:
     return f"{v.name} {t.element_type or v.type_text} {_fmt(c.shape)} {values}"
 
 
+#: The flag behind each source of values a user gave.
+_GIVEN_BY = {"file": "--inputs", "constant": "--input", "range": "--range"}
+
+
 def bound_text(inputs: Sequence[ValueInfo], plan: InputPlan, sources: Mapping[str, str] | None = None) -> str:
     """What was bound, for an error line: each input's name, type, shape and values (those
     given by a flag or file named so), the first BOUND_LISTED of them."""
@@ -727,9 +731,9 @@ def bound_text(inputs: Sequence[ValueInfo], plan: InputPlan, sources: Mapping[st
         if c is None:
             continue
         text = _bound_text(v, c)
-        given = sources.get(v.name)
-        if given in ("file", "constant", "range") and c.fill == "random":
-            text = text.rsplit(" ", 1)[0] + f" ({'--inputs' if given == 'file' else given} given)"
+        flag = _GIVEN_BY.get(sources.get(v.name, ""))
+        if flag is not None and c.fill == "random":
+            text = text.rsplit(" ", 1)[0] + f" (values from {flag})"
         parts.append(text)
     more = len(parts) - BOUND_LISTED
     return ", ".join(parts[:BOUND_LISTED]) + (f", and {more} more" if more > 0 else "")
@@ -746,14 +750,17 @@ def call_error(
 
 
 def first_run_error(
-    model_name: str, inputs: Sequence[ValueInfo], tried: Sequence[tuple[InputPlan, str]]
+    model_name: str,
+    inputs: Sequence[ValueInfo],
+    tried: Sequence[tuple[InputPlan, str]],
+    sources: Mapping[str, str] | None = None,
 ) -> str:
     """The one line that says the first run failed: the ORT error, every input as bound (the
-    first BOUND_LISTED), what was guessed (and what else was tried) and the flags that set
-    each guessed choice."""
+    first BOUND_LISTED; ``sources`` as GeneratedInputs has them), what was guessed (and what
+    else was tried) and the flags that set each guessed choice."""
     plan, error = tried[0]
     reason = ort_reason(error)
-    bound = bound_text(inputs, plan)
+    bound = bound_text(inputs, plan, sources)
     flags: list[str] = []
     for v in inputs:
         c = plan.choices.get(v.name)

@@ -424,7 +424,8 @@ class Session:
                 self._notices.append(_retried_notice(tried, generated))
             return generated
         name = os.path.basename(self.model_path)
-        raise InputError(first_run_error(name, self.inputs, [(g.plan, e) for g, e in tried]))
+        sources = tried[0][0].sources if tried else None
+        raise InputError(first_run_error(name, self.inputs, [(g.plan, e) for g, e in tried], sources))
 
     def _model_sha256(self) -> str:
         """The model file's hash, read once per session (not on every measure())."""
