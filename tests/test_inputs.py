@@ -188,11 +188,11 @@ def test_input_without_a_shape_takes_any_shape(tmp_path) -> None:  # type: ignor
         assert x["bound_shape"] == [3, 4] and x["shape"] is None
 
 
-def test_non_tensor_inputs_are_named_with_their_kind() -> None:
+def test_non_tensor_inputs_of_unknown_contents_are_named_with_their_type() -> None:
     optional = ValueInfo("x", "optional", None, None, None)
-    with pytest.raises(InputError, match="input 'x' is an optional: only tensor inputs"):
+    with pytest.raises(InputError, match=r"input 'x' is optional<\?>: inferspeed cannot build"):
         make_inputs([optional], Config())
-    with pytest.raises(InputError, match="input 'q' is a sequence"):
+    with pytest.raises(InputError, match=r"input 'q' is sequence<\?>"):
         make_inputs([ValueInfo("q", "sequence", None, None, None)], Config())
 
 

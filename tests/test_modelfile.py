@@ -47,7 +47,45 @@ def _old_weights(proto: Any) -> dict[str, Any]:
         except (KeyError, TypeError, ValueError):
             size = 1
         total += int(np.prod(init.dims, dtype=np.int64)) * size
-    return {"initializers": len(proto.graph.initializer), "initializer_bytes": total}
+    held = _old_constants(proto.graph)
+    constant_bytes = sum(b for _, b in held)
+    return {
+        "initializers": len(proto.graph.initializer),
+        "initializer_bytes": total,
+        "constants": len(held),
+        "constant_bytes": constant_bytes,
+        "weight_bytes": total + constant_bytes,
+    }
+
+
+def _old_constants(graph: Any) -> list[tuple[int, int]]:
+    """(elements, bytes) of each Constant node's value in every graph, read with onnx."""
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    def size(t: Any) -> tuple[int, int]:
+        n = int(np.prod(t.dims, dtype=np.int64))
+        try:
+            return n, n * np.dtype(tensor_dtype_to_np_dtype(t.data_type)).itemsize
+        except (KeyError, TypeError, ValueError):
+            return n, n
+
+    out = []
+    for g in _old_graphs(graph):
+        for node in g.node:
+            if node.op_type != "Constant" or node.domain not in ("", "ai.onnx"):
+                continue
+            for a in node.attribute:
+                if a.name == "value":
+                    out.append(size(a.t))
+                elif a.name == "sparse_value":
+                    n, b = size(a.sparse_tensor.values)
+                    out.append((n, b + size(a.sparse_tensor.indices)[1]))
+                elif a.name in ("value_float", "value_int"):
+                    out.append((1, 4 if a.name == "value_float" else 8))
+                elif a.name in ("value_floats", "value_ints"):
+                    n = len(a.floats) + len(a.ints)
+                    out.append((n, n * (4 if a.name == "value_floats" else 8)))
+    return out
 
 
 def _old_unranked(proto: Any) -> set[str]:
@@ -76,7 +114,14 @@ def _old_type_text(tp: Any) -> tuple[str, list[Any] | None]:
         return (
             (f"sequence<{inner}>", None) if which == "sequence_type" else (f"optional<{inner}>", inner_dims)
         )
-    return ("map", None) if which == "map_type" else (which or "unknown", None)
+    if which == "map_type":  # map<key, value>, as ORT's type names have it
+        key = ELEMENT_TYPES[tp.map_type.key_type].name if tp.map_type.key_type in ELEMENT_TYPES else "?"
+        value = _old_type_text(tp.map_type.value_type)[0] if tp.map_type.HasField("value_type") else "?"
+        return f"map<{key}, {value}>", None
+    if which == "sparse_tensor_type":
+        code = tp.sparse_tensor_type.elem_type
+        return f"sparse_tensor<{ELEMENT_TYPES[code].name if code in ELEMENT_TYPES else f'type{code}'}>", None
+    return (which or "unknown").removesuffix("_type"), None
 
 
 def _old_graphs(graph: Any) -> Any:
@@ -111,6 +156,8 @@ def _old_info(path: str) -> dict[str, Any]:
             initializers += 1
             params += math.prod(init.dims)
             external += init.data_location == 1
+    held = _old_constants(graph)
+    params += sum(n for n, _ in held)
     return {
         "path": os.path.abspath(path),
         "size_bytes": os.path.getsize(path),
@@ -122,6 +169,7 @@ def _old_info(path: str) -> dict[str, Any]:
         "outputs": io(graph.output),
         "initializers": initializers,
         "external_initializers": external,
+        "constants": len(held),
         "parameters": int(params),
         "nodes": sum(ops.values()),
         "operators": dict(ops.most_common()),
@@ -185,7 +233,9 @@ def test_weights_and_unranked_inputs_as_before(
         # Callers that still hold an onnx ModelProto get the same answers.
         assert modelfile.model_weights(proto) == _old_weights(proto), name
         assert modelfile.unranked_inputs(proto) == _old_unranked(proto), name
-    assert modelfile.model_weights(None) == {"initializers": None, "initializer_bytes": None}
+    assert modelfile.model_weights(None) == dict.fromkeys(
+        ("initializers", "initializer_bytes", "constants", "constant_bytes", "weight_bytes")
+    )
 
 
 def test_weights_of_every_element_type() -> None:
@@ -323,3 +373,65 @@ def test_a_file_onnx_could_not_load_is_not_cached(models: dict[str, str]) -> Non
     assert modelfile.macs_for_file(path, None, max_bytes=1) is None
     found = modelfile.macs_for_file(path, None)
     assert found is not None and found["total"] == 2 * 64 * 64
+
+
+def _constant_weights_model() -> Any:
+    """A model whose every weight is held by a Constant node (as Paddle exports keep them): a
+    4x3 float tensor, a sparse 2x3 tensor of 2 values, value_floats, value_ints, value_float,
+    value_int, and a 5-element tensor in an If branch."""
+    w = nh.from_array(np.ones((4, 3), np.float32), "w")
+    sparse = h.make_sparse_tensor(
+        h.make_tensor("v", T.FLOAT, [2], [1.0, 2.0]), h.make_tensor("i", T.INT64, [2], [0, 4]), [2, 3]
+    )
+    branch = h.make_graph(
+        [h.make_node("Constant", [], ["five"], value=nh.from_array(np.zeros(5, np.float32), "f"))],
+        "then",
+        [],
+        [h.make_tensor_value_info("five", T.FLOAT, [5])],
+    )
+    nodes = [
+        h.make_node("Constant", [], ["W"], value=w),
+        h.make_node("Constant", [], ["S"], sparse_value=sparse),
+        h.make_node("Constant", [], ["b"], value_floats=[1.0, 2.0, 3.0]),
+        h.make_node("Constant", [], ["k"], value_ints=[1, 2]),
+        h.make_node("Constant", [], ["one"], value_float=1.0),
+        h.make_node("Constant", [], ["two"], value_int=2),
+        h.make_node("Constant", [], ["cond"], value=nh.from_array(np.array(True), "c")),
+        h.make_node("If", ["cond"], ["z"], then_branch=branch, else_branch=branch),
+        h.make_node("MatMul", ["x", "W"], ["y0"]),
+        h.make_node("Add", ["y0", "b"], ["y"]),
+    ]
+    x = h.make_tensor_value_info("x", T.FLOAT, ["n", 4])
+    outputs = [h.make_tensor_value_info("y", T.FLOAT, ["n", 3]), h.make_tensor_value_info("z", T.FLOAT, [5])]
+    model = h.make_model(
+        h.make_graph(nodes, "constants", [x], outputs), opset_imports=[h.make_opsetid("", 18)]
+    )
+    model.ir_version = 8
+    return model
+
+
+def test_weights_held_by_constant_nodes_are_counted(tmp_path: Path) -> None:
+    model = _constant_weights_model()
+    path = str(tmp_path / "constants.onnx")
+    onnx.save(model, path)
+    # 12 + 2 + 3 + 2 + 1 + 1 + 1 (cond) + 5 + 5 (both branches) elements
+    elements = 12 + 2 + 3 + 2 + 1 + 1 + 1 + 5 + 5
+    nbytes = 48 + (8 + 16) + 12 + 16 + 4 + 8 + 1 + 20 + 20
+    expected = {
+        "initializers": 0,
+        "initializer_bytes": 0,
+        "constants": 9,
+        "constant_bytes": nbytes,
+        "weight_bytes": nbytes,
+    }
+    assert modelfile.model_weights(modelfile.load_proto(path)) == expected == _old_weights(model)
+    assert modelfile.model_weights(model) == expected  # read through the onnx package
+    document = info.info_document(path)
+    assert (document["parameters"], document["constants"], document["initializers"]) == (elements, 9, 0)
+    from inferspeed.report.text import render_info
+
+    assert f"parameters   {elements} in 0 initializers and 9 Constant nodes" in render_info(document)
+    from inferspeed import Session
+
+    with Session(path) as s:  # a run's memory figures say the same
+        assert s.memory_info()["weight_bytes"] == nbytes

@@ -27,7 +27,25 @@ py::dict value_info_to_dict(const ValueInfo& v) {
   d["element_type"] = v.element_type;
   d["shape"] = v.shape;
   d["symbolic"] = v.symbolic;
+  d["key_type"] = v.key_type;
+  d["inner"] = v.inner.empty() ? py::object(py::none()) : py::object(value_info_to_dict(v.inner.front()));
   return d;
+}
+
+// A numpy array as one tensor of a sequence or map: its memory (kept alive by the caller) or,
+// for element type string, its items as text.
+TensorPart tensor_part(const py::array& array, int element_type, std::vector<int64_t> shape) {
+  TensorPart part;
+  part.element_type = element_type;
+  part.shape = std::move(shape);
+  if (element_type == 8) {  // ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING
+    for (const py::handle item : array.attr("ravel")()) part.strings.push_back(py::str(item));
+    return part;
+  }
+  if (!(array.flags() & py::array::c_style)) throw std::invalid_argument("input arrays must be C-contiguous");
+  part.data = const_cast<void*>(array.data());
+  part.nbytes = static_cast<size_t>(array.nbytes());
+  return part;
 }
 
 py::list value_infos(const std::vector<ValueInfo>& values) {
@@ -136,6 +154,36 @@ void register_session(py::module_& m) {
             s.session->bind_string_input(set, name, shape, values);
           },
           py::arg("name"), py::arg("shape"), py::arg("values"), py::arg("set") = 0)
+      .def(
+          "bind_sequence_input",
+          [](PySession& s, const std::string& name, const std::vector<py::array>& arrays, int element_type,
+             const std::vector<int64_t>& shape, size_t set) {
+            std::vector<TensorPart> parts;
+            for (const py::array& a : arrays) parts.push_back(tensor_part(a, element_type, shape));
+            const InUse in_use(s);
+            s.session->bind_sequence_input(set, name, parts);
+            for (const py::array& a : arrays) s.keep_alive.push_back(a);
+          },
+          py::arg("name"), py::arg("arrays"), py::arg("element_type"), py::arg("shape"), py::arg("set") = 0,
+          "Bind a sequence of tensors, one per array (each of ONNX element type `element_type` and\n"
+          "shape `shape`; object arrays for strings), as input `name` of input set `set`.")
+      .def(
+          "bind_map_input",
+          [](PySession& s, const std::string& name, const py::array& keys, const py::array& values, int key_type,
+             int value_type, size_t set) {
+            const std::vector<int64_t> length{static_cast<int64_t>(keys.size())};
+            if (values.size() != keys.size()) throw std::invalid_argument("a map needs as many values as keys");
+            const TensorPart key_part = tensor_part(keys, key_type, length);
+            const TensorPart value_part = tensor_part(values, value_type, length);
+            const InUse in_use(s);
+            s.session->bind_map_input(set, name, key_part, value_part);
+            s.keep_alive.push_back(keys);
+            s.keep_alive.push_back(values);
+          },
+          py::arg("name"), py::arg("keys"), py::arg("values"), py::arg("key_type"), py::arg("value_type"),
+          py::arg("set") = 0,
+          "Bind a map of `keys` to `values` (1-D arrays of the same length; ONNX element types\n"
+          "given; object arrays for strings) as input `name` of input set `set`.")
       .def(
           "prepare",
           [](PySession& s) {

@@ -184,17 +184,47 @@ void Session::check_set(size_t set) const {
   }
 }
 
-ValueInfo Session::describe(const char* name, const OrtTypeInfo* info) const {
+ValueInfo Session::describe(const char* name, const OrtTypeInfo* info, int depth) const {
   const Runtime& rt = *rt_;
   ValueInfo out;
   out.name = name;
   ONNXType type = ONNX_TYPE_UNKNOWN;
   rt.check(api_->GetOnnxTypeFromTypeInfo(info, &type));
   out.kind = static_cast<ValueKind>(type);
-  if (type != ONNX_TYPE_TENSOR && type != ONNX_TYPE_SPARSETENSOR) return out;
+  if (type == ONNX_TYPE_TENSOR || type == ONNX_TYPE_SPARSETENSOR) {
+    describe_tensor(info, out);
+    return out;
+  }
+  if (depth > 8) return out;  // types nested deeper than any model needs: kind alone
+  // What a sequence, map or optional holds: ORT hands out a type info of its own to release.
+  detail::Handle<OrtTypeInfo> held(api_->ReleaseTypeInfo);
+  if (type == ONNX_TYPE_SEQUENCE) {
+    const OrtSequenceTypeInfo* seq = nullptr;
+    rt.check(api_->CastTypeInfoToSequenceTypeInfo(info, &seq));
+    if (seq != nullptr) rt.check(api_->GetSequenceElementType(seq, held.out()));
+  } else if (type == ONNX_TYPE_MAP) {
+    const OrtMapTypeInfo* map = nullptr;
+    rt.check(api_->CastTypeInfoToMapTypeInfo(info, &map));
+    if (map != nullptr) {
+      ONNXTensorElementDataType key = ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
+      rt.check(api_->GetMapKeyType(map, &key));
+      out.key_type = static_cast<int>(key);
+      rt.check(api_->GetMapValueType(map, held.out()));
+    }
+  } else if (type == ONNX_TYPE_OPTIONAL) {
+    const OrtOptionalTypeInfo* optional = nullptr;
+    rt.check(api_->CastTypeInfoToOptionalTypeInfo(info, &optional));
+    if (optional != nullptr) rt.check(api_->GetOptionalContainedTypeInfo(optional, held.out()));
+  }
+  if (held.get() != nullptr) out.inner.push_back(describe("", held.get(), depth + 1));
+  return out;
+}
+
+void Session::describe_tensor(const OrtTypeInfo* info, ValueInfo& out) const {
+  const Runtime& rt = *rt_;
   const OrtTensorTypeAndShapeInfo* tensor = nullptr;
   rt.check(api_->CastTypeInfoToTensorInfo(info, &tensor));
-  if (tensor == nullptr) return out;
+  if (tensor == nullptr) return;
   ONNXTensorElementDataType element = ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
   rt.check(api_->GetTensorElementType(tensor, &element));
   out.element_type = static_cast<int>(element);
@@ -208,7 +238,6 @@ ValueInfo Session::describe(const char* name, const OrtTypeInfo* info) const {
     out.symbolic.emplace_back(symbols[d] != nullptr ? symbols[d] : "");
     if (out.shape[d] < 0) out.shape[d] = -1;
   }
-  return out;
 }
 
 size_t Session::input_index(const std::string& name) const {
@@ -218,17 +247,33 @@ size_t Session::input_index(const std::string& name) const {
   throw std::invalid_argument("model has no input named '" + name + "'");
 }
 
+detail::Handle<OrtValue> Session::make_tensor(const TensorPart& part) const {
+  detail::Handle<OrtValue> value(api_->ReleaseValue);
+  if (part.element_type != ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING) {
+    rt_->check(api_->CreateTensorWithDataAsOrtValue(cpu_memory_.get(), part.data, part.nbytes, part.shape.data(),
+                                                    part.shape.size(),
+                                                    static_cast<ONNXTensorElementDataType>(part.element_type),
+                                                    value.out()));
+    return value;
+  }
+  OrtAllocator* allocator = nullptr;
+  rt_->check(api_->GetAllocatorWithDefaultOptions(&allocator));
+  rt_->check(api_->CreateTensorAsOrtValue(allocator, part.shape.data(), part.shape.size(),
+                                          ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING, value.out()));
+  std::vector<const char*> c_strings;
+  c_strings.reserve(part.strings.size());
+  for (const std::string& s : part.strings) c_strings.push_back(s.c_str());
+  rt_->check(api_->FillStringTensor(value.get(), c_strings.data(), c_strings.size()));
+  return value;
+}
+
 void Session::bind_input(size_t set, const std::string& name, int element_type,
                          const std::vector<int64_t>& shape, void* data, size_t nbytes) {
   check_set(set);
   const size_t i = input_index(name);
   // Unprepared from here on, whatever happens: a loop must not run on a half-changed set.
   prepared_ = false;
-  detail::Handle<OrtValue> value(api_->ReleaseValue);
-  rt_->check(api_->CreateTensorWithDataAsOrtValue(cpu_memory_.get(), data, nbytes, shape.data(), shape.size(),
-                                                  static_cast<ONNXTensorElementDataType>(element_type),
-                                                  value.out()));
-  set_value(set, i, std::move(value));
+  set_value(set, i, make_tensor(TensorPart{element_type, shape, data, nbytes, {}}));
 }
 
 void Session::bind_string_input(size_t set, const std::string& name, const std::vector<int64_t>& shape,
@@ -236,15 +281,34 @@ void Session::bind_string_input(size_t set, const std::string& name, const std::
   check_set(set);
   const size_t i = input_index(name);
   prepared_ = false;
+  set_value(set, i, make_tensor(TensorPart{ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING, shape, nullptr, 0, values}));
+}
+
+void Session::bind_sequence_input(size_t set, const std::string& name, const std::vector<TensorPart>& elements) {
+  check_set(set);
+  const size_t i = input_index(name);
+  prepared_ = false;
+  if (elements.empty()) throw std::invalid_argument("a sequence input needs at least one element");
+  std::vector<detail::Handle<OrtValue>> parts;
+  std::vector<const OrtValue*> ptrs;
+  for (const TensorPart& part : elements) {
+    parts.push_back(make_tensor(part));
+    ptrs.push_back(parts.back().get());
+  }
   detail::Handle<OrtValue> value(api_->ReleaseValue);
-  OrtAllocator* allocator = nullptr;
-  rt_->check(api_->GetAllocatorWithDefaultOptions(&allocator));
-  rt_->check(api_->CreateTensorAsOrtValue(allocator, shape.data(), shape.size(),
-                                          ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING, value.out()));
-  std::vector<const char*> c_strings;
-  c_strings.reserve(values.size());
-  for (const std::string& s : values) c_strings.push_back(s.c_str());
-  rt_->check(api_->FillStringTensor(value.get(), c_strings.data(), c_strings.size()));
+  rt_->check(api_->CreateValue(ptrs.data(), ptrs.size(), ONNX_TYPE_SEQUENCE, value.out()));
+  set_value(set, i, std::move(value));
+}
+
+void Session::bind_map_input(size_t set, const std::string& name, const TensorPart& keys, const TensorPart& values) {
+  check_set(set);
+  const size_t i = input_index(name);
+  prepared_ = false;
+  detail::Handle<OrtValue> key_value = make_tensor(keys);
+  detail::Handle<OrtValue> values_value = make_tensor(values);
+  const OrtValue* parts[2] = {key_value.get(), values_value.get()};
+  detail::Handle<OrtValue> value(api_->ReleaseValue);
+  rt_->check(api_->CreateValue(parts, 2, ONNX_TYPE_MAP, value.out()));
   set_value(set, i, std::move(value));
 }
 

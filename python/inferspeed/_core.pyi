@@ -60,6 +60,23 @@ class Session:
     def bind_string_input(
         self, name: str, shape: Sequence[int], values: Sequence[str], set: int = 0
     ) -> None: ...
+    def bind_sequence_input(
+        self,
+        name: str,
+        arrays: Sequence[np.ndarray],
+        element_type: int,
+        shape: Sequence[int],
+        set: int = 0,
+    ) -> None: ...
+    def bind_map_input(
+        self,
+        name: str,
+        keys: np.ndarray,
+        values: np.ndarray,
+        key_type: int,
+        value_type: int,
+        set: int = 0,
+    ) -> None: ...
     def prepare(self) -> None: ...
     @property
     def busy(self) -> bool: ...

@@ -58,13 +58,28 @@ class Handle {
 enum class ValueKind : int { unknown = 0, tensor = 1, sequence = 2, map = 3, opaque = 4, sparse_tensor = 5, optional = 6 };
 
 /// Name, type and shape of a graph input or output. Unknown dims are -1; `symbolic[i]` names
-/// dim i when the model gives it a symbol (empty otherwise).
+/// dim i when the model gives it a symbol (empty otherwise). A sequence, map or optional
+/// describes what it holds in `inner` (its element, its values, its contained value; the
+/// name there is empty), a map its keys' element type in `key_type`.
 struct ValueInfo {
   std::string name;
   ValueKind kind = ValueKind::unknown;
   int element_type = 0;  ///< ONNXTensorElementDataType (0 when not a tensor)
   std::vector<int64_t> shape;
   std::vector<std::string> symbolic;
+  int key_type = 0;              ///< a map's key element type (0 otherwise)
+  std::vector<ValueInfo> inner;  ///< one entry for a sequence, map or optional whose type ORT gives
+};
+
+/// One tensor that goes into an input that is not a plain tensor (an element of a sequence, the
+/// keys or values of a map): numeric data in caller-owned memory (`data`, `nbytes`, not copied:
+/// it must outlive the binding) or, for element type string, `strings` (copied).
+struct TensorPart {
+  int element_type = 0;
+  std::vector<int64_t> shape;
+  void* data = nullptr;
+  size_t nbytes = 0;
+  std::vector<std::string> strings;
 };
 
 /// An execution provider to append, with its options (key, value).
@@ -144,6 +159,12 @@ class Session {
   /// Bind a string tensor (copied into ORT-owned memory) as input `name` of set `set`.
   void bind_string_input(size_t set, const std::string& name, const std::vector<int64_t>& shape,
                          const std::vector<std::string>& values);
+  /// Bind a sequence of tensors (CreateValue with ONNX_TYPE_SEQUENCE) as input `name` of set
+  /// `set`; ORT copies the elements into the sequence.
+  void bind_sequence_input(size_t set, const std::string& name, const std::vector<TensorPart>& elements);
+  /// Bind a map (CreateValue with ONNX_TYPE_MAP of a 1-D keys tensor and a 1-D values tensor
+  /// of the same length) as input `name` of set `set`.
+  void bind_map_input(size_t set, const std::string& name, const TensorPart& keys, const TensorPart& values);
 
   /// Run once to learn the outputs, preallocate them and bind them in every input set's
   /// binding (runs are sequential, so the sets share one set of output buffers), and check
@@ -184,7 +205,9 @@ class Session {
 
  private:
   size_t input_index(const std::string& name) const;
-  ValueInfo describe(const char* name, const OrtTypeInfo* info) const;
+  ValueInfo describe(const char* name, const OrtTypeInfo* info, int depth = 0) const;
+  void describe_tensor(const OrtTypeInfo* info, ValueInfo& out) const;
+  detail::Handle<OrtValue> make_tensor(const TensorPart& part) const;
   void check_set(size_t set) const;
   void set_value(size_t set, size_t i, detail::Handle<OrtValue>&& value) noexcept;
   void bind_outputs(bool preallocated);

@@ -11,9 +11,9 @@ from typing import Any, TypedDict, cast
 
 from ..errors import ModelError
 from . import onnxfile
-from .modelfile import check_model_path, macs_for_file
+from .modelfile import check_model_path, constant_tensors, macs_for_file
 from .onnxfile import Value, ValueType
-from .signature import element_type_name, ort_element_code
+from .signature import element_type_name, ort_element_code, value_from_type
 
 __all__ = ["Bound", "InfoDocument", "ValueRecord", "info_document"]
 
@@ -38,6 +38,8 @@ class _InfoFields(TypedDict):
     outputs: list[ValueRecord]
     initializers: int
     external_initializers: int
+    #: Tensors held by Constant nodes (their elements count as parameters too).
+    constants: int
     parameters: int
     nodes: int
     operators: dict[str, int]
@@ -63,15 +65,9 @@ Bound = Callable[[], tuple[Mapping[str, Sequence[int]] | None, Mapping[str, Any]
 def _type_text(t: ValueType) -> tuple[str, list[Any] | None]:
     if t.kind == "tensor_type":
         return element_type_name(ort_element_code(t.elem_type)), None if t.shape is None else list(t.shape)
-    if t.kind == "sequence_type":
-        inner, _ = _type_text(t.inner or ValueType())
-        return f"sequence<{inner}>", None
-    if t.kind == "optional_type":
-        inner, inner_dims = _type_text(t.inner or ValueType())
-        return f"optional<{inner}>", inner_dims
-    if t.kind == "map_type":
-        return "map", None
-    return t.kind or "unknown", None
+    inner = t.inner if t.kind == "optional_type" else None
+    dims = None if inner is None or inner.kind != "tensor_type" or inner.shape is None else list(inner.shape)
+    return value_from_type("", t).type_text, dims
 
 
 def info_document(path: str, bound: Bound | None = None) -> InfoDocument:
@@ -114,6 +110,8 @@ def info_document(path: str, bound: Bound | None = None) -> InfoDocument:
             params += math.prod(init.dims)
             if init.external:
                 external += 1
+    constants = list(constant_tensors(model))
+    params += sum(n for n, _ in constants)
     info = _printable(
         {
             "path": os.path.abspath(path),
@@ -126,6 +124,7 @@ def info_document(path: str, bound: Bound | None = None) -> InfoDocument:
             "outputs": io(graph.outputs),
             "initializers": initializers,
             "external_initializers": external,
+            "constants": len(constants),
             "parameters": int(params),
             "nodes": sum(ops.values()),
             "operators": dict(ops.most_common()),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ..errors import ModelError
@@ -25,6 +25,7 @@ __all__ = [
     "MAX_PARSE_BYTES",
     "check_external_data",
     "check_model_path",
+    "constant_tensors",
     "count_macs",
     "lfs_pointer",
     "load_proto",
@@ -210,14 +211,48 @@ def _elements(dims: Sequence[int]) -> int:
 
 def model_weights(proto: Any) -> dict[str, Any]:
     """Number and total size (bytes, from dims and element type) of the main graph's
-    initializers, stored in the file or as external data; Nones when the model could not be
-    parsed (``proto`` None)."""
+    initializers, stored in the file or as external data; of the tensors held by Constant
+    nodes in any graph (``constants``, ``constant_bytes``: some exporters, Paddle's among them,
+    keep every weight there); ``weight_bytes``, the two together. Nones when the model could
+    not be parsed (``proto`` None)."""
     if proto is None:
-        return {"initializers": None, "initializer_bytes": None}
-    graph = _model(proto).graph
-    inits = graph.initializers if graph is not None else []
+        return {
+            k: None
+            for k in ("initializers", "initializer_bytes", "constants", "constant_bytes", "weight_bytes")
+        }
+    model = _model(proto)
+    inits = model.graph.initializers if model.graph is not None else []
     total = sum(_elements(t.dims) * _ITEM_SIZES.get(t.data_type, 1) for t in inits)
-    return {"initializers": len(inits), "initializer_bytes": total}
+    held = list(constant_tensors(model))
+    constant_bytes = sum(nbytes for _, nbytes in held)
+    return {
+        "initializers": len(inits),
+        "initializer_bytes": total,
+        "constants": len(held),
+        "constant_bytes": constant_bytes,
+        "weight_bytes": total + constant_bytes,
+    }
+
+
+def constant_tensors(model: onnxfile.ModelFile) -> Iterator[tuple[int, int]]:
+    """(elements, bytes) of the value each Constant node holds, in the main graph and its
+    subgraphs: ``value`` (a tensor), ``sparse_value`` (its values; its bytes with its indices'),
+    ``value_float(s)``, ``value_int(s)``. Strings are left out: they are no weights."""
+    for graph in model.graphs():
+        for node in graph.nodes:
+            if node.op_type != "Constant" or node.domain not in ("", "ai.onnx"):
+                continue
+            for a in node.attributes:
+                if a.name == "value" and a.t is not None:
+                    n = _elements(a.t.dims)
+                    yield n, n * _ITEM_SIZES.get(a.t.data_type, 1)
+                elif a.name == "sparse_value" and a.sparse:
+                    n = _elements(a.sparse[0].dims)
+                    yield n, sum(_elements(t.dims) * _ITEM_SIZES.get(t.data_type, 1) for t in a.sparse)
+                elif a.name in ("value_float", "value_int"):
+                    yield 1, 4 if a.name == "value_float" else 8
+                elif a.name in ("value_floats", "value_ints"):
+                    yield a.count, a.count * (4 if a.name == "value_floats" else 8)
 
 
 #: _shortcut's answer when the MAC count needs onnx.

@@ -143,7 +143,8 @@ class ValueType(_Record):
     """A TypeProto: ``kind`` is the oneof member set (None: none). Tensor and sparse tensor
     types have ``elem_type`` and ``shape`` (None: no shape field; dims are ints for
     ``dim_value``, strings for ``dim_param``, None for neither); sequence and optional types
-    have ``inner`` (None: element type not set)."""
+    have ``inner`` (None: element type not set); a map type has its key type in ``elem_type``
+    and its value type in ``inner``."""
 
     __slots__ = ("elem_type", "inner", "kind", "shape")
 
@@ -171,9 +172,11 @@ class Value(_Record):
 
 
 class Attribute(_Record):
-    """A node attribute: the fields that hold tensors or graphs, and ``i`` (an int)."""
+    """A node attribute: the fields that hold tensors or graphs, and ``i`` (an int);
+    ``count``: how many numbers its ``floats`` and ``ints`` lists hold (not read);
+    ``sparse``: the values and indices tensors of its ``sparse_tensor`` (those present)."""
 
-    __slots__ = ("g", "graphs", "i", "name", "t", "tensors", "type")
+    __slots__ = ("count", "g", "graphs", "i", "name", "sparse", "t", "tensors", "type")
 
     def __init__(
         self,
@@ -184,10 +187,14 @@ class Attribute(_Record):
         tensors: list[Tensor] | None = None,
         graphs: list[Graph] | None = None,
         i: int = 0,
+        count: int = 0,
+        sparse: list[Tensor] | None = None,
     ) -> None:
         self.name = name
         self.type = type
         self.i = i
+        self.count = count
+        self.sparse: list[Tensor] = sparse if sparse is not None else []
         self.t = t
         self.g = g
         self.tensors: list[Tensor] = tensors if tensors is not None else []
@@ -555,8 +562,16 @@ class _Reader:
                     attr.type = _int32(x)
             elif number == 3 and wire == 0:
                 attr.i = _int64(x)
+            elif (number == 7 and wire == 5) or (number == 8 and wire == 0):  # one of floats, ints
+                attr.count += 1
             elif wire != 2:
                 continue
+            elif number == 7:  # packed floats
+                attr.count += (y - x) // 4
+            elif number == 8:  # packed ints
+                attr.count += sum(1 for _ in self.varints(x, y))
+            elif number == 22:
+                attr.sparse = self.sparse_tensor(x, y)
             elif number == 1:
                 attr.name = self.text(x, y)
             elif number == 5:
@@ -645,6 +660,19 @@ class _Reader:
                 self.tensor_type(x, y, t)
             elif kind in ("sequence_type", "optional_type"):
                 self.element_type(x, y, t)
+            elif kind == "map_type":
+                self.map_type(x, y, t)
+        self.depth -= 1
+
+    def map_type(self, a: int, b: int, t: ValueType) -> None:
+        """A MapTypeProto: ``key_type`` (an element type) and ``value_type`` (a TypeProto)."""
+        self.enter()
+        for number, wire, x, y in self.fields(a, b):
+            if number == 1 and wire == 0:
+                t.elem_type = _int32(x)
+            elif number == 2 and wire == 2:
+                t.inner = t.inner or ValueType()
+                self.type(x, y, t.inner)
         self.depth -= 1
 
     def tensor_type(self, a: int, b: int, t: ValueType) -> None:
@@ -785,6 +813,9 @@ def _type_from(tp: Any) -> ValueType:
     elif kind in ("sequence_type", "optional_type"):
         inner = getattr(tp, kind)
         vt.inner = _type_from(inner.elem_type) if inner.HasField("elem_type") else None
+    elif kind == "map_type":
+        vt.elem_type = int(tp.map_type.key_type)
+        vt.inner = _type_from(tp.map_type.value_type) if tp.map_type.HasField("value_type") else None
     return vt
 
 
@@ -798,6 +829,12 @@ def _node_from(n: Any) -> Node:
             tensors=[_tensor_from(t) for t in a.tensors],
             graphs=[_graph_from(g) for g in a.graphs],
             i=int(a.i),
+            count=len(a.floats) + len(a.ints),
+            sparse=[
+                _tensor_from(getattr(a.sparse_tensor, f))
+                for f in ("values", "indices")
+                if a.HasField("sparse_tensor") and a.sparse_tensor.HasField(f)
+            ],
         )
         for a in n.attribute
     ]

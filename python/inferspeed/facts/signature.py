@@ -16,6 +16,7 @@ __all__ = [
     "element_type_name",
     "file_inputs",
     "ort_element_code",
+    "value_from_type",
 ]
 
 
@@ -109,7 +110,10 @@ class ValueInfo:
     ``shape`` holds None for a dimension the model leaves open; ``symbols`` names such a
     dimension where the model gives it a name ("batch"), else None. ``rank_known`` is False
     for a tensor whose type in the model has no shape at all (any rank): ONNX Runtime reports
-    it as a scalar, so the session marks it from the model's graph.
+    it as a scalar, so the session marks it from the model's graph. A sequence, map or optional
+    holds what it contains in ``inner`` (a sequence's element type, a map's value type, an
+    optional's contained type: a ValueInfo named like its holder; None when not known) and a
+    map its key type's code in ``key_code``.
     """
 
     name: str
@@ -119,16 +123,44 @@ class ValueInfo:
     symbols: tuple[str | None, ...] | None
     element_code: int = 0
     rank_known: bool = True
+    inner: ValueInfo | None = None
+    key_code: int = 0
 
     @classmethod
-    def from_core(cls, d: Mapping[str, Any]) -> ValueInfo:
+    def from_core(cls, d: Mapping[str, Any], name: str | None = None) -> ValueInfo:
+        name = d["name"] if name is None else name
         kind = VALUE_KINDS.get(int(d["kind"]), "unknown")
         if kind not in ("tensor", "sparse_tensor"):
-            return cls(d["name"], kind, None, None, None, 0)
+            inner = d.get("inner")
+            held = cls.from_core(inner, name) if inner is not None else None
+            return cls(name, kind, None, None, None, 0, inner=held, key_code=int(d.get("key_type", 0)))
         code = int(d["element_type"])
         shape = tuple(None if int(x) < 0 else int(x) for x in d["shape"])
         symbols = tuple(s or None for s in d["symbolic"])
-        return cls(d["name"], kind, element_type_name(code), shape, symbols, code)
+        return cls(name, kind, element_type_name(code), shape, symbols, code)
+
+    @property
+    def type_text(self) -> str:
+        """The type as people write it: ``float32``, ``sequence<float32>``,
+        ``map<string, float32>``, ``optional<sequence<int64>>``; ``sequence<?>`` when what it
+        holds is not known."""
+        if self.kind in ("tensor", "sparse_tensor"):
+            text = self.element_type or "?"
+            return text if self.kind == "tensor" else f"sparse_tensor<{text}>"
+        if self.kind not in ("sequence", "map", "optional"):
+            return self.kind
+        held = self.inner.type_text if self.inner is not None else "?"
+        if self.kind == "map":
+            return f"map<{element_type_name(self.key_code) if self.key_code else '?'}, {held}>"
+        return f"{self.kind}<{held}>"
+
+    def leaf(self) -> ValueInfo | None:
+        """The tensor type innermost in a sequence or optional (the value type of a map);
+        the ValueInfo itself for a tensor; None when not known."""
+        v: ValueInfo | None = self
+        while v is not None and v.kind not in ("tensor", "sparse_tensor"):
+            v = v.inner
+        return v
 
     @property
     def shape_text(self) -> str:
@@ -146,7 +178,7 @@ class ValueInfo:
         return {
             "name": self.name,
             "kind": self.kind,
-            "type": self.element_type,
+            "type": self.element_type if self.kind == "tensor" else self.type_text,
             "shape": None
             if self.shape is None or not self.rank_known
             else [
@@ -159,27 +191,27 @@ class ValueInfo:
 def file_inputs(model: Any) -> tuple[ValueInfo, ...]:
     """The inputs of a model file as :class:`ValueInfo` (an :class:`~inferspeed.facts.onnxfile.ModelFile`,
     or None: no inputs), the way a session would report them: initializers left out, a dim
-    without a positive size open (``-1`` included), a tensor with no shape of any rank."""
+    without a positive size open (``-1`` included), a tensor with no shape of any rank; a
+    sequence, map or optional with what it holds."""
     graph = getattr(model, "graph", None)
     if graph is None:
         return ()
     initializers = {t.name for t in graph.initializers}
-    out = []
-    for v in graph.inputs:
-        if v.name in initializers:
-            continue
-        t = v.type
-        if t.kind != "tensor_type":
-            out.append(
-                ValueInfo(
-                    v.name, "unknown" if t.kind is None else t.kind.removesuffix("_type"), None, None, None
-                )
-            )
-            continue
+    return tuple(value_from_type(v.name, v.type) for v in graph.inputs if v.name not in initializers)
+
+
+def value_from_type(name: str, t: Any, depth: int = 0) -> ValueInfo:
+    """A :class:`ValueInfo` named ``name`` of a file's type (an onnxfile ``ValueType``)."""
+    if t.kind in ("tensor_type", "sparse_tensor_type"):
         code = ort_element_code(t.elem_type)
         dims = list(t.shape or [])
         shape = tuple(d if isinstance(d, int) and d > 0 else None for d in dims)
         symbols = tuple(d if isinstance(d, str) and d else None for d in dims)
-        name = element_type_name(code)
-        out.append(ValueInfo(v.name, "tensor", name, shape, symbols, code, t.shape is not None))
-    return tuple(out)
+        kind = t.kind.removesuffix("_type")
+        return ValueInfo(name, kind, element_type_name(code), shape, symbols, code, t.shape is not None)
+    kind = "unknown" if t.kind is None else t.kind.removesuffix("_type")
+    inner = None
+    if kind in ("sequence", "map", "optional") and t.inner is not None and depth < 8:
+        inner = value_from_type(name, t.inner, depth + 1)
+    key = ort_element_code(t.elem_type) if kind == "map" else 0
+    return ValueInfo(name, kind, None, None, None, inner=inner, key_code=key)

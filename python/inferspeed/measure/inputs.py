@@ -13,6 +13,11 @@ Generated values (seeded, reproducible):
 Inputs no flag fills get what :mod:`inferspeed.measure.plan` chose for them by their role
 (sizes of dynamic dimensions, masks of ones, zero state, ids within their table...), with a
 notice and the reason.
+
+Inputs that are not tensors are built of their element type: a sequence as one array whose
+axis 0 counts its elements, a map as the array of its values (its keys from
+:func:`~inferspeed.measure.plan.map_keys`), an optional as the value it holds (see
+``InputChoice.holds``).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from ..config import Config
 from ..errors import InputError
 from ..facts import onnxfile
 from ..facts.signature import ELEMENT_TYPES, ElementType, ValueInfo
-from .plan import InputChoice, InputPlan, fits, plan_inputs, read_npz
+from .plan import InputChoice, InputPlan, as_tensor, fits, plan_inputs, read_npz
 
 __all__ = ["GeneratedInputs", "make_inputs"]
 
@@ -46,6 +51,11 @@ class GeneratedInputs:
     notices: tuple[str, ...]
     sources: dict[str, str]  # name -> "random", "constant", "range", "file", "arange"
     plan: InputPlan
+
+    @property
+    def tensor_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The shapes of the inputs bound as tensors (sequences and maps left out)."""
+        return {name: shape for name, shape in self.shapes.items() if not self.plan.choices[name].holds}
 
     @property
     def arrays(self) -> dict[str, np.ndarray]:
@@ -212,7 +222,7 @@ def _cast_notices(
     inputs: Sequence[ValueInfo], from_file: Mapping[str, np.ndarray], config: Config
 ) -> list[str]:
     out = []
-    for v in inputs:
+    for v in map(as_tensor, inputs):
         et = ELEMENT_TYPES.get(v.element_code)
         if v.name in from_file and et is not None and et.kind not in ("string", "raw"):
             have = from_file[v.name].dtype
@@ -256,13 +266,14 @@ def make_inputs(
     plan = plan_inputs(inputs, config, model, attempt, file_shapes)
     plans: list[tuple[ValueInfo, ElementType, InputChoice]] = []
     total = 0
-    for v in inputs:
-        et = ELEMENT_TYPES.get(v.element_code)
+    for v in (as_tensor(v) for v in inputs):
+        choice = plan.choices[v.name]
+        leaf = v.leaf() if choice.holds else v
+        et = ELEMENT_TYPES.get(leaf.element_code if leaf is not None else 0)
         if et is None:
             raise InputError(
                 f"input {v.name!r} has element type {v.element_type}, which inferspeed cannot make"
             )
-        choice = plan.choices[v.name]
         plans.append((v, et, choice))
         total += _storage_bytes(et, choice.shape)
     _check_total(total * config.input_sets, config)

@@ -20,6 +20,7 @@ reshapes) get values inside that table. Every guess is said in the input's ``bec
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import zipfile
@@ -36,8 +37,8 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = [
-    "MAX_ATTEMPTS", "InputChoice", "InputPlan", "first_run_error", "fits", "flag_for", "plan_inputs",
-    "read_npz",
+    "BOUND_LISTED", "MAX_ATTEMPTS", "InputChoice", "InputPlan", "as_tensor", "bound_text", "call_error",
+    "first_run_error", "fits", "flag_for", "map_keys", "ort_reason", "plan_inputs", "read_npz",
     "shapes_for_file", "usable_symbol",
 ]  # fmt: skip
 
@@ -81,6 +82,7 @@ class InputChoice:
     high: int = 0
     because: str = ""
     guessed: tuple[tuple[int, str], ...] = ()
+    holds: str = ""
 
     @property
     def values_text(self) -> str:
@@ -487,16 +489,18 @@ def plan_inputs(
 ) -> InputPlan:
     """The shape and values of every input (see the module's doc). Raises InputError for a
     flag that does not fit the model."""
-    _check_dims(inputs, config)
+    optional = [v for v in inputs if as_tensor(v) is not v]
+    everything = [as_tensor(v) for v in inputs]
+    inputs = [v for v in everything if v.kind == "tensor" and v.shape is not None]
+    containers = [v for v in everything if not (v.kind == "tensor" and v.shape is not None)]
+    leaves = [leaf for v in containers if (leaf := v.leaf()) is not None and leaf.shape is not None]
+    _check_dims([*inputs, *leaves], config)
     file_shapes = file_shapes or {}
     graph = _read_graph(model, inputs)
     planner = _Planner(inputs, config, graph, attempt)
     notices: list[str] = []
     sized: dict[str, tuple[tuple[int, ...], list[str], list[tuple[int, str]], str]] = {}
     for v in inputs:
-        if v.kind != "tensor" or v.shape is None:
-            article = "an" if v.kind[:1] in "aeiou" else "a"
-            raise InputError(f"input {v.name!r} is {article} {v.kind}: only tensor inputs can be supplied")
         role = _role(v, planner.rate_input)
         if v.name in file_shapes:
             sized[v.name] = (file_shapes[v.name], [], [], role)
@@ -525,7 +529,101 @@ def plan_inputs(
             flags = [flag for _, flag in c.guessed]
             hint = f"; set with {', '.join(dict.fromkeys(flags))}" if flags else ""
             notices.append(f"input {v.name!r} {_fmt(c.shape)}: {c.because}{hint}")
-    return InputPlan(choices, attempt, tuple(notices))
+    for v in optional:
+        present = f"bound present (ONNX Runtime cannot be given an absent {v.type_text})"
+        c = choices[v.name]
+        choices[v.name] = dataclasses.replace(c, because="; ".join(x for x in (c.because, present) if x))
+        notices.append(f"input {v.name!r} is {v.type_text}: {present}")
+    for v in containers:
+        choices[v.name] = _container_choice(v, config, file_shapes, planner.symbols)
+        notices.append(f"input {v.name!r} ({v.type_text}): {choices[v.name].because}")
+    return InputPlan({v.name: choices[v.name] for v in everything}, attempt, tuple(notices))
+
+
+def as_tensor(v: ValueInfo) -> ValueInfo:
+    """An ``optional<tensor>`` input as the tensor it holds (bound present, planned as any
+    tensor); any other input as it is."""
+    inner = v.inner if v.kind == "optional" else None
+    return inner if inner is not None and inner.kind == "tensor" and inner.shape is not None else v
+
+
+#: Elements of a sequence input, and entries of a map input, that inferspeed builds.
+SEQUENCE_ELEMENTS = 2
+MAP_ENTRIES = 3
+#: Each element's shape when the model does not give its rank.
+_ELEMENT_SHAPE = (2, 3)
+#: Open dims of a sequence's elements (when no flag or other input sizes their symbol).
+_ELEMENT_DIM = 3
+#: Key and value types ONNX Runtime makes maps of (CreateValue): int64 or string keys.
+_MAP_KEYS = {7: "int64", 8: "string"}
+
+
+def map_keys(key_code: int, count: int) -> list[int] | list[str]:
+    """The keys of a map input inferspeed builds: 0, 1, ... or "a", "b", ..."""
+    if key_code == 8:
+        return [chr(ord("a") + k) if k < 26 else f"k{k}" for k in range(count)]
+    return list(range(count))
+
+
+def _container_choice(
+    v: ValueInfo,
+    config: Config,
+    file_shapes: Mapping[str, tuple[int, ...]],
+    symbols: Mapping[str, tuple[int, str]],
+) -> InputChoice:
+    """What is built for a sequence or map input (an optional sequence bound present): small
+    contents of its element type, said in ``because``."""
+    held = v.inner if v.kind == "optional" else v
+    leaf = v.leaf()
+    if (
+        held is None
+        or held.kind not in ("sequence", "map")
+        or leaf is None
+        or leaf is not held.inner
+        or leaf.element_code not in ELEMENT_TYPES
+        or (held.kind == "map" and held.key_code not in _MAP_KEYS)
+    ):
+        raise InputError(f"input {v.name!r} is {v.type_text}: inferspeed cannot build such a value")
+    for what, names in (("--shape", config.shapes), ("--inputs", file_shapes)):
+        if v.name in names:
+            raise InputError(f"input {v.name!r} is {v.type_text}: {what} cannot give it (it is built)")
+    present = " (bound present: ONNX Runtime cannot be given an absent optional)" if held is not v else ""
+    if held.kind == "map":
+        keys = map_keys(held.key_code, MAP_ENTRIES)
+        return InputChoice(
+            (MAP_ENTRIES,),
+            because=f"a map of {MAP_ENTRIES} keys {', '.join(map(str, keys))} to random values{present}",
+            holds="map",
+        )
+    shape = _element_shape(leaf, config, symbols)
+    because = (
+        f"a sequence of {SEQUENCE_ELEMENTS} {leaf.element_type} tensors {_fmt(shape)} of random values"
+        f"{'' if leaf.rank_known else ' (the model gives no element shape)'}{present}"
+    )
+    return InputChoice((SEQUENCE_ELEMENTS, *shape), because=because, holds="sequence")
+
+
+def _element_shape(
+    leaf: ValueInfo, config: Config, symbols: Mapping[str, tuple[int, str]]
+) -> tuple[int, ...]:
+    """A sequence element's shape: the model's dims, an open one sized by --dim or by the
+    tensor inputs that share its name, else small."""
+    if not leaf.rank_known or leaf.shape is None:
+        return _ELEMENT_SHAPE
+    out = []
+    names = leaf.symbols or (None,) * len(leaf.shape)
+    for axis, (size, sym) in enumerate(zip(leaf.shape, names, strict=False)):
+        if size is not None:
+            out.append(size)
+        elif f"{leaf.name}:{axis}" in config.dims:
+            out.append(int(config.dims[f"{leaf.name}:{axis}"]))
+        elif sym and sym in config.dims:
+            out.append(int(config.dims[sym]))
+        elif sym and sym in symbols:
+            out.append(symbols[sym][0])
+        else:
+            out.append(_ELEMENT_DIM)
+    return tuple(out)
 
 
 def _choice(
@@ -570,8 +668,9 @@ def read_npz(path: str) -> dict[str, np.ndarray]:
 
 
 def shapes_for_file(path: str, config: Config) -> tuple[dict[str, tuple[int, ...]], list[str]]:
-    """The input shapes a run of the model file at ``path`` would bind first (no session:
-    the signature as the file declares it), and the notices that say why."""
+    """The tensor input shapes a run of the model file at ``path`` would bind first (no
+    session: the signature as the file declares it), and the notices that say why (and, when
+    sizes were guessed, that a run whose first run fails at them measures at others)."""
     from ..facts.modelfile import load_proto
     from ..facts.signature import file_inputs
 
@@ -581,22 +680,87 @@ def shapes_for_file(path: str, config: Config) -> tuple[dict[str, tuple[int, ...
     if config.inputs_file is not None:
         file_shapes = {k: tuple(a.shape) for k, a in read_npz(config.inputs_file).items()}
     plan = plan_inputs(inputs, config, model, 0, file_shapes)
-    return plan.shapes, list(plan.notices)
+    tensors = {name: shape for name, shape in plan.shapes.items() if not plan.choices[name].holds}
+    notices = list(plan.notices)
+    retried = (plan_inputs(inputs, config, model, k, file_shapes).shapes for k in range(1, MAX_ATTEMPTS))
+    if plan.guessed and any(shapes != plan.shapes for shapes in retried):  # known only by running it
+        notices.append(
+            "these are the sizes a run tries first; if its first run fails at them, the run tries "
+            f"other guesses (up to {MAX_ATTEMPTS} sets) and measures at the first that runs, which "
+            "its result names: set the sizes with the flags above to count and measure at the same"
+        )
+    return tensors, notices
+
+
+#: Inputs an error line names before "and N more".
+BOUND_LISTED = 6
+#: Where in ONNX Runtime's sources a message was raised ("/onnxruntime_src/.../reshape_helper.h:91
+#: onnxruntime::ReshapeHelper::ReshapeHelper(const ...&, bool) "): no help to a user, and it
+#: would push the reason itself past the line's cap.
+_SOURCE_LOCATION = re.compile(r"(?:/|\b)[\w./-]+\.(?:h|hpp|cc|cpp|cu):\d+\s+(?:[\w:~<>]+\([^()]*\)\s*)?")
+
+
+def ort_reason(error: str, limit: int = 240) -> str:
+    """ONNX Runtime's message on one line, without source locations, at most ``limit``
+    characters."""
+    text = " ".join(_SOURCE_LOCATION.sub("", error).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _bound_text(v: ValueInfo, c: InputChoice) -> str:
-    values = c.values_text or ("random" if _kind(v) != "int" else "ids in [0, 10)")
-    return f"{v.name} {v.element_type} {_fmt(c.shape)} {values}"
+    if c.holds == "sequence":
+        return f"{v.name} {v.type_text} {c.shape[0]} x {_fmt(c.shape[1:])} random"
+    if c.holds == "map":
+        return f"{v.name} {v.type_text} {c.shape[0]} entries random"
+    t = as_tensor(v)
+    values = c.values_text or ("random" if _kind(t) != "int" else "ids in [0, 10)")
+    return f"{v.name} {t.element_type or v.type_text} {_fmt(c.shape)} {values}"
+
+
+#: The flag behind each source of values a user gave.
+_GIVEN_BY = {"file": "--inputs", "constant": "--input", "range": "--range"}
+
+
+def bound_text(inputs: Sequence[ValueInfo], plan: InputPlan, sources: Mapping[str, str] | None = None) -> str:
+    """What was bound, for an error line: each input's name, type, shape and values (those
+    given by a flag or file named so), the first BOUND_LISTED of them."""
+    sources = sources or {}
+    parts = []
+    for v in inputs:
+        c = plan.choices.get(v.name)
+        if c is None:
+            continue
+        text = _bound_text(v, c)
+        flag = _GIVEN_BY.get(sources.get(v.name, ""))
+        if flag is not None and c.fill == "random":
+            text = text.rsplit(" ", 1)[0] + f" (values from {flag})"
+        parts.append(text)
+    more = len(parts) - BOUND_LISTED
+    return ", ".join(parts[:BOUND_LISTED]) + (f", and {more} more" if more > 0 else "")
+
+
+def call_error(
+    model_name: str, what: str, error: str, inputs: Sequence[ValueInfo], plan: InputPlan,
+    sources: Mapping[str, str] | None = None,
+) -> str:  # fmt: skip
+    """The one line that says a call failed after the first run succeeded (``what``: "a
+    measured call", ...): the model, ONNX Runtime's error on one line, what was bound."""
+    reason = ort_reason(error)
+    return f"{what} of {model_name} failed: {reason} | bound: {bound_text(inputs, plan, sources)}"
 
 
 def first_run_error(
-    model_name: str, inputs: Sequence[ValueInfo], tried: Sequence[tuple[InputPlan, str]]
+    model_name: str,
+    inputs: Sequence[ValueInfo],
+    tried: Sequence[tuple[InputPlan, str]],
+    sources: Mapping[str, str] | None = None,
 ) -> str:
-    """The one line that says the first run failed: the ORT error, every input as bound, what
-    was guessed (and what else was tried) and the flags that set each guessed choice."""
+    """The one line that says the first run failed: the ORT error, every input as bound (the
+    first BOUND_LISTED; ``sources`` as GeneratedInputs has them), what was guessed (and what
+    else was tried) and the flags that set each guessed choice."""
     plan, error = tried[0]
-    reason = " ".join(error.split())[:240]
-    bound = ", ".join(_bound_text(v, plan.choices[v.name]) for v in inputs if v.name in plan.choices)
+    reason = ort_reason(error)
+    bound = bound_text(inputs, plan, sources)
     flags: list[str] = []
     for v in inputs:
         c = plan.choices.get(v.name)

@@ -33,14 +33,14 @@ from ..facts.modelfile import (
     sha256_file,
     unranked_inputs,
 )
-from ..facts.signature import ValueInfo
+from ..facts.signature import ValueInfo, file_inputs
 from ..metrics import metric_named
 from ..results.result import Result, batch_from, compute_at
 from .generation import GenerationPlan, GenerationTarget, core_spec, one_step_config, plan_generation
 from .inputs import GeneratedInputs, make_inputs
 from .measurement import run_measurement
 from .model import ModelTarget, cache_flusher
-from .plan import MAX_ATTEMPTS, first_run_error
+from .plan import MAX_ATTEMPTS, bound_text, call_error, first_run_error, map_keys, ort_reason
 
 __all__ = ["MEASURE_OPTIONS", "Session"]
 
@@ -87,6 +87,19 @@ def _retried_notice(tried: list[tuple[GeneratedInputs, str]], generated: Generat
         f"measured with {changed} (attempt {len(tried) + 1}), in a session made afresh: its "
         "creation, first run and memory figures leave the failed attempts out"
     )
+
+
+def _from_file(inputs: tuple[ValueInfo, ...], declared: tuple[ValueInfo, ...]) -> tuple[ValueInfo, ...]:
+    """The session's inputs, a sequence, map or optional taken as the file declares it when it
+    names the same type: ONNX Runtime reports an element of no shape as a scalar, the file
+    tells the two apart (``rank_known``)."""
+    by_name = {v.name: v for v in declared}
+    out = []
+    for v in inputs:
+        file = by_name.get(v.name)
+        same = v.kind != "tensor" and file is not None and file.type_text == v.type_text
+        out.append(file if same and file is not None else v)
+    return tuple(out)
 
 
 # ORT error codes that mean "this file is not a model ORT can load".
@@ -150,9 +163,12 @@ class Session:
             unranked = unranked_inputs(proto)
         probe = MemoryProbe().start()
         self._core = self._create_core(profile_prefix)
-        self.inputs = tuple(
-            dataclasses.replace(v, rank_known=False) if v.name in unranked and v.kind == "tensor" else v
-            for v in (ValueInfo.from_core(d) for d in self._core.inputs)
+        self.inputs = _from_file(
+            tuple(
+                dataclasses.replace(v, rank_known=False) if v.name in unranked and v.kind == "tensor" else v
+                for v in (ValueInfo.from_core(d) for d in self._core.inputs)
+            ),
+            file_inputs(proto),
         )
         self.outputs = tuple(ValueInfo.from_core(d) for d in self._core.outputs)
         self._notices: list[str] = []
@@ -295,8 +311,11 @@ class Session:
         probe = MemoryProbe().start()
         self._core = self._create_core(profile_prefix)
         assert self._generated is not None  # failed attempts come from the first run
-        self._bind(self._generated)
-        self._core.prepare()
+        try:
+            self._bind(self._generated)
+            self._core.prepare()
+        except OrtError as exc:  # ran a moment ago in the first session: say what was bound
+            raise self._call_error("the first run, in a session made afresh,", exc) from None
         return failed, probe
 
     def _materialize(self, model: Any) -> str:
@@ -342,7 +361,7 @@ class Session:
         when there is none: :func:`~inferspeed.results.result.batch_from`)."""
         if self._generated is None:
             return self._plan.batch
-        return batch_from(self._generated.shapes.get(v.name) for v in self.inputs)
+        return batch_from(self._generated.tensor_shapes.get(v.name) for v in self.inputs)
 
     @property
     def notices(self) -> tuple[str, ...]:
@@ -357,10 +376,20 @@ class Session:
             for v in self.inputs:
                 array = arrays[v.name]
                 shape = list(generated.shapes[v.name])
-                if array.dtype == object:
+                holds = generated.plan.choices[v.name].holds
+                leaf = v.leaf()
+                code = leaf.element_code if leaf is not None else 0
+                if holds == "sequence":  # axis 0 counts the elements
+                    self._core.bind_sequence_input(v.name, list(array), code, shape[1:], k)
+                elif holds == "map":
+                    held = v.inner if v.kind == "optional" and v.inner is not None else v
+                    keys = np.array(map_keys(held.key_code, len(array)))
+                    keys = keys.astype(object) if held.key_code == 8 else keys.astype(np.int64)
+                    self._core.bind_map_input(v.name, keys, array, held.key_code, code, k)
+                elif array.dtype == object:
                     self._core.bind_string_input(v.name, shape, [str(x) for x in array.ravel()], k)
                 else:
-                    self._core.bind_input(v.name, array, v.element_code, shape, k)
+                    self._core.bind_input(v.name, array, code, shape, k)
 
     def _first_run(self, model: Any) -> GeneratedInputs:
         """Bind the inputs and make the first run; when it fails at sizes or values that were
@@ -372,7 +401,12 @@ class Session:
             generated = make_inputs(self.inputs, self.config, model, attempt)
             if tried and _same_inputs(generated, tried[-1][0]):
                 continue
-            self._bind(generated)
+            try:
+                self._bind(generated)
+            except OrtError as exc:
+                name = os.path.basename(self.model_path)
+                bound = bound_text(self.inputs, generated.plan, generated.sources)
+                raise InputError(f"cannot bind the inputs of {name}: {exc} | bound: {bound}") from None
             try:
                 self._core.prepare()
             except OrtError as exc:
@@ -390,7 +424,8 @@ class Session:
                 self._notices.append(_retried_notice(tried, generated))
             return generated
         name = os.path.basename(self.model_path)
-        raise InputError(first_run_error(name, self.inputs, [(g.plan, e) for g, e in tried]))
+        sources = tried[0][0].sources if tried else None
+        raise InputError(first_run_error(name, self.inputs, [(g.plan, e) for g, e in tried], sources))
 
     def _model_sha256(self) -> str:
         """The model file's hash, read once per session (not on every measure())."""
@@ -427,7 +462,7 @@ class Session:
         if self._generated is None:  # a generation's calls change shape step by step
             return {"total": None, "by_op_type": {}}
         if self._compute is None:
-            self._compute = count_macs(self.model_path, self._generated.shapes)
+            self._compute = count_macs(self.model_path, self._generated.tensor_shapes)
         return self._compute
 
     def memory_info(self, run_peak: int | None = None, run_peak_reset: bool = False) -> dict[str, Any]:
@@ -526,12 +561,24 @@ class Session:
         # Work whose first call is slow (parsing the model for MACs), done before the loop rather
         # than after it: a run stopped by Ctrl-C then ends within milliseconds.
         self._macs()
+        target: GenerationTarget | ModelTarget
         if self.decoder is not None:
-            return run_measurement(
-                GenerationTarget(self, self._core, self.decoder, self._plan, config, environment)
-            )
-        target = ModelTarget(self, self._core, self.batch, config, environment, flusher)
-        return run_measurement(target)
+            target = GenerationTarget(self, self._core, self.decoder, self._plan, config, environment)
+        else:
+            target = ModelTarget(self, self._core, self.batch, config, environment, flusher)
+        try:
+            return run_measurement(target)
+        except OrtError as exc:
+            raise self._call_error("a measured call", exc) from None
+
+    def _call_error(self, what: str, exc: OrtError) -> OrtError:
+        """ONNX Runtime's error of a call after the first run, as one line that names the
+        model and what was bound (:func:`~inferspeed.measure.plan.call_error`)."""
+        name = os.path.basename(self.model_path)
+        g = self._generated
+        if g is None:
+            return OrtError(f"{what} of {name} failed: {ort_reason(str(exc))}", exc.code)
+        return OrtError(call_error(name, what, str(exc), self.inputs, g.plan, g.sources), exc.code)
 
     @property
     def generation_plan(self) -> GenerationPlan | None:
@@ -566,7 +613,10 @@ class Session:
         if not hasattr(self, "_core"):
             raise InferspeedError("the session is closed")
         mode = _core.CallMode.binding if self.config.mode == "binding" else _core.CallMode.run
-        done = dict(self._core.counted_calls(mode, warmup, calls, client_requests))
+        try:
+            done = dict(self._core.counted_calls(mode, warmup, calls, client_requests))
+        except OrtError as exc:
+            raise self._call_error("a counted call", exc) from None
         done["session"] = self.session_info()
         return done
 

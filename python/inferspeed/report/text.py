@@ -486,7 +486,7 @@ def _memory_lines(result: Result) -> list[str]:
         f"memory     peak {format_bytes(m['session_peak_delta_bytes'])} creating the session, "
         f"{format_bytes(m.get('run_peak_delta_bytes'))} while running (above the "
         f"{format_bytes(m['rss_before_session_bytes'])} before it); weights "
-        + format_bytes(m.get("initializer_bytes"))
+        + format_bytes(m.get("weight_bytes", m.get("initializer_bytes")))
         + (
             f"; failed size attempts peaked {format_bytes(m['failed_attempts_peak_delta_bytes'])} apart"
             if m.get("failed_attempts_peak_delta_bytes") is not None
@@ -957,7 +957,7 @@ def render_info(info: InfoDocument) -> str:
                 parts.append(f"{nodes(macs['subgraph_nodes'])} in If/Loop/Scan bodies not counted")
             head = f"MACs         {_count(macs['total'])} ({'; '.join(parts)})"
         lines = [head]
-        if at is not None:
+        if at:
             bound = (f"{name} {'x'.join(str(d) for d in dims) or 'scalar'}" for name, dims in at.items())
             lines.append("  at         " + ", ".join(bound))
         return [*lines, *(f"  {notice}" for notice in info.get("macs_notices") or ())]
@@ -968,7 +968,8 @@ def render_info(info: InfoDocument) -> str:
         f"opsets {', '.join(f'{k} {v}' for k, v in info['opsets'].items())}",
         f"producer     {info.get('producer') or '-'}",
         f"parameters   {info['parameters']:,} in {info['initializers']} initializers"
-        + (f" ({info['external_initializers']} external)" if info["external_initializers"] else ""),
+        + (f" ({info['external_initializers']} external)" if info["external_initializers"] else "")
+        + (f" and {info['constants']} Constant nodes" if info.get("constants") else ""),
         "inputs",
         *(f"  {v['name']:<24} {v['type']:<10} {shape(v['shape'])}" for v in info["inputs"]),
         "outputs",

@@ -347,5 +347,14 @@ def batch_from(shapes: Iterable[Sequence[int] | None]) -> int:
 
 
 def batch_of(result: Mapping[str, Any]) -> int:
-    """The batch of a result's JSON form (:func:`batch_from` its inputs' bound shapes)."""
-    return batch_from(i.get("bound_shape") for i in result.get("model", {}).get("inputs", []))
+    """The batch of a result's JSON form (:func:`batch_from` its inputs' bound shapes; a
+    sequence's or map's bound shape counts its elements, no batch)."""
+    return batch_from(
+        i.get("bound_shape")
+        for i in result.get("model", {}).get("inputs", [])
+        if not str(i.get("type") or "").startswith(_CONTAINERS)
+    )
+
+
+#: Types of inputs whose bound shape is no tensor's (docs/inputs.md).
+_CONTAINERS = ("sequence<", "map<", "optional<sequence<", "optional<map<")
