@@ -253,3 +253,29 @@ def test_cli_run_with_no_flag_notes_each_value(tmp_path: Path) -> None:
     assert "note: input 'repeats' 2: 2 elements (the rank of 'x'); values repeats 1" in p.stderr
     inputs = json.loads(out.read_text())["results"][0]["model"]["inputs"]
     assert "repeats 1" in next(i for i in inputs if i["name"] == "repeats")["chosen_because"]
+
+
+def test_an_intermediate_shape_without_onnx_inference(tmp_path: Path) -> None:
+    """Where onnx's inference leaves a shape open (or no file is given), a shape-keeping op and a
+    Reshape to Shape(t) carry the shape they were given."""
+    from inferspeed.facts import onnxfile
+    from inferspeed.facts.uses import find_uses
+
+    path = _save(
+        tmp_path / "nll.onnx",
+        [
+            helper.make_node("LogSoftmax", ["x"], ["ls"], axis=1),
+            helper.make_node("Shape", ["x"], ["sx"]),
+            helper.make_node("Reshape", ["ls", "sx"], ["r"]),
+            helper.make_node("NegativeLogLikelihoodLoss", ["r", "target"], ["loss"]),
+        ],
+        [_in("x", F, [3, 5]), _in("target", I64, [3])],
+        [_in("loss", F, None)],
+        opset=13,
+    )
+    found = find_uses(onnxfile.read(path), ["target"])  # no path: no onnx inference
+    assert found is not None
+    rule = found.rules({"x": (3, 5), "target": (3,)}, ["target"])["target"]
+    assert (rule.fill, rule.low, rule.high) == ("ints", 0, 5)
+    arrays, because = _run(path)
+    assert arrays["target"].max() < 5 and "NegativeLogLikelihoodLoss" in because["target"]

@@ -46,7 +46,7 @@ _SAME_SHAPE = {
     "Dropout", "Sqrt", "Reciprocal", "Erf", "Not", "Sign", "Floor", "Ceil", "Round", "Clip", "LeakyRelu",
 }  # fmt: skip
 #: Files above this size are not handed to onnx's shape inference.
-_MAX_INFER_BYTES = 1 << 30
+_MAX_INFER_BYTES = 1 << 28
 #: Slice's end when the axis' dim is not known (clamped to the dim by the op).
 _BIG = 2**31 - 1
 
