@@ -363,12 +363,12 @@ class _Planner:
             return int(self.config.dims[key]), "", False
         if sym and sym in self.config.dims:
             return int(self.config.dims[sym]), "", False
+        if axis == 0 and len(v.shape or ()) == 1 and v.name in self.graph.lengths:
+            size, reason = self.graph.lengths[v.name]  # before a shared name: the graph needs it
+            return size, reason, True
         if sym and sym in self.symbols:
             size, reason = self.symbols[sym]
             return size, reason, False
-        if axis == 0 and len(v.shape or ()) == 1 and v.name in self.graph.lengths:
-            size, reason = self.graph.lengths[v.name]
-            return size, reason, True
         guess = self.guess(v, role, axis)
         if guess is None:
             self.batch_axes.append((v.name, axis))
@@ -597,6 +597,7 @@ def _rule_applies(
         "ones": (1, 1),
         "value": (low, low),
         "arange": (0, (shape or (1,))[-1] - 1),
+        "ints": (low, high - 1),
     }
     if fill in role_values:
         first, last = role_values[fill]
