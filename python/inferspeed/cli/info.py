@@ -78,8 +78,11 @@ def _constant_values(path: str, config: Config) -> dict[str, Any]:
         except (TypeError, ValueError):
             continue  # not a number: the run says what is wrong with it
     model = load_proto(path)  # planned as shapes_for_file plans: the same choices
-    plan = plan_inputs(file_inputs(model), config, model, 0, {k: tuple(a.shape) for k, a in arrays.items()})
+    shapes = {k: tuple(a.shape) for k, a in arrays.items()}
+    plan = plan_inputs(file_inputs(model), config, model, 0, shapes, path)
     for name, c in plan.choices.items():
         if c.fill in ("value", "zeros", "ones") and name not in values:
             values[name] = {"value": c.low, "zeros": 0, "ones": 1}[c.fill]
+        elif c.fill == "values" and name not in values and len(c.shape) <= 1:
+            values[name] = list(c.values) if c.shape else c.values[0]
     return values

@@ -249,12 +249,14 @@ def make_inputs(
     config: Config,
     model: onnxfile.ModelFile | None = None,
     attempt: int = 0,
+    path: str | None = None,
 ) -> GeneratedInputs:
     """``config.input_sets`` sets of arrays for every model input, following ``config``
     (shapes, dims, batch, values, ranges, inputs_file, seed) and, for what it leaves open,
     the choices of :func:`~inferspeed.measure.plan.plan_inputs` (``model``: the file's
-    graph and metadata it reads; ``attempt``: which candidate sizes). Raises InputError for a
-    spec that does not fit the model."""
+    graph and metadata it reads; ``attempt``: which candidate sizes; ``path``: the model
+    file, for the shapes of intermediate tensors). Raises InputError for a spec that does not
+    fit the model."""
     _check_known("shape", list(config.shapes), inputs)
     _check_known("value", list(config.values), inputs)
     _check_known("range", list(config.ranges), inputs)
@@ -263,7 +265,7 @@ def make_inputs(
             raise InputError(f"input {name!r} has both a constant value and a range: give one")
     from_file = _read_file(inputs, config)
     file_shapes = {name: tuple(int(d) for d in a.shape) for name, a in from_file.items()}
-    plan = plan_inputs(inputs, config, model, attempt, file_shapes)
+    plan = plan_inputs(inputs, config, model, attempt, file_shapes, path)
     plans: list[tuple[ValueInfo, ElementType, InputChoice]] = []
     total = 0
     for v in (as_tensor(v) for v in inputs):
@@ -314,6 +316,12 @@ def _filled(
     """The values a plan chose for an input no flag fills, and their source."""
     if c.fill == "ints" and et.kind in ("int", "uint"):
         return _uniform(v.name, et, c.shape, c.low, c.high, rng), "random"
+    if (
+        c.fill == "values"
+        and et.kind in ("int", "uint", "float", "bool")
+        and len(c.values) == _count(c.shape)
+    ):
+        return _values(v.name, et, c.shape, c.values), "constant"
     if c.fill in ("zeros", "ones", "value") and et.kind not in ("string",):
         value = {"zeros": 0, "ones": 1}.get(c.fill, c.low)
         return _constant(v.name, et, c.shape, value if et.kind != "bool" else bool(value)), "constant"
@@ -321,6 +329,18 @@ def _filled(
         ramp = np.arange(c.shape[-1]) % (np.iinfo(et.storage).max if et.kind != "float" else 2**24)
         return _contiguous(np.broadcast_to(ramp.astype(et.storage), c.shape)), "arange"
     return _random(v.name, et, c.shape, rng), "random"
+
+
+def _values(name: str, et: ElementType, shape: tuple[int, ...], values: Sequence[float]) -> np.ndarray:
+    """The plan's explicit values (an axis, a shape, a count) as the input's type."""
+    if et.kind in ("int", "uint"):
+        info = np.iinfo(et.storage)
+        # Past the type's range (a Slice's end in an int8): its largest value, as ONNX clamps.
+        ints = [min(max(int(x), int(info.min)), int(info.max)) for x in values]
+        return np.array(ints, dtype=et.storage).reshape(shape)
+    if et.kind == "bool":
+        return np.array([bool(x) for x in values], dtype=np.bool_).reshape(shape)
+    return np.array(values, dtype=et.storage).reshape(shape)
 
 
 def _generate(

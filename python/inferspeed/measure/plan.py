@@ -13,9 +13,10 @@ Sources, in order, for a dynamic dimension:
 4. when the first run fails at those sizes, :class:`~inferspeed.measure.session.Session` tries
    the next candidates of each guessed dim (``attempt``), a few times.
 
-Integer inputs that index a table (``Gather`` on an initializer, directly or through casts and
-reshapes) get values inside that table. Every guess is said in the input's ``because``
-(``inputs[].chosen_because`` of a result) and in a notice printed before measuring.
+Integer inputs get the values the graph needs of them (:mod:`~inferspeed.facts.uses`): ids
+inside the table they index, valid axes, counts and shapes, divisors that are not zero. Every
+guess is said in the input's ``because`` (``inputs[].chosen_because`` of a result) and in a
+notice printed before measuring.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from ..config import Config
 from ..errors import InputError
-from ..facts import onnxfile
+from ..facts import onnxfile, uses
 from ..facts.signature import ELEMENT_TYPES, ValueInfo
 
 if TYPE_CHECKING:
@@ -72,8 +73,8 @@ class InputChoice:
 
     ``fill``: "random" (the default of its type), "ints" (uniform integers in ``[low, high)``),
     "zeros", "ones", "value" (every element ``low``), "arange" (0, 1, ... along the last
-    axis). ``guessed``: the axes whose size was chosen here (not given, not fixed), with the
-    flag that would set each.
+    axis), "values" (``values``, one per element in C order). ``guessed``: the axes whose size
+    was chosen here (not given, not fixed), with the flag that would set each.
     """
 
     shape: tuple[int, ...]
@@ -83,9 +84,13 @@ class InputChoice:
     because: str = ""
     guessed: tuple[tuple[int, str], ...] = ()
     holds: str = ""
+    values: tuple[float, ...] = ()
 
     @property
     def values_text(self) -> str:
+        if self.fill == "values":
+            shown = ", ".join(f"{x:g}" for x in self.values[:8])
+            return f"= [{shown}{', ...' if len(self.values) > 8 else ''}]"
         if self.fill == "ints":
             return f"in [{self.low}, {self.high})"
         if self.fill == "value":
@@ -137,6 +142,8 @@ class _Graph:
     metadata: dict[str, str] = field(default_factory=dict)
     table_rows: dict[str, int] = field(default_factory=dict)  # input -> rows of the table it indexes
     classifier: bool = False  # every output has rank <= 2
+    uses: uses.GraphUses | None = None  # where the integer inputs go
+    lengths: dict[str, tuple[int, str]] = field(default_factory=dict)  # 1-D input -> its length, why
 
 
 def _constant_dims(graph: onnxfile.Graph) -> dict[str, list[int]]:
@@ -176,10 +183,18 @@ def _table_rows(graph: onnxfile.Graph, name: str, consts: Mapping[str, list[int]
     return min(found) if found else None
 
 
-def _read_graph(model: onnxfile.ModelFile | None, inputs: Sequence[ValueInfo]) -> _Graph:
+def _read_graph(
+    model: onnxfile.ModelFile | None, inputs: Sequence[ValueInfo], path: str | None = None
+) -> _Graph:
     g = _Graph()
     if model is None or model.graph is None:
         return g
+    followed = [
+        v.name for v in inputs if _kind(v) in ("int", "uint", "bool", "float") and v.shape is not None
+    ]
+    g.uses = uses.find_uses(model, followed, path)
+    if g.uses is not None:
+        g.lengths = g.uses.lengths({v.name: v.shape for v in inputs if v.shape is not None})
     g.metadata = {k.lower(): v for k, v in model.metadata}
     consts = _constant_dims(model.graph)
     for v in inputs:
@@ -350,6 +365,9 @@ class _Planner:
             return int(self.config.dims[key]), "", False
         if sym and sym in self.config.dims:
             return int(self.config.dims[sym]), "", False
+        if axis == 0 and len(v.shape or ()) == 1 and v.name in self.graph.lengths:
+            size, reason = self.graph.lengths[v.name]  # before a shared name: the graph needs it
+            return size, reason, True
         if sym and sym in self.symbols:
             size, reason = self.symbols[sym]
             return size, reason, False
@@ -486,9 +504,11 @@ def plan_inputs(
     model: onnxfile.ModelFile | None = None,
     attempt: int = 0,
     file_shapes: Mapping[str, tuple[int, ...]] | None = None,
+    path: str | None = None,
 ) -> InputPlan:
-    """The shape and values of every input (see the module's doc). Raises InputError for a
-    flag that does not fit the model."""
+    """The shape and values of every input (see the module's doc); ``path``: the model file,
+    for the shapes of intermediate tensors the values depend on. Raises InputError for a flag
+    that does not fit the model."""
     optional = [v for v in inputs if as_tensor(v) is not v]
     everything = [as_tensor(v) for v in inputs]
     inputs = [v for v in everything if v.kind == "tensor" and v.shape is not None]
@@ -496,7 +516,7 @@ def plan_inputs(
     leaves = [leaf for v in containers if (leaf := v.leaf()) is not None and leaf.shape is not None]
     _check_dims([*inputs, *leaves], config)
     file_shapes = file_shapes or {}
-    graph = _read_graph(model, inputs)
+    graph = _read_graph(model, inputs, path)
     planner = _Planner(inputs, config, graph, attempt)
     notices: list[str] = []
     sized: dict[str, tuple[tuple[int, ...], list[str], list[tuple[int, str]], str]] = {}
@@ -522,7 +542,12 @@ def plan_inputs(
         firsts = ", ".join(f"{v.name} {v.shape_text}" for v in inputs)
         raise InputError(f"--batch: no input has an open batch dimension ({firsts}); use --shape")
     shapes = {name: s[0] for name, s in sized.items()}
-    choices = {v.name: _choice(v, sized[v.name], shapes, inputs, config, graph, planner.rate) for v in inputs}
+    free = [v.name for v in inputs if not _given_values(v, config)]
+    rules = graph.uses.rules(shapes, free) if graph.uses is not None else {}
+    choices = {
+        v.name: _choice(v, sized[v.name], shapes, inputs, config, graph, planner.rate, rules.get(v.name))
+        for v in inputs
+    }
     for v in inputs:
         c = choices[v.name]
         if c.because and (c.guessed or c.fill != "random"):
@@ -634,17 +659,48 @@ def _choice(
     config: Config,
     graph: _Graph,
     rate: int,
+    rule: uses.ValueRule | None = None,
 ) -> InputChoice:
     shape, reasons, guessed, role = sized
-    given = v.name in config.values or v.name in config.ranges or (config.inputs_file and not v.shape)
+    given = _given_values(v, config)
     fill, low, high, why = ("random", 0, 0, "") if given else _fill(v, role, graph, rate)
     if role == "lengths" and not given:
         n = _sequence_length(v, shapes, inputs)
         fill, low, high, why = "value", n, n, f"{n}: the length of the other inputs' sequences"
+    values: tuple[float, ...] = ()
+    if rule is not None and not given and _rule_applies(v, rule, shape, fill, low, high):
+        fill, low, high, why, values = rule.fill, rule.low, rule.high, rule.because, rule.values
     if fill == "ints" and high <= low:
         fill = "random"
     because = "; ".join([*reasons, *([f"values {why}"] if why else [])])
-    return InputChoice(shape, fill, low, high, because, tuple(guessed))
+    return InputChoice(shape, fill, low, high, because, tuple(guessed), values=values)
+
+
+def _given_values(v: ValueInfo, config: Config) -> bool:
+    """Whether the user's flags set the values of ``v`` (--input, --range, --inputs)."""
+    return bool(v.name in config.values or v.name in config.ranges or (config.inputs_file and not v.shape))
+
+
+def _rule_applies(
+    v: ValueInfo, rule: uses.ValueRule, shape: tuple[int, ...], fill: str, low: int, high: int
+) -> bool:
+    """Whether the graph's rule replaces the role's values: explicit values of the input's
+    size (a float input takes only those), or a range the role's values do not keep to."""
+    if rule.fill == "values":
+        return len(rule.values) == math.prod(shape)
+    if _kind(v) not in ("int", "uint"):
+        return False
+    role_values = {
+        "zeros": (0, 0),
+        "ones": (1, 1),
+        "value": (low, low),
+        "arange": (0, (shape or (1,))[-1] - 1),
+        "ints": (low, high - 1),
+    }
+    if fill in role_values:
+        first, last = role_values[fill]
+        return not (rule.low <= first and last < rule.high)
+    return True
 
 
 def read_npz(path: str) -> dict[str, np.ndarray]:
@@ -679,10 +735,12 @@ def shapes_for_file(path: str, config: Config) -> tuple[dict[str, tuple[int, ...
     file_shapes: dict[str, tuple[int, ...]] = {}
     if config.inputs_file is not None:
         file_shapes = {k: tuple(a.shape) for k, a in read_npz(config.inputs_file).items()}
-    plan = plan_inputs(inputs, config, model, 0, file_shapes)
+    plan = plan_inputs(inputs, config, model, 0, file_shapes, path)
     tensors = {name: shape for name, shape in plan.shapes.items() if not plan.choices[name].holds}
     notices = list(plan.notices)
-    retried = (plan_inputs(inputs, config, model, k, file_shapes).shapes for k in range(1, MAX_ATTEMPTS))
+    retried = (
+        plan_inputs(inputs, config, model, k, file_shapes, path).shapes for k in range(1, MAX_ATTEMPTS)
+    )
     if plan.guessed and any(shapes != plan.shapes for shapes in retried):  # known only by running it
         notices.append(
             "these are the sizes a run tries first; if its first run fails at them, the run tries "

@@ -398,7 +398,7 @@ class Session:
         tried: list[tuple[GeneratedInputs, str]] = []
         give_up = time.monotonic() + FIRST_RUN_TRIALS_SECONDS
         for attempt in range(MAX_ATTEMPTS):
-            generated = make_inputs(self.inputs, self.config, model, attempt)
+            generated = make_inputs(self.inputs, self.config, model, attempt, self.model_path)
             if tried and _same_inputs(generated, tried[-1][0]):
                 continue
             try:
