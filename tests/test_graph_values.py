@@ -279,3 +279,28 @@ def test_an_intermediate_shape_without_onnx_inference(tmp_path: Path) -> None:
     assert (rule.fill, rule.low, rule.high) == ("ints", 0, 5)
     arrays, because = _run(path)
     assert arrays["target"].max() < 5 and "NegativeLogLikelihoodLoss" in because["target"]
+
+
+def test_a_tensor_scatter_cache_update_is_timed_as_any_model(tmp_path: Path) -> None:
+    """TensorScatter (opset 24) writes an update into a static cache: its past_cache and
+    present_cache pair like a KV cache, but the cache never grows, so with no metric asked for
+    it is timed one call at a time (said in a note), its write positions within the room the
+    update leaves; asking for generation still gets the one line."""
+    from inferspeed import ModelError
+
+    path = _save(
+        tmp_path / "scatter.onnx",
+        [helper.make_node("TensorScatter", ["past_cache", "update", "write_indices"], ["present_cache"])],
+        [_in("past_cache", F, [2, 3, 4, 5]), _in("update", F, [2, 3, 1, 5]), _in("write_indices", I64, [2])],
+        [_in("present_cache", F, [2, 3, 4, 5])],
+        opset=24,
+    )
+    arrays, because = _run(path)
+    assert arrays["write_indices"].min() >= 0 and arrays["write_indices"].max() < 4
+    assert "write positions in [0, 4) (an update of 1 fits a cache of 4)" in because["write_indices"]
+    with Session(path, threads=1) as s:
+        assert s.decoder is None
+        (note,) = [n for n in s.notices if "fixes its sequence length at 4" in n]
+        assert "timed one call at a time" in note
+    with pytest.raises(ModelError, match="fixes its sequence length at 4"):
+        Session(path, threads=1, metric="generation")

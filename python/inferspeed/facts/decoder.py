@@ -59,7 +59,13 @@ import numpy as np
 from ..errors import ModelError
 from .signature import ELEMENT_TYPES, ValueInfo
 
-__all__ = ["CacheTensor", "DecoderSpec", "LengthInput", "recognise"]
+__all__ = ["CacheTensor", "DecoderSpec", "LengthInput", "NotGenerative", "recognise"]
+
+
+class NotGenerative(ModelError):
+    """The model has inputs and outputs that pair like a KV cache, but it is not a decoder that
+    grows its cache from token ids: a static cache (or a state that keeps its size), or no token
+    ids input. With no metric asked for, such a model is timed one call at a time."""
 
 
 @dataclass(frozen=True)
@@ -384,6 +390,9 @@ class _Recogniser:
     def fail(self, text: str) -> NoReturn:
         raise ModelError(f"{self.label}: {text}")
 
+    def not_generative(self, text: str) -> NoReturn:
+        raise NotGenerative(f"{self.label}: {text}")
+
     # --- the cache pairs ---------------------------------------------------------------
 
     def pair_caches(self) -> list[tuple[ValueInfo, ValueInfo, str]]:
@@ -525,7 +534,7 @@ class _Recogniser:
                 if fixed
                 else "a static cache"
             )
-            self.fail(
+            self.not_generative(
                 f"KV-cache input {past.name!r} {past.shape_text} fixes its sequence length at "
                 f"{past.shape[seq]} ({what}): inferspeed grows the cache step by step; "
                 "--single-call times one call"
@@ -773,7 +782,7 @@ class _Roles:
         if name not in self.free:
             embeds = [n for n in self.free if "embed" in n.lower()]
             what = f" (it takes {embeds[0]!r}: embeddings, not token ids)" if embeds else ""
-            self.r.fail(
+            self.r.not_generative(
                 f"the model has a KV cache but no input {name!r}{what}: inferspeed generates from token ids"
             )
         v = self.named(name, rank=2, kinds=("int",))

@@ -417,6 +417,17 @@ def _one_hot_indices(node: onnxfile.Node, s: _Looked, n: int) -> ValueRule | Non
     return _ints(0, _DEPTH, f"indices in [0, {_DEPTH}) (below OneHot's depth)")
 
 
+def _write_indices(node: onnxfile.Node, s: _Looked, n: int) -> ValueRule | None:
+    """TensorScatter's write_indices: where each batch row's update starts along the cache's
+    sequence axis, so that the update fits (at most the cache's length less the update's)."""
+    axis = _attr(node, "axis", -2)
+    cache, update = s.dim(node.inputs[0], axis), s.dim(node.inputs[1], axis)
+    if cache is None or update is None or update > cache:
+        return None
+    room = cache - update + 1
+    return _ints(0, room, f"write positions in [0, {room}) (an update of {update} fits a cache of {cache})")
+
+
 _DEPTH = 10
 
 _CONSUMERS: dict[tuple[str, int], _Rule] = {
@@ -461,6 +472,7 @@ _CONSUMERS: dict[tuple[str, int], _Rule] = {
     ("Loop", 1): _constant(1, "true (the loop runs)"),
     ("NonMaxSuppression", 2): _constant(10, "10 boxes per class at most"),
     ("ReverseSequence", 1): _reverse_lengths,
+    ("TensorScatter", 2): _write_indices,
     ("Div", 1): lambda node, s, n: _ints(1, 10, "in [1, 10): a divisor, never zero"),
     ("Mod", 1): lambda node, s, n: _ints(1, 10, "in [1, 10): a divisor, never zero"),
 }

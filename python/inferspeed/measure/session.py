@@ -19,7 +19,7 @@ from ..config import GRAPH_OPTIMIZATION_LEVELS, Config
 from ..errors import ConfigError, InferspeedError, InputError, ModelError, OrtError
 from ..events import emit
 from ..facts import ortlib
-from ..facts.decoder import DecoderSpec, recognise
+from ..facts.decoder import DecoderSpec, NotGenerative, recognise
 from ..facts.environment import capture_environment
 from ..facts.identity import graph_sha256
 from ..facts.memory import MemoryProbe
@@ -247,7 +247,14 @@ class Session:
         auto = c.metric == "latency" and not c.single_call and not metric_named("generation").refused(c)
         if c.metric != "generation" and not auto:
             return None
-        spec = recognise(self.inputs, self.outputs, self.model_path, dims=c.dims)
+        try:
+            spec = recognise(self.inputs, self.outputs, self.model_path, dims=c.dims)
+        except NotGenerative as exc:
+            if not auto:
+                raise
+            reason = str(exc).removesuffix("; --single-call times one call")
+            self._notices.append(f"{reason}: so it is timed one call at a time, its inputs as any model's")
+            return None
         if spec is None and c.metric == "generation":
             raise ModelError(
                 f"{os.path.basename(self.model_path)} has no KV-cache inputs and outputs: it is no "
