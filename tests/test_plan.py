@@ -266,3 +266,19 @@ def test_the_batch_is_the_first_dim_of_the_first_input_of_rank_two_or_more(tmp_p
     assert "items" not in line and "batch" not in line
     with Session(str(path), threads=1) as s:
         assert s.batch == 1
+
+
+def test_an_error_reason_is_cut_between_words_without_source_locations() -> None:
+    """ONNX Runtime's messages are long and start with where in its sources they were raised:
+    a line that names them drops that and is cut at a word's end, never mid-word."""
+    from inferspeed.measure.plan import ort_reason
+
+    error = (
+        "/onnxruntime_src/onnxruntime/core/providers/cpu/tensor/reshape_helper.h:91 "
+        "onnxruntime::ReshapeHelper::ReshapeHelper(const onnxruntime::TensorShape&, bool) "
+        "The input tensor cannot be reshaped to the requested shape. Input shape:{2,3}, requested shape:{7}"
+    )
+    text = ort_reason(error, 80)
+    assert text == "The input tensor cannot be reshaped to the requested shape. Input ..."
+    assert len(text) <= 80
+    assert ort_reason("short\nmessage", 80) == "short message"

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import textwrap
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -760,9 +761,8 @@ _SOURCE_LOCATION = re.compile(r"(?:/|\b)[\w./-]+\.(?:h|hpp|cc|cpp|cu):\d+\s+(?:[
 
 def ort_reason(error: str, limit: int = 240) -> str:
     """ONNX Runtime's message on one line, without source locations, at most ``limit``
-    characters."""
-    text = " ".join(_SOURCE_LOCATION.sub("", error).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    characters, cut between words."""
+    return textwrap.shorten(_SOURCE_LOCATION.sub("", error), limit, placeholder=" ...")
 
 
 def _bound_text(v: ValueInfo, c: InputChoice) -> str:

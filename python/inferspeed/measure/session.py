@@ -83,7 +83,7 @@ def _retried_notice(tried: list[tuple[GeneratedInputs, str]], generated: Generat
         if shape != first.shapes[name] or generated.plan.choices[name].fill != first.plan.choices[name].fill
     )
     return (
-        f"the first run failed at the sizes chosen first ({error.splitlines()[0][:160]}); "
+        f"the first run failed at the sizes chosen first ({ort_reason(error.splitlines()[0], 160)}); "
         f"measured with {changed} (attempt {len(tried) + 1}), in a session made afresh: its "
         "creation, first run and memory figures leave the failed attempts out"
     )
