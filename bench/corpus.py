@@ -24,9 +24,10 @@ failure is then checked against ONNX Runtime's CPU provider (the Python ``onnxru
 the model's own test inputs: ORT cannot run it either, or ORT runs it and inferspeed fails,
 and then of which kind (from the error line and the model's ops and input types).
 
-    python bench/corpus.py --jobs 2                  # the whole corpus, about 30 minutes here
+    python bench/corpus.py --jobs 2                  # the whole corpus, 16-27 minutes here
     python bench/corpus.py --only 'test_top*' --jobs 2
     python bench/corpus.py --sample 40 --seed 1 --json rows.json
+    python bench/corpus.py --table-from rows.json     # the table of a --json file again
 
 The acceptance target: at least 95% of the models ORT can run measured with no flag, and no
 traceback, crash or hang. ``tests/test_corpus.py`` runs a fixed sample of the corpus.
