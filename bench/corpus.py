@@ -222,8 +222,9 @@ def choose(
 
 
 def _env(cache: Path) -> dict[str, str]:
-    path = os.pathsep.join(p for p in (str(REPO / "python"), os.environ.get("PYTHONPATH", "")) if p)
-    return {**os.environ, "PYTHONPATH": path, "INFERSPEED_PLAIN": "1", "INFERSPEED_HISTORY": "0",
+    """The runs' environment: this one's (so its PYTHONPATH picks the inferspeed they run, as
+    for this process), no history, plain output, a cache folder of their own."""
+    return {**os.environ, "INFERSPEED_PLAIN": "1", "INFERSPEED_HISTORY": "0",
             "INFERSPEED_CACHE_DIR": str(cache / "inferspeed-cache")}  # fmt: skip
 
 
@@ -402,7 +403,7 @@ def check_with_ort(entry: Entry, timeout: float = ORT_TIMEOUT_S) -> dict[str, An
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"ort": "fails", "error": f"ORT: no answer within {timeout:.0f} s"}
-    if done.returncode != 0:
+    if done.returncode != 0 or not done.stdout.strip():
         last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
         return {"ort": "fails", "error": f"ORT check exited {done.returncode}: {last}"}
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
