@@ -203,3 +203,15 @@ def test_info_says_a_run_may_measure_at_other_sizes_when_it_guessed_them(
     )
     assert main(["info", _save(tmp_path, "rows", graph)]) == 0  # a retry changes no batch
     assert "tries first" not in capsys.readouterr().out
+
+
+def test_a_sequence_of_scalars_is_built_of_0d_arrays(tmp_path: Path) -> None:
+    """ONNX's test_loop13_seq feeds a sequence of float32 scalars: each element is a 0-d array
+    (iterating a numpy array makes scalars, which the core cannot take), said as scalars."""
+    xs = h.make_tensor_sequence_value_info("xs", T.FLOAT, [])
+    node = h.make_node("SequenceLength", ["xs"], ["n"])
+    n = h.make_tensor_value_info("n", T.INT64, [])
+    x, result, _ = _measured_input(_save(tmp_path, "scalars", h.make_graph([node], "g", [xs], [n])))
+    assert x["bound_shape"] == [2]
+    assert "a sequence of 2 float32 scalars of random values" in x["chosen_because"]
+    assert result["stats"]["count"] > 0

@@ -623,7 +623,9 @@ def _container_choice(
         )
     shape = _element_shape(leaf, config, symbols)
     because = (
-        f"a sequence of {SEQUENCE_ELEMENTS} {leaf.element_type} tensors {_fmt(shape)} of random values"
+        f"a sequence of {SEQUENCE_ELEMENTS} {leaf.element_type} "
+        + (f"tensors {_fmt(shape)}" if shape else "scalars")
+        + " of random values"
         f"{'' if leaf.rank_known else ' (the model gives no element shape)'}{present}"
     )
     return InputChoice((SEQUENCE_ELEMENTS, *shape), because=because, holds="sequence")

@@ -387,7 +387,9 @@ class Session:
                 leaf = v.leaf()
                 code = leaf.element_code if leaf is not None else 0
                 if holds == "sequence":  # axis 0 counts the elements
-                    self._core.bind_sequence_input(v.name, list(array), code, shape[1:], k)
+                    # each element an array, 0-d ones too (iterating makes numpy scalars of those)
+                    elements = [np.asarray(array[i]) for i in range(len(array))]
+                    self._core.bind_sequence_input(v.name, elements, code, shape[1:], k)
                 elif holds == "map":
                     held = v.inner if v.kind == "optional" and v.inner is not None else v
                     keys = np.array(map_keys(held.key_code, len(array)))
