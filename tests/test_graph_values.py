@@ -304,3 +304,20 @@ def test_a_tensor_scatter_cache_update_is_timed_as_any_model(tmp_path: Path) -> 
         assert "timed one call at a time" in note
     with pytest.raises(ModelError, match="fixes its sequence length at 4"):
         Session(path, threads=1, metric="generation")
+
+
+def test_a_cache_named_input_without_token_ids_is_any_model(tmp_path: Path) -> None:
+    """RotaryEmbedding's cos_cache / sin_cache are named like a KV cache and have no present
+    output; with no token ids input either, the model is no decoder: it is timed one call at a
+    time with a note, not refused."""
+    path = _save(
+        tmp_path / "rotary_like.onnx",
+        [helper.make_node("Add", ["x", "cos_cache"], ["y"])],
+        [_in("x", F, [2, 3, 4]), _in("cos_cache", F, [2, 3, 4])],
+        [_in("y", F, [2, 3, 4])],
+    )
+    _run(path)
+    with Session(path, threads=1) as s:
+        assert s.decoder is None
+        (note,) = [n for n in s.notices if "'cos_cache'" in n and "has no matching output" in n]
+        assert note.endswith("timed one call at a time, its inputs as any model's") and "exporting" not in note

@@ -494,7 +494,10 @@ class _Recogniser:
         if found:
             self.fail(f"KV-cache input {v.name!r} could pair with any of the outputs {found}")
         looked = f"{' or '.join(repr(t) for t in tried)}, " if tried else ""
-        self.fail(
+        ids = self.genai.inputs.get("input_ids", "input_ids") if self.genai else "input_ids"
+        # No token ids either (RotaryEmbedding's cos_cache): no decoder at all, any model.
+        say = self.fail if ids in self.inputs else self.not_generative
+        say(
             f"KV-cache input {v.name!r} {v.shape_text} has no matching output (looked for "
             f"{looked}an output named like it with 'present' for 'past', and one the graph makes by "
             "appending to it); name each present output after its past input when exporting"

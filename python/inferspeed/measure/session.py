@@ -234,9 +234,10 @@ class Session:
                 providers=[(p.name, list(p.options.items())) for p in c.providers],
             )
         except OrtError as exc:
+            why = ort_reason(str(exc), 1000)  # without where in ONNX Runtime's sources it was raised
             if exc.code in _LOAD_ERROR_CODES:
-                raise ModelError(f"cannot load model {self.model_path}: {exc}") from None
-            raise OrtError(f"cannot create a session for {self.model_path}: {exc}", exc.code) from None
+                raise ModelError(f"cannot load model {self.model_path}: {why}") from None
+            raise OrtError(f"cannot create a session for {self.model_path}: {why}", exc.code) from None
 
     def _decoder(self) -> DecoderSpec | None:
         """The decoder recognised in the model (:func:`~inferspeed.facts.decoder.recognise`) when
@@ -252,7 +253,7 @@ class Session:
         except NotGenerative as exc:
             if not auto:
                 raise
-            reason = str(exc).removesuffix("; --single-call times one call")
+            reason = str(exc).split("; ")[0]  # the advice after it is for a decoder
             self._notices.append(f"{reason}: so it is timed one call at a time, its inputs as any model's")
             return None
         if spec is None and c.metric == "generation":
