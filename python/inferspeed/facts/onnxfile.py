@@ -49,6 +49,7 @@ __all__ = [
     "TooManyFields",
     "Value",
     "ValueType",
+    "all_graphs",
     "from_proto",
     "parse",
     "read",
@@ -276,7 +277,7 @@ class ModelFile(_Record):
     def graphs(self) -> Iterator[Graph]:
         """The main graph and every subgraph held by a node attribute, depth first."""
         if self.graph is not None:
-            yield from _all_graphs(self.graph)
+            yield from all_graphs(self.graph)
 
     def op_types(self) -> Iterator[str]:
         """The op_type of every node: all graphs, then the functions' nodes."""
@@ -310,16 +311,16 @@ def _subgraphs(attr: Attribute) -> Iterator[Graph]:
         yield from attr.graphs
 
 
-def _all_graphs(graph: Graph) -> Iterator[Graph]:
+def all_graphs(graph: Graph) -> Iterator[Graph]:
     """``graph`` and every subgraph of any attribute holding one (``g`` or ``graphs``, whatever
     the attribute's type, as ``inferspeed info`` counts them)."""
     yield graph
     for node in graph.nodes:
         for attr in node.attributes:
             if attr.g is not None:
-                yield from _all_graphs(attr.g)
+                yield from all_graphs(attr.g)
             for sub in attr.graphs:
-                yield from _all_graphs(sub)
+                yield from all_graphs(sub)
 
 
 def _typed_subgraphs_and_self(graph: Graph) -> Iterator[Graph]:

@@ -75,22 +75,12 @@ class _Use:
 
 def _consumers(graph: onnxfile.Graph) -> dict[str, list[tuple[onnxfile.Node, int]]]:
     out: dict[str, list[tuple[onnxfile.Node, int]]] = {}
-    for g in _graphs(graph):
+    for g in onnxfile.all_graphs(graph):
         for node in g.nodes:
             for k, x in enumerate(node.inputs):
                 if x:
                     out.setdefault(x, []).append((node, k))
     return out
-
-
-def _graphs(graph: onnxfile.Graph) -> Iterator[onnxfile.Graph]:
-    yield graph
-    for node in graph.nodes:
-        for a in node.attributes:
-            if a.g is not None:
-                yield from _graphs(a.g)
-            for sub in a.graphs:
-                yield from _graphs(sub)
 
 
 def _attr(node: onnxfile.Node, name: str, default: int) -> int:
@@ -103,12 +93,13 @@ class GraphUses:
     def __init__(self, graph: onnxfile.Graph, names: Sequence[str], path: str | None = None) -> None:
         self.graph, self.path = graph, path
         self.consts: dict[str, Shape] = {t.name: tuple(t.dims) for t in graph.initializers}
-        for g in _graphs(graph):
+        graphs = list(onnxfile.all_graphs(graph))
+        for g in graphs:
             for node in g.nodes:
                 for a in node.attributes:
                     if node.op_type == "Constant" and a.name == "value" and a.t is not None and node.outputs:
                         self.consts[node.outputs[0]] = tuple(a.t.dims)
-        self.producers = {out: node for g in _graphs(graph) for node in g.nodes for out in node.outputs}
+        self.producers = {out: node for g in graphs for node in g.nodes for out in node.outputs}
         consumers = _consumers(graph)
         self.uses = {name: list(self._follow(name, consumers)) for name in names}
         self._inferred: dict[str, Shape] | None = None
