@@ -12,7 +12,7 @@ from ..analysis.capacity import GenerationCapacityResult
 from ..results.result import Result
 from ..units import format_bytes, format_duration
 
-__all__ = ["render_generation_capacity", "render_generation_load"]
+__all__ = ["render_generation_capacity", "render_generation_load", "step_verdict"]
 
 #: The rows of the requests' table: (label, key of the generation record).
 ROWS = (
@@ -181,6 +181,16 @@ def _light_load_text(light: Mapping[str, Any]) -> str:
     )
 
 
+def step_verdict(st: Mapping[str, object]) -> str:
+    """A capacity step's verdict column: pass or FAIL, with the reason of a failure or of a
+    verdict decided on the estimate, and the mark of the rate found's re-run."""
+    verdict = "pass" if st["passed"] else "FAIL"
+    reason = str(st.get("reason") or "")
+    if reason and (not st["passed"] or reason.startswith("decided")):
+        return f"{verdict}: {reason}"
+    return f"{verdict} (re-run of the rate found)" if st.get("confirm") else verdict
+
+
 def render_generation_capacity(found: GenerationCapacityResult) -> str:
     """The rates of generation requests walked by ``inferspeed capacity`` and the capacity
     found, every FAIL with its reason; one line when a limit is missed even by generations one
@@ -207,12 +217,7 @@ def render_generation_capacity(found: GenerationCapacityResult) -> str:
     lines += ["", f"{'offered':>11} {'achieved':>11} {'requests':>9} " + " ".join(f"{k:>10}" for k in keys)
               + f" {'seconds':>7}  verdict"]  # fmt: skip
     for st in found.steps:
-        verdict = "pass" if st["passed"] else "FAIL"
-        reason = st.get("reason")
-        if reason and (not st["passed"] or reason.startswith("decided")):
-            verdict += f": {reason}"
-        elif st.get("confirm"):
-            verdict += " (re-run of the rate found)"
+        verdict = step_verdict(st)
         values = " ".join(f"{format_duration(st['limits'][k]['value_ns']):>10}" for k in keys)
         lines.append(
             f"{_rate(st['qps']):>11} {_rate(st['achieved_qps']):>11} {st.get('requests', ''):>9} {values} "

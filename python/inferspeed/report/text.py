@@ -22,7 +22,7 @@ from ..results.result import Result
 from ..stats.summary import summarize
 from ..units import format_bytes, format_duration
 from .exports import GENERATION_SWEEP_NOTES, SWEEP_TABLES, scenario_throughput
-from .generation_requests import render_generation_load
+from .generation_requests import render_generation_load, step_verdict
 from .instructions import (
     instruction_decision,
     render_instruction_comparisons,
@@ -555,12 +555,7 @@ def render_capacity(found: CapacityResult) -> str:
     ]
     for st in found.steps:
         lo, hi = st["ci95_ns"]
-        verdict = "pass" if st["passed"] else "FAIL"
-        reason = st.get("reason")
-        if reason and (not st["passed"] or reason.startswith("decided")):
-            verdict += f": {reason}"
-        elif st.get("confirm"):
-            verdict += " (re-run of the rate found)"
+        verdict = step_verdict(st)
         lines.append(
             f"{_rate(st['qps']):>11} {_rate(st['achieved_qps']):>11} {st.get('requests', ''):>9} "
             f"{format_duration(st['latency_ns']):>10} {_interval(lo, hi):>21} {st['duration_s']:>7.3g}  "
