@@ -31,8 +31,9 @@ def test_probe_times_a_fixed_workload() -> None:
     times = _core.speed_probe(20)
     assert times.dtype == np.int64 and times.size == 20
     assert (times > 1000).all()  # microseconds of work: not optimised away
-    # Stable: the fastest of two batches agree (the machine's speed may move the rest).
-    assert abs(_core.speed_probe(20).min() / times.min() - 1) < 0.5
+    # Stable: the medians of two batches agree (the monitor reads the median; a busy runner has
+    # moved single probes 3.6x apart, and the fastest of a batch with them).
+    assert abs(np.median(_core.speed_probe(20)) / np.median(times) - 1) < 0.5
     assert reading(3) > 0
 
 
