@@ -275,8 +275,8 @@ def test_a_decoder_slower_per_token_fails_the_gate(
     out = tmp_path / "gate.json"
     # 2 s a side (about 25 rounds): the sign test then tolerates several rounds a busy runner
     # disturbs (with 11 rounds, two disturbed rounds in a CI run let a 1.38x decoder pass).
-    p = cli("gate", pair["base"], pair["slower"], *SHORT, "-t", "2", "--statistic", statistic, "--fail-if-slower", "10%",
-            "--json", str(out), timeout=180)  # fmt: skip
+    p = cli("gate", pair["base"], pair["slower"], *SHORT, "-t", "2", "--statistic", statistic,
+            "--fail-if-slower", "10%", "--json", str(out), timeout=180)  # fmt: skip
     assert p.returncode == 1, p.stdout + p.stderr
     assert "gate: FAIL: slower.onnx is slower than base.onnx" in p.stderr
     doc = json.loads(out.read_text())

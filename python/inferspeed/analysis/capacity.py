@@ -177,8 +177,8 @@ def judge_step(
     label = f"p{percentile:g}"
     value, lo, hi = percentile_with_interval(result.samples_ns, percentile)
     achieved = float(result.scenario_stats["achieved_qps"])
-    # Against the rate this seeded schedule offers, not the nominal one: a short step's Poisson
-    # draw can be far from it (measure.scenarios.scheduled_rate).
+    # Against the rate the schedule offers (measure.scenarios.scheduled_rate: the nominal one,
+    # to the nanosecond's rounding).
     scheduled = float(result.scenario_stats.get("scheduled_qps") or qps)
     requests = int(result.samples_ns.size)
     figures = _slo_text(label, value, lo, hi, slo_ns)

@@ -41,25 +41,28 @@ OVERLOAD_RATIO = 0.95
 
 def arrival_offsets(qps: float, duration: float, arrival: str, seed: int) -> np.ndarray:
     """Arrival times (ns after the start) of every request in ``duration`` seconds at ``qps``:
-    Poisson (exponential gaps, seeded) or constant spacing."""
+    ``qps x duration`` requests (at least one), the first at the start and the last at
+    ``(count - 1) / qps``. Constant spacing puts the rest evenly between; Poisson puts them where
+    a Poisson process with that many arrivals in that span does (seeded exponential gaps,
+    scaled to the span), so every draw offers the nominal rate. An unscaled draw of 334
+    requests (seed 0) offered 0.88 of it, and a capacity search then reported the nominal rate
+    for what a slower schedule had passed."""
     count = max(1, round(qps * duration))
-    if arrival == "constant":
+    if arrival == "constant" or count < 3:
         times = np.arange(count, dtype=np.float64) / qps
     else:
-        gaps = np.random.default_rng(seed).exponential(1.0 / qps, size=count)
-        times = np.cumsum(gaps) - gaps[0]  # the first request arrives at the start
+        ends = np.cumsum(np.random.default_rng(seed).exponential(1.0, size=count - 1))
+        times = np.concatenate(([0.0], ends * ((count - 1) / qps / ends[-1])))
     return np.round(times * 1e9).astype(np.int64)
 
 
 def scheduled_rate(arrivals_ns: np.ndarray, offered: float) -> float:
-    """The rate this schedule of arrivals really offers: requests per second up to the last
-    arrival, counted like ``achieved_qps`` (requests per second up to the last completion), so
-    that a server that keeps up achieves it whatever the draw. A short Poisson run's schedule
-    can be 30% faster or slower than ``offered`` (10 requests: the span's spread is 1/sqrt(10)):
-    against ``offered`` a server that kept up could read as overloaded, or the reverse."""
-    if arrivals_ns.size < 2 or arrivals_ns[-1] <= 0:
+    """The rate a schedule of arrivals offers: its gaps per second over the span from the first
+    arrival to the last (``offered`` for a schedule of :func:`arrival_offsets`, to the
+    nanosecond's rounding; ``offered`` itself for fewer than two arrivals)."""
+    if arrivals_ns.size < 2 or arrivals_ns[-1] <= arrivals_ns[0]:
         return offered
-    return float(arrivals_ns.size) / (float(arrivals_ns[-1]) / 1e9)
+    return float(arrivals_ns.size - 1) / (float(arrivals_ns[-1] - arrivals_ns[0]) / 1e9)
 
 
 def deadline_stats(latencies_ns: np.ndarray, deadline: float | None) -> dict[str, Any]:

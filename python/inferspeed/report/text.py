@@ -112,20 +112,12 @@ def _service_spread(stats: Mapping[str, Any] | None) -> str:
     )
 
 
-def _schedule(sc: Mapping[str, Any]) -> str:
-    """The rate the seeded schedule offered, when it differs from the nominal one by 1% or more."""
-    scheduled, offered = sc.get("scheduled_qps"), sc.get("offered_qps")
-    if not scheduled or not offered or abs(scheduled / offered - 1) < 0.01:
-        return ""
-    return f" (this schedule {scheduled:.1f}/s)"
-
-
 def _scenario_lines(result: Result) -> list[str]:
     sc = result.scenario_stats
     lines = []
     if result.scenario == "server":
         lines += [
-            f"load       offered {sc['offered_qps']:.1f}/s{_schedule(sc)}, "
+            f"load       offered {sc['offered_qps']:.1f}/s, "
             f"achieved {sc['achieved_qps']:.1f}/s "
             f"({sc['completed']} of {sc['requests']} requests); latency counts from scheduled arrival",
             f"queueing   {_pcts(sc.get('queue_stats'))}",
