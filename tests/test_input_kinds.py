@@ -194,15 +194,17 @@ def test_info_says_a_run_may_measure_at_other_sizes_when_it_guessed_them(
     path = _save(tmp_path, "image", graph)
     assert main(["info", path]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "at x 1x3x640x640" in out and "these are the sizes a run tries first" in out
+    assert "at x 1x3x640x640" in out and "a first run at these sizes ran" in out
+    assert main(["info", path, "--no-call"]) == 0
+    assert "these are the sizes a run tries first" in " ".join(capsys.readouterr().out.split())
     assert main(["info", path, "--dim", "h=64", "--dim", "w=64"]) == 0  # nothing left to retry
-    assert "tries first" not in capsys.readouterr().out
+    assert "first run" not in capsys.readouterr().out
     batch_only = h.make_tensor_value_info("x", T.FLOAT, ["batch", 4])
     graph = h.make_graph(
         [h.make_node("Relu", ["x"], ["y"])], "g", [batch_only], [h.make_tensor_value_info("y", T.FLOAT, None)]
     )
     assert main(["info", _save(tmp_path, "rows", graph)]) == 0  # a retry changes no batch
-    assert "tries first" not in capsys.readouterr().out
+    assert "first run" not in capsys.readouterr().out
 
 
 def test_a_sequence_of_scalars_is_built_of_0d_arrays(tmp_path: Path) -> None:

@@ -179,12 +179,13 @@ def test_batch_without_a_batch_dim_is_refused(tmp_path: Path) -> None:
 
 
 def test_image_sizes_by_role_and_metadata(tmp_path: Path) -> None:
-    shapes, notices = shapes_for_file(image_model(tmp_path / "a.onnx"), _config())
+    shapes, notices, may_retry = shapes_for_file(image_model(tmp_path / "a.onnx"), _config())
+    assert may_retry  # guessed, and a run whose first run fails there goes on to other sizes
     assert shapes["x"] == (1, 3, 640, 640)  # rank-4 output: a dense model
     assert "640x640: the usual input of detection and segmentation models" in notices[0]
     assert "--dim x:2=N" in notices[0] and "--dim x:3=N" in notices[0]  # '?' is not a usable name
     meta = image_model(tmp_path / "b.onnx", metadata={"imgsz": "[320, 256]"})
-    shapes, notices = shapes_for_file(meta, _config())
+    shapes, notices, _ = shapes_for_file(meta, _config())
     assert shapes["x"] == (1, 3, 320, 256) and "image size in the model's metadata" in notices[0]
 
 
@@ -194,6 +195,26 @@ def test_a_failed_first_run_tries_the_next_sizes(tmp_path: Path) -> None:
     with Session(path) as s:
         assert s.input_arrays["x"].shape == (1, 3, 48, 320)
         assert any("the first run failed at the sizes chosen first" in n for n in s.notices), s.notices
+
+
+def test_info_counts_the_macs_at_the_sizes_run_measures_at(tmp_path: Path) -> None:
+    """info makes the first run as run does where it could fail at guessed sizes: its MACs
+    are those of the 48x320 line that runs, not of the 640x640 tried first (--no-call)."""
+    path = image_model(tmp_path / "line.onnx", reshape_to=[1, 3, 48, -1])
+    p = cli("info", path, "--json")
+    assert p.returncode == 0, p.stderr
+    info = json.loads(p.stdout)
+    assert info["macs_at"] == {"x": [1, 3, 48, 320]}
+    assert info["macs"]["total"] == 4 * 27 * 46 * 318  # Conv 3x3, 4 filters, no padding
+    assert any("ran at these (candidate set" in n for n in info["macs_notices"]), info["macs_notices"]
+    p = cli("info", path, "--json", "--no-call")
+    first = json.loads(p.stdout)
+    assert first["macs_at"] == {"x": [1, 3, 640, 640]} and first["macs"]["total"] == 4 * 27 * 638 * 638
+    assert any("sizes a run tries first" in n for n in first["macs_notices"])
+    never = image_model(tmp_path / "never.onnx", reshape_to=[1, 3, 47, -1])  # no guess has 47 | h*w
+    p = cli("info", never)  # fails at every guess: said, counted at the first
+    assert p.returncode == 0, p.stderr
+    assert "failed: counted at the sizes tried first" in " ".join(p.stdout.split())
 
 
 def test_first_run_and_memory_figures_are_those_of_the_attempt_that_ran(tmp_path: Path) -> None:

@@ -241,7 +241,7 @@ def _macs_before(path: str, cfg: Config) -> int | None:
     from .plan import shapes_for_file
 
     try:
-        shapes, _ = shapes_for_file(path, cfg)
+        shapes, _, _ = shapes_for_file(path, cfg)
         total = count_macs(path, shapes).get("total")
     except (InferspeedError, OSError, ValueError):
         return None

@@ -726,10 +726,13 @@ def read_npz(path: str) -> dict[str, np.ndarray]:
         raise InputError(f"cannot read inputs file {path}: {exc}") from None
 
 
-def shapes_for_file(path: str, config: Config) -> tuple[dict[str, tuple[int, ...]], list[str]]:
-    """The tensor input shapes a run of the model file at ``path`` would bind first (no
-    session: the signature as the file declares it), and the notices that say why (and, when
-    sizes were guessed, that a run whose first run fails at them measures at others)."""
+def shapes_for_file(
+    path: str, config: Config, attempt: int = 0
+) -> tuple[dict[str, tuple[int, ...]], list[str], bool]:
+    """The tensor input shapes a run of the model file at ``path`` would bind at ``attempt``
+    (0: first; no session: the signature as the file declares it), the notices that say why,
+    and whether a first run that fails at guessed sizes would go on to other ones (known only
+    by running it)."""
     from ..facts.modelfile import load_proto
     from ..facts.signature import file_inputs
 
@@ -738,19 +741,12 @@ def shapes_for_file(path: str, config: Config) -> tuple[dict[str, tuple[int, ...
     file_shapes: dict[str, tuple[int, ...]] = {}
     if config.inputs_file is not None:
         file_shapes = {k: tuple(a.shape) for k, a in read_npz(config.inputs_file).items()}
-    plan = plan_inputs(inputs, config, model, 0, file_shapes, path)
+    plan = plan_inputs(inputs, config, model, attempt, file_shapes, path)
     tensors = {name: shape for name, shape in plan.shapes.items() if not plan.choices[name].holds}
-    notices = list(plan.notices)
-    retried = (
-        plan_inputs(inputs, config, model, k, file_shapes, path).shapes for k in range(1, MAX_ATTEMPTS)
-    )
-    if plan.guessed and any(shapes != plan.shapes for shapes in retried):  # known only by running it
-        notices.append(
-            "these are the sizes a run tries first; if its first run fails at them, the run tries "
-            f"other guesses (up to {MAX_ATTEMPTS} sets) and measures at the first that runs, which "
-            "its result names: set the sizes with the flags above to count and measure at the same"
-        )
-    return tensors, notices
+    first = plan if attempt == 0 else plan_inputs(inputs, config, model, 0, file_shapes, path)
+    retried = (plan_inputs(inputs, config, model, k, file_shapes, path) for k in range(1, MAX_ATTEMPTS))
+    may_retry = first.guessed and any(p.shapes != first.shapes for p in retried)
+    return tensors, list(plan.notices), may_retry
 
 
 #: Inputs an error line names before "and N more".

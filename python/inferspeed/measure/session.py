@@ -176,6 +176,9 @@ class Session:
         #: The decoder this session generates with (``metric="generation"``), else None.
         self.decoder: DecoderSpec | None = self._decoder()
         self._generated: GeneratedInputs | None = None
+        #: Which candidate sizes the first run ran at (0: the first; see plan_inputs' attempt);
+        #: None for a generation, whose calls change shape step by step.
+        self.first_run_attempt: int | None = None
         if self.decoder is None:
             self._one_call_of_a_decoder()
             self._generated = self._first_run(proto)
@@ -432,6 +435,7 @@ class Session:
                 continue
             if tried:
                 self._notices.append(_retried_notice(tried, generated))
+            self.first_run_attempt = attempt
             return generated
         name = os.path.basename(self.model_path)
         sources = tried[0][0].sources if tried else None
