@@ -322,3 +322,103 @@ def test_a_cache_named_input_without_token_ids_is_any_model(tmp_path: Path) -> N
         (note,) = [n for n in s.notices if "'cos_cache'" in n and "has no matching output" in n]
         assert note.endswith("timed one call at a time, its inputs as any model's")
         assert "exporting" not in note
+
+
+def test_col2im_image_and_block_shapes_fit_its_input(tmp_path: Path) -> None:
+    """Col2Im's [1, 5, 15] input with pads 1 a side on the second axis: an image and blocks
+    whose count of blocks is 15 at those pads (ONNX's test_col2im_pads, which ids in [0, 10)
+    broke)."""
+    path = _save(
+        tmp_path / "col2im.onnx",
+        [helper.make_node("Col2Im", ["x", "image", "block"], ["y"], pads=[0, 1, 0, 1])],
+        [_in("x", F, [1, 5, 15]), _in("image", I64, [2]), _in("block", I64, [2])],
+        [_in("y", F, None)],
+    )
+    arrays, because = _run(path)
+    image, block = arrays["image"].tolist(), arrays["block"].tolist()
+    pads = [0, 1, 0, 1]
+    counts = [image[a] + pads[a] + pads[2 + a] - (block[a] - 1) for a in range(2)]  # strides 1
+    assert 5 % (block[0] * block[1]) == 0 and counts[0] * counts[1] == 15, (image, block)
+    assert "fit Col2Im's [1, 5, 15]" in because["image"] and "block_shape" in because["block"]
+
+
+def test_dft_axis_maxunpool_output_shape_and_resize_sizes_by_axes(tmp_path: Path) -> None:
+    dft = _save(
+        tmp_path / "dft.onnx",
+        [helper.make_node("DFT", ["x", "", "axis"], ["y"], inverse=1)],
+        [_in("x", F, [1, 10, 10, 2]), _in("axis", I64, [])],
+        [_in("y", F, None)],
+        opset=20,
+    )
+    arrays, because = _run(dft)
+    assert arrays["axis"].tolist() == 2 and "DFT's default signal axis" in because["axis"]
+    unpool = _save(
+        tmp_path / "unpool.onnx",
+        [helper.make_node("MaxUnpool", ["x", "i", "shape"], ["y"], kernel_shape=[2, 2], strides=[2, 2])],
+        [_in("x", F, [1, 3, 2, 2]), _in("i", I64, [1, 3, 2, 2]), _in("shape", I64, [4])],
+        [_in("y", F, None)],
+    )
+    arrays, because = _run(unpool)
+    assert arrays["shape"].tolist() == [1, 3, 4, 4] and arrays["i"].max() < 48
+    assert "MaxUnpool's own output shape" in because["shape"]
+    resize = _save(
+        tmp_path / "resize.onnx",
+        [
+            helper.make_node(
+                "Resize", ["x", "roi", "", "sizes"], ["y"], axes=[3, 2], mode="linear",
+                coordinate_transformation_mode="tf_crop_and_resize",
+            )
+        ],  # fmt: skip
+        [_in("x", F, [1, 1, 4, 6]), _in("roi", F, [4]), _in("sizes", I64, [2])],
+        [_in("y", F, None)],
+    )
+    arrays, because = _run(resize)
+    assert arrays["sizes"].tolist() == [6, 4] and arrays["roi"].tolist() == [0, 0, 1, 1]
+    assert "the dims of 'x' at axes [3, 2]" in because["sizes"]
+
+
+def test_a_one_hot_encoders_string_input_holds_a_known_category(tmp_path: Path) -> None:
+    """skl2onnx's categorical column: a string input, through a Gather, into an
+    ai.onnx.ml OneHotEncoder that refuses unknown categories (zeros=0)."""
+    nodes = [
+        helper.make_node("Gather", ["cat", "col"], ["c"], axis=1),
+        helper.make_node(
+            "OneHotEncoder", ["c"], ["y"], domain="ai.onnx.ml", cats_strings=["blue", "red"], zeros=0
+        ),
+    ]
+    col = helper.make_tensor("col", I64, [1], [0])
+    graph = helper.make_graph(
+        nodes, "g", [_in("cat", TensorProto.STRING, ["N", 2])], [_in("y", F, None)], [col]
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("ai.onnx.ml", 3)]
+    )
+    path = str(tmp_path / "onehot.onnx")
+    onnx.save(model, path)
+    arrays, because = _run(path)
+    assert arrays["cat"].tolist() == [["blue", "blue"]]
+    assert "category 'blue' (the first OneHotEncoder knows) (through Gather)" in because["cat"]
+
+
+def test_a_failure_nothing_explains_names_the_made_up_input_and_its_flag(tmp_path: Path) -> None:
+    """An int64 size read through ops no rule follows (Mul, then a Gather into a small table):
+    the error line names the input whose values were made up and the flag that gives them."""
+    table = helper.make_tensor("table", F, [2], [1.0, 2.0])
+    nodes = [
+        helper.make_node("Mul", ["size", "size"], ["sq"]),
+        helper.make_node("Add", ["sq", "size"], ["k"]),
+        helper.make_node("GatherElements", ["table", "k"], ["g"]),
+        helper.make_node("Add", ["g", "x"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "g", [_in("x", F, [4]), _in("size", I64, [4]), _in("n", I64, [])], [_in("y", F, None)], [table]
+    )
+    path = str(tmp_path / "deep.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
+    p = subprocess.run(
+        [sys.executable, "-m", "inferspeed", "run", path, "-t", "0.05", "--warmup", "0", "-q"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert "the failing GatherElements reads size, whose values were made up here" in p.stderr
+    assert "--inputs FILE.npz (arrays named size)" in p.stderr and "reads x" not in p.stderr

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     import mmap
 
 __all__ = [
+    "LIST_KEPT",
     "MAX_DEPTH",
     "MAX_FIELDS",
     "Attribute",
@@ -62,6 +63,8 @@ MAX_DEPTH = 100
 #: graph of 50,000 nodes has 300,000; weights are one field per tensor however big. Past it the
 #: caller falls back to the onnx package, whose C++ parser is faster on such files.
 MAX_FIELDS = 2_000_000
+#: The ints and strings of an attribute kept (the rest only counted).
+LIST_KEPT = 64
 
 Buffer: TypeAlias = "bytes | bytearray | memoryview | mmap.mmap"
 #: Files up to this size are read whole; larger ones are mapped, so their weights stay unread.
@@ -174,10 +177,12 @@ class Value(_Record):
 
 class Attribute(_Record):
     """A node attribute: the fields that hold tensors or graphs, and ``i`` (an int);
-    ``count``: how many numbers its ``floats`` and ``ints`` lists hold (not read);
+    ``count``: how many numbers its ``floats`` and ``ints`` lists hold; ``ints`` and
+    ``strings``: the first LIST_KEPT of its ints and strings (kernel shapes, axes, a
+    OneHotEncoder's categories; a tree ensemble's long lists are not kept whole);
     ``sparse``: the values and indices tensors of its ``sparse_tensor`` (those present)."""
 
-    __slots__ = ("count", "g", "graphs", "i", "name", "sparse", "t", "tensors", "type")
+    __slots__ = ("count", "g", "graphs", "i", "ints", "name", "sparse", "strings", "t", "tensors", "type")
 
     def __init__(
         self,
@@ -190,9 +195,13 @@ class Attribute(_Record):
         i: int = 0,
         count: int = 0,
         sparse: list[Tensor] | None = None,
+        ints: list[int] | None = None,
+        strings: list[str] | None = None,
     ) -> None:
         self.name = name
         self.type = type
+        self.ints: list[int] = ints if ints is not None else []
+        self.strings: list[str] = strings if strings is not None else []
         self.i = i
         self.count = count
         self.sparse: list[Tensor] = sparse if sparse is not None else []
@@ -563,14 +572,24 @@ class _Reader:
                     attr.type = _int32(x)
             elif number == 3 and wire == 0:
                 attr.i = _int64(x)
-            elif (number == 7 and wire == 5) or (number == 8 and wire == 0):  # one of floats, ints
+            elif number == 7 and wire == 5:  # one of floats
                 attr.count += 1
+            elif number == 8 and wire == 0:  # one of ints
+                attr.count += 1
+                if len(attr.ints) < LIST_KEPT:
+                    attr.ints.append(_int64(x))
             elif wire != 2:
                 continue
             elif number == 7:  # packed floats
                 attr.count += (y - x) // 4
             elif number == 8:  # packed ints
-                attr.count += sum(1 for _ in self.varints(x, y))
+                for v in self.varints(x, y):
+                    attr.count += 1
+                    if len(attr.ints) < LIST_KEPT:
+                        attr.ints.append(_int64(v))
+            elif number == 9:
+                if len(attr.strings) < LIST_KEPT:
+                    attr.strings.append(self.text(x, y))
             elif number == 22:
                 attr.sparse = self.sparse_tensor(x, y)
             elif number == 1:
@@ -831,6 +850,8 @@ def _node_from(n: Any) -> Node:
             graphs=[_graph_from(g) for g in a.graphs],
             i=int(a.i),
             count=len(a.floats) + len(a.ints),
+            ints=[int(v) for v in a.ints[:LIST_KEPT]],
+            strings=[_str(v) for v in a.strings[:LIST_KEPT]],
             sparse=[
                 _tensor_from(getattr(a.sparse_tensor, f))
                 for f in ("values", "indices")

@@ -34,12 +34,12 @@ from dataclasses import dataclass
 
 from . import onnxfile
 
-__all__ = ["GraphUses", "ValueRule", "find_uses"]
+__all__ = ["GraphUses", "ValueRule", "find_uses", "upstream_inputs"]
 
 #: Ops through which an input keeps its values in order (its offset in the output is known).
 _ORDERED = {"Cast", "Identity", "Reshape", "Unsqueeze", "Squeeze", "Flatten", "Concat"}
-#: Ops through which an input keeps only the range of its values.
-_RANGE_ONLY = {"Expand", "Transpose", "Slice", "Clip"}
+#: Ops through which an input keeps only the range of its values (some of them: Gather's data).
+_RANGE_ONLY = {"Expand", "Transpose", "Slice", "Clip", "Gather"}
 #: Ops whose output has their first input's shape.
 _SAME_SHAPE = {
     "Identity", "Cast", "Relu", "Neg", "Exp", "Log", "Abs", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
@@ -62,7 +62,7 @@ class ValueRule:
     because: str
     low: int = 0
     high: int = 0
-    values: tuple[float, ...] = ()
+    values: tuple[float | str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,12 @@ def _consumers(graph: onnxfile.Graph) -> dict[str, list[tuple[onnxfile.Node, int
 
 def _attr(node: onnxfile.Node, name: str, default: int) -> int:
     return next((a.i for a in node.attributes if a.name == name), default)
+
+
+def _attr_ints(node: onnxfile.Node, name: str) -> list[int] | None:
+    """An ints attribute (None when absent, or longer than the parser keeps)."""
+    a = next((a for a in node.attributes if a.name == name), None)
+    return None if a is None or len(a.ints) != a.count else list(a.ints)
 
 
 class GraphUses:
@@ -227,6 +233,37 @@ def find_uses(
     return GraphUses(model.graph, names, path)
 
 
+def _reads(node: onnxfile.Node) -> list[str]:
+    """What a node reads: its inputs, and for If, Loop and Scan every name their subgraphs
+    read (those of the outer scope among them)."""
+    names = [x for x in node.inputs if x]
+    for attr in node.attributes:
+        for sub in [*([attr.g] if attr.g is not None else []), *attr.graphs]:
+            names += [x for g in onnxfile.all_graphs(sub) for n in g.nodes for x in n.inputs if x]
+    return names
+
+
+def upstream_inputs(model: onnxfile.ModelFile | None, op_type: str, names: Sequence[str]) -> list[str]:
+    """The inputs of ``names`` whose values reach a node of ``op_type`` (anywhere, subgraphs
+    included), through any op: where to look when that node fails. Empty when the graph has
+    no such node or cannot be read."""
+    if model is None or model.graph is None:
+        return []
+    graphs = list(onnxfile.all_graphs(model.graph))
+    producers = {out: node for g in graphs for node in g.nodes for out in node.outputs if out}
+    todo = [x for g in graphs for node in g.nodes if node.op_type == op_type for x in _reads(node)]
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        node = producers.get(name)
+        if node is not None:
+            todo.extend(_reads(node))
+    return [n for n in names if n in seen]
+
+
 def _combine(found: Sequence[ValueRule]) -> ValueRule | None:
     """One rule from several consumers: explicit values first, else the ranges' intersection."""
     for rule in found:
@@ -297,7 +334,7 @@ def _ints(low: int, high: int, because: str) -> ValueRule | None:
     return ValueRule("ints", because, low, high) if high > low else None
 
 
-def _values(values: Sequence[float], because: str) -> ValueRule:
+def _values(values: Sequence[float | str], because: str) -> ValueRule:
     return ValueRule("values", because, values=tuple(values))
 
 
@@ -352,6 +389,14 @@ def _squeeze_axes(node: onnxfile.Node, s: _Looked, n: int) -> ValueRule | None:
 def _data_shape(what: str) -> _Rule:
     def rule(node: onnxfile.Node, s: _Looked, n: int) -> ValueRule | None:
         shape = s.shape_of(node.inputs[0])
+        axes = _attr_ints(node, "axes")
+        if shape is not None and axes and len(axes) == n and all(-len(shape) <= a < len(shape) for a in axes):
+            dims = [shape[a] for a in axes]
+            if all(d is not None for d in dims):
+                return _values(
+                    [d for d in dims if d is not None],
+                    f"{what} {dims}: the dims of {node.inputs[0]!r} at axes {axes}",
+                )
         if shape is not None and len(shape) == n and all(d is not None for d in shape):
             return _values(
                 [d for d in shape if d is not None], f"{what} {list(shape)}: the shape of {node.inputs[0]!r}"
@@ -419,6 +464,111 @@ def _write_indices(node: onnxfile.Node, s: _Looked, n: int) -> ValueRule | None:
     return _ints(0, room, f"write positions in [0, {room}) (an update of {update} fits a cache of {cache})")
 
 
+def _roi(node: onnxfile.Node, s: _Looked, n: int) -> ValueRule | None:
+    """Resize's roi (tf_crop_and_resize): the whole tensor, starts 0 then ends 1."""
+    if n < 2 or n % 2:
+        return None
+    return _values([0.0] * (n // 2) + [1.0] * (n // 2), "roi the whole tensor (starts 0, ends 1)")
+
+
+def _dft_axis(node: onnxfile.Node, s: _Looked, n: int) -> ValueRule | None:
+    """DFT's axis input (opset 20): the signal axis, its default -2 counted from the front (the
+    last axis holds the real and imaginary parts)."""
+    rank = s.rank(node.inputs[0])
+    if rank is None or rank < 3:
+        return None
+    return _values([rank - 2] * n, f"axis {rank - 2} (DFT's default signal axis, -2; the last holds re/im)")
+
+
+def _unpooled(node: onnxfile.Node, s: _Looked) -> list[int] | None:
+    """MaxUnpool's default output shape: N, C, then (in - 1) * stride - pads + kernel a side."""
+    shape, kernel = s.shape_of(node.inputs[0]), _attr_ints(node, "kernel_shape")
+    if shape is None or kernel is None or any(d is None for d in shape) or len(shape) != len(kernel) + 2:
+        return None
+    k = len(kernel)
+    strides = _attr_ints(node, "strides") or [1] * k
+    pads = _attr_ints(node, "pads") or [0] * (2 * k)
+    if len(strides) != k or len(pads) != 2 * k:
+        return None
+    dims = [d for d in shape if d is not None]
+    out = [(dims[2 + i] - 1) * strides[i] - pads[i] - pads[k + i] + kernel[i] for i in range(k)]
+    return [*dims[:2], *out] if all(d > 0 for d in out) else None
+
+
+def _unpool_shape(node: onnxfile.Node, s: _Looked, n: int) -> ValueRule | None:
+    out = _unpooled(node, s)
+    if out is None or len(out) != n:
+        return None
+    return _values(out, f"output_shape {out} (MaxUnpool's own output shape for {node.inputs[0]!r})")
+
+
+def _unpool_indices(node: onnxfile.Node, s: _Looked, n: int) -> ValueRule | None:
+    out = _unpooled(node, s)
+    if out is None:
+        return None
+    size = math.prod(out)
+    return _ints(0, size, f"indices in [0, {size}) (positions in MaxUnpool's output {out})")
+
+
+def _col2im(node: onnxfile.Node, s: _Looked) -> tuple[list[int], list[int]] | None:
+    """An image_shape and a block_shape that Col2Im's input [N, C x prod(block), L] fits: a
+    block of a divisor of the input's dim 1 along one axis, and L blocks along one axis (or
+    split between axes), at the node's strides, pads and dilations."""
+    shape, k = s.shape_of(node.inputs[0]), s.size(node.inputs[1])
+    if shape is None or len(shape) != 3 or shape[1] is None or shape[2] is None or not k:
+        return None
+    dil = _attr_ints(node, "dilations") or [1] * k
+    pads = _attr_ints(node, "pads") or [0] * (2 * k)
+    strides = _attr_ints(node, "strides") or [1] * k
+    if len(dil) != k or len(pads) != 2 * k or len(strides) != k:
+        return None
+    rows, columns = shape[1], shape[2]
+    blocks = [b for b in range(1, rows + 1) if rows % b == 0]
+    counts = [c for c in range(1, columns + 1) if columns % c == 0]
+    for b in blocks:  # 1 first: the fewest rows per channel
+        for i in range(k):
+            block = [b if a == i else 1 for a in range(k)]
+            for c in reversed(counts):
+                for j in range(k):
+                    count = [c if a == j else 1 for a in range(k)]
+                    rest = columns // c  # the other axes share what is left, on the next one
+                    if rest > 1:
+                        if k < 2:
+                            continue
+                        count[(j + 1) % k] *= rest
+                    image = [
+                        (count[a] - 1) * strides[a] + dil[a] * (block[a] - 1) + 1 - pads[a] - pads[k + a]
+                        for a in range(k)
+                    ]
+                    if all(x > 0 for x in image):
+                        return image, block
+    return None
+
+
+def _col2im_part(which: int) -> _Rule:
+    def rule(node: onnxfile.Node, s: _Looked, n: int) -> ValueRule | None:
+        found = _col2im(node, s)
+        if found is None or len(found[which]) != n:
+            return None
+        image, block = found
+        name = ("image_shape", "block_shape")[which]
+        data = list(s.shape_of(node.inputs[0]) or ())
+        why = f"{name} {found[which]} (image {image} in blocks {block} fit Col2Im's {data})"
+        return _values(found[which], why)
+
+    return rule
+
+
+def _categories(node: onnxfile.Node, s: _Looked, n: int) -> ValueRule | None:
+    """A OneHotEncoder's input (ai.onnx.ml): one of its categories (zeros=0 refuses others)."""
+    for attr in node.attributes:
+        if attr.name in ("cats_strings", "cats_int64s"):
+            cats: list[float | str] = [*attr.strings] if attr.name == "cats_strings" else [*attr.ints]
+            if cats:
+                return _values([cats[0]] * n, f"category {cats[0]!r} (the first OneHotEncoder knows)")
+    return None
+
+
 _DEPTH = 10
 
 _CONSUMERS: dict[tuple[str, int], _Rule] = {
@@ -449,6 +599,7 @@ _CONSUMERS: dict[tuple[str, int], _Rule] = {
     ("Reshape", 1): _data_shape("target shape"),
     ("Expand", 1): _constant(1, "ones (Expand keeps the data's shape)"),
     ("Tile", 1): _constant(1, "repeats 1"),
+    ("Resize", 1): _roi,
     ("Resize", 2): _constant(1.0, "scales 1 (the data's size)"),
     ("Upsample", 1): _constant(1.0, "scales 1 (the data's size)"),
     ("Resize", 3): _data_shape("sizes"),
@@ -464,6 +615,12 @@ _CONSUMERS: dict[tuple[str, int], _Rule] = {
     ("NonMaxSuppression", 2): _constant(10, "10 boxes per class at most"),
     ("ReverseSequence", 1): _reverse_lengths,
     ("TensorScatter", 2): _write_indices,
+    ("DFT", 2): _dft_axis,
+    ("MaxUnpool", 1): _unpool_indices,
+    ("MaxUnpool", 2): _unpool_shape,
+    ("Col2Im", 1): _col2im_part(0),
+    ("Col2Im", 2): _col2im_part(1),
+    ("OneHotEncoder", 0): _categories,
     ("Div", 1): lambda node, s, n: _ints(1, 10, "in [1, 10): a divisor, never zero"),
     ("Mod", 1): lambda node, s, n: _ints(1, 10, "in [1, 10): a divisor, never zero"),
 }

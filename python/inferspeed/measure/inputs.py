@@ -318,7 +318,7 @@ def _filled(
         return _uniform(v.name, et, c.shape, c.low, c.high, rng), "random"
     if (
         c.fill == "values"
-        and et.kind in ("int", "uint", "float", "bool")
+        and et.kind in ("int", "uint", "float", "bool", "string")
         and len(c.values) == _count(c.shape)
     ):
         return _values(v.name, et, c.shape, c.values), "constant"
@@ -331,8 +331,12 @@ def _filled(
     return _random(v.name, et, c.shape, rng), "random"
 
 
-def _values(name: str, et: ElementType, shape: tuple[int, ...], values: Sequence[float]) -> np.ndarray:
-    """The plan's explicit values (an axis, a shape, a count) as the input's type."""
+def _values(name: str, et: ElementType, shape: tuple[int, ...], values: Sequence[float | str]) -> np.ndarray:
+    """The plan's explicit values (an axis, a shape, a count, a category) as the input's type."""
+    if et.kind == "string":
+        return np.array([str(x) for x in values], dtype=object).reshape(shape)
+    if any(isinstance(x, str) for x in values):
+        raise InputError(f"input {name!r} is {et.name}: the plan's values {list(values)[:4]} are text")
     if et.kind in ("int", "uint"):
         info = np.iinfo(et.storage)
         # Past the type's range (a Slice's end in an int8): its largest value, as ONNX clamps.

@@ -85,12 +85,12 @@ class InputChoice:
     because: str = ""
     guessed: tuple[tuple[int, str], ...] = ()
     holds: str = ""
-    values: tuple[float, ...] = ()
+    values: tuple[float | str, ...] = ()
 
     @property
     def values_text(self) -> str:
         if self.fill == "values":
-            shown = ", ".join(f"{x:g}" for x in self.values[:8])
+            shown = ", ".join(repr(x) if isinstance(x, str) else f"{x:g}" for x in self.values[:8])
             return f"= [{shown}{', ...' if len(self.values) > 8 else ''}]"
         if self.fill == "ints":
             return f"in [{self.low}, {self.high})"
@@ -190,9 +190,8 @@ def _read_graph(
     g = _Graph()
     if model is None or model.graph is None:
         return g
-    followed = [
-        v.name for v in inputs if _kind(v) in ("int", "uint", "bool", "float") and v.shape is not None
-    ]
+    kinds = ("int", "uint", "bool", "float", "string")
+    followed = [v.name for v in inputs if _kind(v) in kinds and v.shape is not None]
     g.uses = uses.find_uses(model, followed, path)
     if g.uses is not None:
         g.lengths = g.uses.lengths({v.name: v.shape for v in inputs if v.shape is not None})
@@ -670,7 +669,7 @@ def _choice(
     if role == "lengths" and not given:
         n = _sequence_length(v, shapes, inputs)
         fill, low, high, why = "value", n, n, f"{n}: the length of the other inputs' sequences"
-    values: tuple[float, ...] = ()
+    values: tuple[float | str, ...] = ()
     if rule is not None and not given and _rule_applies(v, rule, shape, fill, low, high):
         fill, low, high, why, values = rule.fill, rule.low, rule.high, rule.because, rule.values
     if fill == "ints" and high <= low:
@@ -810,10 +809,12 @@ def first_run_error(
     inputs: Sequence[ValueInfo],
     tried: Sequence[tuple[InputPlan, str]],
     sources: Mapping[str, str] | None = None,
+    model: onnxfile.ModelFile | None = None,
 ) -> str:
     """The one line that says the first run failed: the ORT error, every input as bound (the
     first BOUND_LISTED; ``sources`` as GeneratedInputs has them), what was guessed (and what
-    else was tried) and the flags that set each guessed choice."""
+    else was tried) and the flags that set each guessed choice; with nothing guessed, the
+    inputs made up here that reach the failing op in ``model`` (:func:`_suspects`)."""
     plan, error = tried[0]
     reason = ort_reason(error)
     bound = bound_text(inputs, plan, sources)
@@ -830,5 +831,47 @@ def first_run_error(
     if flags:
         advice = "set the sizes the model needs: " + " ".join(dict.fromkeys(flags))
     else:
-        advice = "nothing was guessed: check the values (--input, --range) and the model"
+        advice = _suspects(error, inputs, plan, sources or {}, model) or (
+            "nothing was guessed: check the values (--input, --range) and the model"
+        )
     return f"the first run of {model_name} failed{tried_text}: {reason} | bound: {bound} | {advice}"
+
+
+#: ONNX Runtime's words for the node a call failed in (the last is the innermost, in a subgraph).
+_FAILED_OP = re.compile(r"while running (\w+) node")
+
+
+def _suspects(
+    error: str,
+    inputs: Sequence[ValueInfo],
+    plan: InputPlan,
+    sources: Mapping[str, str],
+    model: onnxfile.ModelFile | None,
+) -> str:
+    """The inputs whose values were made up here (no flag or file gave them) and reach the
+    op that failed, non-float ones first (an id, a size, a category breaks an op; random
+    floats rarely do), with the flag that sets each; "" when none is known."""
+    ops = _FAILED_OP.findall(error)
+    if not ops:
+        return ""
+    reached = uses.upstream_inputs(model, ops[-1], [v.name for v in inputs])
+    made = [
+        v
+        for v in inputs
+        if v.name in reached and sources.get(v.name) not in _GIVEN_BY and v.name in plan.choices
+    ]
+    picked = [v for v in made if _kind(as_tensor(v)) != "float"] or made
+    if not picked:
+        return ""
+    names = [v.name for v in picked[:3]]
+    one = [n for n in names if math.prod(plan.choices[n].shape) == 1]
+    setters = [f"--input {n}=V" for n in one] + (
+        [f"--inputs FILE.npz (arrays named {', '.join(n for n in names if n not in one)})"]
+        if len(one) < len(names)
+        else []
+    )
+    whose = "whose values were" if len(names) == 1 else "whose values were all"
+    return (
+        f"the failing {ops[-1]} reads {', '.join(names)}, {whose} made up here: give the model's with "
+        + " or ".join(setters)
+    )

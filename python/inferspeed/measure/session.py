@@ -439,7 +439,7 @@ class Session:
             return generated
         name = os.path.basename(self.model_path)
         sources = tried[0][0].sources if tried else None
-        raise InputError(first_run_error(name, self.inputs, [(g.plan, e) for g, e in tried], sources))
+        raise InputError(first_run_error(name, self.inputs, [(g.plan, e) for g, e in tried], sources, model))
 
     def _model_sha256(self) -> str:
         """The model file's hash, read once per session (not on every measure())."""
