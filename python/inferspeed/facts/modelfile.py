@@ -41,7 +41,7 @@ def check_model_path(path: str) -> None:
     if not os.path.exists(path):
         raise ModelError(f"model file not found: {path}")
     if os.path.isdir(path):
-        raise ModelError(f"{path} is a directory, not an ONNX model file")
+        raise ModelError(f"{path} is a directory, not an ONNX model file{_models_in(path)}")
     try:
         size = os.path.getsize(path)
         with open(path, "rb"):
@@ -53,6 +53,20 @@ def check_model_path(path: str) -> None:
     pointer = lfs_pointer(path)
     if pointer is not None:
         raise ModelError(pointer)
+
+
+def _models_in(folder: str) -> str:
+    """What to give instead of a folder: the .onnx files in it (an exporter's output folder
+    holds model.onnx, or decoder_model.onnx beside an encoder), or how to find one."""
+    try:
+        found = sorted(f for f in os.listdir(folder) if f.endswith(".onnx"))
+    except OSError:
+        return ""
+    if not found:
+        return ": it holds no .onnx file; give the path of the model file itself"
+    shown = ", ".join(os.path.join(folder, f) for f in found[:3])
+    more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+    return f": give one of the models it holds ({shown}{more})"
 
 
 #: How a Git LFS pointer file begins (https://github.com/git-lfs/git-lfs/blob/main/docs/spec.md).
