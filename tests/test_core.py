@@ -135,7 +135,7 @@ def test_outputs_preallocated_for_tensors_and_fallback(models: dict[str, str]) -
 def test_model_errors(tmp_path, models: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ModelError, match="not found"):
         Session(tmp_path / "nope.onnx")
-    with pytest.raises(ModelError, match="is a directory, not an ONNX model file: it holds no .onnx file"):
+    with pytest.raises(ModelError, match=r"is a directory, not an ONNX model file: it holds no \.onnx file"):
         Session(tmp_path)
     folder = tmp_path / "export"
     folder.mkdir()

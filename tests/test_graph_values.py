@@ -365,10 +365,14 @@ def test_dft_axis_maxunpool_output_shape_and_resize_sizes_by_axes(tmp_path: Path
         tmp_path / "resize.onnx",
         [
             helper.make_node(
-                "Resize", ["x", "roi", "", "sizes"], ["y"], axes=[3, 2], mode="linear",
+                "Resize",
+                ["x", "roi", "", "sizes"],
+                ["y"],
+                axes=[3, 2],
+                mode="linear",
                 coordinate_transformation_mode="tf_crop_and_resize",
             )
-        ],  # fmt: skip
+        ],
         [_in("x", F, [1, 1, 4, 6]), _in("roi", F, [4]), _in("sizes", I64, [2])],
         [_in("y", F, None)],
     )

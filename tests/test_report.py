@@ -273,7 +273,9 @@ def test_the_old_arguments_of_plots_for_and_render_profile_latency_still_work() 
     from inferspeed.report.html import plots_for
     from inferspeed.report.text import render_profile_latency
 
-    found = CapacityResult(99.0, 2e6, 1, 1000.0, 800.0, [])
+    found = CapacityResult(
+        percentile=99.0, slo_ns=2e6, concurrency=1, offline_throughput_per_s=1000.0, capacity_qps=800.0
+    )
     typed = plots_for("cap.json", found)
     with pytest.warns(DeprecationWarning, match="plots_for takes a TradeoffResult or CapacityResult"):
         old = plots_for("cap.json", found.to_dict())

@@ -36,6 +36,7 @@ __all__ = [
     "Bracket",
     "CapacityResult",
     "GenerationCapacityResult",
+    "SearchResult",
     "SloLimit",
     "generation_limits",
     "generation_point_verdict",
@@ -85,17 +86,16 @@ def step_requests(percentile: float) -> int:
     )
 
 
-@dataclass(frozen=True)
-class CapacityResult:
-    """The rate found and every step walked (in the order they ran).
+@dataclass(frozen=True, kw_only=True)
+class SearchResult:
+    """What every capacity search gives: the rate found and every step walked (in the order
+    they ran).
 
-    ``light_load``: the single-stream check that came first (its percentile, interval, calls
-    and whether it met the SLO). ``min_requests``: the fewest requests every step held.
+    ``light_load``: the check that came first, at one request at a time (its figures and
+    whether they met the SLO). ``min_requests``: the fewest requests every step held.
     ``note``: why no rate was found, where the steps do not say it (None otherwise).
     ``offline_throughput_per_s`` is None when the search never ran (not met at light load)."""
 
-    percentile: float
-    slo_ns: float
     concurrency: int
     offline_throughput_per_s: float | None
     capacity_qps: float | None
@@ -106,13 +106,12 @@ class CapacityResult:
 
     @property
     def met_at_light_load(self) -> bool:
-        """False when the single-stream percentile already misses the SLO (no rate can meet it)."""
+        """False when the light-load figures already miss the SLO (no rate can meet it)."""
         return self.light_load is None or bool(self.light_load["met"])
 
-    def to_dict(self) -> dict[str, object]:
+    def _search_dict(self) -> dict[str, object]:
+        """The fields every search's document has, after its SLO."""
         return {
-            "scenario": "capacity",
-            "slo": {"percentile": self.percentile, "latency_ns": self.slo_ns},
             "concurrency": self.concurrency,
             "min_requests": self.min_requests,
             "light_load": self.light_load,
@@ -120,6 +119,23 @@ class CapacityResult:
             "capacity_qps": self.capacity_qps,
             "note": self.note,
             "steps": self.steps,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class CapacityResult(SearchResult):
+    """A single call's capacity (:class:`SearchResult`): the SLO a latency ``percentile``
+    within ``slo_ns``; ``light_load`` the single-stream check (its percentile, interval and
+    calls)."""
+
+    percentile: float
+    slo_ns: float
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "scenario": "capacity",
+            "slo": {"percentile": self.percentile, "latency_ns": self.slo_ns},
+            **self._search_dict(),
         }
 
     @classmethod
@@ -431,37 +447,20 @@ def generation_point_verdict(step: dict[str, Any]) -> bool:
     return passed
 
 
-@dataclass(frozen=True)
-class GenerationCapacityResult:
+@dataclass(frozen=True, kw_only=True)
+class GenerationCapacityResult(SearchResult):
     """The highest request rate whose limits (TTFT and TPOT percentiles) a decoder's server
-    met, and every step walked; as :class:`CapacityResult`, with ``limits`` for the SLO and a
-    ``light_load`` check over whole generations one at a time."""
+    met (:class:`SearchResult`): ``limits`` for the SLO, ``light_load`` a check over whole
+    generations one at a time."""
 
     limits: list[SloLimit]
-    concurrency: int
-    offline_throughput_per_s: float | None
-    capacity_qps: float | None
-    steps: list[dict[str, Any]] = field(default_factory=list)
-    light_load: dict[str, Any] | None = None
-    min_requests: int | None = None
-    note: str | None = None
-
-    @property
-    def met_at_light_load(self) -> bool:
-        return self.light_load is None or bool(self.light_load["met"])
 
     def to_dict(self) -> dict[str, object]:
         return {
             "scenario": "capacity",
             "metric": "generation",
             "slo": {lim.key: {"limit_ns": lim.limit_ns} for lim in self.limits},
-            "concurrency": self.concurrency,
-            "min_requests": self.min_requests,
-            "light_load": self.light_load,
-            "offline_throughput_per_s": self.offline_throughput_per_s,
-            "capacity_qps": self.capacity_qps,
-            "note": self.note,
-            "steps": self.steps,
+            **self._search_dict(),
         }
 
 

@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -236,8 +237,9 @@ def find_capacity(
     light = _light_load(session, step_time, max_step_time, need)
     light_load = judge_light_load(light, percentile, slo_ns)
     found = CapacityResult(
-        percentile, slo_ns, concurrency, None, None, light_load=light_load, min_requests=need
-    )
+        percentile=percentile, slo_ns=slo_ns, concurrency=concurrency, offline_throughput_per_s=None,
+        capacity_qps=None, light_load=light_load, min_requests=need,
+    )  # fmt: skip
     if not light_load["met"]:
         return found
 
@@ -248,8 +250,8 @@ def find_capacity(
     probe = _Probe(step, lambda st: point_verdict(st, slo_ns), f"p{percentile:g}")
     throughput = _offline_throughput(session, step_time)
     steps, capacity, note = _search(probe, throughput, (step_time, max_step_time, need), max_steps)
-    return CapacityResult(
-        percentile, slo_ns, concurrency, throughput, capacity, steps, light_load, need, note
+    return dataclasses.replace(
+        found, offline_throughput_per_s=throughput, capacity_qps=capacity, steps=steps, note=note
     )
 
 
@@ -273,10 +275,12 @@ def find_generation_capacity(
     concurrency = session.config.concurrency
     light = _light_load(session, step_time, max_step_time, need)
     light_load = judge_generation_light_load(light, limits)
+    found = GenerationCapacityResult(
+        limits=limits, concurrency=concurrency, offline_throughput_per_s=None, capacity_qps=None,
+        light_load=light_load, min_requests=need,
+    )  # fmt: skip
     if not light_load["met"]:
-        return GenerationCapacityResult(
-            limits, concurrency, None, None, light_load=light_load, min_requests=need
-        )
+        return found
 
     def step(rate: float, seconds: float) -> dict[str, Any]:
         r = session.measure(scenario="server", qps=rate, duration=seconds, warmup_time=0.05)
@@ -285,4 +289,6 @@ def find_generation_capacity(
     probe = _Probe(step, generation_point_verdict, ", ".join(lim.key for lim in limits))
     throughput = _offline_throughput(session, step_time)
     steps, capacity, note = _search(probe, throughput, (step_time, max_step_time, need), max_steps)
-    return GenerationCapacityResult(limits, concurrency, throughput, capacity, steps, light_load, need, note)
+    return dataclasses.replace(
+        found, offline_throughput_per_s=throughput, capacity_qps=capacity, steps=steps, note=note
+    )
