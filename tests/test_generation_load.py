@@ -191,8 +191,9 @@ def test_server_at_half_the_offline_rate_reports_the_request_figures_from_the_sc
 
 
 def _overload_shows(short: Any, long: Any, closed: list[Any]) -> bool:
-    """TTFT's p99 grew with the server's run, far above the closed loop's, whose median did
-    not grow; both server runs fell behind."""
+    """TTFT's p99 grew with the server's run (4 times as long: about 4 times the queue), far
+    above the closed loop's, whose median did not grow (within what a busy runner moves a
+    median: up to 1.9x here with another process spinning); both server runs fell behind."""
     ttft = [r.generation["ttft"] for r in (short, long, *closed)]
     behind = all(
         r.scenario_stats["achieved_qps"] < 0.85 * r.scenario_stats["offered_qps"] for r in (short, long)
@@ -200,23 +201,24 @@ def _overload_shows(short: Any, long: Any, closed: list[Any]) -> bool:
     return (
         ttft[1]["p99_ns"] > 1.5 * ttft[0]["p99_ns"]
         and ttft[0]["median_ns"] > 10 * ttft[2]["median_ns"]
-        and ttft[3]["median_ns"] < 1.5 * ttft[2]["median_ns"]
+        and ttft[3]["median_ns"] < 2.5 * ttft[2]["median_ns"]
         and behind
     )
 
 
 def test_ttft_grows_with_the_run_under_overload_while_a_closed_loop_does_not() -> None:
-    """At 150% of the offline rate requests queue up: TTFT (from the schedule) grows with the
+    """At 250% of the offline rate requests queue up: TTFT (from the schedule) grows with the
     length of the run. Whole generations one at a time (the closed loop) wait for nothing: their
-    TTFT stays where it is, far below."""
+    TTFT stays where it is, far below. (At 150%, an offline rate measured while the machine was
+    slow was no overload once it sped up.)"""
     with Session(GPT2, **SHORT) as s:
 
         def check() -> tuple[bool, tuple[Any, ...]]:
             offline = s.measure(scenario="offline", qps=None, duration=0.5)
-            rate = 1.5 * float(offline.scenario_stats["throughput_per_s"])
-            short = s.measure(scenario="server", qps=rate, duration=0.4)
-            long = s.measure(scenario="server", qps=rate, duration=0.8)
-            closed = [s.measure(scenario="single-stream", qps=None, max_time=t) for t in (0.4, 0.8)]
+            rate = 2.5 * float(offline.scenario_stats["throughput_per_s"])
+            short = s.measure(scenario="server", qps=rate, duration=0.3)
+            long = s.measure(scenario="server", qps=rate, duration=1.2)
+            closed = [s.measure(scenario="single-stream", qps=None, max_time=t) for t in (0.3, 1.2)]
             return _overload_shows(short, long, closed), (short, long, closed)
 
         short, long, closed = until(check)
