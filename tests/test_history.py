@@ -183,6 +183,18 @@ def test_the_history_quantile_is_distribution_free() -> None:
     assert Between(pairs=pairs).quantile(60.0) is None  # runs of 2 s say little of a 60 s one
 
 
+def test_a_few_pairs_bound_the_next_run_beyond_their_largest_difference() -> None:
+    """A machine with two states about 45% apart: three pairs, two across the states, one
+    within. The largest difference (0.37) widened by 1/3 (the unbiased bound of a spread of
+    which it is the largest of 3) holds a next jump a little larger than any seen (0.372:
+    this VM's third pair, which the largest alone missed); a 30 s pair is not near a 2 s run."""
+    pairs = (Pair(0.37, 0.0, 2.0, 1.0), Pair(-0.30, 0.0, 2.0, 1.0), Pair(0.01, 0.0, 2.0, 1.0))
+    wide = Between(pairs=pairs).largest(2.0)
+    assert wide == pytest.approx(0.37 * 4 / 3) and wide > 0.372
+    assert Between(pairs=(*pairs, Pair(0.9, 0.0, 60.0, 1.0))).largest(2.0) == pytest.approx(0.37 * 4 / 3)
+    assert Between(pairs=pairs[:2]).largest(2.0) is None  # weighs less than 3
+
+
 def _simulation() -> Any:
     spec = importlib.util.spec_from_file_location(
         "interval_simulation", ROOT / "bench" / "interval_simulation.py"
