@@ -426,3 +426,28 @@ def test_a_failure_nothing_explains_names_the_made_up_input_and_its_flag(tmp_pat
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
     assert "the failing GatherElements reads size, whose values were made up here" in p.stderr
     assert "--inputs FILE.npz (arrays named size)" in p.stderr and "reads x" not in p.stderr
+
+
+def test_values_a_rule_chose_count_as_made_up_when_the_op_they_reach_fails(tmp_path: Path) -> None:
+    """axes 0 (Unsqueeze's rule) also feed an index of 5 into a table of 2 through an Add no
+    rule follows: the input a rule filled is named as made up, not taken for a user's --input."""
+    table = helper.make_tensor("table", F, [2], [1.0, 2.0])
+    five = helper.make_tensor("five", I64, [1], [5])
+    nodes = [
+        helper.make_node("Unsqueeze", ["x", "axes"], ["u"]),
+        helper.make_node("Add", ["axes", "five"], ["k"]),
+        helper.make_node("GatherElements", ["table", "k"], ["g"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "g", [_in("x", F, [3]), _in("axes", I64, [1])], [_in("u", F, None), _in("g", F, None)],
+        [table, five],
+    )  # fmt: skip
+    path = str(tmp_path / "axes.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
+    p = subprocess.run(
+        [sys.executable, "-m", "inferspeed", "run", path, "-t", "0.05", "--warmup", "0", "-q"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert "the failing GatherElements reads axes, whose values were made up here" in p.stderr
+    assert "--input axes=V" in p.stderr

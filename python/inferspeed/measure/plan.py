@@ -776,6 +776,14 @@ def _bound_text(v: ValueInfo, c: InputChoice) -> str:
 _GIVEN_BY = {"file": "--inputs", "constant": "--input", "range": "--range"}
 
 
+def _given_by(name: str, c: InputChoice, sources: Mapping[str, str]) -> str | None:
+    """The flag that gave an input's values, or None when they were made up here: a plan's own
+    constants ("values", "zeros", ...) are "constant" too, but only a given input's choice
+    stays "random"."""
+    flag = _GIVEN_BY.get(sources.get(name, ""))
+    return flag if c.fill == "random" else None
+
+
 def bound_text(inputs: Sequence[ValueInfo], plan: InputPlan, sources: Mapping[str, str] | None = None) -> str:
     """What was bound, for an error line: each input's name, type, shape and values (those
     given by a flag or file named so), the first BOUND_LISTED of them."""
@@ -786,8 +794,8 @@ def bound_text(inputs: Sequence[ValueInfo], plan: InputPlan, sources: Mapping[st
         if c is None:
             continue
         text = _bound_text(v, c)
-        flag = _GIVEN_BY.get(sources.get(v.name, ""))
-        if flag is not None and c.fill == "random":
+        flag = _given_by(v.name, c, sources)
+        if flag is not None:
             text = text.rsplit(" ", 1)[0] + f" (values from {flag})"
         parts.append(text)
     more = len(parts) - BOUND_LISTED
@@ -858,7 +866,9 @@ def _suspects(
     made = [
         v
         for v in inputs
-        if v.name in reached and sources.get(v.name) not in _GIVEN_BY and v.name in plan.choices
+        if v.name in reached
+        and v.name in plan.choices
+        and _given_by(v.name, plan.choices[v.name], sources) is None
     ]
     picked = [v for v in made if _kind(as_tensor(v)) != "float"] or made
     if not picked:
