@@ -16,7 +16,9 @@ alone and the no-history prior).
 
 The summary gives the standard deviation of the ten log ratios (first / reference) and the
 bar the interval is held to: a median half-width at most max(3%, 2 x 1.96 x that SD), since
-an interval much wider than the runs really scatter is one users learn to ignore.
+an interval much wider than the runs really scatter is one users learn to ignore. Half-widths
+are in the bar's units, half of log(high / low) (±40.0% is -33.0% +49.2% of the median; each
+pair's line shows both sides).
 
     python bench/coverage.py                                  # 20 pairs, MLP 3x512 batch 8
     python bench/coverage.py --pairs 10 --cache-dir /tmp/c    # then again, same folder
@@ -87,13 +89,14 @@ def main(argv: list[str] | None = None) -> int:
             median, ref_median = s["median_ns"], ref["stats"]["median_ns"]
             inside = lo <= ref_median <= hi
             held += inside
-            width = max(median - lo, hi - median) / median
+            width = math.log(hi / lo) / 2  # in log units, as the bar's SD of log ratios
             widths.append(width)
             logs.append(math.log(median / ref_median))
             over = (first.get("monitor") or {}).get("over_time", {})
             print(
                 f"pair {i + 1:2d}: run median {median / 1e3:9.2f} µs, 95% CI {lo / 1e3:.2f}–{hi / 1e3:.2f} "
-                f"(±{width:.1%}), reference {ref_median / 1e3:.2f} µs: {'in' if inside else 'OUT'}"
+                f"(±{width:.1%}: {lo / median - 1:+.1%} {hi / median - 1:+.1%}), "
+                f"reference {ref_median / 1e3:.2f} µs: {'in' if inside else 'OUT'}"
                 f"  [history runs {over.get('history_sessions')}, pairs {over.get('history_pairs')}, "
                 f"{over.get('method')}]",
                 flush=True,

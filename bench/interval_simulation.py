@@ -16,9 +16,10 @@ a run, compute its printed interval with inferspeed's own code
 (:func:`inferspeed.stats.timeseries.session_interval`, the history read by
 :func:`~inferspeed.stats.timeseries.between_sessions`), then make *another run* of the same
 length right after it (the speed state carries on; a new session offset) and check whether the
-other run's median falls inside. History cases: ``none``; ``matching``: 20 earlier runs of this
-measurement and length, 5 minutes apart over the last two hours; ``mismatched``: 20 earlier runs
-of another length (2 s for a run of 8 or 30 s, 30 s for a run of 2 s).
+other run's median falls inside. History cases: ``none``; ``few``: 2 earlier runs of this
+measurement and length, 5 minutes apart (one pair: a machine's second and third run);
+``matching``: 20 such runs over the last two hours; ``mismatched``: 20 earlier runs of another
+length (2 s for a run of 8 or 30 s, 30 s for a run of 2 s).
 
 The oracle is the narrowest interval of one fixed relative width that holds 95% of the other
 runs: the 95th percentile of |log(other / this)| over the trials. Printed per case: coverage,
@@ -67,7 +68,7 @@ MACHINES = {
     "drifting": Machine("drifting", drift_per_hour=0.02),
 }
 LENGTHS = (2.0, 8.0, 30.0)
-HISTORIES = ("none", "matching", "mismatched")
+HISTORIES = ("none", "few", "matching", "mismatched")
 
 
 class Timeline:
@@ -135,9 +136,9 @@ def _entry(samples: np.ndarray, when: float) -> dict[str, Any]:
 def _history(line: Timeline, case: str, length: float) -> list[dict[str, Any]]:
     if case == "none":
         return []
-    other = length if case == "matching" else (30.0 if length < 8 else 2.0)
+    other = length if case in ("few", "matching") else (30.0 if length < 8 else 2.0)
     entries = []
-    for _ in range(20):
+    for _ in range(2 if case == "few" else 20):
         line.wait(300.0)
         entries.append(_entry(line.run(other), line.clock))
     line.wait(600.0)

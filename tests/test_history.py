@@ -20,7 +20,7 @@ import inferspeed
 from inferspeed.facts import history
 from inferspeed.measure.history import machine_history, parts_of_one_run
 from inferspeed.measure.interleave import measure_interleaved
-from inferspeed.stats.timeseries import NO_HISTORY_U, Between, Pair, between_sessions
+from inferspeed.stats.timeseries import NO_HISTORY_U, Between, Pair, between_sessions, session_interval
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -192,7 +192,27 @@ def test_a_few_pairs_bound_the_next_run_beyond_their_largest_difference() -> Non
     wide = Between(pairs=pairs).largest(2.0)
     assert wide == pytest.approx(0.37 * 4 / 3) and wide > 0.372
     assert Between(pairs=(*pairs, Pair(0.9, 0.0, 60.0, 1.0))).largest(2.0) == pytest.approx(0.37 * 4 / 3)
-    assert Between(pairs=pairs[:2]).largest(2.0) is None  # weighs less than 3
+    assert Between(pairs=pairs[:1]).largest(2.0) == pytest.approx(0.37 * 2)  # one pair: 2m
+    old = Pair(0.37, 0.0, 2.0, 0.5)  # a day old
+    assert Between(pairs=(old,)).largest(2.0) is None  # weighs less than one recent pair
+
+
+def test_a_third_run_after_a_pair_across_the_states_holds_a_jump_as_large() -> None:
+    """This VM: a first run at 72 µs and a second at 107 µs (a pair 40% apart in log), then a
+    third run that sat in the fast state. Its interval holds a next run in the slow state
+    (38% in log above it), where the calm prior (0.7% a run, 7 of 8 degrees of freedom)
+    alone gave ±30% (a miss); with no history it stays at the prior's few percent."""
+    rng = np.random.default_rng(2)
+    samples = 72e3 * np.exp(rng.normal(0.0, 0.03, 20_000))  # 2 s of 100 µs calls, one state
+    median = float(np.median(samples))
+    within = (median * 0.999, median * 1.001)
+    pair = between_sessions(_entries([math.log(107 / 72)], 2.0), "k", now=120.0)
+    got = session_interval(samples, median, within, pair)
+    lo, hi = got["interval_ns"]
+    assert hi > median * math.exp(0.38) and lo < median * math.exp(-0.38)
+    assert math.log(hi / median) == pytest.approx(2 * math.log(107 / 72), rel=0.01)
+    alone = session_interval(samples, median, within, Between())
+    assert alone["interval_ns"][1] < median * 1.05
 
 
 def _simulation() -> Any:

@@ -30,8 +30,8 @@ The log median of a run of length L is the measurement's level, plus what the ru
   the machine's other measurements a prior worth at most MACHINE_PRIOR_DF degrees of
   freedom, and the no-history prior NO_HISTORY_U filling up to NO_HISTORY_DF (this VM's
   figure, docs/measurement.md); the interval is ``median * exp(±t(df) * sqrt(2u(L) + 2v))``,
-  ``df`` Welch-Satterthwaite's over the run's batches and the prior; with n >= 3 pairs, at
-  least as wide as their largest difference m, widened to m (1 + 1/n)
+  ``df`` Welch-Satterthwaite's over the run's batches and the prior; with n >= 1 recent
+  pairs, at least as wide as their largest difference m, widened to m (1 + 1/n)
   (:meth:`Between.largest`). The machine's speed states, as recent runs long enough to see
   them saw them (their windows' spread and switching time), bound from below what a shorter
   run cannot see (:meth:`Between.unseen_states`).
@@ -239,15 +239,17 @@ class Between:
         k = min(int(np.searchsorted(reach, level)), d.size - 1)
         return float(d[order][k])
 
-    def largest(self, length_s: float, weight: float = 3.0) -> float | None:
+    def largest(self, length_s: float, weight: float = 0.75) -> float | None:
         """The largest |difference| m of this measurement's n pairs of about ``length_s``
-        (near it by a factor of LENGTH_FACTOR), when they weigh ``weight`` or more, widened
-        to m (1 + 1/n): runs that recently differed by that much may again. With n pairs the
-        next falls within m itself with probability only n / (n + 1) (75% for 3), whatever
-        its distribution; m (1 + 1/n) is the unbiased estimate of the bound of a spread that
-        m is the largest of n draws from (the German tank estimate), so a machine whose
-        differences sit at 0 and at its states' gap gets the gap and the noise around it
-        (this VM: a run 44.7% wide from 3 near pairs missed a 45.0% jump). None with fewer."""
+        (near it by a factor of LENGTH_FACTOR), when they weigh ``weight`` or more (one pair
+        of the last ten hours does), widened to m (1 + 1/n): runs that recently differed by
+        that much may again. With n pairs the next falls within m itself with probability
+        only n / (n + 1) (50% for one, 75% for 3), whatever its distribution; m (1 + 1/n) is
+        the unbiased estimate of the bound of a spread that m is the largest of n draws from
+        (the German tank estimate), so a machine whose differences sit at 0 and at its
+        states' gap gets the gap and the noise around it (this VM: a run 44.7% wide from 3
+        near pairs missed a 45.0% jump; a second run, ±34.5% from the calm prior after one
+        pair 49% apart, missed a 38% jump). None with less weight."""
         near = [p for p in self.pairs if _near(p.length_s, length_s) >= 0.5]
         if sum(p.weight for p in near) < weight:
             return None
