@@ -21,11 +21,23 @@ from inferspeed import Session
 I64, I32, F = TensorProto.INT64, TensorProto.INT32, TensorProto.FLOAT
 
 
-def _save(path: Path, nodes: list[Any], inputs: list[Any], outputs: list[Any], opset: int = 18) -> str:
-    graph = helper.make_graph(nodes, "g", inputs, outputs)
+def _save(
+    path: Path, nodes: list[Any], inputs: list[Any], outputs: list[Any], opset: int = 18, init: Any = ()
+) -> str:
+    graph = helper.make_graph(nodes, "g", inputs, outputs, list(init))
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     onnx.save(model, path)
     return str(path)
+
+
+def _error_line(path: str) -> str:
+    """The one error line of `inferspeed run` on ``path`` with no flag (exit 2)."""
+    p = subprocess.run(
+        [sys.executable, "-m", "inferspeed", "run", path, "-t", "0.05", "--warmup", "0", "-q"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    return p.stderr
 
 
 def _in(name: str, elem: int, shape: list[Any]) -> Any:
@@ -414,18 +426,10 @@ def test_a_failure_nothing_explains_names_the_made_up_input_and_its_flag(tmp_pat
         helper.make_node("GatherElements", ["table", "k"], ["g"]),
         helper.make_node("Add", ["g", "x"], ["y"]),
     ]
-    graph = helper.make_graph(
-        nodes, "g", [_in("x", F, [4]), _in("size", I64, [4]), _in("n", I64, [])], [_in("y", F, None)], [table]
-    )
-    path = str(tmp_path / "deep.onnx")
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
-    p = subprocess.run(
-        [sys.executable, "-m", "inferspeed", "run", path, "-t", "0.05", "--warmup", "0", "-q"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
-    assert "the failing GatherElements reads size, whose values were made up here" in p.stderr
-    assert "--inputs FILE.npz (arrays named size)" in p.stderr and "reads x" not in p.stderr
+    inputs = [_in("x", F, [4]), _in("size", I64, [4]), _in("n", I64, [])]
+    err = _error_line(_save(tmp_path / "deep.onnx", nodes, inputs, [_in("y", F, None)], init=[table]))
+    assert "the failing GatherElements reads size, whose values were made up here" in err
+    assert "--inputs FILE.npz (arrays named size)" in err and "reads x" not in err
 
 
 def test_values_a_rule_chose_count_as_made_up_when_the_op_they_reach_fails(tmp_path: Path) -> None:
@@ -438,16 +442,7 @@ def test_values_a_rule_chose_count_as_made_up_when_the_op_they_reach_fails(tmp_p
         helper.make_node("Add", ["axes", "five"], ["k"]),
         helper.make_node("GatherElements", ["table", "k"], ["g"]),
     ]
-    graph = helper.make_graph(
-        nodes, "g", [_in("x", F, [3]), _in("axes", I64, [1])], [_in("u", F, None), _in("g", F, None)],
-        [table, five],
-    )  # fmt: skip
-    path = str(tmp_path / "axes.onnx")
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
-    p = subprocess.run(
-        [sys.executable, "-m", "inferspeed", "run", path, "-t", "0.05", "--warmup", "0", "-q"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
-    assert "the failing GatherElements reads axes, whose values were made up here" in p.stderr
-    assert "--input axes=V" in p.stderr
+    inputs, outputs = [_in("x", F, [3]), _in("axes", I64, [1])], [_in("u", F, None), _in("g", F, None)]
+    err = _error_line(_save(tmp_path / "axes.onnx", nodes, inputs, outputs, init=[table, five]))
+    assert "the failing GatherElements reads axes, whose values were made up here" in err
+    assert "--input axes=V" in err
