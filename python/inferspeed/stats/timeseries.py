@@ -248,7 +248,7 @@ class Between:
         the unbiased estimate of the bound of a spread that m is the largest of n draws from
         (the German tank estimate), so a machine whose differences sit at 0 and at its
         states' gap gets the gap and the noise around it (this VM: a run 44.7% wide from 3
-        near pairs missed a 45.0% jump; a second run, ±34.5% from the calm prior after one
+        near pairs missed a 45.0% jump; a third run, +34.5% from the calm prior after one
         pair 49% apart, missed a 38% jump). None with less weight."""
         near = [p for p in self.pairs if _near(p.length_s, length_s) >= 0.5]
         if sum(p.weight for p in near) < weight:
