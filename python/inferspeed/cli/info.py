@@ -14,6 +14,7 @@ from . import flags
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ..facts.onnxfile import ModelFile
 
 __all__ = ["add_parser", "cmd_info"]
 
@@ -64,28 +65,30 @@ def _bound_inputs(
     (an input that is not a tensor, ...) is counted at its own dims instead of refused: info
     describes any model it can read."""
     from ..errors import InputError
+    from ..facts.modelfile import load_proto
     from ..measure.plan import MAX_ATTEMPTS, shapes_for_file
 
+    model = load_proto(path)  # read once: planned below as shapes_for_file plans
     try:
-        shapes, notices, may_retry = shapes_for_file(path, config)
+        shapes, notices, may_retry = shapes_for_file(path, config, model=model)
     except InputError as exc:
         if config.shapes or config.dims or config.batch is not None or config.inputs_file is not None:
             raise
         return None, {}, [f"MACs at the model's own dims (dynamic ones as 1): {exc}"]
     if not may_retry:
-        return shapes, _constant_values(path, config), notices
+        return shapes, _constant_values(path, config, model), notices
     if not call:
         notices.append(
             "these are the sizes a run tries first; if its first run fails at them, the run tries "
             f"other guesses (up to {MAX_ATTEMPTS} sets) and measures at the first that runs "
             "(info without --no-call makes that first run and counts at them)"
         )
-        return shapes, _constant_values(path, config), notices
+        return shapes, _constant_values(path, config, model), notices
     attempt, why = _attempt_that_runs(path, config)
     if attempt:
-        shapes, notices, _ = shapes_for_file(path, config, attempt)
+        shapes, notices, _ = shapes_for_file(path, config, attempt, model)
     notices.append(why)
-    return shapes, _constant_values(path, config, attempt or 0), notices
+    return shapes, _constant_values(path, config, model, attempt or 0), notices
 
 
 def _attempt_that_runs(path: str, config: Config) -> tuple[int | None, str]:
@@ -110,11 +113,11 @@ def _attempt_that_runs(path: str, config: Config) -> tuple[int | None, str]:
     )
 
 
-def _constant_values(path: str, config: Config, attempt: int = 0) -> dict[str, Any]:
+def _constant_values(path: str, config: Config, model: ModelFile | None, attempt: int = 0) -> dict[str, Any]:
     """Input values known before a run, as JSON numbers or lists: small arrays of --inputs,
-    numbers given with --input, the constants the input plan chooses (zeros, ones, a value)
-    at candidate set ``attempt``."""
-    from ..facts.modelfile import load_proto
+    numbers given with --input, the constants the input plan of ``model`` (the file's
+    structure, as shapes_for_file plans it) chooses (zeros, ones, a value) at candidate set
+    ``attempt``."""
     from ..facts.signature import file_inputs
     from ..measure.plan import plan_inputs, read_npz
 
@@ -125,7 +128,6 @@ def _constant_values(path: str, config: Config, attempt: int = 0) -> dict[str, A
             values.setdefault(name, float(text) if "." in str(text) or "e" in str(text) else int(text))
         except (TypeError, ValueError):
             continue  # not a number: the run says what is wrong with it
-    model = load_proto(path)  # planned as shapes_for_file plans: the same choices
     shapes = {k: tuple(a.shape) for k, a in arrays.items()}
     plan = plan_inputs(file_inputs(model), config, model, attempt, shapes, path)
     for name, c in plan.choices.items():

@@ -726,16 +726,16 @@ def read_npz(path: str) -> dict[str, np.ndarray]:
 
 
 def shapes_for_file(
-    path: str, config: Config, attempt: int = 0
+    path: str, config: Config, attempt: int = 0, model: onnxfile.ModelFile | None = None
 ) -> tuple[dict[str, tuple[int, ...]], list[str], bool]:
     """The tensor input shapes a run of the model file at ``path`` would bind at ``attempt``
     (0: first; no session: the signature as the file declares it), the notices that say why,
     and whether a first run that fails at guessed sizes would go on to other ones (known only
-    by running it)."""
+    by running it). ``model``: the file's structure when the caller read it already."""
     from ..facts.modelfile import load_proto
     from ..facts.signature import file_inputs
 
-    model = load_proto(path)
+    model = load_proto(path) if model is None else model
     inputs = file_inputs(model)
     file_shapes: dict[str, tuple[int, ...]] = {}
     if config.inputs_file is not None:
